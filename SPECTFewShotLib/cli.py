@@ -1,0 +1,74 @@
+"""The `spectfewshot` command line: one error policy for every subcommand.
+
+Library errors (SPECTFewShotError) become one line `error: <message>` on stderr and exit status 2; anything
+unexpected becomes one line and status 1. `--debug` shows the full traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from typing import Sequence
+
+from . import __version__
+from .commands import COMMAND_MODULES
+from .errors import SPECTFewShotError
+
+EXIT_USER_ERROR = 2
+EXIT_INTERNAL_ERROR = 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every subcommand registered."""
+    parser = argparse.ArgumentParser(
+        prog="spectfewshot",
+        description="Few-shot tissue classification and one-shot landmarks for SPECT volumes.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks and debug messages")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    subparsers.required = True
+    for module_name in COMMAND_MODULES:
+        importlib.import_module(f"{__package__}.commands.{module_name}").register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.debug else logging.WARNING,
+        format="%(levelname)s: %(message)s" if not args.debug else "%(levelname)s %(name)s: %(message)s",
+    )
+    _silence_itk_warnings()
+    try:
+        return int(args.func(args) or 0)
+    except SPECTFewShotError as error:
+        if args.debug:
+            raise
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:  # the last line of defence: never a bare traceback for the user
+        if args.debug:
+            raise
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        print(f"error: internal error ({type(error).__name__}: {reason}); rerun with --debug and report it",
+              file=sys.stderr)
+        return EXIT_INTERNAL_ERROR
+
+
+def _silence_itk_warnings() -> None:
+    """ITK prints its own warnings on stderr; the CLI reports problems itself, in one line."""
+    import SimpleITK as sitk
+
+    sitk.ProcessObject.SetGlobalWarningDisplay(False)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

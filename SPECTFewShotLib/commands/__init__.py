@@ -1,0 +1,3 @@
+"""Subcommands of `spectfewshot`: one module each, exposing `register(subparsers)` that sets `func`."""
+
+COMMAND_MODULES = ("info", "demo", "train", "evaluate", "bench")

@@ -1,0 +1,37 @@
+"""Commands with sub-commands contributed by several parts of the library (`train`, `evaluate`, `bench`).
+
+Each part adds an entry `name -> "module:function"` to the command's table; the function receives the
+sub-parser, adds its arguments and calls `parser.set_defaults(func=run)`. A command with no entries is not
+shown at all, so no placeholder sub-command ever appears.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+
+# command -> {sub-command: "SPECTFewShotLib.module:register_function"}
+SUBCOMMANDS: dict[str, dict[str, str]] = {
+    "train": {},
+    "evaluate": {},
+    "bench": {},
+}
+HELP = {
+    "train": "train the shipped models (reproducible by seed)",
+    "evaluate": "measure accuracy on held-out phantoms and the bundled study, next to the baselines",
+    "bench": "time and memory benchmarks, next to the baselines, medians of several runs",
+}
+
+
+def register_group(subparsers: argparse._SubParsersAction, command: str) -> None:
+    """Add `command` with its registered sub-commands (nothing at all when it has none)."""
+    entries = SUBCOMMANDS[command]
+    if not entries:
+        return
+    parser = subparsers.add_parser(command, help=HELP[command], description=HELP[command])
+    inner = parser.add_subparsers(dest=f"{command}_what", metavar="WHAT")
+    inner.required = True
+    for name, target in entries.items():
+        module_name, function_name = target.split(":")
+        register = getattr(importlib.import_module(module_name), function_name)
+        register(inner.add_parser(name))

@@ -1,0 +1,1 @@
+"""Shipped model weights: a registry with checksums, loaded safely."""

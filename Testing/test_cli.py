@@ -1,0 +1,84 @@
+"""The command line: `info` in text and JSON, and one line + non-zero exit for every bad input."""
+
+import contextlib
+import io
+import json
+import subprocess
+import sys
+import tempfile
+import unittest
+from pathlib import Path
+
+import numpy as np
+import SimpleITK as sitk
+
+from SPECTFewShotLib.cli import main
+from SPECTFewShotLib.io.volume_io import write_volume
+from SPECTFewShotLib.resources import sample_study
+from Testing.nm_dicom_factory import write_nm_file
+from Testing.test_volume_io import make_volume
+
+
+def run_cli(*argv):
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main([str(a) for a in argv])
+    return code, out.getvalue(), err.getvalue()
+
+
+class InfoTest(unittest.TestCase):
+    def test_json_has_exactly_the_documented_keys(self):
+        image, _ = sample_study()
+        code, out, err = run_cli("info", image, "--json")
+        self.assertEqual(code, 0, err)
+        info = json.loads(out)
+        self.assertEqual(set(info), {"size", "spacing", "origin_lps", "direction", "modality", "units",
+                                     "min", "max", "mean", "sum"})
+        self.assertEqual(info["size"], [70, 70, 50])
+        self.assertEqual(info["direction"], [1, 0, 0, 0, 1, 0, 0, 0, -1])
+        self.assertEqual(info["max"], 32767.0)
+        self.assertAlmostEqual(info["sum"], 386439801.0)
+
+    def test_text_names_geometry_and_nm_fields(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            frames = np.full((10, 8, 9), 7, dtype=np.uint16)
+            path = write_nm_file(Path(tmp) / "nm.dcm", frames, origin=(-120.5, -95.25, 310.0))
+            code, out, _ = run_cli("info", path)
+        self.assertEqual(code, 0)
+        self.assertIn("9 x 8 x 10", out)
+        self.assertIn("4.42", out)
+        self.assertIn("-120.50, -95.25, 310.00", out)
+        self.assertIn("NM", out)
+        self.assertIn("counts", out)
+
+
+class ErrorPolicyTest(unittest.TestCase):
+    def test_each_bad_input_gives_one_line_and_a_nonzero_exit(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            tmp = Path(tmp)
+            (tmp / "notes.txt").write_text("hello\n")
+            (tmp / "corrupt.nii.gz").write_bytes(b"\x1f\x8b" + b"\x00" * 50)
+            sitk.WriteImage(sitk.Image(16, 16, sitk.sitkUInt16), str(tmp / "flat.nii.gz"))
+            write_nm_file(tmp / "proj.dcm", np.ones((4, 8, 8), dtype=np.uint16), image_type="TOMO")
+            nan = make_volume().array.astype(np.float32)
+            nan[0, 0, 0] = np.nan
+            write_volume(make_volume().with_array(nan), tmp / "nan.nrrd")
+            cases = {"missing.nii": "not found", "notes.txt": "not an image", "corrupt.nii.gz": "corrupt.nii.gz",
+                     "flat.nii.gz": "2D", "proj.dcm": "projection", "nan.nrrd": "NaN"}
+            for name, words in cases.items():
+                code, _out, err = run_cli("info", tmp / name)
+                self.assertNotEqual(code, 0, name)
+                self.assertEqual(len(err.strip().splitlines()), 1, f"{name}: {err!r}")
+                self.assertTrue(err.startswith("error: "), err)
+                self.assertIn(words, err)
+                self.assertNotIn("Traceback", err)
+
+    def test_console_script_prints_no_traceback(self):
+        result = subprocess.run([sys.executable, "-m", "SPECTFewShotLib.cli", "info", "/nonexistent/volume.nii.gz"],
+                                capture_output=True, text=True, timeout=120)
+        self.assertEqual(result.returncode, 2)
+        self.assertEqual(result.stderr.strip(), "error: /nonexistent/volume.nii.gz: file not found")
+
+
+if __name__ == "__main__":
+    unittest.main()
