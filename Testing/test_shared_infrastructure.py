@@ -56,7 +56,7 @@ class RegistryTest(unittest.TestCase):
                 def __reduce__(self):
                     return (exec, ("raise SystemExit('ran')",))
 
-            evil.write_bytes(pickle.dumps({"state_dict": Boom()}))
+            evil.write_bytes(pickle.dumps({"state_dict": Boom()}, protocol=2))
             with self.assertRaises(ModelError):
                 load_weights("protonet", str(evil))
 
