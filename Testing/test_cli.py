@@ -41,7 +41,7 @@ class InfoTest(unittest.TestCase):
 
     def test_text_names_geometry_and_nm_fields(self):
         with tempfile.TemporaryDirectory() as tmp:
-            frames = np.full((10, 8, 9), 7, dtype=np.uint16)
+            frames = np.arange(10 * 8 * 9, dtype=np.uint16).reshape(10, 8, 9)
             path = write_nm_file(Path(tmp) / "nm.dcm", frames, origin=(-120.5, -95.25, 310.0))
             code, out, _ = run_cli("info", path)
         self.assertEqual(code, 0)
@@ -63,8 +63,10 @@ class ErrorPolicyTest(unittest.TestCase):
             nan = make_volume().array.astype(np.float32)
             nan[0, 0, 0] = np.nan
             write_volume(make_volume().with_array(nan), tmp / "nan.nrrd")
-            cases = {"missing.nii": "not found", "notes.txt": "not an image", "corrupt.nii.gz": "corrupt.nii.gz",
-                     "flat.nii.gz": "2D", "proj.dcm": "projection", "nan.nrrd": "NaN"}
+            write_volume(make_volume().with_array(np.zeros((12, 10, 14), dtype=np.int16)), tmp / "zeros.nrrd")
+            cases = {"zeros.nrrd": "empty", "missing.nii": "not found", "notes.txt": "not an image",
+                     "corrupt.nii.gz": "corrupt.nii.gz", "flat.nii.gz": "2D", "proj.dcm": "projection",
+                     "nan.nrrd": "NaN"}
             for name, words in cases.items():
                 code, _out, err = run_cli("info", tmp / name)
                 self.assertNotEqual(code, 0, name)

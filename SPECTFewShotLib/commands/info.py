@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from ..io.volume_io import read_volume
+from ..io.volume_io import read_volume, require_counts
 from ..volume_stats import describe
 
 
@@ -19,7 +19,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Print the description of one volume."""
-    info = describe(read_volume(args.volume))
+    info = describe(require_counts(read_volume(args.volume), args.volume))
     if args.json:
         print(json.dumps(info))
         return 0
