@@ -20,7 +20,7 @@ import numpy as np
 
 from .errors import InputError
 from .io.markups_io import Landmark
-from .io.segmentation_io import Segmentation, SegmentInfo
+from .io.segmentation_io import Segmentation, SegmentInfo, default_color
 from .io.volume_io import require_counts
 from .measurements import Measurement, class_measurements, landmark_measurements
 from .progress import CancelToken, ProgressCallback, report
@@ -394,6 +394,23 @@ def segmentation_to_node(segmentation: Segmentation, scene: Any, name: str = "se
     return node
 
 
+def create_painting(scene: Any, volume_node: Any, class_names: Sequence[str], name: str = "") -> Any:
+    """A new segmentation node to paint on the volume, with one empty segment per class (project colors)."""
+    _slicer()
+    node = scene.AddNewNodeByClass("vtkMRMLSegmentationNode",
+                                   name or f"{_node_name(volume_node, 'volume')} painting")
+    node.CreateDefaultDisplayNodes()
+    node.SetSourceRepresentationToBinaryLabelmap()
+    if volume_node is not None:
+        node.SetReferenceImageGeometryParameterFromVolumeNode(volume_node)
+    taken: set[str] = set()
+    for number, class_name in enumerate(class_names, start=1):
+        segment_id = _segment_id(class_name, taken)
+        taken.add(segment_id)
+        node.GetSegmentation().AddEmptySegment(segment_id, class_name, list(default_color(class_name, number)))
+    return node
+
+
 def paint_segment(segmentation_node: Any, segment_name: str, mask: np.ndarray, reference_volume_node: Any,
                   color: Sequence[float] | None = None) -> str:
     """Add voxels ([k, j, i] mask on the reference volume's grid) to a segment, as a paint stroke would.
@@ -534,6 +551,53 @@ def table_rows(table_node: Any) -> list[tuple[str, float, str]]:
     if names is None or values is None or units is None:
         raise InputError(f"table '{_node_name(table_node, 'unnamed')}' is not a SPECTFewShot measurement table")
     return [(names.GetValue(n), float(values.GetValue(n)), units.GetValue(n)) for n in range(table.GetNumberOfRows())]
+
+
+# ---------------------------------------------------------------------------------------------------- fingerprints
+
+
+def node_fingerprint(node: Any) -> str:
+    """A digest of what a volume or segmentation node holds, bit for bit (voxels, geometry, segments, colors)."""
+    from vtkmodules.util import numpy_support
+
+    digest = hashlib.blake2b(digest_size=16)
+
+    def add_image(image: Any) -> None:
+        scalars = image.GetPointData().GetScalars() if image is not None else None
+        if scalars is None:
+            digest.update(b"no image")
+            return
+        digest.update(repr((image.GetExtent(), scalars.GetDataTypeAsString())).encode())
+        digest.update(np.ascontiguousarray(numpy_support.vtk_to_numpy(scalars)).tobytes())
+
+    digest.update(node.GetClassName().encode())
+    digest.update(str(node.GetTransformNodeID()).encode())
+    if node.IsA("vtkMRMLVolumeNode"):
+        digest.update(_ijk_to_ras(node).tobytes())
+        add_image(node.GetImageData())
+        return digest.hexdigest()
+    if node.IsA("vtkMRMLSegmentationNode"):
+        segmentation = node.GetSegmentation()
+        digest.update(str(segmentation.GetSourceRepresentationName()).encode())
+        for index in range(segmentation.GetNumberOfSegments()):
+            segment_id = segmentation.GetNthSegmentID(index)
+            segment = segmentation.GetSegment(segment_id)
+            digest.update(repr((segment_id, segment.GetName(), tuple(segment.GetColor()),
+                                segment.GetLabelValue())).encode())
+            representation = segment.GetRepresentation(_BINARY_LABELMAP)
+            if representation is not None:
+                matrix = _vtk_matrix_4x4()
+                representation.GetImageToWorldMatrix(matrix)
+                digest.update(_from_vtk_matrix(matrix).tobytes())
+                add_image(representation)
+        return digest.hexdigest()
+    raise InputError(f"cannot fingerprint a {node.GetClassName()}")
+
+
+def _vtk_matrix_4x4():
+    from vtkmodules.vtkCommonMath import vtkMatrix4x4
+
+    return vtkMatrix4x4()
 
 
 # ---------------------------------------------------------------------------------------------------- scene logic

@@ -205,6 +205,36 @@ class SegmentationNodeTest(unittest.TestCase):
         self.assertEqual((node.GetMTime(), node.GetSegmentation().GetMTime(), node.GetDisplayNode()), before)
         self.assertEqual(self.scene.GetNumberOfNodesByClass("vtkMRMLLabelMapVolumeNode"), 0)
 
+    def test_fingerprints_see_every_change(self):
+        node = mrml.segmentation_to_node(self.segmentation, self.scene, "painted", None, self.volume_node)
+        volume_print, painted_print = mrml.node_fingerprint(self.volume_node), mrml.node_fingerprint(node)
+        mrml.segmentation_from_node(node, self.volume_node)
+        mrml.volume_from_node(self.volume_node)
+        self.assertEqual(mrml.node_fingerprint(self.volume_node), volume_print)
+        self.assertEqual(mrml.node_fingerprint(node), painted_print)
+        stroke = np.zeros(self.volume.array.shape, bool)
+        stroke[8, 8, 8] = True
+        mrml.paint_segment(node, "liver", stroke, self.volume_node)
+        self.assertNotEqual(mrml.node_fingerprint(node), painted_print)
+        recolored = mrml.node_fingerprint(node)
+        node.GetSegmentation().GetSegment("liver").SetColor(0.0, 0.0, 0.0)
+        self.assertNotEqual(mrml.node_fingerprint(node), recolored)
+        changed = self.volume.array.copy()
+        changed[0, 0, 0] += 1.0
+        mrml.volume_to_node(self.volume.with_array(changed), self.scene, node=self.volume_node)
+        self.assertNotEqual(mrml.node_fingerprint(self.volume_node), volume_print)
+
+    def test_new_painting_has_the_usual_classes_and_counts_only_painted_ones(self):
+        node = mrml.create_painting(self.scene, self.volume_node, ("LV_myocardium", "background", "liver"))
+        self.assertEqual([info.name for _, info in mrml.segment_infos(node)],
+                         ["LV_myocardium", "background", "liver"])
+        stroke = np.zeros(self.volume.array.shape, bool)
+        stroke[1, 1, 1] = True
+        mrml.paint_segment(node, "background", stroke, self.volume_node)
+        painted = mrml.segmentation_from_node(node, self.volume_node)
+        self.assertEqual([info.name for info in painted.segments], ["background"])
+        self.assertEqual(painted.labels.array[1, 1, 1], 2)
+
     def test_paint_stroke_adds_voxels_to_a_segment(self):
         node = mrml.segmentation_to_node(self.segmentation, self.scene, "painted", None, self.volume_node)
         stroke = np.zeros(self.volume.array.shape, bool)

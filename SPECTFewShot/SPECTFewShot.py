@@ -1,0 +1,643 @@
+import logging
+import threading
+import time
+from typing import Annotated, Optional
+
+import qt
+import slicer
+import vtk
+from slicer import vtkMRMLMarkupsFiducialNode, vtkMRMLScalarVolumeNode, vtkMRMLSegmentationNode, vtkMRMLTableNode
+from slicer.i18n import tr as _
+from slicer.i18n import translate
+from slicer.parameterNodeWrapper import Choice, parameterNodeWrapper
+from slicer.ScriptedLoadableModule import (
+    ScriptedLoadableModule,
+    ScriptedLoadableModuleLogic,
+    ScriptedLoadableModuleTest,
+    ScriptedLoadableModuleWidget,
+)
+from slicer.util import VTKObservationMixin
+
+# Only light parts of the library at import time (no torch): Slicer imports this file when it starts.
+from SPECTFewShotLib.errors import CancelledError, SPECTFewShotError
+from SPECTFewShotLib.progress import CancelToken
+
+# A live update runs this long after the last paint event (strokes arrive as bursts of events).
+LIVE_UPDATE_DELAY_MS = 300
+# The classes a new painting starts with (empty segments are ignored until painted).
+PAINTING_CLASSES = ("LV_myocardium", "LV_blood_pool", "liver", "background")
+DEFAULT_MODEL = "default"
+
+
+def _modelChoices(task: str) -> list:
+    """'default' plus the registered model IDs of a task (read from the shipped registry)."""
+    try:
+        from SPECTFewShotLib.models.registry import list_models
+
+        return [DEFAULT_MODEL] + [entry.id for entry in list_models(task)]
+    except Exception:  # a damaged registry must not stop the module from loading; loading a model reports it
+        logging.exception("SPECTFewShot: could not read the model registry")
+        return [DEFAULT_MODEL]
+
+
+#
+# SPECTFewShot
+#
+
+
+class SPECTFewShot(ScriptedLoadableModule):
+    """Uses ScriptedLoadableModule base class, available at:
+    https://github.com/Slicer/Slicer/blob/main/Base/Python/slicer/ScriptedLoadableModule.py
+    """
+
+    def __init__(self, parent):
+        ScriptedLoadableModule.__init__(self, parent)
+        self.parent.title = _("SPECT Few-Shot")
+        self.parent.categories = [translate("qSlicerAbstractCoreModule", "Nuclear Medicine")]
+        self.parent.dependencies = []
+        self.parent.contributors = ["SPECTFewShot developers"]
+        self.parent.helpText = _("""
+Paint a few strokes or slices of each tissue (LV myocardium, LV blood pool, liver, background) in a SPECT volume
+and a Prototypical Network classifies every voxel, again after every stroke when <b>Live update</b> is on.
+Place landmarks (LV apex, base, centre) once in a template study and a PRNet localiser places them in new studies.
+Outputs are new segmentations, point lists and a measurement table; the volume and your painting are never modified.
+See the <a href="https://github.com/SPECTFewShot/SlicerSPECTFewShot#using-it-in-3d-slicer">documentation</a>.
+""")
+        self.parent.acknowledgementText = _("""
+Method after Khan, Boddepalli, Bhattacharyya and Mitra, <i>Few-Shot Classification and Anatomical Localization of
+Tissues in SPECT Imaging</i>, arXiv:2502.06632 (2025). Bundled sample study: Calixto W., Nogueira S., Luz F.,
+Ortiz de Camargo T. F., <i>Myocardial perfusion scintigraphy image database</i> (version 1.0.0), PhysioNet (2025),
+https://doi.org/10.13026/ce2z-dw74, and Goldberger A. et al., PhysioBank, PhysioToolkit, and PhysioNet,
+Circulation 101(23):e215-e220 (2000).
+""")
+
+
+#
+# SPECTFewShotParameterNode
+#
+
+
+@parameterNodeWrapper
+class SPECTFewShotParameterNode:
+    """
+    The parameters needed by module.
+
+    inputVolume - The SPECT volume to classify (never modified).
+    supportSegmentation - The painted classes (never modified).
+    outputSegmentation - Every voxel's class, with the painted names and colors.
+    outputProbability - Optional winning-class probability per voxel.
+    liveUpdate - Classify again after every stroke (from cached features).
+    templateVolume, templateLandmarks - A study with its landmarks placed.
+    outputLandmarks - The landmarks found in the input volume.
+    resultsTable - Per-class volumes and mean counts, landmark distances.
+    device, classifierModel, localizerModel - Where and with which weights the networks run.
+    """
+
+    inputVolume: vtkMRMLScalarVolumeNode
+    supportSegmentation: vtkMRMLSegmentationNode
+    outputSegmentation: vtkMRMLSegmentationNode
+    outputProbability: vtkMRMLScalarVolumeNode
+    liveUpdate: bool = True
+    templateVolume: vtkMRMLScalarVolumeNode
+    templateLandmarks: vtkMRMLMarkupsFiducialNode
+    outputLandmarks: vtkMRMLMarkupsFiducialNode
+    resultsTable: vtkMRMLTableNode
+    device: Annotated[str, Choice(["auto", "cpu", "cuda"])] = "auto"
+    classifierModel: Annotated[str, Choice(_modelChoices("protonet"))] = DEFAULT_MODEL
+    localizerModel: Annotated[str, Choice(_modelChoices("prnet"))] = DEFAULT_MODEL
+
+
+#
+# SPECTFewShotWidget
+#
+
+
+class _BackgroundJob:
+    """Work on a worker thread that touches no MRML or Qt object; the widget polls its progress from a timer."""
+
+    def __init__(self, work, message: str) -> None:
+        self.cancelToken = CancelToken()
+        self.fraction = 0.0
+        self.message = message
+        self.result = None
+        self.error = None
+        self._thread = threading.Thread(target=self._run, args=(work,), daemon=True)
+
+    def _run(self, work) -> None:
+        try:
+            self.result = work(self._progress, self.cancelToken)
+        except BaseException as error:  # handed to the GUI thread, which shows it
+            self.error = error
+
+    def _progress(self, fraction: float, message: str) -> None:
+        self.fraction, self.message = fraction, message
+
+    def start(self) -> None:
+        self._thread.start()
+
+    @property
+    def done(self) -> bool:
+        return not self._thread.is_alive()
+
+
+class SPECTFewShotWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
+    """Uses ScriptedLoadableModuleWidget base class, available at:
+    https://github.com/Slicer/Slicer/blob/main/Base/Python/slicer/ScriptedLoadableModule.py
+    """
+
+    def __init__(self, parent=None) -> None:
+        """Called when the user opens the module the first time and the widget is initialized."""
+        ScriptedLoadableModuleWidget.__init__(self, parent)
+        VTKObservationMixin.__init__(self)  # needed for parameter node observation
+        self.logic = None
+        self._parameterNode = None
+        self._parameterNodeGuiTag = None
+        self._observedSupport = None
+        self._job = None
+        self._jobDone = None
+        self._liveTimer = None
+        self._jobTimer = None
+
+    def setup(self) -> None:
+        """Called when the user opens the module the first time and the widget is initialized."""
+        ScriptedLoadableModuleWidget.setup(self)
+
+        # Load widget from .ui file (created by Qt Designer).
+        uiWidget = slicer.util.loadUI(self.resourcePath("UI/SPECTFewShot.ui"))
+        self.layout.addWidget(uiWidget)
+        self.ui = slicer.util.childWidgetVariables(uiWidget)
+
+        # Set scene in MRML widgets (the .ui connects mrmlSceneChanged to every MRML widget's setMRMLScene).
+        uiWidget.setMRMLScene(slicer.mrmlScene)
+
+        self.logic = SPECTFewShotLogic()
+
+        # Debounced live update, and the timer that follows a background computation.
+        self._liveTimer = qt.QTimer()
+        self._liveTimer.setSingleShot(True)
+        self._liveTimer.setInterval(LIVE_UPDATE_DELAY_MS)
+        self._liveTimer.connect("timeout()", self.onLiveUpdateTimeout)
+        self._jobTimer = qt.QTimer()
+        self._jobTimer.setInterval(100)
+        self._jobTimer.connect("timeout()", self._pollJob)
+        self.ui.progressBar.hide()
+        self.ui.cancelButton.hide()
+
+        # These connections ensure that we update parameter node when scene is closed
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
+
+        # Buttons
+        self.ui.classifyButton.connect("clicked(bool)", self.onClassifyButton)
+        self.ui.localizeButton.connect("clicked(bool)", self.onLocalizeButton)
+        self.ui.editSupportButton.connect("clicked(bool)", self.onEditSupportButton)
+        self.ui.loadSampleButton.connect("clicked(bool)", self.onLoadSampleButton)
+        self.ui.cancelButton.connect("clicked(bool)", self.onCancelButton)
+
+        # Make sure parameter node is initialized (needed for module reload)
+        self.initializeParameterNode()
+
+    def cleanup(self) -> None:
+        """Called when the application closes and the module widget is destroyed."""
+        if self._job is not None:
+            self._job.cancelToken.cancel()
+        if self._liveTimer is not None:
+            self._liveTimer.stop()
+        self.removeObservers()
+
+    def enter(self) -> None:
+        """Called each time the user opens this module."""
+        # Make sure parameter node exists and observed
+        self.initializeParameterNode()
+
+    def exit(self) -> None:
+        """Called each time the user opens a different module (live update keeps following the painting)."""
+        # Do not react to parameter node changes (GUI will be updated when the user enters into the module)
+        if self._parameterNode:
+            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
+            self._parameterNodeGuiTag = None
+            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._onParameterNodeModified)
+
+    def onSceneStartClose(self, caller, event) -> None:
+        """Called just before the scene is closed."""
+        # Parameter node will be reset, do not use it anymore
+        if self._job is not None:
+            self._job.cancelToken.cancel()
+        self._observeSupport(None)
+        self.setParameterNode(None)
+
+    def onSceneEndClose(self, caller, event) -> None:
+        """Called just after the scene is closed."""
+        # If this module is shown while the scene is closed then recreate a new parameter node immediately
+        if self.parent.isEntered:
+            self.initializeParameterNode()
+
+    def initializeParameterNode(self) -> None:
+        """Ensure parameter node exists and observed."""
+        # Parameter node stores all user choices in parameter values, node selections, etc.
+        # so that when the scene is saved and reloaded, these settings are restored.
+        self.setParameterNode(self.logic.getParameterNode())
+
+        # Select default input nodes if nothing is selected yet to save a few clicks for the user
+        if not self._parameterNode.inputVolume:
+            firstVolumeNode = slicer.mrmlScene.GetFirstNodeByClass("vtkMRMLScalarVolumeNode")
+            if firstVolumeNode:
+                self._parameterNode.inputVolume = firstVolumeNode
+
+    def setParameterNode(self, inputParameterNode: Optional[SPECTFewShotParameterNode]) -> None:
+        """Set and observe parameter node; GUI changes go to the parameter node and back (SlicerParameterName)."""
+        if self._parameterNode:
+            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
+            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._onParameterNodeModified)
+        self._parameterNode = inputParameterNode
+        if self._parameterNode:
+            # Note: in the .ui file, a Qt dynamic property called "SlicerParameterName" is set on each
+            # ui element that needs connection.
+            self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
+            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._onParameterNodeModified)
+        self._onParameterNodeModified()
+
+    def _onParameterNodeModified(self, caller=None, event=None) -> None:
+        self._checkCanApply()
+        self._observeSupport(self._parameterNode.supportSegmentation if self._parameterNode else None)
+        if self._parameterNode:
+            self.ui.resultsTableView.setMRMLTableNode(self._parameterNode.resultsTable)
+
+    def _checkCanApply(self, caller=None, event=None) -> None:
+        p = self._parameterNode
+        busy = self._job is not None
+        if p and p.inputVolume and p.supportSegmentation and not busy:
+            self.ui.classifyButton.toolTip = _("Classify every voxel from the painted classes")
+            self.ui.classifyButton.enabled = True
+        else:
+            self.ui.classifyButton.toolTip = _("Select the SPECT volume and the painted segmentation")
+            self.ui.classifyButton.enabled = False
+        if p and p.inputVolume and p.templateVolume and p.templateLandmarks and not busy:
+            self.ui.localizeButton.toolTip = _("Place the template's landmarks in the SPECT volume")
+            self.ui.localizeButton.enabled = True
+        else:
+            self.ui.localizeButton.toolTip = _("Select the SPECT volume, a template volume and its landmarks")
+            self.ui.localizeButton.enabled = False
+
+    # -- live update
+
+    def _observeSupport(self, node) -> None:
+        """Follow the painted segmentation's changes (strokes, added or renamed segments)."""
+        if node is self._observedSupport:
+            return
+        for event in _supportEvents():
+            if self._observedSupport is not None:
+                self.removeObserver(self._observedSupport, event, self.onSupportModified)
+            if node is not None:
+                self.addObserver(node, event, self.onSupportModified)
+        self._observedSupport = node
+
+    def onSupportModified(self, caller=None, event=None) -> None:
+        """A stroke was painted: classify again once the strokes stop for a moment (debounced)."""
+        p = self._parameterNode
+        if p and p.liveUpdate and p.inputVolume:
+            self._liveTimer.start()
+
+    def onLiveUpdateTimeout(self) -> None:
+        """Re-classify from the cached features; painting mistakes show in the status line, not in dialogs."""
+        p = self._parameterNode
+        if p is None or not p.liveUpdate or p.inputVolume is None or p.supportSegmentation is None:
+            return
+        if self._job is not None:
+            self._liveTimer.start()
+            return
+        if not self.logic.hasFeaturesFor(p.inputVolume):
+            self.ui.statusLabel.text = _("Click Classify once to compute the features; then the classes follow "
+                                         "your painting.")
+            return
+        try:
+            self._classifyFromCachedFeatures()
+        except SPECTFewShotError as error:
+            self.ui.statusLabel.text = _("Live update paused: {reason}").format(reason=error)
+
+    # -- actions
+
+    def onClassifyButton(self) -> None:
+        """Classify; the first time for a volume its features are computed on a worker thread with progress."""
+        with slicer.util.tryWithErrorDisplay(_("Failed to classify."), waitCursor=True):
+            if not self.logic.ensureDependencies():
+                return
+            self._configureLogic()
+            p = self._parameterNode
+            sceneLogic = self.logic.sceneLogic
+            volume = sceneLogic.read_volume(p.inputVolume)
+            sceneLogic.read_support(p.supportSegmentation, p.inputVolume)  # refuse bad painting before computing
+            if sceneLogic.features_ready(volume):
+                self._classifyFromCachedFeatures()
+                return
+            self._startJob(_("Computing features"),
+                           lambda progress, cancel: sceneLogic.compute_features(volume, progress, cancel),
+                           lambda result: self._classifyFromCachedFeatures())
+
+    def _classifyFromCachedFeatures(self) -> None:
+        p = self._parameterNode
+        start = time.perf_counter()
+        output = self.logic.classify(p.inputVolume, p.supportSegmentation, p.outputSegmentation,
+                                     p.outputProbability)
+        elapsed = time.perf_counter() - start
+        if p.outputSegmentation is not output:
+            p.outputSegmentation = output
+        self._updateTable()
+        self.ui.statusLabel.text = _("Classified in {seconds:.2f} s").format(seconds=elapsed)
+
+    def onLocalizeButton(self) -> None:
+        """Place the template's landmarks in the volume (on a worker thread, with progress and Cancel)."""
+        with slicer.util.tryWithErrorDisplay(_("Failed to place the landmarks."), waitCursor=True):
+            if not self.logic.ensureDependencies():
+                return
+            self._configureLogic()
+            p = self._parameterNode
+            sceneLogic = self.logic.sceneLogic
+            volume, template, landmarks = sceneLogic.read_localization_inputs(p.inputVolume, p.templateVolume,
+                                                                              p.templateLandmarks)
+            self._startJob(_("Placing landmarks"),
+                           lambda progress, cancel: sceneLogic.find_landmarks(volume, template, landmarks,
+                                                                              progress, cancel),
+                           self._onLandmarksFound)
+
+    def _onLandmarksFound(self, landmarks) -> None:
+        p = self._parameterNode
+        output = self.logic.sceneLogic.write_landmarks(landmarks, p.inputVolume, p.outputLandmarks)
+        if p.outputLandmarks is not output:
+            p.outputLandmarks = output
+        self._updateTable()
+        self.ui.statusLabel.text = _("Placed {count} landmarks").format(count=len(landmarks))
+
+    def _updateTable(self) -> None:
+        p = self._parameterNode
+        table = self.logic.measure(p.inputVolume, p.outputSegmentation, p.outputLandmarks, p.resultsTable)
+        if p.resultsTable is not table:
+            p.resultsTable = table
+        self.ui.resultsTableView.setMRMLTableNode(table)
+
+    def onEditSupportButton(self) -> None:
+        """Open the painted segmentation (created with the usual classes if needed) in the Segment Editor."""
+        with slicer.util.tryWithErrorDisplay(_("Failed to open the Segment Editor."), waitCursor=True):
+            p = self._parameterNode
+            if p.supportSegmentation is None:
+                p.supportSegmentation = self.logic.createPainting(p.inputVolume)
+            slicer.util.selectModule("SegmentEditor")
+            editor = slicer.modules.segmenteditor.widgetRepresentation().self().editor
+            editor.setSegmentationNode(p.supportSegmentation)
+            if p.inputVolume is not None:
+                if hasattr(editor, "setSourceVolumeNode"):
+                    editor.setSourceVolumeNode(p.inputVolume)
+                else:  # Slicer before 5.4
+                    editor.setMasterVolumeNode(p.inputVolume)
+
+    def onLoadSampleButton(self) -> None:
+        """Load the bundled real study and show it."""
+        with slicer.util.tryWithErrorDisplay(_("Failed to load the sample study."), waitCursor=True):
+            volumeNode = self.logic.loadSampleStudy()
+            self._parameterNode.inputVolume = volumeNode
+            slicer.util.setSliceViewerLayers(background=volumeNode, fit=True)
+
+    def onCancelButton(self) -> None:
+        """Ask the running computation to stop at its next check."""
+        if self._job is not None:
+            self._job.cancelToken.cancel()
+            self.ui.statusLabel.text = _("Cancelling...")
+
+    def _configureLogic(self) -> None:
+        p = self._parameterNode
+        self.logic.configure(p.classifierModel, p.localizerModel, p.device)
+
+    # -- background work
+
+    def _startJob(self, message: str, work, onDone) -> None:
+        """Run `work(progress, cancel)` on a worker thread; `onDone(result)` runs on this thread afterwards."""
+        self._job = _BackgroundJob(work, message)
+        self._jobDone = onDone
+        self.ui.progressBar.value = 0
+        self.ui.progressBar.show()
+        self.ui.cancelButton.show()
+        self.ui.statusLabel.text = message
+        self._checkCanApply()
+        self._job.start()
+        self._jobTimer.start()
+
+    def _pollJob(self) -> None:
+        job = self._job
+        if job is None:
+            self._jobTimer.stop()
+            return
+        self.ui.progressBar.value = int(100 * job.fraction)
+        self.ui.statusLabel.text = job.message
+        if not job.done:
+            return
+        self._jobTimer.stop()
+        self._job = None
+        self.ui.progressBar.hide()
+        self.ui.cancelButton.hide()
+        self._checkCanApply()
+        if isinstance(job.error, CancelledError):
+            self.ui.statusLabel.text = _("Cancelled; nothing was changed")
+            return
+        with slicer.util.tryWithErrorDisplay(_("The computation failed."), waitCursor=True):
+            if job.error is not None:
+                raise job.error
+            self._jobDone(job.result)
+
+
+def _supportEvents() -> list:
+    segmentation = slicer.vtkSegmentation
+    sourceModified = getattr(segmentation, "SourceRepresentationModified", None)
+    if sourceModified is None:  # Slicer before 5.4
+        sourceModified = segmentation.MasterRepresentationModified
+    return [sourceModified, segmentation.SegmentAdded, segmentation.SegmentRemoved, segmentation.SegmentModified]
+
+
+#
+# SPECTFewShotLogic
+#
+
+
+class SPECTFewShotLogic(ScriptedLoadableModuleLogic):
+    """This class should implement all the actual
+    computation done by your module.  The interface
+    should be such that other python code can import
+    this class and make use of the functionality without
+    requiring an instance of the Widget.
+    Uses ScriptedLoadableModuleLogic base class, available at:
+    https://github.com/Slicer/Slicer/blob/main/Base/Python/slicer/ScriptedLoadableModule.py
+
+    It adapts slicer.mrmlScene to SPECTFewShotLib.mrml.SceneLogic, where the work is done (and tested headless).
+    """
+
+    def __init__(self) -> None:
+        """Called when the logic class is instantiated. Can be used for initializing member variables."""
+        ScriptedLoadableModuleLogic.__init__(self)
+        self._sceneLogic = None
+        self._dependenciesChecked = False
+
+    def getParameterNode(self):
+        return SPECTFewShotParameterNode(super().getParameterNode())
+
+    @property
+    def sceneLogic(self):
+        """The library's logic on the application's scene (created on first use)."""
+        from SPECTFewShotLib.mrml import SceneLogic
+
+        if self._sceneLogic is None or self._sceneLogic.scene is not slicer.mrmlScene:
+            self._sceneLogic = SceneLogic(slicer.mrmlScene)
+        return self._sceneLogic
+
+    def configure(self, classifierModel: str = DEFAULT_MODEL, localizerModel: str = DEFAULT_MODEL,
+                  device: str = "auto") -> None:
+        """Choose the model weights (registry IDs, or 'default') and the device ('auto', 'cpu' or 'cuda')."""
+        self.sceneLogic.configure(None if classifierModel == DEFAULT_MODEL else classifierModel, device,
+                                  None if localizerModel == DEFAULT_MODEL else localizerModel)
+
+    def ensureDependencies(self, askConfirmation: bool = True) -> bool:
+        """Install missing Python packages after the user agreed; True when everything is there."""
+        from SPECTFewShotLib.dependencies import SLICER_OWNED, TORCH_DISTRIBUTIONS, missing_requirements
+
+        missing = missing_requirements()
+        if not missing:
+            return True
+        names = ", ".join(str(requirement) for requirement in missing)
+        if askConfirmation and not slicer.app.testingEnabled() and not slicer.util.confirmOkCancelDisplay(
+                _("SPECTFewShot needs these Python packages: {names}.\n\nInstall them now? This needs a network "
+                  "connection and may take several minutes.").format(names=names),
+                _("Install Python packages")):
+            return False
+        torchMissing = [r for r in missing if r.distribution in TORCH_DISTRIBUTIONS]
+        others = [r for r in missing if r.distribution not in TORCH_DISTRIBUTIONS]
+        # A busy dialog, so that a long pip install does not look like a frozen application.
+        progressDialog = slicer.util.createProgressDialog(
+            labelText=_("Installing {names}...").format(names=names), maximum=0)
+        slicer.app.processEvents()
+        try:
+            if torchMissing:
+                self._installTorch(torchMissing)
+            if others:
+                self._pipInstall(others, skip=list(SLICER_OWNED) + list(TORCH_DISTRIBUTIONS))
+        finally:
+            progressDialog.close()
+        stillMissing = missing_requirements()
+        if stillMissing:
+            raise RuntimeError(_("These packages could not be installed: {names}").format(
+                names=", ".join(str(r) for r in stillMissing)))
+        return True
+
+    @staticmethod
+    def _installTorch(requirements) -> None:
+        """torch/torchvision through the PyTorch extension (right build for the GPU driver), else pip."""
+        try:
+            import PyTorchUtils
+        except ImportError:
+            PyTorchUtils = None
+        if PyTorchUtils is None:
+            slicer.util.pip_install(" ".join(str(r) for r in requirements))
+            return
+        versions = {r.distribution: f">={r.minimum}" for r in requirements}
+        torchLogic = PyTorchUtils.PyTorchUtilsLogic()
+        torch = torchLogic.installTorch(askConfirmation=False,
+                                        torchVersionRequirement=versions.get("torch", ">=2.1"),
+                                        torchvisionVersionRequirement=versions.get("torchvision", ">=0.16"))
+        if torch is None:
+            raise RuntimeError(_("PyTorch could not be installed by the PyTorch extension"))
+
+    @staticmethod
+    def _pipInstall(requirements, skip) -> None:
+        """pip_ensure (Slicer 5.11+) without touching packages Slicer owns; pip_install on older Slicer."""
+        try:
+            from packaging.requirements import Requirement
+            from slicer import pydeps
+        except ImportError:
+            slicer.util.pip_install(" ".join(str(r) for r in requirements))
+            return
+        pydeps.pip_ensure([Requirement(str(r)) for r in requirements], skip_packages=skip,
+                                 requester="SPECTFewShot")
+
+    def _ready(self) -> None:
+        if self._dependenciesChecked:
+            return
+        if not self.ensureDependencies():
+            raise RuntimeError(_("SPECTFewShot cannot run without its Python packages"))
+        self._dependenciesChecked = True
+
+    def hasFeaturesFor(self, volumeNode) -> bool:
+        """Whether this volume's features are cached (then classifying takes a fraction of a second)."""
+        if self._sceneLogic is None or volumeNode is None or volumeNode.GetImageData() is None:
+            return False
+        from SPECTFewShotLib.mrml import volume_from_node
+
+        try:
+            return self._sceneLogic.features_ready(volume_from_node(volumeNode))
+        except SPECTFewShotError:
+            return False
+
+    def classify(self, volumeNode, supportSegmentationNode, outputSegmentationNode=None,
+                 probabilityVolumeNode=None):
+        """Classify every voxel from the painted segments; returns the output segmentation node."""
+        self._ready()
+        return self.sceneLogic.classify(volumeNode, supportSegmentationNode, outputSegmentationNode,
+                                        probabilityVolumeNode)
+
+    def localize(self, volumeNode, templateVolumeNode, templateLandmarksNode, outputLandmarksNode=None):
+        """Place the template's landmarks in the volume; returns the output point list node."""
+        self._ready()
+        return self.sceneLogic.localize(volumeNode, templateVolumeNode, templateLandmarksNode, outputLandmarksNode)
+
+    def measure(self, volumeNode, segmentationNode=None, landmarksNode=None, tableNode=None):
+        """Per-class volume (mL) and mean counts, landmark distances; returns the table node."""
+        return self.sceneLogic.measure(volumeNode, segmentationNode, landmarksNode, tableNode)
+
+    def createPainting(self, volumeNode):
+        """A new segmentation to paint into, with empty segments for the usual classes."""
+        from SPECTFewShotLib.mrml import create_painting
+
+        return create_painting(slicer.mrmlScene, volumeNode, PAINTING_CLASSES)
+
+    def loadSampleStudy(self):
+        """Load the bundled PhysioNet perfusion study (patient001) as a volume node."""
+        from SPECTFewShotLib.io.volume_io import read_volume
+        from SPECTFewShotLib.mrml import volume_to_node
+        from SPECTFewShotLib.resources import sample_study
+
+        imagePath, _maskPath = sample_study()
+        return volume_to_node(read_volume(imagePath), slicer.mrmlScene, "PhysioNet MPS patient001")
+
+
+#
+# SPECTFewShotTest
+#
+
+
+class SPECTFewShotTest(ScriptedLoadableModuleTest):
+    """
+    This is the test case for your scripted module.
+    Uses ScriptedLoadableModuleTest base class, available at:
+    https://github.com/Slicer/Slicer/blob/main/Base/Python/slicer/ScriptedLoadableModule.py
+    """
+
+    def setUp(self):
+        """Do whatever is needed to reset the state - typically a scene clear will be enough."""
+        slicer.mrmlScene.Clear()
+
+    def runTest(self):
+        """Run as few or as many tests as needed here."""
+        self.setUp()
+        self.test_SPECTFewShot1()
+
+    def test_SPECTFewShot1(self):
+        """The library's end-to-end scenario (the one pytest runs on slicer-core) on the application's scene:
+        load the bundled study and a phantom, paint, classify, paint a stroke and classify again, localize, measure.
+        """
+        self.delayDisplay("Starting the test")
+        logic = SPECTFewShotLogic()
+        self.assertTrue(logic.ensureDependencies(askConfirmation=False))
+
+        from SPECTFewShotLib.scenario import run_scenario
+
+        result = run_scenario(slicer.mrmlScene, progress=lambda fraction, message: self.delayDisplay(message, 10))
+        self.delayDisplay(
+            f"Myocardium Dice on unpainted slices {result['dice_unpainted']:.3f}; first classify "
+            f"{result['first_classify_s']:.2f} s, after a stroke {result['update_classify_s']:.3f} s")
+        self.delayDisplay("Test passed")
