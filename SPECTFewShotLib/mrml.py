@@ -626,7 +626,7 @@ class SceneLogic:
         self.device = device
         self.localizer_model = localizer_model
         self.feature_computations = 0
-        self.timings: dict[str, float] = {}
+        self.timings: dict[str, float] = {}  # seconds spent in each step of the latest classify / localize
         self._session: Any = None
         self._session_key: tuple = ()
         self._features_key: str | None = None
@@ -754,6 +754,7 @@ class SceneLogic:
         classifying again after more painting only recomputes the prototypes.
         """
         start = time.perf_counter()
+        self.timings = {}
         if outputSegmentationNode is not None and outputSegmentationNode is supportSegmentationNode:
             raise InputError("the output segmentation must not be the painted segmentation")
         if probabilityVolumeNode is not None and probabilityVolumeNode is volumeNode:
