@@ -445,11 +445,9 @@ class SPECTFewShotWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
 
 def _supportEvents() -> list:
-    segmentation = slicer.vtkSegmentation
-    sourceModified = getattr(segmentation, "SourceRepresentationModified", None)
-    if sourceModified is None:  # Slicer before 5.4
-        sourceModified = segmentation.MasterRepresentationModified
-    return [sourceModified, segmentation.SegmentAdded, segmentation.SegmentRemoved, segmentation.SegmentModified]
+    from SPECTFewShotLib.mrml import painting_events
+
+    return painting_events()
 
 
 #

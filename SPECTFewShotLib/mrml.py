@@ -439,6 +439,15 @@ def paint_segment(segmentation_node: Any, segment_name: str, mask: np.ndarray, r
     return segment_id
 
 
+def painting_events() -> list[int]:
+    """The events a segmentation node sends when its painted content changes (strokes, segments added/removed)."""
+    segmentation = _slicer().vtkSegmentation
+    source_modified = getattr(segmentation, "SourceRepresentationModified", None)
+    if source_modified is None:  # Slicer before 5.4
+        source_modified = segmentation.MasterRepresentationModified
+    return [source_modified, segmentation.SegmentAdded, segmentation.SegmentRemoved, segmentation.SegmentModified]
+
+
 # ---------------------------------------------------------------------------------------------------- landmarks
 
 

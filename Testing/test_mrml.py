@@ -235,6 +235,22 @@ class SegmentationNodeTest(unittest.TestCase):
         self.assertEqual([info.name for info in painted.segments], ["background"])
         self.assertEqual(painted.labels.array[1, 1, 1], 2)
 
+    def test_strokes_send_the_events_live_update_follows_and_outputs_do_not(self):
+        painted = mrml.segmentation_to_node(self.segmentation, self.scene, "painted", None, self.volume_node)
+        output = mrml.segmentation_to_node(self.segmentation, self.scene, "output", None, self.volume_node)
+        seen = []
+        for event in mrml.painting_events():
+            painted.AddObserver(event, lambda caller, event_id: seen.append(event_id))
+        mrml.segmentation_to_node(self.segmentation, self.scene, node=output)  # a classification result
+        self.assertEqual(seen, [])
+        stroke = np.zeros(self.volume.array.shape, bool)
+        stroke[8, 8, 8] = True
+        mrml.paint_segment(painted, "liver", stroke, self.volume_node)
+        self.assertTrue(seen)
+        seen.clear()
+        painted.GetSegmentation().AddEmptySegment("RV", "RV_blood_pool")
+        self.assertTrue(seen)
+
     def test_paint_stroke_adds_voxels_to_a_segment(self):
         node = mrml.segmentation_to_node(self.segmentation, self.scene, "painted", None, self.volume_node)
         stroke = np.zeros(self.volume.array.shape, bool)
