@@ -13,8 +13,8 @@ import importlib
 # command -> {sub-command: "SPECTFewShotLib.module:register_function"}
 SUBCOMMANDS: dict[str, dict[str, str]] = {
     "train": {},
-    "evaluate": {},
-    "bench": {},
+    "evaluate": {"realism": "SPECTFewShotLib.commands.phantom:register_realism"},
+    "bench": {"phantom": "SPECTFewShotLib.commands.phantom:register_bench"},
 }
 HELP = {
     "train": "train the shipped models (reproducible by seed)",

@@ -133,8 +133,8 @@ def sample_anatomy(rng: np.random.Generator, defect_probability: float = 0.4) ->
         structures.append(Structure("kidney", "kidneys", kidney, uptake.kidneys, soft))
 
     liver_gap = float(rng.uniform(0.0, 8.0) if rng.uniform() < 0.35 else rng.uniform(8.0, 30.0))
-    liver_axes = np.array([rng.uniform(90.0, 125.0), min(rng.uniform(75.0, 100.0), 0.85 * ay),
-                           rng.uniform(65.0, 90.0)])
+    liver_axes = np.array([rng.uniform(80.0, 110.0), min(rng.uniform(60.0, 85.0), 0.75 * ay),
+                           rng.uniform(55.0, 75.0)])
     liver_rotation = rotation_about("y", rng.uniform(-20.0, 0.0))
     liver_xy = np.array([rng.uniform(-65.0, -35.0), rng.uniform(-10.0, 15.0)])
     liver_z = place_below(epi_points, liver_xy, liver_axes, liver_rotation, liver_gap)

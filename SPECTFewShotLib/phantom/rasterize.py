@@ -1,4 +1,5 @@
-"""Painting the anatomy onto voxel grids: labels at voxel centres, activity and attenuation with partial volume."""
+"""Painting the anatomy onto a voxel grid: the tissue at each voxel centre (labels), and activity and attenuation
+averaged over supersample^3 sub-voxels where a voxel straddles a tissue boundary (the partial-volume effect)."""
 
 from __future__ import annotations
 
@@ -6,9 +7,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .anatomy import LABEL_VALUES, Anatomy, Structure
+from .anatomy import LABEL_VALUES, Anatomy
 
-_CHUNK_VOXELS = 2_000_000  # points evaluated at once (bounds memory)
+_CHUNK_POINTS = 1_000_000  # points evaluated at once (bounds memory)
 
 
 @dataclass(frozen=True)
@@ -19,84 +20,72 @@ class Grid:
     spacing: float
     shape: tuple[int, int, int]  # (k, j, i)
 
-    def refined(self, factor: int) -> Grid:
-        """The grid `factor` times finer covering the same voxels (each voxel split into factor^3)."""
-        if factor == 1:
-            return self
-        h = self.spacing / factor
-        origin = self.origin - self.spacing / 2.0 + h / 2.0
-        return Grid(origin, h, tuple(n * factor for n in self.shape))
-
-    def points(self, k: slice, j: slice, i: slice) -> np.ndarray:
-        """Patient coordinates (n x 3) of the voxel centres of a block, in [k, j, i] C order."""
-        kk, jj, ii = np.meshgrid(np.arange(k.start, k.stop), np.arange(j.start, j.stop),
-                                 np.arange(i.start, i.stop), indexing="ij")
+    def points(self) -> np.ndarray:
+        """Patient coordinates (n x 3, float32) of every voxel centre, in [k, j, i] C order."""
+        kk, jj, ii = np.meshgrid(*(np.arange(n, dtype=np.float32) for n in self.shape), indexing="ij")
         return np.stack([self.origin[0] + ii.ravel() * self.spacing, self.origin[1] + jj.ravel() * self.spacing,
-                         self.origin[2] + kk.ravel() * self.spacing], axis=1)
-
-    def index_box(self, lo: np.ndarray, hi: np.ndarray) -> tuple[slice, slice, slice] | None:
-        """Index ranges (k, j, i) of the voxels whose centres may lie in the box [lo, hi]; None when outside."""
-        first = np.floor((lo - self.origin) / self.spacing).astype(np.int64)
-        last = np.ceil((hi - self.origin) / self.spacing).astype(np.int64) + 1
-        sizes = np.array(self.shape[::-1])  # (i, j, k)
-        first, last = np.clip(first, 0, sizes), np.clip(last, 0, sizes)
-        if np.any(last <= first):
-            return None
-        return slice(first[2], last[2]), slice(first[1], last[1]), slice(first[0], last[0])
+                         self.origin[2] + kk.ravel() * self.spacing], axis=1).astype(np.float32)
 
 
-def paint_labels(anatomy: Anatomy, grid: Grid) -> np.ndarray:
-    """Label value (LABEL_VALUES) of the tissue at each voxel centre; 0 outside the body."""
-    labels = np.zeros(grid.shape, dtype=np.uint8)
-    for structure in anatomy.structures:
-        _paint(structure, grid, lambda s, block, inside, pts, out=labels: _set(out, block, inside,
-                                                                            LABEL_VALUES[s.label]))
-    return labels
+@dataclass(frozen=True)
+class Rasterized:
+    """The anatomy on a grid: label values, relative activity and attenuation (1/mm), each [k, j, i]."""
+
+    labels: np.ndarray
+    activity: np.ndarray
+    mu: np.ndarray
 
 
-def paint_activity_and_attenuation(anatomy: Anatomy, grid: Grid, supersample: int) -> tuple[np.ndarray, np.ndarray]:
-    """Relative activity concentration and attenuation (1/mm) per voxel, averaged over supersample^3 sub-voxels."""
-    fine = grid.refined(supersample)
-    activity = np.zeros(fine.shape, dtype=np.float32)
-    mu = np.zeros(fine.shape, dtype=np.float32)
+def structure_index(anatomy: Anatomy, points: np.ndarray) -> np.ndarray:
+    """Index + 1 of the last painted structure holding each point (0: outside the body)."""
+    index = np.zeros(len(points), dtype=np.int16)
+    for start in range(0, len(points), _CHUNK_POINTS):
+        chunk = points[start:start + _CHUNK_POINTS]
+        out = index[start:start + _CHUNK_POINTS]
+        for number, structure in enumerate(anatomy.structures, start=1):
+            lo, hi = structure.shape.bounds()
+            near = np.nonzero(np.all((chunk >= lo) & (chunk <= hi), axis=1))[0]
+            if near.size:
+                inside = structure.shape.contains(chunk[near].astype(np.float64))
+                out[near[inside]] = number
+    return index
 
-    def paint(structure: Structure, block, inside, points) -> None:
-        values = np.full(int(inside.sum()), structure.uptake, dtype=np.float32)
+
+def rasterize(anatomy: Anatomy, grid: Grid, supersample: int) -> Rasterized:
+    """Labels at voxel centres; activity and attenuation with sub-voxel sampling at tissue boundaries."""
+    from scipy import ndimage
+
+    points = grid.points()
+    index = structure_index(anatomy, points).reshape(grid.shape)
+    label_of = np.array([0] + [LABEL_VALUES[s.label] for s in anatomy.structures], dtype=np.uint8)
+    uptake_of = np.array([0.0] + [s.uptake for s in anatomy.structures], dtype=np.float32)
+    mu_of = np.array([0.0] + [s.mu for s in anatomy.structures], dtype=np.float32)
+    activity = _activity(anatomy, index.ravel(), points, uptake_of).reshape(grid.shape)
+    mu = mu_of[index]
+    if supersample > 1:
+        edges = ndimage.grey_dilation(index, size=3) != ndimage.grey_erosion(index, size=3)
+        edges |= _modulated(anatomy, index)  # myocardial uptake varies inside the wall too
+        where = np.nonzero(edges.ravel())[0]
+        offsets = (np.arange(supersample) + 0.5) / supersample - 0.5
+        sub = np.stack(np.meshgrid(offsets, offsets, offsets, indexing="ij"), axis=-1).reshape(-1, 3) * grid.spacing
+        fine = (points[where][:, None, :] + sub[None].astype(np.float32)).reshape(-1, 3)
+        fine_index = structure_index(anatomy, fine)
+        count = len(sub)
+        activity.ravel()[where] = _activity(anatomy, fine_index, fine, uptake_of).reshape(-1, count).mean(axis=1)
+        mu.ravel()[where] = mu_of[fine_index].reshape(-1, count).mean(axis=1)
+    return Rasterized(label_of[index], activity, mu)
+
+
+def _modulated(anatomy: Anatomy, index: np.ndarray) -> np.ndarray:
+    numbers = [n for n, s in enumerate(anatomy.structures, start=1) if s.modulation is not None]
+    return np.isin(index, numbers)
+
+
+def _activity(anatomy: Anatomy, index: np.ndarray, points: np.ndarray, uptake_of: np.ndarray) -> np.ndarray:
+    activity = uptake_of[index]
+    for number, structure in enumerate(anatomy.structures, start=1):
         if structure.modulation is not None:
-            values *= structure.modulation(points[inside]).astype(np.float32)
-        _set(activity, block, inside, values)
-        _set(mu, block, inside, structure.mu)
-
-    for structure in anatomy.structures:
-        _paint(structure, fine, paint)
-    return block_mean(activity, supersample), block_mean(mu, supersample)
-
-
-def _paint(structure: Structure, grid: Grid, action) -> None:
-    box = grid.index_box(*structure.shape.bounds())
-    if box is None:
-        return
-    k_box, j_box, i_box = box
-    plane = (j_box.stop - j_box.start) * (i_box.stop - i_box.start)
-    step = max(1, _CHUNK_VOXELS // max(plane, 1))
-    for k0 in range(k_box.start, k_box.stop, step):
-        block = (slice(k0, min(k0 + step, k_box.stop)), j_box, i_box)
-        points = grid.points(*block)
-        inside = structure.shape.contains(points)
-        if inside.any():
-            action(structure, block, inside, points)
-
-
-def _set(array: np.ndarray, block, inside: np.ndarray, values) -> None:
-    view = array[block]
-    flat = view.reshape(-1)
-    flat[inside] = values
-    array[block] = flat.reshape(view.shape)
-
-
-def block_mean(array: np.ndarray, factor: int) -> np.ndarray:
-    """Average of factor^3 blocks (the inverse of Grid.refined)."""
-    if factor == 1:
-        return array
-    k, j, i = (n // factor for n in array.shape)
-    return array.reshape(k, factor, j, factor, i, factor).mean(axis=(1, 3, 5), dtype=np.float32)
+            where = np.nonzero(index == number)[0]
+            if where.size:
+                activity[where] *= structure.modulation(points[where].astype(np.float64)).astype(np.float32)
+    return activity

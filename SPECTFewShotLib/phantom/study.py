@@ -17,7 +17,8 @@ from .anatomy import LABEL_VALUES, Anatomy, sample_anatomy
 from .config import PhantomConfig, axis_signs
 from .landmarks import heart_landmarks, to_landmarks
 from .physics.camera import CameraProtocol, orbit_radii, sample_protocol
-from .rasterize import Grid, paint_activity_and_attenuation, paint_labels
+from .rasterize import Grid, rasterize
+from .texture import textured
 
 log = logging.getLogger(__name__)
 SLABS = 8  # depth slabs of the collimator blur; the simulation grid is a multiple of this
@@ -63,21 +64,23 @@ def generate_study(seed: int, config: Optional[PhantomConfig] = None, progress: 
     from .reconstruction import gaussian_post_filter, osem
 
     config = config or PhantomConfig()
-    streams = np.random.SeedSequence(int(seed)).spawn(4)
-    anatomy_rng, camera_rng, noise_rng, placement_rng = (np.random.default_rng(s) for s in streams)
+    streams = np.random.SeedSequence(int(seed)).spawn(5)
+    anatomy_rng, camera_rng, noise_rng, placement_rng, texture_rng = (np.random.default_rng(s) for s in streams)
     anatomy = sample_anatomy(anatomy_rng, config.defect_probability)
     protocol = sample_protocol(camera_rng, config)
     layout = _layout(anatomy, protocol, config, placement_rng)
     report(progress, 0.02, "drawing the anatomy", cancel)
 
-    labels = paint_labels(anatomy, layout.output)
-    activity, mu = paint_activity_and_attenuation(anatomy, layout.simulation, config.supersample)
+    painted = rasterize(anatomy, layout.simulation, config.supersample)
+    activity = textured(painted.activity, painted.labels, layout.simulation.spacing, texture_rng)
+    mu = painted.mu
+    labels = _crop(painted.labels, layout, config.matrix)
     report(progress, 0.1, "simulating the acquisition", cancel)
 
     sim = layout.simulation
     angles = protocol.view_angles()
-    body = np.argwhere(mu > 0)[:, ::-1] * sim.spacing + sim.origin  # (x, y, z) of tissue voxels
-    radii = orbit_radii(protocol, angles, body)
+    outline = np.argwhere(mu.max(axis=0) > 0)[:, ::-1] * sim.spacing + sim.origin[:2]  # (x, y) of tissue
+    radii = orbit_radii(protocol, angles, outline)
     geometry = ProjectionGeometry(angles, radii, sim.spacing, sim.shape)
     heart_distance = float(np.mean(radii - _heart_xy(anatomy) @ np.stack([np.cos(angles), np.sin(angles)])))
     resolution = CollimatorResolution.with_fwhm_at(protocol.system_fwhm_mm, heart_distance, protocol.intrinsic_mm,
@@ -88,12 +91,11 @@ def generate_study(seed: int, config: Optional[PhantomConfig] = None, progress: 
                            protocol.scatter_fwhm_mm, noise_rng if config.noise else None)
         report(progress, 0.25, "reconstructing", cancel)
         model = true_system.variant(protocol.attenuation_correction, protocol.resolution_recovery)
-        support = _cylinder(sim, float(radii.min()))
+        support = _reconstruction_support(layout, protocol, config.matrix)
         image = osem(model, measured.counts, protocol.iterations, protocol.subsets,
                      measured.scatter if protocol.scatter_correction else None, support,
                      lambda f, m: report(progress, 0.25 + 0.7 * f, m), cancel)
-    image = image[:, layout.start_j:layout.start_j + config.matrix, layout.start_i:layout.start_i + config.matrix]
-    image = gaussian_post_filter(np.ascontiguousarray(image), protocol.post_filter_fwhm_mm, sim.spacing)
+    image = gaussian_post_filter(_crop(image, layout, config.matrix), protocol.post_filter_fwhm_mm, sim.spacing)
     if protocol.circular_fov:
         centre = layout.output.origin[:2] + (config.matrix - 1) / 2.0 * sim.spacing
         image = image * _cylinder(layout.output, 0.5 * config.matrix * sim.spacing, centre)
@@ -108,6 +110,12 @@ def generate_study(seed: int, config: Optional[PhantomConfig] = None, progress: 
                 "heart_distance_mm": round(heart_distance, 1), "counts_scale": measured.scale}
     report(progress, 1.0, "done", cancel)
     return PhantomStudy(volume, segmentation, dict(LABEL_VALUES), landmarks, int(seed), config, metadata)
+
+
+def _crop(array: np.ndarray, layout: _Layout, matrix: int) -> np.ndarray:
+    """The output grid's part of a simulation-grid array."""
+    crop = array[:, layout.start_j:layout.start_j + matrix, layout.start_i:layout.start_i + matrix]
+    return np.ascontiguousarray(crop)
 
 
 def _heart_xy(anatomy: Anatomy) -> np.ndarray:
@@ -133,6 +141,17 @@ def _layout(anatomy: Anatomy, protocol: CameraProtocol, config: PhantomConfig, r
     start = np.clip(start, 0, m - n)
     output = Grid(np.array([origin_xy + start[0] * v, origin_xy + start[1] * v, origin_z]), v, (slices, n, n))
     return _Layout(simulation, output, int(start[1]), int(start[0]))
+
+
+def _reconstruction_support(layout: _Layout, protocol: CameraProtocol, matrix: int) -> np.ndarray:
+    """Where OSEM may put activity: the whole simulation grid's inscribed cylinder, or for CZT cameras only the
+    cylinder of the (heart-centred) output field of view, so that activity outside it is truncated as on a
+    focused CZT camera (it piles up at the edge of the field of view)."""
+    sim = layout.simulation
+    if protocol.circular_fov:
+        centre = layout.output.origin[:2] + (matrix - 1) / 2.0 * sim.spacing
+        return _cylinder(sim, 0.5 * matrix * sim.spacing, centre)
+    return _cylinder(sim, 0.5 * (sim.shape[1] - 1) * sim.spacing)
 
 
 def _cylinder(grid: Grid, radius_mm: float, centre_xy: np.ndarray | None = None) -> np.ndarray:

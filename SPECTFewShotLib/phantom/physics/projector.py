@@ -82,14 +82,15 @@ class Projector:
     def _attenuation_factors(self, mu: np.ndarray):
         torch = self.torch
         v = self.geometry.voxel_mm
-        factors = []
+        k, m, _ = self.geometry.shape
+        factors = torch.empty((self.geometry.views, k, m, m), dtype=torch.float32)
         mu_t = torch.from_numpy(np.ascontiguousarray(mu, dtype=np.float32))[None]
         for start in range(0, self.geometry.views, 10):
             grids = self.forward_grids[start:start + 10]
             rotated = _rotate(torch, mu_t, grids)  # [v, k, depth, t]; depth 0 is nearest the detector
             integral = torch.cumsum(rotated, dim=2) - 0.5 * rotated
-            factors.append(torch.exp(-v * integral))
-        return torch.cat(factors)
+            torch.exp(-v * integral, out=factors[start:start + len(grids)])
+        return factors
 
     def _slab_kernels(self, resolution: CollimatorResolution):
         """Gaussian blur matrices per view and slab, axial [v, s, k, k] and transaxial [v, s, t, t] (zero outside)."""
