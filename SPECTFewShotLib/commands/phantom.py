@@ -41,24 +41,15 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--iterations", type=int, help="OSEM iterations (default: drawn)")
     parser.add_argument("--subsets", type=int, help="OSEM subsets (default: 10)")
     parser.add_argument("--no-noise", action="store_true", help="noise-free projections (expected counts)")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's own)")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default: %(default)s)")
 
 
 def config_from(args: argparse.Namespace) -> PhantomConfig:
     """The PhantomConfig the options describe (bad values: one-line InputError)."""
     return PhantomConfig(matrix=args.matrix, slices=args.slices, voxel_mm=args.voxel_mm, camera=args.camera,
                          system_fwhm_mm=args.fwhm_mm, counts=args.counts, views=args.views,
-                         iterations=args.iterations, subsets=args.subsets, noise=not args.no_noise)
-
-
-def _set_threads(threads: int | None) -> None:
-    if threads is None:
-        return
-    if not 1 <= threads <= 256:
-        raise InputError(f"threads must be between 1 and 256, not {threads}")
-    import torch
-
-    torch.set_num_threads(threads)
+                         iterations=args.iterations, subsets=args.subsets, noise=not args.no_noise,
+                         threads=args.threads)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -70,7 +61,6 @@ def run(args: argparse.Namespace) -> int:
     if args.seed < 0:
         raise InputError(f"the seed must be 0 or more, not {args.seed}")
     folder = check_study_folder(args.output, args.overwrite)
-    _set_threads(args.threads)
     start = time.perf_counter()
     study = generate_study(args.seed, config)
     seconds = time.perf_counter() - start
@@ -92,7 +82,7 @@ def register_bench(parser: argparse.ArgumentParser) -> None:
     parser.description = "Median wall time and peak memory of generating phantom studies at default settings."
     parser.add_argument("--studies", type=int, default=10, help="studies per camera (default: %(default)s)")
     parser.add_argument("--start-seed", type=int, default=0, help="first seed (default: %(default)s)")
-    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default: %(default)s)")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default: %(default)s)")
     parser.add_argument("--matrix", type=int, default=64, help="voxels in-plane and axially (default: %(default)s)")
     parser.set_defaults(func=run_bench)
 
@@ -103,7 +93,6 @@ def run_bench(args: argparse.Namespace) -> int:
 
     if not 1 <= args.studies <= 1000:
         raise InputError(f"studies must be between 1 and 1000, not {args.studies}")
-    _set_threads(args.threads)
     generate_study(args.start_seed, PhantomConfig(matrix=32, views=6, iterations=1, subsets=1))  # warm-up
     baseline_rss = _peak_rss_mb()
     print(f"bench phantom: {args.studies} studies per camera, matrix {args.matrix}, {args.threads} threads, "
@@ -111,7 +100,7 @@ def run_bench(args: argparse.Namespace) -> int:
     print(f"{'camera':<10}{'median s':>10}{'max s':>8}{'anatomy s':>11}{'projection s':>14}{'OSEM s':>9}"
           f"{'voxel mm':>10}{'peak MB':>9}")
     for camera in ("parallel", "czt"):
-        config = PhantomConfig(matrix=args.matrix, camera=camera)
+        config = PhantomConfig(matrix=args.matrix, camera=camera, threads=args.threads)
         times, stages, voxels = [], [], []
         for seed in range(args.start_seed, args.start_seed + args.studies):
             marks: list[tuple[float, str]] = []
@@ -158,7 +147,6 @@ def register_realism(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", required=True, help="folder for realism.md and figures/ (e.g. docs)")
     parser.add_argument("--phantoms", type=int, default=20,
                         help="held-out phantoms in the table (default: %(default)s)")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's own)")
     parser.set_defaults(func=run_realism)
 
 
@@ -172,7 +160,6 @@ def run_realism(args: argparse.Namespace) -> int:
     if folder.exists() and not folder.is_dir():
         raise InputError(f"output {folder} is a file; give a folder")
     (folder / "figures").mkdir(parents=True, exist_ok=True)
-    _set_threads(args.threads)
     markdown, figure, table = write_realism_report(folder, args.phantoms, progress=_print_progress)
     print(table)
     print(f"wrote {markdown}")

@@ -29,6 +29,9 @@ class PhantomConfig:
     defect_probability: chance of a perfusion defect (reduced uptake in a coronary territory).
     supersample: activity and attenuation rasterised on a grid this many times finer (partial-volume effect).
     direction: output axis directions in LPS (each axis along one of L/P/S; default as the real study).
+    threads: torch CPU threads while simulating (restored afterwards). 1 is the default because the simulator runs
+        many small operations that stall badly with more threads whenever other work shares the cores; make
+        studies in parallel processes instead.
     """
 
     matrix: int = 64
@@ -48,6 +51,7 @@ class PhantomConfig:
     defect_probability: float = 0.4
     supersample: int = 2
     direction: tuple = DEFAULT_DIRECTION
+    threads: int = 1
 
     def __post_init__(self) -> None:
         validate_config(self)
@@ -87,6 +91,8 @@ def validate_config(config: PhantomConfig) -> None:
         raise InputError(f"defect probability must be between 0 and 1, not {config.defect_probability:g}")
     if not (1 <= config.supersample <= 4):
         raise InputError(f"supersample must be between 1 and 4, not {config.supersample}")
+    if not (1 <= config.threads <= 256):
+        raise InputError(f"threads must be between 1 and 256, not {config.threads}")
     axis_signs(config.direction)
 
 

@@ -85,7 +85,9 @@ def generate_study(seed: int, config: Optional[PhantomConfig] = None, progress: 
     heart_distance = float(np.mean(radii - _heart_xy(anatomy) @ np.stack([np.cos(angles), np.sin(angles)])))
     resolution = CollimatorResolution.with_fwhm_at(protocol.system_fwhm_mm, heart_distance, protocol.intrinsic_mm,
                                                    protocol.collimator_offset_mm)
-    with torch.no_grad():
+    previous_threads = torch.get_num_threads()
+    torch.set_num_threads(config.threads)
+    try:
         true_system = Projector(geometry, mu, resolution, SLABS)
         measured = acquire(true_system, activity, protocol.counts, protocol.scatter_fraction,
                            protocol.scatter_fwhm_mm, noise_rng if config.noise else None)
@@ -95,6 +97,8 @@ def generate_study(seed: int, config: Optional[PhantomConfig] = None, progress: 
         image = osem(model, measured.counts, protocol.iterations, protocol.subsets,
                      measured.scatter if protocol.scatter_correction else None, support,
                      lambda f, m: report(progress, 0.25 + 0.7 * f, m), cancel)
+    finally:
+        torch.set_num_threads(previous_threads)
     image = gaussian_post_filter(_crop(image, layout, config.matrix), protocol.post_filter_fwhm_mm, sim.spacing)
     if protocol.circular_fov:
         centre = layout.output.origin[:2] + (config.matrix - 1) / 2.0 * sim.spacing
