@@ -54,5 +54,39 @@ class GroundTruthTest(unittest.TestCase):
         self.assertLess(axis[2], 0)
 
 
+class AnatomyTest(unittest.TestCase):
+    """Three seeds: three different hearts, each with the myocardium around the blood pool and the RV beside it."""
+
+    FAST = PhantomConfig(matrix=48, slices=40, voxel_mm=4.5, views=6, iterations=1, subsets=1, supersample=1)
+
+    def test_three_seeds_give_three_plausible_hearts(self):
+        from scipy import ndimage
+
+        axes = []
+        for seed in (21, 22, 23):
+            s = generate_study(seed, self.FAST)
+            labels, values = s.labels.labels.array, s.label_values
+            pool = labels == values["LV_blood_pool"]
+            shell = ndimage.binary_dilation(pool) & ~pool  # voxels touching the blood pool from outside
+            touching = labels[shell]
+            myocardium_share = np.mean(touching == values["LV_myocardium"])
+            self.assertGreater(myocardium_share, 0.75, f"seed {seed}: the myocardium must surround the blood pool")
+            for organ in ("lungs", "liver", "stomach_gut"):
+                self.assertFalse(np.any(touching == values[organ]), f"seed {seed}: blood pool touches {organ}")
+            # RV insertion points lie where the RV meets the LV myocardium
+            for name in ("RV_insertion_anterior", "RV_insertion_inferior"):
+                ijk = np.round(s.image.lps_to_index(s.landmark(name).position_lps)).astype(int)
+                k, j, i = ijk[::-1]
+                near = labels[max(k - 1, 0):k + 2, max(j - 1, 0):j + 2, max(i - 1, 0):i + 2]
+                self.assertTrue(np.any(near == values["LV_myocardium"]), f"seed {seed} {name}")
+                self.assertTrue(np.any(np.isin(near, [values["RV_wall"], values["RV_blood_pool"]])),
+                                f"seed {seed} {name}")
+            apex = np.array(s.landmark("LV_apex").position_lps) - np.array(s.landmark("LV_base").position_lps)
+            axes.append(apex / np.linalg.norm(apex))
+            self.assertTrue(apex[0] > 0 and apex[1] < 0 and apex[2] < 0, f"seed {seed}: apex {apex}")
+        angles = [np.degrees(np.arccos(np.clip(a @ b, -1, 1))) for a, b in ((axes[0], axes[1]), (axes[1], axes[2]))]
+        self.assertTrue(all(angle > 1.0 for angle in angles), f"long axes barely differ: {angles}")
+
+
 if __name__ == "__main__":
     unittest.main()
