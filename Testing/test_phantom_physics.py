@@ -125,6 +125,24 @@ class CountsTest(unittest.TestCase):
         self.assertAlmostEqual(lhs / rhs, 1.0, delta=0.03)
 
 
+class MotionTest(unittest.TestCase):
+    def test_cardiac_blur_stays_in_the_heart_and_breathing_blurs_along_z_only(self):
+        from SPECTFewShotLib.phantom.anatomy import LABEL_VALUES
+        from SPECTFewShotLib.phantom.motion import Motion, blurred_by_motion
+
+        labels = np.zeros((40, 40, 40), dtype=np.uint8)
+        labels[15:25, 15:25, 15:25] = LABEL_VALUES["LV_myocardium"]
+        labels[:, :, 30:] = LABEL_VALUES["liver"]
+        activity = np.where(labels > 0, 1.0, 0.0).astype(np.float32)
+        beating = blurred_by_motion(activity, labels, 4.0, Motion(8.0, 0.0))
+        np.testing.assert_array_equal(beating[:, :, 30:], activity[:, :, 30:])  # liver untouched
+        self.assertAlmostEqual(float(beating.sum()), float(activity.sum()), delta=1e-3 * activity.sum())
+        self.assertLess(beating[20, 20, 15], 0.9)  # the heart's edge is blurred
+        breathing = blurred_by_motion(activity, labels, 4.0, Motion(0.0, 12.0))
+        np.testing.assert_allclose(breathing[20, 20, :], activity[20, 20, :], atol=1e-3)  # in-plane: unchanged
+        self.assertLess(breathing[15, 20, 20], 0.9)  # the heart's top edge moves with breathing
+
+
 class StudyNoiseTest(unittest.TestCase):
     def test_image_noise_falls_with_the_square_root_of_counts(self):
         base = dict(matrix=32, slices=24, voxel_mm=7.0, views=12, iterations=2, subsets=3, supersample=1,

@@ -174,7 +174,7 @@ def sample_heart(rng: np.random.Generator, body_ay: float, defect_probability: f
     """Draw the LV/RV geometry: size, wall thickness, position, long-axis angles and perfusion defect."""
     r_endo = rng.uniform(20.0, 29.0)
     l_endo = rng.uniform(55.0, 75.0)
-    wall = rng.uniform(8.0, 13.0)
+    wall = rng.uniform(8.0, 14.0)
     apex_wall = wall * rng.uniform(0.6, 1.0)
     azimuth = np.radians(rng.uniform(30.0, 65.0))  # from the patient's left toward anterior
     elevation = np.radians(rng.uniform(10.0, 40.0))  # below the horizontal plane

@@ -66,6 +66,8 @@ def measure(volume: Volume, wall: np.ndarray, cavity: np.ndarray, liver: np.ndar
     from scipy import ndimage
 
     image = volume.array.astype(np.float64)
+    seen = image > 0  # the field of view (CZT reconstructions are zero outside their cylinder)
+    wall, cavity, liver = wall & seen, cavity & seen, liver & seen
     myo = float(np.median(image[wall]))
     near = ndimage.binary_dilation(wall | cavity | liver, iterations=2)
     background = tissue & (image > 0) & ~near

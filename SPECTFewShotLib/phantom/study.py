@@ -16,6 +16,7 @@ from ..volume import Volume
 from .anatomy import LABEL_VALUES, Anatomy, sample_anatomy
 from .config import PhantomConfig, axis_signs
 from .landmarks import heart_landmarks, to_landmarks
+from .motion import blurred_by_motion, sample_motion
 from .physics.camera import CameraProtocol, orbit_radii, sample_protocol
 from .rasterize import Grid, rasterize
 from .texture import textured
@@ -64,8 +65,9 @@ def generate_study(seed: int, config: Optional[PhantomConfig] = None, progress: 
     from .reconstruction import gaussian_post_filter, osem
 
     config = config or PhantomConfig()
-    streams = np.random.SeedSequence(int(seed)).spawn(5)
-    anatomy_rng, camera_rng, noise_rng, placement_rng, texture_rng = (np.random.default_rng(s) for s in streams)
+    streams = np.random.SeedSequence(int(seed)).spawn(6)
+    anatomy_rng, camera_rng, noise_rng, placement_rng, texture_rng, motion_rng = (
+        np.random.default_rng(s) for s in streams)
     anatomy = sample_anatomy(anatomy_rng, config.defect_probability)
     protocol = sample_protocol(camera_rng, config)
     layout = _layout(anatomy, protocol, config, placement_rng)
@@ -73,6 +75,8 @@ def generate_study(seed: int, config: Optional[PhantomConfig] = None, progress: 
 
     painted = rasterize(anatomy, layout.simulation, config.supersample)
     activity = textured(painted.activity, painted.labels, layout.simulation.spacing, texture_rng)
+    motion = sample_motion(motion_rng)
+    activity = blurred_by_motion(activity, painted.labels, layout.simulation.spacing, motion)
     mu = painted.mu
     labels = _crop(painted.labels, layout, config.matrix)
     report(progress, 0.1, "simulating the acquisition", cancel)
@@ -100,9 +104,11 @@ def generate_study(seed: int, config: Optional[PhantomConfig] = None, progress: 
     finally:
         torch.set_num_threads(previous_threads)
     image = gaussian_post_filter(_crop(image, layout, config.matrix), protocol.post_filter_fwhm_mm, sim.spacing)
-    if protocol.circular_fov:
+    if protocol.circular_fov:  # nothing is seen, so nothing is labelled, outside the CZT field of view
         centre = layout.output.origin[:2] + (config.matrix - 1) / 2.0 * sim.spacing
-        image = image * _cylinder(layout.output, 0.5 * config.matrix * sim.spacing, centre)
+        seen = _cylinder(layout.output, 0.5 * config.matrix * sim.spacing, centre)
+        image = image * seen
+        labels = np.where(seen, labels, 0).astype(labels.dtype)
     image = np.clip(image, 0.0, None).astype(np.float32)
 
     offset = placement_rng.uniform(-50.0, 50.0, 3)
@@ -111,6 +117,7 @@ def generate_study(seed: int, config: Optional[PhantomConfig] = None, progress: 
     segmentation = Segmentation(label_volume, segments_for(sorted(LABEL_VALUES.values()),
                                                            {v: k for k, v in LABEL_VALUES.items()}))
     metadata = {"seed": int(seed), "protocol": protocol.as_dict(), "anatomy": anatomy.parameters,
+                "motion": motion.as_dict(),
                 "heart_distance_mm": round(heart_distance, 1), "counts_scale": measured.scale}
     report(progress, 1.0, "done", cancel)
     return PhantomStudy(volume, segmentation, dict(LABEL_VALUES), landmarks, int(seed), config, metadata)

@@ -36,7 +36,7 @@ class UptakeRatios:
 def sample_uptake(rng: np.random.Generator, gut_loops: int) -> UptakeRatios:
     """Draw uptake ratios of a rest sestamibi study (liver and gut often as hot as the heart)."""
     return UptakeRatios(
-        blood=rng.uniform(0.04, 0.14),
+        blood=rng.uniform(0.03, 0.10),
         rv_wall=rng.uniform(0.30, 0.55),
         body=rng.uniform(0.05, 0.12),
         lungs=rng.uniform(0.03, 0.08),
