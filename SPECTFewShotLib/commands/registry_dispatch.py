@@ -12,9 +12,11 @@ import importlib
 
 # command -> {sub-command: "SPECTFewShotLib.module:register_function"}
 SUBCOMMANDS: dict[str, dict[str, str]] = {
-    "train": {},
-    "evaluate": {"realism": "SPECTFewShotLib.commands.phantom:register_realism"},
-    "bench": {"phantom": "SPECTFewShotLib.commands.phantom:register_bench"},
+    "train": {"protonet": "SPECTFewShotLib.commands.train_protonet:register"},
+    "evaluate": {"realism": "SPECTFewShotLib.commands.phantom:register_realism",
+                 "classify": "SPECTFewShotLib.commands.evaluate_classify:register"},
+    "bench": {"phantom": "SPECTFewShotLib.commands.phantom:register_bench",
+              "classify": "SPECTFewShotLib.commands.bench_classify:register"},
 }
 HELP = {
     "train": "train the shipped models (reproducible by seed)",

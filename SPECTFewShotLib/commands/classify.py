@@ -1,0 +1,80 @@
+"""`spectfewshot classify VOLUME --support SUPPORT -o OUTPUT`: classify every voxel from a few painted shots.
+
+SUPPORT is a labelmap on VOLUME's grid (0 = unpainted, every other value a class) or a Slicer `.seg.nrrd`; OUTPUT
+holds the painted label values on VOLUME's grid (`.seg.nrrd` keeps segment names and colors, a labelmap gets a
+`.ctbl` color table beside it). `--probabilities FILE` (.nrrd or .mha) writes one float32 component per class.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..device import DEVICE_CHOICES
+from ..errors import InputError
+from ..io.segmentation_io import check_segmentation_output, read_segmentation, write_segmentation
+from ..io.volume_io import read_volume, require_counts
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the `classify` subcommand."""
+    parser = subparsers.add_parser("classify", help="classify every voxel from a few painted shots (ProtoNet)",
+                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("volume", help="the SPECT volume (NIfTI, NRRD, MetaImage, DICOM file or folder)")
+    parser.add_argument("--support", required=True, help="painted labelmap on the volume's grid, or a .seg.nrrd")
+    parser.add_argument("-o", "--output", required=True, help="output segmentation (.seg.nrrd, .nrrd, .nii.gz)")
+    parser.add_argument("--probabilities", metavar="FILE", help="also write per-class probabilities (.nrrd, .mha)")
+    parser.add_argument("--model", help="registered ProtoNet model id or a weights file (default: the shipped one)")
+    parser.add_argument("--device", default="auto", choices=DEVICE_CHOICES, help="default: %(default)s")
+    parser.add_argument("--no-refine", action="store_true",
+                        help="keep regions of a class that touch none of its painted voxels")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Check every input and output path, classify, then write the results."""
+    from ..protonet.probability_io import check_probability_output, write_probabilities
+    from ..protonet.session import FewShotSession
+    from ..protonet.support import check_support
+
+    output = check_segmentation_output(args.output)
+    outputs = [output]
+    if args.probabilities:
+        outputs.append(check_probability_output(args.probabilities))
+    _refuse_overwriting_inputs(outputs, [Path(args.volume), Path(args.support)])
+    volume = require_counts(read_volume(args.volume), Path(args.volume).name)
+    support = read_segmentation(args.support)
+    painted = check_support(support, volume)
+    started = time.perf_counter()
+    session = FewShotSession(args.model, args.device, refine=not args.no_refine)
+    session.set_volume(volume)
+    session.set_support(support)
+    result = session.predict()
+    elapsed = time.perf_counter() - started
+    write_segmentation(result.labels, output)
+    print(f"wrote {output}")
+    if args.probabilities:
+        write_probabilities(result.probabilities, volume, result.class_labels, result.class_names,
+                            args.probabilities)
+        print(f"wrote {args.probabilities}")
+    counts = np.bincount(np.searchsorted(result.class_labels, result.labels.labels.array.ravel()),
+                         minlength=len(result.class_labels))
+    model = session.model_entry.id if session.model_entry else "in-memory"
+    print(f"classified {volume.array.size} voxels from {int((painted.labels != 0).sum())} painted voxels "
+          f"in {elapsed:.2f} s (model {model}, {session.device.type})")
+    for label, name, count in zip(result.class_labels, result.class_names, counts):
+        print(f"  {label:>5}  {name:<24} {int(count):>9} voxels  {count * volume.voxel_volume_ml:9.1f} mL")
+    return 0
+
+
+def _refuse_overwriting_inputs(outputs: list[Path], inputs: list[Path]) -> None:
+    """An output path that names an input file would destroy the user's data: refuse it."""
+    for out in outputs:
+        for source in inputs:
+            if out.exists() and source.exists() and out.resolve() == source.resolve():
+                raise InputError(f"output {out.name} would overwrite the input {source.name}; choose another name")
+    if len(outputs) == 2 and outputs[0].resolve() == outputs[1].resolve():
+        raise InputError("the segmentation and the probabilities need two different output files")

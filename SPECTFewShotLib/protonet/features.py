@@ -1,0 +1,138 @@
+"""The embedding network over a whole volume, slab by slab, with progress and cancellation.
+
+Volumes up to `max_cells` voxels are embedded on their own voxel grid. A larger volume is first averaged over
+blocks of stride^3 voxels (stride 2, 4, ...) and embedded on that coarser grid, whose cells are still finer than
+SPECT's resolution for any clinical 128^3 study; class probabilities are then interpolated (trilinearly) back to
+the voxels. This keeps the feature pass and every re-classification interactive for large volumes.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+import torch
+from scipy import ndimage
+from torch.nn import functional as F
+
+from ..progress import CancelToken, ProgressCallback, report
+from .embedding import DenseEmbedding
+
+SLICES_PER_BATCH = 16
+
+
+@dataclass(frozen=True)
+class FeatureGrid:
+    """The grid the embeddings live on: the volume's voxels averaged over blocks of stride^3 (stride 1 = voxels)."""
+
+    shape: tuple[int, int, int]  # the volume's [k, j, i]
+    stride: int
+
+    @property
+    def padded(self) -> tuple[int, int, int]:
+        """The volume's shape padded (by repeating its last voxels) to a multiple of the stride."""
+        return tuple(math.ceil(n / self.stride) * self.stride for n in self.shape)
+
+    @property
+    def cells(self) -> tuple[int, int, int]:
+        """The grid's shape [k', j', i']."""
+        return tuple(n // self.stride for n in self.padded)
+
+    def cell_index(self, voxel_index: np.ndarray) -> np.ndarray:
+        """Flat cell indices of voxels given as (n, 3) [k, j, i] indices."""
+        k, j, i = (np.asarray(voxel_index).T // self.stride)
+        _, cj, ci = self.cells
+        return (k * cj + j) * ci + i
+
+    def pool(self, array: np.ndarray) -> np.ndarray:
+        """The volume averaged over the grid's cells [k', j', i'] (float32)."""
+        if self.stride == 1:
+            return np.asarray(array, dtype=np.float32)
+        padding = [(0, p - n) for p, n in zip(self.padded, array.shape)]
+        padded = torch.from_numpy(np.pad(np.asarray(array, dtype=np.float32), padding, mode="edge"))
+        return F.avg_pool3d(padded[None, None], self.stride)[0, 0].numpy()
+
+    def upsample(self, values: torch.Tensor) -> torch.Tensor:
+        """Per-cell values [C, k', j', i'] interpolated (trilinearly) to the voxel grid [C, k, j, i]."""
+        if self.stride == 1:
+            return values
+        up = F.interpolate(values[None], size=self.padded, mode="trilinear", align_corners=False)[0]
+        k, j, i = self.shape
+        return up[:, :k, :j, :i]
+
+
+    def voxel_labels(self, probabilities: np.ndarray, cell_labels: np.ndarray) -> np.ndarray:
+        """The argmax of the trilinearly interpolated cell probabilities [C, k', j', i'] at every voxel [k, j, i].
+
+        Where all the cells a voxel is interpolated from share one label, a convex combination keeps it, so only
+        voxels in cells next to a label change are interpolated; the others take their cell's label.
+        """
+        if self.stride == 1:
+            return cell_labels
+        s = self.stride
+        boundary = ndimage.maximum_filter(cell_labels, size=3) != ndimage.minimum_filter(cell_labels, size=3)
+        labels = cell_labels
+        for axis in range(3):
+            labels = np.repeat(labels, s, axis=axis)
+        k, j, i = self.shape
+        labels = np.ascontiguousarray(labels[:k, :j, :i])
+        near = np.repeat(np.repeat(np.repeat(boundary, s, 0), s, 1), s, 2)[:k, :j, :i]
+        voxels = np.argwhere(near)
+        if len(voxels):
+            labels[tuple(voxels.T)] = self._interpolate(probabilities, voxels).argmax(0)
+        return labels
+
+    def _interpolate(self, values: np.ndarray, voxels: np.ndarray) -> np.ndarray:
+        """Trilinear interpolation (align_corners=False, as upsample) of cell values [C, ...] at voxels (n, 3)."""
+        corners_low, weights = [], []
+        for axis in range(3):
+            position = np.clip((voxels[:, axis] + 0.5) / self.stride - 0.5, 0, values.shape[axis + 1] - 1)
+            low = np.floor(position).astype(np.int64)
+            corners_low.append(low)
+            weights.append((position - low).astype(np.float32))
+        out = np.zeros((values.shape[0], len(voxels)), dtype=np.float32)
+        for dk in (0, 1):
+            for dj in (0, 1):
+                for di in (0, 1):
+                    index = [np.minimum(low + d, values.shape[axis + 1] - 1)
+                             for axis, (low, d) in enumerate(zip(corners_low, (dk, dj, di)))]
+                    weight = np.ones(len(voxels), dtype=np.float32)
+                    for w, d in zip(weights, (dk, dj, di)):
+                        weight *= w if d else 1.0 - w
+                    out += values[:, index[0], index[1], index[2]] * weight
+        return out
+
+
+def choose_stride(shape: tuple[int, int, int], max_cells: int) -> int:
+    """The smallest stride (1, 2, 4, ...) that keeps the feature grid within `max_cells` cells."""
+    stride = 1
+    while math.prod(FeatureGrid(tuple(shape), stride).cells) > max_cells and stride < 16:
+        stride *= 2
+    return stride
+
+
+def axial_slabs(volume: np.ndarray, start: int, stop: int) -> np.ndarray:
+    """Slices start..stop-1 with their neighbours as 3 channels [n, 3, j, i] (edges repeated)."""
+    depth = volume.shape[0]
+    centre = np.arange(start, stop)
+    index = np.stack([np.clip(centre - 1, 0, depth - 1), centre, np.clip(centre + 1, 0, depth - 1)], axis=1)
+    return volume[index]
+
+
+def compute_features(model: DenseEmbedding, normalized: np.ndarray, device: torch.device,
+                     trunk_scale: float = 1.0, progress: Optional[ProgressCallback] = None,
+                     cancel: Optional[CancelToken] = None) -> torch.Tensor:
+    """Embeddings of every voxel of `normalized` [k, j, i] as a float32 CPU tensor [k * j * i, dim] (row-major)."""
+    model.eval()
+    depth = normalized.shape[0]
+    out = torch.empty((*normalized.shape, model.config.dim), dtype=torch.float32)
+    report(progress, 0.0, "computing features", cancel)
+    with torch.inference_mode():
+        for start in range(0, depth, SLICES_PER_BATCH):
+            stop = min(depth, start + SLICES_PER_BATCH)
+            slabs = torch.from_numpy(np.ascontiguousarray(axial_slabs(normalized, start, stop))).to(device)
+            out[start:stop] = model(slabs, trunk_scale=trunk_scale).permute(0, 2, 3, 1).float().cpu()
+            report(progress, stop / depth, f"computing features: slice {stop} of {depth}", cancel)
+    return out.view(-1, model.config.dim)

@@ -1,0 +1,144 @@
+"""Prototypes from painted embeddings, and per-voxel class probabilities from distances to them.
+
+A class's prototype is the mean embedding of its painted voxels (masked average pooling). A class painted over
+many voxels is usually heterogeneous (background holds lungs, liver, gut, air): it gets several prototypes, the
+centres of a deterministic k-means of its painted embeddings, each weighted by the share of the class's voxels it
+holds. A voxel's class probability is the softmax over all prototypes of -distance / temperature (plus the log
+weight), summed over each class's prototypes: a mixture of prototypes per class.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch.nn import functional as F
+
+MAX_PROTOTYPES_PER_CLASS = 5
+VOXELS_PER_PROTOTYPE = 400  # a class gets one more prototype per this many painted voxels, up to the maximum
+KMEANS_ITERATIONS = 10
+KMEANS_MAX_POINTS = 3000  # k-means runs on an evenly spaced sample of a large painted class
+CHUNK = 65536  # voxels per block when classifying: keeps the blocks in cache
+
+
+@dataclass(frozen=True)
+class Prototypes:
+    """Prototype vectors [P, D], the class index of each [P] and each one's log weight within its class [P]."""
+
+    vectors: torch.Tensor
+    class_of: torch.Tensor
+    log_weight: torch.Tensor
+    n_classes: int
+
+
+def prototype_count(n_voxels: int, max_per_class: int = MAX_PROTOTYPES_PER_CLASS,
+                    voxels_per_prototype: int = VOXELS_PER_PROTOTYPE) -> int:
+    """How many prototypes a class painted over `n_voxels` voxels gets."""
+    return int(max(1, min(max_per_class, n_voxels // max(1, voxels_per_prototype))))
+
+
+def _nearest(points: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
+    """Index of the nearest centre of every point (squared Euclidean distance, by matrix product)."""
+    return ((centres * centres).sum(1)[None, :] - 2.0 * points @ centres.T).argmin(1)
+
+
+def kmeans(points: torch.Tensor, k: int, iterations: int = KMEANS_ITERATIONS) -> torch.Tensor:
+    """Deterministic k-means: farthest-point initialisation from the point nearest the mean; cluster of each point."""
+    n = points.shape[0]
+    if k <= 1 or n <= k:
+        return torch.zeros(n, dtype=torch.long) if k <= 1 else torch.arange(n)
+    with torch.no_grad():
+        first = int(_nearest(points.mean(0, keepdim=True), points)[0])
+        centres = [points[first]]
+        nearest = ((points - centres[0]) ** 2).sum(1)
+        for _ in range(1, k):
+            chosen = int(nearest.argmax())
+            centres.append(points[chosen])
+            nearest = torch.minimum(nearest, ((points - points[chosen]) ** 2).sum(1))
+        centres = torch.stack(centres)
+        for _ in range(iterations):
+            assign = _nearest(points, centres)
+            onehot = F.one_hot(assign, k).to(points.dtype)
+            counts = onehot.sum(0).unsqueeze(1)
+            sums = onehot.T @ points
+            centres = torch.where(counts > 0, sums / counts.clamp(min=1), centres)  # an empty cluster stays put
+        return _nearest(points, centres)
+
+
+def build_prototypes(painted: torch.Tensor, classes: torch.Tensor, n_classes: int,
+                     max_per_class: int = MAX_PROTOTYPES_PER_CLASS,
+                     voxels_per_prototype: int = VOXELS_PER_PROTOTYPE) -> Prototypes:
+    """Prototypes from painted embeddings [n, D] with their class indices [n] (0..n_classes-1, each present)."""
+    vectors, class_of, log_weight = [], [], []
+    for c in range(n_classes):
+        members = painted[classes == c]
+        if members.shape[0] == 0:
+            raise ValueError(f"class {c} has no painted voxels")
+        k = prototype_count(members.shape[0], max_per_class, voxels_per_prototype)
+        sample = members
+        if k > 1 and members.shape[0] > KMEANS_MAX_POINTS:
+            step = members.shape[0] / KMEANS_MAX_POINTS
+            sample = members[(torch.arange(KMEANS_MAX_POINTS) * step).long()]
+        assign = kmeans(sample.detach(), k)
+        if sample is not members:  # assign every painted voxel to the nearest centre found on the sample
+            centres = torch.stack([sample[assign == q].mean(0) for q in range(k) if (assign == q).any()])
+            assign = _nearest(members.detach(), centres.detach())
+        for q in torch.unique(assign):
+            chosen = assign == q
+            vectors.append(members[chosen].mean(0))
+            class_of.append(c)
+            log_weight.append(float(chosen.sum()) / members.shape[0])
+    return Prototypes(torch.stack(vectors), torch.tensor(class_of, dtype=torch.long),
+                      torch.log(torch.tensor(log_weight, dtype=painted.dtype)), n_classes)
+
+
+def prototype_logits(features: torch.Tensor, prototypes: Prototypes, temperature: float | torch.Tensor,
+                     metric: str = "euclidean") -> torch.Tensor:
+    """Logits [N, P]: -squared distance (or cosine similarity) / temperature + log weight (differentiable)."""
+    vectors = prototypes.vectors
+    if metric == "cosine":
+        scores = F.normalize(features, dim=1) @ F.normalize(vectors, dim=1).T
+    else:
+        scores = -((features * features).sum(1, keepdim=True) - 2 * features @ vectors.T
+                   + (vectors * vectors).sum(1)[None, :])
+    return scores / temperature + prototypes.log_weight[None, :]
+
+
+def class_log_probabilities(logits: torch.Tensor, prototypes: Prototypes) -> torch.Tensor:
+    """Log class probabilities [N, C] from prototype logits [N, P] (log-sum-exp over each class's prototypes)."""
+    per_class = [torch.logsumexp(logits[:, prototypes.class_of == c], dim=1) for c in range(prototypes.n_classes)]
+    return torch.log_softmax(torch.stack(per_class, dim=1), dim=1)
+
+
+def linear_classifier(prototypes: Prototypes, temperature: float, metric: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Weights [D, P] and bias [P] with logits = f @ W + b, up to a per-voxel constant that the softmax removes.
+
+    For squared Euclidean distance -|f - c|^2 / T = (2 f.c - |c|^2 - |f|^2) / T, and |f|^2 is the same for every
+    prototype; for cosine similarity the features must be L2-normalised beforehand.
+    """
+    vectors = prototypes.vectors.detach().float()
+    if metric == "cosine":
+        weight = F.normalize(vectors, dim=1).T / temperature
+        bias = prototypes.log_weight.float().clone()
+    else:
+        weight = 2.0 * vectors.T / temperature
+        bias = -(vectors * vectors).sum(1) / temperature + prototypes.log_weight.float()
+    return weight.contiguous(), bias
+
+
+def class_probabilities(features: torch.Tensor, prototypes: Prototypes, temperature: float,
+                        metric: str = "euclidean") -> torch.Tensor:
+    """Class probabilities [C, N] (float32) of every row of `features` [N, D], block by block, without gradients."""
+    weight, bias = linear_classifier(prototypes, temperature, metric)
+    member = torch.zeros(prototypes.vectors.shape[0], prototypes.n_classes)
+    member[torch.arange(member.shape[0]), prototypes.class_of] = 1.0
+    n = features.shape[0]
+    out = torch.empty((prototypes.n_classes, n), dtype=torch.float32)
+    with torch.inference_mode():
+        for start in range(0, n, CHUNK):
+            logits = torch.addmm(bias, features[start:start + CHUNK], weight)
+            logits.sub_(logits.max(1, keepdim=True).values).exp_()
+            mixture = logits @ member
+            mixture.div_(mixture.sum(1, keepdim=True))
+            out[:, start:start + CHUNK] = mixture.T
+    return out

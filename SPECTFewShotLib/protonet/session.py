@@ -1,0 +1,191 @@
+"""The live few-shot API: set the volume once, then update the painted support and classify again at every stroke.
+
+    session = FewShotSession()                  # default shipped weights, device "auto"
+    session.set_volume(volume, progress, cancel)  # embeddings computed once and cached
+    session.set_support(painted)                  # a Segmentation on the volume's grid, >= 2 classes
+    result = session.predict()                    # milliseconds to a fraction of a second: no network pass
+
+Label values are whatever the user painted and names and colors pass through to the result.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Callable, Optional
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from ..device import resolve_device
+from ..errors import InputError
+from ..io.segmentation_io import Segmentation
+from ..io.volume_io import require_counts
+from ..progress import CancelToken, ProgressCallback, report
+from ..volume import Volume
+from .embedding import DenseEmbedding, trunk_scale_for
+from .features import FeatureGrid, choose_stride, compute_features
+from .model_store import load_embedding
+from .normalization import normalize_counts
+from .prototypes import build_prototypes, class_probabilities
+from .refinement import apply_paint, keep_connected_to_paint
+from .support import PaintedSupport, check_support
+
+log = logging.getLogger(__name__)
+
+# Above this many voxels the embeddings live on a grid of blocks of 2^3 (or 4^3) voxels and the class
+# probabilities are interpolated back to the voxels, to keep the feature pass and re-classification interactive.
+MAX_FEATURE_CELLS = 1_100_000
+
+
+class ClassificationResult:
+    """Labels on the volume's grid (painted values, the support's names and colors) and class probabilities.
+
+    `probabilities` is float32 [C, k, j, i], C in the order of `class_labels`. When the features live on a coarser
+    grid (large volumes) it is interpolated to the voxels on first access, so that a live update that only shows
+    the labels does not pay for it.
+    """
+
+    def __init__(self, labels: Segmentation, class_labels: list[int], class_names: list[str],
+                 probabilities: Optional[np.ndarray] = None,
+                 make_probabilities: Optional[Callable[[], np.ndarray]] = None) -> None:
+        if probabilities is None and make_probabilities is None:
+            raise ValueError("a classification result needs probabilities or a way to compute them")
+        self.labels = labels
+        self.class_labels = list(class_labels)
+        self.class_names = list(class_names)
+        self._probabilities = probabilities
+        self._make_probabilities = make_probabilities
+
+    @property
+    def probabilities(self) -> np.ndarray:
+        """Class probabilities [C, k, j, i] (float32) on the volume's grid."""
+        if self._probabilities is None:
+            assert self._make_probabilities is not None
+            self._probabilities = self._make_probabilities()
+            self._make_probabilities = None
+        return self._probabilities
+
+
+class FewShotSession:
+    """One volume's cached embeddings, classified again from every new support without another network pass."""
+
+    def __init__(self, model: Optional[str] = None, device: str = "auto", refine: bool = True,
+                 max_feature_cells: int = MAX_FEATURE_CELLS, network: Optional[DenseEmbedding] = None) -> None:
+        self.device = resolve_device(device)
+        if network is None:
+            network, self.model_entry = load_embedding(model, self.device)
+        else:
+            network, self.model_entry = network.to(self.device).eval(), None
+        self.network = network
+        self.refine = refine
+        self.max_feature_cells = int(max_feature_cells)
+        self.feature_computations = 0  # how often a volume went through the network (for tests and logs)
+        self._volume: Optional[Volume] = None
+        self._grid: Optional[FeatureGrid] = None
+        self._features: Optional[torch.Tensor] = None
+        self._support: Optional[PaintedSupport] = None
+
+    @property
+    def volume(self) -> Optional[Volume]:
+        """The volume whose embeddings are cached (None before set_volume)."""
+        return self._volume
+
+    def set_volume(self, volume: Volume, progress: Optional[ProgressCallback] = None,
+                   cancel: Optional[CancelToken] = None) -> None:
+        """Compute and cache the volume's embeddings; a cancelled or failed call leaves the session as it was."""
+        require_counts(volume, "the volume")
+        started = time.perf_counter()
+        report(progress, 0.0, "normalising counts", cancel)
+        grid = FeatureGrid(tuple(volume.array.shape), choose_stride(volume.array.shape, self.max_feature_cells))
+        cells = grid.pool(normalize_counts(volume.array))
+        scale = trunk_scale_for(grid.stride * float(np.sqrt(volume.spacing[0] * volume.spacing[1])))
+        features = compute_features(self.network, cells, self.device, scale, progress, cancel)
+        if self.network.config.metric == "cosine":
+            features = F.normalize(features, dim=1)
+        self._volume, self._grid, self._features, self._support = volume, grid, features, None
+        self.feature_computations += 1
+        log.debug("features of %s voxels (stride %d) in %.2f s", volume.size, grid.stride,
+                  time.perf_counter() - started)
+
+    def set_support(self, support: Segmentation) -> None:
+        """Set the painted support (checked against the volume's grid; at least two painted classes)."""
+        if self._volume is None:
+            raise InputError("set the volume before the painted support")
+        self._support = check_support(support, self._volume)
+
+    def predict(self) -> ClassificationResult:
+        """Classify every voxel from the current support and the cached embeddings."""
+        if self._volume is None or self._support is None or self._features is None or self._grid is None:
+            raise InputError("set the volume and paint a support before classifying")
+        support, grid = self._support, self._grid
+        painted = _class_index_map(support)
+        painted_cells = painted if grid.stride == 1 else _cell_paint(painted, grid)
+        probabilities = self.cell_probabilities(painted)
+        apply_paint(probabilities, painted_cells)
+        refine = keep_connected_to_paint if self.refine else _argmax
+        cell_labels = refine(probabilities, painted_cells)
+        indices = grid.voxel_labels(probabilities, cell_labels)
+        if grid.stride > 1:
+            indices[painted >= 0] = painted[painted >= 0]
+        values = np.asarray(support.class_labels, dtype=np.int32)[indices]
+        labels = Segmentation(self._volume.with_array(values), support.segments)
+        log.debug("classified %d classes on a stride-%d grid", len(support.class_labels), grid.stride)
+        if grid.stride == 1:
+            return ClassificationResult(labels, support.class_labels, support.class_names, probabilities)
+
+        def voxel_probabilities() -> np.ndarray:
+            upsampled = np.ascontiguousarray(grid.upsample(torch.from_numpy(probabilities)).numpy())
+            apply_paint(upsampled, painted)
+            return upsampled
+
+        return ClassificationResult(labels, support.class_labels, support.class_names,
+                                    make_probabilities=voxel_probabilities)
+
+    def cell_probabilities(self, painted: np.ndarray) -> np.ndarray:
+        """Class probabilities [C, k', j', i'] (float32) on the feature grid, for painted class indices [k, j, i]
+        (-1 = unpainted)."""
+        assert self._features is not None and self._grid is not None
+        grid = self._grid
+        where = np.argwhere(painted >= 0)
+        cells = torch.from_numpy(grid.cell_index(where))
+        classes = torch.from_numpy(painted[tuple(where.T)].astype(np.int64))
+        n_classes = int(painted.max()) + 1
+        prototypes = build_prototypes(self._features[cells], classes, n_classes)
+        probabilities = class_probabilities(self._features, prototypes, self.network.temperature,
+                                            self.network.config.metric)
+        return probabilities.view(n_classes, *grid.cells).numpy()
+
+
+def _class_index_map(support: PaintedSupport) -> np.ndarray:
+    """Painted label values -> class indices (order of support.class_labels); -1 where nothing is painted."""
+    lookup = np.full(int(support.labels.max()) + 1, -1, dtype=np.int64)
+    lookup[support.class_labels] = np.arange(len(support.class_labels))
+    return lookup[support.labels]
+
+
+def _argmax(probabilities: np.ndarray, _painted: np.ndarray) -> np.ndarray:
+    """The most probable class of every cell (no refinement)."""
+    return probabilities.argmax(0)
+
+
+def _cell_paint(painted: np.ndarray, grid: FeatureGrid) -> np.ndarray:
+    """Painted class indices on the feature grid: a cell holding painted voxels takes one of their classes."""
+    cells = np.full(grid.cells, -1, dtype=painted.dtype)
+    where = np.argwhere(painted >= 0)
+    cells.reshape(-1)[grid.cell_index(where)] = painted[tuple(where.T)]
+    return cells
+
+
+def classify_volume(volume: Volume, support: Segmentation, model: Optional[str] = None, device: str = "auto",
+                    progress: Optional[ProgressCallback] = None, cancel: Optional[CancelToken] = None,
+                    refine: bool = True) -> ClassificationResult:
+    """Classify every voxel of `volume` from one painted support (checked before any computation)."""
+    check_support(support, volume)
+    session = FewShotSession(model, device, refine=refine)
+    session.set_volume(volume, progress, cancel)
+    session.set_support(support)
+    result = session.predict()
+    report(progress, 1.0, "classified", cancel)
+    return result

@@ -1,0 +1,92 @@
+"""Checking a painted support against the volume: same grid (or a Slicer segmentation inside it), >= 2 classes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import InputError
+from ..io.segmentation_io import Segmentation, SegmentInfo
+from ..volume import ORIGIN_TOLERANCE_VOXELS, Volume
+
+SLICER_SEGMENTATION = "Slicer segmentation"
+
+
+@dataclass(frozen=True, eq=False)
+class PaintedSupport:
+    """The painted labels on the volume's grid [k, j, i] (0 = unpainted), and each painted class's segment."""
+
+    labels: np.ndarray
+    segments: tuple[SegmentInfo, ...]
+
+    @property
+    def class_labels(self) -> list[int]:
+        """Painted label values, increasing."""
+        return [s.label for s in self.segments]
+
+    @property
+    def class_names(self) -> list[str]:
+        """Names of the painted classes, in the order of `class_labels`."""
+        return [s.name for s in self.segments]
+
+
+def check_support(support: Segmentation, volume: Volume) -> PaintedSupport:
+    """The support on the volume's grid, refused with one clear line when it cannot be used."""
+    labels = support_on_volume_grid(support, volume)
+    painted = [int(v) for v in np.unique(labels) if v != 0]
+    if not painted:
+        raise InputError("nothing is painted in the support; paint at least two classes (e.g. background and "
+                         "myocardium)")
+    if len(painted) < 2:
+        name = support.segment(painted[0]).name
+        raise InputError(f"Paint at least two classes: only '{name}' (label {painted[0]}) is painted")
+    return PaintedSupport(labels, tuple(support.segment(value) for value in painted))
+
+
+def support_on_volume_grid(support: Segmentation, volume: Volume) -> np.ndarray:
+    """The support's labels on the volume's grid: as they are when the grids match; a Slicer segmentation on a
+    shifted or cropped grid with the same spacing and direction is placed into the volume's grid, as Slicer does."""
+    labels = support.labels
+    differences = volume.grid_differences(labels)
+    if not differences:
+        return np.asarray(labels.array, dtype=np.int32)
+    offset = _whole_voxel_offset(labels, volume)
+    if labels.source.get("format") != SLICER_SEGMENTATION or offset is None:
+        raise InputError("the painted support is not on the volume's grid: " + "; ".join(differences))
+    return _embed(np.asarray(labels.array, dtype=np.int32), offset, volume.array.shape)
+
+
+def _whole_voxel_offset(labels: Volume, volume: Volume) -> tuple[int, int, int] | None:
+    """[k, j, i] index of the support's first voxel in the volume, when spacing and direction match and the
+    shift is a whole number of voxels; otherwise None."""
+    if not np.allclose(labels.spacing, volume.spacing, rtol=1e-3, atol=0):
+        return None
+    if not np.allclose(labels.direction, volume.direction, rtol=0, atol=1e-4):
+        return None
+    ijk = volume.lps_to_index(labels.origin)
+    whole = np.round(ijk)
+    if np.any(np.abs(ijk - whole) > ORIGIN_TOLERANCE_VOXELS):
+        return None
+    i, j, k = (int(v) for v in whole)
+    return (k, j, i)
+
+
+def _embed(array: np.ndarray, offset: tuple[int, int, int], shape: tuple[int, ...]) -> np.ndarray:
+    """Place `array` at `offset` in a zero array of `shape`; painted voxels outside it are an error."""
+    out = np.zeros(shape, dtype=np.int32)
+    source, target = [], []
+    for start, size, limit in zip(offset, array.shape, shape):
+        lo, hi = max(0, start), min(limit, start + size)
+        if hi <= lo:  # no overlap along this axis
+            source.append(slice(0, 0))
+            target.append(slice(0, 0))
+        else:
+            source.append(slice(lo - start, hi - start))
+            target.append(slice(lo, hi))
+    inside = array[tuple(source)]
+    outside = int(np.count_nonzero(array)) - int(np.count_nonzero(inside))
+    if outside:
+        raise InputError(f"{outside} painted voxels lie outside the volume; paint only inside the volume")
+    out[tuple(target)] = inside
+    return out

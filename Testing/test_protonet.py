@@ -1,0 +1,220 @@
+"""ProtoNet: prototype and probability math, the session's feature cache, progress and cancel, label pass-through,
+support checks, and the shipped weights."""
+
+import tempfile
+import unittest
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from SPECTFewShotLib.errors import CancelledError, InputError
+from SPECTFewShotLib.io.segmentation_io import Segmentation, read_segmentation, segments_for, write_segmentation
+from SPECTFewShotLib.progress import CancelToken
+from SPECTFewShotLib.protonet.embedding import DenseEmbedding, EmbeddingConfig
+from SPECTFewShotLib.protonet.prototypes import (
+    build_prototypes,
+    class_log_probabilities,
+    class_probabilities,
+    prototype_logits,
+)
+from SPECTFewShotLib.protonet.session import FewShotSession
+from SPECTFewShotLib.volume import Volume
+
+
+def tiny_network() -> DenseEmbedding:
+    torch.manual_seed(0)
+    return DenseEmbedding(EmbeddingConfig(trunk_depth=1, head_channels=8, deep_dim=4, shallow_dim=4)).eval()
+
+
+def ring_volume(size: int = 24, seed: int = 0) -> tuple[Volume, np.ndarray]:
+    """A hot cylindrical shell (class 2) around a cool cavity (class 3) in a warm background (class 1)."""
+    rng = np.random.default_rng(seed)
+    k, j, i = np.mgrid[:size, :size, :size]
+    radius = np.hypot(j - size / 2, i - size / 2)
+    classes = np.ones((size, size, size), dtype=np.int32)
+    classes[(radius < 7) & (k > 3) & (k < size - 4)] = 2
+    classes[(radius < 4) & (k > 3) & (k < size - 4)] = 3
+    counts = np.choose(classes - 1, [20.0, 100.0, 35.0]) + rng.normal(0, 3, classes.shape)
+    volume = Volume(counts.astype(np.float32), (4.0, 4.0, 4.0), (-40.0, -30.0, 100.0))
+    return volume, classes
+
+
+def support_from(volume: Volume, classes: np.ndarray, slices, values=None, names=None) -> Segmentation:
+    painted = np.zeros_like(classes)
+    for k in slices:
+        painted[k] = classes[k]
+    if values is not None:
+        painted = np.asarray(values, dtype=np.int32)[painted]
+    labels = [int(v) for v in np.unique(painted) if v]
+    return Segmentation(volume.with_array(painted), segments_for(labels, names))
+
+
+class PrototypeMathTest(unittest.TestCase):
+    def test_prototype_is_the_mean_of_the_painted_embeddings(self):
+        features = torch.tensor([[0.0, 0.0], [2.0, 0.0], [10.0, 10.0], [12.0, 10.0]])
+        prototypes = build_prototypes(features, torch.tensor([0, 0, 1, 1]), 2)
+        self.assertTrue(torch.allclose(prototypes.vectors, torch.tensor([[1.0, 0.0], [11.0, 10.0]])))
+        self.assertTrue(torch.allclose(prototypes.log_weight, torch.zeros(2)))
+
+    def test_a_heterogeneous_class_gets_several_weighted_prototypes(self):
+        generator = torch.Generator().manual_seed(0)
+        near = torch.randn(900, 3, generator=generator) * 0.1
+        far = torch.randn(300, 3, generator=generator) * 0.1 + 5.0
+        other = torch.randn(50, 3, generator=generator) * 0.1 - 5.0
+        features = torch.cat([near, far, other])
+        classes = torch.cat([torch.zeros(1200, dtype=torch.long), torch.ones(50, dtype=torch.long)])
+        prototypes = build_prototypes(features, classes, 2, max_per_class=2, voxels_per_prototype=100)
+        self.assertEqual(prototypes.class_of.tolist(), [0, 0, 1])
+        weights = sorted(prototypes.log_weight[:2].exp().tolist())
+        self.assertAlmostEqual(weights[0], 0.25, places=5)
+        self.assertAlmostEqual(weights[1], 0.75, places=5)
+        centres = sorted(float(v) for v in prototypes.vectors[:2].mean(1))
+        self.assertAlmostEqual(centres[0], 0.0, delta=0.05)
+        self.assertAlmostEqual(centres[1], 5.0, delta=0.05)
+
+    def test_fast_probabilities_equal_the_differentiable_ones_and_sum_to_one(self):
+        generator = torch.Generator().manual_seed(1)
+        features = torch.randn(500, 6, generator=generator)
+        classes = torch.arange(500) % 3
+        prototypes = build_prototypes(features[:300], classes[:300], 3, voxels_per_prototype=40)
+        for metric in ("euclidean", "cosine"):
+            reference = class_log_probabilities(prototype_logits(features, prototypes, 0.7, metric), prototypes).exp()
+            rows = torch.nn.functional.normalize(features, dim=1) if metric == "cosine" else features
+            fast = class_probabilities(rows, prototypes, 0.7, metric)
+            self.assertTrue(torch.allclose(fast.T, reference, atol=1e-5), metric)
+            self.assertTrue(torch.allclose(fast.sum(0), torch.ones(500), atol=1e-5))
+
+    def test_a_voxel_at_a_prototype_belongs_to_its_class(self):
+        features = torch.tensor([[0.0, 0.0], [4.0, 4.0], [0.1, 0.0], [3.9, 4.1]])
+        prototypes = build_prototypes(features[:2], torch.tensor([0, 1]), 2)
+        probabilities = class_probabilities(features, prototypes, 1.0)
+        self.assertEqual(probabilities.argmax(0).tolist(), [0, 1, 0, 1])
+        self.assertGreater(float(probabilities[0, 2]), 0.99)
+
+
+class SessionTest(unittest.TestCase):
+    def setUp(self):
+        self.network = tiny_network()
+        self.calls = 0
+
+        def count(*_):
+            self.calls += 1
+
+        self.network.conv1.register_forward_hook(count)
+        self.volume, self.classes = ring_volume()
+
+    def test_features_are_computed_once_for_many_supports(self):
+        session = FewShotSession(network=self.network, device="cpu")
+        session.set_volume(self.volume)
+        calls_after_features = self.calls
+        self.assertGreater(calls_after_features, 0)
+        for slices in ([8], [8, 12], [8, 12, 16]):
+            session.set_support(support_from(self.volume, self.classes, slices))
+            result = session.predict()
+            self.assertEqual(result.labels.labels.array.shape, self.volume.array.shape)
+        self.assertEqual(self.calls, calls_after_features)
+        self.assertEqual(session.feature_computations, 1)
+
+    def test_label_values_and_names_pass_through(self):
+        session = FewShotSession(network=self.network, device="cpu")
+        session.set_volume(self.volume)
+        names = {7: "background", 200: "LV_myocardium", 31: "LV_blood_pool"}
+        support = support_from(self.volume, self.classes, [8, 12, 16], values=[0, 7, 200, 31], names=names)
+        session.set_support(support)
+        result = session.predict()
+        self.assertEqual(result.class_labels, [7, 31, 200])
+        self.assertEqual(result.class_names, ["background", "LV_blood_pool", "LV_myocardium"])
+        self.assertEqual(set(np.unique(result.labels.labels.array)) - {7, 31, 200}, set())
+        self.assertEqual([s.name for s in result.labels.segments], result.class_names)
+        self.assertEqual(result.probabilities.shape, (3, *self.volume.array.shape))
+        self.assertEqual(result.probabilities.dtype, np.float32)
+        np.testing.assert_allclose(result.probabilities.sum(0), 1.0, atol=1e-4)
+        argmax = np.asarray(result.class_labels)[result.probabilities.argmax(0)]
+        np.testing.assert_array_equal(argmax, result.labels.labels.array)
+        painted = support.labels.array != 0
+        np.testing.assert_array_equal(result.labels.labels.array[painted], support.labels.array[painted])
+
+    def test_progress_is_reported_and_cancel_keeps_the_previous_volume(self):
+        session = FewShotSession(network=self.network, device="cpu")
+        seen = []
+        session.set_volume(self.volume, progress=lambda f, m: seen.append(f))
+        self.assertEqual(seen[0], 0.0)
+        self.assertEqual(seen[-1], 1.0)
+        self.assertEqual(seen, sorted(seen))
+        token = CancelToken()
+        other, _ = ring_volume(seed=1)
+
+        def cancel_midway(fraction, _message):
+            if fraction > 0:
+                token.cancel()
+
+        with self.assertRaises(CancelledError):
+            session.set_volume(other, progress=cancel_midway, cancel=token)
+        self.assertIs(session.volume, self.volume)
+        self.assertEqual(session.feature_computations, 1)
+
+    def test_a_coarser_feature_grid_still_covers_every_voxel(self):
+        session = FewShotSession(network=self.network, device="cpu", max_feature_cells=5000)
+        volume, classes = ring_volume(size=26)
+        session.set_volume(volume)
+        session.set_support(support_from(volume, classes, [8, 13, 18]))
+        result = session.predict()
+        self.assertEqual(session._grid.stride, 2)
+        self.assertEqual(result.probabilities.shape[1:], volume.array.shape)
+        np.testing.assert_allclose(result.probabilities.sum(0), 1.0, atol=1e-4)
+        argmax = np.asarray(result.class_labels)[result.probabilities.argmax(0)]
+        self.assertLess(float(np.mean(argmax != result.labels.labels.array)), 1e-3)
+
+
+class SupportCheckTest(unittest.TestCase):
+    def setUp(self):
+        self.volume, self.classes = ring_volume(size=20)
+        self.session = FewShotSession(network=tiny_network(), device="cpu")
+        self.session.set_volume(self.volume)
+
+    def check_refused(self, support, *phrases):
+        with self.assertRaises(InputError) as caught:
+            self.session.set_support(support)
+        message = str(caught.exception)
+        self.assertNotIn("\n", message)
+        for phrase in phrases:
+            self.assertIn(phrase, message)
+
+    def test_empty_and_one_class_supports_are_refused(self):
+        empty = Segmentation(self.volume.with_array(np.zeros_like(self.classes)), ())
+        self.check_refused(empty, "nothing is painted")
+        one = np.zeros_like(self.classes)
+        one[8][self.classes[8] == 2] = 2
+        self.check_refused(Segmentation(self.volume.with_array(one), segments_for([2], {2: "LV_myocardium"})),
+                           "Paint at least two classes", "LV_myocardium")
+
+    def test_a_support_on_another_grid_names_the_difference(self):
+        painted = support_from(self.volume, self.classes, [8]).labels.array
+        moved = Volume(painted, (4.0, 4.0, 5.0), self.volume.origin, self.volume.direction)
+        self.check_refused(Segmentation(moved, ()), "spacing", "(4, 4, 5)")
+        shifted = Volume(painted, self.volume.spacing, (-36.0, -30.0, 100.0), self.volume.direction)
+        self.check_refused(Segmentation(shifted, ()), "origin")
+
+    def test_a_cropped_slicer_segmentation_is_placed_into_the_volume(self):
+        painted = support_from(self.volume, self.classes, [8, 12]).labels.array
+        with tempfile.TemporaryDirectory() as tmp:
+            box = painted[6:14, 2:18, 3:17]
+            origin = self.volume.index_to_lps([3, 2, 6])
+            cropped = Volume(box, self.volume.spacing, tuple(origin), self.volume.direction)
+            path = write_segmentation(Segmentation(cropped, segments_for([1, 2, 3])), Path(tmp) / "s.seg.nrrd")
+            support = read_segmentation(path)
+            self.session.set_support(support)
+            result = self.session.predict()
+            placed = painted.copy()
+            placed[:, :2], placed[:, 18:], placed[:, :, :3], placed[:, :, 17:] = 0, 0, 0, 0
+            inside = placed != 0
+            np.testing.assert_array_equal(result.labels.labels.array[inside], placed[inside])
+            outside_origin = self.volume.index_to_lps([-2, 2, 6])
+            sticking_out = Volume(box, self.volume.spacing, tuple(outside_origin), self.volume.direction)
+            path = write_segmentation(Segmentation(sticking_out, segments_for([1, 2, 3])), Path(tmp) / "o.seg.nrrd")
+            self.check_refused(read_segmentation(path), "painted voxels lie outside the volume")
+
+
+if __name__ == "__main__":
+    unittest.main()
