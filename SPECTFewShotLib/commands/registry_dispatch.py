@@ -12,11 +12,14 @@ import importlib
 
 # command -> {sub-command: "SPECTFewShotLib.module:register_function"}
 SUBCOMMANDS: dict[str, dict[str, str]] = {
-    "train": {"protonet": "SPECTFewShotLib.commands.train_protonet:register"},
+    "train": {"protonet": "SPECTFewShotLib.commands.train_protonet:register",
+              "prnet": "SPECTFewShotLib.commands.train_prnet:register"},
     "evaluate": {"realism": "SPECTFewShotLib.commands.phantom:register_realism",
-                 "classify": "SPECTFewShotLib.commands.evaluate_classify:register"},
+                 "classify": "SPECTFewShotLib.commands.evaluate_classify:register",
+                 "localize": "SPECTFewShotLib.commands.evaluate_localize:register"},
     "bench": {"phantom": "SPECTFewShotLib.commands.phantom:register_bench",
-              "classify": "SPECTFewShotLib.commands.bench_classify:register"},
+              "classify": "SPECTFewShotLib.commands.bench_classify:register",
+              "localize": "SPECTFewShotLib.commands.bench_localize:register"},
 }
 HELP = {
     "train": "train the shipped models (reproducible by seed)",

@@ -1,0 +1,64 @@
+"""`spectfewshot bench localize`: seconds per volume to place 3 landmarks, PRNet next to affine registration.
+
+The bundled real study (70 x 70 x 50 voxels of 4 mm) as template with its 3 reference LV landmarks, and its
+translated and rotated copy as the new volume. The model is loaded once (as the Slicer module does); each run
+places the landmarks from scratch (both volumes prepared, template embedded, search). Medians of RUNS runs,
+torch limited to THREADS threads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+TARGET_SECONDS = 1.0
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    """Arguments of `bench localize`."""
+    parser.description = __doc__
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.add_argument("--runs", type=int, default=7, help="runs per method (default: %(default)s, at least 5)")
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default: %(default)s)")
+    parser.add_argument("--model", help="PRNet model id or weights file (default: the shipped default)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Time both methods on the same input; print medians."""
+    import torch
+
+    from ..baselines.registration import register_landmarks
+    from ..errors import InputError
+    from ..evaluation.localize_cases import moved_copy, real_study_landmarks
+    from ..prnet.localize import Localizer
+
+    if args.runs < 5:
+        raise InputError("--runs must be at least 5 (medians of at least 5 runs)")
+    if args.threads < 1:
+        raise InputError("--threads must be at least 1")
+    torch.set_num_threads(args.threads)
+    volume, landmarks = real_study_landmarks()
+    copy, _ = moved_copy(volume, landmarks)
+    started = time.perf_counter()
+    localizer = Localizer(args.model, "cpu")
+    load_seconds = time.perf_counter() - started
+    methods = {"PRNet": localizer.localize, "Registration": register_landmarks}
+    times: dict[str, list[float]] = {name: [] for name in methods}
+    localizer.localize(copy, volume, landmarks)  # warm-up (first-call allocations)
+    for _ in range(args.runs):
+        for name, method in methods.items():
+            started = time.perf_counter()
+            method(copy, volume, landmarks)
+            times[name].append(time.perf_counter() - started)
+    print(f"bench localize: real study -> moved copy, {len(landmarks)} landmarks, {args.runs} runs, "
+          f"{args.threads} torch threads, model {localizer.model_id} (loaded in {load_seconds:.2f} s)")
+    print(f"{'method':<14}{'median s':>10}{'min s':>10}{'max s':>10}")
+    for name, values in times.items():
+        print(f"{name:<14}{statistics.median(values):>10.3f}{min(values):>10.3f}{max(values):>10.3f}")
+    median = statistics.median(times["PRNet"])
+    verdict = "meets" if median <= TARGET_SECONDS else "misses"
+    print(f"PRNet median {median:.3f} s per volume {verdict} the {TARGET_SECONDS:.0f} s target; "
+          f"registration median {statistics.median(times['Registration']):.3f} s")
+    return 0

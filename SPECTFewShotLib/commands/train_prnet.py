@@ -1,0 +1,124 @@
+"""`spectfewshot train prnet`: self-supervised training of the coarse and fine PRNet on phantom studies.
+
+Generates (or reads from the shared phantom cache) studies of training seeds, trains the coarse then the fine
+scale on pairs of patches of the same study (no labels), measures landmark error on validation phantoms
+(seeds from 900000: training range, never the held-out evaluation seeds), writes Resources/Models/<id>.pt
+(coarse + fine in one file) with a model card and registers it with its SHA-256. Reproducible: the same seeds,
+settings and thread count give the same weights.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from ..errors import InputError
+from ..seeds import HELD_OUT_SEED_START, training_seeds
+
+VALIDATION_SEED_START = 900_000  # training range, kept apart from the training seeds for model selection
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    """Arguments of `train prnet`."""
+    parser.description = __doc__
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.add_argument("--variant", choices=("2.5d", "3d"), default="2.5d",
+                        help="2.5d: 2D network on neighbouring axial slices; 3d: 3D patches (default: %(default)s)")
+    parser.add_argument("--id", help="model id (default: prnet-<variant>-v1)")
+    parser.add_argument("--studies", type=int, default=128, help="phantom training studies (default: %(default)s)")
+    parser.add_argument("--seed-start", type=int, default=0, help="first training seed (default: %(default)s)")
+    parser.add_argument("--coarse-steps", type=int, default=3000, help="coarse training steps (default: %(default)s)")
+    parser.add_argument("--fine-steps", type=int, default=3000, help="fine training steps (default: %(default)s)")
+    parser.add_argument("--groups", type=int, default=4, help="studies per step (default: %(default)s)")
+    parser.add_argument("--group-size", type=int, default=8,
+                        help="patches per study and step; each two form a pair (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of pair sampling and initialisation")
+    parser.add_argument("--validation-studies", type=int, default=8,
+                        help="validation phantoms from seed 900000 on (default: %(default)s)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch CPU threads (1 is fastest on busy shared cores; default: %(default)s)")
+    parser.add_argument("--default", action="store_true", help="register as the default PRNet model")
+    parser.add_argument("--cache", metavar="DIR", help="phantom cache folder (default: ~/.cache/spectfewshot)")
+    parser.add_argument("--output-dir", metavar="DIR", help="where to write the weights and card "
+                        "(default: Resources/Models, registered); elsewhere nothing is registered")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Train both scales, validate, save, register and write the model card."""
+    import torch
+
+    from ..evaluation.localize_cases import phantom_cases
+    from ..evaluation.localize_eval import evaluate_cases, format_table
+    from ..models.registry import MODELS_DIR, ModelEntry, register_model, sha256_of
+    from ..prnet.config import TrainingConfig, default_scales
+    from ..prnet.localize import Localizer
+    from ..prnet.model_card import write_model_card
+    from ..prnet.model_io import save_pair
+    from ..prnet.training import train_scale
+    from ..protonet.phantom_cache import load_study
+
+    seeds = training_seeds(args.studies, args.seed_start)
+    if seeds and max(seeds) >= VALIDATION_SEED_START:
+        raise InputError(f"training seeds must stay below {VALIDATION_SEED_START} (validation) "
+                         f"and {HELD_OUT_SEED_START} (held-out evaluation)")
+    if args.threads < 1:
+        raise InputError("--threads must be at least 1")
+    output_dir = Path(args.output_dir) if args.output_dir else MODELS_DIR
+    if not output_dir.is_dir():
+        raise InputError(f"output folder {output_dir} does not exist")
+    model_id = args.id or f"prnet-{args.variant.replace('.', '')}-v1"
+    torch.set_num_threads(args.threads)
+    cache = Path(args.cache) / "phantoms" if args.cache else None
+
+    started = time.perf_counter()
+    volumes = []
+    for number, seed in enumerate(seeds, start=1):
+        volumes.append(load_study(seed, None, cache).image)
+        if number % 16 == 0 or number == len(seeds):
+            print(f"phantom studies: {number}/{len(seeds)} ({time.perf_counter() - started:.0f} s)", flush=True)
+
+    scales = default_scales(args.variant)
+    base = TrainingConfig(groups_per_batch=args.groups, patches_per_group=args.group_size, seed=args.seed)
+    training = {"coarse": replace(base, steps=args.coarse_steps), "fine": replace(base, steps=args.fine_steps)}
+    models, histories = {}, {}
+    for name in ("coarse", "fine"):
+        def show(fraction: float, message: str, name: str = name) -> None:
+            step = round(fraction * training[name].steps)
+            if step % 250 == 0:
+                print(f"  {name}: {message} ({time.perf_counter() - started:.0f} s)", flush=True)
+
+        models[name], histories[name] = train_scale(volumes, scales[name], training[name], progress=show)
+        last = histories[name][-1]
+        print(f"{name}: L_dis {last['dis']:.4f}  L_rec {last['rec']:.5f}  pair offset error {last['err_mm']:.1f} mm",
+              flush=True)
+    trained_seconds = time.perf_counter() - started
+    del volumes
+
+    validation = list(range(VALIDATION_SEED_START, VALIDATION_SEED_START + args.validation_studies))
+    localizer = Localizer(models=models, device="cpu")
+    results = evaluate_cases(phantom_cases(validation), {"PRNet": localizer.localize})
+    lines = format_table(f"validation phantoms {validation[0]}-{validation[-1]} (template: the next one)", results)
+    print("\n".join(lines))
+
+    command = "spectfewshot train prnet " + " ".join(shlex.quote(a) for a in sys.argv[3:]) \
+        if sys.argv[1:3] == ["train", "prnet"] else "spectfewshot train prnet"
+    weights = save_pair(models, output_dir / f"{model_id}.pt",
+                        {"variant": args.variant, "training_seeds": f"{seeds[0]}-{seeds[-1]}", "command": command})
+    parameters = sum(p.numel() for m in models.values() for p in m.parameters())
+    card = write_model_card(output_dir / f"{model_id}.md", model_id, scales, training, seeds, validation, lines,
+                            histories, command, trained_seconds, parameters)
+    print(f"wrote {weights} ({weights.stat().st_size / 1e6:.1f} MB) and {card}")
+    if output_dir.resolve() == MODELS_DIR.resolve():
+        config = {"scales": {name: scales[name].to_dict() for name in scales}, "variant": args.variant}
+        entry = ModelEntry(id=model_id, task="prnet", file=weights.name, sha256=sha256_of(weights),
+                           default=args.default, classes=["any template landmarks"], spacing_mm=None,
+                           card=card.name, config=config, trained_with=command)
+        register_model(entry)
+        print(f"registered {model_id} (sha256 {entry.sha256[:16]}...)" + (" as the default PRNet model"
+                                                                            if args.default else ""))
+    return 0

@@ -1,0 +1,119 @@
+"""Landmark evaluation cases: a template (volume + landmarks) and a target whose true landmarks are known.
+
+- Held-out phantoms: each target phantom gets the next held-out phantom as its template (never the same one).
+- The bundled real study: a phantom template -> the real study (reference landmarks derived from its LV-wall
+  mask, `cardiac_landmarks`), and the real study -> a translated and rotated copy of itself (true landmarks
+  moved exactly by the same rigid motion).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+
+from ..io.markups_io import Landmark
+from ..volume import Volume
+
+# The rigid motion of the real study's copy: 12 mm translation, 10 degrees about an oblique axis.
+COPY_TRANSLATION_MM = (7.0, -6.0, 7.8)  # length 12.0 mm
+COPY_ROTATION_AXIS = (1.0, 1.0, 1.0)
+COPY_ROTATION_DEGREES = 10.0
+LV_LANDMARKS = ("LV_center", "LV_apex", "LV_base")
+
+
+@dataclass(frozen=True, eq=False)
+class LandmarkCase:
+    """One localisation problem with its answer."""
+
+    name: str
+    template_volume: Volume
+    template_landmarks: list[Landmark]
+    target_volume: Volume
+    target_landmarks: list[Landmark]  # the truth, same labels
+
+    def truth(self) -> dict[str, np.ndarray]:
+        """True target positions by label."""
+        return {lm.label: np.asarray(lm.position_lps, dtype=float) for lm in self.target_landmarks}
+
+
+def common_landmarks(template: Sequence[Landmark], target: Sequence[Landmark],
+                     names: Optional[Sequence[str]] = None) -> tuple[list[Landmark], list[Landmark]]:
+    """The template's and target's landmarks with labels in both (and in `names` when given), same order."""
+    by_label = {lm.label: lm for lm in target}
+    kept = [lm for lm in template if lm.label in by_label and (names is None or lm.label in names)]
+    return kept, [by_label[lm.label] for lm in kept]
+
+
+def phantom_cases(seeds: Sequence[int], names: Optional[Sequence[str]] = None,
+                  progress: Optional[Callable[[int, int], None]] = None) -> list[LandmarkCase]:
+    """Each phantom of `seeds` as target, with the next one (cyclically) as its template."""
+    from ..phantom import generate_study
+
+    studies = []
+    for number, seed in enumerate(seeds, start=1):
+        study = generate_study(seed)
+        studies.append((seed, study.image, [lm for lm in study.landmarks]))
+        if progress is not None:
+            progress(number, len(seeds))
+    cases = []
+    for index, (seed, image, landmarks) in enumerate(studies):
+        template_seed, template_image, template_landmarks = studies[(index + 1) % len(studies)]
+        kept, truth = common_landmarks(template_landmarks, landmarks, names)
+        cases.append(LandmarkCase(f"phantom {template_seed} -> {seed}", template_image, kept, image, truth))
+    return cases
+
+
+def rotation_matrix(axis: Sequence[float], degrees: float) -> np.ndarray:
+    """Rotation by `degrees` about `axis` (right-handed)."""
+    u = np.asarray(axis, dtype=float)
+    u = u / np.linalg.norm(u)
+    k = np.array([[0, -u[2], u[1]], [u[2], 0, -u[0]], [-u[1], u[0], 0]])
+    angle = np.radians(degrees)
+    return np.eye(3) + np.sin(angle) * k + (1 - np.cos(angle)) * (k @ k)
+
+
+def moved_copy(volume: Volume, landmarks: Sequence[Landmark], translation_mm: Sequence[float] = COPY_TRANSLATION_MM,
+               axis: Sequence[float] = COPY_ROTATION_AXIS, degrees: float = COPY_ROTATION_DEGREES
+               ) -> tuple[Volume, list[Landmark]]:
+    """The volume with its anatomy rotated about the field-of-view centre and translated (same grid), and the
+    landmarks moved exactly the same way: x -> R (x − c) + c + t."""
+    import SimpleITK as sitk
+
+    rotation = rotation_matrix(axis, degrees)
+    centre = volume.index_to_lps((np.asarray(volume.size, dtype=float) - 1) / 2)
+    translation = np.asarray(translation_mm, dtype=float)
+    motion = sitk.AffineTransform(3)
+    motion.SetCenter(tuple(centre))
+    motion.SetMatrix(tuple(rotation.ravel()))
+    motion.SetTranslation(tuple(translation))
+    image = volume.with_array(np.asarray(volume.array, dtype=np.float32)).to_sitk()
+    # Resample pulls values: output(x) = input(T(x)), so T is the inverse motion.
+    moved = sitk.Resample(image, image, motion.GetInverse(), sitk.sitkBSpline, 0.0, sitk.sitkFloat32)
+    array = np.clip(sitk.GetArrayFromImage(moved), 0, None).astype(np.float32)
+    moved_landmarks = [Landmark(lm.label, tuple(float(v) for v in motion.TransformPoint(
+        tuple(map(float, lm.position_lps))))) for lm in landmarks]
+    return volume.with_array(array), moved_landmarks
+
+
+def real_study_landmarks() -> tuple[Volume, list[Landmark]]:
+    """The bundled real study and its reference landmarks derived from the LV-wall mask."""
+    from ..cardiac_landmarks import lv_landmarks
+    from ..io.volume_io import read_volume
+    from ..resources import sample_study
+
+    image_path, mask_path = sample_study()
+    return read_volume(image_path), lv_landmarks(read_volume(mask_path))
+
+
+def real_cases(template_seed: int) -> list[LandmarkCase]:
+    """Phantom `template_seed` -> the real study, and the real study -> its translated and rotated copy."""
+    from ..phantom import generate_study
+
+    real, reference = real_study_landmarks()
+    phantom = generate_study(template_seed)
+    kept, truth = common_landmarks(phantom.landmarks, reference, LV_LANDMARKS)
+    copy, copy_truth = moved_copy(real, reference)
+    return [LandmarkCase(f"phantom {template_seed} -> real study", phantom.image, kept, real, truth),
+            LandmarkCase("real study -> moved copy", real, reference, copy, copy_truth)]

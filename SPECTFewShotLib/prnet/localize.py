@@ -1,0 +1,152 @@
+"""One-shot landmark localisation: a template volume with named landmarks -> the same landmarks in a new volume.
+
+Coarse-to-fine search with the two PRNet scales (METHODS section 3). The template embedding p_t is computed
+from the template volume at each template landmark. In the new volume the coarse model embeds patches at a few
+random starts near the count-weighted centre; each start s moves to s + R_c ⊙ tanh(p_t − p(s)) and the moves
+are averaged. Then both scales iterate from that point: patches at a small set of offsets δ around the current
+estimate (for the 2.5D variant the neighbouring axial slices, for 3D the six axis directions) are compared with
+template patches at the same offsets around the landmark; the per-offset moves (per-slice results for 2.5D)
+are averaged into one 3D move. Confidence is the cosine similarity, clipped to [0, 1], of the fine decoder's
+features at the template landmark and at the found point.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+import numpy as np
+import torch
+
+from ..device import resolve_device
+from ..errors import InputError
+from ..io.markups_io import Landmark
+from ..io.volume_io import require_counts
+from ..progress import CancelToken, ProgressCallback, report
+from ..volume import Volume
+from .model_io import load_pair
+from .network import PRNet
+from .patches import PreparedVolume, normalised_counts, prepare_volume, sample_patches
+from .training import network_input
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    """How the coarse-to-fine search moves: starts, iterations, offsets and the stopping tolerance."""
+
+    coarse_starts: int = 8
+    start_radius_mm: float = 30.0
+    coarse_iterations: int = 2
+    fine_iterations: int = 4
+    offset_fraction: float = 0.15  # of R: size of the offsets δ compared around template and estimate
+    tolerance_mm: float = 0.5
+    seed: int = 0
+
+
+class Localizer:
+    """Places a template's landmarks in new volumes with a trained PRNet pair (coarse and fine)."""
+
+    def __init__(self, model: Optional[str] = None, device: str = "auto",
+                 settings: Optional[SearchSettings] = None, models: Optional[dict[str, PRNet]] = None) -> None:
+        self.device = resolve_device(device)
+        if models is None:
+            models, entry = load_pair(model)
+            self.model_id = entry.id
+        else:
+            self.model_id = "in-memory"
+        self.models = {name: m.to(self.device).eval() for name, m in models.items()}
+        self.settings = settings or SearchSettings()
+
+    def localize(self, volume: Volume, template_volume: Volume, template_landmarks: Sequence[Landmark],
+                 progress: Optional[ProgressCallback] = None, cancel: Optional[CancelToken] = None
+                 ) -> list[Landmark]:
+        """The template's landmarks placed in `volume` (LPS mm), same labels, confidence in [0, 1] per point."""
+        check_template(template_volume, template_landmarks)
+        require_counts(volume, "the volume")
+        report(progress, 0.0, "preparing volumes", cancel)
+        targets = np.array([lm.position_lps for lm in template_landmarks], dtype=float)
+        template_counts, volume_counts = normalised_counts(template_volume), normalised_counts(volume)
+        prepared = {}
+        for name, model in self.models.items():
+            spacing = model.config.spacing_mm
+            prepared[name] = (prepare_volume(template_volume, spacing, template_counts),
+                              prepare_volume(volume, spacing, volume_counts))
+        report(progress, 0.2, "coarse search", cancel)
+        estimate = self._coarse_start(prepared["coarse"], targets)
+        steps = [("coarse", self.settings.coarse_iterations), ("fine", self.settings.fine_iterations)]
+        for number, (name, iterations) in enumerate(steps):
+            for _ in range(iterations):
+                moved = self._refine(name, prepared[name], targets, estimate)
+                shift = np.linalg.norm(moved - estimate, axis=1).max()
+                estimate = moved
+                if shift < self.settings.tolerance_mm:
+                    break
+            report(progress, 0.4 + 0.3 * number, f"{name} refinement done", cancel)
+        confidence = self._confidence(prepared["fine"], targets, estimate)
+        report(progress, 1.0, "landmarks placed", cancel)
+        return [Landmark(lm.label, tuple(float(v) for v in position), float(c))
+                for lm, position, c in zip(template_landmarks, estimate, confidence)]
+
+    def _embed(self, name: str, prepared: PreparedVolume, centres: np.ndarray) -> torch.Tensor:
+        model = self.models[name]
+        config = model.config
+        patches = sample_patches(prepared, centres, config.patch_shape, config.patch_spacing)
+        with torch.no_grad():
+            return model.embed(network_input(patches, config).to(self.device)).cpu().double()
+
+    def _coarse_start(self, pair: tuple[PreparedVolume, PreparedVolume], targets: np.ndarray) -> np.ndarray:
+        template, target = pair
+        rng = np.random.default_rng(self.settings.seed)
+        starts = target.centre_of_mass_lps + rng.uniform(-1, 1, (self.settings.coarse_starts, 3)) * \
+            self.settings.start_radius_mm
+        range_mm = torch.as_tensor(self.models["coarse"].config.range_mm, dtype=torch.float64)
+        p_template = self._embed("coarse", template, targets)  # [L, 3]
+        p_starts = self._embed("coarse", target, starts)  # [S, 3]
+        moves = range_mm * torch.tanh(p_template[:, None, :] - p_starts[None, :, :])  # [L, S, 3]
+        return (torch.as_tensor(starts)[None] + moves).mean(dim=1).numpy()
+
+    def _offsets(self, name: str) -> np.ndarray:
+        config = self.models[name].config
+        if config.variant == "2.5d":  # the neighbouring axial slices: per-slice results, combined in 3D
+            step = config.slice_spacing_mm
+            return np.array([[0, 0, -step], [0, 0, 0], [0, 0, step]], dtype=float)
+        size = self.settings.offset_fraction * np.asarray(config.range_mm)
+        return np.concatenate([np.zeros((1, 3)), np.diag(size), -np.diag(size)])
+
+    def _refine(self, name: str, pair: tuple[PreparedVolume, PreparedVolume], targets: np.ndarray,
+                estimate: np.ndarray) -> np.ndarray:
+        template, target = pair
+        offsets = self._offsets(name)  # [O, 3]
+        range_mm = torch.as_tensor(self.models[name].config.range_mm, dtype=torch.float64)
+        p_template = self._embed(name, template, (targets[:, None] + offsets[None]).reshape(-1, 3))
+        p_here = self._embed(name, target, (estimate[:, None] + offsets[None]).reshape(-1, 3))
+        moves = (range_mm * torch.tanh(p_template - p_here)).reshape(len(targets), len(offsets), 3)
+        return estimate + moves.mean(dim=1).numpy()
+
+    def _confidence(self, pair: tuple[PreparedVolume, PreparedVolume], targets: np.ndarray,
+                    found: np.ndarray) -> np.ndarray:
+        template, target = pair
+        model = self.models["fine"]
+        config = model.config
+        patches = torch.cat([sample_patches(template, targets, config.patch_shape, config.patch_spacing),
+                             sample_patches(target, found, config.patch_shape, config.patch_spacing)])
+        with torch.no_grad():
+            features = model(network_input(patches, config).to(self.device)).features.cpu()
+        n = len(targets)
+        cosine = torch.nn.functional.cosine_similarity(features[:n], features[n:], dim=1)
+        return cosine.clamp(0.0, 1.0).numpy()
+
+
+def check_template(template_volume: Volume, template_landmarks: Sequence[Landmark]) -> None:
+    """Refuse a template without landmarks, without counts, or with a landmark outside its volume."""
+    if not template_landmarks:
+        raise InputError("the template has no landmarks")
+    require_counts(template_volume, "the template volume")
+    for landmark in template_landmarks:
+        if not template_volume.contains_lps(landmark.position_lps):
+            x, y, z = landmark.position_lps
+            raise InputError(f"template landmark '{landmark.label}' at ({x:.1f}, {y:.1f}, {z:.1f}) mm LPS lies "
+                             "outside the template volume")

@@ -1,0 +1,104 @@
+"""Self-supervised training pairs: patches of the same study and their offsets c_a − c_b in millimetres.
+
+Patches are drawn in groups: all patches of a group come from one study, seen through one random rotation Q
+and scale s (applied through the sampling grid, as if the study itself were rotated and scaled), and every
+two patches of a group form a pair, so one forward pass of k patches gives k(k−1)/2 pairs. Positions are
+expressed in the group's own frame, y = Q^T x / s, so the offset of a pair is y_a − y_b.
+Fine groups gather around one centre (pairs within the scale's pair radius); coarse groups spread over the
+whole body. Centres lie in the body (foreground voxels), half of them chosen in proportion to counts (the
+organs where landmarks are), half uniformly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .config import ScaleConfig, TrainingConfig
+from .patches import FOREGROUND_THRESHOLD, PreparedVolume, sample_patches
+
+
+@dataclass
+class PatchGroup:
+    """Patches [k, D, H, W] of one study and their positions [k, 3] in mm in the group's frame."""
+
+    patches: torch.Tensor
+    positions_mm: torch.Tensor
+
+
+@dataclass
+class TrainingStudy:
+    """A prepared study and its foreground points, with sampling weights favouring high counts."""
+
+    prepared: PreparedVolume
+    foreground: np.ndarray  # (n, 3) LPS mm
+    weights: np.ndarray  # (n,) probabilities
+
+    @classmethod
+    def from_prepared(cls, prepared: PreparedVolume) -> TrainingStudy:
+        """Collect the foreground points (and count weights) of a prepared study."""
+        foreground = prepared.foreground_lps()
+        values = sample_values(prepared, foreground)
+        weights = np.clip(values, 1e-3, None)
+        return cls(prepared, foreground, weights / weights.sum())
+
+    def centres(self, count: int, rng: np.random.Generator) -> np.ndarray:
+        """`count` body positions (LPS mm): half weighted by counts, half uniform, jittered within a voxel."""
+        weighted = rng.random(count) < 0.5
+        index = np.where(weighted, rng.choice(len(self.foreground), size=count, p=self.weights),
+                         rng.integers(0, len(self.foreground), size=count))
+        voxel = float(np.max(self.prepared.volume.spacing))
+        return self.foreground[index] + rng.uniform(-0.5, 0.5, size=(count, 3)) * voxel
+
+
+def sample_values(prepared: PreparedVolume, points_lps: np.ndarray) -> np.ndarray:
+    """Normalised counts at LPS points (trilinear)."""
+    values = sample_patches(prepared, points_lps, (1, 1, 1), (1.0, 1.0, 1.0))
+    return values.reshape(-1).numpy()
+
+
+def random_rotation(max_degrees: float, rng: np.random.Generator) -> np.ndarray:
+    """A rotation matrix about a random axis by an angle up to `max_degrees`."""
+    axis = rng.normal(size=3)
+    axis /= np.linalg.norm(axis)
+    angle = np.radians(rng.uniform(-max_degrees, max_degrees))
+    k = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
+    return np.eye(3) + np.sin(angle) * k + (1 - np.cos(angle)) * (k @ k)
+
+
+def sample_group(study: TrainingStudy, count: int, scale: ScaleConfig, training: TrainingConfig,
+                 rng: np.random.Generator) -> PatchGroup:
+    """`count` patches of one study in one random rotated and scaled frame, with their frame positions."""
+    rotation = random_rotation(training.rotation_degrees, rng)
+    factor = float(np.exp(rng.uniform(-training.scale_jitter, training.scale_jitter)))
+    if scale.whole_body:
+        points = study.centres(count, rng)
+    else:  # fine: around one centre, every pair within the pair radius
+        centre = study.centres(1, rng)[0]
+        half = 0.5 * np.asarray(scale.pair_radius_mm)
+        frame = rng.uniform(-1.0, 1.0, size=(count, 3)) * half
+        points = centre + factor * frame @ rotation.T
+        inside = sample_values(study.prepared, points) >= 0.5 * FOREGROUND_THRESHOLD
+        if inside.sum() >= 2:
+            points = points[inside]
+    positions = (points @ rotation) / factor  # y = Q^T x / s
+    q = torch.as_tensor(np.broadcast_to(rotation, (len(points), 3, 3)).copy(), dtype=torch.float32)
+    s = torch.full((len(points),), factor, dtype=torch.float32)
+    patches = sample_patches(study.prepared, points, scale.patch_shape, scale.patch_spacing, q, s)
+    gain = float(np.exp(rng.uniform(-training.intensity_jitter, training.intensity_jitter)))
+    gamma = float(np.exp(rng.uniform(-training.intensity_jitter, training.intensity_jitter)))
+    patches = gain * patches.clamp_min(0) ** gamma
+    return PatchGroup(patches, torch.as_tensor(positions, dtype=torch.float32))
+
+
+def group_pairs(sizes: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Indices (a, b) of every pair a < b within each group of a batch concatenated from groups of `sizes`."""
+    first, second, start = [], [], 0
+    for size in sizes:
+        a, b = torch.triu_indices(size, size, offset=1)
+        first.append(a + start)
+        second.append(b + start)
+        start += size
+    return torch.cat(first), torch.cat(second)

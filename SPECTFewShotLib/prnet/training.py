@@ -1,0 +1,90 @@
+"""Self-supervised training of one PRNet scale on unlabelled studies: L = L_dis + w · L_rec, reproducible by seed."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from typing import Optional, Sequence
+
+import numpy as np
+import torch
+
+from ..progress import CancelToken, ProgressCallback, report
+from ..volume import Volume
+from .config import ScaleConfig, TrainingConfig
+from .losses import distance_loss, predicted_offset_mm, reconstruction_loss
+from .masking import mask_patches
+from .network import PRNet
+from .pairs import TrainingStudy, group_pairs, sample_group
+from .patches import prepare_volume
+
+log = logging.getLogger(__name__)
+
+
+def network_input(patches: torch.Tensor, scale: ScaleConfig) -> torch.Tensor:
+    """Sampled patches [n, D, H, W] as network input: one channel for 3D, slices as channels for 2.5D."""
+    return patches.unsqueeze(1) if scale.variant == "3d" else patches
+
+
+def prepare_studies(volumes: Sequence[Volume], scale: ScaleConfig) -> list[TrainingStudy]:
+    """Normalise, smooth and collect the foreground of each training volume for this scale."""
+    return [TrainingStudy.from_prepared(prepare_volume(v, scale.spacing_mm)) for v in volumes]
+
+
+def train_scale(volumes: Sequence[Volume], scale: ScaleConfig, training: TrainingConfig,
+                progress: Optional[ProgressCallback] = None, cancel: Optional[CancelToken] = None,
+                log_every: int = 100) -> tuple[PRNet, list[dict]]:
+    """Train one scale from scratch; returns the network (eval mode) and the loss history."""
+    if not volumes:
+        raise ValueError("training needs at least one volume")
+    torch.manual_seed(training.seed)
+    rng = np.random.default_rng(training.seed)
+    generator = torch.Generator().manual_seed(training.seed)
+    studies = prepare_studies(volumes, scale)
+    model = PRNet(scale)
+    optimiser = torch.optim.Adam(model.parameters(), lr=training.learning_rate)
+    def cosine(step: int) -> float:
+        return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(step, training.steps) / training.steps))
+
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, cosine)
+    range_mm = torch.as_tensor(scale.range_mm, dtype=torch.float32)
+    groups = min(training.groups_per_batch, len(studies))
+    history: list[dict] = []
+    sums = {"dis": 0.0, "rec": 0.0, "err_mm": 0.0}
+    started = time.time()
+    model.train()
+    for step in range(1, training.steps + 1):
+        chosen = rng.choice(len(studies), size=groups, replace=False)
+        batch = [sample_group(studies[i], training.patches_per_group, scale, training, rng) for i in chosen]
+        patches = torch.cat([g.patches for g in batch])
+        positions = torch.cat([g.positions_mm for g in batch])
+        a, b = group_pairs([len(g.positions_mm) for g in batch])
+        offset = positions[a] - positions[b]
+        reachable = (offset.abs() < 0.95 * range_mm).all(dim=1)  # R ⊙ tanh cannot reach further
+        a, b, offset = a[reachable], b[reachable], offset[reachable]
+        masked, _ = mask_patches(patches, training.mask_fraction, training.mask_block_fraction, generator)
+        out = model(network_input(masked, scale))
+        l_dis = distance_loss(out.position[a], out.position[b], offset, range_mm)
+        l_rec = reconstruction_loss(out.reconstruction, network_input(patches, scale))
+        loss = l_dis + training.reconstruction_weight * l_rec
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        optimiser.step()
+        schedule.step()
+        with torch.no_grad():
+            error = (predicted_offset_mm(out.position[a], out.position[b], range_mm) - offset).norm(dim=1).mean()
+        sums["dis"] += float(l_dis.detach())
+        sums["rec"] += float(l_rec.detach())
+        sums["err_mm"] += float(error)
+        if step % log_every == 0 or step == training.steps:
+            count = log_every if step % log_every == 0 else step % log_every
+            entry = {"step": step, "seconds": round(time.time() - started, 1),
+                     **{k: round(v / count, 5) for k, v in sums.items()}}
+            history.append(entry)
+            log.info("step %d: L_dis %.4f L_rec %.5f offset error %.1f mm", step, entry["dis"], entry["rec"],
+                     entry["err_mm"])
+            sums = dict.fromkeys(sums, 0.0)
+        report(progress, step / training.steps, f"training {scale.variant} step {step}/{training.steps}", cancel)
+    model.eval()
+    return model, history

@@ -1,0 +1,111 @@
+"""`spectfewshot localize`: a markups file with the template's labels, LPS/RAS templates alike, and one clear line,
+a non-zero exit and an untouched output for every bad input."""
+
+import contextlib
+import io
+import json
+import tempfile
+import unittest
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from SPECTFewShotLib.cli import main
+from SPECTFewShotLib.io.markups_io import Landmark, read_landmarks, write_landmarks
+from SPECTFewShotLib.io.volume_io import write_volume
+from SPECTFewShotLib.prnet.config import ScaleConfig
+from SPECTFewShotLib.prnet.model_io import save_pair
+from SPECTFewShotLib.prnet.network import PRNet
+from Testing.prnet_synthetic import synthetic_torso
+
+
+def run_cli(*argv):
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main([str(a) for a in argv])
+    return code, out.getvalue(), err.getvalue()
+
+
+class LocalizeCommandTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory()
+        root = Path(cls.tmp.name)
+        torch.manual_seed(0)
+        tiny = {"coarse": PRNet(ScaleConfig("2.5d", 16, 5, 10.0, 10.0, (100.0,) * 3, (100.0,) * 3, (4, 8, 16),
+                                            whole_body=True)),
+                "fine": PRNet(ScaleConfig("2.5d", 16, 5, 4.0, 6.0, (40.0,) * 3, (30.0,) * 3, (4, 8, 16)))}
+        cls.model = save_pair(tiny, root / "tiny-prnet.pt")
+        template, truth = synthetic_torso(0, size=36, spacing=6.0, direction=(1, 0, 0, 0, 1, 0, 0, 0, -1))
+        target, _ = synthetic_torso(1, size=30, spacing=7.0, shift_mm=(8.0, -5.0, 6.0))
+        cls.template = write_volume(template, root / "template.nii.gz")
+        cls.target = write_volume(target, root / "target.nrrd")
+        cls.landmarks = [Landmark(name, tuple(float(v) for v in p)) for name, p in truth.items()]
+        cls.lps = write_landmarks(cls.landmarks, root / "template_lps.mrk.json", "LPS")
+        cls.ras = write_landmarks(cls.landmarks, root / "template_ras.mrk.json", "RAS")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.tmp.cleanup()
+
+    def localize(self, landmarks, output, *extra, volume=None, template=None):
+        return run_cli("localize", volume or self.target, "--template", template or self.template,
+                       "--template-landmarks", landmarks, "-o", output, "--model", self.model, "--device", "cpu",
+                       *extra)
+
+    def test_lps_and_ras_templates_give_the_same_markups(self):
+        root = Path(self.tmp.name)
+        code, out, err = self.localize(self.lps, root / "from_lps.mrk.json")
+        self.assertEqual(code, 0, err)
+        self.assertIn("LV_apex", out)
+        code, _, err = self.localize(self.ras, root / "from_ras.mrk.json", "--coordinate-system", "RAS")
+        self.assertEqual(code, 0, err)
+        document = json.loads((root / "from_ras.mrk.json").read_text())
+        markup = document["markups"][0]
+        self.assertEqual(markup["coordinateSystem"], "RAS")
+        self.assertEqual([p["label"] for p in markup["controlPoints"]], ["LV_center", "LV_apex", "LV_base"])
+        confidences = next(m for m in markup["measurements"] if m["name"] == "confidence")["controlPointValues"]
+        self.assertTrue(all(0.0 <= c <= 1.0 for c in confidences))
+        from_lps, from_ras = read_landmarks(root / "from_lps.mrk.json"), read_landmarks(root / "from_ras.mrk.json")
+        self.assertEqual(json.loads((root / "from_lps.mrk.json").read_text())["markups"][0]["coordinateSystem"], "LPS")
+        for a, b in zip(from_lps, from_ras):
+            self.assertEqual(a.label, b.label)
+            self.assertTrue(np.allclose(a.position_lps, b.position_lps, atol=1e-3))
+            self.assertAlmostEqual(a.confidence, b.confidence, places=3)
+
+    def test_bad_inputs_give_one_line_and_leave_the_output_untouched(self):
+        root = Path(self.tmp.name)
+        output = root / "existing.mrk.json"
+        output.write_text("previous result\n")
+        (root / "notjson.mrk.json").write_text("{ this is not json")
+        (root / "empty.mrk.json").write_text(json.dumps({"markups": [{"type": "Fiducial", "controlPoints": []}]}))
+        far = write_landmarks([Landmark("LV_apex", (0.0, 0.0, 900.0))], root / "far.mrk.json")
+        (root / "notes.txt").write_text("hello\n")
+        cases = {
+            "not JSON": (root / "notjson.mrk.json", {}),
+            "no control points": (root / "empty.mrk.json", {}),
+            "outside the template volume": (far, {}),
+            "not an image": (self.lps, {"volume": root / "notes.txt"}),
+            "file not found": (self.lps, {"template": root / "missing.nii.gz"}),
+        }
+        for expected, (landmarks, kwargs) in cases.items():
+            with self.subTest(expected):
+                code, _, err = self.localize(landmarks, output, **kwargs)
+                self.assertNotEqual(code, 0)
+                self.assertEqual(len(err.strip().splitlines()), 1, err)
+                self.assertTrue(err.startswith("error: "), err)
+                self.assertIn(expected, err)
+                self.assertEqual(output.read_text(), "previous result\n")
+
+    def test_output_must_be_markups_and_must_not_overwrite_the_template(self):
+        code, _, err = self.localize(self.lps, self.lps)
+        self.assertNotEqual(code, 0)
+        self.assertIn("overwrite the template landmarks", err)
+        code, _, err = self.localize(self.lps, Path(self.tmp.name) / "out.json")
+        self.assertNotEqual(code, 0)
+        self.assertIn(".mrk.json", err)
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,174 @@
+"""PRNet parts: network shapes, the R·tanh and reconstruction losses, input masking, patch geometry in LPS mm,
+the coarse-to-fine search (with an analytic position network), training that learns and is reproducible."""
+
+import unittest
+
+import numpy as np
+import torch
+
+from SPECTFewShotLib.errors import InputError
+from SPECTFewShotLib.io.markups_io import Landmark
+from SPECTFewShotLib.prnet.config import ScaleConfig, TrainingConfig
+from SPECTFewShotLib.prnet.localize import Localizer
+from SPECTFewShotLib.prnet.losses import distance_loss, predicted_offset_mm, reconstruction_loss
+from SPECTFewShotLib.prnet.masking import mask_patches
+from SPECTFewShotLib.prnet.network import PRNet, PRNetOutput
+from SPECTFewShotLib.prnet.patches import patch_offsets_mm, prepare_volume, sample_patches
+from SPECTFewShotLib.prnet.training import network_input, train_scale
+from SPECTFewShotLib.volume import Volume
+from Testing.prnet_synthetic import synthetic_torso
+
+TINY_3D = ScaleConfig("3d", 16, 1, 6.0, 6.0, (40.0, 40.0, 40.0), (30.0, 30.0, 30.0), (4, 8, 16))
+TINY_25D = ScaleConfig("2.5d", 16, 5, 6.0, 6.0, (40.0, 40.0, 40.0), (30.0, 30.0, 30.0), (4, 8, 16))
+
+
+def blob_volume(centre_lps, spacing=4.0, size=40, direction=(1, 0, 0, 0, 1, 0, 0, 0, 1), sigma_mm=8.0):
+    """A Gaussian blob of counts at an LPS point, on a grid centred on (0, 0, 0)."""
+    d = np.asarray(direction, dtype=float).reshape(3, 3)
+    origin = -d @ np.full(3, (size - 1) * spacing / 2)
+    volume = Volume(np.zeros((size,) * 3, np.float32), (spacing,) * 3, tuple(origin), tuple(direction))
+    k, j, i = np.indices((size,) * 3)
+    lps = volume.index_to_lps(np.stack([i, j, k], -1).reshape(-1, 3).astype(float))
+    r2 = ((lps - np.asarray(centre_lps)) ** 2).sum(axis=1)
+    return volume.with_array((1000 * np.exp(-r2 / (2 * sigma_mm ** 2)) + 1).reshape((size,) * 3).astype(np.float32))
+
+
+class NetworkAndLossTest(unittest.TestCase):
+    def test_shapes_of_both_variants(self):
+        for config in (TINY_3D, TINY_25D):
+            model = PRNet(config).eval()
+            patches = torch.rand(3, *config.patch_shape)
+            out = model(network_input(patches, config))
+            self.assertIsInstance(out, PRNetOutput)
+            self.assertEqual(tuple(out.position.shape), (3, 3))
+            self.assertEqual(tuple(out.reconstruction.shape), tuple(network_input(patches, config).shape))
+            self.assertEqual(tuple(out.features.shape), (3, model.feature_dims))
+            self.assertTrue(torch.allclose(model.embed(network_input(patches, config)), out.position, atol=1e-5))
+
+    def test_range_times_tanh_loss(self):
+        range_mm = torch.tensor([100.0, 50.0, 20.0])
+        offset = torch.tensor([[30.0, -20.0, 5.0]])
+        p1 = torch.zeros(1, 3)
+        p0 = torch.atanh(offset / range_mm)
+        self.assertTrue(torch.allclose(predicted_offset_mm(p0, p1, range_mm), offset, atol=1e-4))
+        self.assertLess(float(distance_loss(p0, p1, offset, range_mm)), 1e-10)
+        far = predicted_offset_mm(torch.full((1, 3), 50.0), p1, range_mm)
+        self.assertTrue(torch.all(far <= range_mm))
+        # In units of R: an error of 10 % of R on one axis costs (0.1)^2 / 3.
+        wrong = torch.atanh((offset + torch.tensor([[10.0, 0.0, 0.0]])) / range_mm)
+        self.assertAlmostEqual(float(distance_loss(wrong, p1, offset, range_mm)), 0.01 / 3, places=5)
+        self.assertAlmostEqual(float(reconstruction_loss(torch.ones(2, 4), torch.zeros(2, 4))), 1.0)
+
+
+class MaskingTest(unittest.TestCase):
+    def test_blocks_mask_the_requested_fraction_along_every_axis(self):
+        generator = torch.Generator().manual_seed(0)
+        for shape in ((7, 32, 32), (16, 16, 16)):
+            patches = torch.rand(6, *shape) + 0.5
+            masked, masks = mask_patches(patches, 0.3, 0.25, generator)
+            fractions = masks.flatten(1).float().mean(dim=1)
+            self.assertTrue(torch.all(fractions >= 0.3), fractions)
+            self.assertTrue(torch.all(fractions <= 0.6), fractions)
+            self.assertTrue(torch.all(masked[masks] == 0))
+            self.assertTrue(torch.equal(masked[~masks], patches[~masks]))
+            for axis in (1, 2, 3):  # masks vary along each spatial axis: blocks, not whole slices or columns
+                other = tuple(a for a in (1, 2, 3) if a != axis)
+                profile = masks.float().mean(dim=other)
+                self.assertTrue(torch.any(profile.max(dim=1).values - profile.min(dim=1).values > 0.05))
+        _, none = mask_patches(torch.rand(2, 4, 8, 8), 0.0, 0.25, generator)
+        self.assertFalse(none.any())
+
+
+class PatchGeometryTest(unittest.TestCase):
+    def test_patch_is_centred_on_an_lps_point_whatever_the_grid(self):
+        point = np.array([12.0, -20.0, 16.0])
+        grids = [dict(spacing=4.0, size=40), dict(spacing=6.0, size=28, direction=(1, 0, 0, 0, 1, 0, 0, 0, -1)),
+                 dict(spacing=5.0, size=32, direction=(0, 1, 0, 1, 0, 0, 0, 0, -1))]
+        patches = []
+        for grid in grids:
+            prepared = prepare_volume(blob_volume(point, **grid), 4.0)
+            patch = sample_patches(prepared, point[None] + np.array([[8.0, 0.0, 0.0]]), (9, 9, 9), (4.0, 4.0, 4.0))[0]
+            peak = np.unravel_index(int(torch.argmax(patch)), patch.shape)
+            self.assertEqual(peak, (4, 4, 2))  # (S, P, L): the blob lies 8 mm = 2 voxels towards -L
+            patches.append(patch.flatten().numpy())
+        for other in patches[1:]:
+            self.assertGreater(np.corrcoef(patches[0], other)[0, 1], 0.97)
+
+    def test_offsets_are_lps_ordered(self):
+        offsets = patch_offsets_mm((3, 5, 7), (2.0, 3.0, 4.0))
+        self.assertEqual(tuple(offsets.shape), (3, 5, 7, 3))
+        self.assertEqual(offsets[0, 0, 0].tolist(), [-6.0, -6.0, -4.0])
+        self.assertEqual(offsets[2, 4, 6].tolist(), [6.0, 6.0, 4.0])
+
+
+class AnalyticPRNet(torch.nn.Module):
+    """p(x) = −(count-weighted centroid of the patch, mm from its centre) / R: exact relative positions."""
+
+    def __init__(self, config: ScaleConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.offsets = patch_offsets_mm(config.patch_shape, config.patch_spacing)
+        self.feature_dims = 3
+
+    def embed(self, x):
+        patches = x[:, 0] if self.config.variant == "3d" else x
+        weights = patches.clamp_min(0) ** 2
+        centroid = torch.einsum("ndhw,dhwc->nc", weights, self.offsets) / weights.flatten(1).sum(1, keepdim=True)
+        return -centroid / torch.tensor(self.config.range_mm)
+
+    def forward(self, x):
+        position = self.embed(x)
+        return PRNetOutput(position, x, torch.cat([position, torch.ones(len(x), 1)], dim=1))
+
+
+def analytic_models(variant="3d"):
+    slices = 1 if variant == "3d" else 15
+    return {"coarse": AnalyticPRNet(ScaleConfig(variant, 16, slices, 8.0, 8.0, (100.0,) * 3, (100.0,) * 3,
+                                                (4, 8, 16))),
+            "fine": AnalyticPRNet(ScaleConfig(variant, 16, slices, 4.0, 4.0, (40.0,) * 3, (30.0,) * 3, (4, 8, 16)))}
+
+
+class SearchTest(unittest.TestCase):
+    def test_coarse_to_fine_search_finds_the_landmark_in_a_moved_volume_on_another_grid(self):
+        offset = np.array([10.0, -6.0, 8.0])  # the landmark, relative to the blob
+        template = blob_volume((-20.0, 10.0, 5.0))
+        target = blob_volume((15.0, -8.0, -12.0), spacing=5.0, size=34, direction=(1, 0, 0, 0, 1, 0, 0, 0, -1))
+        landmarks = [Landmark("near_blob", tuple(np.array([-20.0, 10.0, 5.0]) + offset)),
+                     Landmark("at_blob", (-20.0, 10.0, 5.0))]
+        for variant in ("3d", "2.5d"):
+            placed = Localizer(models=analytic_models(variant), device="cpu").localize(target, template, landmarks)
+            self.assertEqual([lm.label for lm in placed], ["near_blob", "at_blob"])
+            expected = {"near_blob": np.array([15.0, -8.0, -12.0]) + offset, "at_blob": np.array([15.0, -8.0, -12.0])}
+            for landmark in placed:
+                error = np.linalg.norm(np.asarray(landmark.position_lps) - expected[landmark.label])
+                self.assertLess(error, 1.5, f"{variant} {landmark.label}: {error:.2f} mm")
+                self.assertTrue(0.0 <= landmark.confidence <= 1.0)
+
+    def test_template_landmark_outside_the_template_volume_is_refused(self):
+        template = blob_volume((0.0, 0.0, 0.0))
+        with self.assertRaises(InputError) as caught:
+            Localizer(models=analytic_models(), device="cpu").localize(
+                template, template, [Landmark("far", (0.0, 0.0, 400.0))])
+        self.assertIn("outside the template volume", str(caught.exception))
+        with self.assertRaises(InputError):
+            Localizer(models=analytic_models(), device="cpu").localize(template, template, [])
+
+
+class TrainingTest(unittest.TestCase):
+    def test_training_learns_relative_positions_and_is_reproducible(self):
+        torch.set_num_threads(1)
+        volumes = [synthetic_torso(seed, size=32, spacing=7.0)[0] for seed in range(2)]
+        config = ScaleConfig("2.5d", 16, 5, 6.0, 6.0, (40.0, 40.0, 40.0), (30.0, 30.0, 30.0), (8, 16, 32))
+        training = TrainingConfig(steps=150, groups_per_batch=2, patches_per_group=8, learning_rate=5e-3, seed=3)
+        _, history = train_scale(volumes, config, training, log_every=50)
+        # Pair offset error (mm) of the first 50 steps vs the last 50 (about 19 -> 15 mm when it learns).
+        self.assertLess(history[-1]["err_mm"], 0.85 * history[0]["err_mm"], history)
+        short = TrainingConfig(**{**training.__dict__, "steps": 5})
+        again, _ = train_scale(volumes, config, short, log_every=5)
+        once_more, _ = train_scale(volumes, config, short, log_every=5)
+        for a, b in zip(again.state_dict().values(), once_more.state_dict().values()):
+            self.assertTrue(torch.equal(a, b))
+
+
+if __name__ == "__main__":
+    unittest.main()
