@@ -37,9 +37,11 @@ from .volume import Volume
 log = logging.getLogger(__name__)
 
 CLASS_NAMES = {1: "LV_myocardium", 2: "background"}
-# Regression floors, not accuracy claims (those come from the evaluation commands): the myocardium Dice on the
-# unpainted slices of the real study with the protocol's three painted slices (GrowCut reaches 0.869 there).
-MIN_DICE_UNPAINTED = 0.80
+# A floor that catches broken plumbing (a flipped or shifted grid, classes swapped, a network that did not load),
+# not an accuracy claim: accuracy is measured by `spectfewshot evaluate`. Myocardium Dice on the unpainted slices
+# of the real study with the protocol's three painted slices: an untrained network scores 0.2-0.4 there, GrowCut
+# 0.869; pytest also checks that the value equals the command line's to the last voxel.
+MIN_DICE_UNPAINTED = 0.5
 # A translated copy of a volume must give landmarks translated by the same vector, within this distance.
 MAX_TRANSLATION_DISCREPANCY_MM = 1.0
 # The translation, in whole voxels of the phantom so that the voxels themselves are identical.
@@ -184,6 +186,8 @@ def _localization_part(scene: Any, logic: SceneLogic, result: dict, phantom_matr
            "the landmarks found do not carry the template's labels")
     _check(all(m.confidence is not None and 0.0 <= m.confidence <= 1.0 for m in found),
            "a landmark has no confidence in [0, 1]")
+    outside = [m.label for m in found if not target.image.contains_lps(m.position_lps)]
+    _check(not outside, f"landmarks {', '.join(outside)} were placed outside the volume")
     truth = {m.label: np.asarray(m.position_lps) for m in target.landmarks}
     errors = {m.label: float(np.linalg.norm(np.asarray(m.position_lps) - truth[m.label]))
               for m in found if m.label in truth}
