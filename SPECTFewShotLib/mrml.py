@@ -42,6 +42,11 @@ def _slicer():
     return slicer
 
 
+def new_scene() -> Any:
+    """An empty MRML scene (headless work: tests, benchmarks, batch scripts)."""
+    return _slicer().vtkMRMLScene()
+
+
 def _ensure_segmentation_converters(slicer: Any) -> None:
     """Register the standard segmentation representation converters, as Slicer's Segmentations module does.
 

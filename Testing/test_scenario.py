@@ -99,5 +99,27 @@ class ScenarioTest(unittest.TestCase):
         self.assertGreater(lengths[0][0], 20.0)
 
 
+@unittest.skipIf(slicer is None, "slicer-core is not installed")
+class BenchLiveUpdateTest(unittest.TestCase):
+    def run_cli(self, *args):
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = main(["bench", "live-update", *args])
+        return code, out.getvalue(), err.getvalue()
+
+    def test_refuses_no_strokes_in_one_line(self):
+        code, _, err = self.run_cli("--strokes", "0")
+        self.assertNotEqual(code, 0)
+        self.assertEqual(err.strip(), "error: --strokes must be at least 1")
+
+    @unittest.skipIf(MISSING_MODELS, f"no shipped weights registered for {', '.join(MISSING_MODELS)}")
+    def test_reports_first_classify_update_and_growcut(self):
+        code, out, _ = self.run_cli("--strokes", "1", "--threads", "1")
+        self.assertEqual(code, 0)
+        self.assertRegex(out, r"first classify \(features \+ prototypes \+ output\): [0-9.]+ s")
+        self.assertRegex(out, r"live update after a stroke, median of 1: [0-9.]+ s \(read painting")
+        self.assertRegex(out, r"GrowCut .* median: [0-9.]+ s")
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -19,7 +19,8 @@ SUBCOMMANDS: dict[str, dict[str, str]] = {
                  "localize": "SPECTFewShotLib.commands.evaluate_localize:register"},
     "bench": {"phantom": "SPECTFewShotLib.commands.phantom:register_bench",
               "classify": "SPECTFewShotLib.commands.bench_classify:register",
-              "localize": "SPECTFewShotLib.commands.bench_localize:register"},
+              "localize": "SPECTFewShotLib.commands.bench_localize:register",
+              "live-update": "SPECTFewShotLib.commands.bench_live_update:register"},
 }
 HELP = {
     "train": "train the shipped models (reproducible by seed)",
