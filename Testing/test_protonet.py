@@ -19,6 +19,8 @@ from SPECTFewShotLib.protonet.prototypes import (
     prototype_logits,
 )
 from SPECTFewShotLib.protonet.session import FewShotSession
+from SPECTFewShotLib.protonet.spatial_prior import SpatialPrior, apply_prior, slice_prior
+from SPECTFewShotLib.protonet.support import paint_boundaries
 from SPECTFewShotLib.volume import Volume
 
 
@@ -55,9 +57,8 @@ class PrototypeMathTest(unittest.TestCase):
         features = torch.tensor([[0.0, 0.0], [2.0, 0.0], [10.0, 10.0], [12.0, 10.0]])
         prototypes = build_prototypes(features, torch.tensor([0, 0, 1, 1]), 2)
         self.assertTrue(torch.allclose(prototypes.vectors, torch.tensor([[1.0, 0.0], [11.0, 10.0]])))
-        self.assertTrue(torch.allclose(prototypes.log_weight, torch.zeros(2)))
 
-    def test_a_heterogeneous_class_gets_several_weighted_prototypes(self):
+    def test_a_heterogeneous_class_gets_one_prototype_per_cluster(self):
         generator = torch.Generator().manual_seed(0)
         near = torch.randn(900, 3, generator=generator) * 0.1
         far = torch.randn(300, 3, generator=generator) * 0.1 + 5.0
@@ -66,12 +67,26 @@ class PrototypeMathTest(unittest.TestCase):
         classes = torch.cat([torch.zeros(1200, dtype=torch.long), torch.ones(50, dtype=torch.long)])
         prototypes = build_prototypes(features, classes, 2, max_per_class=2, voxels_per_prototype=100)
         self.assertEqual(prototypes.class_of.tolist(), [0, 0, 1])
-        weights = sorted(prototypes.log_weight[:2].exp().tolist())
-        self.assertAlmostEqual(weights[0], 0.25, places=5)
-        self.assertAlmostEqual(weights[1], 0.75, places=5)
         centres = sorted(float(v) for v in prototypes.vectors[:2].mean(1))
         self.assertAlmostEqual(centres[0], 0.0, delta=0.05)
         self.assertAlmostEqual(centres[1], 5.0, delta=0.05)
+
+    def test_touching_painted_classes_get_boundary_prototypes_on_both_sides(self):
+        painted = np.full((1, 6, 8), -1)
+        painted[0, :, :4] = 0
+        painted[0, :, 4:] = 1
+        painted[0, 0, 0] = -1
+        flags = paint_boundaries(painted)
+        expected = np.zeros_like(flags)
+        expected[0, :, 3:5] = True
+        np.testing.assert_array_equal(flags, expected)
+        features = torch.tensor([[float(i)] for i in np.nonzero(painted.ravel() >= 0)[0] % 8])
+        classes = torch.from_numpy(painted.ravel()[painted.ravel() >= 0])
+        boundary = torch.from_numpy(flags.ravel()[painted.ravel() >= 0])
+        prototypes = build_prototypes(features, classes, 2, boundary)
+        edges = sorted(float(v) for v in prototypes.vectors[:, 0] if v in (3.0, 4.0))
+        self.assertEqual(edges, [3.0, 4.0])  # the columns either side of the painted boundary
+        self.assertEqual(len(build_prototypes(features, classes, 2).vectors), 2)
 
     def test_fast_probabilities_equal_the_differentiable_ones_and_sum_to_one(self):
         generator = torch.Generator().manual_seed(1)
@@ -91,6 +106,33 @@ class PrototypeMathTest(unittest.TestCase):
         probabilities = class_probabilities(features, prototypes, 1.0)
         self.assertEqual(probabilities.argmax(0).tolist(), [0, 1, 0, 1])
         self.assertGreater(float(probabilities[0, 2]), 0.99)
+
+
+class SpatialPriorTest(unittest.TestCase):
+    def test_prior_interpolates_between_painted_slices_and_fades_beyond(self):
+        left, right = np.zeros((4, 6), dtype=int), np.ones((4, 6), dtype=int)
+        settings = SpatialPrior(sigma_mm=0.1, fade_mm=4.0, weight=1.0)
+        prior = slice_prior({2: left, 6: right}, 9, 2, (1.0, 1.0, 2.0), settings)
+        np.testing.assert_allclose(prior[:, 2], np.stack([np.ones((4, 6)), np.zeros((4, 6))]), atol=1e-6)
+        np.testing.assert_allclose(prior[1, 3], 0.25, atol=1e-6)  # a quarter of the way from slice 2 to slice 6
+        np.testing.assert_allclose(prior[1, 5], 0.75, atol=1e-6)
+        fade = np.exp(-2 * 2.0 / 4.0)  # slice 8 is 4 mm beyond slice 6
+        np.testing.assert_allclose(prior[1, 8], fade + (1 - fade) * 0.5, atol=1e-6)
+        np.testing.assert_allclose(prior.sum(0), 1.0, atol=1e-5)
+
+    def test_an_ambiguous_voxel_follows_its_painted_neighbours(self):
+        painted = np.full((5, 4, 4), -1)
+        painted[1] = 0
+        painted[1, :, 2:] = 1
+        painted[3] = painted[1]
+        probabilities = np.full((2, 5, 4, 4), 0.5, dtype=np.float32)
+        apply_prior(probabilities, painted, (4.0, 4.0, 4.0), SpatialPrior(sigma_mm=1.0))
+        self.assertGreater(probabilities[0, 2, 1, 0], 0.9)
+        self.assertGreater(probabilities[1, 2, 1, 3], 0.9)
+        np.testing.assert_allclose(probabilities.sum(0), 1.0, atol=1e-5)
+        untouched = np.full((2, 5, 4, 4), 0.5, dtype=np.float32)
+        apply_prior(untouched, np.where(painted == 1, -1, painted), (4.0, 4.0, 4.0), SpatialPrior())
+        np.testing.assert_allclose(untouched, 0.5)  # one painted class per slice: no prior
 
 
 class SessionTest(unittest.TestCase):
@@ -214,6 +256,45 @@ class SupportCheckTest(unittest.TestCase):
             sticking_out = Volume(box, self.volume.spacing, tuple(outside_origin), self.volume.direction)
             path = write_segmentation(Segmentation(sticking_out, segments_for([1, 2, 3])), Path(tmp) / "o.seg.nrrd")
             self.check_refused(read_segmentation(path), "painted voxels lie outside the volume")
+
+
+class TrunkTest(unittest.TestCase):
+    def test_the_light_trunk_is_torchvision_resnet18_state_for_state(self):
+        from SPECTFewShotLib.torch_compat import import_torchvision
+
+        torch.manual_seed(3)
+        trained = DenseEmbedding(EmbeddingConfig(), for_training=True).eval()
+        light = DenseEmbedding(EmbeddingConfig(), for_training=False)
+        self.assertEqual(list(trained.state_dict()), list(light.state_dict()))
+        light.load_state_dict(trained.state_dict())
+        light.eval()
+        slabs = torch.rand(2, 3, 37, 41)
+        with torch.inference_mode():
+            self.assertTrue(torch.allclose(trained(slabs, 1.3), light(slabs, 1.3), atol=1e-5))
+        resnet = import_torchvision().models.resnet18(weights=None).state_dict()
+        trunk = {k: v for k, v in light.state_dict().items() if k.startswith(("conv1.", "bn1.", "layer"))}
+        self.assertEqual({k: tuple(v.shape) for k, v in trunk.items()},
+                         {k: tuple(resnet[k].shape) for k in trunk})
+
+
+class ShippedWeightsTest(unittest.TestCase):
+    def test_the_default_model_is_registered_verified_and_loads(self):
+        from SPECTFewShotLib.models.registry import find_model, sha256_of
+        from SPECTFewShotLib.protonet.model_store import load_embedding
+
+        entry = find_model("protonet")
+        self.assertTrue(entry.default)
+        self.assertEqual(sha256_of(entry.path), entry.sha256)
+        self.assertLess(entry.path.stat().st_size, 10_000_000)
+        self.assertTrue((entry.path.parent / entry.card).exists())
+        network, loaded = load_embedding(None, "cpu")
+        self.assertEqual(loaded.id, entry.id)
+        self.assertFalse(network.training)
+        self.assertGreater(network.temperature, 0)
+        with torch.inference_mode():
+            out = network(torch.rand(2, 3, 40, 36))
+        self.assertEqual(tuple(out.shape), (2, network.config.dim, 40, 36))
+        self.assertTrue(torch.isfinite(out).all())
 
 
 if __name__ == "__main__":

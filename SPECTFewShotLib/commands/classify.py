@@ -29,6 +29,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--probabilities", metavar="FILE", help="also write per-class probabilities (.nrrd, .mha)")
     parser.add_argument("--model", help="registered ProtoNet model id or a weights file (default: the shipped one)")
     parser.add_argument("--device", default="auto", choices=DEVICE_CHOICES, help="default: %(default)s")
+    parser.add_argument("--no-prior", action="store_true",
+                        help="no shape prior from the painted slices (the classifier's probabilities alone)")
     parser.add_argument("--no-refine", action="store_true",
                         help="keep regions of a class that touch none of its painted voxels")
     parser.set_defaults(func=run)
@@ -38,6 +40,7 @@ def run(args: argparse.Namespace) -> int:
     """Check every input and output path, classify, then write the results."""
     from ..protonet.probability_io import check_probability_output, write_probabilities
     from ..protonet.session import FewShotSession
+    from ..protonet.spatial_prior import SpatialPrior
     from ..protonet.support import check_support
 
     output = check_segmentation_output(args.output)
@@ -49,7 +52,8 @@ def run(args: argparse.Namespace) -> int:
     support = read_segmentation(args.support)
     painted = check_support(support, volume)
     started = time.perf_counter()
-    session = FewShotSession(args.model, args.device, refine=not args.no_refine)
+    session = FewShotSession(args.model, args.device, refine=not args.no_refine,
+                             spatial_prior=None if args.no_prior else SpatialPrior())
     session.set_volume(volume)
     session.set_support(support)
     result = session.predict()

@@ -66,8 +66,8 @@ def run(args: argparse.Namespace) -> int:
     if args.patch_episodes > 0:
         for result in run_patch_protocol(session.network, studies, episodes=args.patch_episodes):
             classes = ", ".join(f"{name} {value:.1%}" for name, value in result.per_class.items())
-            patch_lines.append(f"- 3-way {result.shots}-shot, {result.queries_per_class} queries per class, "
-                               f"{result.episodes} episodes: accuracy **{result.accuracy:.2%}** ({classes})")
+            patch_lines.append(f"- {result.setting}: 3-way {result.shots}-shot, {result.queries_per_class} queries "
+                               f"per class, {result.episodes} episodes: accuracy **{result.accuracy:.2%}** ({classes})")
         print()
         print("Paper's protocol (3-way K-shot patch classification on the held-out phantoms; paper: 93.33 %):")
         print("\n".join(patch_lines))

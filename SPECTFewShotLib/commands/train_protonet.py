@@ -36,6 +36,9 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of episode sampling and initialisation")
     parser.add_argument("--superpixel-fraction", type=float, default=0.3,
                         help="share of steps with a self-supervised superpixel episode (default: %(default)s)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="CPU threads (default: %(default)s; one thread is fastest on a busy machine, and the "
+                        "same thread count reproduces the same weights)")
     parser.add_argument("--init-weights", metavar="FILE",
                         help="start the trunk from a torchvision ResNet-18 state dict, e.g. ImageNet weights")
     parser.add_argument("--cache", metavar="DIR", help="phantom cache folder (default: ~/.cache/spectfewshot)")
@@ -66,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
     cache = Path(args.cache) / "phantoms" if args.cache else None
     config = PretrainingConfig(iterations=args.iterations, seed=args.seed,
                                superpixel_fraction=args.superpixel_fraction)
+    torch.set_num_threads(max(1, args.threads))
     torch.manual_seed(config.seed)
     network = DenseEmbedding(EmbeddingConfig.from_dict(config.embedding))
     if args.init_weights:

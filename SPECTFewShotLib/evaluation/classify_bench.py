@@ -1,7 +1,9 @@
 """Time and peak memory of ProtoNet classification next to GrowCut, on the same volume and paint, in one run.
 
-Every measured step runs in a child process of its own, so that its peak resident memory (ru_maxrss, which
-counts torch's native allocations, unlike tracemalloc) is that step's alone; times are medians over repeats.
+Every measured step runs in a child process of its own, so that its peak resident memory is that step's alone:
+the kernel's high-water mark of the child's resident set (VmHWM in /proc/PID/status, which counts torch's
+native allocations, unlike tracemalloc), polled every 10 ms while it runs. (The child's ru_maxrss from wait4
+would not do: it starts from the parent's resident set at the fork.) Times are medians over repeats.
 
 Steps: "features" (FewShotSession.set_volume), "reclassify" (set_support with a changed support + predict, from
 cached features), "classify process" (the whole `spectfewshot classify` command: start, read, classify, write),
@@ -15,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import sys
 import time
 from dataclasses import dataclass
@@ -41,22 +42,39 @@ class StepTiming:
         return float(np.median(self.seconds))
 
 
-def _max_rss_mb(usage: resource.struct_rusage) -> float:
-    return usage.ru_maxrss / 1024.0  # kilobytes on Linux
+POLL_SECONDS = 0.01
+
+
+def _high_water_mb(pid: int) -> float:
+    """The resident-set high-water mark of a running process in MB (0 when it cannot be read)."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except (OSError, ValueError):
+        pass
+    return 0.0
 
 
 def _spawn_measured(argv: Sequence[str], env: dict, log: Path) -> tuple[float, float]:
-    """Run a child (output to `log`); its wall time and its own peak resident memory in MB (from wait4)."""
+    """Run a child (output to `log`); its wall time and its own peak resident memory in MB (polled)."""
     started = time.perf_counter()
     actions = [(os.POSIX_SPAWN_OPEN, 1, str(log), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644),
                (os.POSIX_SPAWN_DUP2, 1, 2)]
     pid = os.posix_spawn(argv[0], list(argv), env, file_actions=actions)
-    _, status, usage = os.wait4(pid, 0)
+    peak = 0.0
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        peak = max(peak, _high_water_mb(pid))
+        time.sleep(POLL_SECONDS)
     wall = time.perf_counter() - started
     if os.waitstatus_to_exitcode(status) != 0:
         lines = log.read_text(errors="replace").strip().splitlines() if log.exists() else []
         raise RuntimeError(f"benchmark child {Path(argv[0]).name} {argv[1:4]} failed: {lines[-1] if lines else status}")
-    return wall, _max_rss_mb(usage)
+    return wall, peak
 
 
 def run_benchmark(volume_path: Path, support_path: Path, other_support_path: Path, work_dir: Path,
@@ -93,18 +111,18 @@ def run_benchmark(volume_path: Path, support_path: Path, other_support_path: Pat
 
 def _child(step: str, volume_path: str, support_path: str, other_path: str, output: str, repeats: int) -> dict:
     """The measured work of one step, in this (child) process."""
-    import torch
-
     from ..io.segmentation_io import read_segmentation, write_segmentation
     from ..io.volume_io import read_volume
 
-    torch.set_num_threads(int(os.environ.get("SPECTFEWSHOT_BENCH_THREADS", "2")))
     volume = read_volume(volume_path)
     support = read_segmentation(support_path)
     seconds = []
     if step in ("features", "reclassify"):
+        import torch
+
         from ..protonet.session import FewShotSession
 
+        torch.set_num_threads(int(os.environ.get("SPECTFEWSHOT_BENCH_THREADS", "2")))
         session = FewShotSession(os.environ.get("SPECTFEWSHOT_BENCH_MODEL"), "cpu")
         session.set_volume(volume)  # warm-up (first-call allocations), not timed for "features"
         if step == "features":

@@ -16,11 +16,13 @@ from .metrics import class_dice
 
 log = logging.getLogger(__name__)
 
-PROTONET = "ProtoNet"
-PROTONET_UNREFINED = "ProtoNet, no connectivity step"
+PROTONET = "ProtoNet"  # the product: classifier, spatial prior from the painted slices, connectivity step
+PROTONET_NO_PRIOR = "ProtoNet without spatial prior"
+PROTONET_ALONE = "ProtoNet classifier alone"  # neither the spatial prior nor the connectivity step
+PROTONET_VARIANTS = (PROTONET, PROTONET_NO_PRIOR, PROTONET_ALONE)
 GROWCUT = "GrowCut"
 RANDOM_FOREST = "Random forest"
-METHODS = (PROTONET, PROTONET_UNREFINED, GROWCUT, RANDOM_FOREST)
+METHODS = (*PROTONET_VARIANTS, GROWCUT, RANDOM_FOREST)
 
 
 @dataclass(frozen=True)
@@ -41,7 +43,7 @@ def evaluate_case(case: ClassificationCase, group: str, session, protocols: Sequ
     results = []
     where_cache: dict = {}
     started = time.perf_counter()
-    if PROTONET in methods or PROTONET_UNREFINED in methods:
+    if any(m in PROTONET_VARIANTS for m in methods):
         session.set_volume(case.volume)
     feature_seconds = time.perf_counter() - started
     for protocol in protocols:
@@ -61,8 +63,11 @@ def evaluate_case(case: ClassificationCase, group: str, session, protocols: Sequ
 
 
 def _run(method: str, case: ClassificationCase, painted: Segmentation, support: np.ndarray, session) -> np.ndarray:
-    if method in (PROTONET, PROTONET_UNREFINED):
-        session.refine = method == PROTONET
+    if method in PROTONET_VARIANTS:
+        from ..protonet.spatial_prior import SpatialPrior
+
+        session.refine = method != PROTONET_ALONE
+        session.spatial_prior = SpatialPrior() if method == PROTONET else None
         session.set_support(painted)
         return session.predict().labels.labels.array
     if method == GROWCUT:

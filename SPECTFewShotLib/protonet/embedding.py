@@ -20,6 +20,7 @@ from torch.nn import functional as F
 
 from ..errors import ModelError
 from ..torch_compat import import_torchvision
+from .resnet_trunk import resnet18_stage, resnet18_stem
 
 # Normalised counts lie in [0, 3] with most tissue below 1: centre them roughly, as images are for ImageNet.
 INPUT_MEAN = 0.25
@@ -76,12 +77,19 @@ class EmbeddingConfig:
 class DenseEmbedding(nn.Module):
     """Per-pixel embeddings of axial slabs [B, 3, H, W] -> [B, dim, H, W]."""
 
-    def __init__(self, config: EmbeddingConfig | None = None) -> None:
+    def __init__(self, config: EmbeddingConfig | None = None, for_training: bool = True) -> None:
+        """A new network; `for_training=False` when trained weights will be loaded into it (the trunk is then
+        built by resnet_trunk.py, identical to torchvision's but without importing torchvision)."""
         super().__init__()
         self.config = config or EmbeddingConfig()
-        resnet = import_torchvision().models.resnet18(weights=None)
-        self.conv1, self.bn1, self.relu, self.maxpool = resnet.conv1, resnet.bn1, resnet.relu, resnet.maxpool
-        stages = [resnet.layer1, resnet.layer2, resnet.layer3][: self.config.trunk_depth]
+        if for_training:
+            resnet = import_torchvision().models.resnet18(weights=None)
+            stem = (resnet.conv1, resnet.bn1, resnet.relu, resnet.maxpool)
+            stages = [resnet.layer1, resnet.layer2, resnet.layer3][: self.config.trunk_depth]
+        else:
+            stem = resnet18_stem()
+            stages = [resnet18_stage(i) for i in range(1, self.config.trunk_depth + 1)]
+        self.conv1, self.bn1, self.relu, self.maxpool = stem
         for index, stage in enumerate(stages, start=1):
             setattr(self, f"layer{index}", stage)
         head = self.config.head_channels

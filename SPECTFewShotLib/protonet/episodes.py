@@ -41,9 +41,10 @@ class Episode:
 
 
 def augment_counts(normalized: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """A random global scale (x0.6-1.5) and gamma (0.7-1.4) of normalised counts: robustness to count levels."""
+    """A random global scale (x0.35-1.5) and gamma (0.7-1.4) of normalised counts: robustness to count levels and
+    to extra-cardiac uptake hotter than the heart (which lowers the heart's normalised counts)."""
     gamma = float(np.exp(rng.uniform(np.log(0.7), np.log(1.4))))
-    scale = float(np.exp(rng.uniform(np.log(0.6), np.log(1.5))))
+    scale = float(np.exp(rng.uniform(np.log(0.35), np.log(1.5))))
     return (np.power(np.clip(normalized, 0, None), gamma) * scale).astype(np.float32)
 
 

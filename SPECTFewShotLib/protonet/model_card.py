@@ -44,7 +44,8 @@ ProtoNet embedding for few-shot SPECT voxel classification (task `protonet`), SP
   Felzenszwalb superpixel episodes (SSL-ALPNet style).
 - No real patient data and no held-out seed (>= 1,000,000) was used for training or for choosing settings.
 - Settings: `{json.dumps(config.to_dict())}`.
-- Loss (step: class-balanced query NLL): {", ".join(losses)}. Training took {seconds / 60:.0f} min on this machine.
+- Loss (step: class-balanced query NLL + 1 - soft Dice): {", ".join(losses)}.
+  Training took {seconds / 60:.0f} min on this machine.
 
 ## Command
 ```

@@ -23,7 +23,7 @@ def load_embedding(model: Optional[str] = None, device: torch.device | str = "cp
     if not entry.config:
         raise ModelError(f"weights {entry.id} carry no ProtoNet configuration; train them with "
                          "`spectfewshot train protonet`")
-    network = DenseEmbedding(EmbeddingConfig.from_dict(entry.config))
+    network = DenseEmbedding(EmbeddingConfig.from_dict(entry.config), for_training=False)
     state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
     try:
         network.load_state_dict(state)

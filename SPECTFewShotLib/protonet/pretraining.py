@@ -2,7 +2,9 @@
 
 Every step draws one phantom episode (and, with probability `superpixel_fraction`, one self-supervised superpixel
 episode), embeds all their slabs in one batch, builds prototypes from the painted voxels exactly as the session
-does, and minimises the class-balanced negative log-likelihood of the query voxels. Everything random comes from
+does, and minimises the class-balanced negative log-likelihood of the query voxels plus a soft Dice loss (the
+Dice term counts a false-positive voxel far from the heart as much as a missed one, which the balanced
+likelihood, dominated by the many easy background voxels, does not). Everything random comes from
 one seed: the same seed, studies and thread count give the same weights.
 """
 
@@ -23,6 +25,7 @@ from .episodes import Episode, phantom_episode, superpixel_episode
 from .normalization import normalize_counts
 from .phantom_cache import CachedStudy
 from .prototypes import build_prototypes, class_log_probabilities, prototype_logits
+from .support import paint_boundaries
 
 log = logging.getLogger(__name__)
 
@@ -66,19 +69,26 @@ class TrainingData:
 
 def episode_loss(embeddings: torch.Tensor, episode: Episode, temperature: torch.Tensor, metric: str
                  ) -> torch.Tensor:
-    """Class-balanced negative log-likelihood of an episode's query voxels (embeddings [n, D, H, W])."""
+    """Class-balanced negative log-likelihood plus (1 - mean soft Dice) of an episode's query voxels
+    (embeddings [n, D, H, W])."""
     flat = embeddings.permute(0, 2, 3, 1).reshape(-1, embeddings.shape[1])
     support = torch.from_numpy(episode.support.reshape(-1))
     query = torch.from_numpy(episode.query.reshape(-1))
     painted = support >= 0
-    prototypes = build_prototypes(flat[painted], support[painted], episode.n_classes)
+    boundary = torch.from_numpy(paint_boundaries(episode.support).reshape(-1))[painted]
+    prototypes = build_prototypes(flat[painted], support[painted], episode.n_classes, boundary)
     scored = query >= 0
     targets = query[scored]
     log_probabilities = class_log_probabilities(prototype_logits(flat[scored], prototypes, temperature, metric),
                                                 prototypes)
     picked = log_probabilities.gather(1, targets[:, None])[:, 0]
-    per_class = [-picked[targets == c].mean() for c in torch.unique(targets)]
-    return torch.stack(per_class).mean()
+    present = torch.unique(targets)
+    likelihood = torch.stack([-picked[targets == c].mean() for c in present]).mean()
+    probabilities = log_probabilities.exp()
+    one_hot = torch.nn.functional.one_hot(targets, episode.n_classes).to(probabilities.dtype)
+    overlap = (probabilities * one_hot).sum(0)
+    soft_dice = 2 * overlap / (probabilities.sum(0) + one_hot.sum(0) + 1.0)
+    return likelihood + (1.0 - soft_dice[present].mean())
 
 
 def draw_episodes(data: TrainingData, rng: np.random.Generator, config: PretrainingConfig

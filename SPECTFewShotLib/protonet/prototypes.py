@@ -1,33 +1,41 @@
 """Prototypes from painted embeddings, and per-voxel class probabilities from distances to them.
 
 A class's prototype is the mean embedding of its painted voxels (masked average pooling). A class painted over
-many voxels is usually heterogeneous (background holds lungs, liver, gut, air): it gets several prototypes, the
-centres of a deterministic k-means of its painted embeddings, each weighted by the share of the class's voxels it
-holds. A voxel's class probability is the softmax over all prototypes of -distance / temperature (plus the log
-weight), summed over each class's prototypes: a mixture of prototypes per class.
+many voxels is usually heterogeneous (background holds lungs, liver, gut, air, the partial-volume rim around the
+heart): it gets several prototypes, the centres of a deterministic k-means of its painted embeddings. A voxel's
+class probability is the softmax over all prototypes of -distance / temperature, summed over each class's
+prototypes. Prototypes are not weighted by the size of their cluster: a small cluster (the rim around the
+myocardium) must be able to claim the voxels nearest to it, which size weights prevented on validation phantoms.
+Where two painted classes touch (full labels on a slice), each class also gets up to three boundary prototypes
+from its painted voxels next to another class: prototypes on both sides of every painted boundary put the
+decision boundary where the clinician drew it (validation phantoms: myocardium Dice 0.76 -> 0.83).
 """
 
 from __future__ import annotations
 
+import contextlib
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Iterator, Optional
 
 import torch
 from torch.nn import functional as F
 
-MAX_PROTOTYPES_PER_CLASS = 5
-VOXELS_PER_PROTOTYPE = 400  # a class gets one more prototype per this many painted voxels, up to the maximum
-KMEANS_ITERATIONS = 10
-KMEANS_MAX_POINTS = 3000  # k-means runs on an evenly spaced sample of a large painted class
-CHUNK = 65536  # voxels per block when classifying: keeps the blocks in cache
+MAX_PROTOTYPES_PER_CLASS = 12
+VOXELS_PER_PROTOTYPE = 150  # a class gets one more prototype per this many painted voxels, up to the maximum
+MAX_BOUNDARY_PROTOTYPES = 3
+VOXELS_PER_BOUNDARY_PROTOTYPE = 20
+KMEANS_ITERATIONS = 8
+KMEANS_MAX_POINTS = 2000  # k-means runs on an evenly spaced sample of a large painted class
+CHUNK = 16384  # voxels per block when classifying: keeps a block's logits in cache
 
 
 @dataclass(frozen=True)
 class Prototypes:
-    """Prototype vectors [P, D], the class index of each [P] and each one's log weight within its class [P]."""
+    """Prototype vectors [P, D] and the class index of each [P]."""
 
     vectors: torch.Tensor
     class_of: torch.Tensor
-    log_weight: torch.Tensor
     n_classes: int
 
 
@@ -65,15 +73,42 @@ def kmeans(points: torch.Tensor, k: int, iterations: int = KMEANS_ITERATIONS) ->
         return _nearest(points, centres)
 
 
+@contextlib.contextmanager
+def one_thread() -> Iterator[None]:
+    """Run torch single-threaded inside the block: k-means is hundreds of tiny operations, which stall for tens of
+    milliseconds each with two threads whenever another process shares the cores (measured: 25x slower)."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
 def build_prototypes(painted: torch.Tensor, classes: torch.Tensor, n_classes: int,
-                     max_per_class: int = MAX_PROTOTYPES_PER_CLASS,
+                     boundary: Optional[torch.Tensor] = None, max_per_class: int = MAX_PROTOTYPES_PER_CLASS,
                      voxels_per_prototype: int = VOXELS_PER_PROTOTYPE) -> Prototypes:
-    """Prototypes from painted embeddings [n, D] with their class indices [n] (0..n_classes-1, each present)."""
-    vectors, class_of, log_weight = [], [], []
+    """Prototypes from painted embeddings [n, D] with their class indices [n] (0..n_classes-1, each present);
+    `boundary` [n] (bool) marks painted voxels next to another painted class (support.paint_boundaries)."""
+    with one_thread():
+        return _build_prototypes(painted, classes, n_classes, boundary, max_per_class, voxels_per_prototype)
+
+
+def _build_prototypes(painted: torch.Tensor, classes: torch.Tensor, n_classes: int, boundary: Optional[torch.Tensor],
+                      max_per_class: int, voxels_per_prototype: int) -> Prototypes:
+    vectors, class_of = [], []
     for c in range(n_classes):
         members = painted[classes == c]
         if members.shape[0] == 0:
             raise ValueError(f"class {c} has no painted voxels")
+        if boundary is not None:
+            edge = painted[(classes == c) & boundary]
+            if edge.shape[0] > 0:
+                k = prototype_count(edge.shape[0], MAX_BOUNDARY_PROTOTYPES, VOXELS_PER_BOUNDARY_PROTOTYPE)
+                assign = kmeans(edge.detach(), k)
+                for q in torch.unique(assign):
+                    vectors.append(edge[assign == q].mean(0))
+                    class_of.append(c)
         k = prototype_count(members.shape[0], max_per_class, voxels_per_prototype)
         sample = members
         if k > 1 and members.shape[0] > KMEANS_MAX_POINTS:
@@ -87,21 +122,19 @@ def build_prototypes(painted: torch.Tensor, classes: torch.Tensor, n_classes: in
             chosen = assign == q
             vectors.append(members[chosen].mean(0))
             class_of.append(c)
-            log_weight.append(float(chosen.sum()) / members.shape[0])
-    return Prototypes(torch.stack(vectors), torch.tensor(class_of, dtype=torch.long),
-                      torch.log(torch.tensor(log_weight, dtype=painted.dtype)), n_classes)
+    return Prototypes(torch.stack(vectors), torch.tensor(class_of, dtype=torch.long), n_classes)
 
 
 def prototype_logits(features: torch.Tensor, prototypes: Prototypes, temperature: float | torch.Tensor,
                      metric: str = "euclidean") -> torch.Tensor:
-    """Logits [N, P]: -squared distance (or cosine similarity) / temperature + log weight (differentiable)."""
+    """Logits [N, P]: -squared distance (or cosine similarity) / temperature (differentiable)."""
     vectors = prototypes.vectors
     if metric == "cosine":
         scores = F.normalize(features, dim=1) @ F.normalize(vectors, dim=1).T
     else:
         scores = -((features * features).sum(1, keepdim=True) - 2 * features @ vectors.T
                    + (vectors * vectors).sum(1)[None, :])
-    return scores / temperature + prototypes.log_weight[None, :]
+    return scores / temperature
 
 
 def class_log_probabilities(logits: torch.Tensor, prototypes: Prototypes) -> torch.Tensor:
@@ -119,26 +152,39 @@ def linear_classifier(prototypes: Prototypes, temperature: float, metric: str) -
     vectors = prototypes.vectors.detach().float()
     if metric == "cosine":
         weight = F.normalize(vectors, dim=1).T / temperature
-        bias = prototypes.log_weight.float().clone()
+        bias = torch.zeros(vectors.shape[0])
     else:
         weight = 2.0 * vectors.T / temperature
-        bias = -(vectors * vectors).sum(1) / temperature + prototypes.log_weight.float()
+        bias = -(vectors * vectors).sum(1) / temperature
     return weight.contiguous(), bias
 
 
 def class_probabilities(features: torch.Tensor, prototypes: Prototypes, temperature: float,
-                        metric: str = "euclidean") -> torch.Tensor:
-    """Class probabilities [C, N] (float32) of every row of `features` [N, D], block by block, without gradients."""
+                        metric: str = "euclidean", workers: int = 1) -> torch.Tensor:
+    """Class probabilities [C, N] (float32) of every row of `features` [N, D], block by block, without gradients.
+
+    Blocks are shared among `workers` Python threads, each running torch single-threaded (see one_thread): as fast
+    as torch's own threads on idle cores, and without their stalls when other processes share the cores.
+    """
     weight, bias = linear_classifier(prototypes, temperature, metric)
     member = torch.zeros(prototypes.vectors.shape[0], prototypes.n_classes)
     member[torch.arange(member.shape[0]), prototypes.class_of] = 1.0
     n = features.shape[0]
     out = torch.empty((prototypes.n_classes, n), dtype=torch.float32)
-    with torch.inference_mode():
-        for start in range(0, n, CHUNK):
+
+    def block(start: int) -> None:
+        with torch.inference_mode():
             logits = torch.addmm(bias, features[start:start + CHUNK], weight)
             logits.sub_(logits.max(1, keepdim=True).values).exp_()
             mixture = logits @ member
             mixture.div_(mixture.sum(1, keepdim=True))
             out[:, start:start + CHUNK] = mixture.T
+
+    with one_thread():
+        if workers <= 1 or n <= CHUNK:
+            for start in range(0, n, CHUNK):
+                block(start)
+        else:
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                list(pool.map(block, range(0, n, CHUNK)))
     return out

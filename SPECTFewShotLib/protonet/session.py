@@ -30,13 +30,15 @@ from .model_store import load_embedding
 from .normalization import normalize_counts
 from .prototypes import build_prototypes, class_probabilities
 from .refinement import apply_paint, keep_connected_to_paint
-from .support import PaintedSupport, check_support
+from .spatial_prior import SpatialPrior, apply_prior
+from .support import PaintedSupport, check_support, paint_boundaries
 
 log = logging.getLogger(__name__)
 
 # Above this many voxels the embeddings live on a grid of blocks of 2^3 (or 4^3) voxels and the class
 # probabilities are interpolated back to the voxels, to keep the feature pass and re-classification interactive.
 MAX_FEATURE_CELLS = 1_100_000
+DEFAULT_PRIOR = SpatialPrior()  # the shape prior from the painted slices, on by default (spatial_prior.py)
 
 
 class ClassificationResult:
@@ -72,7 +74,8 @@ class FewShotSession:
     """One volume's cached embeddings, classified again from every new support without another network pass."""
 
     def __init__(self, model: Optional[str] = None, device: str = "auto", refine: bool = True,
-                 max_feature_cells: int = MAX_FEATURE_CELLS, network: Optional[DenseEmbedding] = None) -> None:
+                 max_feature_cells: int = MAX_FEATURE_CELLS, network: Optional[DenseEmbedding] = None,
+                 spatial_prior: Optional[SpatialPrior] = DEFAULT_PRIOR) -> None:
         self.device = resolve_device(device)
         if network is None:
             network, self.model_entry = load_embedding(model, self.device)
@@ -80,6 +83,7 @@ class FewShotSession:
             network, self.model_entry = network.to(self.device).eval(), None
         self.network = network
         self.refine = refine
+        self.spatial_prior = spatial_prior  # None: the classifier alone
         self.max_feature_cells = int(max_feature_cells)
         self.feature_computations = 0  # how often a volume went through the network (for tests and logs)
         self._volume: Optional[Volume] = None
@@ -121,14 +125,18 @@ class FewShotSession:
             raise InputError("set the volume and paint a support before classifying")
         support, grid = self._support, self._grid
         painted = _class_index_map(support)
-        painted_cells = painted if grid.stride == 1 else _cell_paint(painted, grid)
-        probabilities = self.cell_probabilities(painted)
+        where = _painted_voxels(painted)
+        painted_cells = painted if grid.stride == 1 else _cell_paint(painted, where, grid)
+        probabilities = self.cell_probabilities(painted, where)
+        if self.spatial_prior is not None:
+            spacing = tuple(s * grid.stride for s in self._volume.spacing)
+            apply_prior(probabilities, painted_cells, spacing, self.spatial_prior)
         apply_paint(probabilities, painted_cells)
         refine = keep_connected_to_paint if self.refine else _argmax
         cell_labels = refine(probabilities, painted_cells)
         indices = grid.voxel_labels(probabilities, cell_labels)
         if grid.stride > 1:
-            indices[painted >= 0] = painted[painted >= 0]
+            indices[tuple(where.T)] = painted[tuple(where.T)]
         values = np.asarray(support.class_labels, dtype=np.int32)[indices]
         labels = Segmentation(self._volume.with_array(values), support.segments)
         log.debug("classified %d classes on a stride-%d grid", len(support.class_labels), grid.stride)
@@ -143,26 +151,34 @@ class FewShotSession:
         return ClassificationResult(labels, support.class_labels, support.class_names,
                                     make_probabilities=voxel_probabilities)
 
-    def cell_probabilities(self, painted: np.ndarray) -> np.ndarray:
+    def cell_probabilities(self, painted: np.ndarray, where: np.ndarray) -> np.ndarray:
         """Class probabilities [C, k', j', i'] (float32) on the feature grid, for painted class indices [k, j, i]
-        (-1 = unpainted)."""
+        (-1 = unpainted) whose painted voxels are `where` (n, 3)."""
         assert self._features is not None and self._grid is not None
         grid = self._grid
-        where = np.argwhere(painted >= 0)
         cells = torch.from_numpy(grid.cell_index(where))
         classes = torch.from_numpy(painted[tuple(where.T)].astype(np.int64))
         n_classes = int(painted.max()) + 1
-        prototypes = build_prototypes(self._features[cells], classes, n_classes)
+        boundary = torch.from_numpy(paint_boundaries(painted)[tuple(where.T)])
+        prototypes = build_prototypes(self._features[cells], classes, n_classes, boundary)
         probabilities = class_probabilities(self._features, prototypes, self.network.temperature,
-                                            self.network.config.metric)
+                                            self.network.config.metric, workers=torch.get_num_threads())
         return probabilities.view(n_classes, *grid.cells).numpy()
 
 
 def _class_index_map(support: PaintedSupport) -> np.ndarray:
     """Painted label values -> class indices (order of support.class_labels); -1 where nothing is painted."""
-    lookup = np.full(int(support.labels.max()) + 1, -1, dtype=np.int64)
+    lookup = np.full(int(support.labels.max()) + 1, -1, dtype=np.int16)
     lookup[support.class_labels] = np.arange(len(support.class_labels))
     return lookup[support.labels]
+
+
+def _painted_voxels(painted: np.ndarray) -> np.ndarray:
+    """[k, j, i] indices (n, 3) of the painted voxels, looking only into axial slices that hold paint."""
+    slices = np.nonzero((painted >= 0).any(axis=(1, 2)))[0]
+    where = np.argwhere(painted[slices] >= 0)
+    where[:, 0] = slices[where[:, 0]]
+    return where
 
 
 def _argmax(probabilities: np.ndarray, _painted: np.ndarray) -> np.ndarray:
@@ -170,20 +186,20 @@ def _argmax(probabilities: np.ndarray, _painted: np.ndarray) -> np.ndarray:
     return probabilities.argmax(0)
 
 
-def _cell_paint(painted: np.ndarray, grid: FeatureGrid) -> np.ndarray:
+def _cell_paint(painted: np.ndarray, where: np.ndarray, grid: FeatureGrid) -> np.ndarray:
     """Painted class indices on the feature grid: a cell holding painted voxels takes one of their classes."""
     cells = np.full(grid.cells, -1, dtype=painted.dtype)
-    where = np.argwhere(painted >= 0)
     cells.reshape(-1)[grid.cell_index(where)] = painted[tuple(where.T)]
     return cells
 
 
 def classify_volume(volume: Volume, support: Segmentation, model: Optional[str] = None, device: str = "auto",
                     progress: Optional[ProgressCallback] = None, cancel: Optional[CancelToken] = None,
-                    refine: bool = True) -> ClassificationResult:
+                    refine: bool = True, spatial_prior: Optional[SpatialPrior] = DEFAULT_PRIOR
+                    ) -> ClassificationResult:
     """Classify every voxel of `volume` from one painted support (checked before any computation)."""
     check_support(support, volume)
-    session = FewShotSession(model, device, refine=refine)
+    session = FewShotSession(model, device, refine=refine, spatial_prior=spatial_prior)
     session.set_volume(volume, progress, cancel)
     session.set_support(support)
     result = session.predict()

@@ -34,7 +34,9 @@ class PaintedSupport:
 def check_support(support: Segmentation, volume: Volume) -> PaintedSupport:
     """The support on the volume's grid, refused with one clear line when it cannot be used."""
     labels = support_on_volume_grid(support, volume)
-    painted = [int(v) for v in np.unique(labels) if v != 0]
+    if labels.min() < 0:
+        raise InputError("the painted support holds negative label values; paint with values 1 and above")
+    painted = [int(v) for v in np.flatnonzero(np.bincount(labels.ravel())) if v != 0]
     if not painted:
         raise InputError("nothing is painted in the support; paint at least two classes (e.g. background and "
                          "myocardium)")
@@ -42,6 +44,24 @@ def check_support(support: Segmentation, volume: Volume) -> PaintedSupport:
         name = support.segment(painted[0]).name
         raise InputError(f"Paint at least two classes: only '{name}' (label {painted[0]}) is painted")
     return PaintedSupport(labels, tuple(support.segment(value) for value in painted))
+
+
+def paint_boundaries(painted: np.ndarray) -> np.ndarray:
+    """Painted voxels next to (in-plane, 8-neighbourhood) a voxel painted with another class; `painted` holds class
+    indices [..., j, i] with -1 where nothing is painted."""
+    from scipy import ndimage
+
+    flags = np.zeros(painted.shape, dtype=bool)
+    planes = painted.reshape(-1, *painted.shape[-2:])
+    out = flags.reshape(planes.shape)
+    for index in np.nonzero((planes >= 0).reshape(len(planes), -1).any(1))[0]:  # only slices holding paint
+        plane = planes[index]
+        classes = np.unique(plane[plane >= 0])
+        if len(classes) < 2:
+            continue
+        for c in classes:
+            out[index] |= ndimage.binary_dilation(plane == c, np.ones((3, 3), dtype=bool)) & (plane >= 0) & (plane != c)
+    return flags
 
 
 def support_on_volume_grid(support: Segmentation, volume: Volume) -> np.ndarray:

@@ -8,7 +8,7 @@ from typing import Sequence
 import numpy as np
 
 from ..evaluation.cases import phantom_case
-from ..evaluation.classify_evaluation import PROTONET, PROTONET_UNREFINED, evaluate_case
+from ..evaluation.classify_evaluation import PROTONET, PROTONET_VARIANTS, evaluate_case
 from ..painting import PROTOCOLS
 from .embedding import DenseEmbedding
 from .phantom_cache import CachedStudy
@@ -36,14 +36,15 @@ class DenseScores:
 
 def validate_dense(network: DenseEmbedding, studies: Sequence[CachedStudy],
                    protocols: Sequence[str] = PROTOCOLS) -> DenseScores:
-    """ProtoNet (with and without the connectivity step) on every study under every painting protocol."""
+    """ProtoNet (with and without the spatial prior and the connectivity step) on every study under every painting
+    protocol."""
     from .session import FewShotSession
 
     session = FewShotSession(network=network, device="cpu")
     scores = DenseScores()
     for study in studies:
         case = phantom_case(f"seed {study.seed}", study.image, study.tissues, study.label_values)
-        for result in evaluate_case(case, "validation", session, protocols, (PROTONET, PROTONET_UNREFINED)):
+        for result in evaluate_case(case, "validation", session, protocols, PROTONET_VARIANTS):
             for name, value in result.dice.items():
                 scores.add(result.protocol, result.method, name, value)
     return scores
