@@ -9,6 +9,7 @@ the voxels. This keeps the feature pass and every re-classification interactive 
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Optional
 
@@ -124,15 +125,42 @@ def axial_slabs(volume: np.ndarray, start: int, stop: int) -> np.ndarray:
 def compute_features(model: DenseEmbedding, normalized: np.ndarray, device: torch.device,
                      trunk_scale: float = 1.0, progress: Optional[ProgressCallback] = None,
                      cancel: Optional[CancelToken] = None) -> torch.Tensor:
-    """Embeddings of every voxel of `normalized` [k, j, i] as a float32 CPU tensor [k * j * i, dim] (row-major)."""
+    """Embeddings of every voxel of `normalized` [k, j, i] as a float32 CPU tensor [k * j * i, dim] (row-major).
+
+    On the CPU, batches of slices are shared among as many Python threads as torch has threads, each running torch
+    single-threaded: as fast as torch's own threading on idle cores, and about three times faster than it when
+    another process holds one of two cores (its threads then wait for each other at every operation).
+    """
+    from .prototypes import one_thread
+
     model.eval()
     depth = normalized.shape[0]
     out = torch.empty((*normalized.shape, model.config.dim), dtype=torch.float32)
-    report(progress, 0.0, "computing features", cancel)
-    with torch.inference_mode():
-        for start in range(0, depth, SLICES_PER_BATCH):
-            stop = min(depth, start + SLICES_PER_BATCH)
+    batches = [(start, min(depth, start + SLICES_PER_BATCH)) for start in range(0, depth, SLICES_PER_BATCH)]
+
+    def embed(batch: tuple[int, int]) -> int:
+        start, stop = batch
+        with torch.inference_mode():
             slabs = torch.from_numpy(np.ascontiguousarray(axial_slabs(normalized, start, stop))).to(device)
             out[start:stop] = model(slabs, trunk_scale=trunk_scale).permute(0, 2, 3, 1).float().cpu()
+        return stop
+
+    report(progress, 0.0, "computing features", cancel)
+    workers = torch.get_num_threads() if device.type == "cpu" else 1
+    if workers <= 1 or len(batches) == 1:
+        for batch in batches:
+            stop = embed(batch)
             report(progress, stop / depth, f"computing features: slice {stop} of {depth}", cancel)
+        return out.view(-1, model.config.dim)
+    with one_thread(), ThreadPoolExecutor(max_workers=workers) as pool:
+        futures = [pool.submit(embed, batch) for batch in batches]
+        try:
+            for done, future in enumerate(futures, start=1):
+                future.result()
+                report(progress, done / len(batches), f"computing features: {done} of {len(batches)} slice batches",
+                       cancel)
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
     return out.view(-1, model.config.dim)
