@@ -17,9 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from ..errors import InputError
-from ..seeds import HELD_OUT_SEED_START, training_seeds
-
-VALIDATION_SEED_START = 900_000  # training range, kept apart from the training seeds for model selection
+from ..seeds import check_training_seeds, training_seeds, validation_seeds
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -63,9 +61,7 @@ def run(args: argparse.Namespace) -> int:
     from ..protonet.phantom_cache import load_study
 
     seeds = training_seeds(args.studies, args.seed_start)
-    if seeds and max(seeds) >= VALIDATION_SEED_START:
-        raise InputError(f"training seeds must stay below {VALIDATION_SEED_START} (validation) "
-                         f"and {HELD_OUT_SEED_START} (held-out evaluation)")
+    check_training_seeds(seeds)
     if args.threads < 1:
         raise InputError("--threads must be at least 1")
     output_dir = Path(args.output_dir) if args.output_dir else MODELS_DIR
@@ -99,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
     trained_seconds = time.perf_counter() - started
     del volumes
 
-    validation = list(range(VALIDATION_SEED_START, VALIDATION_SEED_START + args.validation_studies))
+    validation = validation_seeds(args.validation_studies)
     localizer = Localizer(models=models, device="cpu")
     results = evaluate_cases(phantom_cases(validation), {"PRNet": localizer.localize})
     lines = format_table(f"validation phantoms {validation[0]}-{validation[-1]} (template: the next one)", results)

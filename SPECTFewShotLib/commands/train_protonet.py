@@ -18,9 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
-from ..seeds import HELD_OUT_SEED_START, training_seeds
-
-VALIDATION_SEED_START = 900_000  # training range, kept apart from the training seeds for model selection
+from ..seeds import check_training_seeds, training_seeds, validation_seeds
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -59,10 +57,8 @@ def run(args: argparse.Namespace) -> int:
     from ..protonet.validation import validate_dense
 
     seeds = training_seeds(args.studies, args.seed_start)
-    if seeds and max(seeds) >= VALIDATION_SEED_START:
-        raise InputError(f"training seeds must stay below {VALIDATION_SEED_START} (validation) "
-                         f"and {HELD_OUT_SEED_START} (held-out evaluation)")
-    validation = list(range(VALIDATION_SEED_START, VALIDATION_SEED_START + args.validation_studies))
+    check_training_seeds(seeds)
+    validation = validation_seeds(args.validation_studies)
     output_dir = Path(args.output_dir) if args.output_dir else MODELS_DIR
     if not output_dir.is_dir():
         raise InputError(f"output folder {output_dir} does not exist")
