@@ -3,11 +3,11 @@
 Coarse-to-fine search with the two PRNet scales (METHODS section 3). The template embedding p_t is computed
 from the template volume at each template landmark. In the new volume the coarse model embeds patches at a few
 random starts near the count-weighted centre; each start s moves to s + R_c ⊙ tanh(p_t − p(s)) and the moves
-are averaged. Then both scales iterate from that point: patches at a small set of offsets δ around the current
-estimate (for the 2.5D variant the neighbouring axial slices, for 3D the six axis directions) are compared with
+are averaged. Then the scales refine that point: patches at a 3 x 3 x 3 grid of offsets δ around the current
+estimate (for the 2.5D variant three neighbouring axial slabs of nine in-plane positions) are compared with
 template patches at the same offsets around the landmark; the per-offset moves (per-slice results for 2.5D)
 are averaged into one 3D move. Confidence is the cosine similarity, clipped to [0, 1], of the fine decoder's
-features at the template landmark and at the found point.
+features at the template landmark and at the found point (centred on the template's mean feature).
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from .patches import PreparedVolume, normalised_counts, prepare_volume, sample_p
 from .training import network_input
 
 log = logging.getLogger(__name__)
+CONFIDENCE_REFERENCE_POINTS = 24
 
 
 @dataclass(frozen=True)
@@ -39,9 +40,9 @@ class SearchSettings:
 
     coarse_starts: int = 8
     start_radius_mm: float = 30.0
-    coarse_iterations: int = 2
-    fine_iterations: int = 4
-    offset_fraction: float = 0.15  # of R: size of the offsets δ compared around template and estimate
+    coarse_iterations: int = 0
+    fine_iterations: int = 1
+    offset_fraction: float = 0.25  # of R: spacing of the 3 x 3 x 3 offsets δ compared around template and estimate
     tolerance_mm: float = 0.5
     seed: int = 0
 
@@ -109,34 +110,52 @@ class Localizer:
         return (torch.as_tensor(starts)[None] + moves).mean(dim=1).numpy()
 
     def _offsets(self, name: str) -> np.ndarray:
+        """The 3 x 3 x 3 grid of offsets δ (mm) compared around template landmark and estimate.
+
+        For the 2.5D variant its three S levels are neighbouring axial slabs: the per-slice moves are combined
+        into one 3D move by averaging.
+        """
         config = self.models[name].config
-        if config.variant == "2.5d":  # the neighbouring axial slices: per-slice results, combined in 3D
-            step = config.slice_spacing_mm
-            return np.array([[0, 0, -step], [0, 0, 0], [0, 0, step]], dtype=float)
-        size = self.settings.offset_fraction * np.asarray(config.range_mm)
-        return np.concatenate([np.zeros((1, 3)), np.diag(size), -np.diag(size)])
+        step = self.settings.offset_fraction * np.asarray(config.range_mm)
+        if config.variant == "2.5d":
+            step[2] = max(step[2], config.slice_spacing_mm)
+        grid = np.stack(np.meshgrid(*[(-1.0, 0.0, 1.0)] * 3, indexing="ij"), axis=-1).reshape(-1, 3)
+        return grid * step
 
     def _refine(self, name: str, pair: tuple[PreparedVolume, PreparedVolume], targets: np.ndarray,
                 estimate: np.ndarray) -> np.ndarray:
+        """One move of every estimate: the mean over the offsets of R ⊙ tanh(p_t(δ) − p(δ)), each move kept
+        within the pair radius the model was trained on (further it would extrapolate)."""
         template, target = pair
+        config = self.models[name].config
         offsets = self._offsets(name)  # [O, 3]
-        range_mm = torch.as_tensor(self.models[name].config.range_mm, dtype=torch.float64)
+        range_mm = torch.as_tensor(config.range_mm, dtype=torch.float64)
         p_template = self._embed(name, template, (targets[:, None] + offsets[None]).reshape(-1, 3))
         p_here = self._embed(name, target, (estimate[:, None] + offsets[None]).reshape(-1, 3))
         moves = (range_mm * torch.tanh(p_template - p_here)).reshape(len(targets), len(offsets), 3)
+        limit = torch.as_tensor(config.pair_radius_mm, dtype=torch.float64)
+        moves = torch.maximum(torch.minimum(moves, limit), -limit)
         return estimate + moves.mean(dim=1).numpy()
 
     def _confidence(self, pair: tuple[PreparedVolume, PreparedVolume], targets: np.ndarray,
                     found: np.ndarray) -> np.ndarray:
+        """Cosine similarity of the fine decoder's features at the template landmark and the found point, both
+        centred on the template's mean feature over body points (so that a match means a similar structure,
+        not merely similar counts), clipped to [0, 1]."""
         template, target = pair
         model = self.models["fine"]
         config = model.config
+        rng = np.random.default_rng(self.settings.seed)
+        body = template.foreground_lps()
+        reference = body[rng.choice(len(body), size=min(CONFIDENCE_REFERENCE_POINTS, len(body)), replace=False)]
+        n = len(targets)
         patches = torch.cat([sample_patches(template, targets, config.patch_shape, config.patch_spacing),
-                             sample_patches(target, found, config.patch_shape, config.patch_spacing)])
+                             sample_patches(target, found, config.patch_shape, config.patch_spacing),
+                             sample_patches(template, reference, config.patch_shape, config.patch_spacing)])
         with torch.no_grad():
             features = model(network_input(patches, config).to(self.device)).features.cpu()
-        n = len(targets)
-        cosine = torch.nn.functional.cosine_similarity(features[:n], features[n:], dim=1)
+        mean = features[2 * n:].mean(dim=0, keepdim=True)
+        cosine = torch.nn.functional.cosine_similarity(features[:n] - mean, features[n:2 * n] - mean, dim=1)
         return cosine.clamp(0.0, 1.0).numpy()
 
 

@@ -6,18 +6,20 @@ two patches of a group form a pair, so one forward pass of k patches gives k(kâˆ
 expressed in the group's own frame, y = Q^T x / s, so the offset of a pair is y_a âˆ’ y_b.
 Fine groups gather around one centre (pairs within the scale's pair radius); coarse groups spread over the
 whole body. Centres lie in the body (foreground voxels), half of them chosen in proportion to counts (the
-organs where landmarks are), half uniformly.
+organs where landmarks are), half uniformly. Blur, intensity and noise change from patch to patch.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 import torch
 
+from ..volume import Volume
 from .config import ScaleConfig, TrainingConfig
-from .patches import FOREGROUND_THRESHOLD, PreparedVolume, sample_patches
+from .patches import FOREGROUND_THRESHOLD, PreparedVolume, normalised_counts, prepare_volume, sample_patches
 
 
 @dataclass
@@ -30,19 +32,26 @@ class PatchGroup:
 
 @dataclass
 class TrainingStudy:
-    """A prepared study and its foreground points, with sampling weights favouring high counts."""
+    """A study prepared at several blur levels, its foreground points and sampling weights favouring counts."""
 
-    prepared: PreparedVolume
+    levels: list[PreparedVolume]  # levels[0]: the study as is; then more and more blurred copies
     foreground: np.ndarray  # (n, 3) LPS mm
     weights: np.ndarray  # (n,) probabilities
 
+    @property
+    def prepared(self) -> PreparedVolume:
+        """The study without extra blur."""
+        return self.levels[0]
+
     @classmethod
-    def from_prepared(cls, prepared: PreparedVolume) -> TrainingStudy:
-        """Collect the foreground points (and count weights) of a prepared study."""
-        foreground = prepared.foreground_lps()
-        values = sample_values(prepared, foreground)
-        weights = np.clip(values, 1e-3, None)
-        return cls(prepared, foreground, weights / weights.sum())
+    def from_volume(cls, volume: Volume, spacing_mm: float, blur_levels_mm: Sequence[float] = (0.0,)
+                    ) -> TrainingStudy:
+        """Normalise and prepare a study at each blur level; collect its foreground (and count weights)."""
+        counts = normalised_counts(volume)
+        levels = [prepare_volume(volume, spacing_mm, counts, blur) for blur in blur_levels_mm]
+        foreground = levels[0].foreground_lps()
+        weights = np.clip(sample_values(levels[0], foreground), 1e-3, None)
+        return cls(levels, foreground, weights / weights.sum())
 
     def centres(self, count: int, rng: np.random.Generator) -> np.ndarray:
         """`count` body positions (LPS mm): half weighted by counts, half uniform, jittered within a voxel."""
@@ -84,12 +93,25 @@ def sample_group(study: TrainingStudy, count: int, scale: ScaleConfig, training:
         if inside.sum() >= 2:
             points = points[inside]
     positions = (points @ rotation) / factor  # y = Q^T x / s
-    q = torch.as_tensor(np.broadcast_to(rotation, (len(points), 3, 3)).copy(), dtype=torch.float32)
-    s = torch.full((len(points),), factor, dtype=torch.float32)
-    patches = sample_patches(study.prepared, points, scale.patch_shape, scale.patch_spacing, q, s)
-    gain = float(np.exp(rng.uniform(-training.intensity_jitter, training.intensity_jitter)))
-    gamma = float(np.exp(rng.uniform(-training.intensity_jitter, training.intensity_jitter)))
+    n = len(points)
+    q = torch.as_tensor(np.broadcast_to(rotation, (n, 3, 3)).copy(), dtype=torch.float32)
+    s = torch.full((n,), factor, dtype=torch.float32)
+    # Appearance differs patch by patch (blur, gain, gamma, noise): the position must not depend on it, or each
+    # study would get its own offset in p, invisible within a study and fatal across studies.
+    level = rng.integers(0, len(study.levels), size=n)
+    patches = torch.empty((n, *scale.patch_shape))
+    for value in np.unique(level):
+        chosen = np.nonzero(level == value)[0]
+        patches[chosen] = sample_patches(study.levels[value], points[chosen], scale.patch_shape,
+                                         scale.patch_spacing, q[chosen], s[chosen])
+    jitter = training.intensity_jitter
+    gain = torch.as_tensor(np.exp(rng.uniform(-jitter, jitter, n)), dtype=torch.float32).reshape(-1, 1, 1, 1)
+    gamma = torch.as_tensor(np.exp(rng.uniform(-jitter, jitter, n)), dtype=torch.float32).reshape(-1, 1, 1, 1)
     patches = gain * patches.clamp_min(0) ** gamma
+    if training.noise_level > 0:
+        noise = torch.as_tensor(rng.standard_normal(patches.shape), dtype=torch.float32)
+        level_of_noise = torch.as_tensor(rng.uniform(0, training.noise_level, n), dtype=torch.float32)
+        patches = (patches + noise * patches.sqrt() * level_of_noise.reshape(-1, 1, 1, 1)).clamp_min(0)
     return PatchGroup(patches, torch.as_tensor(positions, dtype=torch.float32))
 
 

@@ -70,11 +70,14 @@ class PreparedVolume:
         return self.volume.index_to_lps(np.stack([i, j, k], axis=1).astype(float))
 
 
-def prepare_volume(volume: Volume, spacing_mm: float, normalised: np.ndarray | None = None) -> PreparedVolume:
-    """Normalise counts and smooth them for sampling at `spacing_mm` (Gaussian anti-aliasing when coarser)."""
+def prepare_volume(volume: Volume, spacing_mm: float, normalised: np.ndarray | None = None,
+                   extra_blur_mm: float = 0.0) -> PreparedVolume:
+    """Normalise counts and smooth them for sampling at `spacing_mm` (Gaussian anti-aliasing when coarser),
+    optionally blurred further by a Gaussian of `extra_blur_mm` sigma (training augmentation)."""
     array = normalised_counts(volume) if normalised is None else normalised
     voxel = np.asarray(volume.spacing, dtype=float)[::-1]  # (k, j, i) order
-    sigma = 0.4 * np.sqrt(np.clip(spacing_mm ** 2 - voxel ** 2, 0.0, None)) / voxel
+    anti_alias_mm = 0.4 * np.sqrt(np.clip(spacing_mm ** 2 - voxel ** 2, 0.0, None))
+    sigma = np.sqrt(anti_alias_mm ** 2 + extra_blur_mm ** 2) / voxel
     if np.any(sigma > 0.05):
         array = ndimage.gaussian_filter(array, sigma=sigma, mode="constant")
     size = np.asarray(volume.size, dtype=float)

@@ -17,7 +17,6 @@ from .losses import distance_loss, predicted_offset_mm, reconstruction_loss
 from .masking import mask_patches
 from .network import PRNet
 from .pairs import TrainingStudy, group_pairs, sample_group
-from .patches import prepare_volume
 
 log = logging.getLogger(__name__)
 
@@ -27,9 +26,9 @@ def network_input(patches: torch.Tensor, scale: ScaleConfig) -> torch.Tensor:
     return patches.unsqueeze(1) if scale.variant == "3d" else patches
 
 
-def prepare_studies(volumes: Sequence[Volume], scale: ScaleConfig) -> list[TrainingStudy]:
-    """Normalise, smooth and collect the foreground of each training volume for this scale."""
-    return [TrainingStudy.from_prepared(prepare_volume(v, scale.spacing_mm)) for v in volumes]
+def prepare_studies(volumes: Sequence[Volume], scale: ScaleConfig, training: TrainingConfig) -> list[TrainingStudy]:
+    """Normalise, smooth (at each blur level) and collect the foreground of each training volume for this scale."""
+    return [TrainingStudy.from_volume(v, scale.spacing_mm, training.blur_levels_mm) for v in volumes]
 
 
 def train_scale(volumes: Sequence[Volume], scale: ScaleConfig, training: TrainingConfig,
@@ -41,7 +40,7 @@ def train_scale(volumes: Sequence[Volume], scale: ScaleConfig, training: Trainin
     torch.manual_seed(training.seed)
     rng = np.random.default_rng(training.seed)
     generator = torch.Generator().manual_seed(training.seed)
-    studies = prepare_studies(volumes, scale)
+    studies = prepare_studies(volumes, scale, training)
     model = PRNet(scale)
     optimiser = torch.optim.Adam(model.parameters(), lr=training.learning_rate)
     def cosine(step: int) -> float:
@@ -51,7 +50,7 @@ def train_scale(volumes: Sequence[Volume], scale: ScaleConfig, training: Trainin
     range_mm = torch.as_tensor(scale.range_mm, dtype=torch.float32)
     groups = min(training.groups_per_batch, len(studies))
     history: list[dict] = []
-    sums = {"dis": 0.0, "rec": 0.0, "err_mm": 0.0}
+    sums = {"dis": 0.0, "rec": 0.0, "err_mm": 0.0, "err_l_mm": 0.0, "err_p_mm": 0.0, "err_s_mm": 0.0}
     started = time.time()
     model.train()
     for step in range(1, training.steps + 1):
@@ -65,7 +64,8 @@ def train_scale(volumes: Sequence[Volume], scale: ScaleConfig, training: Trainin
         a, b, offset = a[reachable], b[reachable], offset[reachable]
         masked, _ = mask_patches(patches, training.mask_fraction, training.mask_block_fraction, generator)
         out = model(network_input(masked, scale))
-        l_dis = distance_loss(out.position[a], out.position[b], offset, range_mm)
+        position = model.embed(network_input(patches, scale)) if training.position_from_unmasked else out.position
+        l_dis = distance_loss(position[a], position[b], offset, range_mm)
         l_rec = reconstruction_loss(out.reconstruction, network_input(patches, scale))
         loss = l_dis + training.reconstruction_weight * l_rec
         optimiser.zero_grad(set_to_none=True)
@@ -73,10 +73,13 @@ def train_scale(volumes: Sequence[Volume], scale: ScaleConfig, training: Trainin
         optimiser.step()
         schedule.step()
         with torch.no_grad():
-            error = (predicted_offset_mm(out.position[a], out.position[b], range_mm) - offset).norm(dim=1).mean()
+            miss = predicted_offset_mm(position[a], position[b], range_mm) - offset
+            per_axis = miss.abs().mean(dim=0)
         sums["dis"] += float(l_dis.detach())
         sums["rec"] += float(l_rec.detach())
-        sums["err_mm"] += float(error)
+        sums["err_mm"] += float(miss.norm(dim=1).mean())
+        for axis, name in enumerate(("err_l_mm", "err_p_mm", "err_s_mm")):
+            sums[name] += float(per_axis[axis])
         if step % log_every == 0 or step == training.steps:
             count = log_every if step % log_every == 0 else step % log_every
             entry = {"step": step, "seconds": round(time.time() - started, 1),
