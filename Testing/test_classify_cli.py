@@ -14,7 +14,7 @@ from SPECTFewShotLib.io.volume_io import write_volume
 from SPECTFewShotLib.painting import paint_slices, unpainted_slices
 from SPECTFewShotLib.protonet.probability_io import read_probabilities
 from SPECTFewShotLib.volume import Volume
-from Testing.test_cli import run_cli
+from Testing.cli_runner import run_cli
 from Testing.test_protonet import ring_volume, support_from
 
 UNSEEN_PHANTOM_SEED = 1_000_777  # held-out range: never used in training or for choosing settings

@@ -1,7 +1,5 @@
 """The command line: `info` in text and JSON, and one line + non-zero exit for every bad input."""
 
-import contextlib
-import io
 import json
 import subprocess
 import sys
@@ -12,18 +10,11 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
-from SPECTFewShotLib.cli import main
 from SPECTFewShotLib.io.volume_io import write_volume
 from SPECTFewShotLib.resources import sample_study
+from Testing.cli_runner import run_cli
 from Testing.nm_dicom_factory import write_nm_file
 from Testing.test_volume_io import make_volume
-
-
-def run_cli(*argv):
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main([str(a) for a in argv])
-    return code, out.getvalue(), err.getvalue()
 
 
 class InfoTest(unittest.TestCase):

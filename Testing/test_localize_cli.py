@@ -1,8 +1,6 @@
 """`spectfewshot localize`: a markups file with the template's labels, LPS/RAS templates alike, and one clear line,
 a non-zero exit and an untouched output for every bad input."""
 
-import contextlib
-import io
 import json
 import tempfile
 import unittest
@@ -11,20 +9,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from SPECTFewShotLib.cli import main
 from SPECTFewShotLib.io.markups_io import Landmark, read_landmarks, write_landmarks
 from SPECTFewShotLib.io.volume_io import write_volume
 from SPECTFewShotLib.prnet.config import ScaleConfig
 from SPECTFewShotLib.prnet.model_io import save_pair
 from SPECTFewShotLib.prnet.network import PRNet
+from Testing.cli_runner import run_cli
 from Testing.prnet_synthetic import synthetic_torso
-
-
-def run_cli(*argv):
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main([str(a) for a in argv])
-    return code, out.getvalue(), err.getvalue()
 
 
 class LocalizeCommandTest(unittest.TestCase):

@@ -1,8 +1,6 @@
 """`spectfewshot phantom`: the four study files (same seed, same bytes), refusals in one line, and the realism
 numbers measured on the real study."""
 
-import contextlib
-import io
 import json
 import tempfile
 import unittest
@@ -10,20 +8,13 @@ from pathlib import Path
 
 import numpy as np
 
-from SPECTFewShotLib.cli import main
 from SPECTFewShotLib.io.markups_io import read_landmarks
 from SPECTFewShotLib.io.segmentation_io import read_segmentation
 from SPECTFewShotLib.io.volume_io import read_volume
+from Testing.cli_runner import run_cli
 
 TINY = ["--matrix", "32", "--slices", "24", "--voxel-mm", "7", "--views", "12", "--iterations", "2",
         "--subsets", "3"]
-
-
-def run_cli(*argv):
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main([str(a) for a in argv])
-    return code, out.getvalue(), err.getvalue()
 
 
 class PhantomCommandTest(unittest.TestCase):

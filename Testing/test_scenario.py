@@ -1,19 +1,17 @@
 """The Slicer module's end-to-end scenario on a slicer-core scene: the very function the module's self-test runs."""
 
-import contextlib
-import io
 import tempfile
 import unittest
 from pathlib import Path
 
 import numpy as np
 
-from SPECTFewShotLib.cli import main
 from SPECTFewShotLib.io.segmentation_io import Segmentation, read_segmentation, segments_for, write_segmentation
 from SPECTFewShotLib.io.volume_io import read_volume
 from SPECTFewShotLib.models.registry import list_models
 from SPECTFewShotLib.painting import paint_slices, quartile_slices, unpainted_slices
 from SPECTFewShotLib.resources import sample_study
+from Testing.cli_runner import run_cli
 
 try:
     import slicer
@@ -54,10 +52,9 @@ class ScenarioTest(unittest.TestCase):
         with tempfile.TemporaryDirectory() as tmp:
             support_path = write_segmentation(support, Path(tmp) / "painted.seg.nrrd")
             output_path = Path(tmp) / "classes.seg.nrrd"
-            with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-                code = main(["classify", str(image_path), "--support", str(support_path), "-o", str(output_path),
-                             "--device", "cpu"])
-            self.assertEqual(code, 0)
+            code, _, err = run_cli("classify", image_path, "--support", support_path, "-o", output_path,
+                                   "--device", "cpu")
+            self.assertEqual(code, 0, err)
             command_line = read_segmentation(output_path).labels.array
         unpainted = unpainted_slices(wall.shape, slices)
         from SPECTFewShotLib.scenario import dice
@@ -102,10 +99,7 @@ class ScenarioTest(unittest.TestCase):
 @unittest.skipIf(slicer is None, "slicer-core is not installed")
 class BenchLiveUpdateTest(unittest.TestCase):
     def run_cli(self, *args):
-        out, err = io.StringIO(), io.StringIO()
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            code = main(["bench", "live-update", *args])
-        return code, out.getvalue(), err.getvalue()
+        return run_cli("bench", "live-update", *args)
 
     def test_refuses_no_strokes_in_one_line(self):
         code, _, err = self.run_cli("--strokes", "0")
