@@ -9,7 +9,7 @@ import torch
 from SPECTFewShotLib.errors import InputError
 from SPECTFewShotLib.io.markups_io import Landmark
 from SPECTFewShotLib.prnet.config import ScaleConfig, TrainingConfig
-from SPECTFewShotLib.prnet.localize import Localizer
+from SPECTFewShotLib.prnet.localize import Localizer, SearchSettings
 from SPECTFewShotLib.prnet.losses import distance_loss, predicted_offset_mm, reconstruction_loss
 from SPECTFewShotLib.prnet.masking import mask_patches
 from SPECTFewShotLib.prnet.network import PRNet, PRNetOutput
@@ -135,8 +135,10 @@ class SearchTest(unittest.TestCase):
         target = blob_volume((15.0, -8.0, -12.0), spacing=5.0, size=34, direction=(1, 0, 0, 0, 1, 0, 0, 0, -1))
         landmarks = [Landmark("near_blob", tuple(np.array([-20.0, 10.0, 5.0]) + offset)),
                      Landmark("at_blob", (-20.0, 10.0, 5.0))]
+        search_only = SearchSettings(match_patches=False, register_neighbourhood=False)  # PRNet's own moves
         for variant in ("3d", "2.5d"):
-            placed = Localizer(models=analytic_models(variant), device="cpu").localize(target, template, landmarks)
+            placed = Localizer(models=analytic_models(variant), device="cpu", settings=search_only).localize(
+                target, template, landmarks)
             self.assertEqual([lm.label for lm in placed], ["near_blob", "at_blob"])
             expected = {"near_blob": np.array([15.0, -8.0, -12.0]) + offset, "at_blob": np.array([15.0, -8.0, -12.0])}
             for landmark in placed:

@@ -6,8 +6,10 @@ random starts near the count-weighted centre; each start s moves to s + R_c ⊙ 
 are averaged. Then the scales refine that point: patches at a 3 x 3 x 3 grid of offsets δ around the current
 estimate (for the 2.5D variant three neighbouring axial slabs of nine in-plane positions) are compared with
 template patches at the same offsets around the landmark; the per-offset moves (per-slice results for 2.5D)
-are averaged into one 3D move. Confidence is the cosine similarity, clipped to [0, 1], of the fine decoder's
-features at the template landmark and at the found point (centred on the template's mean feature).
+are averaged into one 3D move. Two local steps then finish (refinement.py): patch matching by normalised
+cross-correlation, and an affine registration of the landmarks' neighbourhood started from there. Confidence is
+the cosine similarity, clipped to [0, 1], of the fine decoder's features at the template landmark and at the
+found point (centred on the template's mean feature).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from ..volume import Volume
 from .model_io import load_pair
 from .network import PRNet
 from .patches import PreparedVolume, normalised_counts, prepare_volume, sample_patches
+from .refinement import RegistrationSettings, match_patches, register_neighbourhood
 from .training import network_input
 
 log = logging.getLogger(__name__)
@@ -44,6 +47,8 @@ class SearchSettings:
     fine_iterations: int = 1
     offset_fraction: float = 0.25  # of R: spacing of the 3 x 3 x 3 offsets δ compared around template and estimate
     tolerance_mm: float = 0.5
+    match_patches: bool = True  # refinement.match_patches after the PRNet moves
+    register_neighbourhood: bool = True  # then refinement.register_neighbourhood
     seed: int = 0
 
 
@@ -85,7 +90,14 @@ class Localizer:
                 estimate = moved
                 if shift < self.settings.tolerance_mm:
                     break
-            report(progress, 0.4 + 0.3 * number, f"{name} refinement done", cancel)
+            report(progress, 0.4 + 0.2 * number, f"{name} refinement done", cancel)
+        if self.settings.match_patches:
+            estimate = match_patches(volume, template_volume, estimate, targets)
+            report(progress, 0.7, "patches matched", cancel)
+        if self.settings.register_neighbourhood:
+            estimate = register_neighbourhood(volume, template_volume, estimate, targets,
+                                              RegistrationSettings(seed=self.settings.seed))
+            report(progress, 0.9, "neighbourhood registered", cancel)
         confidence = self._confidence(prepared["fine"], targets, estimate)
         report(progress, 1.0, "landmarks placed", cancel)
         return [Landmark(lm.label, tuple(float(v) for v in position), float(c))

@@ -1,0 +1,64 @@
+"""The two local steps after PRNet's moves: patch matching corrects a translation, the neighbourhood registration
+corrects a rotation a translation cannot; landmarks far apart are registered separately."""
+
+import unittest
+
+import numpy as np
+
+from SPECTFewShotLib.evaluation.localize_cases import moved_copy
+from SPECTFewShotLib.io.markups_io import Landmark
+from SPECTFewShotLib.prnet.refinement import landmark_groups, match_patches, register_neighbourhood
+from Testing.prnet_synthetic import synthetic_torso
+
+LABELS = ("LV_center", "LV_apex", "LV_base")
+
+
+def torso_and_points(size=48, spacing=5.0, **kwargs):
+    volume, landmarks = synthetic_torso(seed=3, size=size, spacing=spacing, **kwargs)
+    return volume, np.array([landmarks[label] for label in LABELS])
+
+
+class PatchMatchingTest(unittest.TestCase):
+    def test_a_translated_study_is_matched_to_within_a_few_millimetres(self):
+        template, template_points = torso_and_points()
+        shift = np.array([9.0, -7.0, 6.0])
+        target, truth = torso_and_points(shift_mm=tuple(shift))
+        start = truth + np.array([[12.0, -8.0, 5.0], [-10.0, 6.0, 9.0], [7.0, 11.0, -6.0]])  # up to 17 mm off
+        before = template.array.copy(), target.array.copy()
+        found = match_patches(target, template, start, template_points)
+        errors = np.linalg.norm(found - truth, axis=1)
+        self.assertLess(errors.max(), 3.0, f"errors {np.round(errors, 1)} mm")
+        np.testing.assert_array_equal(template.array, before[0])  # inputs untouched
+        np.testing.assert_array_equal(target.array, before[1])
+
+
+class NeighbourhoodRegistrationTest(unittest.TestCase):
+    def test_a_rotation_is_corrected_where_matching_alone_leaves_the_apex_off(self):
+        template, template_points = torso_and_points(size=64, spacing=4.0)
+        landmarks = [Landmark(label, tuple(p)) for label, p in zip(LABELS, template_points)]
+        target, moved = moved_copy(template, landmarks, translation_mm=(6.0, -4.0, 5.0), degrees=10.0)
+        truth = np.array([lm.position_lps for lm in moved])
+        matched = match_patches(target, template, truth + 4.0, template_points)
+        registered = register_neighbourhood(target, template, matched, template_points)
+        matched_errors = np.linalg.norm(matched - truth, axis=1)
+        errors = np.linalg.norm(registered - truth, axis=1)
+        message = f"registered {np.round(errors, 1)} mm, matched {np.round(matched_errors, 1)} mm"
+        self.assertGreater(matched_errors.max(), 3.5, message)  # the rotation moved the apex off
+        self.assertLess(errors.max(), 3.0, message)
+        self.assertLess(errors.mean(), matched_errors.mean())
+
+    def test_estimates_outside_the_volume_are_kept_as_they_are(self):
+        template, template_points = torso_and_points()
+        far = template_points + np.array([0.0, 0.0, 600.0])
+        np.testing.assert_array_equal(register_neighbourhood(template, template, far, template_points), far)
+
+
+class LandmarkGroupsTest(unittest.TestCase):
+    def test_single_linkage_groups(self):
+        points = np.array([[0.0, 0, 0], [300.0, 0, 0], [60.0, 0, 0], [120.0, 0, 0]])
+        self.assertEqual(landmark_groups(points, 80.0), [[0, 2, 3], [1]])
+        self.assertEqual(landmark_groups(points, 10.0), [[0], [1], [2], [3]])
+
+
+if __name__ == "__main__":
+    unittest.main()
