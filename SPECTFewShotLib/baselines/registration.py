@@ -10,6 +10,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..io.markups_io import Landmark
+from ..prnet.refinement import sampling_seed
 from ..volume import Volume
 
 log = logging.getLogger(__name__)
@@ -38,7 +39,7 @@ def register_affine(target: Volume, template: Volume, seed: int = 0):
     method = sitk.ImageRegistrationMethod()
     method.SetMetricAsMattesMutualInformation(numberOfHistogramBins=HISTOGRAM_BINS)
     method.SetMetricSamplingStrategy(method.RANDOM)
-    method.SetMetricSamplingPercentage(SAMPLING_FRACTION, seed)
+    method.SetMetricSamplingPercentage(SAMPLING_FRACTION, sampling_seed(seed))
     method.SetInterpolator(sitk.sitkLinear)
     method.SetOptimizerAsRegularStepGradientDescent(learningRate=1.0, minStep=1e-3,
                                                     numberOfIterations=ITERATIONS, gradientMagnitudeTolerance=1e-6)
