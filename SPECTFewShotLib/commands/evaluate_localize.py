@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from ..device import DEVICE_CHOICES
@@ -26,6 +27,8 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--template-seed", type=int, default=0,
                         help="training-range phantom used as the template of the real study (default: %(default)s)")
     parser.add_argument("--no-registration", action="store_true", help="leave out the registration baseline")
+    parser.add_argument("--ablation", action="store_true",
+                        help="also PRNet's search alone and with patch matching only (what each step adds)")
     parser.add_argument("--no-real", action="store_true", help="leave out the bundled real study")
     parser.add_argument("--device", choices=DEVICE_CHOICES, default="cpu", help="torch device (default: %(default)s)")
     parser.add_argument("--json", metavar="FILE.json", help="also write every error and summary as JSON")
@@ -39,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     from ..evaluation.localize_cases import phantom_cases, real_cases
     from ..evaluation.localize_eval import evaluate_cases, format_table
     from ..io.atomic import check_writable, write_text_atomic
-    from ..prnet.localize import Localizer
+    from ..prnet.localize import Localizer, SearchSettings
     from ..seeds import HELD_OUT_SEED_START, held_out_seeds
 
     if args.json:
@@ -51,6 +54,12 @@ def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     localizer = Localizer(args.model, args.device)
     methods = {"PRNet": localizer.localize}
+    if args.ablation:
+        search = SearchSettings()
+        methods["search only"] = Localizer(args.model, args.device, replace(
+            search, match_patches=False, register_neighbourhood=False)).localize
+        methods["+ matching"] = Localizer(args.model, args.device,
+                                          replace(search, register_neighbourhood=False)).localize
     if not args.no_registration:
         methods["Registration"] = register_landmarks
     seeds = held_out_seeds(args.held_out)

@@ -74,13 +74,15 @@ def format_table(title: str, results: dict[str, MethodResult]) -> list[str]:
     for result in results.values():
         labels += [label for label in result.summary() if label not in labels]
     labels = [label for label in labels if label != "all"] + ["all"]
-    header = f"{'landmark':<24}" + "".join(f"{name + ' mean':>16}{name + ' max':>16}" for name in names)
+    widths = {name: max(16, len(name) + 7) for name in names}  # "<name> mean" and a two-space gap
+    header = f"{'landmark':<24}" + "".join(f"{name + ' mean':>{widths[name]}}{name + ' max':>{widths[name]}}"
+                                           for name in names)
     lines = [title, header]
     for label in labels:
         row = f"{label:<24}"
         for name in names:
-            stats = results[name].summary().get(label)
-            row += f"{stats['mean']:>16.1f}{stats['max']:>16.1f}" if stats else f"{'-':>16}{'-':>16}"
+            stats, w = results[name].summary().get(label), widths[name]
+            row += f"{stats['mean']:>{w}.1f}{stats['max']:>{w}.1f}" if stats else f"{'-':>{w}}{'-':>{w}}"
         lines.append(row)
     timing = "  ".join(f"{name} {np.median(results[name].seconds):.2f} s" for name in names if results[name].seconds)
     lines.append(f"median seconds per case: {timing}")
