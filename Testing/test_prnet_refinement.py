@@ -5,9 +5,14 @@ import unittest
 
 import numpy as np
 
-from SPECTFewShotLib.evaluation.localize_cases import moved_copy
+from SPECTFewShotLib.evaluation.localize_cases import moved_copy, rotation_matrix
 from SPECTFewShotLib.io.markups_io import Landmark
-from SPECTFewShotLib.prnet.refinement import landmark_groups, match_patches, register_neighbourhood
+from SPECTFewShotLib.prnet.refinement import (
+    landmark_groups,
+    match_patches,
+    match_warped_patches,
+    register_neighbourhood,
+)
 from Testing.prnet_synthetic import synthetic_torso
 
 LABELS = ("LV_center", "LV_apex", "LV_base")
@@ -39,18 +44,38 @@ class NeighbourhoodRegistrationTest(unittest.TestCase):
         target, moved = moved_copy(template, landmarks, translation_mm=(6.0, -4.0, 5.0), degrees=10.0)
         truth = np.array([lm.position_lps for lm in moved])
         matched = match_patches(target, template, truth + 4.0, template_points)
-        registered = register_neighbourhood(target, template, matched, template_points)
+        registered, linear = register_neighbourhood(target, template, matched, template_points)
         matched_errors = np.linalg.norm(matched - truth, axis=1)
         errors = np.linalg.norm(registered - truth, axis=1)
         message = f"registered {np.round(errors, 1)} mm, matched {np.round(matched_errors, 1)} mm"
         self.assertGreater(matched_errors.max(), 3.5, message)  # the rotation moved the apex off
         self.assertLess(errors.max(), 3.0, message)
         self.assertLess(errors.mean(), matched_errors.mean())
+        rotation = rotation_matrix((1.0, 1.0, 1.0), 10.0)  # the copy's motion
+        for matrix in linear:  # volume -> template: the inverse rotation, to within the registration's accuracy
+            np.testing.assert_allclose(matrix @ rotation, np.eye(3), atol=0.08)
 
     def test_estimates_outside_the_volume_are_kept_as_they_are(self):
         template, template_points = torso_and_points()
         far = template_points + np.array([0.0, 0.0, 600.0])
-        np.testing.assert_array_equal(register_neighbourhood(template, template, far, template_points), far)
+        kept, linear = register_neighbourhood(template, template, far, template_points)
+        np.testing.assert_array_equal(kept, far)
+        self.assertEqual(linear, [None, None, None])
+
+
+class WarpedMatchingTest(unittest.TestCase):
+    def test_patches_resampled_through_the_rotation_find_the_landmarks_of_a_rotated_copy(self):
+        template, template_points = torso_and_points(size=64, spacing=4.0)
+        landmarks = [Landmark(label, tuple(p)) for label, p in zip(LABELS, template_points)]
+        target, moved = moved_copy(template, landmarks, translation_mm=(6.0, -4.0, 5.0), degrees=20.0)
+        truth = np.array([lm.position_lps for lm in moved])
+        start = truth + np.array([[4.0, -3.0, 2.0], [-3.0, 4.0, 3.0], [2.0, 3.0, -4.0]])
+        inverse = rotation_matrix((1.0, 1.0, 1.0), -20.0)
+        found = match_warped_patches(target, template, start, template_points, [inverse] * 3)
+        errors = np.linalg.norm(found - truth, axis=1)
+        self.assertLess(errors.max(), 2.5, f"errors {np.round(errors, 1)} mm")
+        unchanged = match_warped_patches(target, template, start, template_points, [None] * 3)
+        np.testing.assert_array_equal(unchanged, start)
 
 
 class LandmarkGroupsTest(unittest.TestCase):

@@ -6,8 +6,9 @@ random starts near the count-weighted centre; each start s moves to s + R_c ⊙ 
 are averaged. Then the scales refine that point: patches at a 3 x 3 x 3 grid of offsets δ around the current
 estimate (for the 2.5D variant three neighbouring axial slabs of nine in-plane positions) are compared with
 template patches at the same offsets around the landmark; the per-offset moves (per-slice results for 2.5D)
-are averaged into one 3D move. Two local steps then finish (refinement.py): patch matching by normalised
-cross-correlation, and an affine registration of the landmarks' neighbourhood started from there. Confidence is
+are averaged into one 3D move. Local steps then finish (refinement.py): patch matching by normalised
+cross-correlation, an affine registration of the landmarks' neighbourhood started from there, and the matching
+again with the template's patches resampled through that registration. Confidence is
 the cosine similarity, clipped to [0, 1], of the fine decoder's features at the template landmark and at the
 found point (centred on the template's mean feature).
 """
@@ -30,7 +31,7 @@ from ..volume import Volume
 from .model_io import load_pair
 from .network import PRNet
 from .patches import PreparedVolume, normalised_counts, prepare_volume, sample_patches
-from .refinement import RegistrationSettings, match_patches, register_neighbourhood
+from .refinement import RegistrationSettings, match_patches, match_warped_patches, register_neighbourhood
 from .training import network_input
 
 log = logging.getLogger(__name__)
@@ -95,8 +96,9 @@ class Localizer:
             estimate = match_patches(volume, template_volume, estimate, targets)
             report(progress, 0.7, "patches matched", cancel)
         if self.settings.register_neighbourhood:
-            estimate = register_neighbourhood(volume, template_volume, estimate, targets,
-                                              RegistrationSettings(seed=self.settings.seed))
+            estimate, linear = register_neighbourhood(volume, template_volume, estimate, targets,
+                                                      RegistrationSettings(seed=self.settings.seed))
+            estimate = match_warped_patches(volume, template_volume, estimate, targets, linear)
             report(progress, 0.9, "neighbourhood registered", cancel)
         confidence = self._confidence(prepared["fine"], targets, estimate)
         report(progress, 1.0, "landmarks placed", cancel)

@@ -2,17 +2,21 @@
 
 PRNet's position vectors carry a landmark across studies to within about two centimetres (coarse model) but
 not to millimetres: across anatomies its fine moves drift as often as they help (docs/prnet.md measures it).
-Two local steps, which only work because PRNet's estimate is already close, finish the job:
+Three local steps, which only work because PRNet's estimate is already close, finish the job:
 
 1. `match_patches`: normalised cross-correlation of the template's counts around each landmark (a 68 mm cube)
    with the new volume's counts at every shift within ±24 mm of the estimate (4 mm steps), then ±7.5 mm (2.5 mm
    steps). It corrects the estimate's translation.
 2. `register_neighbourhood`: an affine registration (SimpleITK, Mattes mutual information, random sampling with a
    fixed seed, one thread so that it is reproducible) of the template onto the new volume that only looks at the
-   voxels within 35 mm of the landmark estimates, started from their translation. It corrects what a translation
-   cannot: a heart that is larger, smaller or tilted. Landmarks further apart than 80 mm are registered in
-   separate groups. A group whose registration fails, or moves its landmarks (median) further than 20 mm from
-   their matched positions, keeps the matched positions.
+   voxels within 35 mm of the template's landmarks, started from the median translation of the estimates. It
+   corrects what a translation cannot: a heart that is larger, smaller or tilted, and an estimate that went
+   astray follows its group. Landmarks further apart than 80 mm in the template are registered in separate
+   groups. A group whose registration fails, or moves its landmarks (median) further than 20 mm from their
+   matched positions, keeps the matched positions.
+3. `match_warped_patches`: the patch matching once more (2 mm steps, ±6 mm, a 42 mm cube), with the template's
+   patch resampled through the registration's linear part, for what an affine map of the whole neighbourhood
+   leaves at each landmark.
 
 Both steps work on counts divided by their robust maximum (so units and injected activity do not matter) and
 never change the volumes given. All settings were chosen on validation phantoms (seeds 900000-900007).
@@ -44,6 +48,7 @@ class MatchingStage:
 
 
 MATCHING_STAGES = (MatchingStage(4.0, 8, 6), MatchingStage(2.5, 8, 3))
+WARPED_STAGE = MatchingStage(2.0, 10, 3)  # after the registration: a 42 mm cube, ±6 mm
 
 
 @dataclass(frozen=True)
@@ -106,8 +111,14 @@ def landmark_groups(points: np.ndarray, distance_mm: float) -> list[list[int]]:
 
 
 def register_neighbourhood(volume: Volume, template: Volume, estimates: np.ndarray, template_points: np.ndarray,
-                           settings: RegistrationSettings = RegistrationSettings()) -> np.ndarray:
-    """Template points carried into `volume` by affine registrations of the neighbourhoods of the estimates."""
+                           settings: RegistrationSettings = RegistrationSettings()
+                           ) -> tuple[np.ndarray, list[np.ndarray | None]]:
+    """Template points carried into `volume` by affine registrations of the neighbourhoods of the estimates, and
+    for each point the linear part (3 x 3, `volume` -> template) of its registration (None where it was kept).
+
+    Groups follow the template's geometry (which is right by definition), and each group starts from the median
+    translation of its estimates, so that one estimate gone astray neither splits its group nor moves the start.
+    """
     import SimpleITK as sitk
 
     estimates = np.asarray(estimates, dtype=float)
@@ -116,10 +127,13 @@ def register_neighbourhood(volume: Volume, template: Volume, estimates: np.ndarr
     moving = sitk.SmoothingRecursiveGaussian(_counts_image(template), settings.smoothing_mm)
     voxels = _voxel_positions(volume)
     placed = estimates.copy()
-    for group in landmark_groups(estimates, settings.group_distance_mm):
-        mask = _neighbourhood_mask(volume, voxels, estimates[group], settings.radius_mm)
+    linear: list[np.ndarray | None] = [None] * len(estimates)
+    for group in landmark_groups(template_points, settings.group_distance_mm):
+        translation = np.median(template_points[group] - estimates[group], axis=0)  # fixed -> moving
+        start = template_points[group] - translation  # the template's landmarks, moved as one, in `volume`
+        mask = _neighbourhood_mask(volume, voxels, start, settings.radius_mm)
         try:
-            transform = _register(fixed, moving, mask, estimates[group], template_points[group], settings)
+            transform = _register(fixed, moving, mask, template_points[group], translation, settings)
         except RuntimeError as error:
             log.info("local registration failed, matched positions kept (%s)", str(error).strip()[-120:])
             continue
@@ -130,7 +144,38 @@ def register_neighbourhood(volume: Volume, template: Volume, estimates: np.ndarr
                      settings.max_move_mm)
             continue
         placed[group] = moved
-    return placed
+        for index in group:
+            linear[index] = _linear_part(transform, moved[group.index(index)])
+    return placed, linear
+
+
+def match_warped_patches(volume: Volume, template: Volume, positions: np.ndarray, template_points: np.ndarray,
+                         linear: Sequence[np.ndarray | None], stage: MatchingStage = WARPED_STAGE) -> np.ndarray:
+    """Positions moved to the best NCC of the template's patch around each landmark, resampled through the
+    registration's linear part (so that a tilted or larger heart looks the same); points without one stay."""
+    positions = np.array(positions, dtype=float)
+    spacing = (stage.spacing_mm,) * 3
+    template_prepared = prepare_volume(template, stage.spacing_mm)
+    volume_prepared = prepare_volume(volume, stage.spacing_mm)
+    side = 2 * stage.half_voxels + 1
+    for index, matrix in enumerate(linear):
+        if matrix is None:
+            continue
+        kernel = sample_patches(template_prepared, template_points[index][None], (side,) * 3, spacing,
+                                torch.as_tensor(matrix[None], dtype=torch.float32))[0]
+        region = sample_patches(volume_prepared, positions[index][None], (side + 2 * stage.search_voxels,) * 3,
+                                spacing)[0]
+        score = normalised_cross_correlation(region, kernel)
+        best = np.unravel_index(int(torch.argmax(score)), tuple(score.shape))
+        positions[index] += (np.asarray(best[::-1], dtype=float) - stage.search_voxels) * stage.spacing_mm
+    return positions
+
+
+def _linear_part(transform, point: np.ndarray) -> np.ndarray:
+    """The 3 x 3 linear part of an affine SimpleITK transform, by its action on unit steps from `point`."""
+    origin = np.asarray(transform.TransformPoint(tuple(map(float, point))))
+    columns = [np.asarray(transform.TransformPoint(tuple(map(float, point + step)))) - origin for step in np.eye(3)]
+    return np.stack(columns, axis=1)
 
 
 def sampling_seed(seed: int) -> int:
@@ -160,16 +205,17 @@ def _neighbourhood_mask(volume: Volume, voxels: np.ndarray, points: np.ndarray, 
     return volume.with_array(near.astype(np.uint8)).to_sitk() if near.any() else sitk.Image()
 
 
-def _register(fixed, moving, mask, estimates: np.ndarray, template_points: np.ndarray,
+def _register(fixed, moving, mask, template_points: np.ndarray, translation: np.ndarray,
               settings: RegistrationSettings):
-    """Affine transform (fixed -> moving points) from the estimates' translation, metric inside the mask."""
+    """Affine transform (fixed -> moving points) from a translation, centred on the template points, metric inside
+    the mask."""
     import SimpleITK as sitk
 
     if mask.GetNumberOfPixels() == 0:
         raise RuntimeError("no voxels near the landmarks")
     initial = sitk.AffineTransform(3)
     initial.SetCenter(tuple(map(float, template_points.mean(axis=0))))
-    initial.SetTranslation(tuple(map(float, template_points.mean(axis=0) - estimates.mean(axis=0))))
+    initial.SetTranslation(tuple(map(float, translation)))
     method = sitk.ImageRegistrationMethod()
     method.SetMetricAsMattesMutualInformation(numberOfHistogramBins=settings.histogram_bins)
     method.SetMetricFixedMask(mask)
