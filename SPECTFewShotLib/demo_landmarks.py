@@ -1,6 +1,7 @@
 """Landmarks for the demo: place LV centre, apex and base on a study from a phantom template, and draw them.
 
-The template is the simulated phantom of a fixed training-range seed with its exact LV landmarks (the model
+The template is the simulated phantom (for a CZT camera, like the bundled study) of a fixed training-range seed
+with its exact LV landmarks (the model
 never saw its landmarks: training uses no labels). When the study's LV-wall mask is given, the reference
 landmarks derived from it (`cardiac_landmarks`) are written next to the placed ones with the distance between.
 """
@@ -22,10 +23,11 @@ MARKERS = {"LV_center": "o", "LV_apex": "^", "LV_base": "s"}
 
 
 def demo_template(seed: int = DEMO_TEMPLATE_SEED) -> tuple[Volume, list[Landmark]]:
-    """The phantom template (volume and its LV landmarks) of a training-range seed."""
-    from .phantom import generate_study
+    """The phantom template (volume and its LV landmarks) of a training-range seed, simulated for a CZT camera."""
+    from .evaluation.localize_cases import REAL_STUDY_CAMERA
+    from .phantom import PhantomConfig, generate_study
 
-    study = generate_study(seed)
+    study = generate_study(seed, PhantomConfig(camera=REAL_STUDY_CAMERA))
     return study.image, [lm for lm in study.landmarks if lm.label in DEMO_LANDMARKS]
 
 

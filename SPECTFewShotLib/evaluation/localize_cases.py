@@ -1,9 +1,9 @@
 """Landmark evaluation cases: a template (volume + landmarks) and a target whose true landmarks are known.
 
 - Held-out phantoms: each target phantom gets the next held-out phantom as its template (never the same one).
-- The bundled real study: a phantom template -> the real study (reference landmarks derived from its LV-wall
-  mask, `cardiac_landmarks`), and the real study -> a translated and rotated copy of itself (true landmarks
-  moved exactly by the same rigid motion).
+- The bundled real study: a phantom template (simulated for a CZT camera, like the study) -> the real study
+  (reference landmarks derived from its LV-wall mask, `cardiac_landmarks`), and the real study -> a translated
+  and rotated copy of itself (true landmarks moved exactly by the same rigid motion).
 """
 
 from __future__ import annotations
@@ -21,6 +21,9 @@ COPY_TRANSLATION_MM = (7.0, -6.0, 7.8)  # length 12.0 mm
 COPY_ROTATION_AXIS = (1.0, 1.0, 1.0)
 COPY_ROTATION_DEGREES = 10.0
 LV_LANDMARKS = ("LV_center", "LV_apex", "LV_base")
+# The bundled study comes from a CZT camera; its phantom template is simulated for the same kind of camera, as a
+# clinic would take its template from its own camera (chosen on that principle, not on the study's errors).
+REAL_STUDY_CAMERA = "czt"
 
 
 @dataclass(frozen=True, eq=False)
@@ -109,10 +112,10 @@ def real_study_landmarks() -> tuple[Volume, list[Landmark]]:
 
 def real_cases(template_seed: int) -> list[LandmarkCase]:
     """Phantom `template_seed` -> the real study, and the real study -> its translated and rotated copy."""
-    from ..phantom import generate_study
+    from ..phantom import PhantomConfig, generate_study
 
     real, reference = real_study_landmarks()
-    phantom = generate_study(template_seed)
+    phantom = generate_study(template_seed, PhantomConfig(camera=REAL_STUDY_CAMERA))
     kept, truth = common_landmarks(phantom.landmarks, reference, LV_LANDMARKS)
     copy, copy_truth = moved_copy(real, reference)
     return [LandmarkCase(f"phantom {template_seed} -> real study", phantom.image, kept, real, truth),
