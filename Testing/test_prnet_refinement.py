@@ -4,6 +4,7 @@ corrects a rotation a translation cannot; landmarks far apart are registered sep
 import unittest
 
 import numpy as np
+import torch
 
 from SPECTFewShotLib.evaluation.localize_cases import moved_copy, rotation_matrix
 from SPECTFewShotLib.io.markups_io import Landmark
@@ -11,6 +12,7 @@ from SPECTFewShotLib.prnet.refinement import (
     landmark_groups,
     match_patches,
     match_warped_patches,
+    peak_position,
     register_neighbourhood,
 )
 from Testing.prnet_synthetic import synthetic_torso
@@ -76,6 +78,17 @@ class WarpedMatchingTest(unittest.TestCase):
         self.assertLess(errors.max(), 2.5, f"errors {np.round(errors, 1)} mm")
         unchanged = match_warped_patches(target, template, start, template_points, [None] * 3)
         np.testing.assert_array_equal(unchanged, start)
+
+
+class PeakTest(unittest.TestCase):
+    def test_the_peak_of_a_sampled_paraboloid_is_found_between_the_samples(self):
+        sup, post, left = np.meshgrid(np.arange(7.0), np.arange(9.0), np.arange(5.0), indexing="ij")
+        true_peak = np.array([2.3, 4.6, 3.2])  # (L, P, S)
+        score = -((left - true_peak[0]) ** 2 + 2 * (post - true_peak[1]) ** 2 + 0.5 * (sup - true_peak[2]) ** 2)
+        np.testing.assert_allclose(peak_position(torch.as_tensor(score)), true_peak, atol=1e-9)
+        edge = torch.zeros((3, 3, 3), dtype=torch.float64)
+        edge[0, 0, 2] = 1.0  # a maximum on the border stays on its sample
+        np.testing.assert_array_equal(peak_position(edge), [2.0, 0.0, 0.0])
 
 
 class LandmarkGroupsTest(unittest.TestCase):

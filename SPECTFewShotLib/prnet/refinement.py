@@ -1,4 +1,4 @@
-"""The last two moves of the one-shot search, after PRNet has brought every landmark near its place.
+"""The last moves of the one-shot search, after PRNet has brought every landmark near its place.
 
 PRNet's position vectors carry a landmark across studies to within about two centimetres (coarse model) but
 not to millimetres: across anatomies its fine moves drift as often as they help (docs/prnet.md measures it).
@@ -7,19 +7,19 @@ Three local steps, which only work because PRNet's estimate is already close, fi
 1. `match_patches`: normalised cross-correlation of the template's counts around each landmark (a 68 mm cube)
    with the new volume's counts at every shift within ±24 mm of the estimate (4 mm steps), then ±7.5 mm (2.5 mm
    steps). It corrects the estimate's translation.
-2. `register_neighbourhood`: an affine registration (SimpleITK, Mattes mutual information, random sampling with a
-   fixed seed, one thread so that it is reproducible) of the template onto the new volume that only looks at the
-   voxels within 35 mm of the template's landmarks, started from the median translation of the estimates. It
-   corrects what a translation cannot: a heart that is larger, smaller or tilted, and an estimate that went
-   astray follows its group. Landmarks further apart than 80 mm in the template are registered in separate
-   groups. A group whose registration fails, or moves its landmarks (median) further than 20 mm from their
-   matched positions, keeps the matched positions.
+2. `register_neighbourhood`: an affine registration (SimpleITK, Mattes mutual information on every voxel near
+   the landmarks, one thread: reproducible, and a moved study gives a moved result) of the template onto the new
+   volume that only looks at the voxels within 35 mm of the template's landmarks, started from the median
+   translation of the estimates. It corrects what a translation cannot: a heart that is larger, smaller or tilted,
+   and an estimate that went astray follows its group. Landmarks further apart than 80 mm in the template are
+   registered in separate groups. A group whose registration fails, or moves its landmarks (median) further
+   than 20 mm from their matched positions, keeps the matched positions.
 3. `match_warped_patches`: the patch matching once more (2 mm steps, ±6 mm, a 42 mm cube), with the template's
    patch resampled through the registration's linear part, for what an affine map of the whole neighbourhood
    leaves at each landmark.
 
-Both steps work on counts divided by their robust maximum (so units and injected activity do not matter) and
-never change the volumes given. All settings were chosen on validation phantoms (seeds 900000-900007).
+All steps work on counts divided by their robust maximum (so units and injected activity do not matter) and
+never change the volumes given. All settings were chosen on validation phantoms (seeds 900000-900023).
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ class RegistrationSettings:
     group_distance_mm: float = 80.0  # landmarks closer than this (single linkage) share one registration
     smoothing_mm: float = 2.0
     histogram_bins: int = 32
-    sampling_fraction: float = 0.3
+    sampling_fraction: float = 1.0  # 1: every voxel near the landmarks; less: random samples (less steady)
     iterations: int = 400
     learning_rate: float = 2.0
     shrink_factors: tuple[int, ...] = (2, 1)
@@ -83,8 +83,7 @@ def match_patches(volume: Volume, template: Volume, estimates: np.ndarray, templ
         regions = sample_patches(volume_prepared, estimates, (search,) * 3, spacing)
         for index, (kernel, region) in enumerate(zip(kernels, regions)):
             score = normalised_cross_correlation(region, kernel)
-            best = np.unravel_index(int(torch.argmax(score)), tuple(score.shape))  # (S, P, L) of the shift
-            estimates[index] += (np.asarray(best[::-1], dtype=float) - stage.search_voxels) * stage.spacing_mm
+            estimates[index] += (peak_position(score) - stage.search_voxels) * stage.spacing_mm
     return estimates
 
 
@@ -98,6 +97,25 @@ def normalised_cross_correlation(region: torch.Tensor, kernel: torch.Tensor) -> 
     mean = F.conv3d(x, ones) / n
     spread = (F.conv3d(x * x, ones) / n - mean ** 2).clamp_min(1e-8).sqrt()
     return (product / spread)[0, 0]
+
+
+def peak_position(score: torch.Tensor) -> np.ndarray:
+    """(L, P, S) position, in steps, of the maximum of a score map [S, P, L], refined below a step by a parabola
+    through the maximum and its two neighbours along each axis (a nearly equal score next door then moves the
+    answer by a fraction of a step, not by a whole one)."""
+    values = score.double().numpy()
+    best = np.unravel_index(int(np.argmax(values)), values.shape)
+    position = np.asarray(best, dtype=float)
+    for axis in range(3):
+        if 0 < best[axis] < values.shape[axis] - 1:
+            before, after = list(best), list(best)
+            before[axis] -= 1
+            after[axis] += 1
+            low, centre, high = values[tuple(before)], values[best], values[tuple(after)]
+            curvature = low - 2 * centre + high
+            if curvature < 0:
+                position[axis] += float(np.clip(0.5 * (low - high) / curvature, -0.5, 0.5))
+    return position[::-1]
 
 
 def landmark_groups(points: np.ndarray, distance_mm: float) -> list[list[int]]:
@@ -166,8 +184,7 @@ def match_warped_patches(volume: Volume, template: Volume, positions: np.ndarray
         region = sample_patches(volume_prepared, positions[index][None], (side + 2 * stage.search_voxels,) * 3,
                                 spacing)[0]
         score = normalised_cross_correlation(region, kernel)
-        best = np.unravel_index(int(torch.argmax(score)), tuple(score.shape))
-        positions[index] += (np.asarray(best[::-1], dtype=float) - stage.search_voxels) * stage.spacing_mm
+        positions[index] += (peak_position(score) - stage.search_voxels) * stage.spacing_mm
     return positions
 
 
@@ -205,6 +222,19 @@ def _neighbourhood_mask(volume: Volume, voxels: np.ndarray, points: np.ndarray, 
     return volume.with_array(near.astype(np.uint8)).to_sitk() if near.any() else sitk.Image()
 
 
+def _crop_to_mask(image, mask):
+    """The image and the mask cropped to the mask's bounding box (plus one voxel), geometry kept."""
+    import SimpleITK as sitk
+
+    k, j, i = np.nonzero(sitk.GetArrayViewFromImage(mask))
+    size = np.asarray(mask.GetSize())
+    low = np.maximum(np.array([i.min(), j.min(), k.min()]) - 1, 0)
+    high = np.minimum(np.array([i.max(), j.max(), k.max()]) + 1, size - 1)
+    extent = [int(v) for v in high - low + 1]
+    start = [int(v) for v in low]
+    return sitk.RegionOfInterest(image, extent, start), sitk.RegionOfInterest(mask, extent, start)
+
+
 def _register(fixed, moving, mask, template_points: np.ndarray, translation: np.ndarray,
               settings: RegistrationSettings):
     """Affine transform (fixed -> moving points) from a translation, centred on the template points, metric inside
@@ -213,14 +243,18 @@ def _register(fixed, moving, mask, template_points: np.ndarray, translation: np.
 
     if mask.GetNumberOfPixels() == 0:
         raise RuntimeError("no voxels near the landmarks")
+    fixed, mask = _crop_to_mask(fixed, mask)  # samples are drawn from the fixed image: keep them near the mask
     initial = sitk.AffineTransform(3)
     initial.SetCenter(tuple(map(float, template_points.mean(axis=0))))
     initial.SetTranslation(tuple(map(float, translation)))
     method = sitk.ImageRegistrationMethod()
     method.SetMetricAsMattesMutualInformation(numberOfHistogramBins=settings.histogram_bins)
     method.SetMetricFixedMask(mask)
-    method.SetMetricSamplingStrategy(method.RANDOM)
-    method.SetMetricSamplingPercentage(settings.sampling_fraction, sampling_seed(settings.seed))
+    if settings.sampling_fraction < 1.0:
+        method.SetMetricSamplingStrategy(method.RANDOM)
+        method.SetMetricSamplingPercentage(settings.sampling_fraction, sampling_seed(settings.seed))
+    else:  # every voxel near the landmarks: no random draw, so a moved study gives the same samples, moved
+        method.SetMetricSamplingStrategy(method.NONE)
     method.SetInterpolator(sitk.sitkLinear)
     method.SetOptimizerAsRegularStepGradientDescent(learningRate=settings.learning_rate, minStep=1e-3,
                                                     numberOfIterations=settings.iterations)
