@@ -70,7 +70,8 @@ def draw_landmarks(ax: Any, volume: Volume, landmarks: Sequence[Landmark], k: Op
     points = {lm.label: volume.lps_to_index(lm.position_lps) for lm in landmarks}
     if k is None:
         k = int(np.clip(np.round(np.mean([p[2] for p in points.values()])), 0, volume.array.shape[0] - 1))
-    ax.imshow(volume.array[k], cmap="gray", origin="upper")
+    window = float(np.percentile(volume.array, 99.5)) or None  # a few hot voxels would leave the rest black
+    ax.imshow(volume.array[k], cmap="gray", origin="upper", vmin=0, vmax=window)
     for label, (i, j, kk) in points.items():
         near = abs(kk - k) <= 1.5
         marker = MARKERS.get(label, "o")

@@ -4,7 +4,9 @@
 2. few-shot classification: a simulated clinician paints three axial slices through the LV (background and
    myocardium), ProtoNet classifies every other voxel, GrowCut ("Grow from seeds") gets the same paint; the
    segmentations, the probability map and a report figure are written, with Dice on the unpainted slices; then
-   the same slices painted with one-voxel strokes, classified again from the cached features.
+   the same slices painted with one-voxel strokes, classified again from the cached features;
+3. landmarks: PRNet places LV centre, apex and base from one phantom template (its landmarks exact), next to
+   the reference landmarks derived from the study's LV-wall mask, in a markups file and a report figure.
 Steps are functions in DEMO_STEPS, each given the shared DemoContext; a new step is one more function there.
 """
 
@@ -134,4 +136,40 @@ def classify_step(context: DemoContext) -> None:
         print(f"wrote {path}")
 
 
-DEMO_STEPS: list[Callable[[DemoContext], None]] = [describe_step, classify_step]
+def landmarks_step(context: DemoContext) -> None:
+    """Step 3: LV landmarks from one phantom template, compared with the mask-derived reference; figure."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ..cardiac_landmarks import lv_landmarks
+    from ..demo_landmarks import DEMO_TEMPLATE_SEED, draw_landmarks, place_demo_landmarks
+    from ..io.atomic import atomic_path
+
+    volume, out = context.volume, context.output
+    mask = volume.with_array(context.wall.astype(np.uint8))
+    print(f"== 3. Landmarks: PRNet places LV centre, apex and base from one annotated template (phantom seed "
+          f"{DEMO_TEMPLATE_SEED}); x = reference derived from the LV-wall mask")
+    started = time.perf_counter()
+    placed, lines = place_demo_landmarks(volume, out, mask)
+    seconds = time.perf_counter() - started
+    print("\n".join(lines))
+    print(f"(template simulated and landmarks placed in {seconds:.1f} s)")
+    reference = lv_landmarks(mask)
+    context.results["landmarks"] = placed
+    figure, axes = plt.subplots(1, len(placed), figsize=(4 * len(placed), 4.3))
+    for ax, landmark in zip(np.atleast_1d(axes), placed):
+        k = int(np.clip(np.round(volume.lps_to_index(landmark.position_lps)[2]), 0, volume.array.shape[0] - 1))
+        draw_landmarks(ax, volume, placed, k, reference, f"{landmark.label}: axial slice k={k}")
+    figure.suptitle("PhysioNet MPS patient001: LV landmarks from one phantom template (x: mask-derived reference)",
+                    fontsize=9)
+    figure.tight_layout()
+    path = out / "landmarks_report.png"
+    with atomic_path(path) as temporary:
+        figure.savefig(temporary, format="png", dpi=110)
+    plt.close(figure)
+    print(f"wrote {path}")
+
+
+DEMO_STEPS: list[Callable[[DemoContext], None]] = [describe_step, classify_step, landmarks_step]
