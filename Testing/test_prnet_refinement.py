@@ -25,6 +25,15 @@ def torso_and_points(size=48, spacing=5.0, **kwargs):
     return volume, np.array([landmarks[label] for label in LABELS])
 
 
+def rotated_copy(degrees):
+    """A 64^3 torso (template), its copy rotated by `degrees` about (1, 1, 1) and moved (target), the template's
+    landmark positions and their true positions in the copy."""
+    template, template_points = torso_and_points(size=64, spacing=4.0)
+    landmarks = [Landmark(label, tuple(p)) for label, p in zip(LABELS, template_points)]
+    target, moved = moved_copy(template, landmarks, translation_mm=(6.0, -4.0, 5.0), degrees=degrees)
+    return template, template_points, target, np.array([lm.position_lps for lm in moved])
+
+
 class PatchMatchingTest(unittest.TestCase):
     def test_a_translated_study_is_matched_to_within_a_few_millimetres(self):
         template, template_points = torso_and_points()
@@ -41,10 +50,7 @@ class PatchMatchingTest(unittest.TestCase):
 
 class NeighbourhoodRegistrationTest(unittest.TestCase):
     def test_a_rotation_is_corrected_where_matching_alone_leaves_the_apex_off(self):
-        template, template_points = torso_and_points(size=64, spacing=4.0)
-        landmarks = [Landmark(label, tuple(p)) for label, p in zip(LABELS, template_points)]
-        target, moved = moved_copy(template, landmarks, translation_mm=(6.0, -4.0, 5.0), degrees=10.0)
-        truth = np.array([lm.position_lps for lm in moved])
+        template, template_points, target, truth = rotated_copy(10.0)
         matched = match_patches(target, template, truth + 4.0, template_points)
         registered, linear = register_neighbourhood(target, template, matched, template_points)
         matched_errors = np.linalg.norm(matched - truth, axis=1)
@@ -67,10 +73,7 @@ class NeighbourhoodRegistrationTest(unittest.TestCase):
 
 class WarpedMatchingTest(unittest.TestCase):
     def test_patches_resampled_through_the_rotation_find_the_landmarks_of_a_rotated_copy(self):
-        template, template_points = torso_and_points(size=64, spacing=4.0)
-        landmarks = [Landmark(label, tuple(p)) for label, p in zip(LABELS, template_points)]
-        target, moved = moved_copy(template, landmarks, translation_mm=(6.0, -4.0, 5.0), degrees=20.0)
-        truth = np.array([lm.position_lps for lm in moved])
+        template, template_points, target, truth = rotated_copy(20.0)
         start = truth + np.array([[4.0, -3.0, 2.0], [-3.0, 4.0, 3.0], [2.0, 3.0, -4.0]])
         inverse = rotation_matrix((1.0, 1.0, 1.0), -20.0)
         found = match_warped_patches(target, template, start, template_points, [inverse] * 3)
