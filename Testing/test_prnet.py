@@ -171,6 +171,22 @@ class TrainingTest(unittest.TestCase):
         for a, b in zip(again.state_dict().values(), once_more.state_dict().values()):
             self.assertTrue(torch.equal(a, b))
 
+    def test_scales_trained_in_parallel_processes_equal_a_sequential_run(self):
+        from SPECTFewShotLib.commands.train_prnet import _train_scales_in_parallel
+
+        torch.set_num_threads(1)
+        volumes = [synthetic_torso(seed, size=32, spacing=7.0)[0] for seed in range(2)]
+        scales = {"coarse": ScaleConfig("2.5d", 16, 3, 12.0, 12.0, (80.0,) * 3, (80.0,) * 3, (4, 8, 16),
+                                        whole_body=True),
+                  "fine": ScaleConfig("2.5d", 16, 3, 6.0, 6.0, (30.0,) * 3, (20.0,) * 3, (4, 8, 16))}
+        training = {name: TrainingConfig(steps=4, groups_per_batch=2, patches_per_group=4, seed=1) for name in scales}
+        parallel, histories = _train_scales_in_parallel(volumes, scales, training, threads=1)
+        for name in scales:
+            sequential, _ = train_scale(volumes, scales[name], training[name])
+            self.assertEqual(len(histories[name]), 1)
+            for key, value in sequential.state_dict().items():
+                self.assertTrue(torch.equal(value, parallel[name].state_dict()[key]), f"{name}.{key}")
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -39,6 +39,9 @@ def register(parser: argparse.ArgumentParser) -> None:
                         help="validation phantoms from seed 900000 on (default: %(default)s)")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch CPU threads (1 is fastest on busy shared cores; default: %(default)s)")
+    parser.add_argument("--parallel-scales", action="store_true",
+                        help="train the coarse and the fine scale at the same time in two processes of --threads "
+                        "threads each (the same weights as one after the other, in about half the time)")
     parser.add_argument("--default", action="store_true", help="register as the default PRNet model")
     parser.add_argument("--cache", metavar="DIR", help="phantom cache folder (default: ~/.cache/spectfewshot)")
     parser.add_argument("--output-dir", metavar="DIR", help="where to write the weights and card "
@@ -56,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     from ..prnet.config import TrainingConfig, default_scales
     from ..prnet.localize import Localizer
     from ..prnet.model_card import write_model_card
-    from ..prnet.model_io import save_pair
+    from ..prnet.model_io import SCALES, save_pair
     from ..prnet.training import train_scale
     from ..protonet.phantom_cache import load_study
 
@@ -81,14 +84,18 @@ def run(args: argparse.Namespace) -> int:
     scales = default_scales(args.variant)
     base = TrainingConfig(groups_per_batch=args.groups, patches_per_group=args.group_size, seed=args.seed)
     training = {"coarse": replace(base, steps=args.coarse_steps), "fine": replace(base, steps=args.fine_steps)}
-    models, histories = {}, {}
-    for name in ("coarse", "fine"):
-        def show(fraction: float, message: str, name: str = name) -> None:
-            step = round(fraction * training[name].steps)
-            if step % 250 == 0:
-                print(f"  {name}: {message} ({time.perf_counter() - started:.0f} s)", flush=True)
+    if args.parallel_scales:
+        models, histories = _train_scales_in_parallel(volumes, scales, training, args.threads)
+    else:
+        models, histories = {}, {}
+        for name in SCALES:
+            def show(fraction: float, message: str, name: str = name) -> None:
+                step = round(fraction * training[name].steps)
+                if step % 250 == 0:
+                    print(f"  {name}: {message} ({time.perf_counter() - started:.0f} s)", flush=True)
 
-        models[name], histories[name] = train_scale(volumes, scales[name], training[name], progress=show)
+            models[name], histories[name] = train_scale(volumes, scales[name], training[name], progress=show)
+    for name in SCALES:
         last = histories[name][-1]
         print(f"{name}: L_dis {last['dis']:.4f}  L_rec {last['rec']:.5f}  pair offset error {last['err_mm']:.1f} mm",
               flush=True)
@@ -118,3 +125,37 @@ def run(args: argparse.Namespace) -> int:
         print(f"registered {model_id} (sha256 {entry.sha256[:16]}...)" + (" as the default PRNet model"
                                                                             if args.default else ""))
     return 0
+
+
+def _train_one_scale(volumes, scale, training, threads: int):
+    """One scale in a worker process: its state dict and loss history."""
+    import torch
+
+    from ..prnet.training import train_scale
+
+    torch.set_num_threads(threads)
+    model, history = train_scale(volumes, scale, training)
+    return model.state_dict(), history
+
+
+def _train_scales_in_parallel(volumes, scales, training, threads: int):
+    """Both scales at once in two spawned processes (each seeds itself as train_scale does, so the weights are
+    those of a sequential run with the same thread count)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from ..prnet.model_io import SCALES
+    from ..prnet.network import PRNet
+
+    with ProcessPoolExecutor(max_workers=len(SCALES), mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = {name: pool.submit(_train_one_scale, volumes, scales[name], training[name], threads)
+                   for name in SCALES}
+        results = {name: future.result() for name, future in futures.items()}
+    models, histories = {}, {}
+    for name, (state, history) in results.items():
+        models[name] = PRNet(scales[name])
+        models[name].load_state_dict(state)
+        models[name].eval()
+        histories[name] = history
+    print(f"trained {', '.join(SCALES)} in parallel", flush=True)
+    return models, histories
