@@ -10,6 +10,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..io.markups_io import Landmark
+from ..prnet.patches import normalised_counts_image
 from ..prnet.refinement import sampling_seed
 from ..volume import Volume
 
@@ -22,18 +23,11 @@ SAMPLING_FRACTION = 0.25
 ITERATIONS = 200
 
 
-def _normalised_image(volume: Volume):
-    """The volume as a float32 SimpleITK image, counts divided by their robust high level."""
-    from ..prnet.patches import normalised_counts
-
-    return volume.with_array(normalised_counts(volume)).to_sitk()
-
-
 def register_affine(target: Volume, template: Volume, seed: int = 0):
     """Affine transform mapping target (fixed) LPS points to template (moving) LPS points."""
     import SimpleITK as sitk
 
-    fixed, moving = _normalised_image(target), _normalised_image(template)
+    fixed, moving = normalised_counts_image(target), normalised_counts_image(template)
     initial = sitk.CenteredTransformInitializer(fixed, moving, sitk.AffineTransform(3),
                                                 sitk.CenteredTransformInitializerFilter.MOMENTS)
     method = sitk.ImageRegistrationMethod()

@@ -92,13 +92,14 @@ class Localizer:
                 if shift < self.settings.tolerance_mm:
                     break
             report(progress, 0.4 + 0.2 * number, f"{name} refinement done", cancel)
+        counts = (volume_counts, template_counts)
         if self.settings.match_patches:
-            estimate = match_patches(volume, template_volume, estimate, targets)
+            estimate = match_patches(volume, template_volume, estimate, targets, counts=counts)
             report(progress, 0.7, "patches matched", cancel)
         if self.settings.register_neighbourhood:
             estimate, linear = register_neighbourhood(volume, template_volume, estimate, targets,
-                                                      RegistrationSettings(seed=self.settings.seed))
-            estimate = match_warped_patches(volume, template_volume, estimate, targets, linear)
+                                                      RegistrationSettings(seed=self.settings.seed), counts)
+            estimate = match_warped_patches(volume, template_volume, estimate, targets, linear, counts=counts)
             report(progress, 0.9, "neighbourhood registered", cancel)
         confidence = self._confidence(prepared["fine"], targets, estimate)
         report(progress, 1.0, "landmarks placed", cancel)

@@ -89,7 +89,8 @@ class PRNet(nn.Module):
         """Position vector p(x) only (the encoder and the head; no decoder)."""
         return self.head(self._encode(x)[-1])
 
-    def _decode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+    def forward(self, x: torch.Tensor) -> PRNetOutput:
+        """Position vector, reconstruction and centre decoder features of a batch of patches [n, C, *patch]."""
         skips = self._encode(x)
         position = self.head(skips[-1])
         y = skips[-1]
@@ -97,20 +98,9 @@ class PRNet(nn.Module):
         for up, decoder, skip in zip(self.ups, self.decoders, reversed(skips[:-1])):
             y = decoder(torch.cat([up(y), skip], dim=1))
             decoded.append(y)
-        return position, self.reconstruct(y), decoded
-
-    def forward(self, x: torch.Tensor) -> PRNetOutput:
-        """Position vector, reconstruction and centre decoder features of a batch of patches [n, C, *patch]."""
-        position, reconstruction, decoded = self._decode(x)
+        reconstruction = self.reconstruct(y)
         features = torch.cat([_centre(decoded[-2]), _centre(decoded[-1])], dim=1)
         return PRNetOutput(position, reconstruction, features)
-
-    def dense_features(self, x: torch.Tensor) -> torch.Tensor:
-        """Decoder features at every voxel (pixel for 2.5D) of the patch: the last two decoder levels [n, F, ...]."""
-        _, _, decoded = self._decode(x)
-        mode = "trilinear" if self.dims == 3 else "bilinear"
-        coarser = nn.functional.interpolate(decoded[-2], size=decoded[-1].shape[2:], mode=mode, align_corners=False)
-        return torch.cat([coarser, decoded[-1]], dim=1)
 
 
 def _centre(feature_map: torch.Tensor) -> torch.Tensor:

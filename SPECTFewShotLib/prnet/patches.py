@@ -37,6 +37,11 @@ def normalised_counts(volume: Volume) -> np.ndarray:
     return np.clip(array / count_scale(array), 0.0, None).astype(np.float32)
 
 
+def normalised_counts_image(volume: Volume, normalised: np.ndarray | None = None):
+    """Normalised counts (given, or computed) as a float32 SimpleITK image with the volume's geometry."""
+    return volume.with_array(normalised_counts(volume) if normalised is None else normalised).to_sitk()
+
+
 @dataclass
 class PreparedVolume:
     """A normalised (and smoothed) volume ready for patch sampling."""

@@ -26,16 +26,19 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from ..volume import Volume
-from .patches import normalised_counts, prepare_volume, sample_patches
+from .patches import PreparedVolume, normalised_counts, normalised_counts_image, prepare_volume, sample_patches
 
 log = logging.getLogger(__name__)
+
+# Normalised counts of (volume, template), when the caller has them already (else each step computes them).
+Counts = Optional[tuple[np.ndarray, np.ndarray]]
 
 
 @dataclass(frozen=True)
@@ -69,22 +72,32 @@ class RegistrationSettings:
 
 
 def match_patches(volume: Volume, template: Volume, estimates: np.ndarray, template_points: np.ndarray,
-                  stages: Sequence[MatchingStage] = MATCHING_STAGES) -> np.ndarray:
+                  stages: Sequence[MatchingStage] = MATCHING_STAGES, counts: Counts = None) -> np.ndarray:
     """Estimates (n, 3) LPS moved to the best normalised cross-correlation of the template's patches."""
     estimates = np.array(estimates, dtype=float)
-    template_counts, volume_counts = normalised_counts(template), normalised_counts(volume)
+    volume_counts, template_counts = counts or (normalised_counts(volume), normalised_counts(template))
     for stage in stages:
-        spacing = (stage.spacing_mm,) * 3
-        template_prepared = prepare_volume(template, stage.spacing_mm, template_counts)
-        volume_prepared = prepare_volume(volume, stage.spacing_mm, volume_counts)
-        side = 2 * stage.half_voxels + 1
-        search = 2 * stage.search_voxels + side
-        kernels = sample_patches(template_prepared, template_points, (side,) * 3, spacing)
-        regions = sample_patches(volume_prepared, estimates, (search,) * 3, spacing)
-        for index, (kernel, region) in enumerate(zip(kernels, regions)):
-            score = normalised_cross_correlation(region, kernel)
-            estimates[index] += (peak_position(score) - stage.search_voxels) * stage.spacing_mm
+        _match_stage(prepare_volume(volume, stage.spacing_mm, volume_counts),
+                     prepare_volume(template, stage.spacing_mm, template_counts),
+                     estimates, template_points, stage, [np.eye(3)] * len(estimates))
     return estimates
+
+
+def _match_stage(volume_prepared: PreparedVolume, template_prepared: PreparedVolume, estimates: np.ndarray,
+                 template_points: np.ndarray, stage: MatchingStage, matrices: Sequence[np.ndarray | None]) -> None:
+    """Move each estimate (in place) to the NCC peak of the template's patch around its landmark, sampled through
+    its matrix (volume -> template directions); an estimate whose matrix is None stays."""
+    spacing = (stage.spacing_mm,) * 3
+    side = 2 * stage.half_voxels + 1
+    for index, matrix in enumerate(matrices):
+        if matrix is None:
+            continue
+        kernel = sample_patches(template_prepared, template_points[index][None], (side,) * 3, spacing,
+                                torch.as_tensor(matrix[None], dtype=torch.float32))[0]
+        region = sample_patches(volume_prepared, estimates[index][None], (side + 2 * stage.search_voxels,) * 3,
+                                spacing)[0]
+        score = normalised_cross_correlation(region, kernel)
+        estimates[index] += (peak_position(score) - stage.search_voxels) * stage.spacing_mm
 
 
 def normalised_cross_correlation(region: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
@@ -129,7 +142,7 @@ def landmark_groups(points: np.ndarray, distance_mm: float) -> list[list[int]]:
 
 
 def register_neighbourhood(volume: Volume, template: Volume, estimates: np.ndarray, template_points: np.ndarray,
-                           settings: RegistrationSettings = RegistrationSettings()
+                           settings: RegistrationSettings = RegistrationSettings(), counts: Counts = None
                            ) -> tuple[np.ndarray, list[np.ndarray | None]]:
     """Template points carried into `volume` by affine registrations of the neighbourhoods of the estimates, and
     for each point the linear part (3 x 3, `volume` -> template) of its registration (None where it was kept).
@@ -141,8 +154,10 @@ def register_neighbourhood(volume: Volume, template: Volume, estimates: np.ndarr
 
     estimates = np.asarray(estimates, dtype=float)
     template_points = np.asarray(template_points, dtype=float)
-    fixed = sitk.SmoothingRecursiveGaussian(_counts_image(volume), settings.smoothing_mm)
-    moving = sitk.SmoothingRecursiveGaussian(_counts_image(template), settings.smoothing_mm)
+    volume_counts, template_counts = counts or (normalised_counts(volume), normalised_counts(template))
+    fixed = sitk.SmoothingRecursiveGaussian(normalised_counts_image(volume, volume_counts), settings.smoothing_mm)
+    moving = sitk.SmoothingRecursiveGaussian(normalised_counts_image(template, template_counts),
+                                             settings.smoothing_mm)
     voxels = _voxel_positions(volume)
     placed = estimates.copy()
     linear: list[np.ndarray | None] = [None] * len(estimates)
@@ -168,23 +183,15 @@ def register_neighbourhood(volume: Volume, template: Volume, estimates: np.ndarr
 
 
 def match_warped_patches(volume: Volume, template: Volume, positions: np.ndarray, template_points: np.ndarray,
-                         linear: Sequence[np.ndarray | None], stage: MatchingStage = WARPED_STAGE) -> np.ndarray:
+                         linear: Sequence[np.ndarray | None], stage: MatchingStage = WARPED_STAGE,
+                         counts: Counts = None) -> np.ndarray:
     """Positions moved to the best NCC of the template's patch around each landmark, resampled through the
     registration's linear part (so that a tilted or larger heart looks the same); points without one stay."""
     positions = np.array(positions, dtype=float)
-    spacing = (stage.spacing_mm,) * 3
-    template_prepared = prepare_volume(template, stage.spacing_mm)
-    volume_prepared = prepare_volume(volume, stage.spacing_mm)
-    side = 2 * stage.half_voxels + 1
-    for index, matrix in enumerate(linear):
-        if matrix is None:
-            continue
-        kernel = sample_patches(template_prepared, template_points[index][None], (side,) * 3, spacing,
-                                torch.as_tensor(matrix[None], dtype=torch.float32))[0]
-        region = sample_patches(volume_prepared, positions[index][None], (side + 2 * stage.search_voxels,) * 3,
-                                spacing)[0]
-        score = normalised_cross_correlation(region, kernel)
-        positions[index] += (peak_position(score) - stage.search_voxels) * stage.spacing_mm
+    volume_counts, template_counts = counts or (normalised_counts(volume), normalised_counts(template))
+    _match_stage(prepare_volume(volume, stage.spacing_mm, volume_counts),
+                 prepare_volume(template, stage.spacing_mm, template_counts),
+                 positions, template_points, stage, linear)
     return positions
 
 
@@ -198,11 +205,6 @@ def _linear_part(transform, point: np.ndarray) -> np.ndarray:
 def sampling_seed(seed: int) -> int:
     """SimpleITK's metric sampling seed for our seed: SimpleITK reads 0 as "seed from the wall clock"."""
     return seed + 1
-
-
-def _counts_image(volume: Volume):
-    """Normalised counts as a float32 SimpleITK image with the volume's geometry."""
-    return volume.with_array(normalised_counts(volume)).to_sitk()
 
 
 def _voxel_positions(volume: Volume) -> np.ndarray:
