@@ -63,6 +63,16 @@ class NeighbourhoodRegistrationTest(unittest.TestCase):
         for matrix in linear:  # volume -> template: the inverse rotation, to within the registration's accuracy
             np.testing.assert_allclose(matrix @ rotation, np.eye(3), atol=0.08)
 
+    def test_the_same_input_gives_the_same_landmarks_and_itk_keeps_its_threads(self):
+        import SimpleITK as sitk
+
+        template, template_points, target, truth = rotated_copy(10.0)
+        threads = sitk.ProcessObject.GetGlobalDefaultNumberOfThreads()
+        runs = [register_neighbourhood(target, template, truth + 3.0, template_points)[0] for _ in range(3)]
+        for run in runs[1:]:
+            np.testing.assert_array_equal(run, runs[0])
+        self.assertEqual(sitk.ProcessObject.GetGlobalDefaultNumberOfThreads(), threads)
+
     def test_estimates_outside_the_volume_are_kept_as_they_are(self):
         template, template_points = torso_and_points()
         far = template_points + np.array([0.0, 0.0, 600.0])

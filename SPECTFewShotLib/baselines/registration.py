@@ -11,7 +11,7 @@ import numpy as np
 from ..errors import InputError
 from ..io.markups_io import Landmark
 from ..prnet.patches import normalised_counts_image
-from ..prnet.refinement import sampling_seed
+from ..prnet.refinement import execute_reproducibly, sampling_seed
 from ..volume import Volume
 
 log = logging.getLogger(__name__)
@@ -43,7 +43,7 @@ def register_affine(target: Volume, template: Volume, seed: int = 0):
     method.SmoothingSigmasAreSpecifiedInPhysicalUnitsOff()
     method.SetInitialTransform(initial, inPlace=False)
     try:
-        transform = method.Execute(fixed, moving)
+        transform = execute_reproducibly(method, fixed, moving)
     except RuntimeError as error:
         raise InputError(f"affine registration failed ({str(error).strip().splitlines()[-1][:120]})") from None
     log.debug("affine registration: metric %.4f after %d iterations (%s)", method.GetMetricValue(),
