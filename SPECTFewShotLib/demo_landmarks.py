@@ -33,8 +33,9 @@ def demo_template(seed: int = DEMO_TEMPLATE_SEED) -> tuple[Volume, list[Landmark
 
 def place_demo_landmarks(volume: Volume, out_dir: str | os.PathLike, reference_mask: Optional[Volume] = None,
                          model: Optional[str] = None, template_seed: int = DEMO_TEMPLATE_SEED
-                         ) -> tuple[list[Landmark], list[str]]:
-    """Place the LV landmarks on `volume` from the phantom template; write landmarks.mrk.json; summary lines."""
+                         ) -> tuple[list[Landmark], list[Landmark], list[str]]:
+    """Place the LV landmarks on `volume` from the phantom template; write landmarks.mrk.json. Returns the placed
+    landmarks, the reference landmarks derived from `reference_mask` (none without it) and summary lines."""
     from .prnet.localize import Localizer
 
     out = Path(out_dir)
@@ -43,13 +44,13 @@ def place_demo_landmarks(volume: Volume, out_dir: str | os.PathLike, reference_m
     placed = localizer.localize(volume, template, template_landmarks)
     written = write_landmarks(placed, out / "landmarks.mrk.json")
     lines = [f"Landmarks (PRNet {localizer.model_id}, one phantom template, seed {template_seed}):"]
-    reference = {}
+    reference_landmarks: list[Landmark] = []
     if reference_mask is not None:
         from .cardiac_landmarks import lv_landmarks
 
         reference_landmarks = lv_landmarks(reference_mask)
-        reference = {lm.label: np.asarray(lm.position_lps) for lm in reference_landmarks}
         write_landmarks(reference_landmarks, out / "reference_landmarks.mrk.json")
+    reference = {lm.label: np.asarray(lm.position_lps) for lm in reference_landmarks}
     for landmark in placed:
         x, y, z = landmark.position_lps
         line = f"  {landmark.label:<10} ({x:7.1f}, {y:7.1f}, {z:7.1f}) mm LPS, confidence {landmark.confidence:.2f}"
@@ -58,7 +59,7 @@ def place_demo_landmarks(volume: Volume, out_dir: str | os.PathLike, reference_m
             line += f", {distance:.1f} mm from the mask-derived reference"
         lines.append(line)
     lines.append(f"wrote {written}" + (" and reference_landmarks.mrk.json" if reference else ""))
-    return placed, lines
+    return placed, reference_landmarks, lines
 
 
 def draw_landmarks(ax: Any, volume: Volume, landmarks: Sequence[Landmark], k: Optional[int] = None,

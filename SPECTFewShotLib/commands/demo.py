@@ -143,7 +143,6 @@ def landmarks_step(context: DemoContext) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from ..cardiac_landmarks import lv_landmarks
     from ..demo_landmarks import DEMO_TEMPLATE_SEED, draw_landmarks, place_demo_landmarks
     from ..io.atomic import atomic_path
 
@@ -152,11 +151,10 @@ def landmarks_step(context: DemoContext) -> None:
     print(f"== 3. Landmarks: PRNet places LV centre, apex and base from one annotated template (phantom seed "
           f"{DEMO_TEMPLATE_SEED}); x = reference derived from the LV-wall mask")
     started = time.perf_counter()
-    placed, lines = place_demo_landmarks(volume, out, mask)
+    placed, reference, lines = place_demo_landmarks(volume, out, mask)
     seconds = time.perf_counter() - started
     print("\n".join(lines))
     print(f"(template simulated and landmarks placed in {seconds:.1f} s)")
-    reference = lv_landmarks(mask)
     context.results["landmarks"] = placed
     figure, axes = plt.subplots(1, len(placed), figsize=(4 * len(placed), 4.3))
     for ax, landmark in zip(np.atleast_1d(axes), placed):
