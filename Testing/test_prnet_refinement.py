@@ -1,5 +1,6 @@
-"""The two local steps after PRNet's moves: patch matching corrects a translation, the neighbourhood registration
-corrects a rotation a translation cannot; landmarks far apart are registered separately."""
+"""The local steps after PRNet's moves: patch matching corrects a translation, the neighbourhood registration
+corrects a rotation a translation cannot and is rescued by a second start when most estimates went astray;
+landmarks far apart are registered separately."""
 
 import unittest
 
@@ -12,8 +13,12 @@ from SPECTFewShotLib.prnet.refinement import (
     landmark_groups,
     match_patches,
     match_warped_patches,
+    normalised_cross_correlation,
     peak_position,
     register_neighbourhood,
+    replace_outliers,
+    score_weights,
+    start_translations,
 )
 from Testing.prnet_synthetic import synthetic_torso
 
@@ -63,6 +68,15 @@ class NeighbourhoodRegistrationTest(unittest.TestCase):
         for matrix in linear:  # volume -> template: the inverse rotation, to within the registration's accuracy
             np.testing.assert_allclose(matrix @ rotation, np.eye(3), atol=0.08)
 
+    def test_one_good_estimate_rescues_a_group_whose_other_estimates_went_astray_together(self):
+        template, template_points, target, truth = rotated_copy(10.0)
+        for offset in ([25.0, 0.0, 0.0], [0.0, 0.0, -30.0], [25.0, -25.0, 0.0]):
+            estimates = truth.copy()
+            estimates[1:] += offset  # two of three moved as one: their median start is off by the same amount
+            registered, _ = register_neighbourhood(target, template, estimates, template_points)
+            errors = np.linalg.norm(registered - truth, axis=1)
+            self.assertLess(errors.max(), 1.0, f"offset {offset}: errors {np.round(errors, 1)} mm")
+
     def test_the_same_input_gives_the_same_landmarks_and_itk_keeps_its_threads(self):
         import SimpleITK as sitk
 
@@ -81,6 +95,28 @@ class NeighbourhoodRegistrationTest(unittest.TestCase):
         self.assertEqual(linear, [None, None, None])
 
 
+class RegistrationStartsTest(unittest.TestCase):
+    def test_starts_are_the_median_translation_then_each_estimates_own_one_per_separation(self):
+        template = np.array([[0.0, 0, 0], [40.0, 0, 0], [0.0, 40, 0]])
+        estimates = template - np.array([[10.0, 0, 0], [12.0, 0, 0], [40.0, 0, 0]])
+        starts = start_translations(template, estimates, 15.0)
+        np.testing.assert_allclose(starts, [[12.0, 0, 0], [40.0, 0, 0]])  # 10 and 12 are within 15 mm of 12
+        self.assertEqual(len(start_translations(template, estimates, 1.0)), 3)
+
+    def test_an_unregistered_estimate_far_from_the_templates_shape_takes_its_place_in_that_shape(self):
+        template = np.array([[0.0, 0, 0], [40.0, 0, 0], [0.0, 40, 0]])
+        estimates = template + np.array([[5.0, 0, 0], [7.0, 1, 0], [60.0, 0, 0]])
+        placed = replace_outliers(template, estimates, 20.0)
+        np.testing.assert_array_equal(placed[:2], estimates[:2])
+        np.testing.assert_allclose(placed[2], template[2] + [7.0, 0, 0])  # the median translation
+
+    def test_a_clear_winner_takes_all_and_near_ties_share(self):
+        np.testing.assert_allclose(score_weights(np.array([0.9, 0.6]), 0.03), [1.0, 0.0], atol=1e-4)
+        weights = score_weights(np.array([0.7636, 0.7632]), 0.03)
+        self.assertAlmostEqual(weights.sum(), 1.0)
+        self.assertLess(abs(weights[0] - weights[1]), 0.02)
+
+
 class WarpedMatchingTest(unittest.TestCase):
     def test_patches_resampled_through_the_rotation_find_the_landmarks_of_a_rotated_copy(self):
         template, template_points, target, truth = rotated_copy(20.0)
@@ -91,6 +127,16 @@ class WarpedMatchingTest(unittest.TestCase):
         self.assertLess(errors.max(), 2.5, f"errors {np.round(errors, 1)} mm")
         unchanged = match_warped_patches(target, template, start, template_points, [None] * 3)
         np.testing.assert_array_equal(unchanged, start)
+
+
+class CrossCorrelationTest(unittest.TestCase):
+    def test_a_kernel_of_every_second_voxel_is_found_where_it_was_cut_out_at_half_voxel_shifts(self):
+        region = torch.rand((21, 21, 21), generator=torch.Generator().manual_seed(0))
+        kernel = region[3:14:2, 4:15:2, 5:16:2]  # 6 samples, 2 voxels apart
+        score = normalised_cross_correlation(region, kernel, dilation=2)
+        self.assertEqual(tuple(score.shape), (11, 11, 11))
+        self.assertEqual(np.unravel_index(int(score.argmax()), score.shape), (3, 4, 5))
+        self.assertAlmostEqual(float(score.max()), 1.0, places=4)
 
 
 class PeakTest(unittest.TestCase):

@@ -10,13 +10,18 @@ Three local steps, which only work because PRNet's estimate is already close, fi
 2. `register_neighbourhood`: an affine registration (SimpleITK, Mattes mutual information on every voxel near
    the landmarks, one thread (`execute_reproducibly`): reproducible, and a moved study gives a moved result) of
    the template onto the new volume that only looks at the voxels within 35 mm of the template's landmarks,
-   started from the median translation of the estimates. It corrects what a translation cannot: a heart that
-   is larger, smaller or tilted, and an estimate that went astray follows its group. Landmarks further apart
-   than 80 mm in the template are registered in separate groups. A group whose registration fails, or moves
-   its landmarks (median) further than 20 mm from their matched positions, keeps the matched positions.
-3. `match_warped_patches`: the patch matching once more (2 mm steps, ±6 mm, a 42 mm cube), with the template's
-   patch resampled through the registration's linear part, for what an affine map of the whole neighbourhood
-   leaves at each landmark.
+   started from the median translation of the estimates and from each estimate's own translation (one start per
+   15 mm). It corrects what a translation cannot: a heart that is larger, smaller or tilted, and an estimate
+   that went astray follows its group. Of the registrations that converged (moved the landmarks, median, at
+   most 20 mm from their start), the ones under which the template's neighbourhood correlates best with the
+   new volume win (softmax weights of the correlations: near ties are averaged); a second start rescues a group
+   whose median start sat on a hot neighbour (gut, liver) the registration then slid into. Landmarks further
+   apart than 80 mm in the template are registered in separate groups. A group without a converged registration
+   keeps its matched positions, except an estimate more than 20 mm from the template's shape moved as one (by
+   the median translation), which takes that place.
+3. `match_warped_patches`: the patch matching once more (1 mm shifts, ±6 mm, a 42 mm cube sampled every 2 mm),
+   with the template's patch resampled through the registration's linear part, for what an affine map of the
+   whole neighbourhood leaves at each landmark.
 
 All steps work on counts divided by their robust maximum (so units and injected activity do not matter) and
 never change the volumes given. All settings were chosen on validation phantoms (seeds 900000-900023).
@@ -43,15 +48,19 @@ Counts = Optional[tuple[np.ndarray, np.ndarray]]
 
 @dataclass(frozen=True)
 class MatchingStage:
-    """One patch-matching stage: sampling spacing (mm), template half-size and search half-range (voxels)."""
+    """One patch-matching stage: sampling spacing (mm), template half-size and search half-range (voxels), and the
+    shifts tried per voxel along each axis (2: every half voxel, the template's samples spread out to match)."""
 
     spacing_mm: float
     half_voxels: int
     search_voxels: int
+    substeps: int = 1
 
 
 MATCHING_STAGES = (MatchingStage(4.0, 8, 6), MatchingStage(2.5, 8, 3))
-WARPED_STAGE = MatchingStage(2.0, 10, 3)  # after the registration: a 42 mm cube, ±6 mm
+# After the registration: a 42 mm cube, ±6 mm, shifted by 1 mm (2 mm shifts and the sub-step parabola made a
+# landmark jump by up to 1 mm between a study and its translated copy).
+WARPED_STAGE = MatchingStage(2.0, 10, 3, substeps=2)
 
 
 @dataclass(frozen=True)
@@ -67,7 +76,10 @@ class RegistrationSettings:
     learning_rate: float = 2.0
     shrink_factors: tuple[int, ...] = (2, 1)
     smoothing_voxels: tuple[float, ...] = (1.0, 0.0)
-    max_move_mm: float = 20.0  # median move from the matched positions beyond this: the registration is not trusted
+    start_separation_mm: float = 15.0  # a start translation this close to one already tried is not tried again
+    max_move_mm: float = 20.0  # median move from its start beyond this: that registration diverged
+    outlier_mm: float = 20.0  # unregistered: an estimate this far from the template's shape moved as one is replaced
+    score_temperature: float = 0.03  # of the softmax over the converged registrations' correlations
     seed: int = 0
 
 
@@ -94,21 +106,23 @@ def _match_stage(volume_prepared: PreparedVolume, template_prepared: PreparedVol
             continue
         kernel = sample_patches(template_prepared, template_points[index][None], (side,) * 3, spacing,
                                 torch.as_tensor(matrix[None], dtype=torch.float32))[0]
-        region = sample_patches(volume_prepared, estimates[index][None], (side + 2 * stage.search_voxels,) * 3,
-                                spacing)[0]
-        score = normalised_cross_correlation(region, kernel)
-        estimates[index] += (peak_position(score) - stage.search_voxels) * stage.spacing_mm
+        step, search = stage.spacing_mm / stage.substeps, stage.search_voxels * stage.substeps
+        region = sample_patches(volume_prepared, estimates[index][None],
+                                ((side - 1) * stage.substeps + 1 + 2 * search,) * 3, (step,) * 3)[0]
+        score = normalised_cross_correlation(region, kernel, stage.substeps)
+        estimates[index] += (peak_position(score) - search) * step
 
 
-def normalised_cross_correlation(region: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
-    """NCC of `kernel` [d, h, w] at every valid shift inside `region` [D, H, W] -> [D-d+1, H-h+1, W-w+1]."""
+def normalised_cross_correlation(region: torch.Tensor, kernel: torch.Tensor, dilation: int = 1) -> torch.Tensor:
+    """NCC of `kernel` [d, h, w], its samples `dilation` region voxels apart, at every valid shift inside `region`
+    [D, H, W] -> [D-dilation*(d-1), ...]."""
     n = kernel.numel()
     centred = (kernel - kernel.mean()) / (kernel.std(unbiased=False) + 1e-6)
     x = region[None, None]
     ones = torch.ones_like(centred)[None, None]
-    product = F.conv3d(x, centred[None, None]) / n
-    mean = F.conv3d(x, ones) / n
-    spread = (F.conv3d(x * x, ones) / n - mean ** 2).clamp_min(1e-8).sqrt()
+    product = F.conv3d(x, centred[None, None], dilation=dilation) / n
+    mean = F.conv3d(x, ones, dilation=dilation) / n
+    spread = (F.conv3d(x * x, ones, dilation=dilation) / n - mean ** 2).clamp_min(1e-8).sqrt()
     return (product / spread)[0, 0]
 
 
@@ -147,8 +161,9 @@ def register_neighbourhood(volume: Volume, template: Volume, estimates: np.ndarr
     """Template points carried into `volume` by affine registrations of the neighbourhoods of the estimates, and
     for each point the linear part (3 x 3, `volume` -> template) of its registration (None where it was kept).
 
-    Groups follow the template's geometry (which is right by definition), and each group starts from the median
-    translation of its estimates, so that one estimate gone astray neither splits its group nor moves the start.
+    Groups follow the template's geometry (which is right by definition). Each group is registered from several
+    starts (`start_translations`) and the converged registration that fits the template's neighbourhood best is
+    kept, so that neither one estimate gone astray nor a start next to a hot neighbour decides the result.
     """
     import SimpleITK as sitk
 
@@ -158,28 +173,80 @@ def register_neighbourhood(volume: Volume, template: Volume, estimates: np.ndarr
     fixed = sitk.SmoothingRecursiveGaussian(normalised_counts_image(volume, volume_counts), settings.smoothing_mm)
     moving = sitk.SmoothingRecursiveGaussian(normalised_counts_image(template, template_counts),
                                              settings.smoothing_mm)
-    voxels = _voxel_positions(volume)
+    voxels, template_voxels = _voxel_positions(volume), _voxel_positions(template)
     placed = estimates.copy()
     linear: list[np.ndarray | None] = [None] * len(estimates)
     for group in landmark_groups(template_points, settings.group_distance_mm):
-        translation = np.median(template_points[group] - estimates[group], axis=0)  # fixed -> moving
-        start = template_points[group] - translation  # the template's landmarks, moved as one, in `volume`
-        mask = _neighbourhood_mask(volume, voxels, start, settings.radius_mm)
-        try:
-            transform = _register(fixed, moving, mask, template_points[group], translation, settings)
-        except RuntimeError as error:
-            log.info("local registration failed, matched positions kept (%s)", str(error).strip()[-120:])
+        points = template_points[group]
+        template_mask = _neighbourhood_mask(template, template_voxels, points, settings.radius_mm)
+        neighbourhood = _crop_to_mask(moving, template_mask) if template_mask.GetNumberOfPixels() else None
+        converged: list[tuple[float, np.ndarray, object]] = []
+        for translation in start_translations(points, estimates[group], settings.start_separation_mm):
+            start = points - translation  # the template's landmarks, moved as one, in `volume`
+            mask = _neighbourhood_mask(volume, voxels, start, settings.radius_mm)
+            try:
+                transform = _register(fixed, moving, mask, points, translation, settings)
+            except RuntimeError as error:
+                log.info("local registration failed (%s)", str(error).strip()[-120:])
+                continue
+            inverse = transform.GetInverse()
+            moved = np.array([inverse.TransformPoint(tuple(map(float, p))) for p in points])
+            if np.median(np.linalg.norm(moved - start, axis=1)) > settings.max_move_mm:
+                log.info("local registration moved the landmarks further than %.0f mm from its start: dropped",
+                         settings.max_move_mm)
+                continue
+            converged.append((_neighbourhood_correlation(fixed, neighbourhood, transform), moved, transform))
+        if not converged:
+            placed[group] = replace_outliers(points, estimates[group], settings.outlier_mm)
             continue
-        inverse = transform.GetInverse()
-        moved = np.array([inverse.TransformPoint(tuple(map(float, p))) for p in template_points[group]])
-        if np.median(np.linalg.norm(moved - estimates[group], axis=1)) > settings.max_move_mm:
-            log.info("local registration moved the landmarks further than %.0f mm, matched positions kept",
-                     settings.max_move_mm)
-            continue
-        placed[group] = moved
-        for index in group:
-            linear[index] = _linear_part(transform, moved[group.index(index)])
+        weights = score_weights(np.array([score for score, _, _ in converged]), settings.score_temperature)
+        placed[group] = sum(w * moved for w, (_, moved, _) in zip(weights, converged))
+        for n, index in enumerate(group):
+            linear[index] = sum(w * _linear_part(transform, moved[n])
+                                for w, (_, moved, transform) in zip(weights, converged))
     return placed, linear
+
+
+def score_weights(scores: np.ndarray, temperature: float) -> np.ndarray:
+    """Softmax weights of the registrations' scores: the best one wins clearly when it fits clearly better, and
+    near ties share (a pick between them would flip, and move landmarks by millimetres, on a rounding difference)."""
+    weights = np.exp((scores - scores.max()) / temperature)
+    return weights / weights.sum()
+
+
+def start_translations(template_points: np.ndarray, estimates: np.ndarray, separation_mm: float) -> list[np.ndarray]:
+    """Translations (volume -> template) to start a group's registration from: the median of its estimates' (robust
+    to one estimate gone astray), then each estimate's own, skipping any within `separation_mm` of one kept."""
+    candidates = [np.median(template_points - estimates, axis=0), *(template_points - estimates)]
+    kept: list[np.ndarray] = []
+    for translation in candidates:
+        if all(np.linalg.norm(translation - other) > separation_mm for other in kept):
+            kept.append(translation)
+    return kept
+
+
+def replace_outliers(template_points: np.ndarray, estimates: np.ndarray, distance_mm: float) -> np.ndarray:
+    """Estimates, except those further than `distance_mm` from the template's points moved as one by the median
+    translation: those take that place (the template's shape is a better guess than a stray match)."""
+    shape = template_points - np.median(template_points - estimates, axis=0)
+    far = np.linalg.norm(estimates - shape, axis=1) > distance_mm
+    return np.where(far[:, None], shape, estimates)
+
+
+def _neighbourhood_correlation(fixed, neighbourhood, transform) -> float:
+    """Correlation of the template's neighbourhood (image and mask, cropped) with the new volume sampled at the
+    points the transform (volume -> template) maps onto it: the same template voxels score every start."""
+    import SimpleITK as sitk
+
+    if neighbourhood is None:
+        return -1.0
+    image, mask = neighbourhood
+    inside = sitk.GetArrayViewFromImage(mask) > 0
+    sampled = sitk.Resample(fixed, image, transform.GetInverse(), sitk.sitkLinear, 0.0)
+    a = sitk.GetArrayViewFromImage(image)[inside].astype(float)
+    b = sitk.GetArrayViewFromImage(sampled)[inside].astype(float)
+    a, b = a - a.mean(), b - b.mean()
+    return float((a * b).sum() / (np.sqrt((a * a).sum() * (b * b).sum()) + 1e-12))
 
 
 def match_warped_patches(volume: Volume, template: Volume, positions: np.ndarray, template_points: np.ndarray,
