@@ -11,7 +11,7 @@ import numpy as np
 from ..errors import InputError
 from ..io.markups_io import Landmark
 from ..prnet.patches import normalised_counts_image
-from ..prnet.refinement import execute_reproducibly, sampling_seed
+from ..sitk_registration import execute_reproducibly, sampling_seed
 from ..volume import Volume
 
 log = logging.getLogger(__name__)
