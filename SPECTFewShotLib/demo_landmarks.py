@@ -1,9 +1,9 @@
 """Landmarks for the demo: place LV centre, apex and base on a study from a phantom template, and draw them.
 
 The template is the simulated phantom (for a CZT camera, like the bundled study) of a fixed training-range seed
-with its exact LV landmarks (the model
-never saw its landmarks: training uses no labels). When the study's LV-wall mask is given, the reference
-landmarks derived from it (`cardiac_landmarks`) are written next to the placed ones with the distance between.
+with its exact LV landmarks (the model never saw its landmarks: training uses no labels). When the study's
+LV-wall mask is given, the reference landmarks derived from it (`cardiac_landmarks`) are written next to the
+placed ones with the distance between.
 """
 
 from __future__ import annotations

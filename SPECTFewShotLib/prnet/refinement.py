@@ -164,8 +164,9 @@ def register_neighbourhood(volume: Volume, template: Volume, estimates: np.ndarr
     for each point the linear part (3 x 3, `volume` -> template) of its registration (None where it was kept).
 
     Groups follow the template's geometry (which is right by definition). Each group is registered from several
-    starts (`start_translations`) and the converged registration that fits the template's neighbourhood best is
-    kept, so that neither one estimate gone astray nor a start next to a hot neighbour decides the result.
+    starts (`start_translations`); the converged registrations are averaged with `score_weights` of how well the
+    template's neighbourhood correlates with the volume under each, so that neither one estimate gone astray nor
+    a start next to a hot neighbour decides the result.
     """
     import SimpleITK as sitk
 
@@ -203,9 +204,9 @@ def register_neighbourhood(volume: Volume, template: Volume, estimates: np.ndarr
             continue
         weights = score_weights(np.array([score for score, _, _ in converged]), settings.score_temperature)
         placed[group] = sum(w * moved for w, (_, moved, _) in zip(weights, converged))
-        for n, index in enumerate(group):
-            linear[index] = sum(w * _linear_part(transform, moved[n])
-                                for w, (_, moved, transform) in zip(weights, converged))
+        matrix = sum(w * _linear_part(transform, moved[0]) for w, (_, moved, transform) in zip(weights, converged))
+        for index in group:  # an affine map has one linear part for the whole group
+            linear[index] = matrix
     return placed, linear
 
 
@@ -265,7 +266,8 @@ def match_warped_patches(volume: Volume, template: Volume, positions: np.ndarray
 
 
 def _linear_part(transform, point: np.ndarray) -> np.ndarray:
-    """The 3 x 3 linear part of an affine SimpleITK transform, by its action on unit steps from `point`."""
+    """The 3 x 3 linear part of an affine SimpleITK transform (the same at every point), by its action on unit
+    steps from `point` (the registration returns a generic transform, without GetMatrix)."""
     origin = np.asarray(transform.TransformPoint(tuple(map(float, point))))
     columns = [np.asarray(transform.TransformPoint(tuple(map(float, point + step)))) - origin for step in np.eye(3)]
     return np.stack(columns, axis=1)
