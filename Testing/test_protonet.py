@@ -12,12 +12,15 @@ from SPECTFewShotLib.errors import CancelledError, InputError
 from SPECTFewShotLib.io.segmentation_io import Segmentation, read_segmentation, segments_for, write_segmentation
 from SPECTFewShotLib.progress import CancelToken
 from SPECTFewShotLib.protonet.embedding import DenseEmbedding, EmbeddingConfig
+from SPECTFewShotLib.protonet.features import FeatureGrid, label_changes_nearby
 from SPECTFewShotLib.protonet.prototypes import (
     build_prototypes,
     class_log_probabilities,
     class_probabilities,
+    cluster_means,
     prototype_logits,
 )
+from SPECTFewShotLib.protonet.refinement import bounding_box, keep_connected_to_paint
 from SPECTFewShotLib.protonet.session import FewShotSession
 from SPECTFewShotLib.protonet.spatial_prior import SpatialPrior, apply_prior, slice_prior
 from SPECTFewShotLib.protonet.support import paint_boundaries
@@ -106,6 +109,69 @@ class PrototypeMathTest(unittest.TestCase):
         probabilities = class_probabilities(features, prototypes, 1.0)
         self.assertEqual(probabilities.argmax(0).tolist(), [0, 1, 0, 1])
         self.assertGreater(float(probabilities[0, 2]), 0.99)
+
+
+class ReclassificationStepsTest(unittest.TestCase):
+    """The steps run at every stroke: each checked against its plain definition."""
+
+    def test_label_changes_nearby_is_max_filter_against_min_filter(self):
+        from scipy import ndimage
+
+        rng = np.random.default_rng(0)
+        for shape in [(9, 10, 11), (1, 5, 7), (4, 1, 9), (2, 2, 2)]:
+            for n in (2, 3, 5):
+                labels = (ndimage.gaussian_filter(rng.random(shape), 1.0) * 40).astype(np.int16) % n
+                expected = ndimage.maximum_filter(labels, 3) != ndimage.minimum_filter(labels, 3)
+                np.testing.assert_array_equal(label_changes_nearby(labels), expected, err_msg=f"{shape} {n}")
+        diagonal = np.zeros((3, 3, 3), dtype=np.int16)
+        diagonal[2, 2, 2] = 1  # differs from the centre only across a corner
+        self.assertTrue(label_changes_nearby(diagonal)[1, 1, 1])
+
+    def test_voxel_labels_are_the_argmax_of_the_interpolated_probabilities(self):
+        from scipy import ndimage
+
+        rng = np.random.default_rng(1)
+        for shape, stride in [((13, 17, 19), 2), ((13, 17, 19), 4), ((16, 16, 16), 2)]:
+            grid = FeatureGrid(shape, stride)
+            probabilities = ndimage.gaussian_filter(rng.random((3, *grid.cells)), (0, 1, 1, 1)).astype(np.float32)
+            probabilities /= probabilities.sum(0)
+            expected = grid.upsample(torch.from_numpy(probabilities)).numpy().argmax(0)
+            labels = grid.voxel_labels(probabilities, probabilities.argmax(0).astype(np.int16))
+            self.assertEqual(labels.shape, shape)
+            self.assertEqual(labels.dtype, np.int16)
+            self.assertLess(float(np.mean(labels != expected)), 1e-3, f"{shape} {stride}")
+
+    def test_cluster_means_are_the_means_of_the_non_empty_clusters(self):
+        points = torch.arange(12.0).view(6, 2)
+        assign = torch.tensor([3, 0, 3, 0, 3, 1])  # cluster 2 is empty
+        means = cluster_means(points, assign)
+        expected = torch.stack([points[assign == q].mean(0) for q in (0, 1, 3)])
+        self.assertTrue(torch.allclose(means, expected))
+
+    def test_regions_without_their_class_paint_go_to_the_next_class(self):
+        probabilities = np.zeros((3, 6, 12, 12), dtype=np.float32)
+        probabilities[:] = np.array([0.6, 0.3, 0.1])[:, None, None, None]  # background everywhere, except:
+        blobs = [((slice(1, 3), slice(1, 4), slice(1, 4)), [0.1, 0.8, 0.1]),  # class 1, painted
+                 ((slice(4, 6), slice(9, 12), slice(0, 2)), [0.1, 0.1, 0.8]),  # class 2, painted
+                 ((slice(1, 3), slice(8, 11), slice(8, 11)), [0.05, 0.7, 0.25])]  # class 1, no paint
+        for box, values in blobs:
+            probabilities[(slice(None), *box)] = np.array(values)[:, None, None, None]
+        painted = np.full((6, 12, 12), -1, dtype=np.int16)
+        painted[0, 0, 0], painted[2, 2, 2], painted[5, 11, 0] = 0, 1, 2
+        labels = keep_connected_to_paint(probabilities, painted)
+        self.assertTrue((labels[1:3, 1:4, 1:4] == 1).all())
+        self.assertTrue((labels[4:6, 9:12, 0:2] == 2).all())
+        # the unpainted class-1 island goes to class 2, which has no paint there either, and then to background
+        self.assertTrue((labels[1:3, 8:11, 8:11] == 0).all())
+        np.testing.assert_allclose(probabilities[:, 1, 8, 8], [1.0, 0.0, 0.0], atol=1e-6)
+        np.testing.assert_array_equal(labels, probabilities.argmax(0))
+        np.testing.assert_allclose(probabilities.sum(0), 1.0, atol=1e-6)
+
+    def test_bounding_box(self):
+        mask = np.zeros((4, 5, 6), dtype=bool)
+        self.assertIsNone(bounding_box(mask))
+        mask[1, 2, 3] = mask[2, 4, 1] = True
+        self.assertEqual(bounding_box(mask), (slice(1, 3), slice(2, 5), slice(1, 4)))
 
 
 class SpatialPriorTest(unittest.TestCase):

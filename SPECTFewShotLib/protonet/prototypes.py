@@ -105,10 +105,9 @@ def _build_prototypes(painted: torch.Tensor, classes: torch.Tensor, n_classes: i
             edge = painted[(classes == c) & boundary]
             if edge.shape[0] > 0:
                 k = prototype_count(edge.shape[0], MAX_BOUNDARY_PROTOTYPES, VOXELS_PER_BOUNDARY_PROTOTYPE)
-                assign = kmeans(edge.detach(), k)
-                for q in torch.unique(assign):
-                    vectors.append(edge[assign == q].mean(0))
-                    class_of.append(c)
+                means = cluster_means(edge, kmeans(edge.detach(), k))
+                vectors += list(means)
+                class_of += [c] * len(means)
         k = prototype_count(members.shape[0], max_per_class, voxels_per_prototype)
         sample = members
         if k > 1 and members.shape[0] > KMEANS_MAX_POINTS:
@@ -116,13 +115,21 @@ def _build_prototypes(painted: torch.Tensor, classes: torch.Tensor, n_classes: i
             sample = members[(torch.arange(KMEANS_MAX_POINTS) * step).long()]
         assign = kmeans(sample.detach(), k)
         if sample is not members:  # assign every painted voxel to the nearest centre found on the sample
-            centres = torch.stack([sample[assign == q].mean(0) for q in range(k) if (assign == q).any()])
-            assign = _nearest(members.detach(), centres.detach())
-        for q in torch.unique(assign):
-            chosen = assign == q
-            vectors.append(members[chosen].mean(0))
-            class_of.append(c)
+            assign = _nearest(members.detach(), cluster_means(sample.detach(), assign))
+        means = cluster_means(members, assign)
+        vectors += list(means)
+        class_of += [c] * len(means)
     return Prototypes(torch.stack(vectors), torch.tensor(class_of, dtype=torch.long), n_classes)
+
+
+def cluster_means(points: torch.Tensor, assign: torch.Tensor) -> torch.Tensor:
+    """Mean [q, D] of the points [n, D] of each non-empty cluster, in increasing cluster index (differentiable; one
+    pass over the points instead of one masked copy per cluster)."""
+    clusters = int(assign.max()) + 1
+    sums = torch.zeros(clusters, points.shape[1], dtype=points.dtype).index_add(0, assign, points)
+    counts = torch.bincount(assign, minlength=clusters)
+    present = counts > 0
+    return sums[present] / counts[present, None].to(points.dtype)
 
 
 def prototype_logits(features: torch.Tensor, prototypes: Prototypes, temperature: float | torch.Tensor,
@@ -161,24 +168,33 @@ def linear_classifier(prototypes: Prototypes, temperature: float, metric: str) -
 
 def class_probabilities(features: torch.Tensor, prototypes: Prototypes, temperature: float,
                         metric: str = "euclidean", workers: int = 1) -> torch.Tensor:
-    """Class probabilities [C, N] (float32) of every row of `features` [N, D], block by block, without gradients.
+    """Class probabilities [C, N] (float32) of every row of `features` [N, D], without gradients."""
+    return column_probabilities(features.T.contiguous(), prototypes, temperature, metric, workers)
+
+
+def column_probabilities(columns: torch.Tensor, prototypes: Prototypes, temperature: float,
+                         metric: str = "euclidean", workers: int = 1) -> torch.Tensor:
+    """Class probabilities [C, N] (float32) of every column of `columns` [D, N] (the session's channels-first
+    embeddings), block by block, without gradients.
 
     Blocks are shared among `workers` Python threads, each running torch single-threaded (see one_thread): as fast
-    as torch's own threads on idle cores, and without their stalls when other processes share the cores.
+    as torch's own threads on idle cores, and without their stalls when other processes share the cores. Columns
+    keep every step contiguous along the voxels: the maximum over the prototypes, the exponential and the sum per
+    class all run over whole rows (measured: 2.3 ms per block of 16,384 voxels against 3.5 ms with rows).
     """
     weight, bias = linear_classifier(prototypes, temperature, metric)
-    member = torch.zeros(prototypes.vectors.shape[0], prototypes.n_classes)
-    member[torch.arange(member.shape[0]), prototypes.class_of] = 1.0
-    n = features.shape[0]
+    weight, bias = weight.T.contiguous(), bias[:, None]
+    member = torch.zeros(prototypes.n_classes, prototypes.vectors.shape[0])
+    member[prototypes.class_of, torch.arange(member.shape[1])] = 1.0
+    n = columns.shape[1]
     out = torch.empty((prototypes.n_classes, n), dtype=torch.float32)
 
     def block(start: int) -> None:
         with torch.inference_mode():
-            logits = torch.addmm(bias, features[start:start + CHUNK], weight)
-            logits.sub_(logits.max(1, keepdim=True).values).exp_()
-            mixture = logits @ member
-            mixture.div_(mixture.sum(1, keepdim=True))
-            out[:, start:start + CHUNK] = mixture.T
+            logits = torch.addmm(bias, weight, columns[:, start:start + CHUNK])
+            logits.sub_(logits.amax(0, keepdim=True)).exp_()
+            mixture = member @ logits
+            out[:, start:start + CHUNK] = mixture.div_(mixture.sum(0, keepdim=True))
 
     with one_thread():
         if workers <= 1 or n <= CHUNK:

@@ -26,20 +26,33 @@ def keep_connected_to_paint(probabilities: np.ndarray, painted: np.ndarray) -> n
     """
     labels = probabilities.argmax(0)
     for c in range(probabilities.shape[0]):
-        components, count = ndimage.label(labels == c, structure=_CONNECTIVITY)
-        if count == 0:
+        box = bounding_box(labels == c)  # a class is often small: label its box, not the volume
+        if box is None:
             continue
-        seeded = np.unique(components[(painted == c) & (components > 0)])
+        inside, box_labels = probabilities[(slice(None), *box)], labels[box]  # views: edits reach the arrays
+        components, count = ndimage.label(box_labels == c, structure=_CONNECTIVITY)
+        seeded = np.unique(components[(painted[box] == c) & (components > 0)])
         keep = np.zeros(count + 1, dtype=bool)
         keep[seeded] = True
         orphan = (components > 0) & ~keep[components]
         if not orphan.any():
             continue
-        values = probabilities[:, orphan]
+        values = inside[:, orphan]
         values[c] = 0.0
         total = values.sum(0)
         values = np.where(total > 0, values / np.maximum(total, 1e-12), 1.0 / (values.shape[0] - 1))
         values[c] = 0.0
-        probabilities[:, orphan] = values
-        labels[orphan] = values.argmax(0)
+        inside[:, orphan] = values
+        box_labels[orphan] = values.argmax(0)
     return labels
+
+
+def bounding_box(mask: np.ndarray) -> tuple[slice, ...] | None:
+    """The smallest box (one slice per axis) holding every True voxel of `mask`; None when there is none."""
+    box = []
+    for axis in range(mask.ndim):
+        hits = np.flatnonzero(mask.any(axis=tuple(a for a in range(mask.ndim) if a != axis)))
+        if len(hits) == 0:
+            return None
+        box.append(slice(int(hits[0]), int(hits[-1]) + 1))
+    return tuple(box)

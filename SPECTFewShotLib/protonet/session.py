@@ -28,10 +28,10 @@ from .embedding import DenseEmbedding, trunk_scale_for
 from .features import FeatureGrid, choose_stride, compute_features
 from .model_store import load_embedding
 from .normalization import normalize_counts
-from .prototypes import build_prototypes, class_probabilities
+from .prototypes import build_prototypes, column_probabilities
 from .refinement import apply_paint, keep_connected_to_paint
 from .spatial_prior import SpatialPrior, apply_prior
-from .support import PaintedSupport, check_support, paint_boundaries
+from .support import PaintedSupport, check_support, paint_boundaries, slices_holding_paint
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +107,7 @@ class FewShotSession:
         scale = trunk_scale_for(grid.stride * float(np.sqrt(volume.spacing[0] * volume.spacing[1])))
         features = compute_features(self.network, cells, self.device, scale, progress, cancel)
         if self.network.config.metric == "cosine":
-            features = F.normalize(features, dim=1)
+            features = F.normalize(features, dim=0)
         self._volume, self._grid, self._features, self._support = volume, grid, features, None
         self.feature_computations += 1
         log.debug("features of %s voxels (stride %d) in %.2f s", volume.size, grid.stride,
@@ -133,7 +133,7 @@ class FewShotSession:
             apply_prior(probabilities, painted_cells, spacing, self.spatial_prior)
         apply_paint(probabilities, painted_cells)
         refine = keep_connected_to_paint if self.refine else _argmax
-        cell_labels = refine(probabilities, painted_cells)
+        cell_labels = refine(probabilities, painted_cells).astype(np.int16)  # small: faster to expand
         indices = grid.voxel_labels(probabilities, cell_labels)
         if grid.stride > 1:
             indices[tuple(where.T)] = painted[tuple(where.T)]
@@ -160,17 +160,20 @@ class FewShotSession:
         classes = torch.from_numpy(painted[tuple(where.T)].astype(np.int64))
         n_classes = int(painted.max()) + 1
         boundary = torch.from_numpy(paint_boundaries(painted)[tuple(where.T)])
-        prototypes = build_prototypes(self._features[cells], classes, n_classes, boundary)
-        probabilities = class_probabilities(self._features, prototypes, self.network.temperature,
-                                            self.network.config.metric, workers=torch.get_num_threads())
+        prototypes = build_prototypes(self._features[:, cells].T.contiguous(), classes, n_classes, boundary)
+        probabilities = column_probabilities(self._features, prototypes, self.network.temperature,
+                                             self.network.config.metric, workers=torch.get_num_threads())
         return probabilities.view(n_classes, *grid.cells).numpy()
 
 
 def _class_index_map(support: PaintedSupport) -> np.ndarray:
     """Painted label values -> class indices (order of support.class_labels); -1 where nothing is painted."""
-    lookup = np.full(int(support.labels.max()) + 1, -1, dtype=np.int16)
+    lookup = np.full(max(support.class_labels) + 1, -1, dtype=np.int16)
     lookup[support.class_labels] = np.arange(len(support.class_labels))
-    return lookup[support.labels]
+    painted = np.full(support.labels.shape, -1, dtype=np.int16)
+    slices = slices_holding_paint(support.labels)
+    painted[slices] = lookup[support.labels[slices]]
+    return painted
 
 
 def _painted_voxels(painted: np.ndarray) -> np.ndarray:

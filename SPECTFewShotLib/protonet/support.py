@@ -34,9 +34,10 @@ class PaintedSupport:
 def check_support(support: Segmentation, volume: Volume) -> PaintedSupport:
     """The support on the volume's grid, refused with one clear line when it cannot be used."""
     labels = support_on_volume_grid(support, volume)
-    if labels.min() < 0:
+    held = labels[slices_holding_paint(labels)]  # a clinician paints a few slices: count only those
+    if held.size and held.min() < 0:
         raise InputError("the painted support holds negative label values; paint with values 1 and above")
-    painted = [int(v) for v in np.flatnonzero(np.bincount(labels.ravel())) if v != 0]
+    painted = [int(v) for v in np.flatnonzero(np.bincount(held.ravel())) if v != 0]
     if not painted:
         raise InputError("nothing is painted in the support; paint at least two classes (e.g. background and "
                          "myocardium)")
@@ -44,6 +45,11 @@ def check_support(support: Segmentation, volume: Volume) -> PaintedSupport:
         name = support.segment(painted[0]).name
         raise InputError(f"Paint at least two classes: only '{name}' (label {painted[0]}) is painted")
     return PaintedSupport(labels, tuple(support.segment(value) for value in painted))
+
+
+def slices_holding_paint(labels: np.ndarray) -> np.ndarray:
+    """Indices of the axial slices of `labels` [k, j, i] holding any non-zero value."""
+    return np.flatnonzero(labels.reshape(labels.shape[0], -1).any(axis=1))
 
 
 def paint_boundaries(painted: np.ndarray) -> np.ndarray:
