@@ -31,7 +31,7 @@ from .normalization import normalize_counts
 from .prototypes import build_prototypes, column_probabilities
 from .refinement import apply_paint, keep_connected_to_paint
 from .spatial_prior import SpatialPrior, apply_prior
-from .support import PaintedSupport, check_support, paint_boundaries, slices_holding_paint
+from .support import PaintedSupport, check_support, paint_boundaries
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +125,7 @@ class FewShotSession:
             raise InputError("set the volume and paint a support before classifying")
         support, grid = self._support, self._grid
         painted = _class_index_map(support)
-        where = _painted_voxels(painted)
+        where = _painted_voxels(painted, support.slices)
         painted_cells = painted if grid.stride == 1 else _cell_paint(painted, where, grid)
         probabilities = self.cell_probabilities(painted, where)
         if self.spatial_prior is not None:
@@ -171,14 +171,12 @@ def _class_index_map(support: PaintedSupport) -> np.ndarray:
     lookup = np.full(max(support.class_labels) + 1, -1, dtype=np.int16)
     lookup[support.class_labels] = np.arange(len(support.class_labels))
     painted = np.full(support.labels.shape, -1, dtype=np.int16)
-    slices = slices_holding_paint(support.labels)
-    painted[slices] = lookup[support.labels[slices]]
+    painted[support.slices] = lookup[support.labels[support.slices]]
     return painted
 
 
-def _painted_voxels(painted: np.ndarray) -> np.ndarray:
-    """[k, j, i] indices (n, 3) of the painted voxels, looking only into axial slices that hold paint."""
-    slices = np.nonzero((painted >= 0).any(axis=(1, 2)))[0]
+def _painted_voxels(painted: np.ndarray, slices: np.ndarray) -> np.ndarray:
+    """[k, j, i] indices (n, 3) of the painted voxels, looking only into the axial slices that hold paint."""
     where = np.argwhere(painted[slices] >= 0)
     where[:, 0] = slices[where[:, 0]]
     return where

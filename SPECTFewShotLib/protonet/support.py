@@ -15,10 +15,12 @@ SLICER_SEGMENTATION = "Slicer segmentation"
 
 @dataclass(frozen=True, eq=False)
 class PaintedSupport:
-    """The painted labels on the volume's grid [k, j, i] (0 = unpainted), and each painted class's segment."""
+    """The painted labels on the volume's grid [k, j, i] (0 = unpainted), each painted class's segment, and the
+    axial slices that hold paint (found once by check_support; every stroke's work looks only there)."""
 
     labels: np.ndarray
     segments: tuple[SegmentInfo, ...]
+    slices: np.ndarray
 
     @property
     def class_labels(self) -> list[int]:
@@ -34,7 +36,8 @@ class PaintedSupport:
 def check_support(support: Segmentation, volume: Volume) -> PaintedSupport:
     """The support on the volume's grid, refused with one clear line when it cannot be used."""
     labels = support_on_volume_grid(support, volume)
-    held = labels[slices_holding_paint(labels)]  # a clinician paints a few slices: count only those
+    slices = slices_holding_paint(labels)
+    held = labels[slices]  # a clinician paints a few slices: count only those
     if held.size and held.min() < 0:
         raise InputError("the painted support holds negative label values; paint with values 1 and above")
     painted = [int(v) for v in np.flatnonzero(np.bincount(held.ravel())) if v != 0]
@@ -44,7 +47,7 @@ def check_support(support: Segmentation, volume: Volume) -> PaintedSupport:
     if len(painted) < 2:
         name = support.segment(painted[0]).name
         raise InputError(f"Paint at least two classes: only '{name}' (label {painted[0]}) is painted")
-    return PaintedSupport(labels, tuple(support.segment(value) for value in painted))
+    return PaintedSupport(labels, tuple(support.segment(value) for value in painted), slices)
 
 
 def slices_holding_paint(labels: np.ndarray) -> np.ndarray:
