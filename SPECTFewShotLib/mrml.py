@@ -732,12 +732,14 @@ class SceneLogic:
         return self._localizer
 
     def find_landmarks(self, volume: Volume, template_volume: Volume, template_landmarks: Sequence[Landmark],
-                       progress: Optional[ProgressCallback] = None,
-                       cancel: Optional[CancelToken] = None) -> list[Landmark]:
-        """Place the template's landmarks in a volume (labels of the template, a confidence per point)."""
+                       progress: Optional[ProgressCallback] = None, cancel: Optional[CancelToken] = None,
+                       more_templates: Sequence[tuple[Volume, Sequence[Landmark]]] = ()) -> list[Landmark]:
+        """Place the template's landmarks in a volume (labels of the template, a confidence per point); with
+        `more_templates`, the median per landmark of every template's placement."""
         start = time.perf_counter()
-        landmarks = self._landmark_finder().localize(volume, template_volume, list(template_landmarks),
-                                                     progress=progress, cancel=cancel)
+        templates = [(template_volume, list(template_landmarks)), *[(v, list(lms)) for v, lms in more_templates]]
+        landmarks = self._landmark_finder().localize_from_templates(volume, templates, progress=progress,
+                                                                    cancel=cancel)
         self.timings["localize_s"] = time.perf_counter() - start
         return landmarks
 
@@ -803,13 +805,17 @@ class SceneLogic:
 
     def localize(self, volumeNode: Any, templateVolumeNode: Any, templateLandmarksNode: Any,
                  outputLandmarksNode: Any = None, progress: Optional[ProgressCallback] = None,
-                 cancel: Optional[CancelToken] = None) -> Any:
-        """Place the template's landmarks in the volume; returns a point list node (labels, confidences)."""
-        if outputLandmarksNode is not None and outputLandmarksNode is templateLandmarksNode:
+                 cancel: Optional[CancelToken] = None, moreTemplates: Sequence[tuple[Any, Any]] = ()) -> Any:
+        """Place the template's landmarks in the volume; returns a point list node (labels, confidences).
+        `moreTemplates`: further (volume node, point list node) templates; each landmark is then the median of
+        every template's placement."""
+        template_nodes = [templateLandmarksNode, *[landmarks_node for _, landmarks_node in moreTemplates]]
+        if outputLandmarksNode is not None and any(outputLandmarksNode is node for node in template_nodes):
             raise InputError("the output landmarks must not be the template landmarks")
         volume, template, landmarks = self.read_localization_inputs(volumeNode, templateVolumeNode,
                                                                     templateLandmarksNode)
-        found = self.find_landmarks(volume, template, landmarks, progress, cancel)
+        more = [self.read_localization_inputs(volumeNode, v, lms)[1:] for v, lms in moreTemplates]
+        found = self.find_landmarks(volume, template, landmarks, progress, cancel, more)
         return self.write_landmarks(found, volumeNode, outputLandmarksNode)
 
     def measure(self, volumeNode: Any, segmentationNode: Any = None, landmarksNode: Any = None,

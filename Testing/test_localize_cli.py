@@ -98,5 +98,37 @@ class LocalizeCommandTest(unittest.TestCase):
         self.assertIn(".mrk.json", err)
 
 
+    def test_several_templates_give_the_median_of_their_placements(self):
+        root = Path(self.tmp.name)
+        second, truth = synthetic_torso(2, size=34, spacing=6.5, shift_mm=(-6.0, 4.0, -3.0))
+        second_path = write_volume(second, root / "second.nrrd")
+        second_landmarks = write_landmarks([Landmark(n, tuple(float(v) for v in p)) for n, p in truth.items()],
+                                           root / "second.mrk.json", "RAS")
+        code, _, err = self.localize(self.lps, root / "one.mrk.json")
+        self.assertEqual(code, 0, err)
+        code, _, err = self.localize(second_landmarks, root / "two.mrk.json", template=second_path)
+        self.assertEqual(code, 0, err)
+        code, out, err = self.localize(self.lps, root / "both.mrk.json", "--template", second_path,
+                                       "--template-landmarks", second_landmarks)
+        self.assertEqual(code, 0, err)
+        self.assertIn("median of 2 templates", out)
+        one, two = read_landmarks(root / "one.mrk.json"), read_landmarks(root / "two.mrk.json")
+        both = read_landmarks(root / "both.mrk.json")
+        self.assertEqual([lm.label for lm in both], ["LV_center", "LV_apex", "LV_base"])
+        for a, b, fused in zip(one, two, both):
+            expected = (np.asarray(a.position_lps) + np.asarray(b.position_lps)) / 2
+            self.assertTrue(np.allclose(fused.position_lps, expected, atol=1e-3), (a, b, fused))
+            self.assertAlmostEqual(fused.confidence, (a.confidence + b.confidence) / 2, places=3)
+        output = root / "kept.mrk.json"
+        output.write_text("previous result\n")
+        code, _, err = self.localize(self.lps, output, "--template", second_path)
+        self.assertNotEqual(code, 0)
+        self.assertEqual(len(err.strip().splitlines()), 1, err)
+        self.assertIn("one landmarks file per template", err)
+        code, _, err = self.localize(self.lps, second_landmarks, "--template", second_path,
+                                     "--template-landmarks", second_landmarks)
+        self.assertIn("overwrite the template landmarks", err)
+        self.assertEqual(output.read_text(), "previous result\n")
+
 if __name__ == "__main__":
     unittest.main()

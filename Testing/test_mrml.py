@@ -379,5 +379,19 @@ class SceneLogicInputTest(unittest.TestCase):
             self.logic.localize(self.volume_node, self.volume_node, template)
 
 
+    def test_every_template_is_checked_and_none_may_be_the_output(self):
+        shape = np.array(self.volume.array.shape[::-1], dtype=float)
+        x, y, z = self.volume.index_to_lps(((shape - 1) / 2)[None])[0]
+        good = self.scene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", "good")
+        good.AddControlPoint(-x, -y, z, "LV_apex")  # RAS: the volume's centre
+        second = self.scene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", "second")
+        second.AddControlPoint(-x, -y, z, "LV_apex")
+        second.AddControlPoint(1e4, 0.0, 0.0, "LV_base")
+        with self.assertRaisesRegex(InputError, "must not be the template landmarks"):
+            self.logic.localize(self.volume_node, self.volume_node, good, second,
+                                moreTemplates=[(self.volume_node, second)])
+        with self.assertRaisesRegex(InputError, "LV_base lie outside the template volume"):
+            self.logic.localize(self.volume_node, self.volume_node, good, moreTemplates=[(self.volume_node, second)])
+
 if __name__ == "__main__":
     unittest.main()

@@ -156,6 +156,46 @@ class SearchTest(unittest.TestCase):
             Localizer(models=analytic_models(), device="cpu").localize(template, template, [])
 
 
+    def test_several_templates_report_progress_in_order_and_are_all_checked_first(self):
+        target = blob_volume((15.0, -8.0, -12.0), spacing=5.0, size=34)
+        templates = [(blob_volume(c), [Landmark("at_blob", c)]) for c in ((-20.0, 10.0, 5.0), (5.0, 0.0, -5.0))]
+        localizer = Localizer(models=analytic_models(), device="cpu",
+                              settings=SearchSettings(match_patches=False, register_neighbourhood=False))
+        seen = []
+        placed = localizer.localize_from_templates(target, templates, lambda f, m: seen.append((f, m)))
+        fractions = [f for f, _ in seen]
+        self.assertEqual(fractions, sorted(fractions))
+        self.assertEqual(fractions[-1], 1.0)
+        self.assertTrue(any(m.startswith("template 2 of 2: ") for _, m in seen))
+        self.assertLess(np.linalg.norm(np.asarray(placed[0].position_lps) - (15.0, -8.0, -12.0)), 1.5)
+        self.assertIn("median of 2 templates", placed[0].description)
+        stray = (blob_volume((0.0, 0.0, 0.0)), [Landmark("at_blob", (0.0, 0.0, 400.0))])
+        seen.clear()
+        with self.assertRaises(InputError):
+            localizer.localize_from_templates(target, [templates[0], stray], lambda f, m: seen.append((f, m)))
+        self.assertEqual(seen, [])  # refused before any template was searched
+
+class FusionTest(unittest.TestCase):
+    def test_median_per_coordinate_outvotes_one_stray_template(self):
+        from SPECTFewShotLib.prnet.fusion import fuse_landmarks
+
+        placements = [[Landmark("LV_apex", (0.0, 0.0, 0.0), 0.9), Landmark("LV_base", (10.0, 0.0, 0.0), 0.8)],
+                      [Landmark("LV_apex", (2.0, -1.0, 4.0), 0.5), Landmark("LV_base", (12.0, 2.0, 0.0), 0.6)],
+                      [Landmark("LV_apex", (90.0, 50.0, -60.0), 0.1), Landmark("RV_insertion", (5.0, 5.0, 5.0))]]
+        fused = fuse_landmarks(placements)
+        self.assertEqual([lm.label for lm in fused], ["LV_apex", "LV_base", "RV_insertion"])
+        apex, base, rv = fused
+        self.assertEqual(apex.position_lps, (2.0, 0.0, 0.0))  # the stray third placement moves nothing
+        self.assertAlmostEqual(apex.confidence, 0.5)
+        self.assertIn("median of 3 templates", apex.description)
+        self.assertIn("confidence 0.50", apex.description)
+        self.assertEqual(base.position_lps, (11.0, 1.0, 0.0))  # two placements: their mean
+        self.assertAlmostEqual(base.confidence, 0.7)
+        self.assertEqual((rv.position_lps, rv.confidence, rv.description), ((5.0, 5.0, 5.0), None, ""))
+        with self.assertRaises(InputError):
+            fuse_landmarks([])
+
+
 class TrainingTest(unittest.TestCase):
     def test_training_learns_relative_positions_and_is_reproducible(self):
         torch.set_num_threads(1)

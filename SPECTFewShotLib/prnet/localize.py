@@ -28,6 +28,7 @@ from ..io.markups_io import Landmark
 from ..io.volume_io import require_counts
 from ..progress import CancelToken, ProgressCallback, report
 from ..volume import Volume
+from .fusion import fuse_landmarks
 from .model_io import load_pair
 from .network import PRNet
 from .patches import PreparedVolume, normalised_counts, prepare_volume, sample_patches
@@ -106,6 +107,24 @@ class Localizer:
         return [Landmark(lm.label, tuple(float(v) for v in position), float(c))
                 for lm, position, c in zip(template_landmarks, estimate, confidence)]
 
+    def localize_from_templates(self, volume: Volume, templates: Sequence[tuple[Volume, Sequence[Landmark]]],
+                                progress: Optional[ProgressCallback] = None, cancel: Optional[CancelToken] = None
+                                ) -> list[Landmark]:
+        """The landmarks of several annotated templates placed in `volume`, each template on its own, then combined
+        per label by the median of the placements (fusion.py). One template gives `localize`'s answer."""
+        if not templates:
+            raise InputError("give at least one template")
+        for template_volume, template_landmarks in templates:
+            check_template(template_volume, template_landmarks)
+        if len(templates) == 1:
+            return self.localize(volume, *templates[0], progress=progress, cancel=cancel)
+        placements = []
+        for number, (template_volume, template_landmarks) in enumerate(templates):
+            part = None if progress is None else _part_of(progress, number, len(templates))
+            placements.append(self.localize(volume, template_volume, template_landmarks, part, cancel))
+        report(progress, 1.0, f"landmarks placed: median of {len(templates)} templates", cancel)
+        return fuse_landmarks(placements)
+
     def _embed(self, name: str, prepared: PreparedVolume, centres: np.ndarray) -> torch.Tensor:
         model = self.models[name]
         config = model.config
@@ -172,6 +191,12 @@ class Localizer:
         mean = features[2 * n:].mean(dim=0, keepdim=True)
         cosine = torch.nn.functional.cosine_similarity(features[:n] - mean, features[n:2 * n] - mean, dim=1)
         return cosine.clamp(0.0, 1.0).numpy()
+
+
+def _part_of(progress: ProgressCallback, number: int, count: int) -> ProgressCallback:
+    """Progress of template `number` of `count`, reported as its share of the whole."""
+    return lambda fraction, message: progress((number + fraction) / count,
+                                              f"template {number + 1} of {count}: {message}")
 
 
 def check_template(template_volume: Volume, template_landmarks: Sequence[Landmark]) -> None:
