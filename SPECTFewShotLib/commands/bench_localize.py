@@ -3,7 +3,9 @@
 The bundled real study (70 x 70 x 50 voxels of 4 mm) as template with its 3 reference LV landmarks, and its
 translated and rotated copy as the new volume. The model is loaded once (as the Slicer module does); each run
 places the landmarks from scratch (both volumes prepared, template embedded, search). Medians of RUNS runs,
-torch limited to THREADS threads.
+torch limited to THREADS threads. With `--templates N` the landmarks are placed from N templates (the study and
+N - 1 copies of it moved another way: templates from the same camera, as a clinic would annotate) and fused by the
+median, for both methods.
 """
 
 from __future__ import annotations
@@ -21,8 +23,21 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("--runs", type=int, default=7, help="runs per method (default: %(default)s, at least 5)")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default: %(default)s)")
+    parser.add_argument("--templates", type=int, default=1, help="templates fused per volume (default: %(default)s)")
     parser.add_argument("--model", help="PRNet model id or weights file (default: the shipped default)")
     parser.set_defaults(func=run)
+
+
+def _template_copies(volume, landmarks, count: int) -> list:
+    """The study itself and `count` - 1 copies moved otherwise than the target (templates of the same camera)."""
+    from ..evaluation.localize_cases import moved_copy
+
+    templates = [(volume, landmarks)]
+    for number in range(1, count):
+        sign = -1.0 if number % 2 else 1.0
+        templates.append(moved_copy(volume, landmarks, (sign * 5.0, 4.0 * number, -3.0), (0.0, 1.0, sign),
+                                    6.0 + number))
+    return templates
 
 
 def run(args: argparse.Namespace) -> int:
@@ -32,27 +47,38 @@ def run(args: argparse.Namespace) -> int:
     from ..baselines.registration import register_landmarks
     from ..errors import InputError
     from ..evaluation.localize_cases import moved_copy, real_study_landmarks
+    from ..prnet.fusion import fuse_landmarks
     from ..prnet.localize import Localizer
 
     if args.runs < 5:
         raise InputError("--runs must be at least 5 (medians of at least 5 runs)")
     if args.threads < 1:
         raise InputError("--threads must be at least 1")
+    if args.templates < 1:
+        raise InputError("--templates must be at least 1")
     torch.set_num_threads(args.threads)
     volume, landmarks = real_study_landmarks()
     copy, _ = moved_copy(volume, landmarks)
     started = time.perf_counter()
     localizer = Localizer(args.model, "cpu")
     load_seconds = time.perf_counter() - started
-    methods = {"PRNet": localizer.localize, "Registration": register_landmarks}
+    templates = _template_copies(volume, landmarks, args.templates)
+
+    def registration(target, template_list):
+        return fuse_landmarks([register_landmarks(target, *template) for template in template_list])
+
+    methods = {"PRNet": localizer.localize_from_templates,
+               "Registration": registration if len(templates) > 1 else
+               lambda target, template_list: register_landmarks(target, *template_list[0])}
     times: dict[str, list[float]] = {name: [] for name in methods}
     localizer.localize(copy, volume, landmarks)  # warm-up (first-call allocations)
     for _ in range(args.runs):
         for name, method in methods.items():
             started = time.perf_counter()
-            method(copy, volume, landmarks)
+            method(copy, templates)
             times[name].append(time.perf_counter() - started)
-    print(f"bench localize: real study -> moved copy, {len(landmarks)} landmarks, {args.runs} runs, "
+    source = "" if len(templates) == 1 else f" from {len(templates)} templates (median)"
+    print(f"bench localize: real study -> moved copy{source}, {len(landmarks)} landmarks, {args.runs} runs, "
           f"{args.threads} torch threads, model {localizer.model_id} (loaded in {load_seconds:.2f} s)")
     print(f"{'method':<14}{'median s':>10}{'min s':>10}{'max s':>10}")
     for name, values in times.items():

@@ -1,7 +1,8 @@
 """`spectfewshot evaluate localize`: PRNet landmark error (mm) next to affine registration, in the same run.
 
 Held-out phantom studies (seeds from 1,000,000, never used in training or for choosing settings), each with the
-next held-out phantom as its one template; then the bundled real study: a phantom template (training seed) ->
+next held-out phantom as its one template (with `--templates N`: the next N, the median of their placements per
+landmark, for every method alike); then the bundled real study: a phantom template (training seed) ->
 the real study (reference landmarks derived from its LV-wall mask), and the real study -> a copy of itself
 translated by 12 mm and rotated by 10 degrees about an oblique axis (true landmarks moved exactly).
 Registration: SimpleITK affine, Mattes mutual information, multi-resolution, of the same template.
@@ -23,6 +24,8 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.description = __doc__
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("--held-out", type=int, default=20, help="held-out phantom studies (default: %(default)s)")
+    parser.add_argument("--templates", type=int, default=1,
+                        help="templates per held-out phantom, fused by the median (default: %(default)s)")
     parser.add_argument("--model", help="PRNet model id or weights file (default: the shipped default)")
     parser.add_argument("--template-seed", type=int, default=0,
                         help="training-range phantom used as the template of the real study (default: %(default)s)")
@@ -47,8 +50,11 @@ def run(args: argparse.Namespace) -> int:
 
     if args.json:
         check_writable(args.json)
-    if args.held_out < 2:
-        raise InputError("--held-out needs at least 2 studies (each uses another one as its template)")
+    if args.templates < 1:
+        raise InputError("--templates must be at least 1")
+    if args.held_out < args.templates + 1:
+        raise InputError(f"--held-out needs at least {args.templates + 1} studies (each uses {args.templates} other "
+                         "ones as its templates)")
     if args.template_seed >= HELD_OUT_SEED_START:
         raise InputError("--template-seed must be a training-range seed (below 1,000,000)")
     started = time.perf_counter()
@@ -63,10 +69,10 @@ def run(args: argparse.Namespace) -> int:
     if not args.no_registration:
         methods["Registration"] = register_landmarks
     seeds = held_out_seeds(args.held_out)
-    print(f"model {localizer.model_id}; held-out phantom seeds {seeds[0]}-{seeds[-1]}, each with the next as template",
-          flush=True)
+    which = "the next as template" if args.templates == 1 else f"the next {args.templates} as templates (median)"
+    print(f"model {localizer.model_id}; held-out phantom seeds {seeds[0]}-{seeds[-1]}, each with {which}", flush=True)
     results = {}
-    cases = phantom_cases(seeds)
+    cases = phantom_cases(seeds, templates=args.templates)
     results["held-out phantoms"] = evaluate_cases(cases, methods)
     print("\n".join(format_table(f"Held-out phantoms ({len(cases)} cases), error in mm",
                                  results["held-out phantoms"])), flush=True)
@@ -78,7 +84,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"PRNet confidence: {confidences}")
     print(f"evaluation took {time.perf_counter() - started:.0f} s")
     if args.json:
-        document = {"model": localizer.model_id, "held_out_seeds": seeds, "template_seed": args.template_seed,
+        document = {"model": localizer.model_id, "held_out_seeds": seeds, "templates": args.templates,
+                    "template_seed": args.template_seed,
                     "results": {title: {name: {"summary": r.summary(), "per_case": r.per_case, "seconds": r.seconds,
                                                "confidences": r.confidences} for name, r in methods_results.items()}
                                 for title, methods_results in results.items()}}

@@ -13,6 +13,7 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
+from ..errors import InputError
 from ..io.markups_io import Landmark
 from ..volume import Volume
 
@@ -35,6 +36,11 @@ class LandmarkCase:
     template_landmarks: list[Landmark]
     target_volume: Volume
     target_landmarks: list[Landmark]  # the truth, same labels
+    more_templates: tuple[tuple[Volume, list[Landmark]], ...] = ()  # further templates, fused with the first
+
+    def templates(self) -> list[tuple[Volume, list[Landmark]]]:
+        """Every template of the case: the first one, then `more_templates`."""
+        return [(self.template_volume, self.template_landmarks), *self.more_templates]
 
     def truth(self) -> dict[str, np.ndarray]:
         """True target positions by label."""
@@ -50,8 +56,11 @@ def common_landmarks(template: Sequence[Landmark], target: Sequence[Landmark],
 
 
 def phantom_cases(seeds: Sequence[int], names: Optional[Sequence[str]] = None,
-                  progress: Optional[Callable[[int, int], None]] = None) -> list[LandmarkCase]:
-    """Each phantom of `seeds` as target, with the next one (cyclically) as its template."""
+                  progress: Optional[Callable[[int, int], None]] = None, templates: int = 1) -> list[LandmarkCase]:
+    """Each phantom of `seeds` as target, with the next one (cyclically) as its template, or the next `templates`
+    ones as its templates."""
+    if not 1 <= templates < len(seeds):
+        raise InputError(f"{templates} templates per case need at least {templates + 1} phantoms")
     from ..phantom import generate_study
 
     studies = []
@@ -64,7 +73,12 @@ def phantom_cases(seeds: Sequence[int], names: Optional[Sequence[str]] = None,
     for index, (seed, image, landmarks) in enumerate(studies):
         template_seed, template_image, template_landmarks = studies[(index + 1) % len(studies)]
         kept, truth = common_landmarks(template_landmarks, landmarks, names)
-        cases.append(LandmarkCase(f"phantom {template_seed} -> {seed}", template_image, kept, image, truth))
+        more = []
+        for offset in range(2, templates + 1):
+            _, other_image, other_landmarks = studies[(index + offset) % len(studies)]
+            more.append((other_image, common_landmarks(other_landmarks, truth)[0]))
+        source = f"{template_seed}" if templates == 1 else f"{template_seed} and the next {templates - 1}"
+        cases.append(LandmarkCase(f"phantom {source} -> {seed}", template_image, kept, image, truth, tuple(more)))
     return cases
 
 

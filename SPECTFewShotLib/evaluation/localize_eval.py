@@ -54,13 +54,18 @@ def _stats(values: Sequence[float]) -> dict[str, float]:
 
 def evaluate_cases(cases: Sequence[LandmarkCase], methods: dict[str, LandmarkMethod],
                    progress: Optional[Callable[[int, int, str], None]] = None) -> dict[str, MethodResult]:
-    """Run every method on every case; errors against the cases' true landmarks."""
+    """Run every method on every case; errors against the cases' true landmarks. A case with several templates
+    runs each method once per template and takes the median per landmark (prnet.fusion), the same for every
+    method."""
+    from ..prnet.fusion import fuse_landmarks
+
     results = {name: MethodResult() for name in methods}
     for number, case in enumerate(cases, start=1):
         truth = case.truth()
         for name, method in methods.items():
             started = time.perf_counter()
-            placed = method(case.target_volume, case.template_volume, case.template_landmarks)
+            placements = [method(case.target_volume, volume, landmarks) for volume, landmarks in case.templates()]
+            placed = placements[0] if len(placements) == 1 else fuse_landmarks(placements)
             results[name].add(placed, truth, time.perf_counter() - started)
         if progress is not None:
             progress(number, len(cases), case.name)
