@@ -14,6 +14,7 @@ from SPECTFewShotLib.io.volume_io import write_volume
 from SPECTFewShotLib.prnet.config import ScaleConfig
 from SPECTFewShotLib.prnet.model_io import save_pair
 from SPECTFewShotLib.prnet.network import PRNet
+from SPECTFewShotLib.threads import one_thread
 from Testing.cli_runner import run_cli
 from Testing.prnet_synthetic import synthetic_torso
 
@@ -104,10 +105,11 @@ class LocalizeCommandTest(unittest.TestCase):
         second_path = write_volume(second, root / "second.nrrd")
         second_landmarks = write_landmarks([Landmark(n, tuple(float(v) for v in p)) for n, p in truth.items()],
                                            root / "second.mrk.json", "RAS")
-        code, _, err = self.localize(self.lps, root / "one.mrk.json")
-        self.assertEqual(code, 0, err)
-        code, _, err = self.localize(second_landmarks, root / "two.mrk.json", template=second_path)
-        self.assertEqual(code, 0, err)
+        with one_thread():  # as each template is placed in a multi-template run
+            code, _, err = self.localize(self.lps, root / "one.mrk.json")
+            self.assertEqual(code, 0, err)
+            code, _, err = self.localize(second_landmarks, root / "two.mrk.json", template=second_path)
+            self.assertEqual(code, 0, err)
         code, out, err = self.localize(self.lps, root / "both.mrk.json", "--template", second_path,
                                        "--template-landmarks", second_landmarks)
         self.assertEqual(code, 0, err)

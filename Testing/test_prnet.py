@@ -166,9 +166,15 @@ class SearchTest(unittest.TestCase):
         fractions = [f for f, _ in seen]
         self.assertEqual(fractions, sorted(fractions))
         self.assertEqual(fractions[-1], 1.0)
-        self.assertTrue(any(m.startswith("template 2 of 2: ") for _, m in seen))
+        self.assertIn("template 2 of 2 placed", [m for _, m in seen])
         self.assertLess(np.linalg.norm(np.asarray(placed[0].position_lps) - (15.0, -8.0, -12.0)), 1.5)
         self.assertIn("median of 2 templates", placed[0].description)
+        from SPECTFewShotLib.prnet.fusion import fuse_landmarks
+        from SPECTFewShotLib.threads import one_thread
+
+        with one_thread():  # one placement after the other, single-threaded: exactly the same landmarks
+            expected = fuse_landmarks([localizer.localize(target, *template) for template in templates])
+        self.assertEqual([lm.position_lps for lm in placed], [lm.position_lps for lm in expected])
         stray = (blob_volume((0.0, 0.0, 0.0)), [Landmark("at_blob", (0.0, 0.0, 400.0))])
         seen.clear()
         with self.assertRaises(InputError):

