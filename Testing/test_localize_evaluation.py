@@ -34,6 +34,15 @@ class LandmarkEvaluationTest(unittest.TestCase):
         self.assertAlmostEqual(results.errors["LV_apex"][0], 5.0)  # median (3, 4, 0) of the three placements
         self.assertAlmostEqual(results.errors["LV_apex"][1], np.hypot(40.0, 40.0))
         self.assertAlmostEqual(results.summary()["LV_apex"]["median"], (5.0 + np.hypot(40.0, 40.0)) / 2)
+        own = []
+
+        def own_path(target, template_list):  # a method's own several-template path is used where it has one
+            own.append(len(template_list))
+            return [Landmark("LV_apex", (0.0, 0.0, 1.0))]
+
+        results = evaluate_cases([case, one], {"carry over": carry_over}, several={"carry over": own_path})
+        self.assertEqual(own, [3])
+        self.assertEqual(results["carry over"].errors["LV_apex"], [1.0, np.hypot(40.0, 40.0)])
 
     def test_templates_per_case_need_more_phantoms(self):
         with self.assertRaises(InputError):

@@ -73,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"model {localizer.model_id}; held-out phantom seeds {seeds[0]}-{seeds[-1]}, each with {which}", flush=True)
     results = {}
     cases = phantom_cases(seeds, templates=args.templates)
-    results["held-out phantoms"] = evaluate_cases(cases, methods)
+    results["held-out phantoms"] = evaluate_cases(cases, methods, several={"PRNet": localizer.localize_from_templates})
     print("\n".join(format_table(f"Held-out phantoms ({len(cases)} cases), error in mm",
                                  results["held-out phantoms"])), flush=True)
     if not args.no_real:

@@ -14,6 +14,8 @@ from .localize_cases import LandmarkCase
 
 # A method maps (target volume, template volume, template landmarks) to the placed landmarks.
 LandmarkMethod = Callable[[Volume, Volume, Sequence[Landmark]], list[Landmark]]
+# A several-template method maps (target volume, [(template volume, template landmarks), ...]) to the landmarks.
+SeveralTemplatesMethod = Callable[[Volume, Sequence[tuple[Volume, Sequence[Landmark]]]], list[Landmark]]
 
 
 @dataclass
@@ -53,19 +55,26 @@ def _stats(values: Sequence[float]) -> dict[str, float]:
 
 
 def evaluate_cases(cases: Sequence[LandmarkCase], methods: dict[str, LandmarkMethod],
-                   progress: Optional[Callable[[int, int, str], None]] = None) -> dict[str, MethodResult]:
+                   progress: Optional[Callable[[int, int, str], None]] = None,
+                   several: Optional[dict[str, SeveralTemplatesMethod]] = None) -> dict[str, MethodResult]:
     """Run every method on every case; errors against the cases' true landmarks. A case with several templates
-    runs each method once per template and takes the median per landmark (prnet.fusion), the same for every
-    method."""
+    runs the method's entry in `several` when it has one (the product's own multi-template path), otherwise the
+    method once per template and the median per landmark (prnet.fusion), which is what that path computes."""
     from ..prnet.fusion import fuse_landmarks
 
+    several = several or {}
     results = {name: MethodResult() for name in methods}
     for number, case in enumerate(cases, start=1):
         truth = case.truth()
         for name, method in methods.items():
+            templates = case.templates()
             started = time.perf_counter()
-            placements = [method(case.target_volume, volume, landmarks) for volume, landmarks in case.templates()]
-            placed = placements[0] if len(placements) == 1 else fuse_landmarks(placements)
+            if len(templates) == 1:
+                placed = method(case.target_volume, *templates[0])
+            elif name in several:
+                placed = several[name](case.target_volume, templates)
+            else:
+                placed = fuse_landmarks([method(case.target_volume, *template) for template in templates])
             results[name].add(placed, truth, time.perf_counter() - started)
         if progress is not None:
             progress(number, len(cases), case.name)
