@@ -578,10 +578,13 @@ class SPECTFewShotLogic(ScriptedLoadableModuleLogic):
         return self.sceneLogic.classify(volumeNode, supportSegmentationNode, outputSegmentationNode,
                                         probabilityVolumeNode)
 
-    def localize(self, volumeNode, templateVolumeNode, templateLandmarksNode, outputLandmarksNode=None):
-        """Place the template's landmarks in the volume; returns the output point list node."""
+    def localize(self, volumeNode, templateVolumeNode, templateLandmarksNode, outputLandmarksNode=None,
+                 moreTemplates=()):
+        """Place the template's landmarks in the volume; returns the output point list node. moreTemplates: further
+        (volume node, point list node) templates, each landmark then the median of every template's placement."""
         self._ready()
-        return self.sceneLogic.localize(volumeNode, templateVolumeNode, templateLandmarksNode, outputLandmarksNode)
+        return self.sceneLogic.localize(volumeNode, templateVolumeNode, templateLandmarksNode, outputLandmarksNode,
+                                        moreTemplates=moreTemplates)
 
     def measure(self, volumeNode, segmentationNode=None, landmarksNode=None, tableNode=None):
         """Per-class volume (mL) and mean counts, landmark distances; returns the table node."""
