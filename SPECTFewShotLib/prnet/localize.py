@@ -116,8 +116,8 @@ class Localizer:
         per label by the median of the placements (fusion.py). One template gives `localize`'s answer.
 
         Several templates are placed one per Python thread, each running torch single-threaded (as many threads
-        as torch has on the CPU): about 1.5x faster on two cores than one after the other, and the same landmarks
-        whatever the number of threads, since every placement runs single-threaded either way.
+        as torch has on the CPU): 1.2x faster on two cores than one after the other (bench localize), and the
+        same landmarks whatever the number of threads, since every placement runs single-threaded either way.
         """
         if not templates:
             raise InputError("give at least one template")
