@@ -2,6 +2,7 @@
 corrects a rotation a translation cannot and is rescued by a second start when most estimates went astray;
 landmarks far apart are registered separately."""
 
+import time
 import unittest
 
 import numpy as np
@@ -86,6 +87,46 @@ class NeighbourhoodRegistrationTest(unittest.TestCase):
         for run in runs[1:]:
             np.testing.assert_array_equal(run, runs[0])
         self.assertEqual(sitk.ProcessObject.GetGlobalDefaultNumberOfThreads(), threads)
+
+    def test_registrations_in_parallel_threads_all_run_single_threaded_and_restore_itk_after_the_last(self):
+        import threading
+
+        import SimpleITK as sitk
+
+        from SPECTFewShotLib.sitk_registration import execute_reproducibly
+
+        first_inside, first_done = threading.Event(), threading.Event()
+        seen = {}
+
+        class Method:  # stands in for sitk.ImageRegistrationMethod: records ITK's global threads while it runs
+            def __init__(self, name, before=None, after=None):
+                self.name, self.before, self.after = name, before, after
+
+            def SetNumberOfThreads(self, count):
+                pass
+
+            def Execute(self, fixed, moving):
+                if self.before:
+                    self.before()
+                seen[self.name] = sitk.ProcessObject.GetGlobalDefaultNumberOfThreads()
+                if self.after:
+                    self.after()
+
+        original = sitk.ProcessObject.GetGlobalDefaultNumberOfThreads()
+        self.addCleanup(sitk.ProcessObject.SetGlobalDefaultNumberOfThreads, original)
+        sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(3)  # several, whatever this machine has
+        first = threading.Thread(target=execute_reproducibly, args=(
+            Method("first", after=lambda: (first_inside.set(), time.sleep(0.05))), None, None))
+        first.start()
+        first_inside.wait(5)
+        second = threading.Thread(target=execute_reproducibly, args=(  # starts inside the first, ends after it
+            Method("second", before=lambda: first_done.wait(5)), None, None))
+        second.start()
+        first.join(5)
+        first_done.set()
+        second.join(5)
+        self.assertEqual(seen, {"first": 1, "second": 1})
+        self.assertEqual(sitk.ProcessObject.GetGlobalDefaultNumberOfThreads(), 3)
 
     def test_estimates_outside_the_volume_are_kept_as_they_are(self):
         template, template_points = torso_and_points()
