@@ -790,13 +790,17 @@ class SceneLogic:
                                  templateLandmarksNode: Any) -> tuple[Volume, Volume, list[Landmark]]:
         """The target volume, the template volume and its landmarks, checked."""
         volume = self.read_volume(volumeNode)
+        return (volume, *self.read_template(templateVolumeNode, templateLandmarksNode))
+
+    def read_template(self, templateVolumeNode: Any, templateLandmarksNode: Any) -> tuple[Volume, list[Landmark]]:
+        """A template volume and its landmarks, checked (every landmark inside the volume)."""
         template = self.read_volume(templateVolumeNode, "template volume")
         landmarks = landmarks_from_node(templateLandmarksNode, f"template landmarks "
                                         f"'{_node_name(templateLandmarksNode, 'unnamed')}'")
         outside = [landmark.label for landmark in landmarks if not template.contains_lps(landmark.position_lps)]
         if outside:
             raise InputError(f"template landmarks {', '.join(outside)} lie outside the template volume")
-        return volume, template, landmarks
+        return template, landmarks
 
     def write_landmarks(self, landmarks: Sequence[Landmark], volume_node: Any, output_node: Any = None) -> Any:
         """Write found landmarks into a point list node (new unless given)."""
@@ -814,7 +818,7 @@ class SceneLogic:
             raise InputError("the output landmarks must not be the template landmarks")
         volume, template, landmarks = self.read_localization_inputs(volumeNode, templateVolumeNode,
                                                                     templateLandmarksNode)
-        more = [self.read_localization_inputs(volumeNode, v, lms)[1:] for v, lms in moreTemplates]
+        more = [self.read_template(v, lms) for v, lms in moreTemplates]
         found = self.find_landmarks(volume, template, landmarks, progress, cancel, more)
         return self.write_landmarks(found, volumeNode, outputLandmarksNode)
 

@@ -64,12 +64,10 @@ def run(args: argparse.Namespace) -> int:
     load_seconds = time.perf_counter() - started
     templates = _template_copies(volume, landmarks, args.templates)
 
-    def registration(target, template_list):
+    def registration(target, template_list):  # one template: its own placement (the median of one)
         return fuse_landmarks([register_landmarks(target, *template) for template in template_list])
 
-    methods = {"PRNet": localizer.localize_from_templates,
-               "Registration": registration if len(templates) > 1 else
-               lambda target, template_list: register_landmarks(target, *template_list[0])}
+    methods = {"PRNet": localizer.localize_from_templates, "Registration": registration}
     times: dict[str, list[float]] = {name: [] for name in methods}
     localizer.localize(copy, volume, landmarks)  # warm-up (first-call allocations)
     for _ in range(args.runs):
