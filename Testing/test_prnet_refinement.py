@@ -10,17 +10,18 @@ import torch
 
 from SPECTFewShotLib.evaluation.localize_cases import moved_copy, rotation_matrix
 from SPECTFewShotLib.io.markups_io import Landmark
+from SPECTFewShotLib.prnet.correlation import normalised_cross_correlation, peak_position
 from SPECTFewShotLib.prnet.refinement import (
+    _neighbourhood_mask,
     landmark_groups,
     match_patches,
     match_warped_patches,
-    normalised_cross_correlation,
-    peak_position,
     register_neighbourhood,
     replace_outliers,
     score_weights,
     start_translations,
 )
+from SPECTFewShotLib.volume import Volume
 from Testing.prnet_synthetic import synthetic_torso
 
 LABELS = ("LV_center", "LV_apex", "LV_base")
@@ -178,6 +179,38 @@ class CrossCorrelationTest(unittest.TestCase):
         self.assertEqual(tuple(score.shape), (11, 11, 11))
         self.assertEqual(np.unravel_index(int(score.argmax()), score.shape), (3, 4, 5))
         self.assertAlmostEqual(float(score.max()), 1.0, places=4)
+
+    def test_every_shift_equals_the_correlation_computed_directly(self):
+        generator = torch.Generator().manual_seed(1)
+        for dilation, region_shape, kernel_shape in [(1, (9, 11, 10), (4, 5, 3)), (2, (13, 12, 11), (4, 3, 5)),
+                                                     (3, (10, 10, 13), (3, 2, 4))]:
+            region = torch.rand(region_shape, generator=generator)
+            kernel = torch.rand(kernel_shape, generator=generator)
+            score = normalised_cross_correlation(region, kernel, dilation)
+            expected = np.empty([r - dilation * (k - 1) for r, k in zip(region_shape, kernel_shape)])
+            k = kernel.double().numpy().ravel()
+            for t in np.ndindex(*expected.shape):
+                window = region.double().numpy()[tuple(slice(s, s + dilation * (n - 1) + 1, dilation)
+                                                       for s, n in zip(t, kernel_shape))].ravel()
+                expected[t] = np.corrcoef(window, k)[0, 1]
+            np.testing.assert_allclose(score.numpy(), expected, atol=1e-4, err_msg=f"dilation {dilation}")
+
+
+class NeighbourhoodMaskTest(unittest.TestCase):
+    def test_the_mask_holds_exactly_the_voxels_within_the_radius_on_an_oblique_anisotropic_grid(self):
+        import SimpleITK as sitk
+
+        direction = rotation_matrix((1.0, 2.0, 0.5), 30.0)
+        volume = Volume(np.zeros((20, 24, 22), dtype=np.float32), spacing=(3.0, 4.0, 5.0), origin=(-40.0, 10.0, 5.0),
+                        direction=tuple(direction.ravel()))
+        points = volume.index_to_lps(np.array([[3.0, 4.0, 2.0], [15.0, 20.0, 12.0], [0.0, 23.0, 19.0]]))
+        k, j, i = np.indices(volume.array.shape)
+        voxels = volume.index_to_lps(np.stack([i.ravel(), j.ravel(), k.ravel()], axis=1).astype(float))
+        distance = np.min(np.linalg.norm(voxels[:, None] - points[None], axis=2), axis=1)
+        expected = (distance <= 17.5).reshape(volume.array.shape)
+        mask = sitk.GetArrayFromImage(_neighbourhood_mask(volume, points, 17.5))
+        np.testing.assert_array_equal(mask.astype(bool), expected)
+        self.assertEqual(_neighbourhood_mask(volume, points + 1000.0, 17.5).GetNumberOfPixels(), 0)
 
 
 class PeakTest(unittest.TestCase):

@@ -35,10 +35,10 @@ from typing import Optional, Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from ..sitk_registration import execute_reproducibly, sampling_seed
 from ..volume import Volume
+from .correlation import normalised_cross_correlation, peak_position
 from .patches import PreparedVolume, normalised_counts, normalised_counts_image, prepare_volume, sample_patches
 
 log = logging.getLogger(__name__)
@@ -115,38 +115,6 @@ def _match_stage(volume_prepared: PreparedVolume, template_prepared: PreparedVol
         estimates[index] += (peak_position(score) - search) * step
 
 
-def normalised_cross_correlation(region: torch.Tensor, kernel: torch.Tensor, dilation: int = 1) -> torch.Tensor:
-    """NCC of `kernel` [d, h, w], its samples `dilation` region voxels apart, at every valid shift inside `region`
-    [D, H, W] -> [D-dilation*(d-1), ...]."""
-    n = kernel.numel()
-    centred = (kernel - kernel.mean()) / (kernel.std(unbiased=False) + 1e-6)
-    x = region[None, None]
-    ones = torch.ones_like(centred)[None, None]
-    product = F.conv3d(x, centred[None, None], dilation=dilation) / n
-    mean = F.conv3d(x, ones, dilation=dilation) / n
-    spread = (F.conv3d(x * x, ones, dilation=dilation) / n - mean ** 2).clamp_min(1e-8).sqrt()
-    return (product / spread)[0, 0]
-
-
-def peak_position(score: torch.Tensor) -> np.ndarray:
-    """(L, P, S) position, in steps, of the maximum of a score map [S, P, L], refined below a step by a parabola
-    through the maximum and its two neighbours along each axis (a nearly equal score next door then moves the
-    answer by a fraction of a step, not by a whole one)."""
-    values = score.double().numpy()
-    best = np.unravel_index(int(np.argmax(values)), values.shape)
-    position = np.asarray(best, dtype=float)
-    for axis in range(3):
-        if 0 < best[axis] < values.shape[axis] - 1:
-            before, after = list(best), list(best)
-            before[axis] -= 1
-            after[axis] += 1
-            low, centre, high = values[tuple(before)], values[best], values[tuple(after)]
-            curvature = low - 2 * centre + high
-            if curvature < 0:
-                position[axis] += float(np.clip(0.5 * (low - high) / curvature, -0.5, 0.5))
-    return position[::-1]
-
-
 def landmark_groups(points: np.ndarray, distance_mm: float) -> list[list[int]]:
     """Indices of the points grouped by single linkage: a point joins a group when within `distance_mm` of one."""
     groups: list[list[int]] = []
@@ -176,17 +144,16 @@ def register_neighbourhood(volume: Volume, template: Volume, estimates: np.ndarr
     fixed = sitk.SmoothingRecursiveGaussian(normalised_counts_image(volume, volume_counts), settings.smoothing_mm)
     moving = sitk.SmoothingRecursiveGaussian(normalised_counts_image(template, template_counts),
                                              settings.smoothing_mm)
-    voxels, template_voxels = _voxel_positions(volume), _voxel_positions(template)
     placed = estimates.copy()
     linear: list[np.ndarray | None] = [None] * len(estimates)
     for group in landmark_groups(template_points, settings.group_distance_mm):
         points = template_points[group]
-        template_mask = _neighbourhood_mask(template, template_voxels, points, settings.radius_mm)
+        template_mask = _neighbourhood_mask(template, points, settings.radius_mm)
         neighbourhood = _crop_to_mask(moving, template_mask) if template_mask.GetNumberOfPixels() else None
         converged: list[tuple[float, np.ndarray, object]] = []
         for translation in start_translations(points, estimates[group], settings.start_separation_mm):
             start = points - translation  # the template's landmarks, moved as one, in `volume`
-            mask = _neighbourhood_mask(volume, voxels, start, settings.radius_mm)
+            mask = _neighbourhood_mask(volume, start, settings.radius_mm)
             try:
                 transform = _register(fixed, moving, mask, points, translation, settings)
             except RuntimeError as error:
@@ -273,20 +240,25 @@ def _linear_part(transform, point: np.ndarray) -> np.ndarray:
     return np.stack(columns, axis=1)
 
 
-def _voxel_positions(volume: Volume) -> np.ndarray:
-    """LPS positions of every voxel centre, shape [k, j, i, 3]."""
-    k, j, i = np.indices(volume.array.shape, dtype=float)
-    ijk = np.stack([i.ravel(), j.ravel(), k.ravel()], axis=1)
-    return volume.index_to_lps(ijk).reshape(*volume.array.shape, 3)
-
-
-def _neighbourhood_mask(volume: Volume, voxels: np.ndarray, points: np.ndarray, radius_mm: float):
-    """A uint8 SimpleITK mask of the voxels within `radius_mm` of any of `points`."""
+def _neighbourhood_mask(volume: Volume, points: np.ndarray, radius_mm: float):
+    """A uint8 SimpleITK mask of the voxels within `radius_mm` of any of `points` (distances computed only in the
+    index box that can hold them)."""
     import SimpleITK as sitk
 
+    shape = np.asarray(volume.array.shape[::-1])  # (i, j, k)
+    centres = volume.lps_to_index(np.asarray(points, dtype=float).reshape(-1, 3))
+    reach = radius_mm / np.min(volume.spacing)  # in voxels along any axis, whatever the direction
+    low = np.clip(np.floor(centres.min(axis=0) - reach), 0, shape).astype(int)
+    high = np.clip(np.ceil(centres.max(axis=0) + reach) + 1, 0, shape).astype(int)
     near = np.zeros(volume.array.shape, dtype=bool)
-    for point in points:
-        near |= ((voxels - point) ** 2).sum(axis=-1) <= radius_mm ** 2
+    if np.all(high > low):
+        i, j, k = (np.arange(a, b, dtype=float) for a, b in zip(low, high))
+        kk, jj, ii = np.meshgrid(k, j, i, indexing="ij")
+        box = volume.index_to_lps(np.stack([ii.ravel(), jj.ravel(), kk.ravel()], axis=1))
+        inside = np.zeros(len(box), dtype=bool)
+        for point in np.asarray(points, dtype=float).reshape(-1, 3):
+            inside |= ((box - point) ** 2).sum(axis=1) <= radius_mm ** 2
+        near[low[2]:high[2], low[1]:high[1], low[0]:high[0]] = inside.reshape(kk.shape)
     return volume.with_array(near.astype(np.uint8)).to_sitk() if near.any() else sitk.Image()
 
 
