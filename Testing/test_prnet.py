@@ -181,6 +181,27 @@ class SearchTest(unittest.TestCase):
             localizer.localize_from_templates(target, [templates[0], stray], lambda f, m: seen.append((f, m)))
         self.assertEqual(seen, [])  # refused before any template was searched
 
+    def test_all_templates_are_placed_at_once_even_with_more_templates_than_cores(self):
+        import threading
+        from unittest import mock
+
+        target = blob_volume((15.0, -8.0, -12.0), spacing=5.0, size=34)
+        templates = [(blob_volume(c), [Landmark("at_blob", c)]) for c in ((-20.0, 10.0, 5.0), (5.0, 0.0, -5.0),
+                                                                         (0.0, 5.0, 0.0))]
+        localizer = Localizer(models=analytic_models(), device="cpu",
+                              settings=SearchSettings(match_patches=False, register_neighbourhood=False))
+        together = threading.Barrier(len(templates), timeout=20)  # broken unless all three placements overlap
+        place = localizer.localize
+
+        def place_together(*args, **kwargs):
+            together.wait()
+            return place(*args, **kwargs)
+
+        with mock.patch("torch.get_num_threads", return_value=2), \
+                mock.patch.object(localizer, "localize", side_effect=place_together):
+            placed = localizer.localize_from_templates(target, templates)
+        self.assertIn("median of 3 templates", placed[0].description)
+
 class FusionTest(unittest.TestCase):
     def test_median_per_coordinate_outvotes_one_stray_template(self):
         from SPECTFewShotLib.prnet.fusion import fuse_landmarks

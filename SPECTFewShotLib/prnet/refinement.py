@@ -75,7 +75,7 @@ class RegistrationSettings:
     histogram_bins: int = 32
     sampling_fraction: float = 1.0  # 1: every voxel near the landmarks; less: random samples (less steady)
     iterations: int = 400
-    learning_rate: float = 2.0
+    learning_rate: float = 8.0  # the longest first step (mm); 2 and 4 tried: same iterations, 8 measured best
     shrink_factors: tuple[int, ...] = (2, 1)
     smoothing_voxels: tuple[float, ...] = (1.0, 0.0)
     start_separation_mm: float = 15.0  # a start translation this close to one already tried is not tried again
