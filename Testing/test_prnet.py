@@ -191,14 +191,14 @@ class SearchTest(unittest.TestCase):
         localizer = Localizer(models=analytic_models(), device="cpu",
                               settings=SearchSettings(match_patches=False, register_neighbourhood=False))
         together = threading.Barrier(len(templates), timeout=20)  # broken unless all three placements overlap
-        place = localizer.localize
+        place = localizer._place
 
         def place_together(*args, **kwargs):
             together.wait()
             return place(*args, **kwargs)
 
         with mock.patch("torch.get_num_threads", return_value=2), \
-                mock.patch.object(localizer, "localize", side_effect=place_together):
+                mock.patch.object(localizer, "_place", side_effect=place_together):
             placed = localizer.localize_from_templates(target, templates)
         self.assertIn("median of 3 templates", placed[0].description)
 

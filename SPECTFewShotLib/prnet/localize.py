@@ -76,6 +76,11 @@ class Localizer:
         """The template's landmarks placed in `volume` (LPS mm), same labels, confidence in [0, 1] per point."""
         check_template(template_volume, template_landmarks)
         require_counts(volume, "the volume")
+        return self._place(volume, template_volume, template_landmarks, progress, cancel)
+
+    def _place(self, volume: Volume, template_volume: Volume, template_landmarks: Sequence[Landmark],
+               progress: Optional[ProgressCallback], cancel: Optional[CancelToken]) -> list[Landmark]:
+        """`localize` on checked inputs."""
         report(progress, 0.0, "preparing volumes", cancel)
         targets = np.array([lm.position_lps for lm in template_landmarks], dtype=float)
         template_counts, volume_counts = normalised_counts(template_volume), normalised_counts(volume)
@@ -124,14 +129,15 @@ class Localizer:
             raise InputError("give at least one template")
         for template_volume, template_landmarks in templates:
             check_template(template_volume, template_landmarks)
+        require_counts(volume, "the volume")
         if len(templates) == 1:
-            return self.localize(volume, *templates[0], progress=progress, cancel=cancel)
+            return self._place(volume, *templates[0], progress, cancel)
         count = len(templates)
         workers = count if self.device.type == "cpu" else 1
         report(progress, 0.0, f"placing the landmarks of {count} templates", cancel)
         placements = []
         with one_thread(), ThreadPoolExecutor(max_workers=workers) as pool:
-            futures = [pool.submit(self.localize, volume, template_volume, template_landmarks, None, cancel)
+            futures = [pool.submit(self._place, volume, template_volume, template_landmarks, None, cancel)
                        for template_volume, template_landmarks in templates]
             try:
                 for number, future in enumerate(futures, start=1):
