@@ -65,9 +65,8 @@ def evaluate_cases(cases: Sequence[LandmarkCase], methods: dict[str, LandmarkMet
     several = several or {}
     results = {name: MethodResult() for name in methods}
     for number, case in enumerate(cases, start=1):
-        truth = case.truth()
+        truth, templates = case.truth(), case.templates()
         for name, method in methods.items():
-            templates = case.templates()
             started = time.perf_counter()
             if len(templates) == 1:
                 placed = method(case.target_volume, *templates[0])
