@@ -203,7 +203,7 @@ class SearchTest(unittest.TestCase):
         self.assertIn("median of 3 templates", placed[0].description)
 
 class FusionTest(unittest.TestCase):
-    def test_median_per_coordinate_outvotes_one_stray_template(self):
+    def test_geometric_median_outvotes_one_stray_template(self):
         from SPECTFewShotLib.prnet.fusion import fuse_landmarks
 
         placements = [[Landmark("LV_apex", (0.0, 0.0, 0.0), 0.9), Landmark("LV_base", (10.0, 0.0, 0.0), 0.8)],
@@ -212,7 +212,14 @@ class FusionTest(unittest.TestCase):
         fused = fuse_landmarks(placements)
         self.assertEqual([lm.label for lm in fused], ["LV_apex", "LV_base", "RV_insertion"])
         apex, base, rv = fused
-        self.assertEqual(apex.position_lps, (2.0, 0.0, 0.0))  # the stray third placement moves nothing
+        # the stray third placement cannot pull the apex out of the ball whose diameter joins the other two: the
+        # result sees them at 120 degrees
+        first, second = np.array([0.0, 0.0, 0.0]), np.array([2.0, -1.0, 4.0])
+        position = np.array(apex.position_lps)
+        self.assertLess(np.linalg.norm(position - (first + second) / 2), np.linalg.norm(second - first) / 2)
+        to_first, to_second = first - position, second - position
+        angle = np.degrees(np.arccos(to_first @ to_second / np.linalg.norm(to_first) / np.linalg.norm(to_second)))
+        self.assertAlmostEqual(angle, 120.0, places=3)
         self.assertAlmostEqual(apex.confidence, 0.5)
         self.assertIn("median of 3 templates", apex.description)
         self.assertIn("confidence 0.50", apex.description)
@@ -221,6 +228,28 @@ class FusionTest(unittest.TestCase):
         self.assertEqual((rv.position_lps, rv.confidence, rv.description), ((5.0, 5.0, 5.0), None, ""))
         with self.assertRaises(InputError):
             fuse_landmarks([])
+
+    def test_geometric_median_minimises_the_summed_distance_whatever_the_axes(self):
+        from scipy.optimize import minimize
+
+        from SPECTFewShotLib.prnet.fusion import geometric_median
+
+        rng = np.random.default_rng(3)
+        for case in range(60):
+            points = rng.normal(size=(int(rng.integers(3, 6)), 3)) * rng.uniform(1.0, 30.0)
+            if case % 5 == 0:
+                points[1] = points[0]  # two templates agree exactly
+            found = geometric_median(points)
+            summed = lambda y, p=points: np.linalg.norm(p - y, axis=1).sum()  # noqa: E731
+            best = minimize(summed, points.mean(axis=0), method="Nelder-Mead",
+                            options={"xatol": 1e-9, "fatol": 1e-12, "maxiter": 40000})
+            self.assertLessEqual(summed(found), best.fun + 1e-6)
+            rotation = np.linalg.qr(rng.normal(size=(3, 3)))[0]  # the patient axes play no part
+            np.testing.assert_allclose(geometric_median(points @ rotation.T), found @ rotation.T, atol=1e-4)
+        obtuse = np.array([[0.0, 0.0, 0.0], [10.0, 1.0, 0.0], [-10.0, 1.0, 0.0]])  # 169 degrees at the first
+        np.testing.assert_array_equal(geometric_median(obtuse), obtuse[0])
+        triangle = np.array([[1.0, 0.0, 0.0], [-0.5, np.sqrt(0.75), 0.0], [-0.5, -np.sqrt(0.75), 0.0]])
+        np.testing.assert_allclose(geometric_median(triangle), 0.0, atol=1e-6)
 
 
 class TrainingTest(unittest.TestCase):
