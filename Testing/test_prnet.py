@@ -202,6 +202,39 @@ class SearchTest(unittest.TestCase):
             placed = localizer.localize_from_templates(target, templates)
         self.assertIn("median of 3 templates", placed[0].description)
 
+    def test_three_or_more_templates_are_registered_lightly_one_or_two_fully(self):
+        from unittest import mock
+
+        from SPECTFewShotLib.prnet import localize as localize_module
+        from SPECTFewShotLib.prnet.refinement import LIGHT_ITERATIONS, LIGHT_RELAXATION, RegistrationSettings
+
+        full = RegistrationSettings()
+        self.assertIs(full.for_templates(1), full)
+        self.assertIs(full.for_templates(2), full)
+        light = full.for_templates(3)
+        self.assertEqual((light.iterations, light.relaxation_factor), (LIGHT_ITERATIONS, LIGHT_RELAXATION))
+        self.assertLess(light.iterations, full.iterations)
+        self.assertGreater(light.relaxation_factor, full.relaxation_factor)
+        self.assertEqual(light.radius_mm, full.radius_mm)  # nothing else changes
+
+        target = blob_volume((15.0, -8.0, -12.0), spacing=5.0, size=34)
+        templates = [(blob_volume(c), [Landmark("at_blob", c)]) for c in ((-20.0, 10.0, 5.0), (5.0, 0.0, -5.0),
+                                                                         (0.0, 5.0, 0.0))]
+        localizer = Localizer(models=analytic_models(), device="cpu",
+                              settings=SearchSettings(match_patches=False, register_neighbourhood=True))
+        used = []
+
+        def record(volume, template, estimates, points, settings, counts=None):
+            used.append(settings)
+            return np.asarray(estimates, dtype=float), [None] * len(estimates)  # no linear part: warped step skips
+
+        with mock.patch.object(localize_module, "register_neighbourhood", side_effect=record):
+            localizer.localize(target, *templates[0])
+            localizer.localize_from_templates(target, templates[:2])
+            localizer.localize_from_templates(target, templates)
+        self.assertEqual([s.iterations for s in used], [full.iterations] * 3 + [LIGHT_ITERATIONS] * 3)
+
+
 class FusionTest(unittest.TestCase):
     def test_geometric_median_outvotes_one_stray_template(self):
         from SPECTFewShotLib.prnet.fusion import fuse_landmarks

@@ -79,6 +79,33 @@ class NeighbourhoodRegistrationTest(unittest.TestCase):
             errors = np.linalg.norm(registered - truth, axis=1)
             self.assertLess(errors.max(), 1.0, f"offset {offset}: errors {np.round(errors, 1)} mm")
 
+    def test_the_starts_of_a_group_run_at_once_and_give_what_they_give_one_after_the_other(self):
+        import threading
+        from concurrent.futures import ThreadPoolExecutor
+        from unittest import mock
+
+        from SPECTFewShotLib.prnet import refinement
+
+        template, template_points, target, truth = rotated_copy(10.0)
+        estimates = truth.copy()
+        estimates[1:] += [25.0, 0.0, 0.0]
+        starts = start_translations(template_points, estimates, 15.0)
+        self.assertGreaterEqual(len(starts), 2)
+        together = threading.Barrier(len(starts), timeout=10)  # broken unless every start's registration overlaps
+        register = refinement._register
+
+        def register_together(*args):
+            together.wait()
+            return register(*args)
+
+        with mock.patch.object(refinement, "_register", side_effect=register_together):
+            parallel, parallel_linear = register_neighbourhood(target, template, estimates, template_points)
+        with mock.patch.object(refinement, "ThreadPoolExecutor", lambda max_workers: ThreadPoolExecutor(1)):
+            sequential, sequential_linear = register_neighbourhood(target, template, estimates, template_points)
+        np.testing.assert_array_equal(parallel, sequential)
+        for a, b in zip(parallel_linear, sequential_linear):
+            np.testing.assert_array_equal(a, b)
+
     def test_the_same_input_gives_the_same_landmarks_and_itk_keeps_its_threads(self):
         import SimpleITK as sitk
 

@@ -79,8 +79,9 @@ class Localizer:
         return self._place(volume, template_volume, template_landmarks, progress, cancel)
 
     def _place(self, volume: Volume, template_volume: Volume, template_landmarks: Sequence[Landmark],
-               progress: Optional[ProgressCallback], cancel: Optional[CancelToken]) -> list[Landmark]:
-        """`localize` on checked inputs."""
+               progress: Optional[ProgressCallback], cancel: Optional[CancelToken], templates: int = 1
+               ) -> list[Landmark]:
+        """`localize` on checked inputs, as one of `templates` placements to be fused."""
         report(progress, 0.0, "preparing volumes", cancel)
         targets = np.array([lm.position_lps for lm in template_landmarks], dtype=float)
         template_counts, volume_counts = normalised_counts(template_volume), normalised_counts(volume)
@@ -105,8 +106,9 @@ class Localizer:
             estimate = match_patches(volume, template_volume, estimate, targets, counts=counts)
             report(progress, 0.7, "patches matched", cancel)
         if self.settings.register_neighbourhood:
+            registration = RegistrationSettings(seed=self.settings.seed).for_templates(templates)
             estimate, linear = register_neighbourhood(volume, template_volume, estimate, targets,
-                                                      RegistrationSettings(seed=self.settings.seed), counts)
+                                                      registration, counts)
             estimate = match_warped_patches(volume, template_volume, estimate, targets, linear, counts=counts)
             report(progress, 0.9, "neighbourhood registered", cancel)
         confidence = self._confidence(prepared["fine"], targets, estimate)
@@ -118,7 +120,8 @@ class Localizer:
                                 progress: Optional[ProgressCallback] = None, cancel: Optional[CancelToken] = None
                                 ) -> list[Landmark]:
         """The landmarks of several annotated templates placed in `volume`, each template on its own, then combined
-        per label by the median of the placements (fusion.py). One template gives `localize`'s answer.
+        per label by the geometric median of the placements (fusion.py). One template gives `localize`'s answer;
+        from three on, each placement's registration is lighter (`RegistrationSettings.for_templates`).
 
         Several templates are placed at once, each in its own Python thread running torch single-threaded: the
         operating system shares the cores among them, so three templates on two cores take 1.5 times the time of
@@ -137,7 +140,7 @@ class Localizer:
         report(progress, 0.0, f"placing the landmarks of {count} templates", cancel)
         placements = []
         with one_thread(), ThreadPoolExecutor(max_workers=workers) as pool:
-            futures = [pool.submit(self._place, volume, template_volume, template_landmarks, None, cancel)
+            futures = [pool.submit(self._place, volume, template_volume, template_landmarks, None, cancel, count)
                        for template_volume, template_landmarks in templates]
             try:
                 for number, future in enumerate(futures, start=1):

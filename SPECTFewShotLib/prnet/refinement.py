@@ -30,7 +30,9 @@ never change the volumes given. All settings were chosen on validation phantoms 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from functools import partial
 from typing import Optional, Sequence
 
 import numpy as np
@@ -76,6 +78,7 @@ class RegistrationSettings:
     sampling_fraction: float = 1.0  # 1: every voxel near the landmarks; less: random samples (less steady)
     iterations: int = 400
     learning_rate: float = 8.0  # the longest first step (mm); 2 and 4 tried: same iterations, 8 measured best
+    relaxation_factor: float = 0.5  # the step is multiplied by this each time the gradient turns back
     shrink_factors: tuple[int, ...] = (2, 1)
     smoothing_voxels: tuple[float, ...] = (1.0, 0.0)
     start_separation_mm: float = 15.0  # a start translation this close to one already tried is not tried again
@@ -83,6 +86,20 @@ class RegistrationSettings:
     outlier_mm: float = 20.0  # unregistered: an estimate this far from the template's shape moved as one is replaced
     score_temperature: float = 0.03  # of the softmax over the converged registrations' correlations
     seed: int = 0
+
+    def for_templates(self, count: int) -> RegistrationSettings:
+        """The settings for one of `count` fused placements: from three templates on, a lighter registration (150
+        iterations per level, the step shrinking by 0.9 instead of 0.5 when the gradient turns back, so it still
+        travels): the fused result is as good (validation phantoms 900000-900063, three templates: LV centre / apex
+        / base 3.53 / 5.17 / 3.08 mm with full placements, 3.60 / 5.12 / 3.14 with light ones) at two thirds of
+        the time. A single placement keeps the full registration (light: 5.14 / 7.23 / 5.32 -> 5.46 / 7.48 /
+        5.54 mm)."""
+        if count < 3:
+            return self
+        return replace(self, iterations=LIGHT_ITERATIONS, relaxation_factor=LIGHT_RELAXATION)
+
+
+LIGHT_ITERATIONS, LIGHT_RELAXATION = 150, 0.9
 
 
 def match_patches(volume: Volume, template: Volume, estimates: np.ndarray, template_points: np.ndarray,
@@ -150,22 +167,11 @@ def register_neighbourhood(volume: Volume, template: Volume, estimates: np.ndarr
         points = template_points[group]
         template_mask = _neighbourhood_mask(template, points, settings.radius_mm)
         neighbourhood = _crop_to_mask(moving, template_mask) if template_mask.GetNumberOfPixels() else None
-        converged: list[tuple[float, np.ndarray, object]] = []
-        for translation in start_translations(points, estimates[group], settings.start_separation_mm):
-            start = points - translation  # the template's landmarks, moved as one, in `volume`
-            mask = _neighbourhood_mask(volume, start, settings.radius_mm)
-            try:
-                transform = _register(fixed, moving, mask, points, translation, settings)
-            except RuntimeError as error:
-                log.info("local registration failed (%s)", str(error).strip()[-120:])
-                continue
-            inverse = transform.GetInverse()
-            moved = np.array([inverse.TransformPoint(tuple(map(float, p))) for p in points])
-            if np.median(np.linalg.norm(moved - start, axis=1)) > settings.max_move_mm:
-                log.info("local registration moved the landmarks further than %.0f mm from its start: dropped",
-                         settings.max_move_mm)
-                continue
-            converged.append((_neighbourhood_correlation(fixed, neighbourhood, transform), moved, transform))
+        starts = start_translations(points, estimates[group], settings.start_separation_mm)
+        with ThreadPoolExecutor(max_workers=len(starts)) as pool:  # each start single-threaded: cores share them
+            tried = list(pool.map(partial(_register_from, fixed, moving, volume, points,
+                                          neighbourhood=neighbourhood, settings=settings), starts))
+        converged = [result for result in tried if result is not None]
         if not converged:
             placed[group] = replace_outliers(points, estimates[group], settings.outlier_mm)
             continue
@@ -175,6 +181,26 @@ def register_neighbourhood(volume: Volume, template: Volume, estimates: np.ndarr
         for index in group:  # an affine map has one linear part for the whole group
             linear[index] = matrix
     return placed, linear
+
+
+def _register_from(fixed, moving, volume: Volume, points: np.ndarray, translation: np.ndarray, neighbourhood,
+                   settings: RegistrationSettings) -> tuple[float, np.ndarray, object] | None:
+    """One start of a group's registration: (correlation score, the template points carried into `volume`,
+    transform), or None when it failed or moved the points further than `settings.max_move_mm`."""
+    start = points - translation  # the template's landmarks, moved as one, in `volume`
+    mask = _neighbourhood_mask(volume, start, settings.radius_mm)
+    try:
+        transform = _register(fixed, moving, mask, points, translation, settings)
+    except RuntimeError as error:
+        log.info("local registration failed (%s)", str(error).strip()[-120:])
+        return None
+    inverse = transform.GetInverse()
+    moved = np.array([inverse.TransformPoint(tuple(map(float, p))) for p in points])
+    if np.median(np.linalg.norm(moved - start, axis=1)) > settings.max_move_mm:
+        log.info("local registration moved the landmarks further than %.0f mm from its start: dropped",
+                 settings.max_move_mm)
+        return None
+    return _neighbourhood_correlation(fixed, neighbourhood, transform), moved, transform
 
 
 def score_weights(scores: np.ndarray, temperature: float) -> np.ndarray:
@@ -297,7 +323,8 @@ def _register(fixed, moving, mask, template_points: np.ndarray, translation: np.
         method.SetMetricSamplingStrategy(method.NONE)
     method.SetInterpolator(sitk.sitkLinear)
     method.SetOptimizerAsRegularStepGradientDescent(learningRate=settings.learning_rate, minStep=1e-3,
-                                                    numberOfIterations=settings.iterations)
+                                                    numberOfIterations=settings.iterations,
+                                                    relaxationFactor=settings.relaxation_factor)
     method.SetOptimizerScalesFromPhysicalShift()
     method.SetShrinkFactorsPerLevel(list(settings.shrink_factors))
     method.SetSmoothingSigmasPerLevel(list(settings.smoothing_voxels))
