@@ -581,7 +581,7 @@ class SPECTFewShotLogic(ScriptedLoadableModuleLogic):
     def localize(self, volumeNode, templateVolumeNode, templateLandmarksNode, outputLandmarksNode=None,
                  moreTemplates=()):
         """Place the template's landmarks in the volume; returns the output point list node. moreTemplates: further
-        (volume node, point list node) templates, each landmark then the median of every template's placement."""
+        (volume node, point list node) templates, each landmark then the geometric median of the placements."""
         self._ready()
         return self.sceneLogic.localize(volumeNode, templateVolumeNode, templateLandmarksNode, outputLandmarksNode,
                                         moreTemplates=moreTemplates)

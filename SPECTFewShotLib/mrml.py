@@ -811,8 +811,8 @@ class SceneLogic:
                  outputLandmarksNode: Any = None, progress: Optional[ProgressCallback] = None,
                  cancel: Optional[CancelToken] = None, moreTemplates: Sequence[tuple[Any, Any]] = ()) -> Any:
         """Place the template's landmarks in the volume; returns a point list node (labels, confidences).
-        `moreTemplates`: further (volume node, point list node) templates; each landmark is then the median of
-        every template's placement."""
+        `moreTemplates`: further (volume node, point list node) templates; each landmark is then the geometric
+        median of the templates' placements."""
         template_nodes = [templateLandmarksNode, *[landmarks_node for _, landmarks_node in moreTemplates]]
         if outputLandmarksNode is not None and any(outputLandmarksNode is node for node in template_nodes):
             raise InputError("the output landmarks must not be the template landmarks")

@@ -1,9 +1,9 @@
 """`spectfewshot evaluate localize`: PRNet landmark error (mm) next to affine registration, in the same run.
 
 Held-out phantom studies (seeds from 1,000,000, never used in training or for choosing settings), each with the
-next held-out phantom as its one template (with `--templates N`: the next N, the median of their placements per
-landmark, for every method alike); then the bundled real study: a phantom template (training seed) ->
-the real study (reference landmarks derived from its LV-wall mask), and the real study -> a copy of itself
+next held-out phantom as its one template (with `--templates N`: the next N, the geometric median of their
+placements per landmark, for every method alike); then the bundled real study: a phantom template (training
+seed) -> the real study (reference landmarks derived from its LV-wall mask), and the real study -> a copy of itself
 translated by 12 mm and rotated by 10 degrees about an oblique axis (true landmarks moved exactly).
 Registration: SimpleITK affine, Mattes mutual information, multi-resolution, of the same template.
 """
@@ -25,7 +25,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("--held-out", type=int, default=20, help="held-out phantom studies (default: %(default)s)")
     parser.add_argument("--templates", type=int, default=1,
-                        help="templates per held-out phantom, fused by the median (default: %(default)s)")
+                        help="templates per held-out phantom, fused by the geometric median (default: %(default)s)")
     parser.add_argument("--model", help="PRNet model id or weights file (default: the shipped default)")
     parser.add_argument("--template-seed", type=int, default=0,
                         help="training-range phantom used as the template of the real study (default: %(default)s)")
@@ -69,7 +69,8 @@ def run(args: argparse.Namespace) -> int:
     if not args.no_registration:
         methods["Registration"] = register_landmarks
     seeds = held_out_seeds(args.held_out)
-    which = "the next as template" if args.templates == 1 else f"the next {args.templates} as templates (median)"
+    which = "the next as template" if args.templates == 1 else \
+        f"the next {args.templates} as templates (geometric median)"
     print(f"model {localizer.model_id}; held-out phantom seeds {seeds[0]}-{seeds[-1]}, each with {which}", flush=True)
     results = {}
     cases = phantom_cases(seeds, templates=args.templates)

@@ -3,8 +3,8 @@
 The template's landmarks (any names, LPS or RAS markups) are placed in VOLUME by the PRNet coarse-to-fine search
 and written as a Slicer markups file with the template's labels, positions in mm, the coordinate system stated
 and a confidence in [0, 1] per point. Give `--template` and `--template-landmarks` two or more times (in the same
-order) to place the landmarks from several annotated studies and keep, per landmark, the median of the
-placements: more accurate than any one template (docs/prnet.md). Every input is checked before any computation;
+order) to place the landmarks from several annotated studies and keep, per landmark, the geometric median
+of the placements: more accurate than any one template (docs/prnet.md). Every input is checked before any computation;
 a failure leaves an existing output file untouched.
 """
 

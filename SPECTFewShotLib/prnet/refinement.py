@@ -7,18 +7,18 @@ Three local steps, which only work because PRNet's estimate is already close, fi
 1. `match_patches`: normalised cross-correlation of the template's counts around each landmark (a 68 mm cube)
    with the new volume's counts at every shift within ±24 mm of the estimate (4 mm steps), then ±7.5 mm (2.5 mm
    steps). It corrects the estimate's translation.
-2. `register_neighbourhood`: an affine registration (SimpleITK, Mattes mutual information on every voxel near
-   the landmarks, one thread (`execute_reproducibly`): reproducible, and a moved study gives a moved result) of
-   the template onto the new volume that only looks at the voxels within 35 mm of the template's landmarks,
-   started from the median translation of the estimates and from each estimate's own translation (one start per
-   15 mm). It corrects what a translation cannot: a heart that is larger, smaller or tilted, and an estimate
-   that went astray follows its group. Of the registrations that converged (moved the landmarks, median, at
-   most 20 mm from their start), the ones under which the template's neighbourhood correlates best with the
-   new volume win (softmax weights of the correlations: near ties are averaged); a second start rescues a group
-   whose median start sat on a hot neighbour (gut, liver) the registration then slid into. Landmarks further
-   apart than 80 mm in the template are registered in separate groups. A group without a converged registration
-   keeps its matched positions, except an estimate more than 20 mm from the template's shape moved as one (by
-   the median translation), which takes that place.
+2. `register_neighbourhood`: an affine registration (SimpleITK, Mattes mutual information on every voxel near the
+   landmarks, one thread (`execute_reproducibly`): reproducible, and a moved study gives a moved result) of the
+   template onto the new volume that only looks at the voxels within 35 mm of the template's landmarks, started from
+   the median translation of the estimates and from each estimate's own translation (one start per 15 mm; the starts
+   run at once, one thread each). It corrects what a translation cannot: a heart that is larger, smaller or tilted, and
+   an estimate that went astray follows its group. Of the registrations that converged (moved the landmarks, median, at
+   most 20 mm from their start), the ones under which the template's neighbourhood correlates best with the new volume
+   win (softmax weights of the correlations: near ties are averaged); a second start rescues a group whose median start
+   sat on a hot neighbour (gut, liver) the registration then slid into. Landmarks further apart than 80 mm in the
+   template are registered in separate groups. A group without a converged registration keeps its matched positions,
+   except an estimate more than 20 mm from the template's shape moved as one (by the median translation), which takes
+   that place.
 3. `match_warped_patches`: the patch matching once more (1 mm shifts, ±6 mm, a 58 mm cube sampled every 2 mm),
    with the template's patch resampled through the registration's linear part, for what an affine map of the
    whole neighbourhood leaves at each landmark.
