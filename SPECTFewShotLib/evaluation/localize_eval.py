@@ -59,7 +59,7 @@ def evaluate_cases(cases: Sequence[LandmarkCase], methods: dict[str, LandmarkMet
                    several: Optional[dict[str, SeveralTemplatesMethod]] = None) -> dict[str, MethodResult]:
     """Run every method on every case; errors against the cases' true landmarks. A case with several templates
     runs the method's entry in `several` when it has one (the product's own multi-template path), otherwise the
-    method once per template and the median per landmark (prnet.fusion), which is what that path computes."""
+    method once per template, fused per landmark by the geometric median (prnet.fusion), as that path does."""
     from ..prnet.fusion import fuse_landmarks
 
     several = several or {}
