@@ -92,7 +92,7 @@ class RegistrationSettings:
         iterations per level, the step shrinking by 0.9 instead of 0.5 when the gradient turns back, so it still
         travels): the fused result is as good (validation phantoms 900000-900063, three templates: LV centre / apex
         / base 3.53 / 5.17 / 3.08 mm with full placements, 3.60 / 5.12 / 3.14 with light ones) at two thirds of
-        the time. A single placement keeps the full registration (light: 5.14 / 7.23 / 5.32 -> 5.46 / 7.48 /
+        the time. A single placement keeps the full registration (light: 5.14 / 7.23 / 5.32 -> 5.45 / 7.48 /
         5.54 mm)."""
         if count < 3:
             return self
