@@ -79,9 +79,9 @@ class Localizer:
         return self._place(volume, template_volume, template_landmarks, progress, cancel)
 
     def _place(self, volume: Volume, template_volume: Volume, template_landmarks: Sequence[Landmark],
-               progress: Optional[ProgressCallback], cancel: Optional[CancelToken], templates: int = 1
+               progress: Optional[ProgressCallback], cancel: Optional[CancelToken], fused_templates: int = 1
                ) -> list[Landmark]:
-        """`localize` on checked inputs, as one of `templates` placements to be fused."""
+        """`localize` on checked inputs, as one of `fused_templates` placements to be fused."""
         report(progress, 0.0, "preparing volumes", cancel)
         targets = np.array([lm.position_lps for lm in template_landmarks], dtype=float)
         template_counts, volume_counts = normalised_counts(template_volume), normalised_counts(volume)
@@ -106,7 +106,7 @@ class Localizer:
             estimate = match_patches(volume, template_volume, estimate, targets, counts=counts)
             report(progress, 0.7, "patches matched", cancel)
         if self.settings.register_neighbourhood:
-            registration = RegistrationSettings(seed=self.settings.seed).for_templates(templates)
+            registration = RegistrationSettings(seed=self.settings.seed).for_templates(fused_templates)
             estimate, linear = register_neighbourhood(volume, template_volume, estimate, targets,
                                                       registration, counts)
             estimate = match_warped_patches(volume, template_volume, estimate, targets, linear, counts=counts)

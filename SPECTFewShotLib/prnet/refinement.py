@@ -67,6 +67,10 @@ MATCHING_STAGES = (MatchingStage(4.0, 8, 6), MatchingStage(2.5, 8, 3))
 WARPED_STAGE = MatchingStage(2.0, 14, 3, substeps=2)
 
 
+# From three fused templates on: iterations per level and step relaxation of each placement's registration.
+LIGHT_ITERATIONS, LIGHT_RELAXATION = 150, 0.9
+
+
 @dataclass(frozen=True)
 class RegistrationSettings:
     """The local affine registration of the landmarks' neighbourhood."""
@@ -97,9 +101,6 @@ class RegistrationSettings:
         if count < 3:
             return self
         return replace(self, iterations=LIGHT_ITERATIONS, relaxation_factor=LIGHT_RELAXATION)
-
-
-LIGHT_ITERATIONS, LIGHT_RELAXATION = 150, 0.9
 
 
 def match_patches(volume: Volume, template: Volume, estimates: np.ndarray, template_points: np.ndarray,
