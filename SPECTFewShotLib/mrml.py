@@ -735,7 +735,7 @@ class SceneLogic:
                        progress: Optional[ProgressCallback] = None, cancel: Optional[CancelToken] = None,
                        more_templates: Sequence[tuple[Volume, Sequence[Landmark]]] = ()) -> list[Landmark]:
         """Place the template's landmarks in a volume (labels of the template, a confidence per point); with
-        `more_templates`, the median per landmark of every template's placement."""
+        `more_templates`, the geometric median per landmark of the templates' placements."""
         start = time.perf_counter()
         templates = [(template_volume, list(template_landmarks)), *[(v, list(lms)) for v, lms in more_templates]]
         landmarks = self._landmark_finder().localize_from_templates(volume, templates, progress=progress,
