@@ -202,37 +202,73 @@ class SearchTest(unittest.TestCase):
             placed = localizer.localize_from_templates(target, templates)
         self.assertIn("median of 3 templates", placed[0].description)
 
-    def test_three_or_more_templates_are_registered_lightly_one_or_two_fully(self):
+    def test_each_direction_gets_its_registration_settings(self):
+        from dataclasses import replace
+
+        from SPECTFewShotLib.prnet.refinement import (
+            FUSED_MAX_STARTS,
+            LIGHT_ITERATIONS,
+            LIGHT_RELAXATION,
+            RegistrationSettings,
+        )
+
+        full = RegistrationSettings()
+        for count in (1, 2, 3, 5):
+            self.assertIs(full.for_placement(count, inverse=False, both_ways=False), full)  # forward alone: full
+        for count in (1, 2):
+            self.assertIs(full.for_placement(count, inverse=True, both_ways=True), full)  # inverse: full steps
+        self.assertEqual(full.for_placement(3, inverse=True, both_ways=True),
+                         replace(full, max_starts=FUSED_MAX_STARTS))
+        light = full.for_placement(1, inverse=False, both_ways=True)
+        self.assertEqual((light.iterations, light.relaxation_factor, light.max_starts),
+                         (LIGHT_ITERATIONS, LIGHT_RELAXATION, None))
+        self.assertLess(light.iterations, full.iterations)
+        self.assertGreater(light.relaxation_factor, full.relaxation_factor)
+        self.assertEqual(full.for_placement(2, inverse=False, both_ways=True), light)
+        fused = full.for_placement(3, inverse=False, both_ways=True)
+        self.assertEqual(fused.max_starts, FUSED_MAX_STARTS)
+        self.assertEqual((fused.iterations, fused.radius_mm), (LIGHT_ITERATIONS, full.radius_mm))
+
+    def test_both_ways_are_registered_and_averaged_and_a_way_that_failed_gives_way(self):
+        from dataclasses import replace
         from unittest import mock
 
         from SPECTFewShotLib.prnet import localize as localize_module
-        from SPECTFewShotLib.prnet.refinement import LIGHT_ITERATIONS, LIGHT_RELAXATION, RegistrationSettings
+        from SPECTFewShotLib.prnet.refinement import FUSED_MAX_STARTS, LIGHT_ITERATIONS, RegistrationSettings
 
         full = RegistrationSettings()
-        self.assertIs(full.for_templates(1), full)
-        self.assertIs(full.for_templates(2), full)
-        light = full.for_templates(3)
-        self.assertEqual((light.iterations, light.relaxation_factor), (LIGHT_ITERATIONS, LIGHT_RELAXATION))
-        self.assertLess(light.iterations, full.iterations)
-        self.assertGreater(light.relaxation_factor, full.relaxation_factor)
-        self.assertEqual(light.radius_mm, full.radius_mm)  # nothing else changes
-
         target = blob_volume((15.0, -8.0, -12.0), spacing=5.0, size=34)
-        templates = [(blob_volume(c), [Landmark("at_blob", c)]) for c in ((-20.0, 10.0, 5.0), (5.0, 0.0, -5.0),
-                                                                         (0.0, 5.0, 0.0))]
-        localizer = Localizer(models=analytic_models(), device="cpu",
-                              settings=SearchSettings(match_patches=False, register_neighbourhood=True))
-        used = []
+        template = blob_volume((0.0, 5.0, 0.0))
+        landmarks = [Landmark("a", (0.0, 5.0, 0.0)), Landmark("b", (10.0, 5.0, 0.0)), Landmark("c", (0.0, 15.0, 0.0))]
+        # forward: a and b registered; inverse: a and c registered; b and c only one way each
+        ways = {False: (np.array([[10.0, 0, 0], [20.0, 0, 0], [30.0, 0, 0]]), [np.eye(3), np.eye(3), None]),
+                True: (np.array([[14.0, 0, 0], [50.0, 0, 0], [36.0, 0, 0]]), [np.eye(3), None, np.eye(3)])}
+        used = {}
 
-        def record(volume, template, estimates, points, settings, counts=None):
-            used.append(settings)
-            return np.asarray(estimates, dtype=float), [None] * len(estimates)  # no linear part: warped step skips
+        def record(volume, template, estimates, points, settings, counts=None, inverse=False):
+            used.setdefault(inverse, []).append(settings)
+            return ways[inverse]
 
-        with mock.patch.object(localize_module, "register_neighbourhood", side_effect=record):
-            localizer.localize(target, *templates[0])
-            localizer.localize_from_templates(target, templates[:2])
-            localizer.localize_from_templates(target, templates)
-        self.assertEqual([s.iterations for s in used], [full.iterations] * 3 + [LIGHT_ITERATIONS] * 3)
+        def localizer(**kwargs):
+            return Localizer(models=analytic_models(), device="cpu",
+                             settings=SearchSettings(match_patches=False, **kwargs))
+
+        with mock.patch.object(localize_module, "register_neighbourhood", side_effect=record), \
+                mock.patch.object(localize_module, "match_warped_patches", side_effect=lambda v, t, placed, *a, **k:
+                                  placed):
+            placed = localizer().localize(target, template, landmarks)
+            np.testing.assert_allclose([lm.position_lps for lm in placed], [[12.0, 0, 0], [20.0, 0, 0], [36.0, 0, 0]])
+            self.assertEqual(used[False][0].iterations, LIGHT_ITERATIONS)
+            self.assertEqual(used[True][0], full)
+            used.clear()
+            forward_only = localizer(both_ways=False).localize(target, template, landmarks)
+            np.testing.assert_allclose([lm.position_lps for lm in forward_only], ways[False][0])
+            self.assertEqual(list(used), [False])
+            self.assertEqual(used[False][0], full)
+            used.clear()
+            localizer().localize_from_templates(target, [(template, landmarks)] * 3)
+            self.assertEqual([s.max_starts for s in used[False]], [FUSED_MAX_STARTS] * 3)
+            self.assertEqual(used[True], [replace(full, max_starts=FUSED_MAX_STARTS)] * 3)
 
 
 class FusionTest(unittest.TestCase):

@@ -70,6 +70,43 @@ class NeighbourhoodRegistrationTest(unittest.TestCase):
         for matrix in linear:  # volume -> template: the inverse rotation, to within the registration's accuracy
             np.testing.assert_allclose(matrix @ rotation, np.eye(3), atol=0.08)
 
+    def test_the_volume_registered_onto_the_template_corrects_the_rotation_too(self):
+        template, template_points, target, truth = rotated_copy(10.0)
+        matched = match_patches(target, template, truth + 4.0, template_points)
+        registered, linear = register_neighbourhood(target, template, matched, template_points, inverse=True)
+        errors = np.linalg.norm(registered - truth, axis=1)
+        matched_errors = np.linalg.norm(matched - truth, axis=1)
+        message = f"registered {np.round(errors, 1)} mm, matched {np.round(matched_errors, 1)} mm"
+        self.assertLess(errors.max(), 3.0, message)
+        self.assertLess(errors.mean(), matched_errors.mean(), message)
+        rotation = rotation_matrix((1.0, 1.0, 1.0), 10.0)
+        for matrix in linear:  # still volume -> template, as the forward registration gives it
+            np.testing.assert_allclose(matrix @ rotation, np.eye(3), atol=0.08)
+
+    def test_a_group_tries_at_most_max_starts_starts(self):
+        from dataclasses import replace
+        from unittest import mock
+
+        from SPECTFewShotLib.prnet import refinement
+
+        template, template_points, target, truth = rotated_copy(10.0)
+        estimates = truth.copy()
+        estimates[1:] += [25.0, 0.0, 0.0]  # two distinct starts
+        tried = []
+        register = refinement._register
+
+        def count(*args):
+            tried.append(args[4])  # the start translation
+            return register(*args)
+
+        with mock.patch.object(refinement, "_register", side_effect=count):
+            register_neighbourhood(target, template, estimates, template_points)
+            self.assertEqual(len(tried), 2)
+            tried.clear()
+            register_neighbourhood(target, template, estimates, template_points,
+                                   replace(refinement.RegistrationSettings(), max_starts=1))
+        np.testing.assert_allclose(tried, [np.median(template_points - estimates, axis=0)])
+
     def test_one_good_estimate_rescues_a_group_whose_other_estimates_went_astray_together(self):
         template, template_points, target, truth = rotated_copy(10.0)
         for offset in ([25.0, 0.0, 0.0], [0.0, 0.0, -30.0], [25.0, -25.0, 0.0]):

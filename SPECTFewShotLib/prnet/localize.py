@@ -53,6 +53,7 @@ class SearchSettings:
     tolerance_mm: float = 0.5
     match_patches: bool = True  # refinement.match_patches after the PRNet moves
     register_neighbourhood: bool = True  # then refinement.register_neighbourhood
+    both_ways: bool = True  # register (and match) both ways, template onto volume and volume onto template
     seed: int = 0
 
 
@@ -106,10 +107,7 @@ class Localizer:
             estimate = match_patches(volume, template_volume, estimate, targets, counts=counts)
             report(progress, 0.7, "patches matched", cancel)
         if self.settings.register_neighbourhood:
-            registration = RegistrationSettings(seed=self.settings.seed).for_templates(fused_templates)
-            estimate, linear = register_neighbourhood(volume, template_volume, estimate, targets,
-                                                      registration, counts)
-            estimate = match_warped_patches(volume, template_volume, estimate, targets, linear, counts=counts)
+            estimate = self._carry(volume, template_volume, estimate, targets, fused_templates, counts)
             report(progress, 0.9, "neighbourhood registered", cancel)
         confidence = self._confidence(prepared["fine"], targets, estimate)
         report(progress, 1.0, "landmarks placed", cancel)
@@ -152,6 +150,29 @@ class Localizer:
                 raise
         report(progress, 1.0, f"landmarks placed: median of {count} templates", cancel)
         return fuse_landmarks(placements)
+
+    def _carry(self, volume: Volume, template_volume: Volume, estimate: np.ndarray, targets: np.ndarray,
+               fused_templates: int, counts: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+        """The neighbourhood registration and the warped matching from `estimate`; with `settings.both_ways`
+        once each way (the template onto the volume, the volume onto the template: two threads) and averaged per
+        landmark, a landmark registered only one way taking that way's position."""
+        both_ways = self.settings.both_ways
+
+        def carry(inverse: bool) -> tuple[np.ndarray, np.ndarray]:
+            registration = RegistrationSettings(seed=self.settings.seed).for_placement(fused_templates, inverse,
+                                                                                       both_ways)
+            placed, linear = register_neighbourhood(volume, template_volume, estimate, targets, registration,
+                                                    counts, inverse=inverse)
+            placed = match_warped_patches(volume, template_volume, placed, targets, linear, counts=counts)
+            return placed, np.array([matrix is not None for matrix in linear])
+
+        if not both_ways:
+            return carry(False)[0]
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            (forward, forward_registered), (backward, backward_registered) = pool.map(carry, (False, True))
+        both = forward_registered & backward_registered
+        only_backward = backward_registered & ~forward_registered
+        return np.where(both[:, None], (forward + backward) / 2, np.where(only_backward[:, None], backward, forward))
 
     def _embed(self, name: str, prepared: PreparedVolume, centres: np.ndarray) -> torch.Tensor:
         model = self.models[name]

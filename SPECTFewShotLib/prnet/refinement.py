@@ -67,8 +67,9 @@ MATCHING_STAGES = (MatchingStage(4.0, 8, 6), MatchingStage(2.5, 8, 3))
 WARPED_STAGE = MatchingStage(2.0, 14, 3, substeps=2)
 
 
-# From three fused templates on: iterations per level and step relaxation of each placement's registration.
-LIGHT_ITERATIONS, LIGHT_RELAXATION = 150, 0.9
+# The forward registration (template onto volume) when the inverse one also runs: iterations per level and step
+# relaxation. From three fused templates on, each direction starts only once.
+LIGHT_ITERATIONS, LIGHT_RELAXATION, FUSED_MAX_STARTS = 150, 0.9, 1
 
 
 @dataclass(frozen=True)
@@ -86,21 +87,30 @@ class RegistrationSettings:
     shrink_factors: tuple[int, ...] = (2, 1)
     smoothing_voxels: tuple[float, ...] = (1.0, 0.0)
     start_separation_mm: float = 15.0  # a start translation this close to one already tried is not tried again
+    max_starts: Optional[int] = None  # at most this many starts per group (None: every distinct one)
     max_move_mm: float = 20.0  # median move from its start beyond this: that registration diverged
     outlier_mm: float = 20.0  # unregistered: an estimate this far from the template's shape moved as one is replaced
     score_temperature: float = 0.03  # of the softmax over the converged registrations' correlations
     seed: int = 0
 
-    def for_templates(self, count: int) -> RegistrationSettings:
-        """The settings for one of `count` fused placements: from three templates on, a lighter registration (150
-        iterations per level, the step shrinking by 0.9 instead of 0.5 when the gradient turns back, so it still
-        travels): the fused result is as good (validation phantoms 900000-900063, three templates: LV centre / apex
-        / base 3.53 / 5.17 / 3.08 mm with full placements, 3.60 / 5.12 / 3.14 with light ones) at two thirds of
-        the time. A single placement keeps the full registration (light: 5.14 / 7.23 / 5.32 -> 5.45 / 7.48 /
-        5.54 mm)."""
-        if count < 3:
+    def for_placement(self, fused_templates: int, inverse: bool, both_ways: bool) -> RegistrationSettings:
+        """The settings of one direction of one of `fused_templates` placements.
+
+        The inverse registration (volume onto template) keeps these settings: it converges in tens of iterations
+        (the lighter steps below made it diverge). When it runs too, the forward one (template onto volume) is
+        lighter: 150 iterations per level, the step shrinking by 0.9 instead of 0.5 when the gradient turns back
+        (it runs to its cap either way). From three fused templates on, both directions start only once, from
+        the median translation: the fusion outvotes a placement gone astray. Forward alone (`both_ways` off)
+        keeps these settings. Validation phantoms 900000-900063, each from the next three, LV centre / apex /
+        base: forward alone 5.14 / 7.23 / 5.32 mm per placement; both ways 4.59 / 6.83 / 5.57 mm; three
+        templates fused 3.53 / 5.17 / 3.08 (forward alone), 3.60 / 5.12 / 3.14 (light forward alone, stop 13),
+        2.60 / 4.91 / 3.30 mm (both ways, one start each).
+        """
+        if not both_ways:
             return self
-        return replace(self, iterations=LIGHT_ITERATIONS, relaxation_factor=LIGHT_RELAXATION)
+        settings = self if inverse else replace(self, iterations=LIGHT_ITERATIONS,
+                                                relaxation_factor=LIGHT_RELAXATION)
+        return settings if fused_templates < 3 else replace(settings, max_starts=FUSED_MAX_STARTS)
 
 
 def match_patches(volume: Volume, template: Volume, estimates: np.ndarray, template_points: np.ndarray,
@@ -144,15 +154,16 @@ def landmark_groups(points: np.ndarray, distance_mm: float) -> list[list[int]]:
 
 
 def register_neighbourhood(volume: Volume, template: Volume, estimates: np.ndarray, template_points: np.ndarray,
-                           settings: RegistrationSettings = RegistrationSettings(), counts: Counts = None
-                           ) -> tuple[np.ndarray, list[np.ndarray | None]]:
+                           settings: RegistrationSettings = RegistrationSettings(), counts: Counts = None,
+                           inverse: bool = False) -> tuple[np.ndarray, list[np.ndarray | None]]:
     """Template points carried into `volume` by affine registrations of the neighbourhoods of the estimates, and
     for each point the linear part (3 x 3, `volume` -> template) of its registration (None where it was kept).
 
     Groups follow the template's geometry (which is right by definition). Each group is registered from several
     starts (`start_translations`); the converged registrations are averaged with `score_weights` of how well the
     template's neighbourhood correlates with the volume under each, so that neither one estimate gone astray nor
-    a start next to a hot neighbour decides the result.
+    a start next to a hot neighbour decides the result. `inverse`: each start registers `volume` onto the template
+    instead, with the metric on the template's neighbourhood of its own landmarks (`_register_from`).
     """
     import SimpleITK as sitk
 
@@ -168,10 +179,11 @@ def register_neighbourhood(volume: Volume, template: Volume, estimates: np.ndarr
         points = template_points[group]
         template_mask = _neighbourhood_mask(template, points, settings.radius_mm)
         neighbourhood = _crop_to_mask(moving, template_mask) if template_mask.GetNumberOfPixels() else None
-        starts = start_translations(points, estimates[group], settings.start_separation_mm)
+        starts = start_translations(points, estimates[group], settings.start_separation_mm)[:settings.max_starts]
+        register = partial(_register_from, fixed, moving, volume, points, neighbourhood=neighbourhood,
+                           settings=settings, template_mask=template_mask if inverse else None)
         with ThreadPoolExecutor(max_workers=len(starts)) as pool:  # each start single-threaded: cores share them
-            tried = list(pool.map(partial(_register_from, fixed, moving, volume, points,
-                                          neighbourhood=neighbourhood, settings=settings), starts))
+            tried = list(pool.map(register, starts))
         converged = [result for result in tried if result is not None]
         if not converged:
             placed[group] = replace_outliers(points, estimates[group], settings.outlier_mm)
@@ -185,18 +197,28 @@ def register_neighbourhood(volume: Volume, template: Volume, estimates: np.ndarr
 
 
 def _register_from(fixed, moving, volume: Volume, points: np.ndarray, translation: np.ndarray, neighbourhood,
-                   settings: RegistrationSettings) -> tuple[float, np.ndarray, object] | None:
+                   settings: RegistrationSettings, template_mask=None) -> tuple[float, np.ndarray, object] | None:
     """One start of a group's registration: (correlation score, the template points carried into `volume`,
-    transform), or None when it failed or moved the points further than `settings.max_move_mm`."""
+    transform `volume` -> template), or None when it failed or moved the points further than `settings.max_move_mm`.
+
+    With `template_mask` the registration runs the other way: `volume` onto the template, the metric summed over
+    the template's neighbourhood of its own landmarks (`template_mask`) instead of the new volume's
+    neighbourhood of the start. That neighbourhood is centred where the landmarks truly are, and it converges in
+    tens of iterations where the forward registration runs to its cap.
+    """
     start = points - translation  # the template's landmarks, moved as one, in `volume`
-    mask = _neighbourhood_mask(volume, start, settings.radius_mm)
     try:
-        transform = _register(fixed, moving, mask, points, translation, settings)
+        if template_mask is None:
+            transform = _register(fixed, moving, _neighbourhood_mask(volume, start, settings.radius_mm), points,
+                                  translation, settings)
+            to_volume = transform.GetInverse()
+        else:
+            to_volume = _register(moving, fixed, template_mask, points, -translation, settings)
+            transform = to_volume.GetInverse()
     except RuntimeError as error:
         log.info("local registration failed (%s)", str(error).strip()[-120:])
         return None
-    inverse = transform.GetInverse()
-    moved = np.array([inverse.TransformPoint(tuple(map(float, p))) for p in points])
+    moved = np.array([to_volume.TransformPoint(tuple(map(float, p))) for p in points])
     if np.median(np.linalg.norm(moved - start, axis=1)) > settings.max_move_mm:
         log.info("local registration moved the landmarks further than %.0f mm from its start: dropped",
                  settings.max_move_mm)
@@ -305,7 +327,7 @@ def _crop_to_mask(image, mask):
 def _register(fixed, moving, mask, template_points: np.ndarray, translation: np.ndarray,
               settings: RegistrationSettings):
     """Affine transform (fixed -> moving points) from a translation, centred on the template points, metric inside
-    the mask."""
+    the mask (of the fixed image)."""
     import SimpleITK as sitk
 
     if mask.GetNumberOfPixels() == 0:
