@@ -8,7 +8,8 @@ in-plane positions on its axial slice and one on each neighbouring slice) are co
 the same offsets around the landmark; the per-offset moves (per-slice results for 2.5D) are averaged into one 3D
 move. Local steps then finish (refinement.py): patch matching by normalised
 cross-correlation, an affine registration of the landmarks' neighbourhood started from there, and the matching
-again with the template's patches resampled through that registration. Confidence is
+again with the template's patches resampled through that registration; the registration and that matching run
+both ways (template onto volume, volume onto template) and the two are averaged. Confidence is
 the cosine similarity, clipped to [0, 1], of the fine decoder's features at the template landmark and at the
 found point (centred on the template's mean feature).
 """
@@ -119,7 +120,7 @@ class Localizer:
                                 ) -> list[Landmark]:
         """The landmarks of several annotated templates placed in `volume`, each template on its own, then combined
         per label by the geometric median of the placements (fusion.py). One template gives `localize`'s answer;
-        from three on, each placement's registration is lighter (`RegistrationSettings.for_templates`).
+        from three on, each placement's registrations start once (`RegistrationSettings.for_placement`).
 
         Several templates are placed at once, each in its own Python thread running torch single-threaded: the
         operating system shares the cores among them, so three templates on two cores take 1.5 times the time of
