@@ -196,9 +196,11 @@ class NeighbourhoodRegistrationTest(unittest.TestCase):
     def test_estimates_outside_the_volume_are_kept_as_they_are(self):
         template, template_points = torso_and_points()
         far = template_points + np.array([0.0, 0.0, 600.0])
-        kept, linear = register_neighbourhood(template, template, far, template_points)
-        np.testing.assert_array_equal(kept, far)
-        self.assertEqual(linear, [None, None, None])
+        for inverse in (False, True):
+            with self.subTest(inverse=inverse):
+                kept, linear = register_neighbourhood(template, template, far, template_points, inverse=inverse)
+                np.testing.assert_array_equal(kept, far)
+                self.assertEqual(linear, [None, None, None])
 
 
 class RegistrationStartsTest(unittest.TestCase):
