@@ -18,13 +18,14 @@ Three local steps, which only work because PRNet's estimate is already close, fi
    sat on a hot neighbour (gut, liver) the registration then slid into. Landmarks further apart than 80 mm in the
    template are registered in separate groups. A group without a converged registration keeps its matched positions,
    except an estimate more than 20 mm from the template's shape moved as one (by the median translation), which takes
-   that place.
+   that place. With `inverse=True` each start registers the new volume onto the template instead, the metric on the
+   template's own neighbourhood of its landmarks; the localiser runs both ways and averages them (localize.py).
 3. `match_warped_patches`: the patch matching once more (1 mm shifts, ±6 mm, a 58 mm cube sampled every 2 mm),
    with the template's patch resampled through the registration's linear part, for what an affine map of the
    whole neighbourhood leaves at each landmark.
 
 All steps work on counts divided by their robust maximum (so units and injected activity do not matter) and
-never change the volumes given. All settings were chosen on validation phantoms (seeds 900000-900023).
+never change the volumes given. All settings were chosen on validation phantoms (seeds 900000-900063).
 """
 
 from __future__ import annotations
