@@ -245,8 +245,9 @@ class SearchTest(unittest.TestCase):
                 True: (np.array([[14.0, 0, 0], [50.0, 0, 0], [36.0, 0, 0]]), [np.eye(3), None, np.eye(3)])}
         used = {}
 
-        def record(volume, template, estimates, points, settings, counts=None, inverse=False):
+        def record(volume, template, estimates, points, settings, counts=None, inverse=False, anchors=None):
             used.setdefault(inverse, []).append(settings)
+            np.testing.assert_array_equal(anchors, [True, True, True])  # no LV labels here: every landmark
             return ways[inverse]
 
         def localizer(**kwargs):
@@ -269,6 +270,40 @@ class SearchTest(unittest.TestCase):
             localizer().localize_from_templates(target, [(template, landmarks)] * 3)
             self.assertEqual([s.max_starts for s in used[False]], [FUSED_MAX_STARTS] * 3)
             self.assertEqual(used[True], [replace(full, max_starts=FUSED_MAX_STARTS)] * 3)
+
+
+    def test_the_lv_landmarks_anchor_the_registration_when_the_template_has_two_or_more(self):
+        from unittest import mock
+
+        from SPECTFewShotLib.prnet import localize as localize_module
+        from SPECTFewShotLib.prnet.localize import registration_anchors
+
+        labels = ["LV_center", "RV_insertion_anterior", "lv_apex", "LV_base", "septum"]
+        np.testing.assert_array_equal(registration_anchors(labels), [True, False, True, True, False])
+        np.testing.assert_array_equal(registration_anchors(["LV_apex", "LV_base"]), [True, True])
+        np.testing.assert_array_equal(registration_anchors(["LV_apex", "RV_insertion_anterior", "x"]), [True] * 3)
+        np.testing.assert_array_equal(registration_anchors(["a", "b"]), [True, True])
+        np.testing.assert_array_equal(registration_anchors(labels, ()), [True] * 5)
+
+        target = blob_volume((15.0, -8.0, -12.0), spacing=5.0, size=34)
+        template = blob_volume((0.0, 5.0, 0.0))
+        landmarks = [Landmark(label, (float(n), 5.0, 0.0)) for n, label in enumerate(["LV_apex", "RV", "LV_base"])]
+        seen = []
+
+        def record(volume, template, estimates, points, settings, counts=None, inverse=False, anchors=None):
+            seen.append(np.asarray(anchors).tolist())
+            return estimates, [np.eye(3)] * len(estimates)
+
+        with mock.patch.object(localize_module, "register_neighbourhood", side_effect=record), \
+                mock.patch.object(localize_module, "match_warped_patches", side_effect=lambda v, t, placed, *a, **k:
+                                  placed):
+            Localizer(models=analytic_models(), device="cpu",
+                      settings=SearchSettings(match_patches=False)).localize(target, template, landmarks)
+            self.assertEqual(seen, [[True, False, True]] * 2)  # both ways
+            seen.clear()
+            Localizer(models=analytic_models(), device="cpu", settings=SearchSettings(
+                match_patches=False, anchor_labels=())).localize(target, template, landmarks)
+            self.assertEqual(seen, [[True, True, True]] * 2)
 
 
 class FusionTest(unittest.TestCase):

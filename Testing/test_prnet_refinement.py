@@ -193,6 +193,38 @@ class NeighbourhoodRegistrationTest(unittest.TestCase):
         self.assertEqual(seen, {"first": 1, "second": 1})
         self.assertEqual(sitk.ProcessObject.GetGlobalDefaultNumberOfThreads(), 3)
 
+    def test_the_metric_looks_only_around_the_anchors_and_the_other_points_ride_along(self):
+        from unittest import mock
+
+        from SPECTFewShotLib.prnet import refinement
+
+        template, template_points = torso_and_points()
+        shift = np.array([6.0, -4.0, 5.0])
+        target, truth = torso_and_points(shift_mm=tuple(shift))
+        rider = template_points[0] + np.array([0.0, 0.0, 40.0])  # 40 mm above the centre: not an anchor
+        points = np.vstack([template_points, rider])
+        estimates = np.vstack([truth, rider + shift]) + 3.0
+        calls = []
+
+        def spy(volume, mask_points, radius_mm):
+            calls.append(np.array(mask_points, dtype=float))
+            return _neighbourhood_mask(volume, mask_points, radius_mm)
+
+        for inverse in (False, True):
+            calls.clear()
+            with mock.patch.object(refinement, "_neighbourhood_mask", side_effect=spy):
+                placed, linear = register_neighbourhood(target, template, estimates, points, inverse=inverse,
+                                                        anchors=np.array([True, True, True, False]))
+            self.assertEqual(calls[0].tolist(), template_points.tolist())  # the template's neighbourhood
+            for mask_points in calls[1:]:  # forward: the new volume's, around the anchors moved by a start
+                self.assertEqual(len(mask_points), 3)
+                translation = mask_points - template_points
+                np.testing.assert_allclose(translation, translation[[0, 0, 0]], atol=1e-9)
+            self.assertEqual(len(calls), 1 if inverse else 2)  # the estimates agree: one start
+            errors = np.linalg.norm(placed - np.vstack([truth, rider + shift]), axis=1)
+            self.assertLess(errors.max(), 3.0, f"inverse={inverse}: {np.round(errors, 1)} mm")
+            self.assertTrue(all(matrix is not None for matrix in linear))  # the rider took the group's transform
+
     def test_estimates_outside_the_volume_are_kept_as_they_are(self):
         template, template_points = torso_and_points()
         far = template_points + np.array([0.0, 0.0, 600.0])

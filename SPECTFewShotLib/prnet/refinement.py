@@ -77,7 +77,7 @@ LIGHT_ITERATIONS, LIGHT_RELAXATION, FUSED_MAX_STARTS = 150, 0.9, 1
 class RegistrationSettings:
     """The local affine registration of the landmarks' neighbourhood."""
 
-    radius_mm: float = 35.0  # the metric looks at voxels this close to a landmark estimate
+    radius_mm: float = 30.0  # the metric looks at voxels this close to a landmark estimate (35 until stop 14)
     group_distance_mm: float = 80.0  # landmarks closer than this (single linkage) share one registration
     smoothing_mm: float = 2.0
     histogram_bins: int = 32
@@ -156,7 +156,8 @@ def landmark_groups(points: np.ndarray, distance_mm: float) -> list[list[int]]:
 
 def register_neighbourhood(volume: Volume, template: Volume, estimates: np.ndarray, template_points: np.ndarray,
                            settings: RegistrationSettings = RegistrationSettings(), counts: Counts = None,
-                           inverse: bool = False) -> tuple[np.ndarray, list[np.ndarray | None]]:
+                           inverse: bool = False, anchors: Optional[np.ndarray] = None
+                           ) -> tuple[np.ndarray, list[np.ndarray | None]]:
     """Template points carried into `volume` by affine registrations of the neighbourhoods of the estimates, and
     for each point the linear part (3 x 3, `volume` -> template) of its registration (None where it was kept).
 
@@ -165,6 +166,8 @@ def register_neighbourhood(volume: Volume, template: Volume, estimates: np.ndarr
     template's neighbourhood correlates with the volume under each, so that neither one estimate gone astray nor
     a start next to a hot neighbour decides the result. `inverse`: each start registers `volume` onto the template
     instead, with the metric on the template's neighbourhood of its own landmarks (`_register_from`).
+    `anchors` (one flag per point; None: all): the points whose neighbourhood the metric looks at; a group
+    without an anchor uses all its points. The other points ride along with the group's transform.
     """
     import SimpleITK as sitk
 
@@ -176,13 +179,16 @@ def register_neighbourhood(volume: Volume, template: Volume, estimates: np.ndarr
                                              settings.smoothing_mm)
     placed = estimates.copy()
     linear: list[np.ndarray | None] = [None] * len(estimates)
+    anchored = np.ones(len(template_points), dtype=bool) if anchors is None else np.asarray(anchors, dtype=bool)
     for group in landmark_groups(template_points, settings.group_distance_mm):
         points = template_points[group]
-        template_mask = _neighbourhood_mask(template, points, settings.radius_mm)
+        mask_points = points[anchored[group]] if anchored[group].any() else points
+        template_mask = _neighbourhood_mask(template, mask_points, settings.radius_mm)
         neighbourhood = _crop_to_mask(moving, template_mask) if template_mask.GetNumberOfPixels() else None
         starts = start_translations(points, estimates[group], settings.start_separation_mm)[:settings.max_starts]
         register = partial(_register_from, fixed, moving, volume, points, neighbourhood=neighbourhood,
-                           settings=settings, template_mask=template_mask if inverse else None)
+                           settings=settings, template_mask=template_mask if inverse else None,
+                           mask_points=mask_points)
         with ThreadPoolExecutor(max_workers=len(starts)) as pool:  # each start single-threaded: cores share them
             tried = list(pool.map(register, starts))
         converged = [result for result in tried if result is not None]
@@ -198,19 +204,22 @@ def register_neighbourhood(volume: Volume, template: Volume, estimates: np.ndarr
 
 
 def _register_from(fixed, moving, volume: Volume, points: np.ndarray, translation: np.ndarray, neighbourhood,
-                   settings: RegistrationSettings, template_mask=None) -> tuple[float, np.ndarray, object] | None:
+                   settings: RegistrationSettings, template_mask=None, mask_points: Optional[np.ndarray] = None
+                   ) -> tuple[float, np.ndarray, object] | None:
     """One start of a group's registration: (correlation score, the template points carried into `volume`,
     transform `volume` -> template), or None when it failed or moved the points further than `settings.max_move_mm`.
 
     With `template_mask` the registration runs the other way: `volume` onto the template, the metric summed over
     the template's neighbourhood of its own landmarks (`template_mask`) instead of the new volume's
     neighbourhood of the start. That neighbourhood is centred where the landmarks truly are, and it converges in
-    tens of iterations where the forward registration runs to its cap.
+    tens of iterations where the forward registration runs to its cap. `mask_points` (template mm; None: `points`):
+    the forward metric looks at the new volume's neighbourhood of these, moved by the start translation.
     """
     start = points - translation  # the template's landmarks, moved as one, in `volume`
+    around = (points if mask_points is None else mask_points) - translation
     try:
         if template_mask is None:
-            transform = _register(fixed, moving, _neighbourhood_mask(volume, start, settings.radius_mm), points,
+            transform = _register(fixed, moving, _neighbourhood_mask(volume, around, settings.radius_mm), points,
                                   translation, settings)
             to_volume = transform.GetInverse()
         else:
