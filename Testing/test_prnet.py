@@ -213,12 +213,14 @@ class SearchTest(unittest.TestCase):
         )
 
         full = RegistrationSettings()
+        self.assertTrue(full.gradient_image)
         for count in (1, 2, 3, 5):
             self.assertIs(full.for_placement(count, inverse=False, both_ways=False), full)  # forward alone: full
-        for count in (1, 2):
-            self.assertIs(full.for_placement(count, inverse=True, both_ways=True), full)  # inverse: full steps
+        for count in (1, 2):  # inverse: full steps, gradients at the samples
+            self.assertEqual(full.for_placement(count, inverse=True, both_ways=True),
+                             replace(full, gradient_image=False))
         self.assertEqual(full.for_placement(3, inverse=True, both_ways=True),
-                         replace(full, max_starts=FUSED_MAX_STARTS))
+                         replace(full, max_starts=FUSED_MAX_STARTS, gradient_image=False))
         light = full.for_placement(1, inverse=False, both_ways=True)
         self.assertEqual((light.iterations, light.relaxation_factor, light.max_starts),
                          (LIGHT_ITERATIONS, LIGHT_RELAXATION, None))
@@ -260,16 +262,21 @@ class SearchTest(unittest.TestCase):
             placed = localizer().localize(target, template, landmarks)
             np.testing.assert_allclose([lm.position_lps for lm in placed], [[12.0, 0, 0], [20.0, 0, 0], [36.0, 0, 0]])
             self.assertEqual(used[False][0].iterations, LIGHT_ITERATIONS)
-            self.assertEqual(used[True][0], full)
+            self.assertEqual(used[True][0], replace(full, gradient_image=False))
             used.clear()
             forward_only = localizer(both_ways=False).localize(target, template, landmarks)
             np.testing.assert_allclose([lm.position_lps for lm in forward_only], ways[False][0])
             self.assertEqual(list(used), [False])
             self.assertEqual(used[False][0], full)
             used.clear()
-            localizer().localize_from_templates(target, [(template, landmarks)] * 3)
-            self.assertEqual([s.max_starts for s in used[False]], [FUSED_MAX_STARTS] * 3)
-            self.assertEqual(used[True], [replace(full, max_starts=FUSED_MAX_STARTS)] * 3)
+            localizer().localize_from_templates(target, [(template, landmarks)] * 2)  # two: both ways each
+            self.assertEqual(len(used[False]), 2)
+            self.assertEqual(used[True], [replace(full, gradient_image=False)] * 2)
+            used.clear()
+            fused = localizer().localize_from_templates(target, [(template, landmarks)] * 3)  # three: inverse only
+            self.assertEqual(list(used), [True])
+            self.assertEqual(used[True], [replace(full, max_starts=FUSED_MAX_STARTS, gradient_image=False)] * 3)
+            np.testing.assert_allclose([lm.position_lps for lm in fused], ways[True][0])
 
 
     def test_the_lv_landmarks_anchor_the_registration_when_the_template_has_two_or_more(self):

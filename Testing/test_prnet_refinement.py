@@ -71,17 +71,23 @@ class NeighbourhoodRegistrationTest(unittest.TestCase):
             np.testing.assert_allclose(matrix @ rotation, np.eye(3), atol=0.08)
 
     def test_the_volume_registered_onto_the_template_corrects_the_rotation_too(self):
+        from SPECTFewShotLib.prnet.refinement import RegistrationSettings
+
         template, template_points, target, truth = rotated_copy(10.0)
         matched = match_patches(target, template, truth + 4.0, template_points)
-        registered, linear = register_neighbourhood(target, template, matched, template_points, inverse=True)
-        errors = np.linalg.norm(registered - truth, axis=1)
         matched_errors = np.linalg.norm(matched - truth, axis=1)
-        message = f"registered {np.round(errors, 1)} mm, matched {np.round(matched_errors, 1)} mm"
-        self.assertLess(errors.max(), 3.0, message)
-        self.assertLess(errors.mean(), matched_errors.mean(), message)
         rotation = rotation_matrix((1.0, 1.0, 1.0), 10.0)
-        for matrix in linear:  # still volume -> template, as the forward registration gives it
-            np.testing.assert_allclose(matrix @ rotation, np.eye(3), atol=0.08)
+        for gradient_image in (True, False):  # False: gradients at the samples, as the localiser runs it
+            registered, linear = register_neighbourhood(target, template, matched, template_points,
+                                                        RegistrationSettings(gradient_image=gradient_image),
+                                                        inverse=True)
+            errors = np.linalg.norm(registered - truth, axis=1)
+            message = (f"gradient image {gradient_image}: registered {np.round(errors, 1)} mm, "
+                       f"matched {np.round(matched_errors, 1)} mm")
+            self.assertLess(errors.max(), 3.0, message)
+            self.assertLess(errors.mean(), matched_errors.mean(), message)
+            for matrix in linear:  # still volume -> template, as the forward registration gives it
+                np.testing.assert_allclose(matrix @ rotation, np.eye(3), atol=0.08)
 
     def test_a_group_tries_at_most_max_starts_starts(self):
         from dataclasses import replace

@@ -42,6 +42,8 @@ log = logging.getLogger(__name__)
 CONFIDENCE_REFERENCE_POINTS = 24
 # The LV's own landmarks: when a template has two or more of them, the registration looks at their neighbourhood.
 LV_AXIS_LABELS = ("LV_center", "LV_apex", "LV_base")
+# From this many fused templates on, each placement registers one way only: the volume onto the template.
+INVERSE_ONLY_TEMPLATES = 3
 
 
 @dataclass(frozen=True)
@@ -162,7 +164,8 @@ class Localizer:
         """The neighbourhood registration (its metric around the `anchors`) and the warped matching from
         `estimate`; with `settings.both_ways` once each way (the template onto the volume, the volume onto the
         template: two threads) and averaged per landmark, a landmark registered only one way taking that way's
-        position."""
+        position. From `INVERSE_ONLY_TEMPLATES` fused templates on, only the volume onto the template (the fusion
+        outvotes a placement gone astray, and three placements both ways would cost twice the time)."""
         both_ways = self.settings.both_ways
 
         def carry(inverse: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -175,6 +178,8 @@ class Localizer:
 
         if not both_ways:
             return carry(False)[0]
+        if fused_templates >= INVERSE_ONLY_TEMPLATES:
+            return carry(True)[0]
         with ThreadPoolExecutor(max_workers=2) as pool:
             (forward, forward_registered), (backward, backward_registered) = pool.map(carry, (False, True))
         both = forward_registered & backward_registered
