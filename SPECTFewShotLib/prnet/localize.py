@@ -7,9 +7,11 @@ are averaged. Then the scales refine that point: patches at eleven offsets δ ar
 in-plane positions on its axial slice and one on each neighbouring slice) are compared with template patches at
 the same offsets around the landmark; the per-offset moves (per-slice results for 2.5D) are averaged into one 3D
 move. Local steps then finish (refinement.py): patch matching by normalised
-cross-correlation, an affine registration of the landmarks' neighbourhood started from there, and the matching
-again with the template's patches resampled through that registration; the registration and that matching run
-both ways (template onto volume, volume onto template) and the two are averaged. Confidence is
+cross-correlation, an affine registration of the landmarks' neighbourhood (the LV's own landmarks' when the
+template has them, `registration_anchors`) started from there, and the matching again with the template's
+patches resampled through that registration; the registration and that matching run both ways (template onto
+volume, volume onto template) and the two are averaged, or, from three fused templates on, run the inverse way
+alone. Confidence is
 the cosine similarity, clipped to [0, 1], of the fine decoder's features at the template landmark and at the
 found point (centred on the template's mean feature).
 """
