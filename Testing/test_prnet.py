@@ -207,6 +207,7 @@ class SearchTest(unittest.TestCase):
 
         from SPECTFewShotLib.prnet.refinement import (
             FUSED_MAX_STARTS,
+            FUSED_MIN_STEP,
             LIGHT_ITERATIONS,
             LIGHT_RELAXATION,
             RegistrationSettings,
@@ -220,7 +221,8 @@ class SearchTest(unittest.TestCase):
             self.assertEqual(full.for_placement(count, inverse=True, both_ways=True),
                              replace(full, gradient_image=False))
         self.assertEqual(full.for_placement(3, inverse=True, both_ways=True),
-                         replace(full, max_starts=FUSED_MAX_STARTS, gradient_image=False))
+                         replace(full, max_starts=FUSED_MAX_STARTS, gradient_image=False, min_step=FUSED_MIN_STEP))
+        self.assertGreater(FUSED_MIN_STEP, full.min_step)
         light = full.for_placement(1, inverse=False, both_ways=True)
         self.assertEqual((light.iterations, light.relaxation_factor, light.max_starts),
                          (LIGHT_ITERATIONS, LIGHT_RELAXATION, None))
@@ -236,7 +238,12 @@ class SearchTest(unittest.TestCase):
         from unittest import mock
 
         from SPECTFewShotLib.prnet import localize as localize_module
-        from SPECTFewShotLib.prnet.refinement import FUSED_MAX_STARTS, LIGHT_ITERATIONS, RegistrationSettings
+        from SPECTFewShotLib.prnet.refinement import (
+            FUSED_MAX_STARTS,
+            FUSED_MIN_STEP,
+            LIGHT_ITERATIONS,
+            RegistrationSettings,
+        )
 
         full = RegistrationSettings()
         target = blob_volume((15.0, -8.0, -12.0), spacing=5.0, size=34)
@@ -275,7 +282,8 @@ class SearchTest(unittest.TestCase):
             used.clear()
             fused = localizer().localize_from_templates(target, [(template, landmarks)] * 3)  # three: inverse only
             self.assertEqual(list(used), [True])
-            self.assertEqual(used[True], [replace(full, max_starts=FUSED_MAX_STARTS, gradient_image=False)] * 3)
+            self.assertEqual(used[True], [replace(full, max_starts=FUSED_MAX_STARTS, gradient_image=False,
+                                                  min_step=FUSED_MIN_STEP)] * 3)
             np.testing.assert_allclose([lm.position_lps for lm in fused], ways[True][0])
 
 

@@ -71,18 +71,19 @@ class NeighbourhoodRegistrationTest(unittest.TestCase):
             np.testing.assert_allclose(matrix @ rotation, np.eye(3), atol=0.08)
 
     def test_the_volume_registered_onto_the_template_corrects_the_rotation_too(self):
-        from SPECTFewShotLib.prnet.refinement import RegistrationSettings
+        from SPECTFewShotLib.prnet.refinement import FUSED_MIN_STEP, RegistrationSettings
 
         template, template_points, target, truth = rotated_copy(10.0)
         matched = match_patches(target, template, truth + 4.0, template_points)
         matched_errors = np.linalg.norm(matched - truth, axis=1)
         rotation = rotation_matrix((1.0, 1.0, 1.0), 10.0)
-        for gradient_image in (True, False):  # False: gradients at the samples, as the localiser runs it
-            registered, linear = register_neighbourhood(target, template, matched, template_points,
-                                                        RegistrationSettings(gradient_image=gradient_image),
+        # as the localiser runs it: gradients at the samples, and from three templates the larger smallest step
+        for settings in (RegistrationSettings(), RegistrationSettings(gradient_image=False),
+                         RegistrationSettings(gradient_image=False, min_step=FUSED_MIN_STEP)):
+            registered, linear = register_neighbourhood(target, template, matched, template_points, settings,
                                                         inverse=True)
             errors = np.linalg.norm(registered - truth, axis=1)
-            message = (f"gradient image {gradient_image}: registered {np.round(errors, 1)} mm, "
+            message = (f"{settings}: registered {np.round(errors, 1)} mm, "
                        f"matched {np.round(matched_errors, 1)} mm")
             self.assertLess(errors.max(), 3.0, message)
             self.assertLess(errors.mean(), matched_errors.mean(), message)

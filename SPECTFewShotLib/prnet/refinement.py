@@ -73,6 +73,8 @@ WARPED_STAGE = MatchingStage(2.0, 14, 3, substeps=2)
 # The forward registration (template onto volume) when the inverse one also runs: iterations per level and step
 # relaxation. From three fused templates on, each direction starts only once.
 LIGHT_ITERATIONS, LIGHT_RELAXATION, FUSED_MAX_STARTS = 150, 0.9, 1
+# From three fused templates on, the inverse registration stops once its step is below this (instead of 1e-3).
+FUSED_MIN_STEP = 0.01
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,7 @@ class RegistrationSettings:
     start_separation_mm: float = 15.0  # a start translation this close to one already tried is not tried again
     max_starts: Optional[int] = None  # at most this many starts per group (None: every distinct one)
     gradient_image: bool = True  # ITK's gradient image of the whole moving image, else gradients at the samples
+    min_step: float = 1e-3  # the optimiser stops when its step (in physical-shift units) falls below this
     max_move_mm: float = 20.0  # median move from its start beyond this: that registration diverged
     outlier_mm: float = 20.0  # unregistered: an estimate this far from the template's shape moved as one is replaced
     score_temperature: float = 0.03  # of the softmax over the converged registrations' correlations
@@ -108,13 +111,17 @@ class RegistrationSettings:
         lighter: 150 iterations per level, the step shrinking by 0.9 instead of 0.5 when the gradient turns back
         (it runs to its cap either way). From three fused templates on, a registration starts only once, from
         the median translation: the fusion outvotes a placement gone astray (and the localiser then registers the
-        inverse way alone, `INVERSE_ONLY_TEMPLATES`). Forward alone (`both_ways` off) keeps these settings.
+        inverse way alone, `INVERSE_ONLY_TEMPLATES`), and the inverse one stops once its step falls below
+        `FUSED_MIN_STEP` (validation, three templates fused: 2.88 / 4.69 / 2.79 -> 2.81 / 4.87 / 2.78 mm, single
+        placements unchanged, 12 % less time per placement). Forward alone (`both_ways` off) keeps these settings.
         """
         if not both_ways:
             return self
         settings = replace(self, gradient_image=False) if inverse else replace(
             self, iterations=LIGHT_ITERATIONS, relaxation_factor=LIGHT_RELAXATION)
-        return settings if fused_templates < 3 else replace(settings, max_starts=FUSED_MAX_STARTS)
+        if fused_templates < 3:
+            return settings
+        return replace(settings, max_starts=FUSED_MAX_STARTS, min_step=FUSED_MIN_STEP if inverse else self.min_step)
 
 
 def match_patches(volume: Volume, template: Volume, estimates: np.ndarray, template_points: np.ndarray,
@@ -358,7 +365,7 @@ def _register(fixed, moving, mask, template_points: np.ndarray, translation: np.
     else:  # every voxel near the landmarks: no random draw, so a moved study gives the same samples, moved
         method.SetMetricSamplingStrategy(method.NONE)
     method.SetInterpolator(sitk.sitkLinear)
-    method.SetOptimizerAsRegularStepGradientDescent(learningRate=settings.learning_rate, minStep=1e-3,
+    method.SetOptimizerAsRegularStepGradientDescent(learningRate=settings.learning_rate, minStep=settings.min_step,
                                                     numberOfIterations=settings.iterations,
                                                     relaxationFactor=settings.relaxation_factor)
     method.SetOptimizerScalesFromPhysicalShift()
