@@ -71,7 +71,8 @@ WARPED_STAGE = MatchingStage(2.0, 14, 3, substeps=2)
 
 
 # The forward registration (template onto volume) when the inverse one also runs: iterations per level and step
-# relaxation. From three fused templates on, each direction starts only once.
+# relaxation. From three fused templates on, a registration starts only once (and the localiser runs the inverse
+# one alone).
 LIGHT_ITERATIONS, LIGHT_RELAXATION, FUSED_MAX_STARTS = 150, 0.9, 1
 # From three fused templates on, the inverse registration stops once its step is below this (instead of 1e-3).
 FUSED_MIN_STEP = 0.01
