@@ -14,11 +14,11 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
+from .cardiac_landmarks import LV_LANDMARK_NAMES
 from .io.markups_io import Landmark, write_landmarks
 from .volume import Volume
 
 DEMO_TEMPLATE_SEED = 0
-DEMO_LANDMARKS = ("LV_center", "LV_apex", "LV_base")
 MARKERS = {"LV_center": "o", "LV_apex": "^", "LV_base": "s"}
 
 
@@ -28,7 +28,7 @@ def demo_template(seed: int = DEMO_TEMPLATE_SEED) -> tuple[Volume, list[Landmark
     from .phantom import PhantomConfig, generate_study
 
     study = generate_study(seed, PhantomConfig(camera=REAL_STUDY_CAMERA))
-    return study.image, [lm for lm in study.landmarks if lm.label in DEMO_LANDMARKS]
+    return study.image, [lm for lm in study.landmarks if lm.label in LV_LANDMARK_NAMES]
 
 
 def place_demo_landmarks(volume: Volume, out_dir: str | os.PathLike, reference_mask: Optional[Volume] = None,

@@ -47,12 +47,13 @@ def _template_copies(volume, landmarks, count: int) -> list:
 
 def _phantom_case(count: int) -> tuple:
     """Validation phantom 900000 and the next `count` phantoms as templates, with their three LV landmarks."""
+    from ..cardiac_landmarks import LV_LANDMARK_NAMES
     from ..phantom import generate_study
     from ..seeds import validation_seeds
 
-    names = ("LV_center", "LV_apex", "LV_base")
     studies = [generate_study(seed) for seed in validation_seeds(count + 1)]
-    templates = [(study.image, [lm for lm in study.landmarks if lm.label in names]) for study in studies[1:]]
+    templates = [(study.image, [lm for lm in study.landmarks if lm.label in LV_LANDMARK_NAMES])
+                 for study in studies[1:]]
     return studies[0].image, templates
 
 

@@ -13,6 +13,7 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
+from ..cardiac_landmarks import LV_LANDMARK_NAMES
 from ..errors import InputError
 from ..io.markups_io import Landmark
 from ..volume import Volume
@@ -21,7 +22,6 @@ from ..volume import Volume
 COPY_TRANSLATION_MM = (7.0, -6.0, 7.8)  # length 12.0 mm
 COPY_ROTATION_AXIS = (1.0, 1.0, 1.0)
 COPY_ROTATION_DEGREES = 10.0
-LV_LANDMARKS = ("LV_center", "LV_apex", "LV_base")
 # The bundled study comes from a CZT camera; its phantom template is simulated for the same kind of camera, as a
 # clinic would take its template from its own camera (chosen on that principle, not on the study's errors).
 REAL_STUDY_CAMERA = "czt"
@@ -130,7 +130,7 @@ def real_cases(template_seed: int) -> list[LandmarkCase]:
 
     real, reference = real_study_landmarks()
     phantom = generate_study(template_seed, PhantomConfig(camera=REAL_STUDY_CAMERA))
-    kept, truth = common_landmarks(phantom.landmarks, reference, LV_LANDMARKS)
+    kept, truth = common_landmarks(phantom.landmarks, reference, LV_LANDMARK_NAMES)
     copy, copy_truth = moved_copy(real, reference)
     return [LandmarkCase(f"phantom {template_seed} -> real study", phantom.image, kept, real, truth),
             LandmarkCase("real study -> moved copy", real, reference, copy, copy_truth)]

@@ -26,6 +26,7 @@ from typing import Optional, Sequence
 import numpy as np
 import torch
 
+from ..cardiac_landmarks import LV_LANDMARK_NAMES
 from ..device import resolve_device
 from ..errors import InputError
 from ..io.markups_io import Landmark
@@ -37,15 +38,17 @@ from .fusion import fuse_landmarks
 from .model_io import load_pair
 from .network import PRNet
 from .patches import PreparedVolume, normalised_counts, prepare_volume, sample_patches
-from .refinement import RegistrationSettings, match_patches, match_warped_patches, register_neighbourhood
+from .refinement import (
+    FUSED_TEMPLATES,
+    RegistrationSettings,
+    match_patches,
+    match_warped_patches,
+    register_neighbourhood,
+)
 from .training import network_input
 
 log = logging.getLogger(__name__)
 CONFIDENCE_REFERENCE_POINTS = 24
-# The LV's own landmarks: when a template has two or more of them, the registration looks at their neighbourhood.
-LV_AXIS_LABELS = ("LV_center", "LV_apex", "LV_base")
-# From this many fused templates on, each placement registers one way only: the volume onto the template.
-INVERSE_ONLY_TEMPLATES = 3
 
 
 @dataclass(frozen=True)
@@ -61,7 +64,7 @@ class SearchSettings:
     match_patches: bool = True  # refinement.match_patches after the PRNet moves
     register_neighbourhood: bool = True  # then refinement.register_neighbourhood
     both_ways: bool = True  # register (and match) both ways, template onto volume and volume onto template
-    anchor_labels: tuple[str, ...] = LV_AXIS_LABELS  # `registration_anchors`; () = every landmark's neighbourhood
+    anchor_labels: tuple[str, ...] = LV_LANDMARK_NAMES  # `registration_anchors`; () = every landmark's neighbourhood
     seed: int = 0
 
 
@@ -166,7 +169,7 @@ class Localizer:
         """The neighbourhood registration (its metric around the `anchors`) and the warped matching from
         `estimate`; with `settings.both_ways` once each way (the template onto the volume, the volume onto the
         template: two threads) and averaged per landmark, a landmark registered only one way taking that way's
-        position. From `INVERSE_ONLY_TEMPLATES` fused templates on, only the volume onto the template (the fusion
+        position. From `FUSED_TEMPLATES` fused templates on, only the volume onto the template (the fusion
         outvotes a placement gone astray, and three placements both ways would cost twice the time)."""
         both_ways = self.settings.both_ways
 
@@ -180,7 +183,7 @@ class Localizer:
 
         if not both_ways:
             return carry(False)[0]
-        if fused_templates >= INVERSE_ONLY_TEMPLATES:
+        if fused_templates >= FUSED_TEMPLATES:
             return carry(True)[0]
         with ThreadPoolExecutor(max_workers=2) as pool:
             (forward, forward_registered), (backward, backward_registered) = pool.map(carry, (False, True))
@@ -257,7 +260,7 @@ class Localizer:
         return cosine.clamp(0.0, 1.0).numpy()
 
 
-def registration_anchors(labels: Sequence[str], anchor_labels: Sequence[str] = LV_AXIS_LABELS) -> np.ndarray:
+def registration_anchors(labels: Sequence[str], anchor_labels: Sequence[str] = LV_LANDMARK_NAMES) -> np.ndarray:
     """Which landmarks' neighbourhood the registration's metric looks at: those named in `anchor_labels` (any
     case) when the template has two or more of them, else every landmark.
 

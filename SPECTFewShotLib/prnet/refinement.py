@@ -71,11 +71,11 @@ WARPED_STAGE = MatchingStage(2.0, 14, 3, substeps=2)
 
 
 # The forward registration (template onto volume) when the inverse one also runs: iterations per level and step
-# relaxation. From three fused templates on, a registration starts only once (and the localiser runs the inverse
-# one alone).
-LIGHT_ITERATIONS, LIGHT_RELAXATION, FUSED_MAX_STARTS = 150, 0.9, 1
-# From three fused templates on, the inverse registration stops once its step is below this (instead of 1e-3).
-FUSED_MIN_STEP = 0.01
+# relaxation.
+LIGHT_ITERATIONS, LIGHT_RELAXATION = 150, 0.9
+# From FUSED_TEMPLATES fused templates on, a registration starts only once, the inverse one stops once its step is
+# below FUSED_MIN_STEP (instead of 1e-3), and the localiser runs the inverse one alone.
+FUSED_TEMPLATES, FUSED_MAX_STARTS, FUSED_MIN_STEP = 3, 1, 0.01
 
 
 @dataclass(frozen=True)
@@ -112,7 +112,7 @@ class RegistrationSettings:
         lighter: 150 iterations per level, the step shrinking by 0.9 instead of 0.5 when the gradient turns back
         (it runs to its cap either way). From three fused templates on, a registration starts only once, from
         the median translation: the fusion outvotes a placement gone astray (and the localiser then registers the
-        inverse way alone, `INVERSE_ONLY_TEMPLATES`), and the inverse one stops once its step falls below
+        inverse way alone), and the inverse one stops once its step falls below
         `FUSED_MIN_STEP` (validation, three templates fused: 2.88 / 4.69 / 2.79 -> 2.81 / 4.87 / 2.78 mm, single
         placements unchanged, 12 % less time per placement). Forward alone (`both_ways` off) keeps these settings.
         """
@@ -120,7 +120,7 @@ class RegistrationSettings:
             return self
         settings = replace(self, gradient_image=False) if inverse else replace(
             self, iterations=LIGHT_ITERATIONS, relaxation_factor=LIGHT_RELAXATION)
-        if fused_templates < 3:
+        if fused_templates < FUSED_TEMPLATES:
             return settings
         return replace(settings, max_starts=FUSED_MAX_STARTS, min_step=FUSED_MIN_STEP if inverse else self.min_step)
 
