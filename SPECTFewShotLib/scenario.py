@@ -42,8 +42,10 @@ CLASS_NAMES = {1: "LV_myocardium", 2: "background"}
 # of the real study with the protocol's three painted slices: an untrained network scores 0.2-0.4 there, GrowCut
 # 0.869; pytest also checks that the value equals the command line's to the last voxel.
 MIN_DICE_UNPAINTED = 0.5
-# A translated copy of a volume must give landmarks translated by the same vector, within this distance.
-MAX_TRANSLATION_DISCREPANCY_MM = 1.0
+# A translated copy of a volume must give landmarks translated by the same vector, within this distance (1 mm
+# until stop 16; the forward registration, now centred in the study's own space, no longer depends on where the
+# study lies: 0.17 mm measured).
+MAX_TRANSLATION_DISCREPANCY_MM = 0.5
 # The translation, in whole voxels of the phantom so that the voxels themselves are identical.
 TRANSLATION_VOXELS = (3, -2, 4)
 PHANTOM_MATRIX = 48

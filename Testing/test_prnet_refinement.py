@@ -90,6 +90,24 @@ class NeighbourhoodRegistrationTest(unittest.TestCase):
             for matrix in linear:  # still volume -> template, as the forward registration gives it
                 np.testing.assert_allclose(matrix @ rotation, np.eye(3), atol=0.08)
 
+    def test_a_study_far_from_the_template_and_its_translated_copy_register_alike_both_ways(self):
+        from SPECTFewShotLib.prnet.refinement import RegistrationSettings
+
+        template, template_points, target, truth = rotated_copy(10.0)
+        far = np.array([90.0, -70.0, 60.0])  # the study lies far from the template in its own coordinates
+        target = Volume(target.array, target.spacing, tuple(np.asarray(target.origin) + far), target.direction)
+        shift = np.array([3.0, -2.0, 4.0]) * target.spacing  # and a copy of it moved by whole voxels
+        copy = Volume(target.array, target.spacing, tuple(np.asarray(target.origin) + shift), target.direction)
+        start = truth + far + 4.0
+        for inverse in (False, True):
+            placed, _ = register_neighbourhood(target, template, start, template_points, RegistrationSettings(),
+                                               inverse=inverse)
+            moved, _ = register_neighbourhood(copy, template, start + shift, template_points, RegistrationSettings(),
+                                              inverse=inverse)
+            message = f"inverse={inverse}: placed {np.round(placed - truth - far, 1)} mm from the truth"
+            self.assertLess(np.linalg.norm(placed - truth - far, axis=1).max(), 3.0, message)
+            np.testing.assert_allclose(moved - placed, np.tile(shift, (3, 1)), atol=0.05, err_msg=message)
+
     def test_a_group_tries_at_most_max_starts_starts(self):
         from dataclasses import replace
         from unittest import mock

@@ -230,7 +230,7 @@ def _register_from(fixed, moving, volume: Volume, points: np.ndarray, translatio
     around = (points if mask_points is None else mask_points) - translation
     try:
         if template_mask is None:
-            transform = _register(fixed, moving, _neighbourhood_mask(volume, around, settings.radius_mm), points,
+            transform = _register(fixed, moving, _neighbourhood_mask(volume, around, settings.radius_mm), start,
                                   translation, settings)
             to_volume = transform.GetInverse()
         else:
@@ -345,17 +345,21 @@ def _crop_to_mask(image, mask):
     return sitk.RegionOfInterest(image, extent, start), sitk.RegionOfInterest(mask, extent, start)
 
 
-def _register(fixed, moving, mask, template_points: np.ndarray, translation: np.ndarray,
+def _register(fixed, moving, mask, fixed_points: np.ndarray, translation: np.ndarray,
               settings: RegistrationSettings):
-    """Affine transform (fixed -> moving points) from a translation, centred on the template points, metric inside
-    the mask (of the fixed image)."""
+    """Affine transform (fixed -> moving points) from a translation, its linear part centred on `fixed_points`
+    (where the landmarks start in the fixed image), metric inside the mask (of the fixed image).
+
+    The centre lies in the fixed image's space, by the neighbourhood: centred elsewhere, every rotation or scaling
+    would also swing the neighbourhood through the lever arm between them, the optimiser's steps would depend on
+    where the study lies in its own coordinates, and a translated copy of a study would register differently."""
     import SimpleITK as sitk
 
     if mask.GetNumberOfPixels() == 0:
         raise RuntimeError("no voxels near the landmarks")
     fixed, mask = _crop_to_mask(fixed, mask)  # samples are drawn from the fixed image: keep them near the mask
     initial = sitk.AffineTransform(3)
-    initial.SetCenter(tuple(map(float, template_points.mean(axis=0))))
+    initial.SetCenter(tuple(map(float, np.asarray(fixed_points, dtype=float).mean(axis=0))))
     initial.SetTranslation(tuple(map(float, translation)))
     method = sitk.ImageRegistrationMethod()
     method.SetMetricAsMattesMutualInformation(numberOfHistogramBins=settings.histogram_bins)
