@@ -321,6 +321,60 @@ class SearchTest(unittest.TestCase):
             self.assertEqual(seen, [[True, True, True]] * 2)
 
 
+class MatchingFreedomTest(unittest.TestCase):
+    """The LV centre keeps the registration's position, the LV apex keeps the matching's move along the long axis,
+    every other landmark keeps the whole move."""
+
+    def test_projections_per_label_in_any_case(self):
+        from SPECTFewShotLib.prnet.matching_freedom import keep_moves, move_projections
+
+        labels = ["lv_center", "LV_APEX", "LV_base", "RV_insertion_anterior"]
+        registered = np.array([[0.0, 0, 0], [0.0, 0, -40], [0.0, 0, 30], [25.0, 5, 0]])
+        projections = move_projections(labels, registered)
+        np.testing.assert_array_equal(projections[0], np.zeros((3, 3)))
+        np.testing.assert_allclose(projections[1], np.diag([0.0, 0.0, 1.0]))  # base -> apex is the S axis
+        np.testing.assert_array_equal(projections[2], np.eye(3))
+        np.testing.assert_array_equal(projections[3], np.eye(3))
+        moved = keep_moves(registered, registered + np.array([3.0, 4.0, 5.0]), projections)
+        np.testing.assert_allclose(moved, [[0.0, 0, 0], [0.0, 0, -35], [3.0, 4, 35], [28.0, 9, 5]])
+        # without a base the axis runs from the centre; tilted by 45 degrees in the L-S plane
+        tilted = move_projections(["LV_apex", "LV_center"], np.array([[10.0, 0, 10], [0.0, 0, 0]]))[0]
+        np.testing.assert_allclose(keep_moves(np.zeros((1, 3)), np.array([[2.0, 7.0, 0.0]]), [tilted]), [[1.0, 0, 1]])
+        # an apex with neither (or on top of them) keeps the whole move
+        np.testing.assert_array_equal(move_projections(["LV_apex", "x"], np.zeros((2, 3)))[0], np.eye(3))
+        np.testing.assert_array_equal(move_projections(["LV_apex", "LV_base"], np.zeros((2, 3)))[0], np.eye(3))
+
+    def test_the_localizer_keeps_the_registered_centre_and_moves_the_apex_along_the_axis(self):
+        from unittest import mock
+
+        from SPECTFewShotLib.prnet import localize as localize_module
+
+        target = blob_volume((15.0, -8.0, -12.0), spacing=5.0, size=34)
+        template = blob_volume((0.0, 5.0, 0.0))
+        labels = ["LV_center", "LV_apex", "LV_base", "RV"]
+        landmarks = [Landmark(label, (float(n), 5.0, 0.0)) for n, label in enumerate(labels)]
+        registered = np.array([[0.0, 0, 0], [0.0, 0, -40], [0.0, 0, 30], [25.0, 5, 0]])
+        matched_with = []
+
+        def register(volume, template, estimates, points, settings, counts=None, inverse=False, anchors=None):
+            return registered.copy(), [np.eye(3)] * len(estimates)
+
+        def match(volume, template, placed, points, linear, counts=None):
+            matched_with.append([matrix is not None for matrix in linear])
+            return placed + np.array([3.0, 4.0, 5.0])
+
+        def place(**kwargs):
+            localizer = Localizer(models=analytic_models(), device="cpu",
+                                  settings=SearchSettings(match_patches=False, **kwargs))
+            return np.array([lm.position_lps for lm in localizer.localize(target, template, landmarks)])
+
+        with mock.patch.object(localize_module, "register_neighbourhood", side_effect=register), \
+                mock.patch.object(localize_module, "match_warped_patches", side_effect=match):
+            np.testing.assert_allclose(place(), [[0.0, 0, 0], [0.0, 0, -35], [3.0, 4, 35], [28.0, 9, 5]])
+            self.assertEqual(matched_with, [[False, True, True, True]] * 2)  # the centre is not matched, both ways
+            np.testing.assert_allclose(place(lv_shape_moves=False), registered + np.array([3.0, 4.0, 5.0]))
+
+
 class FusionTest(unittest.TestCase):
     def test_geometric_median_outvotes_one_stray_template(self):
         from SPECTFewShotLib.prnet.fusion import fuse_landmarks

@@ -6,12 +6,12 @@ random starts near the count-weighted centre; each start s moves to s + R_c ⊙ 
 are averaged. Then the scales refine that point: patches at eleven offsets δ around the current estimate (nine
 in-plane positions on its axial slice and one on each neighbouring slice) are compared with template patches at
 the same offsets around the landmark; the per-offset moves (per-slice results for 2.5D) are averaged into one 3D
-move. Local steps then finish (refinement.py): patch matching by normalised
-cross-correlation, an affine registration of the landmarks' neighbourhood (the LV's own landmarks' when the
-template has them, `registration_anchors`) started from there, and the matching again with the template's
-patches resampled through that registration; the registration and that matching run both ways (template onto
-volume, volume onto template) and the two are averaged, or, from three fused templates on, run the inverse way
-alone. Confidence is
+move. Local steps then finish (refinement.py): patch matching by normalised cross-correlation, an affine
+registration of the landmarks' neighbourhood (the LV's own landmarks' when the template has them,
+`registration_anchors`) started from there, and the matching again with the template's patches resampled through
+that registration (the LV centre keeping the registration's position and the LV apex moving along the long axis
+only: matching_freedom.py); the registration and that matching run both ways (template onto volume, volume onto
+template) and the two are averaged, or, from three fused templates on, run the inverse way alone. Confidence is
 the cosine similarity, clipped to [0, 1], of the fine decoder's features at the template landmark and at the
 found point (centred on the template's mean feature).
 """
@@ -35,6 +35,7 @@ from ..progress import CancelToken, ProgressCallback, report
 from ..threads import one_thread
 from ..volume import Volume
 from .fusion import fuse_landmarks
+from .matching_freedom import keep_moves, move_projections
 from .model_io import load_pair
 from .network import PRNet
 from .patches import PreparedVolume, normalised_counts, prepare_volume, sample_patches
@@ -65,6 +66,7 @@ class SearchSettings:
     register_neighbourhood: bool = True  # then refinement.register_neighbourhood
     both_ways: bool = True  # register (and match) both ways, template onto volume and volume onto template
     anchor_labels: tuple[str, ...] = LV_LANDMARK_NAMES  # `registration_anchors`; () = every landmark's neighbourhood
+    lv_shape_moves: bool = True  # matching_freedom: LV centre keeps the registration, LV apex moves along the axis
     seed: int = 0
 
 
@@ -118,8 +120,10 @@ class Localizer:
             estimate = match_patches(volume, template_volume, estimate, targets, counts=counts)
             report(progress, 0.7, "patches matched", cancel)
         if self.settings.register_neighbourhood:
-            anchors = registration_anchors([lm.label for lm in template_landmarks], self.settings.anchor_labels)
-            estimate = self._carry(volume, template_volume, estimate, targets, fused_templates, counts, anchors)
+            labels = [lm.label for lm in template_landmarks]
+            anchors = registration_anchors(labels, self.settings.anchor_labels)
+            estimate = self._carry(volume, template_volume, estimate, targets, fused_templates, counts, anchors,
+                                   labels)
             report(progress, 0.9, "neighbourhood registered", cancel)
         confidence = self._confidence(prepared["fine"], targets, estimate)
         report(progress, 1.0, "landmarks placed", cancel)
@@ -164,13 +168,14 @@ class Localizer:
         return fuse_landmarks(placements)
 
     def _carry(self, volume: Volume, template_volume: Volume, estimate: np.ndarray, targets: np.ndarray,
-               fused_templates: int, counts: tuple[np.ndarray, np.ndarray], anchors: Optional[np.ndarray] = None
-               ) -> np.ndarray:
+               fused_templates: int, counts: tuple[np.ndarray, np.ndarray], anchors: Optional[np.ndarray] = None,
+               labels: Sequence[str] = ()) -> np.ndarray:
         """The neighbourhood registration (its metric around the `anchors`) and the warped matching from
-        `estimate`; with `settings.both_ways` once each way (the template onto the volume, the volume onto the
-        template: two threads) and averaged per landmark, a landmark registered only one way taking that way's
-        position. From `FUSED_TEMPLATES` fused templates on, only the volume onto the template (the fusion
-        outvotes a placement gone astray, and three placements both ways would cost twice the time)."""
+        `estimate`, each landmark keeping the part of the matching's move that `matching_freedom` allows its label
+        (with `settings.lv_shape_moves`). With `settings.both_ways` once each way (the template onto the volume,
+        the volume onto the template: two threads) and averaged per landmark, a landmark registered only one way
+        taking that way's position. From `FUSED_TEMPLATES` fused templates on, only the volume onto the template
+        (the fusion outvotes a placement gone astray, and three placements both ways would cost twice the time)."""
         both_ways = self.settings.both_ways
 
         def carry(inverse: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -178,8 +183,12 @@ class Localizer:
                                                                                        both_ways)
             placed, linear = register_neighbourhood(volume, template_volume, estimate, targets, registration,
                                                     counts, inverse=inverse, anchors=anchors)
-            placed = match_warped_patches(volume, template_volume, placed, targets, linear, counts=counts)
-            return placed, np.array([matrix is not None for matrix in linear])
+            registered = np.array([matrix is not None for matrix in linear])
+            projections = move_projections(labels, placed) if self.settings.lv_shape_moves else \
+                [np.eye(3)] * len(placed)
+            matching = [matrix if projection.any() else None for matrix, projection in zip(linear, projections)]
+            matched = match_warped_patches(volume, template_volume, placed, targets, matching, counts=counts)
+            return keep_moves(placed, matched, projections), registered
 
         if not both_ways:
             return carry(False)[0]
