@@ -88,6 +88,8 @@ class SPECTFewShotParameterNode:
     outputProbability - Optional winning-class probability per voxel.
     liveUpdate - Classify again after every stroke (from cached features).
     templateVolume, templateLandmarks - A study with its landmarks placed.
+    templateVolume2, templateLandmarks2, templateVolume3, templateLandmarks3 - Optional further templates (each
+        landmark is then the geometric median of the templates' placements).
     outputLandmarks - The landmarks found in the input volume.
     resultsTable - Per-class volumes and mean counts, landmark distances.
     device, classifierModel, localizerModel - Where and with which weights the networks run.
@@ -100,6 +102,10 @@ class SPECTFewShotParameterNode:
     liveUpdate: bool = True
     templateVolume: vtkMRMLScalarVolumeNode
     templateLandmarks: vtkMRMLMarkupsFiducialNode
+    templateVolume2: vtkMRMLScalarVolumeNode
+    templateLandmarks2: vtkMRMLMarkupsFiducialNode
+    templateVolume3: vtkMRMLScalarVolumeNode
+    templateLandmarks3: vtkMRMLMarkupsFiducialNode
     outputLandmarks: vtkMRMLMarkupsFiducialNode
     resultsTable: vtkMRMLTableNode
     device: Annotated[str, Choice(["auto", "cpu", "cuda"])] = "auto"
@@ -353,11 +359,12 @@ class SPECTFewShotWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self._configureLogic()
             p = self._parameterNode
             sceneLogic = self.logic.sceneLogic
-            volume, template, landmarks = sceneLogic.read_localization_inputs(p.inputVolume, p.templateVolume,
-                                                                              p.templateLandmarks)
+            moreTemplates = [(p.templateVolume2, p.templateLandmarks2), (p.templateVolume3, p.templateLandmarks3)]
+            volume, templates = sceneLogic.read_localization_inputs(p.inputVolume, p.templateVolume,
+                                                                    p.templateLandmarks, moreTemplates,
+                                                                    p.outputLandmarks)
             self._startJob(_("Placing landmarks"),
-                           lambda progress, cancel: sceneLogic.find_landmarks(volume, template, landmarks,
-                                                                              progress, cancel),
+                           lambda progress, cancel: sceneLogic.find_landmarks(volume, templates, progress, cancel),
                            self._onLandmarksFound)
 
     def _onLandmarksFound(self, landmarks) -> None:

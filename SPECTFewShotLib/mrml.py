@@ -731,15 +731,15 @@ class SceneLogic:
             self._localizer_key = key
         return self._localizer
 
-    def find_landmarks(self, volume: Volume, template_volume: Volume, template_landmarks: Sequence[Landmark],
-                       progress: Optional[ProgressCallback] = None, cancel: Optional[CancelToken] = None,
-                       more_templates: Sequence[tuple[Volume, Sequence[Landmark]]] = ()) -> list[Landmark]:
-        """Place the template's landmarks in a volume (labels of the template, a confidence per point); with
-        `more_templates`, the geometric median per landmark of the templates' placements."""
+    def find_landmarks(self, volume: Volume, templates: Sequence[tuple[Volume, Sequence[Landmark]]],
+                       progress: Optional[ProgressCallback] = None, cancel: Optional[CancelToken] = None
+                       ) -> list[Landmark]:
+        """Place the templates' landmarks (labels of the first template, a confidence per point) in a volume: one
+        template's placement, or the geometric median per landmark of several templates' placements."""
         start = time.perf_counter()
-        templates = [(template_volume, list(template_landmarks)), *[(v, list(lms)) for v, lms in more_templates]]
-        landmarks = self._landmark_finder().localize_from_templates(volume, templates, progress=progress,
-                                                                    cancel=cancel)
+        landmarks = self._landmark_finder().localize_from_templates(
+            volume, [(template, list(landmarks)) for template, landmarks in templates], progress=progress,
+            cancel=cancel)
         self.timings["localize_s"] = time.perf_counter() - start
         return landmarks
 
@@ -786,11 +786,22 @@ class SceneLogic:
         report(progress, 1.0, "classified", cancel)
         return node
 
-    def read_localization_inputs(self, volumeNode: Any, templateVolumeNode: Any,
-                                 templateLandmarksNode: Any) -> tuple[Volume, Volume, list[Landmark]]:
-        """The target volume, the template volume and its landmarks, checked."""
+    def read_localization_inputs(self, volumeNode: Any, templateVolumeNode: Any, templateLandmarksNode: Any,
+                                 moreTemplates: Sequence[tuple[Any, Any]] = (), outputLandmarksNode: Any = None
+                                 ) -> tuple[Volume, list[tuple[Volume, list[Landmark]]]]:
+        """The target volume and every template (volume, landmarks), checked: each template's landmarks inside its
+        volume, and the output point list none of the templates' (it would overwrite one). A further template
+        with neither node is skipped (an empty row of the module's panel); one with a single node is refused."""
+        pairs = [(templateVolumeNode, templateLandmarksNode), *moreTemplates]
+        if outputLandmarksNode is not None and any(outputLandmarksNode is landmarks for _, landmarks in pairs):
+            raise InputError("the output landmarks must not be the template landmarks")
+        for number, (template, landmarks) in enumerate(moreTemplates, start=2):
+            if (template is None) != (landmarks is None):
+                raise InputError(f"template {number}: select both its volume and its landmarks")
         volume = self.read_volume(volumeNode)
-        return (volume, *self.read_template(templateVolumeNode, templateLandmarksNode))
+        return volume, [self.read_template(templateVolumeNode, templateLandmarksNode),
+                        *[self.read_template(template, landmarks) for template, landmarks in moreTemplates
+                          if template is not None]]
 
     def read_template(self, templateVolumeNode: Any, templateLandmarksNode: Any) -> tuple[Volume, list[Landmark]]:
         """A template volume and its landmarks, checked (every landmark inside the volume)."""
@@ -813,13 +824,9 @@ class SceneLogic:
         """Place the template's landmarks in the volume; returns a point list node (labels, confidences).
         `moreTemplates`: further (volume node, point list node) templates; each landmark is then the geometric
         median of the templates' placements."""
-        template_nodes = [templateLandmarksNode, *[landmarks_node for _, landmarks_node in moreTemplates]]
-        if outputLandmarksNode is not None and any(outputLandmarksNode is node for node in template_nodes):
-            raise InputError("the output landmarks must not be the template landmarks")
-        volume, template, landmarks = self.read_localization_inputs(volumeNode, templateVolumeNode,
-                                                                    templateLandmarksNode)
-        more = [self.read_template(v, lms) for v, lms in moreTemplates]
-        found = self.find_landmarks(volume, template, landmarks, progress, cancel, more)
+        volume, templates = self.read_localization_inputs(volumeNode, templateVolumeNode, templateLandmarksNode,
+                                                          moreTemplates, outputLandmarksNode)
+        found = self.find_landmarks(volume, templates, progress, cancel)
         return self.write_landmarks(found, volumeNode, outputLandmarksNode)
 
     def measure(self, volumeNode: Any, segmentationNode: Any = None, landmarksNode: Any = None,

@@ -392,6 +392,21 @@ class SceneLogicInputTest(unittest.TestCase):
                                 moreTemplates=[(self.volume_node, second)])
         with self.assertRaisesRegex(InputError, "LV_base lie outside the template volume"):
             self.logic.localize(self.volume_node, self.volume_node, good, moreTemplates=[(self.volume_node, second)])
+        # the panel's rows of further templates: an empty row is skipped, a half-filled one refused
+        with self.assertRaisesRegex(InputError, "template 3: select both its volume and its landmarks"):
+            self.logic.read_localization_inputs(self.volume_node, self.volume_node, good,
+                                                [(None, None), (self.volume_node, None)])
+        with self.assertRaisesRegex(InputError, "template 2: select both"):
+            self.logic.read_localization_inputs(self.volume_node, self.volume_node, good, [(None, good)])
+        with self.assertRaisesRegex(InputError, "must not be the template landmarks"):
+            self.logic.read_localization_inputs(self.volume_node, self.volume_node, good, [], good)
+        with self.assertRaisesRegex(InputError, "select the template volume"):
+            self.logic.read_localization_inputs(self.volume_node, None, good)
+        volume, templates = self.logic.read_localization_inputs(self.volume_node, self.volume_node, good,
+                                                                [(None, None), (self.volume_node, good)])
+        self.assertEqual(len(templates), 2)
+        self.assertEqual([lm.label for lm in templates[1][1]], ["LV_apex"])
+        self.assertEqual(volume.array.shape, self.volume.array.shape)
 
 if __name__ == "__main__":
     unittest.main()

@@ -166,7 +166,13 @@ class UiFileTest(unittest.TestCase):
                     "supportSegmentationSelector": "vtkMRMLSegmentationNode",
                     "outputSegmentationSelector": "vtkMRMLSegmentationNode",
                     "templateLandmarksSelector": "vtkMRMLMarkupsFiducialNode",
-                    "outputLandmarksSelector": "vtkMRMLMarkupsFiducialNode", "resultsTableSelector": "vtkMRMLTableNode"}
+                    "outputLandmarksSelector": "vtkMRMLMarkupsFiducialNode", "resultsTableSelector": "vtkMRMLTableNode",
+                    "templateVolume2Selector": "vtkMRMLScalarVolumeNode",
+                    "templateLandmarks2Selector": "vtkMRMLMarkupsFiducialNode",
+                    "templateVolume3Selector": "vtkMRMLScalarVolumeNode",
+                    "templateLandmarks3Selector": "vtkMRMLMarkupsFiducialNode"}
+        found = {widget.get("name") for widget in ui_root().iter("widget")}
+        self.assertFalse(set(expected) - found, f"missing selectors {sorted(set(expected) - found)}")
         for widget in ui_root().iter("widget"):
             if widget.get("name") in expected:
                 types = [s.text for p in widget.findall("property") if p.get("name") == "nodeTypes"
