@@ -12,6 +12,7 @@ import torch
 from SPECTFewShotLib.io.markups_io import Landmark, read_landmarks, write_landmarks
 from SPECTFewShotLib.io.volume_io import write_volume
 from SPECTFewShotLib.prnet.config import ScaleConfig
+from SPECTFewShotLib.prnet.fusion import agreement_confidence
 from SPECTFewShotLib.prnet.model_io import save_pair
 from SPECTFewShotLib.prnet.network import PRNet
 from SPECTFewShotLib.threads import one_thread
@@ -120,7 +121,8 @@ class LocalizeCommandTest(unittest.TestCase):
         for a, b, fused in zip(one, two, both):
             expected = (np.asarray(a.position_lps) + np.asarray(b.position_lps)) / 2
             self.assertTrue(np.allclose(fused.position_lps, expected, atol=1e-3), (a, b, fused))
-            self.assertAlmostEqual(fused.confidence, (a.confidence + b.confidence) / 2, places=3)
+            distance = np.linalg.norm(np.subtract(a.position_lps, b.position_lps))  # how far the two agree
+            self.assertAlmostEqual(fused.confidence, float(agreement_confidence(distance)), places=3)
         output = root / "kept.mrk.json"
         output.write_text("previous result\n")
         code, _, err = self.localize(self.lps, output, "--template", second_path)

@@ -238,6 +238,7 @@ class SearchTest(unittest.TestCase):
         from unittest import mock
 
         from SPECTFewShotLib.prnet import localize as localize_module
+        from SPECTFewShotLib.prnet.fusion import agreement_confidence
         from SPECTFewShotLib.prnet.refinement import (
             FUSED_MAX_STARTS,
             FUSED_MIN_STEP,
@@ -268,6 +269,10 @@ class SearchTest(unittest.TestCase):
                                   placed):
             placed = localizer().localize(target, template, landmarks)
             np.testing.assert_allclose([lm.position_lps for lm in placed], [[12.0, 0, 0], [20.0, 0, 0], [36.0, 0, 0]])
+            # confidence: how far the two ways agree (4, 30 and 6 mm apart; an unregistered way's fallback counts)
+            np.testing.assert_allclose([lm.confidence for lm in placed], agreement_confidence([4.0, 30.0, 6.0]))
+            self.assertGreater(placed[0].confidence, 0.5)
+            self.assertLess(placed[1].confidence, 0.05)
             self.assertEqual(used[False][0].iterations, LIGHT_ITERATIONS)
             self.assertEqual(used[True][0], replace(full, gradient_image=False))
             used.clear()
@@ -377,7 +382,7 @@ class MatchingFreedomTest(unittest.TestCase):
 
 class FusionTest(unittest.TestCase):
     def test_geometric_median_outvotes_one_stray_template(self):
-        from SPECTFewShotLib.prnet.fusion import fuse_landmarks
+        from SPECTFewShotLib.prnet.fusion import AGREEMENT_MM, agreement_confidence, fuse_landmarks
 
         placements = [[Landmark("LV_apex", (0.0, 0.0, 0.0), 0.9), Landmark("LV_base", (10.0, 0.0, 0.0), 0.8)],
                       [Landmark("LV_apex", (2.0, -1.0, 4.0), 0.5), Landmark("LV_base", (12.0, 2.0, 0.0), 0.6)],
@@ -393,11 +398,19 @@ class FusionTest(unittest.TestCase):
         to_first, to_second = first - position, second - position
         angle = np.degrees(np.arccos(to_first @ to_second / np.linalg.norm(to_first) / np.linalg.norm(to_second)))
         self.assertAlmostEqual(angle, 120.0, places=3)
-        self.assertAlmostEqual(apex.confidence, 0.5)
+        # confidence: how far the placements agree, twice their median distance from the fused point
+        spread = 2 * np.median([np.linalg.norm(p - position) for p in (first, second, np.array([90.0, 50, -60]))])
+        self.assertAlmostEqual(apex.confidence, float(agreement_confidence(spread)))
+        self.assertAlmostEqual(apex.confidence, 0.33, places=2)
         self.assertIn("median of 3 templates", apex.description)
-        self.assertIn("confidence 0.50", apex.description)
+        self.assertIn("confidence 0.33", apex.description)
+        farther = [placed[:] for placed in placements]  # the outvoted stray further out: same confidence
+        farther[2][0] = Landmark("LV_apex", tuple(position + 10 * (np.array([90.0, 50, -60]) - position)), 0.1)
+        self.assertAlmostEqual(fuse_landmarks(farther)[0].confidence, apex.confidence)
         self.assertEqual(base.position_lps, (11.0, 1.0, 0.0))  # two placements: their mean
-        self.assertAlmostEqual(base.confidence, 0.7)
+        self.assertAlmostEqual(base.confidence, 1 / (1 + 8 / AGREEMENT_MM ** 2))  # 2.83 mm apart
+        self.assertAlmostEqual(float(agreement_confidence(AGREEMENT_MM)), 0.5)
+        self.assertAlmostEqual(float(agreement_confidence(0.0)), 1.0)
         self.assertEqual((rv.position_lps, rv.confidence, rv.description), ((5.0, 5.0, 5.0), None, ""))
         with self.assertRaises(InputError):
             fuse_landmarks([])

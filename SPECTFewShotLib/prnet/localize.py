@@ -12,8 +12,9 @@ registration of the landmarks' neighbourhood (the LV's own landmarks' when the t
 that registration (the LV centre keeping the registration's position and the LV apex moving along the long axis
 only: matching_freedom.py); the registration and that matching run both ways (template onto volume, volume onto
 template) and the two are averaged, or, from three fused templates on, run the inverse way alone. Confidence is
-the cosine similarity, clipped to [0, 1], of the fine decoder's features at the template landmark and at the
-found point (centred on the template's mean feature).
+how far the two ways agree (`fusion.agreement_confidence` of their distance; several templates: of the
+placements' median pairwise distance); where only one way ran, the cosine similarity, clipped to [0, 1], of the
+fine decoder's features at the template landmark and at the found point (centred on the template's mean feature).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from ..io.volume_io import require_counts
 from ..progress import CancelToken, ProgressCallback, report
 from ..threads import one_thread
 from ..volume import Volume
-from .fusion import fuse_landmarks
+from .fusion import agreement_confidence, fuse_landmarks
 from .matching_freedom import keep_moves, move_projections
 from .model_io import load_pair
 from .network import PRNet
@@ -116,16 +117,18 @@ class Localizer:
                     break
             report(progress, 0.4 + 0.2 * number, f"{name} refinement done", cancel)
         counts = (volume_counts, template_counts)
+        spread = None
         if self.settings.match_patches:
             estimate = match_patches(volume, template_volume, estimate, targets, counts=counts)
             report(progress, 0.7, "patches matched", cancel)
         if self.settings.register_neighbourhood:
             labels = [lm.label for lm in template_landmarks]
             anchors = registration_anchors(labels, self.settings.anchor_labels)
-            estimate = self._carry(volume, template_volume, estimate, targets, fused_templates, counts, anchors,
-                                   labels)
+            estimate, spread = self._carry(volume, template_volume, estimate, targets, fused_templates, counts,
+                                           anchors, labels)
             report(progress, 0.9, "neighbourhood registered", cancel)
-        confidence = self._confidence(prepared["fine"], targets, estimate)
+        confidence = agreement_confidence(spread) if spread is not None else \
+            self._confidence(prepared["fine"], targets, estimate)
         report(progress, 1.0, "landmarks placed", cancel)
         return [Landmark(lm.label, tuple(float(v) for v in position), float(c))
                 for lm, position, c in zip(template_landmarks, estimate, confidence)]
@@ -169,13 +172,15 @@ class Localizer:
 
     def _carry(self, volume: Volume, template_volume: Volume, estimate: np.ndarray, targets: np.ndarray,
                fused_templates: int, counts: tuple[np.ndarray, np.ndarray], anchors: Optional[np.ndarray] = None,
-               labels: Sequence[str] = ()) -> np.ndarray:
+               labels: Sequence[str] = ()) -> tuple[np.ndarray, Optional[np.ndarray]]:
         """The neighbourhood registration (its metric around the `anchors`) and the warped matching from
         `estimate`, each landmark keeping the part of the matching's move that `matching_freedom` allows its label
         (with `settings.lv_shape_moves`). With `settings.both_ways` once each way (the template onto the volume,
         the volume onto the template: two threads) and averaged per landmark, a landmark registered only one way
         taking that way's position. From `FUSED_TEMPLATES` fused templates on, only the volume onto the template
-        (the fusion outvotes a placement gone astray, and three placements both ways would cost twice the time)."""
+        (the fusion outvotes a placement gone astray, and three placements both ways would cost twice the time).
+        Returns the positions and, when both ways ran, the distance between the two ways' positions per landmark
+        (a way that did not register a landmark gives the position it fell back on), else None."""
         both_ways = self.settings.both_ways
 
         def carry(inverse: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -191,14 +196,16 @@ class Localizer:
             return keep_moves(placed, matched, projections), registered
 
         if not both_ways:
-            return carry(False)[0]
+            return carry(False)[0], None
         if fused_templates >= FUSED_TEMPLATES:
-            return carry(True)[0]
+            return carry(True)[0], None
         with ThreadPoolExecutor(max_workers=2) as pool:
             (forward, forward_registered), (backward, backward_registered) = pool.map(carry, (False, True))
         both = forward_registered & backward_registered
         only_backward = backward_registered & ~forward_registered
-        return np.where(both[:, None], (forward + backward) / 2, np.where(only_backward[:, None], backward, forward))
+        placed = np.where(both[:, None], (forward + backward) / 2,
+                          np.where(only_backward[:, None], backward, forward))
+        return placed, np.linalg.norm(forward - backward, axis=1)
 
     def _embed(self, name: str, prepared: PreparedVolume, centres: np.ndarray) -> torch.Tensor:
         model = self.models[name]
