@@ -373,7 +373,13 @@ class SPECTFewShotWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         if p.outputLandmarks is not output:
             p.outputLandmarks = output
         self._updateTable()
-        self.ui.statusLabel.text = _("Placed {count} landmarks").format(count=len(landmarks))
+        from SPECTFewShotLib.prnet.fusion import low_confidence_labels
+
+        low = low_confidence_labels(landmarks)
+        status = _("Placed {count} landmarks").format(count=len(landmarks))
+        if low:
+            status += _("; low confidence, check: {labels}").format(labels=", ".join(low))
+        self.ui.statusLabel.text = status
 
     def _updateTable(self) -> None:
         p = self._parameterNode

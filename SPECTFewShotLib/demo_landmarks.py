@@ -36,6 +36,7 @@ def place_demo_landmarks(volume: Volume, out_dir: str | os.PathLike, reference_m
                          ) -> tuple[list[Landmark], list[Landmark], list[str]]:
     """Place the LV landmarks on `volume` from the phantom template; write landmarks.mrk.json. Returns the placed
     landmarks, the reference landmarks derived from `reference_mask` (none without it) and summary lines."""
+    from .prnet.fusion import confidence_note
     from .prnet.localize import Localizer
 
     out = Path(out_dir)
@@ -57,7 +58,7 @@ def place_demo_landmarks(volume: Volume, out_dir: str | os.PathLike, reference_m
         if landmark.label in reference:
             distance = float(np.linalg.norm(np.asarray(landmark.position_lps) - reference[landmark.label]))
             line += f", {distance:.1f} mm from the mask-derived reference"
-        lines.append(line)
+        lines.append(line + confidence_note(landmark.confidence))
     lines.append(f"wrote {written}" + (" and reference_landmarks.mrk.json" if reference else ""))
     return placed, reference_landmarks, lines
 

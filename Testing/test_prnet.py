@@ -382,7 +382,14 @@ class MatchingFreedomTest(unittest.TestCase):
 
 class FusionTest(unittest.TestCase):
     def test_geometric_median_outvotes_one_stray_template(self):
-        from SPECTFewShotLib.prnet.fusion import AGREEMENT_MM, agreement_confidence, fuse_landmarks
+        from SPECTFewShotLib.prnet.fusion import (
+            AGREEMENT_MM,
+            LOW_CONFIDENCE,
+            agreement_confidence,
+            confidence_note,
+            fuse_landmarks,
+            low_confidence_labels,
+        )
 
         placements = [[Landmark("LV_apex", (0.0, 0.0, 0.0), 0.9), Landmark("LV_base", (10.0, 0.0, 0.0), 0.8)],
                       [Landmark("LV_apex", (2.0, -1.0, 4.0), 0.5), Landmark("LV_base", (12.0, 2.0, 0.0), 0.6)],
@@ -411,6 +418,12 @@ class FusionTest(unittest.TestCase):
         self.assertAlmostEqual(base.confidence, 1 / (1 + 8 / AGREEMENT_MM ** 2))  # 2.83 mm apart
         self.assertAlmostEqual(float(agreement_confidence(AGREEMENT_MM)), 0.5)
         self.assertAlmostEqual(float(agreement_confidence(0.0)), 1.0)
+        # below LOW_CONFIDENCE (placements more than 10 mm apart) a landmark is flagged where it is printed
+        self.assertAlmostEqual(float(agreement_confidence(10.0)), LOW_CONFIDENCE)
+        self.assertIn("check this point", confidence_note(0.19))
+        self.assertEqual((confidence_note(0.2), confidence_note(None)), ("", ""))
+        self.assertEqual(low_confidence_labels([Landmark("a", (0.0, 0, 0), 0.1), Landmark("b", (0.0, 0, 0), 0.9),
+                                                Landmark("c", (0.0, 0, 0))]), ["a"])
         self.assertEqual((rv.position_lps, rv.confidence, rv.description), ((5.0, 5.0, 5.0), None, ""))
         with self.assertRaises(InputError):
             fuse_landmarks([])

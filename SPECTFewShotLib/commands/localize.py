@@ -38,6 +38,7 @@ def run(args: argparse.Namespace) -> int:
     from ..errors import InputError
     from ..io.markups_io import check_markups_output, read_landmarks, write_landmarks
     from ..io.volume_io import read_volume, require_counts
+    from ..prnet.fusion import confidence_note
     from ..prnet.localize import Localizer, check_template
 
     output = check_markups_output(args.output)
@@ -59,7 +60,8 @@ def run(args: argparse.Namespace) -> int:
     write_landmarks(placed, output, args.coordinate_system)
     for landmark in placed:
         x, y, z = landmark.position_lps
-        print(f"{landmark.label:<24} {x:8.1f} {y:8.1f} {z:8.1f} mm LPS   confidence {landmark.confidence:.2f}")
+        print(f"{landmark.label:<24} {x:8.1f} {y:8.1f} {z:8.1f} mm LPS   confidence {landmark.confidence:.2f}"
+              f"{confidence_note(landmark.confidence)}")
     source = f", median of {len(templates)} templates" if len(templates) > 1 else ""
     print(f"wrote {output} ({len(placed)} landmarks, {args.coordinate_system}, model {localizer.model_id}{source})")
     return 0
