@@ -737,9 +737,8 @@ class SceneLogic:
         """Place the templates' landmarks (labels of the first template, a confidence per point) in a volume: one
         template's placement, or the geometric median per landmark of several templates' placements."""
         start = time.perf_counter()
-        landmarks = self._landmark_finder().localize_from_templates(
-            volume, [(template, list(landmarks)) for template, landmarks in templates], progress=progress,
-            cancel=cancel)
+        landmarks = self._landmark_finder().localize_from_templates(volume, templates, progress=progress,
+                                                                    cancel=cancel)
         self.timings["localize_s"] = time.perf_counter() - start
         return landmarks
 

@@ -169,6 +169,12 @@ class SearchTest(unittest.TestCase):
         self.assertIn("template 2 of 2 placed", [m for _, m in seen])
         self.assertLess(np.linalg.norm(np.asarray(placed[0].position_lps) - (15.0, -8.0, -12.0)), 1.5)
         self.assertIn("median of 2 templates", placed[0].description)
+        self.assertIsNotNone(placed[0].confidence)  # the two placements' agreement
+        # a label only one template holds keeps that placement's own (feature) confidence
+        extra = [(templates[0][0], [*templates[0][1], Landmark("only_here", (-20.0, 10.0, 15.0))]), templates[1]]
+        with_extra = localizer.localize_from_templates(target, extra)
+        self.assertEqual([lm.label for lm in with_extra], ["at_blob", "only_here"])
+        self.assertTrue(all(0.0 <= lm.confidence <= 1.0 for lm in with_extra))
         from SPECTFewShotLib.prnet.fusion import fuse_landmarks
         from SPECTFewShotLib.threads import one_thread
 

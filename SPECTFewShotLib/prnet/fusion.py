@@ -58,14 +58,19 @@ def agreement_confidence(distance_mm: float | np.ndarray) -> float | np.ndarray:
     return 1.0 / (1.0 + (np.asarray(distance_mm, dtype=float) / AGREEMENT_MM) ** 2)
 
 
+def is_low_confidence(confidence: float | None) -> bool:
+    """Whether a landmark's confidence is below `LOW_CONFIDENCE` (None, no confidence: not flagged)."""
+    return confidence is not None and confidence < LOW_CONFIDENCE
+
+
 def confidence_note(confidence: float | None) -> str:
-    """A short warning to print beside a landmark whose confidence is below `LOW_CONFIDENCE`, else ""."""
-    return " (low confidence: check this point)" if confidence is not None and confidence < LOW_CONFIDENCE else ""
+    """A short warning to print beside a landmark whose confidence is low (`is_low_confidence`), else ""."""
+    return " (low confidence: check this point)" if is_low_confidence(confidence) else ""
 
 
 def low_confidence_labels(landmarks: Sequence[Landmark]) -> list[str]:
-    """The labels of the landmarks whose confidence is below `LOW_CONFIDENCE` (the ones to check)."""
-    return [landmark.label for landmark in landmarks if confidence_note(landmark.confidence)]
+    """The labels of the landmarks whose confidence is low (`is_low_confidence`): the ones to check."""
+    return [landmark.label for landmark in landmarks if is_low_confidence(landmark.confidence)]
 
 
 def fuse_landmarks(placements: Sequence[Sequence[Landmark]]) -> list[Landmark]:

@@ -12,14 +12,16 @@ registration of the landmarks' neighbourhood (the LV's own landmarks' when the t
 that registration (the LV centre keeping the registration's position and the LV apex moving along the long axis
 only: matching_freedom.py); the registration and that matching run both ways (template onto volume, volume onto
 template) and the two are averaged, or, from three fused templates on, run the inverse way alone. Confidence is
-how far the two ways agree (`fusion.agreement_confidence` of their distance; several templates: of the
-placements' median pairwise distance); where only one way ran, the cosine similarity, clipped to [0, 1], of the
-fine decoder's features at the template landmark and at the found point (centred on the template's mean feature).
+how far the two ways agree (`fusion.agreement_confidence` of their distance; several templates: how far their
+placements agree, `fusion.fuse_landmarks`); where one template ran one way only, the cosine similarity, clipped
+to [0, 1], of the fine decoder's features at the template landmark and at the found point (centred on the
+template's mean feature).
 """
 
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Optional, Sequence
@@ -94,9 +96,11 @@ class Localizer:
         return self._place(volume, template_volume, template_landmarks, progress, cancel)
 
     def _place(self, volume: Volume, template_volume: Volume, template_landmarks: Sequence[Landmark],
-               progress: Optional[ProgressCallback], cancel: Optional[CancelToken], fused_templates: int = 1
-               ) -> list[Landmark]:
-        """`localize` on checked inputs, as one of `fused_templates` placements to be fused."""
+               progress: Optional[ProgressCallback], cancel: Optional[CancelToken], fused_templates: int = 1,
+               feature_confidence: bool = True) -> list[Landmark]:
+        """`localize` on checked inputs, as one of `fused_templates` placements to be fused. Without
+        `feature_confidence`, a placement with one way only leaves its confidences None (the fusion replaces
+        them by the templates' agreement)."""
         report(progress, 0.0, "preparing volumes", cancel)
         targets = np.array([lm.position_lps for lm in template_landmarks], dtype=float)
         template_counts, volume_counts = normalised_counts(template_volume), normalised_counts(volume)
@@ -127,10 +131,14 @@ class Localizer:
             estimate, spread = self._carry(volume, template_volume, estimate, targets, fused_templates, counts,
                                            anchors, labels)
             report(progress, 0.9, "neighbourhood registered", cancel)
-        confidence = agreement_confidence(spread) if spread is not None else \
-            self._confidence(prepared["fine"], targets, estimate)
+        if spread is not None:
+            confidence = [float(c) for c in agreement_confidence(spread)]
+        elif feature_confidence:
+            confidence = [float(c) for c in self._confidence(prepared["fine"], targets, estimate)]
+        else:
+            confidence = [None] * len(targets)
         report(progress, 1.0, "landmarks placed", cancel)
-        return [Landmark(lm.label, tuple(float(v) for v in position), float(c))
+        return [Landmark(lm.label, tuple(float(v) for v in position), c)
                 for lm, position, c in zip(template_landmarks, estimate, confidence)]
 
     def localize_from_templates(self, volume: Volume, templates: Sequence[tuple[Volume, Sequence[Landmark]]],
@@ -154,10 +162,13 @@ class Localizer:
             return self._place(volume, *templates[0], progress, cancel)
         count = len(templates)
         workers = count if self.device.type == "cpu" else 1
+        # A label only one template holds keeps that placement's own confidence; the fusion gives the others theirs
+        held = Counter(label for _, landmarks in templates for label in {lm.label for lm in landmarks})
+        own = min(held.values()) == 1
         report(progress, 0.0, f"placing the landmarks of {count} templates", cancel)
         placements = []
         with one_thread(), ThreadPoolExecutor(max_workers=workers) as pool:
-            futures = [pool.submit(self._place, volume, template_volume, template_landmarks, None, cancel, count)
+            futures = [pool.submit(self._place, volume, template_volume, template_landmarks, None, cancel, count, own)
                        for template_volume, template_landmarks in templates]
             try:
                 for number, future in enumerate(futures, start=1):
