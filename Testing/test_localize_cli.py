@@ -12,7 +12,7 @@ import torch
 from SPECTFewShotLib.io.markups_io import Landmark, read_landmarks, write_landmarks
 from SPECTFewShotLib.io.volume_io import write_volume
 from SPECTFewShotLib.prnet.config import ScaleConfig
-from SPECTFewShotLib.prnet.fusion import agreement_confidence
+from SPECTFewShotLib.prnet.fusion import LOW_CONFIDENCE, agreement_confidence
 from SPECTFewShotLib.prnet.model_io import save_pair
 from SPECTFewShotLib.prnet.network import PRNet
 from SPECTFewShotLib.threads import one_thread
@@ -60,6 +60,11 @@ class LocalizeCommandTest(unittest.TestCase):
         self.assertEqual([p["label"] for p in markup["controlPoints"]], ["LV_center", "LV_apex", "LV_base"])
         confidences = next(m for m in markup["measurements"] if m["name"] == "confidence")["controlPointValues"]
         self.assertTrue(all(0.0 <= c <= 1.0 for c in confidences))
+        for point, confidence in zip(markup["controlPoints"], confidences):  # the file says it per point too
+            words = point["description"].split()
+            self.assertEqual(words[0], "confidence")
+            self.assertAlmostEqual(float(words[1]), confidence, delta=0.0051)
+            self.assertEqual("check this point" in point["description"], confidence < LOW_CONFIDENCE)
         from_lps, from_ras = read_landmarks(root / "from_lps.mrk.json"), read_landmarks(root / "from_ras.mrk.json")
         self.assertEqual(json.loads((root / "from_lps.mrk.json").read_text())["markups"][0]["coordinateSystem"], "LPS")
         for a, b in zip(from_lps, from_ras):

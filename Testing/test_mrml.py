@@ -13,6 +13,7 @@ from SPECTFewShotLib.io.markups_io import Landmark, read_landmarks
 from SPECTFewShotLib.io.segmentation_io import Segmentation, SegmentInfo, segments_for
 from SPECTFewShotLib.io.volume_io import write_volume
 from SPECTFewShotLib.measurements import Measurement
+from SPECTFewShotLib.prnet.fusion import landmark_description
 from SPECTFewShotLib.volume import Volume
 
 try:
@@ -283,8 +284,11 @@ class MarkupsAndTableTest(unittest.TestCase):
         back = mrml.landmarks_from_node(node)
         self.assertEqual([(m.label, m.position_lps, m.confidence) for m in back],
                          [(m.label, m.position_lps, m.confidence) for m in self.landmarks])
-        mrml.landmarks_to_node(self.landmarks[:1], self.scene, node=node)
+        self.assertEqual(node.GetNthControlPointDescription(1), "confidence 0.40")
+        flagged = Landmark("LV_apex", (0.0, 0.0, 0.0), 0.1, landmark_description(0.1))  # as the localiser writes it
+        mrml.landmarks_to_node([flagged], self.scene, node=node)
         self.assertEqual(len(mrml.landmarks_from_node(node)), 1)
+        self.assertEqual(node.GetNthControlPointDescription(0), "confidence 0.10 (low confidence: check this point)")
 
     def test_saved_by_slicer_read_by_the_library(self):
         node = mrml.landmarks_to_node(self.landmarks, self.scene, "found")

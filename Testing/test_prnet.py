@@ -279,6 +279,10 @@ class SearchTest(unittest.TestCase):
             np.testing.assert_allclose([lm.confidence for lm in placed], agreement_confidence([4.0, 30.0, 6.0]))
             self.assertGreater(placed[0].confidence, 0.5)
             self.assertLess(placed[1].confidence, 0.05)
+            # the flag travels with the point (its description, which Slicer's markups table and file keep)
+            self.assertEqual(placed[0].description, f"confidence {placed[0].confidence:.2f}")
+            self.assertEqual(placed[1].description,
+                             f"confidence {placed[1].confidence:.2f} (low confidence: check this point)")
             self.assertEqual(used[False][0].iterations, LIGHT_ITERATIONS)
             self.assertEqual(used[True][0], replace(full, gradient_image=False))
             used.clear()
@@ -431,6 +435,10 @@ class FusionTest(unittest.TestCase):
         self.assertEqual(low_confidence_labels([Landmark("a", (0.0, 0, 0), 0.1), Landmark("b", (0.0, 0, 0), 0.9),
                                                 Landmark("c", (0.0, 0, 0))]), ["a"])
         self.assertEqual((rv.position_lps, rv.confidence, rv.description), ((5.0, 5.0, 5.0), None, ""))
+        self.assertEqual(base.description, f"confidence {base.confidence:.2f}, median of 2 templates")
+        apart = fuse_landmarks([[Landmark("LV_apex", (0.0, 0.0, 0.0), 0.9)], [Landmark("LV_apex", (20.0, 0, 0), 0.9)]])
+        self.assertEqual(apart[0].description, "confidence 0.06 (low confidence: check this point), "
+                                               "median of 2 templates")
         with self.assertRaises(InputError):
             fuse_landmarks([])
 

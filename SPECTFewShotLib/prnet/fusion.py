@@ -68,6 +68,12 @@ def confidence_note(confidence: float | None) -> str:
     return " (low confidence: check this point)" if is_low_confidence(confidence) else ""
 
 
+def landmark_description(confidence: float | None, detail: str = "") -> str:
+    """A placed landmark's description: its confidence (with `confidence_note`), then `detail`, if any."""
+    parts = [f"confidence {confidence:.2f}{confidence_note(confidence)}"] if confidence is not None else []
+    return ", ".join(parts + ([detail] if detail else []))
+
+
 def low_confidence_labels(landmarks: Sequence[Landmark]) -> list[str]:
     """The labels of the landmarks whose confidence is low (`is_low_confidence`): the ones to check."""
     return [landmark.label for landmark in landmarks if is_low_confidence(landmark.confidence)]
@@ -95,8 +101,7 @@ def fuse_landmarks(placements: Sequence[Sequence[Landmark]]) -> list[Landmark]:
             confidence = float(agreement_confidence(2 * np.median(np.linalg.norm(array - median, axis=1))))
         else:
             confidence = confidences[label][0] if label in confidences else None
-        description = f"median of {len(points)} templates" if len(points) > 1 else ""
-        if confidence is not None and description:
-            description = f"confidence {confidence:.2f}, {description}"
-        fused.append(Landmark(label, tuple(float(v) for v in median), confidence, description))
+        detail = f"median of {len(points)} templates" if len(points) > 1 else ""
+        fused.append(Landmark(label, tuple(float(v) for v in median), confidence,
+                              landmark_description(confidence, detail)))
     return fused

@@ -37,7 +37,7 @@ from ..io.volume_io import require_counts
 from ..progress import CancelToken, ProgressCallback, report
 from ..threads import one_thread
 from ..volume import Volume
-from .fusion import agreement_confidence, fuse_landmarks
+from .fusion import agreement_confidence, fuse_landmarks, landmark_description
 from .matching_freedom import keep_moves, move_projections
 from .model_io import load_pair
 from .network import PRNet
@@ -138,7 +138,7 @@ class Localizer:
         else:
             confidence = [None] * len(targets)
         report(progress, 1.0, "landmarks placed", cancel)
-        return [Landmark(lm.label, tuple(float(v) for v in position), c)
+        return [Landmark(lm.label, tuple(float(v) for v in position), c, landmark_description(c))
                 for lm, position, c in zip(template_landmarks, estimate, confidence)]
 
     def localize_from_templates(self, volume: Volume, templates: Sequence[tuple[Volume, Sequence[Landmark]]],
