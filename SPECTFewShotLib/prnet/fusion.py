@@ -99,9 +99,10 @@ def fuse_landmarks(placements: Sequence[Sequence[Landmark]]) -> list[Landmark]:
         median = geometric_median(array)
         if len(array) > 1:  # twice the median distance from the fused point: two placements' own distance
             confidence = float(agreement_confidence(2 * np.median(np.linalg.norm(array - median, axis=1))))
+            detail = f"median of {len(array)} templates"
         else:
             confidence = confidences[label][0] if label in confidences else None
-        detail = f"median of {len(points)} templates" if len(points) > 1 else ""
+            detail = ""
         fused.append(Landmark(label, tuple(float(v) for v in median), confidence,
                               landmark_description(confidence, detail)))
     return fused
