@@ -285,6 +285,16 @@ class SearchTest(unittest.TestCase):
                              f"confidence {placed[1].confidence:.2f} (low confidence: check this point)")
             self.assertEqual(used[False][0].iterations, LIGHT_ITERATIONS)
             self.assertEqual(used[True][0], replace(full, gradient_image=False))
+            # b's two ways disagree (30 mm): both ways ran again, their starts also tilted
+            tilt = SearchSettings().tilted_retry_degrees
+            self.assertGreater(tilt, 0)
+            self.assertEqual([settings.tilt_degrees for settings in used[False]], [0.0, tilt])
+            self.assertEqual(used[True], [replace(full, gradient_image=False),
+                                          replace(full, gradient_image=False, tilt_degrees=tilt)])
+            used.clear()
+            untilted = localizer(tilted_retry_degrees=0.0).localize(target, template, landmarks)
+            np.testing.assert_allclose([lm.position_lps for lm in untilted], [lm.position_lps for lm in placed])
+            self.assertEqual((len(used[False]), len(used[True])), (1, 1))
             used.clear()
             forward_only = localizer(both_ways=False).localize(target, template, landmarks)
             np.testing.assert_allclose([lm.position_lps for lm in forward_only], ways[False][0])
@@ -292,8 +302,10 @@ class SearchTest(unittest.TestCase):
             self.assertEqual(used[False][0], full)
             used.clear()
             localizer().localize_from_templates(target, [(template, landmarks)] * 2)  # two: both ways each
-            self.assertEqual(len(used[False]), 2)
-            self.assertEqual(used[True], [replace(full, gradient_image=False)] * 2)
+            self.assertEqual(len(used[False]), 4)  # and again, tilted
+            self.assertEqual(sorted(used[True], key=lambda settings: settings.tilt_degrees),
+                             [replace(full, gradient_image=False)] * 2
+                             + [replace(full, gradient_image=False, tilt_degrees=tilt)] * 2)
             used.clear()
             fused = localizer().localize_from_templates(target, [(template, landmarks)] * 3)  # three: inverse only
             self.assertEqual(list(used), [True])
@@ -359,6 +371,36 @@ class MatchingFreedomTest(unittest.TestCase):
         np.testing.assert_array_equal(move_projections(["LV_apex", "x"], np.zeros((2, 3)))[0], np.eye(3))
         np.testing.assert_array_equal(move_projections(["LV_apex", "LV_base"], np.zeros((2, 3)))[0], np.eye(3))
 
+    def test_the_apex_ends_on_the_placed_axis_offset_as_in_the_template(self):
+        from SPECTFewShotLib.prnet.matching_freedom import apex_on_axis
+
+        labels = ["LV_apex", "lv_base", "LV_CENTER", "RV"]
+        placed = np.array([[4.0, -3.0, -40.0], [0.0, 0.0, 30.0], [0.0, 0.0, 0.0], [25.0, 5.0, 0.0]])
+        on_a_line = np.array([[0.0, 0.0, -50.0], [0.0, 0.0, 40.0], [0.0, 0.0, 0.0], [30.0, 0.0, 0.0]])
+        # the template's apex on its base-centre line: the apex keeps its distance along the placed axis (S)
+        np.testing.assert_allclose(apex_on_axis(labels, placed, on_a_line), [[0.0, 0, -40], *placed[1:]])
+        # a template apex 6 mm off its line: a turned and moved copy of the template keeps its apex exactly, and an
+        # apex placed elsewhere keeps its distance along the axis and ends 6 mm from the placed line
+        from SPECTFewShotLib.evaluation.localize_cases import rotation_matrix
+
+        off_the_line = on_a_line.copy()
+        off_the_line[0, 0] += 6.0
+        copy = off_the_line @ rotation_matrix((0.3, -0.5, 0.8), 70.0).T + [10.0, -20.0, 5.0]
+        np.testing.assert_allclose(apex_on_axis(labels, copy, off_the_line), copy, atol=1e-9)
+        moved = copy.copy()
+        moved[0] += [3.0, -2.0, 4.0]
+        result = apex_on_axis(labels, moved, off_the_line)
+        axis = (copy[2] - copy[1]) / np.linalg.norm(copy[2] - copy[1])
+        self.assertAlmostEqual(float((result[0] - copy[1]) @ axis), float((moved[0] - copy[1]) @ axis))
+        across = result[0] - copy[1] - ((result[0] - copy[1]) @ axis) * axis
+        self.assertAlmostEqual(float(np.linalg.norm(across)), 6.0)
+        np.testing.assert_array_equal(result[1:], moved[1:])
+        # without all three LV labels, or with base and centre on top of each other: unchanged
+        np.testing.assert_array_equal(apex_on_axis(["LV_apex", "LV_base", "x", "RV"], placed, on_a_line), placed)
+        centre_on_base = placed.copy()
+        centre_on_base[2] = centre_on_base[1]
+        np.testing.assert_array_equal(apex_on_axis(labels, centre_on_base, on_a_line), centre_on_base)
+
     def test_the_localizer_keeps_the_registered_centre_and_moves_the_apex_along_the_axis(self):
         from unittest import mock
 
@@ -385,9 +427,16 @@ class MatchingFreedomTest(unittest.TestCase):
 
         with mock.patch.object(localize_module, "register_neighbourhood", side_effect=register), \
                 mock.patch.object(localize_module, "match_warped_patches", side_effect=match):
-            np.testing.assert_allclose(place(), [[0.0, 0, 0], [0.0, 0, -35], [3.0, 4, 35], [28.0, 9, 5]])
+            # the apex moved 5 mm along the axis to (0, 0, -35), then onto the line through the matched base
+            # (3, 4, 35) and the centre (0, 0, 0), as the template's four points lie on one line: -0.98 x (3, 4, 35)
+            np.testing.assert_allclose(place(), [[0.0, 0, 0], [-2.94, -3.92, -34.3], [3.0, 4, 35], [28.0, 9, 5]])
             self.assertEqual(matched_with, [[False, True, True, True]] * 2)  # the centre is not matched, both ways
             np.testing.assert_allclose(place(lv_shape_moves=False), registered + np.array([3.0, 4.0, 5.0]))
+            # three fused templates run the inverse way alone: the apex stays where the matching put it
+            localizer = Localizer(models=analytic_models(), device="cpu", settings=SearchSettings(match_patches=False))
+            fused = localizer.localize_from_templates(target, [(template, landmarks)] * 3)
+            np.testing.assert_allclose([lm.position_lps for lm in fused],
+                                       [[0.0, 0, 0], [0.0, 0, -35], [3.0, 4, 35], [28.0, 9, 5]], atol=1e-6)
 
 
 class FusionTest(unittest.TestCase):

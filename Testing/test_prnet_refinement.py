@@ -19,6 +19,7 @@ from SPECTFewShotLib.prnet.refinement import (
     register_neighbourhood,
     replace_outliers,
     score_weights,
+    start_rotations,
     start_translations,
 )
 from SPECTFewShotLib.volume import Volume
@@ -69,6 +70,44 @@ class NeighbourhoodRegistrationTest(unittest.TestCase):
         rotation = rotation_matrix((1.0, 1.0, 1.0), 10.0)  # the copy's motion
         for matrix in linear:  # volume -> template: the inverse rotation, to within the registration's accuracy
             np.testing.assert_allclose(matrix @ rotation, np.eye(3), atol=0.08)
+
+    def test_tilted_starts_register_a_heart_turned_further_than_an_untilted_start_reaches(self):
+        from dataclasses import replace
+
+        from SPECTFewShotLib.prnet.refinement import RegistrationSettings
+
+        template, template_points, target, truth = rotated_copy(40.0)
+        errors = {}
+        for tilt in (0.0, 15.0):
+            registered, _ = register_neighbourhood(target, template, truth, template_points,
+                                                   replace(RegistrationSettings(), tilt_degrees=tilt))
+            errors[tilt] = np.linalg.norm(registered - truth, axis=1)
+        message = f"untilted {np.round(errors[0.0], 1)} mm, tilted {np.round(errors[15.0], 1)} mm"
+        self.assertGreater(errors[0.0].max(), 2.5, message)  # started untilted, it stops short of 40 degrees
+        self.assertLess(errors[15.0].max(), 1.5, message)
+
+    def test_start_rotations_tilt_the_points_long_axis_evenly_around_it(self):
+        from SPECTFewShotLib.prnet.refinement import axis_rotation
+
+        points = np.array([[0.0, 0, 0], [3.0, 4, 0], [-6.0, -8, 0]])  # long axis (3, 4, 0) / 5
+        axis = np.array([0.6, 0.8, 0.0])
+        np.testing.assert_array_equal(start_rotations(points, 0.0, 4), [np.eye(3)])
+        rotations = start_rotations(points, 15.0, 4)
+        self.assertEqual(len(rotations), 5)
+        np.testing.assert_array_equal(rotations[0], np.eye(3))
+        tilted = []
+        for rotation in rotations[1:]:
+            np.testing.assert_allclose(rotation @ rotation.T, np.eye(3), atol=1e-12)
+            self.assertAlmostEqual(np.linalg.det(rotation), 1.0)
+            self.assertAlmostEqual(float(np.degrees(np.arccos(abs(rotation @ axis @ axis)))), 15.0)
+            moved = rotation @ axis
+            tilted.append(moved - (moved @ axis) * axis)  # where the axis leans to
+        leans = np.array(tilted) / np.linalg.norm(tilted, axis=1)[:, None]
+        np.testing.assert_allclose(leans @ leans.T, [[1, 0, -1, 0], [0, 1, 0, -1], [-1, 0, 1, 0], [0, -1, 0, 1]],
+                                   atol=1e-12)  # four directions, 90 degrees apart
+        # a single point tilts the S axis; Rodrigues' formula turns L towards P about S
+        self.assertAlmostEqual(float(start_rotations(np.zeros((1, 3)), 20.0, 1)[1][2, 2]), np.cos(np.radians(20)))
+        np.testing.assert_allclose(axis_rotation(np.array([0.0, 0, 2]), 90.0) @ [1.0, 0, 0], [0.0, 1, 0], atol=1e-12)
 
     def test_the_volume_registered_onto_the_template_corrects_the_rotation_too(self):
         from SPECTFewShotLib.prnet.refinement import FUSED_MIN_STEP, RegistrationSettings

@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Optional, Sequence
 
 import numpy as np
@@ -37,8 +37,8 @@ from ..io.volume_io import require_counts
 from ..progress import CancelToken, ProgressCallback, report
 from ..threads import one_thread
 from ..volume import Volume
-from .fusion import agreement_confidence, fuse_landmarks, landmark_description
-from .matching_freedom import keep_moves, move_projections
+from .fusion import agreement_confidence, fuse_landmarks, is_low_confidence, landmark_description
+from .matching_freedom import apex_on_axis, keep_moves, move_projections
 from .model_io import load_pair
 from .network import PRNet
 from .patches import PreparedVolume, normalised_counts, prepare_volume, sample_patches
@@ -70,6 +70,8 @@ class SearchSettings:
     both_ways: bool = True  # register (and match) both ways, template onto volume and volume onto template
     anchor_labels: tuple[str, ...] = LV_LANDMARK_NAMES  # `registration_anchors`; () = every landmark's neighbourhood
     lv_shape_moves: bool = True  # matching_freedom: LV centre keeps the registration, LV apex moves along the axis
+    # and ends on the placed base-centre line
+    tilted_retry_degrees: float = 15.0  # two ways disagreeing (low confidence): registered again, starts also tilted
     seed: int = 0
 
 
@@ -130,6 +132,8 @@ class Localizer:
             anchors = registration_anchors(labels, self.settings.anchor_labels)
             estimate, spread = self._carry(volume, template_volume, estimate, targets, fused_templates, counts,
                                            anchors, labels)
+            if self.settings.lv_shape_moves and spread is not None:  # both ways ran (see apex_on_axis)
+                estimate = apex_on_axis(labels, estimate, targets)
             report(progress, 0.9, "neighbourhood registered", cancel)
         if spread is not None:
             confidence = [float(c) for c in agreement_confidence(spread)]
@@ -188,15 +192,17 @@ class Localizer:
         `estimate`, each landmark keeping the part of the matching's move that `matching_freedom` allows its label
         (with `settings.lv_shape_moves`). With `settings.both_ways` once each way (the template onto the volume,
         the volume onto the template: two threads) and averaged per landmark, a landmark registered only one way
-        taking that way's position. From `FUSED_TEMPLATES` fused templates on, only the volume onto the template
-        (the fusion outvotes a placement gone astray, and three placements both ways would cost twice the time).
+        taking that way's position; when the two ways disagree on an anchor (its confidence below
+        `LOW_CONFIDENCE`), both run again with every start also tilted by `settings.tilted_retry_degrees`
+        (`refinement.start_rotations`; the untilted starts compete again, so the second try can only add
+        candidates). From `FUSED_TEMPLATES` fused templates on, only the volume onto the template (the fusion
+        outvotes a placement gone astray, and three placements both ways would cost twice the time).
         Returns the positions and, when both ways ran, the distance between the two ways' positions per landmark
         (a way that did not register a landmark gives the position it fell back on), else None."""
-        both_ways = self.settings.both_ways
 
-        def carry(inverse: bool) -> tuple[np.ndarray, np.ndarray]:
-            registration = RegistrationSettings(seed=self.settings.seed).for_placement(fused_templates, inverse,
-                                                                                       both_ways)
+        def carry(inverse: bool, tilt_degrees: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+            registration = replace(RegistrationSettings(seed=self.settings.seed).for_placement(
+                fused_templates, inverse, self.settings.both_ways), tilt_degrees=tilt_degrees)
             placed, linear = register_neighbourhood(volume, template_volume, estimate, targets, registration,
                                                     counts, inverse=inverse, anchors=anchors)
             registered = np.array([matrix is not None for matrix in linear])
@@ -206,17 +212,27 @@ class Localizer:
             matched = match_warped_patches(volume, template_volume, placed, targets, matching, counts=counts)
             return keep_moves(placed, matched, projections), registered
 
-        if not both_ways:
+        def both_ways(tilt_degrees: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+            with ThreadPoolExecutor(max_workers=2) as pool:
+                (forward, forward_registered), (backward, backward_registered) = pool.map(
+                    carry, (False, True), (tilt_degrees, tilt_degrees))
+            both = forward_registered & backward_registered
+            only_backward = backward_registered & ~forward_registered
+            placed = np.where(both[:, None], (forward + backward) / 2,
+                              np.where(only_backward[:, None], backward, forward))
+            return placed, np.linalg.norm(forward - backward, axis=1)
+
+        if not self.settings.both_ways:
             return carry(False)[0], None
         if fused_templates >= FUSED_TEMPLATES:
             return carry(True)[0], None
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            (forward, forward_registered), (backward, backward_registered) = pool.map(carry, (False, True))
-        both = forward_registered & backward_registered
-        only_backward = backward_registered & ~forward_registered
-        placed = np.where(both[:, None], (forward + backward) / 2,
-                          np.where(only_backward[:, None], backward, forward))
-        return placed, np.linalg.norm(forward - backward, axis=1)
+        placed, spread = both_ways()
+        watched = np.ones(len(spread), dtype=bool) if anchors is None else np.asarray(anchors, dtype=bool)
+        tilt = self.settings.tilted_retry_degrees
+        if tilt > 0 and any(is_low_confidence(agreement_confidence(d)) for d in spread[watched]):
+            log.info("the two ways disagree: registering again from tilted starts too")
+            placed, spread = both_ways(tilt)
+        return placed, spread
 
     def _embed(self, name: str, prepared: PreparedVolume, centres: np.ndarray) -> torch.Tensor:
         model = self.models[name]
