@@ -14,9 +14,11 @@ def training_seeds(count: int, start: int = 0) -> list[int]:
     return seeds
 
 
-def held_out_seeds(count: int) -> list[int]:
-    """The first `count` held-out evaluation seeds."""
-    return list(range(HELD_OUT_SEED_START, HELD_OUT_SEED_START + count))
+def held_out_seeds(count: int, skip: int = 0) -> list[int]:
+    """`count` held-out evaluation seeds after the first `skip` (a fresh set for a new evaluation)."""
+    if skip < 0:
+        raise ValueError("skip must not be negative")
+    return list(range(HELD_OUT_SEED_START + skip, HELD_OUT_SEED_START + skip + count))
 
 
 def is_held_out(seed: int) -> bool:

@@ -314,6 +314,34 @@ class SearchTest(unittest.TestCase):
             np.testing.assert_allclose([lm.position_lps for lm in fused], ways[True][0])
 
 
+    def test_the_tilted_second_try_is_kept_only_when_its_two_ways_agree_better(self):
+        from unittest import mock
+
+        from SPECTFewShotLib.prnet import localize as localize_module
+
+        target = blob_volume((15.0, -8.0, -12.0), spacing=5.0, size=34)
+        template = blob_volume((0.0, 5.0, 0.0))
+        landmarks = [Landmark("a", (0.0, 5.0, 0.0)), Landmark("b", (10.0, 5.0, 0.0))]
+        first = {False: np.array([[10.0, 0, 0], [20.0, 0, 0]]), True: np.array([[12.0, 0, 0], [40.0, 0, 0]])}
+        closer = {False: np.array([[11.0, 0, 0], [30.0, 0, 0]]), True: np.array([[11.0, 0, 0], [33.0, 0, 0]])}
+        apart = {False: np.array([[0.0, 0, 0], [20.0, 0, 0]]), True: np.array([[30.0, 0, 0], [25.0, 0, 0]])}
+
+        def place(second):
+            def register(volume, template, estimates, points, settings, counts=None, inverse=False, anchors=None):
+                ways = second if settings.tilt_degrees > 0 else first
+                return ways[inverse].copy(), [np.eye(3)] * len(estimates)
+
+            with mock.patch.object(localize_module, "register_neighbourhood", side_effect=register), \
+                    mock.patch.object(localize_module, "match_warped_patches",
+                                      side_effect=lambda v, t, placed, *a, **k: placed):
+                localizer = Localizer(models=analytic_models(), device="cpu",
+                                      settings=SearchSettings(match_patches=False))
+                return np.array([lm.position_lps for lm in localizer.localize(target, template, landmarks)])
+
+        # b's ways are 20 mm apart: the second try brings them to 3 mm (kept), or 5 mm with a 30 mm apart (not)
+        np.testing.assert_allclose(place(closer), [[11.0, 0, 0], [31.5, 0, 0]])
+        np.testing.assert_allclose(place(apart), [[11.0, 0, 0], [30.0, 0, 0]])
+
     def test_the_lv_landmarks_anchor_the_registration_when_the_template_has_two_or_more(self):
         from unittest import mock
 

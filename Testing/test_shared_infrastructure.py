@@ -80,6 +80,22 @@ class SeedsTest(unittest.TestCase):
         with self.assertRaises(ValueError):
             training_seeds(10, start=held[0] - 5)
 
+    def test_a_fresh_held_out_set_starts_after_the_skipped_seeds(self):
+        fresh = held_out_seeds(5, skip=60)
+        self.assertEqual(fresh, list(range(held_out_seeds(1)[0] + 60, held_out_seeds(1)[0] + 65)))
+        self.assertTrue(all(is_held_out(s) for s in fresh))
+        self.assertFalse(set(fresh) & set(held_out_seeds(60)))
+        with self.assertRaises(ValueError):
+            held_out_seeds(5, skip=-1)
+
+    def test_evaluate_localize_refuses_a_negative_skip_in_one_line(self):
+        from Testing.cli_runner import run_cli
+
+        code, _, err = run_cli("evaluate", "localize", "--skip", "-1")
+        self.assertNotEqual(code, 0)
+        self.assertEqual(len(err.strip().splitlines()), 1, err)
+        self.assertIn("--skip", err)
+
 
 class DeviceTest(unittest.TestCase):
     def test_cpu_and_unknown_devices(self):

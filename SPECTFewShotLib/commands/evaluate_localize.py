@@ -24,6 +24,9 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.description = __doc__
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("--held-out", type=int, default=20, help="held-out phantom studies (default: %(default)s)")
+    parser.add_argument("--skip", type=int, default=0,
+                        help="start after the first SKIP held-out seeds: a set no earlier evaluation has seen "
+                             "(default: %(default)s)")
     parser.add_argument("--templates", type=int, default=1,
                         help="templates per held-out phantom, fused by the geometric median (default: %(default)s)")
     parser.add_argument("--model", help="PRNet model id or weights file (default: the shipped default)")
@@ -55,6 +58,8 @@ def run(args: argparse.Namespace) -> int:
     if args.held_out < args.templates + 1:
         raise InputError(f"--held-out needs at least {args.templates + 1} studies (each uses {args.templates} other "
                          "ones as its templates)")
+    if args.skip < 0:
+        raise InputError("--skip must not be negative")
     if args.template_seed >= HELD_OUT_SEED_START:
         raise InputError("--template-seed must be a training-range seed (below 1,000,000)")
     started = time.perf_counter()
@@ -68,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
                                           replace(search, register_neighbourhood=False)).localize
     if not args.no_registration:
         methods["Registration"] = register_landmarks
-    seeds = held_out_seeds(args.held_out)
+    seeds = held_out_seeds(args.held_out, args.skip)
     which = "the next as template" if args.templates == 1 else \
         f"the next {args.templates} as templates (geometric median)"
     print(f"model {localizer.model_id}; held-out phantom seeds {seeds[0]}-{seeds[-1]}, each with {which}", flush=True)

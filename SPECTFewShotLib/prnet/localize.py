@@ -194,9 +194,11 @@ class Localizer:
         the volume onto the template: two threads) and averaged per landmark, a landmark registered only one way
         taking that way's position; when the two ways disagree on an anchor (its confidence below
         `LOW_CONFIDENCE`), both run again with every start also tilted by `settings.tilted_retry_degrees`
-        (`refinement.start_rotations`; the untilted starts compete again, so the second try can only add
-        candidates). From `FUSED_TEMPLATES` fused templates on, only the volume onto the template (the fusion
-        outvotes a placement gone astray, and three placements both ways would cost twice the time).
+        (`refinement.start_rotations`; the untilted starts compete again), and the second try is kept when its two
+        ways agree better (their largest distance over the anchors is smaller): a tilted fit that correlates
+        better but pulls the ways apart went astray. From `FUSED_TEMPLATES` fused templates on, only the volume
+        onto the template (the fusion outvotes a placement gone astray, and three placements both ways would cost
+        twice the time).
         Returns the positions and, when both ways ran, the distance between the two ways' positions per landmark
         (a way that did not register a landmark gives the position it fell back on), else None."""
 
@@ -230,8 +232,11 @@ class Localizer:
         watched = np.ones(len(spread), dtype=bool) if anchors is None else np.asarray(anchors, dtype=bool)
         tilt = self.settings.tilted_retry_degrees
         if tilt > 0 and any(is_low_confidence(agreement_confidence(d)) for d in spread[watched]):
-            log.info("the two ways disagree: registering again from tilted starts too")
-            placed, spread = both_ways(tilt)
+            retried, retried_spread = both_ways(tilt)
+            if retried_spread[watched].max() < spread[watched].max():
+                log.info("the two ways disagreed: the tilted starts brought them closer")
+                return retried, retried_spread
+            log.info("the two ways disagreed: the tilted starts did not bring them closer, the first try stays")
         return placed, spread
 
     def _embed(self, name: str, prepared: PreparedVolume, centres: np.ndarray) -> torch.Tensor:
