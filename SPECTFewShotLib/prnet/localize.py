@@ -11,7 +11,9 @@ registration of the landmarks' neighbourhood (the LV's own landmarks' when the t
 `registration_anchors`) started from there, and the matching again with the template's patches resampled through
 that registration (the LV centre keeping the registration's position and the LV apex moving along the long axis
 only: matching_freedom.py); the registration and that matching run both ways (template onto volume, volume onto
-template) and the two are averaged, or, from three fused templates on, run the inverse way alone. Confidence is
+template) and the two are averaged (where they disagree, both run again from starts also tilted about the LV's
+axis, kept when the two ways then agree better; the apex then ends on the placed base-centre line), or, from three
+fused templates on, run the inverse way alone. Confidence is
 how far the two ways agree (`fusion.agreement_confidence` of their distance; several templates: how far their
 placements agree, `fusion.fuse_landmarks`); where one template ran one way only, the cosine similarity, clipped
 to [0, 1], of the fine decoder's features at the template landmark and at the found point (centred on the

@@ -21,7 +21,9 @@ Three local steps, which only work because PRNet's estimate is already close, fi
    except an estimate more than 20 mm from the template's shape moved as one (by the median translation), which takes
    that place. With `inverse=True` each start registers the new volume onto the template instead, the metric on the
    template's own neighbourhood of its landmarks; the localiser runs both ways and averages them, or from three
-   fused templates on the inverse way alone (localize.py).
+   fused templates on the inverse way alone (localize.py). With `tilt_degrees` > 0 every start is also tried
+   with the anchors' long axis tilted that far four ways around it (`start_rotations`): the localiser's second
+   try where the two ways disagreed.
 3. `match_warped_patches`: the patch matching once more (1 mm shifts, ±6 mm, a 58 mm cube sampled every 2 mm),
    with the template's patch resampled through the registration's linear part, for what an affine map of the
    whole neighbourhood leaves at each landmark.
