@@ -12,9 +12,10 @@ Labels are compared in any case. On the validation phantoms 900000-900063 (each 
 apex / base, mm), single placements went from 3.77 / 5.76 / 4.36 to 3.23 / 5.38 / 4.36 and three templates fused
 from 2.81 / 4.87 / 2.78 to 2.02 / 4.04 / 2.78 (docs/prnet.md, "Stop 16").
 
-Last, `apex_on_axis` puts the apex on the line through the placed LV_base and LV_center (at its own distance
-along it) when the template has its apex on its own line: the axis that the placed base and centre give sets the
-apex across the axis better than the apex's own registration (stop 18).
+Last, `apex_on_axis` moves the apex across the line through the placed LV_base and LV_center (keeping its
+distance along it) to where the template has its apex across its own line, which for the phantoms is on it: the
+axis that the placed base and centre give sets the apex across the axis better than the apex's own registration
+(stop 18).
 """
 
 from __future__ import annotations
