@@ -409,11 +409,11 @@ class MatchingFreedomTest(unittest.TestCase):
         np.testing.assert_allclose(apex_on_axis(labels, placed, on_a_line), [[0.0, 0, -40], *placed[1:]])
         # a template apex 6 mm off its line: a turned and moved copy of the template keeps its apex exactly, and an
         # apex placed elsewhere keeps its distance along the axis and ends 6 mm from the placed line
-        from SPECTFewShotLib.evaluation.localize_cases import rotation_matrix
+        from SPECTFewShotLib.rotations import axis_rotation
 
         off_the_line = on_a_line.copy()
         off_the_line[0, 0] += 6.0
-        copy = off_the_line @ rotation_matrix((0.3, -0.5, 0.8), 70.0).T + [10.0, -20.0, 5.0]
+        copy = off_the_line @ axis_rotation((0.3, -0.5, 0.8), 70.0).T + [10.0, -20.0, 5.0]
         np.testing.assert_allclose(apex_on_axis(labels, copy, off_the_line), copy, atol=1e-9)
         moved = copy.copy()
         moved[0] += [3.0, -2.0, 4.0]

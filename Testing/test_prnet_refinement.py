@@ -8,7 +8,7 @@ import unittest
 import numpy as np
 import torch
 
-from SPECTFewShotLib.evaluation.localize_cases import moved_copy, rotation_matrix
+from SPECTFewShotLib.evaluation.localize_cases import moved_copy
 from SPECTFewShotLib.io.markups_io import Landmark
 from SPECTFewShotLib.prnet.correlation import normalised_cross_correlation, peak_position
 from SPECTFewShotLib.prnet.refinement import (
@@ -22,6 +22,7 @@ from SPECTFewShotLib.prnet.refinement import (
     start_rotations,
     start_translations,
 )
+from SPECTFewShotLib.rotations import axis_rotation
 from SPECTFewShotLib.volume import Volume
 from Testing.prnet_synthetic import synthetic_torso
 
@@ -67,7 +68,7 @@ class NeighbourhoodRegistrationTest(unittest.TestCase):
         self.assertGreater(matched_errors.max(), 3.5, message)  # the rotation moved the apex off
         self.assertLess(errors.max(), 3.0, message)
         self.assertLess(errors.mean(), matched_errors.mean())
-        rotation = rotation_matrix((1.0, 1.0, 1.0), 10.0)  # the copy's motion
+        rotation = axis_rotation((1.0, 1.0, 1.0), 10.0)  # the copy's motion
         for matrix in linear:  # volume -> template: the inverse rotation, to within the registration's accuracy
             np.testing.assert_allclose(matrix @ rotation, np.eye(3), atol=0.08)
 
@@ -87,8 +88,6 @@ class NeighbourhoodRegistrationTest(unittest.TestCase):
         self.assertLess(errors[15.0].max(), 1.5, message)
 
     def test_start_rotations_tilt_the_points_long_axis_evenly_around_it(self):
-        from SPECTFewShotLib.prnet.refinement import axis_rotation
-
         points = np.array([[0.0, 0, 0], [3.0, 4, 0], [-6.0, -8, 0]])  # long axis (3, 4, 0) / 5
         axis = np.array([0.6, 0.8, 0.0])
         np.testing.assert_array_equal(start_rotations(points, 0.0, 4), [np.eye(3)])
@@ -115,7 +114,7 @@ class NeighbourhoodRegistrationTest(unittest.TestCase):
         template, template_points, target, truth = rotated_copy(10.0)
         matched = match_patches(target, template, truth + 4.0, template_points)
         matched_errors = np.linalg.norm(matched - truth, axis=1)
-        rotation = rotation_matrix((1.0, 1.0, 1.0), 10.0)
+        rotation = axis_rotation((1.0, 1.0, 1.0), 10.0)
         # as the localiser runs it: gradients at the samples, and from three templates the larger smallest step
         for settings in (RegistrationSettings(), RegistrationSettings(gradient_image=False),
                          RegistrationSettings(gradient_image=False, min_step=FUSED_MIN_STEP)):
@@ -325,7 +324,7 @@ class WarpedMatchingTest(unittest.TestCase):
     def test_patches_resampled_through_the_rotation_find_the_landmarks_of_a_rotated_copy(self):
         template, template_points, target, truth = rotated_copy(20.0)
         start = truth + np.array([[4.0, -3.0, 2.0], [-3.0, 4.0, 3.0], [2.0, 3.0, -4.0]])
-        inverse = rotation_matrix((1.0, 1.0, 1.0), -20.0)
+        inverse = axis_rotation((1.0, 1.0, 1.0), -20.0)
         found = match_warped_patches(target, template, start, template_points, [inverse] * 3)
         errors = np.linalg.norm(found - truth, axis=1)
         self.assertLess(errors.max(), 2.5, f"errors {np.round(errors, 1)} mm")
@@ -362,7 +361,7 @@ class NeighbourhoodMaskTest(unittest.TestCase):
     def test_the_mask_holds_exactly_the_voxels_within_the_radius_on_an_oblique_anisotropic_grid(self):
         import SimpleITK as sitk
 
-        direction = rotation_matrix((1.0, 2.0, 0.5), 30.0)
+        direction = axis_rotation((1.0, 2.0, 0.5), 30.0)
         volume = Volume(np.zeros((20, 24, 22), dtype=np.float32), spacing=(3.0, 4.0, 5.0), origin=(-40.0, 10.0, 5.0),
                         direction=tuple(direction.ravel()))
         points = volume.index_to_lps(np.array([[3.0, 4.0, 2.0], [15.0, 20.0, 12.0], [0.0, 23.0, 19.0]]))

@@ -5,8 +5,9 @@ import unittest
 import numpy as np
 
 from SPECTFewShotLib.baselines.registration import register_landmarks
-from SPECTFewShotLib.evaluation.localize_cases import moved_copy, rotation_matrix
+from SPECTFewShotLib.evaluation.localize_cases import moved_copy
 from SPECTFewShotLib.io.markups_io import Landmark
+from SPECTFewShotLib.rotations import axis_rotation
 from Testing.prnet_synthetic import synthetic_torso
 
 
@@ -17,7 +18,7 @@ class MovedCopyTest(unittest.TestCase):
         copy, moved = moved_copy(volume, landmarks, (7.0, -6.0, 7.8), (1, 1, 1), 10.0)
         self.assertEqual(copy.grid_differences(volume), [])
         centre = volume.index_to_lps((np.asarray(volume.size) - 1) / 2)
-        rotation = rotation_matrix((1, 1, 1), 10.0)
+        rotation = axis_rotation((1, 1, 1), 10.0)
         for before, after in zip(landmarks, moved):
             expected = rotation @ (np.asarray(before.position_lps) - centre) + centre + [7.0, -6.0, 7.8]
             self.assertTrue(np.allclose(after.position_lps, expected, atol=1e-6))

@@ -16,6 +16,7 @@ import numpy as np
 from ..cardiac_landmarks import LV_LANDMARK_NAMES
 from ..errors import InputError
 from ..io.markups_io import Landmark
+from ..rotations import axis_rotation
 from ..volume import Volume
 
 # The rigid motion of the real study's copy: 12 mm translation, 10 degrees about an oblique axis.
@@ -82,15 +83,6 @@ def phantom_cases(seeds: Sequence[int], names: Optional[Sequence[str]] = None,
     return cases
 
 
-def rotation_matrix(axis: Sequence[float], degrees: float) -> np.ndarray:
-    """Rotation by `degrees` about `axis` (right-handed)."""
-    u = np.asarray(axis, dtype=float)
-    u = u / np.linalg.norm(u)
-    k = np.array([[0, -u[2], u[1]], [u[2], 0, -u[0]], [-u[1], u[0], 0]])
-    angle = np.radians(degrees)
-    return np.eye(3) + np.sin(angle) * k + (1 - np.cos(angle)) * (k @ k)
-
-
 def moved_copy(volume: Volume, landmarks: Sequence[Landmark], translation_mm: Sequence[float] = COPY_TRANSLATION_MM,
                axis: Sequence[float] = COPY_ROTATION_AXIS, degrees: float = COPY_ROTATION_DEGREES
                ) -> tuple[Volume, list[Landmark]]:
@@ -98,7 +90,7 @@ def moved_copy(volume: Volume, landmarks: Sequence[Landmark], translation_mm: Se
     landmarks moved exactly the same way: x -> R (x − c) + c + t."""
     import SimpleITK as sitk
 
-    rotation = rotation_matrix(axis, degrees)
+    rotation = axis_rotation(axis, degrees)
     centre = volume.index_to_lps((np.asarray(volume.size, dtype=float) - 1) / 2)
     translation = np.asarray(translation_mm, dtype=float)
     motion = sitk.AffineTransform(3)

@@ -25,6 +25,7 @@ from typing import Sequence
 import numpy as np
 
 from ..cardiac_landmarks import LV_LANDMARK_NAMES
+from ..rotations import best_rotation
 
 LV_CENTER, LV_APEX, LV_BASE = (name.lower() for name in LV_LANDMARK_NAMES)
 
@@ -86,12 +87,3 @@ def apex_on_axis(labels: Sequence[str], placed: np.ndarray, template_points: np.
     placed[apex] = placed[base] + along * axis + offset
     return placed
 
-
-def best_rotation(source: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """The rotation R (3 x 3, no reflection) that best maps the centred `source` points onto the centred `target`
-    points, R @ (s - mean) ~ t - mean, in the least-squares sense (Kabsch)."""
-    source = np.asarray(source, dtype=float) - np.mean(source, axis=0)
-    target = np.asarray(target, dtype=float) - np.mean(target, axis=0)
-    u, _, vt = np.linalg.svd(target.T @ source)
-    flip = np.diag([1.0, 1.0, np.sign(np.linalg.det(u @ vt)) or 1.0])
-    return u @ flip @ vt

@@ -17,6 +17,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from ..rotations import axis_rotation
 from ..volume import Volume
 from .config import ScaleConfig, TrainingConfig
 from .patches import FOREGROUND_THRESHOLD, PreparedVolume, normalised_counts, prepare_volume, sample_patches
@@ -71,10 +72,7 @@ def sample_values(prepared: PreparedVolume, points_lps: np.ndarray) -> np.ndarra
 def random_rotation(max_degrees: float, rng: np.random.Generator) -> np.ndarray:
     """A rotation matrix about a random axis by an angle up to `max_degrees`."""
     axis = rng.normal(size=3)
-    axis /= np.linalg.norm(axis)
-    angle = np.radians(rng.uniform(-max_degrees, max_degrees))
-    k = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
-    return np.eye(3) + np.sin(angle) * k + (1 - np.cos(angle)) * (k @ k)
+    return axis_rotation(axis, rng.uniform(-max_degrees, max_degrees))
 
 
 def sample_group(study: TrainingStudy, count: int, scale: ScaleConfig, training: TrainingConfig,

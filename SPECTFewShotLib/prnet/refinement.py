@@ -43,6 +43,7 @@ from typing import Optional, Sequence
 import numpy as np
 import torch
 
+from ..rotations import axis_rotation
 from ..sitk_registration import execute_reproducibly, sampling_seed
 from ..volume import Volume
 from .correlation import normalised_cross_correlation, peak_position
@@ -301,14 +302,6 @@ def start_rotations(points: np.ndarray, degrees: float, directions: int) -> list
         angle = 2 * np.pi * number / directions
         rotations.append(axis_rotation(np.cos(angle) * first + np.sin(angle) * second, degrees))
     return rotations
-
-
-def axis_rotation(axis: np.ndarray, degrees: float) -> np.ndarray:
-    """The 3 x 3 rotation by `degrees` about `axis` (Rodrigues' formula)."""
-    axis = np.asarray(axis, dtype=float) / np.linalg.norm(axis)
-    angle = np.radians(degrees)
-    cross = np.array([[0.0, -axis[2], axis[1]], [axis[2], 0.0, -axis[0]], [-axis[1], axis[0], 0.0]])
-    return np.eye(3) + np.sin(angle) * cross + (1 - np.cos(angle)) * cross @ cross
 
 
 def replace_outliers(template_points: np.ndarray, estimates: np.ndarray, distance_mm: float) -> np.ndarray:
