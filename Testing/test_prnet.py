@@ -266,9 +266,9 @@ class SearchTest(unittest.TestCase):
             np.testing.assert_array_equal(anchors, [True, True, True])  # no LV labels here: every landmark
             return ways[inverse]
 
-        def localizer(**kwargs):
+        def localizer(**kwargs):  # without the second try from global candidates (test_prnet_global_search.py)
             return Localizer(models=analytic_models(), device="cpu",
-                             settings=SearchSettings(match_patches=False, **kwargs))
+                             settings=SearchSettings(match_patches=False, global_candidates=0, **kwargs))
 
         with mock.patch.object(localize_module, "register_neighbourhood", side_effect=record), \
                 mock.patch.object(localize_module, "match_warped_patches", side_effect=lambda v, t, placed, *a, **k:
@@ -341,6 +341,26 @@ class SearchTest(unittest.TestCase):
         # b's ways are 20 mm apart: the second try brings them to 3 mm (kept), or 5 mm with a 30 mm apart (not)
         np.testing.assert_allclose(place(closer), [[11.0, 0, 0], [31.5, 0, 0]])
         np.testing.assert_allclose(place(apart), [[11.0, 0, 0], [30.0, 0, 0]])
+
+    def test_a_landmark_that_neither_way_registered_gets_no_confidence(self):
+        from unittest import mock
+
+        from SPECTFewShotLib.prnet import localize as localize_module
+
+        target = blob_volume((15.0, -8.0, -12.0), spacing=5.0, size=34)
+        template = blob_volume((0.0, 5.0, 0.0))
+        landmarks = [Landmark("a", (0.0, 5.0, 0.0)), Landmark("b", (10.0, 5.0, 0.0))]
+
+        def register(volume, template, estimates, points, settings, counts=None, inverse=False, anchors=None):
+            return np.array([[10.0, 0, 0], [20.0, 0, 0]]), [np.eye(3), None]  # b: neither way, same fallback
+
+        with mock.patch.object(localize_module, "register_neighbourhood", side_effect=register), \
+                mock.patch.object(localize_module, "match_warped_patches",
+                                  side_effect=lambda v, t, placed, *a, **k: placed):
+            placed = Localizer(models=analytic_models(), device="cpu", settings=SearchSettings(
+                match_patches=False, global_candidates=0)).localize(target, template, landmarks)
+        np.testing.assert_allclose([lm.position_lps for lm in placed], [[10.0, 0, 0], [20.0, 0, 0]])
+        self.assertEqual([lm.confidence for lm in placed], [1.0, 0.0])  # b's two ways coincide only by falling back
 
     def test_the_lv_landmarks_anchor_the_registration_when_the_template_has_two_or_more(self):
         from unittest import mock

@@ -27,8 +27,8 @@ def normalised_cross_correlation(region: torch.Tensor, kernel: torch.Tensor, dil
         raise ValueError(f"the region {tuple(x.shape)} is smaller than the kernel {tuple(k.shape)} spread by "
                          f"{dilation}")
     product = _interleaved_correlation(x, centred, dilation, out_shape) / n
-    mean = _strided_box_sum(x, k.shape, dilation) / n
-    spread = (_strided_box_sum(x * x, k.shape, dilation) / n - mean ** 2).clamp_min(1e-8).sqrt()
+    mean = strided_box_sum(x, k.shape, dilation) / n
+    spread = (strided_box_sum(x * x, k.shape, dilation) / n - mean ** 2).clamp_min(1e-8).sqrt()
     return (product / spread).float()
 
 
@@ -47,7 +47,7 @@ def _interleaved_correlation(x: torch.Tensor, kernel: torch.Tensor, dilation: in
     return product
 
 
-def _strided_box_sum(x: torch.Tensor, sides: tuple[int, ...], dilation: int) -> torch.Tensor:
+def strided_box_sum(x: torch.Tensor, sides: tuple[int, ...], dilation: int) -> torch.Tensor:
     """sum_u x[t + dilation*u] over the kernel's extent (u < sides), at every valid t: running sums along each axis
     over samples `dilation` apart."""
     for axis, side in enumerate(sides):
