@@ -111,15 +111,17 @@ class CandidateRetryTest(unittest.TestCase):
     def test_a_candidate_that_disagrees_less_but_still_disagrees_is_not_taken(self):
         template, target = shell_volume(SHELL_TEMPLATE), shell_volume(SHELL_TARGET, HOT_BALL)
         landmarks = shell_landmarks(SHELL_TEMPLATE)
-        calls = []
+        calls, tilted = [], []
 
-        def finish(self, volume, template_volume, start, **kwargs):
+        def finish(self, volume, template_volume, start, tilted_retry=True, **kwargs):
             calls.append(start)
+            tilted.append(tilted_retry)
             return start, np.full(len(start), 20.0 if len(calls) == 1 else 12.0)
 
         with mock.patch.object(Localizer, "_finish", finish):
             placed = Localizer(models=analytic_models(), device="cpu").localize(target, template, landmarks)
         self.assertGreater(len(calls), 1)
+        self.assertEqual(tilted, [True] + [False] * (len(calls) - 1))  # candidates are tried untilted
         np.testing.assert_allclose([lm.position_lps for lm in placed], calls[0])
         self.assertEqual([lm.confidence for lm in placed], [agreement_confidence(20.0)] * 3)
 

@@ -13,7 +13,9 @@ that registration (the LV centre keeping the registration's position and the LV 
 only: matching_freedom.py); the registration and that matching run both ways (template onto volume, volume onto
 template) and the two are averaged (where they disagree, both run again from starts also tilted about the LV's
 axis, kept when the two ways then agree better; the apex then ends on the placed base-centre line), or, from three
-fused templates on, run the inverse way alone. Confidence is
+fused templates on, run the inverse way alone. Where the two ways still disagree, the local steps start again
+from the best places of the template's LV box over the whole volume (global_search.py), kept only when the two
+ways then agree within a few millimetres: PRNet's start can land in a liver hotter than the heart. Confidence is
 how far the two ways agree (`fusion.agreement_confidence` of their distance; several templates: how far their
 placements agree, `fusion.fuse_landmarks`); where one template ran one way only, the cosine similarity, clipped
 to [0, 1], of the fine decoder's features at the template landmark and at the found point (centred on the
@@ -193,7 +195,7 @@ class Localizer:
 
     def _carry(self, volume: Volume, template_volume: Volume, estimate: np.ndarray, targets: np.ndarray,
                fused_templates: int, counts: tuple[np.ndarray, np.ndarray], anchors: Optional[np.ndarray] = None,
-               labels: Sequence[str] = ()) -> tuple[np.ndarray, Optional[np.ndarray]]:
+               labels: Sequence[str] = (), tilted_retry: bool = True) -> tuple[np.ndarray, Optional[np.ndarray]]:
         """The neighbourhood registration (its metric around the `anchors`) and the warped matching from
         `estimate`, each landmark keeping the part of the matching's move that `matching_freedom` allows its label
         (with `settings.lv_shape_moves`). With `settings.both_ways` once each way (the template onto the volume,
@@ -238,7 +240,7 @@ class Localizer:
             return carry(True)[0], None
         placed, spread = both_ways()
         watched = np.ones(len(spread), dtype=bool) if anchors is None else np.asarray(anchors, dtype=bool)
-        tilt = self.settings.tilted_retry_degrees
+        tilt = self.settings.tilted_retry_degrees if tilted_retry else 0.0
         if tilt > 0 and any(is_low_confidence(agreement_confidence(d)) for d in spread[watched]):
             retried, retried_spread = both_ways(tilt)
             if retried_spread[watched].max() < spread[watched].max():
@@ -267,16 +269,17 @@ class Localizer:
 
     def _finish(self, volume: Volume, template_volume: Volume, start: np.ndarray, targets: np.ndarray,
                 fused_templates: int, counts: tuple[np.ndarray, np.ndarray], anchors: np.ndarray,
-                labels: Sequence[str]) -> tuple[np.ndarray, Optional[np.ndarray]]:
+                labels: Sequence[str], tilted_retry: bool = True) -> tuple[np.ndarray, Optional[np.ndarray]]:
         """The local steps from PRNet's (or another) start: the patch matching, then the neighbourhood
-        registration and warped matching (`_carry`), the apex on the placed axis where both ways ran. Returns the
-        positions and the two ways' distances (None unless both ran)."""
+        registration and warped matching (`_carry`, with its tilted second try unless `tilted_retry` is off), the
+        apex on the placed axis where both ways ran. Returns the positions and the two ways' distances (None unless
+        both ran)."""
         estimate, spread = start, None
         if self.settings.match_patches:
             estimate = match_patches(volume, template_volume, estimate, targets, counts=counts)
         if self.settings.register_neighbourhood:
             estimate, spread = self._carry(volume, template_volume, estimate, targets, fused_templates, counts,
-                                           anchors, labels)
+                                           anchors, labels, tilted_retry)
             if self.settings.lv_shape_moves and spread is not None:  # both ways ran (see apex_on_axis)
                 estimate = apex_on_axis(labels, estimate, targets)
         return estimate, spread
@@ -286,7 +289,8 @@ class Localizer:
                           start: np.ndarray, placed: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """`placed` (positions, the two ways' distances), or the local steps started again from a global_search
         candidate (the template's landmarks shifted to one of the best-correlated places of its anchors' box) that
-        lies `candidate_distance_mm` from every start tried, when its two ways then end within
+        lies `candidate_distance_mm` from every start tried (untilted: the question is whether the heart is
+        there, and the tilted try would cost four times as much), when its two ways then end within
         `candidate_agreement_mm` of each other on every anchor (of several, the closest). PRNet follows the counts:
         where the liver is hotter than the heart its start, and so the first try, can land in the liver, beyond the
         local steps' reach. Agreeing better than the first try is not enough: on the validation phantoms the 48
@@ -303,7 +307,7 @@ class Localizer:
             if min(np.linalg.norm(candidate.translation - t) for t in tried) <= self.settings.candidate_distance_mm:
                 continue
             tried.append(candidate.translation)
-            estimate, spread = finish(targets + candidate.translation)
+            estimate, spread = finish(targets + candidate.translation, tilted_retry=False)
             if spread[anchors].max() <= min(self.settings.candidate_agreement_mm, placed[1][anchors].max()):
                 log.info("the two ways disagreed: a start at a global candidate (correlation %.2f) brought them "
                          "closer", candidate.score)
