@@ -29,7 +29,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from functools import partial
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 import numpy as np
 import torch
@@ -284,8 +284,9 @@ class Localizer:
                 estimate = apex_on_axis(labels, estimate, targets)
         return estimate, spread
 
-    def _candidates_tried(self, finish, volume: Volume, template_volume: Volume,
-                          counts: tuple[np.ndarray, np.ndarray], targets: np.ndarray, anchors: np.ndarray,
+    def _candidates_tried(self, finish: Callable[..., tuple[np.ndarray, Optional[np.ndarray]]], volume: Volume,
+                          template_volume: Volume, counts: tuple[np.ndarray, np.ndarray], targets: np.ndarray,
+                          anchors: np.ndarray,
                           start: np.ndarray, placed: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """`placed` (positions, the two ways' distances), or the local steps started again from a global_search
         candidate (the template's landmarks shifted to one of the best-correlated places of its anchors' box) that
