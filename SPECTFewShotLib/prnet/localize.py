@@ -139,8 +139,7 @@ class Localizer:
         start = estimate
         estimate, spread = finish(start)
         report(progress, 0.9, "neighbourhood registered", cancel)
-        if spread is not None and self.settings.global_candidates > 0 and is_low_confidence(
-                agreement_confidence(spread[anchors].max())):
+        if spread is not None and self.settings.global_candidates > 0 and ways_disagree(spread, anchors):
             estimate, spread = self._candidates_tried(finish, volume, template_volume, counts, targets, anchors,
                                                       start, (estimate, spread))
         if spread is not None:
@@ -208,7 +207,8 @@ class Localizer:
         onto the template (the fusion outvotes a placement gone astray, and three placements both ways would cost
         twice the time).
         Returns the positions and, when both ways ran, the distance between the two ways' positions per landmark
-        (a way that did not register a landmark gives the position it fell back on), else None."""
+        (a way that did not register a landmark gives the position it fell back on; where neither did, inf), else
+        None."""
 
         def carry(inverse: bool, tilt_degrees: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
             registration = replace(RegistrationSettings(seed=self.settings.seed).for_placement(
@@ -239,11 +239,10 @@ class Localizer:
         if fused_templates >= FUSED_TEMPLATES:
             return carry(True)[0], None
         placed, spread = both_ways()
-        watched = np.ones(len(spread), dtype=bool) if anchors is None else np.asarray(anchors, dtype=bool)
         tilt = self.settings.tilted_retry_degrees if tilted_retry else 0.0
-        if tilt > 0 and any(is_low_confidence(agreement_confidence(d)) for d in spread[watched]):
+        if tilt > 0 and ways_disagree(spread, anchors):
             retried, retried_spread = both_ways(tilt)
-            if retried_spread[watched].max() < spread[watched].max():
+            if anchor_disagreement(retried_spread, anchors) < anchor_disagreement(spread, anchors):
                 log.info("the two ways disagreed: the tilted starts brought them closer")
                 return retried, retried_spread
             log.info("the two ways disagreed: the tilted starts did not bring them closer, the first try stays")
@@ -309,7 +308,8 @@ class Localizer:
                 continue
             tried.append(candidate.translation)
             estimate, spread = finish(targets + candidate.translation, tilted_retry=False)
-            if spread[anchors].max() <= min(self.settings.candidate_agreement_mm, placed[1][anchors].max()):
+            if anchor_disagreement(spread, anchors) <= min(self.settings.candidate_agreement_mm,
+                                                           anchor_disagreement(placed[1], anchors)):
                 log.info("the two ways disagreed: a start at a global candidate (correlation %.2f) brought them "
                          "closer", candidate.score)
                 placed = (estimate, spread)
@@ -364,6 +364,16 @@ class Localizer:
         mean = features[2 * n:].mean(dim=0, keepdim=True)
         cosine = torch.nn.functional.cosine_similarity(features[:n] - mean, features[n:2 * n] - mean, dim=1)
         return cosine.clamp(0.0, 1.0).numpy()
+
+
+def anchor_disagreement(spread: np.ndarray, anchors: Optional[np.ndarray] = None) -> float:
+    """The largest distance (mm) between the two ways' positions over the anchors (every landmark without them)."""
+    return float(np.max(spread if anchors is None else spread[np.asarray(anchors, dtype=bool)]))
+
+
+def ways_disagree(spread: np.ndarray, anchors: Optional[np.ndarray] = None) -> bool:
+    """Whether the two ways disagree on an anchor: its agreement confidence is low (`fusion.is_low_confidence`)."""
+    return is_low_confidence(float(agreement_confidence(anchor_disagreement(spread, anchors))))
 
 
 def registration_anchors(labels: Sequence[str], anchor_labels: Sequence[str] = LV_LANDMARK_NAMES) -> np.ndarray:
