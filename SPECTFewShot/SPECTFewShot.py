@@ -642,7 +642,7 @@ class SPECTFewShotTest(ScriptedLoadableModuleTest):
 
     def test_SPECTFewShot1(self):
         """The library's end-to-end scenario (the one pytest runs on slicer-core) on the application's scene:
-        load the bundled study and a phantom, paint, classify, paint a stroke and classify again, localize, measure.
+        load the bundled study, paint, classify, paint a stroke and classify again, localize in a moved copy, measure.
         """
         self.delayDisplay("Starting the test")
         logic = SPECTFewShotLogic()

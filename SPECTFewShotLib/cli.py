@@ -1,5 +1,8 @@
 """The `spectfewshot` command line: one error policy for every subcommand.
 
+The product's commands (`info`, `classify`, `localize`) are always there. The research bench's commands (`demo`,
+`phantom`, `train`, `evaluate`, `bench`) are found by name at run time when the research package and its extra are
+installed (the product never imports research code statically); without them each says in one line how to get them.
 Library errors (SPECTFewShotError) become one line `error: <message>` on stderr and exit status 2; anything
 unexpected becomes one line and status 1. `--debug` shows the full traceback instead.
 """
@@ -16,6 +19,8 @@ from . import __version__
 from .commands import COMMAND_MODULES
 from .errors import SPECTFewShotError
 
+RESEARCH_PACKAGE = f"{__package__}.research"
+RESEARCH_COMMANDS = ("demo", "phantom", "train", "evaluate", "bench")
 EXIT_USER_ERROR = 2
 EXIT_INTERNAL_ERROR = 1
 
@@ -32,7 +37,36 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers.required = True
     for module_name in COMMAND_MODULES:
         importlib.import_module(f"{__package__}.commands.{module_name}").register(subparsers)
+    _register_research_commands(subparsers)
     return parser
+
+
+def _register_research_commands(subparsers: argparse._SubParsersAction) -> None:
+    """The research bench's commands, or for each a stand-in that says how to install them."""
+    try:
+        research = importlib.import_module(RESEARCH_PACKAGE)
+        commands = importlib.import_module(f"{RESEARCH_PACKAGE}.commands")
+    except ImportError:  # a product-only install (as Slicer ships it): the commands are known by name
+        missing, names = ["the research package"], RESEARCH_COMMANDS
+    else:
+        missing, names = research.missing_packages(), commands.COMMAND_MODULES
+    if not missing:
+        for module_name in names:
+            importlib.import_module(f"{RESEARCH_PACKAGE}.commands.{module_name}").register(subparsers)
+        return
+    message = (f"'{{command}}' is a research command; it needs {', '.join(missing)}: "
+               f'install the research extra with pip install "SPECTFewShot[research]"')
+    for name in names:
+        parser = subparsers.add_parser(name, help="research command (needs the research extra)", add_help=False)
+        parser.add_argument("rest", nargs=argparse.REMAINDER)
+        parser.set_defaults(func=_research_unavailable(message.format(command=name)))
+
+
+def _research_unavailable(message: str):
+    def run(_args: argparse.Namespace) -> int:
+        raise SPECTFewShotError(message)
+
+    return run
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,4 +1,4 @@
-"""Everything that needs Slicer's own classes (MRML scene, segmentations, markups, GrowCut), imported lazily.
+"""Everything that needs Slicer's own classes (MRML scene, segmentations, markups), imported lazily.
 
 The only module of the library that imports `slicer`. It runs inside the 3D Slicer application and, headless,
 on Kitware's `slicer-core` wheel, so it works through the scene it is given, the MRML classes and the static
@@ -33,7 +33,8 @@ _LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
 _BINARY_LABELMAP = "Binary labelmap"
 
 
-def _slicer():
+def slicer_module() -> Any:
+    """The `slicer` module (3D Slicer or slicer-core), with the segmentation converters registered."""
     try:
         import slicer
     except ImportError as error:
@@ -44,7 +45,7 @@ def _slicer():
 
 def new_scene() -> Any:
     """An empty MRML scene (headless work: tests, benchmarks, batch scripts)."""
-    return _slicer().vtkMRMLScene()
+    return slicer_module().vtkMRMLScene()
 
 
 def _ensure_segmentation_converters(slicer: Any) -> None:
@@ -63,7 +64,7 @@ def _ensure_segmentation_converters(slicer: Any) -> None:
         factory.RegisterConverterRule(rule())
 
 
-def _image_data(array: np.ndarray, vtk_type: int):
+def image_data(array: np.ndarray, vtk_type: int):
     """A vtkImageData holding a [k, j, i] array (unit spacing, zero origin: GrowCut works in index space)."""
     from vtkmodules.util import numpy_support
     from vtkmodules.vtkCommonDataModel import vtkImageData
@@ -74,44 +75,6 @@ def _image_data(array: np.ndarray, vtk_type: int):
     scalars = numpy_support.numpy_to_vtk(np.ascontiguousarray(array).ravel(), deep=True, array_type=vtk_type)
     image.GetPointData().SetScalars(scalars)
     return image
-
-
-def grow_from_seeds(volume: Volume, seeds: np.ndarray, seed_locality: float = 0.0,
-                    extent_growth: float | None = None) -> np.ndarray:
-    """Slicer's "Grow from seeds" (vtkImageGrowCutSegment): seed labels [k, j, i] -> full labels.
-
-    By default it grows over the whole volume (how the reference GrowCut numbers in METHODS were measured).
-    With `extent_growth` (the Segment Editor effect uses 0.1) it works, like the effect, in the bounding box of
-    the seeds grown by that fraction per side, and voxels outside stay 0. `seed_locality` is the effect's
-    "Seed locality" (0 = none).
-    """
-    from vtkmodules.util import numpy_support
-    from vtkmodules.util.vtkConstants import VTK_FLOAT, VTK_SHORT
-
-    slicer = _slicer()
-    seeds = np.asarray(seeds)
-    if seeds.shape != volume.array.shape:
-        raise InputError("the seeds are not on the volume's grid")
-    if len(np.unique(seeds[seeds != 0])) < 2:
-        raise InputError("Grow from seeds needs at least two painted classes")
-    box = (slice(None),) * 3
-    if extent_growth is not None:
-        where = np.nonzero(seeds)
-        lo = np.array([w.min() for w in where])
-        hi = np.array([w.max() for w in where])
-        margin = np.ceil((hi - lo + 1) * extent_growth).astype(int)
-        lo = np.maximum(lo - margin, 0)
-        hi = np.minimum(hi + margin, np.array(seeds.shape) - 1)
-        box = tuple(slice(a, b + 1) for a, b in zip(lo, hi))
-    grow = slicer.vtkImageGrowCutSegment()
-    grow.SetIntensityVolume(_image_data(volume.array[box].astype(np.float32), VTK_FLOAT))
-    grow.SetSeedLabelVolume(_image_data(seeds[box].astype(np.int16), VTK_SHORT))
-    grow.SetDistancePenalty(float(seed_locality))
-    grow.Update()
-    out = numpy_support.vtk_to_numpy(grow.GetOutput().GetPointData().GetScalars())
-    labels = np.zeros(seeds.shape, dtype=np.int32)
-    labels[box] = out.reshape(seeds[box].shape)
-    return labels
 
 
 # ---------------------------------------------------------------------------------------------------- matrices
@@ -239,7 +202,7 @@ def _oriented_image(array: np.ndarray, index_to_ras: np.ndarray, extent_start: S
     """A vtkOrientedImageData holding a [k, j, i] array with the given IJK-to-RAS geometry."""
     from vtkmodules.util import numpy_support
 
-    slicer = _slicer()
+    slicer = slicer_module()
     image = slicer.vtkOrientedImageData()
     k, j, i = array.shape
     a, b, c = (int(v) for v in extent_start)
@@ -281,7 +244,7 @@ def segmentation_from_node(segmentation_node: Any, reference_volume_node: Any,
     from vtkmodules.vtkCommonCore import vtkIntArray, vtkStringArray
     from vtkmodules.vtkCommonTransforms import vtkGeneralTransform
 
-    slicer = _slicer()
+    slicer = slicer_module()
     label = name or f"segmentation '{_node_name(segmentation_node, 'unnamed')}'"
     if segmentation_node is None:
         raise InputError("select a segmentation")
@@ -334,7 +297,7 @@ def segmentation_from_node(segmentation_node: Any, reference_volume_node: Any,
 
 def _binary_labelmap_source(segmentation_node: Any) -> Any:
     """The node itself when it holds binary labelmaps; otherwise a converted copy (the input stays untouched)."""
-    slicer = _slicer()
+    slicer = slicer_module()
     segmentation = segmentation_node.GetSegmentation()
     if segmentation.ContainsRepresentation(_BINARY_LABELMAP):
         return segmentation_node
@@ -361,7 +324,7 @@ def segmentation_to_node(segmentation: Segmentation, scene: Any, name: str = "se
     An existing node keeps the segments whose names reappear (updated in place, so their display settings
     survive a live update); its other segments are removed. Segment IDs are the sanitized names.
     """
-    slicer = _slicer()
+    slicer = slicer_module()
     if node is None:
         node = scene.AddNewNodeByClass("vtkMRMLSegmentationNode", name)
     if node.GetDisplayNode() is None and node.GetScene() is not None:
@@ -401,7 +364,7 @@ def segmentation_to_node(segmentation: Segmentation, scene: Any, name: str = "se
 
 def create_painting(scene: Any, volume_node: Any, class_names: Sequence[str], name: str = "") -> Any:
     """A new segmentation node to paint on the volume, with one empty segment per class (project colors)."""
-    _slicer()
+    slicer_module()
     node = scene.AddNewNodeByClass("vtkMRMLSegmentationNode",
                                    name or f"{_node_name(volume_node, 'volume')} painting")
     node.CreateDefaultDisplayNodes()
@@ -422,7 +385,7 @@ def paint_segment(segmentation_node: Any, segment_name: str, mask: np.ndarray, r
 
     Like the Segment Editor's default, painted voxels leave the other segments. Returns the segment ID.
     """
-    slicer = _slicer()
+    slicer = slicer_module()
     segmentation_object = segmentation_node.GetSegmentation()
     grid = volume_from_node(reference_volume_node)
     if mask.shape != grid.array.shape:
@@ -446,7 +409,7 @@ def paint_segment(segmentation_node: Any, segment_name: str, mask: np.ndarray, r
 
 def painting_events() -> list[int]:
     """The events a segmentation node sends when its painted content changes (strokes, segments added/removed)."""
-    segmentation = _slicer().vtkSegmentation
+    segmentation = slicer_module().vtkSegmentation
     source_modified = getattr(segmentation, "SourceRepresentationModified", None)
     if source_modified is None:  # Slicer before 5.4
         source_modified = segmentation.MasterRepresentationModified
@@ -497,7 +460,7 @@ def landmarks_to_node(landmarks: Sequence[Landmark], scene: Any, name: str = "la
     """Write LPS landmarks into a point list node (a new one unless `node` is given), confidences included."""
     from vtkmodules.vtkCommonCore import vtkDoubleArray
 
-    slicer = _slicer()
+    slicer = slicer_module()
     if node is None:
         node = scene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", name)
     if node.GetDisplayNode() is None and node.GetScene() is not None:

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import numpy as np
 
-from SPECTFewShotLib.evaluation.cases import phantom_case
-from SPECTFewShotLib.evaluation.metrics import dice
 from SPECTFewShotLib.io.segmentation_io import Segmentation, read_segmentation, segments_for, write_segmentation
 from SPECTFewShotLib.io.volume_io import write_volume
 from SPECTFewShotLib.painting import paint_slices, unpainted_slices
 from SPECTFewShotLib.protonet.probability_io import read_probabilities
+from SPECTFewShotLib.research.evaluation.cases import phantom_case
+from SPECTFewShotLib.research.evaluation.metrics import dice
 from SPECTFewShotLib.volume import Volume
 from Testing.cli_runner import run_cli
 from Testing.test_protonet import ring_volume, support_from
@@ -90,7 +90,7 @@ class ClassifyErrorsTest(unittest.TestCase):
 
 class ClassifyEndToEndTest(unittest.TestCase):
     def test_an_unseen_phantom_painted_on_three_slices(self):
-        from SPECTFewShotLib.phantom import generate_study
+        from SPECTFewShotLib.research.phantom import generate_study
 
         study = generate_study(UNSEEN_PHANTOM_SEED)
         case = phantom_case("unseen", study.image, study.labels.labels.array, study.label_values)

@@ -6,9 +6,9 @@ import unittest
 import numpy as np
 
 from SPECTFewShotLib.errors import InputError
-from SPECTFewShotLib.evaluation.localize_cases import LandmarkCase, phantom_cases
-from SPECTFewShotLib.evaluation.localize_eval import evaluate_cases
 from SPECTFewShotLib.io.markups_io import Landmark
+from SPECTFewShotLib.research.evaluation.localize_cases import LandmarkCase, phantom_cases
+from SPECTFewShotLib.research.evaluation.localize_eval import evaluate_cases
 from SPECTFewShotLib.volume import Volume
 
 

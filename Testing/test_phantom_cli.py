@@ -64,7 +64,7 @@ class PhantomCommandTest(unittest.TestCase):
 
 class RealismMeasureTest(unittest.TestCase):
     def test_real_study_numbers(self):
-        from SPECTFewShotLib.phantom.report import measure_real_study
+        from SPECTFewShotLib.research.phantom.report import measure_real_study
 
         _, wall, metrics = measure_real_study()
         self.assertEqual(int(wall.sum()), 1769)
@@ -75,7 +75,7 @@ class RealismMeasureTest(unittest.TestCase):
     def test_wall_fwhm_grows_with_blur(self):
         from scipy.ndimage import gaussian_filter
 
-        from SPECTFewShotLib.phantom.realism import wall_fwhm
+        from SPECTFewShotLib.research.phantom.realism import wall_fwhm
 
         z, y, x = np.mgrid[0:40, 0:40, 0:40] * 2.0 - 39.0  # 2 mm voxels, centred
         radius = np.sqrt(x**2 + y**2)

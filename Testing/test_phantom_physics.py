@@ -6,15 +6,15 @@ import unittest
 import numpy as np
 import torch
 
-from SPECTFewShotLib.phantom import PhantomConfig, generate_study
-from SPECTFewShotLib.phantom.physics.acquisition import acquire
-from SPECTFewShotLib.phantom.physics.projector import (
+from SPECTFewShotLib.research.phantom import PhantomConfig, generate_study
+from SPECTFewShotLib.research.phantom.physics.acquisition import acquire
+from SPECTFewShotLib.research.phantom.physics.projector import (
     FWHM_PER_SIGMA,
     CollimatorResolution,
     ProjectionGeometry,
     Projector,
 )
-from SPECTFewShotLib.phantom.reconstruction import osem
+from SPECTFewShotLib.research.phantom.reconstruction import osem
 
 _THREADS = []
 
@@ -127,8 +127,8 @@ class CountsTest(unittest.TestCase):
 
 class MotionTest(unittest.TestCase):
     def test_cardiac_blur_stays_in_the_heart_and_breathing_blurs_along_z_only(self):
-        from SPECTFewShotLib.phantom.anatomy import LABEL_VALUES
-        from SPECTFewShotLib.phantom.motion import Motion, blurred_by_motion
+        from SPECTFewShotLib.research.phantom.anatomy import LABEL_VALUES
+        from SPECTFewShotLib.research.phantom.motion import Motion, blurred_by_motion
 
         labels = np.zeros((40, 40, 40), dtype=np.uint8)
         labels[15:25, 15:25, 15:25] = LABEL_VALUES["LV_myocardium"]

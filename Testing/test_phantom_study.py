@@ -4,7 +4,7 @@ import unittest
 
 import numpy as np
 
-from SPECTFewShotLib.phantom import PhantomConfig, PhantomStudy, generate_study
+from SPECTFewShotLib.research.phantom import PhantomConfig, PhantomStudy, generate_study
 
 TINY = PhantomConfig(matrix=40, slices=32, voxel_mm=7.0, views=12, iterations=2, subsets=3, supersample=1)
 

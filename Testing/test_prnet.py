@@ -10,11 +10,11 @@ from SPECTFewShotLib.errors import InputError
 from SPECTFewShotLib.io.markups_io import Landmark
 from SPECTFewShotLib.prnet.config import ScaleConfig, TrainingConfig
 from SPECTFewShotLib.prnet.localize import Localizer, SearchSettings
-from SPECTFewShotLib.prnet.losses import distance_loss, predicted_offset_mm, reconstruction_loss
-from SPECTFewShotLib.prnet.masking import mask_patches
-from SPECTFewShotLib.prnet.network import PRNet, PRNetOutput
+from SPECTFewShotLib.prnet.network import PRNet, PRNetOutput, network_input
 from SPECTFewShotLib.prnet.patches import patch_offsets_mm, prepare_volume, sample_patches
-from SPECTFewShotLib.prnet.training import network_input, train_scale
+from SPECTFewShotLib.research.prnet_training.losses import distance_loss, predicted_offset_mm, reconstruction_loss
+from SPECTFewShotLib.research.prnet_training.masking import mask_patches
+from SPECTFewShotLib.research.prnet_training.training import train_scale
 from SPECTFewShotLib.volume import Volume
 from Testing.prnet_synthetic import synthetic_torso
 
@@ -578,7 +578,7 @@ class TrainingTest(unittest.TestCase):
             self.assertTrue(torch.equal(a, b))
 
     def test_scales_trained_in_parallel_processes_equal_a_sequential_run(self):
-        from SPECTFewShotLib.commands.train_prnet import _train_scales_in_parallel
+        from SPECTFewShotLib.research.commands.train_prnet import _train_scales_in_parallel
 
         torch.set_num_threads(1)
         volumes = [synthetic_torso(seed, size=32, spacing=7.0)[0] for seed in range(2)]

@@ -8,7 +8,6 @@ import unittest
 import numpy as np
 import torch
 
-from SPECTFewShotLib.evaluation.localize_cases import moved_copy
 from SPECTFewShotLib.io.markups_io import Landmark
 from SPECTFewShotLib.prnet.correlation import normalised_cross_correlation, peak_position
 from SPECTFewShotLib.prnet.refinement import (
@@ -22,6 +21,7 @@ from SPECTFewShotLib.prnet.refinement import (
     start_rotations,
     start_translations,
 )
+from SPECTFewShotLib.research.evaluation.localize_cases import moved_copy
 from SPECTFewShotLib.rotations import axis_rotation
 from SPECTFewShotLib.volume import Volume
 from Testing.prnet_synthetic import synthetic_torso

@@ -5,9 +5,9 @@ import unittest
 
 import numpy as np
 
-from SPECTFewShotLib.evaluation.localize_cases import moved_copy, real_study_landmarks
 from SPECTFewShotLib.models.registry import find_model, list_models, sha256_of
 from SPECTFewShotLib.prnet.localize import Localizer
+from SPECTFewShotLib.research.evaluation.localize_cases import moved_copy, real_study_landmarks
 
 
 class ShippedPRNetTest(unittest.TestCase):

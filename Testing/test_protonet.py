@@ -346,7 +346,7 @@ class TrunkTest(unittest.TestCase):
 class PretrainingTest(unittest.TestCase):
     def test_training_is_reproducible_by_seed_and_imagenet_weights_load(self):
         from SPECTFewShotLib.protonet.embedding import load_imagenet_trunk
-        from SPECTFewShotLib.protonet.pretraining import PretrainingConfig, TrainingData, pretrain
+        from SPECTFewShotLib.research.protonet_training.pretraining import PretrainingConfig, TrainingData, pretrain
         from SPECTFewShotLib.torch_compat import import_torchvision
 
         volume, classes = ring_volume(size=24)

@@ -4,9 +4,9 @@ import unittest
 
 import numpy as np
 
-from SPECTFewShotLib.baselines.registration import register_landmarks
-from SPECTFewShotLib.evaluation.localize_cases import moved_copy
 from SPECTFewShotLib.io.markups_io import Landmark
+from SPECTFewShotLib.research.baselines.registration import register_landmarks
+from SPECTFewShotLib.research.evaluation.localize_cases import moved_copy
 from SPECTFewShotLib.rotations import axis_rotation
 from Testing.prnet_synthetic import synthetic_torso
 

@@ -82,8 +82,9 @@ class ScenarioTest(unittest.TestCase):
         self.assertLessEqual(self.result["translation_discrepancy_mm"], 1.0)
         self.assertGreater(np.linalg.norm(self.result["translation_shift_mm"]), 10.0)
         found = self.mrml.landmarks_from_node(self.nodes["landmarks"])
-        template = self.mrml.landmarks_from_node(self.scene.GetFirstNodeByName(
-            f"phantom {self.result['phantom_seeds'][0]} landmarks"))
+        from SPECTFewShotLib.scenario import TEMPLATE_LANDMARKS_NAME
+
+        template = self.mrml.landmarks_from_node(self.scene.GetFirstNodeByName(TEMPLATE_LANDMARKS_NAME))
         self.assertEqual([m.label for m in found], [m.label for m in template])
         self.assertTrue(all(0.0 <= m.confidence <= 1.0 for m in found))
 

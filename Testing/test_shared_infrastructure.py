@@ -11,7 +11,7 @@ import numpy as np
 from SPECTFewShotLib.errors import CancelledError, InputError, ModelError
 from SPECTFewShotLib.models.registry import ModelEntry, find_model, load_weights, register_model, sha256_of
 from SPECTFewShotLib.progress import CancelToken, report
-from SPECTFewShotLib.seeds import held_out_seeds, is_held_out, training_seeds
+from SPECTFewShotLib.research.seeds import held_out_seeds, is_held_out, training_seeds
 
 
 class TorchvisionShimTest(unittest.TestCase):
@@ -118,7 +118,7 @@ class GrowFromSeedsTest(unittest.TestCase):
             import slicer  # noqa: F401
         except ImportError:
             self.skipTest("slicer-core is not installed")
-        from SPECTFewShotLib.mrml import grow_from_seeds
+        from SPECTFewShotLib.research.baselines.growcut import grow_from_seeds
         from SPECTFewShotLib.volume import Volume
 
         array = np.zeros((20, 20, 20), dtype=np.float32)

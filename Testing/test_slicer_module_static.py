@@ -2,6 +2,8 @@
 
 import ast
 import py_compile
+import os
+import pathlib
 import re
 import struct
 import subprocess
@@ -190,13 +192,42 @@ class CMakeListsTest(unittest.TestCase):
     def test_every_library_file_is_listed_and_every_listed_file_exists(self):
         text = MODULE_CMAKE.read_text(encoding="utf-8")
         listed = cmake_set(text, "SPECTFewShotLib_PYTHON_SCRIPTS")
-        shipped = [f for f in tracked_files("SPECTFewShotLib") if f.endswith(".py")]
+        shipped = [f for f in tracked_files("SPECTFewShotLib")
+                   if f.endswith(".py") and not f.startswith("SPECTFewShotLib/research/")]
         missing = sorted(set(shipped) - set(listed))
+        research = [f for f in listed if f.startswith("SPECTFewShotLib/research/")]
+        self.assertFalse(research, f"research code must not ship in Slicer: {research}")
         self.assertFalse(missing, "add to SPECTFewShotLib_PYTHON_SCRIPTS in SPECTFewShot/CMakeLists.txt:\n  "
                          + "\n  ".join(missing))
         absent = [f for f in listed if not (ROOT / f).is_file()]
         self.assertFalse(absent, f"listed but not in the repository: {absent}")
         self.assertEqual(len(listed), len(set(listed)))
+
+    def test_the_shipped_library_imports_alone(self):
+        """Copy exactly the listed files elsewhere and import every module there: the shipped set is closed."""
+        import subprocess
+        import sys
+        import tempfile
+
+        listed = cmake_set(MODULE_CMAKE.read_text(encoding="utf-8"), "SPECTFewShotLib_PYTHON_SCRIPTS")
+        with tempfile.TemporaryDirectory() as folder:
+            for name in listed:
+                target = pathlib.Path(folder) / name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes((ROOT / name).read_bytes())
+            modules = [name[:-3].replace("/", ".").removesuffix(".__init__") for name in listed]
+            # -S: site-packages without their .pth files, so the editable install cannot point back at the repository
+            script = ("import importlib, site, sys\nsys.path = [p for p in sys.path if p not in ('', %r)]\n"
+                      "sys.path += site.getsitepackages()\n"
+                      "sys.path.insert(0, %r)\nfor m in %r:\n    importlib.import_module(m)\n"
+                      "bad = [m for m in sys.modules if m.startswith('SPECTFewShotLib.research')]\n"
+                      "assert not bad, bad\nimport SPECTFewShotLib\n"
+                      "assert SPECTFewShotLib.__file__.startswith(%r), SPECTFewShotLib.__file__\n"
+                      "print('ok')\n") % (str(ROOT), folder, modules, folder)
+            done = subprocess.run([sys.executable, "-S", "-c", script], capture_output=True, text=True, cwd=folder,
+                                  timeout=300, env={**os.environ, "PYTHONPATH": ""})
+        self.assertEqual(done.returncode, 0, done.stderr[-2000:])
+        self.assertEqual(done.stdout.strip(), "ok")
 
     def test_every_resource_is_listed_and_every_listed_resource_exists(self):
         text = MODULE_CMAKE.read_text(encoding="utf-8")

@@ -1,3 +1,3 @@
-"""Subcommands of `spectfewshot`: one module each, exposing `register(subparsers)` that sets `func`."""
+"""The product's subcommands of `spectfewshot`: one module each, exposing `register(subparsers)` that sets `func`."""
 
-COMMAND_MODULES = ("info", "demo", "classify", "localize", "phantom", "train", "evaluate", "bench")
+COMMAND_MODULES = ("info", "classify", "localize")

@@ -46,7 +46,7 @@ from .fusion import agreement_confidence, fuse_landmarks, is_low_confidence, lan
 from .global_search import GlobalSearchSettings, candidate_translations
 from .matching_freedom import apex_on_axis, keep_moves, move_projections
 from .model_io import load_pair
-from .network import PRNet
+from .network import PRNet, network_input
 from .patches import PreparedVolume, normalised_counts, prepare_volume, sample_patches
 from .refinement import (
     FUSED_TEMPLATES,
@@ -55,7 +55,6 @@ from .refinement import (
     match_warped_patches,
     register_neighbourhood,
 )
-from .training import network_input
 
 log = logging.getLogger(__name__)
 CONFIDENCE_REFERENCE_POINTS = 24

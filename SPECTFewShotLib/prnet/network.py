@@ -108,3 +108,8 @@ def _centre(feature_map: torch.Tensor) -> torch.Tensor:
     index = tuple(slice(s // 2 - 1, s // 2 + 1) for s in feature_map.shape[2:])
     region = feature_map[(slice(None), slice(None), *index)]
     return region.flatten(2).mean(dim=2)
+
+
+def network_input(patches: torch.Tensor, scale: ScaleConfig) -> torch.Tensor:
+    """Sampled patches [n, D, H, W] as network input: one channel for 3D, slices as channels for 2.5D."""
+    return patches.unsqueeze(1) if scale.variant == "3d" else patches

@@ -1,0 +1,99 @@
+"""`spectfewshot bench live-update`: what a stroke costs in the Slicer module, on a slicer-core scene.
+
+The bundled real study is painted by the protocol (three quartile slices, full labels), classified once through
+SceneLogic (features computed), then painted with STROKES more strokes (half of the myocardial ring on one
+unpainted slice each), each followed by the module's live update: read the painting from its node, predict from
+the cached features, write the output node. Next to it, in the same run and on the same paintings, Slicer's
+"Grow from seeds" (GrowCut over the whole volume), the interactive tool a user would otherwise use.
+Times are medians over the strokes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    """Arguments of `bench live-update`."""
+    parser.description = __doc__
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.add_argument("--strokes", type=int, default=5,
+                        help="strokes after the first classify (default: %(default)s)")
+    parser.add_argument("--threads", type=int, default=2, help="CPU threads for torch (default: %(default)s)")
+    parser.add_argument("--model", help="ProtoNet model id or weights file (default: the shipped one)")
+    parser.add_argument("--device", default="cpu", help="auto, cpu or cuda (default: %(default)s)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Paint, classify, stroke and update; print the medians next to GrowCut's."""
+    import numpy as np
+    import torch
+
+    from SPECTFewShotLib.errors import InputError
+    from SPECTFewShotLib.io.segmentation_io import Segmentation, read_segmentation, segments_for
+    from SPECTFewShotLib.io.volume_io import read_volume, require_counts
+    from SPECTFewShotLib.mrml import (
+        SceneLogic,
+        new_scene,
+        paint_segment,
+        segmentation_from_node,
+        segmentation_to_node,
+        volume_to_node,
+    )
+    from SPECTFewShotLib.painting import paint_slices, quartile_slices
+    from SPECTFewShotLib.research.baselines.growcut import grow_from_seeds
+    from SPECTFewShotLib.resources import sample_study
+
+    if args.strokes < 1:
+        raise InputError("--strokes must be at least 1")
+    torch.set_num_threads(args.threads)
+    image_path, mask_path = sample_study()
+    volume = require_counts(read_volume(image_path), image_path.name)
+    wall = read_segmentation(mask_path).labels.array > 0
+    slices = [int(k) for k in quartile_slices(wall)]
+    support = Segmentation(volume.with_array(paint_slices(np.where(wall, 1, 2).astype(np.int32), slices)),
+                           segments_for([1, 2], {1: "LV_myocardium", 2: "background"}))
+    scene = new_scene()
+    volume_node = volume_to_node(volume, scene, "study")
+    painting = segmentation_to_node(support, scene, "painting", reference_volume_node=volume_node)
+    logic = SceneLogic(scene, model=args.model, device=args.device)
+
+    start = time.perf_counter()
+    output = logic.classify(volume_node, painting)
+    first = time.perf_counter() - start
+    first_timings = dict(logic.timings)
+    wall_slices = [k for k in np.nonzero(wall.any(axis=(1, 2)))[0] if k not in slices]
+    stroke_slices = [int(wall_slices[n * len(wall_slices) // args.strokes]) for n in range(args.strokes)]
+    updates, steps, growcut = [], [], []
+    for k in stroke_slices:
+        stroke = np.zeros(wall.shape, dtype=bool)
+        rows = np.nonzero(wall[k].any(axis=1))[0]
+        half = int(np.median(rows)) + 1
+        stroke[k, :half] = wall[k, :half]
+        paint_segment(painting, "LV_myocardium", stroke, volume_node)
+        start = time.perf_counter()
+        logic.classify(volume_node, painting, output)
+        updates.append(time.perf_counter() - start)
+        steps.append(dict(logic.timings))
+        seeds = segmentation_from_node(painting, volume_node).labels.array
+        start = time.perf_counter()
+        grow_from_seeds(volume, seeds)
+        growcut.append(time.perf_counter() - start)
+    if logic.feature_computations != 1:
+        raise InputError("the features were computed again during the updates")
+
+    def median(key: str) -> float:
+        return statistics.median(step.get(key, 0.0) for step in steps)
+
+    print(f"input: the bundled study ({' x '.join(str(s) for s in volume.size)} voxels), painted slices {slices}, "
+          f"strokes on slices {stroke_slices}; {args.threads} torch threads, device {args.device}")
+    print(f"first classify (features + prototypes + output): {first:.2f} s "
+          f"(features {first_timings.get('features_s', 0.0):.2f} s)")
+    print(f"live update after a stroke, median of {len(updates)}: {statistics.median(updates):.3f} s "
+          f"(read painting {median('read_s'):.3f} s, predict {median('predict_s'):.3f} s, "
+          f"write output {median('write_s'):.3f} s); min {min(updates):.3f} s, max {max(updates):.3f} s")
+    print(f"GrowCut (Grow from seeds, whole volume) on the same paintings, median: {statistics.median(growcut):.3f} s")
+    return 0

@@ -1,0 +1,113 @@
+"""`spectfewshot evaluate classify`: ProtoNet next to GrowCut and the random forest, on the same paint.
+
+Held-out phantom studies (seeds from 1,000,000, never used in training or for choosing settings) and the bundled
+real study; two painting protocols on the rounded quartile slices of the LV myocardium's axial extent (full
+labels, and one-voxel medial-axis strokes); per-class Dice on the unpainted slices. Then the 2025 paper's
+protocol: 3-way K-shot episodic patch classification (blood pool, myocardium, liver) on the held-out phantoms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import shlex
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from SPECTFewShotLib.io.atomic import check_writable, write_text_atomic
+
+CLASS_ORDER = ("LV_myocardium", "LV_blood_pool", "liver", "background")
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    """Arguments of `evaluate classify`."""
+    parser.description = __doc__
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.add_argument("--held-out", type=int, default=12, help="held-out phantom studies (default: %(default)s)")
+    parser.add_argument("--model", help="ProtoNet model id or weights file (default: the shipped one)")
+    parser.add_argument("--patch-episodes", type=int, default=500,
+                        help="episodes of the paper's patch protocol per K (default: %(default)s; 0 = skip)")
+    parser.add_argument("--no-real", action="store_true", help="leave out the bundled real study")
+    parser.add_argument("--cache", metavar="DIR", help="phantom cache folder (default: ~/.cache/spectfewshot)")
+    parser.add_argument("-o", "--output", metavar="FILE.md", help="also write the results as markdown")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Evaluate and print the tables (and write them as markdown)."""
+    from SPECTFewShotLib.protonet.session import FewShotSession
+    from SPECTFewShotLib.research.evaluation.cases import phantom_case, real_study_case
+    from SPECTFewShotLib.research.evaluation.classify_evaluation import evaluate_cases, markdown_table, summary_table
+    from SPECTFewShotLib.research.protonet_training.patch_protocol import run_patch_protocol
+    from SPECTFewShotLib.research.protonet_training.phantom_cache import load_study
+    from SPECTFewShotLib.research.seeds import held_out_seeds
+
+    if args.output:
+        check_writable(args.output)
+    started = time.perf_counter()
+    session = FewShotSession(args.model, "cpu")
+    entry = session.model_entry
+    seeds = held_out_seeds(args.held_out)
+    cache = Path(args.cache) / "phantoms" if args.cache else None
+    studies = [load_study(seed, None, cache) for seed in seeds]
+    print(f"model {entry.id if entry else '?'}; {len(studies)} held-out phantom studies (seeds {seeds[0]}-"
+          f"{seeds[-1]}) ready in {time.perf_counter() - started:.0f} s", flush=True)
+    cases = [("held-out phantoms", phantom_case(f"phantom seed {s.seed}", s.image, s.tissues, s.label_values))
+             for s in studies]
+    if not args.no_real:
+        cases.append(("real study", real_study_case()))
+    results = evaluate_cases(cases, session, progress=lambda name: print(f"  {name}", flush=True))
+    table = markdown_table(summary_table(results), CLASS_ORDER)
+    print()
+    print(table)
+    patch_lines = []
+    if args.patch_episodes > 0:
+        for result in run_patch_protocol(session.network, studies, episodes=args.patch_episodes):
+            classes = ", ".join(f"{name} {value:.1%}" for name, value in result.per_class.items())
+            patch_lines.append(f"- {result.setting}: 3-way {result.shots}-shot, {result.queries_per_class} queries "
+                               f"per class, {result.episodes} episodes: accuracy **{result.accuracy:.2%}** ({classes})")
+        print()
+        print("Paper's protocol (3-way K-shot patch classification on the held-out phantoms; paper: 93.33 %):")
+        print("\n".join(patch_lines))
+    elapsed = time.perf_counter() - started
+    print(f"\nevaluation took {elapsed / 60:.1f} min")
+    if args.output:
+        write_text_atomic(args.output, _markdown(args, entry, seeds, table, patch_lines, results, elapsed))
+        print(f"wrote {args.output}")
+    return 0
+
+
+def _markdown(args, entry, seeds, table, patch_lines, results, elapsed) -> str:
+    """The full report as markdown, with the command and the per-case Dice."""
+    command = "spectfewshot " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    per_case = ["| case | painting | method | " + " | ".join(CLASS_ORDER) + " | s |",
+                "|" + "---|" * (len(CLASS_ORDER) + 4)]
+    for r in results:
+        cells = [f"{r.dice[name]:.3f}" if name in r.dice else "" for name in CLASS_ORDER]
+        per_case.append(f"| {r.case} | {r.protocol} | {r.method} | " + " | ".join(cells) + f" | {r.seconds:.2f} |")
+    patch = "\n".join(patch_lines) if patch_lines else "(not run)"
+    model = f"{entry.id} (sha256 {entry.sha256[:16]}...)" if entry else "?"
+    return f"""# Few-shot classification: evaluation
+
+Written by `{command}`
+on {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC ({platform.machine()}, {elapsed / 60:.0f} min).
+Model: {model}. Held-out phantom seeds {seeds[0]}-{seeds[-1]} (never used in training or for choosing settings).
+
+Painting: the rounded quartile slices of the LV myocardium's axial extent; "slices" = full labels on those
+slices, "strokes" = one-voxel medial-axis strokes of every class on the same slices (SPECTFewShotLib/painting.py).
+Dice on the unpainted slices over the whole volume. Phantom rows: mean ± standard deviation (minimum, number of
+cases where the class was painted). Times: ProtoNet includes its feature computation; GrowCut and the random
+forest are in-process calls.
+
+{table}
+
+## The paper's protocol
+
+{patch}
+
+## Every case
+
+{chr(10).join(per_case)}
+"""

@@ -1,0 +1,87 @@
+"""Landmarks for the demo: place LV centre, apex and base on a study from a phantom template, and draw them.
+
+The template is the simulated phantom (for a CZT camera, like the bundled study) of a fixed training-range seed
+with its exact LV landmarks (the model never saw its landmarks: training uses no labels). When the study's
+LV-wall mask is given, the reference landmarks derived from it (`cardiac_landmarks`) are written next to the
+placed ones with the distance between.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+import numpy as np
+
+from SPECTFewShotLib.cardiac_landmarks import LV_LANDMARK_NAMES
+from SPECTFewShotLib.io.markups_io import Landmark, write_landmarks
+from SPECTFewShotLib.volume import Volume
+
+DEMO_TEMPLATE_SEED = 0
+MARKERS = {"LV_center": "o", "LV_apex": "^", "LV_base": "s"}
+
+
+def demo_template(seed: int = DEMO_TEMPLATE_SEED) -> tuple[Volume, list[Landmark]]:
+    """The phantom template (volume and its LV landmarks) of a training-range seed, simulated for a CZT camera."""
+    from SPECTFewShotLib.research.evaluation.localize_cases import REAL_STUDY_CAMERA
+    from SPECTFewShotLib.research.phantom import PhantomConfig, generate_study
+
+    study = generate_study(seed, PhantomConfig(camera=REAL_STUDY_CAMERA))
+    return study.image, [lm for lm in study.landmarks if lm.label in LV_LANDMARK_NAMES]
+
+
+def place_demo_landmarks(volume: Volume, out_dir: str | os.PathLike, reference_mask: Optional[Volume] = None,
+                         model: Optional[str] = None, template_seed: int = DEMO_TEMPLATE_SEED
+                         ) -> tuple[list[Landmark], list[Landmark], list[str]]:
+    """Place the LV landmarks on `volume` from the phantom template; write landmarks.mrk.json. Returns the placed
+    landmarks, the reference landmarks derived from `reference_mask` (none without it) and summary lines."""
+    from SPECTFewShotLib.prnet.fusion import confidence_note
+    from SPECTFewShotLib.prnet.localize import Localizer
+
+    out = Path(out_dir)
+    template, template_landmarks = demo_template(template_seed)
+    localizer = Localizer(model, "cpu")
+    placed = localizer.localize(volume, template, template_landmarks)
+    written = write_landmarks(placed, out / "landmarks.mrk.json")
+    lines = [f"Landmarks (PRNet {localizer.model_id}, one phantom template, seed {template_seed}):"]
+    reference_landmarks: list[Landmark] = []
+    if reference_mask is not None:
+        from SPECTFewShotLib.cardiac_landmarks import lv_landmarks
+
+        reference_landmarks = lv_landmarks(reference_mask)
+        write_landmarks(reference_landmarks, out / "reference_landmarks.mrk.json")
+    reference = {lm.label: np.asarray(lm.position_lps) for lm in reference_landmarks}
+    for landmark in placed:
+        x, y, z = landmark.position_lps
+        line = f"  {landmark.label:<10} ({x:7.1f}, {y:7.1f}, {z:7.1f}) mm LPS, confidence {landmark.confidence:.2f}"
+        if landmark.label in reference:
+            distance = float(np.linalg.norm(np.asarray(landmark.position_lps) - reference[landmark.label]))
+            line += f", {distance:.1f} mm from the mask-derived reference"
+        lines.append(line + confidence_note(landmark.confidence))
+    lines.append(f"wrote {written}" + (" and reference_landmarks.mrk.json" if reference else ""))
+    return placed, reference_landmarks, lines
+
+
+def draw_landmarks(ax: Any, volume: Volume, landmarks: Sequence[Landmark], k: Optional[int] = None,
+                   reference: Sequence[Landmark] = (), title: str = "") -> int:
+    """Draw axial slice k (default: nearest the landmarks' mean) with the landmarks; returns the slice drawn.
+
+    Landmarks within 1.5 slices are filled markers, others hollow; `reference` landmarks are drawn as crosses.
+    """
+    points = {lm.label: volume.lps_to_index(lm.position_lps) for lm in landmarks}
+    if k is None:
+        k = int(np.clip(np.round(np.mean([p[2] for p in points.values()])), 0, volume.array.shape[0] - 1))
+    window = float(np.percentile(volume.array, 99.5)) or None  # a few hot voxels would leave the rest black
+    ax.imshow(volume.array[k], cmap="gray", origin="upper", vmin=0, vmax=window)
+    for label, (i, j, kk) in points.items():
+        near = abs(kk - k) <= 1.5
+        marker = MARKERS.get(label, "o")
+        ax.plot(i, j, marker, markersize=8, markeredgecolor="yellow", markerfacecolor="yellow" if near else "none")
+        ax.annotate(label, (i, j), xytext=(4, 4), textcoords="offset points", color="yellow", fontsize=7)
+    for landmark in reference:
+        i, j, _ = volume.lps_to_index(landmark.position_lps)
+        ax.plot(i, j, "x", color="cyan", markersize=7)
+    ax.set_title(title or f"axial slice k={k}: landmarks (filled: within 1.5 slices); x: reference", fontsize=8)
+    ax.set_axis_off()
+    return k

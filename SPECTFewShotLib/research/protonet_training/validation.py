@@ -1,0 +1,50 @@
+"""Dense few-shot validation of an embedding network on phantom studies, with the evaluation's painting protocols."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+
+from SPECTFewShotLib.painting import PROTOCOLS
+from SPECTFewShotLib.protonet.embedding import DenseEmbedding
+from SPECTFewShotLib.research.evaluation.cases import phantom_case
+from SPECTFewShotLib.research.evaluation.classify_evaluation import PROTONET, PROTONET_VARIANTS, evaluate_case
+from SPECTFewShotLib.research.protonet_training.phantom_cache import CachedStudy
+
+
+@dataclass
+class DenseScores:
+    """Dice per (protocol, method, class name) over the validation studies."""
+
+    dice: dict = field(default_factory=dict)
+
+    def add(self, protocol: str, method: str, name: str, value: float) -> None:
+        """Record one study's Dice."""
+        self.dice.setdefault((protocol, method, name), []).append(value)
+
+    def all_values(self, method: str = PROTONET) -> list[float]:
+        """Every recorded Dice of one method."""
+        return [v for (_, m, _), values in self.dice.items() if m == method for v in values]
+
+    def lines(self) -> list[str]:
+        """One line per (protocol, method, class): mean and minimum Dice."""
+        return [f"validation {protocol:<8} {method:<31} {name:<14} Dice mean {np.mean(v):.3f} min {np.min(v):.3f} "
+                f"(n={len(v)})" for (protocol, method, name), v in sorted(self.dice.items())]
+
+
+def validate_dense(network: DenseEmbedding, studies: Sequence[CachedStudy],
+                   protocols: Sequence[str] = PROTOCOLS) -> DenseScores:
+    """ProtoNet (with and without the spatial prior and the connectivity step) on every study under every painting
+    protocol."""
+    from SPECTFewShotLib.protonet.session import FewShotSession
+
+    session = FewShotSession(network=network, device="cpu")
+    scores = DenseScores()
+    for study in studies:
+        case = phantom_case(f"seed {study.seed}", study.image, study.tissues, study.label_values)
+        for result in evaluate_case(case, "validation", session, protocols, PROTONET_VARIANTS):
+            for name, value in result.dice.items():
+                scores.add(result.protocol, result.method, name, value)
+    return scores
