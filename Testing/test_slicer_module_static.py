@@ -1,9 +1,8 @@
 """What cannot run outside the Slicer application, checked statically: the module file, its .ui, the CMake lists."""
 
 import ast
-import py_compile
 import os
-import pathlib
+import py_compile
 import re
 import struct
 import subprocess
@@ -205,20 +204,18 @@ class CMakeListsTest(unittest.TestCase):
 
     def test_the_shipped_library_imports_alone(self):
         """Copy exactly the listed files elsewhere and import every module there: the shipped set is closed."""
-        import subprocess
-        import sys
-        import tempfile
+        import site
 
         listed = cmake_set(MODULE_CMAKE.read_text(encoding="utf-8"), "SPECTFewShotLib_PYTHON_SCRIPTS")
         with tempfile.TemporaryDirectory() as folder:
             for name in listed:
-                target = pathlib.Path(folder) / name
+                target = Path(folder) / name
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_bytes((ROOT / name).read_bytes())
             modules = [name[:-3].replace("/", ".").removesuffix(".__init__") for name in listed]
             # -S: site-packages without their .pth files, so the editable install cannot point back at the repository
-            script = ("import importlib, site, sys\nsys.path = [p for p in sys.path if p not in ('', %r)]\n"
-                      "sys.path += site.getsitepackages()\n"
+            script = ("import importlib, sys\nsys.path = [p for p in sys.path if p not in ('', %r)]\n"
+                      f"sys.path += {site.getsitepackages()!r}\n"
                       "sys.path.insert(0, %r)\nfor m in %r:\n    importlib.import_module(m)\n"
                       "bad = [m for m in sys.modules if m.startswith('SPECTFewShotLib.research')]\n"
                       "assert not bad, bad\nimport SPECTFewShotLib\n"
