@@ -24,7 +24,6 @@ from .errors import InputError
 from .io.markups_io import Landmark
 from .volume import Volume
 
-LV_LANDMARK_NAMES = ("LV_center", "LV_apex", "LV_base")  # the labels this module derives (and the module places)
 MIN_WALL_VOXELS = 20
 AXIS_REFITS = 3
 SLAB_MM = 8.0  # thickness of the short-axis slabs used to refit the axis and of the basal ring

@@ -11,6 +11,7 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import InputError, short_reason
+from ..vocabulary import tissue_color
 from ..volume import Volume
 from .atomic import atomic_path, check_writable, full_suffix, write_text_atomic
 from .volume_io import read_volume
@@ -20,22 +21,6 @@ log = logging.getLogger(__name__)
 LABELMAP_SUFFIXES = (".nii.gz", ".nii", ".nrrd")
 SEGMENTATION_SUFFIX = ".seg.nrrd"
 
-# Colors (0..1 RGB) for the tissue names the project uses, close to Slicer's GenericAnatomyColors.
-NAMED_COLORS = {
-    "LV_myocardium": (0.85, 0.40, 0.31),
-    "myocardium": (0.85, 0.40, 0.31),
-    "LV_blood_pool": (0.78, 0.20, 0.20),
-    "blood_pool": (0.78, 0.20, 0.20),
-    "RV_blood_pool": (0.55, 0.35, 0.70),
-    "RV_wall": (0.90, 0.60, 0.50),
-    "liver": (0.87, 0.51, 0.36),
-    "background": (0.50, 0.68, 0.50),
-    "body": (0.69, 0.48, 0.40),
-    "lungs": (0.77, 0.69, 0.81),
-    "spleen": (0.62, 0.40, 0.56),
-    "stomach_gut": (0.85, 0.73, 0.51),
-    "kidneys": (0.72, 0.61, 0.43),
-}
 # Fallback palette for other names, by label value.
 _PALETTE = [(0.50, 0.68, 0.50), (0.94, 0.84, 0.57), (0.69, 0.48, 0.40), (0.44, 0.72, 0.82), (0.85, 0.40, 0.31),
             (0.87, 0.51, 0.36), (0.56, 0.44, 0.68), (0.95, 0.63, 0.18), (0.30, 0.54, 0.82), (0.86, 0.66, 0.80)]
@@ -71,7 +56,7 @@ class Segmentation:
 
 def default_color(name: str, label: int) -> tuple[float, float, float]:
     """A stable color for a segment name (known tissues) or label value."""
-    return NAMED_COLORS.get(name, _PALETTE[(label - 1) % len(_PALETTE)])
+    return tissue_color(name) or _PALETTE[(label - 1) % len(_PALETTE)]
 
 
 def segments_for(labels: Sequence[int], names: dict[int, str] | None = None) -> tuple[SegmentInfo, ...]:

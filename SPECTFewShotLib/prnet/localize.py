@@ -34,13 +34,13 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 import torch
 
-from ..cardiac_landmarks import LV_LANDMARK_NAMES
 from ..device import resolve_device
 from ..errors import InputError
 from ..io.markups_io import Landmark
 from ..io.volume_io import require_counts
 from ..progress import CancelToken, ProgressCallback, report
 from ..threads import one_thread
+from ..vocabulary import LV_LANDMARK_NAMES
 from ..volume import Volume
 from .fusion import agreement_confidence, fuse_landmarks, is_low_confidence, landmark_description
 from .global_search import GlobalSearchSettings, candidate_translations

@@ -24,8 +24,8 @@ from typing import Sequence
 
 import numpy as np
 
-from ..cardiac_landmarks import LV_LANDMARK_NAMES
 from ..rotations import best_rotation
+from ..vocabulary import LV_LANDMARK_NAMES
 
 LV_CENTER, LV_APEX, LV_BASE = (name.lower() for name in LV_LANDMARK_NAMES)
 

@@ -14,8 +14,8 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from SPECTFewShotLib.cardiac_landmarks import LV_LANDMARK_NAMES
 from SPECTFewShotLib.io.markups_io import Landmark, write_landmarks
+from SPECTFewShotLib.vocabulary import LV_LANDMARK_NAMES
 from SPECTFewShotLib.volume import Volume
 
 DEMO_TEMPLATE_SEED = 0

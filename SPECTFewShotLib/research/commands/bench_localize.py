@@ -47,9 +47,9 @@ def _template_copies(volume, landmarks, count: int) -> list:
 
 def _phantom_case(count: int) -> tuple:
     """Validation phantom 900000 and the next `count` phantoms as templates, with their three LV landmarks."""
-    from SPECTFewShotLib.cardiac_landmarks import LV_LANDMARK_NAMES
     from SPECTFewShotLib.research.phantom import generate_study
     from SPECTFewShotLib.research.seeds import validation_seeds
+    from SPECTFewShotLib.vocabulary import LV_LANDMARK_NAMES
 
     studies = [generate_study(seed) for seed in validation_seeds(count + 1)]
     templates = [(study.image, [lm for lm in study.landmarks if lm.label in LV_LANDMARK_NAMES])

@@ -13,10 +13,10 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
-from SPECTFewShotLib.cardiac_landmarks import LV_LANDMARK_NAMES
 from SPECTFewShotLib.errors import InputError
 from SPECTFewShotLib.io.markups_io import Landmark
 from SPECTFewShotLib.rotations import axis_rotation
+from SPECTFewShotLib.vocabulary import LV_LANDMARK_NAMES
 from SPECTFewShotLib.volume import Volume
 
 # The rigid motion of the real study's copy: 12 mm translation, 10 degrees about an oblique axis.

@@ -29,20 +29,10 @@ from SPECTFewShotLib.research.phantom.shapes import (
     rotation_about,
 )
 from SPECTFewShotLib.research.phantom.uptake import MU_BONE, MU_LUNG, MU_SOFT_TISSUE, UptakeRatios, sample_uptake
+from SPECTFewShotLib.vocabulary import PHANTOM_LABEL_VALUES
 
-# Label value of every tissue name: the same table for every study (a tissue may lie outside a given volume).
-LABEL_VALUES = {
-    "body": 1,
-    "lungs": 2,
-    "liver": 3,
-    "spleen": 4,
-    "stomach_gut": 5,
-    "kidneys": 6,
-    "LV_myocardium": 7,
-    "LV_blood_pool": 8,
-    "RV_blood_pool": 9,
-    "RV_wall": 10,
-}
+# Label value of every tissue name: the vocabulary's table (a tissue may lie outside a given volume).
+LABEL_VALUES = PHANTOM_LABEL_VALUES
 
 # Coronary territories: centre angle (0 anterior, 90 septal, 180 inferior, 270 lateral) and apical range.
 TERRITORIES = {

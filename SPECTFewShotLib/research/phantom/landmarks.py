@@ -6,22 +6,27 @@ import numpy as np
 
 from SPECTFewShotLib.io.markups_io import Landmark
 from SPECTFewShotLib.research.phantom.heart import HeartGeometry, Myocardium, rv_insertion_points
+from SPECTFewShotLib.vocabulary import LANDMARK_BY_NAME, LANDMARKS
 
-LANDMARK_NAMES = ("LV_center", "LV_apex", "LV_base", "RV_insertion_anterior", "RV_insertion_inferior")
+LANDMARK_NAMES = tuple(landmark.name for landmark in LANDMARKS)
 
 
 def heart_landmarks(heart: HeartGeometry) -> list[tuple[str, np.ndarray, str]]:
     """(name, patient mm, description) of each landmark."""
     points = [
-        ("LV_center", myocardium_centroid(heart), "centroid of the LV myocardium"),
-        ("LV_apex", heart.to_patient(heart.l_epi, 0.0, 0.0), "apical end of the LV myocardium on the long axis"),
-        ("LV_base", heart.base_center.copy(), "centre of the basal (mitral valve plane) myocardial ring"),
+        ("LV_center", myocardium_centroid(heart), _definition("LV_center")),
+        ("LV_apex", heart.to_patient(heart.l_epi, 0.0, 0.0), _definition("LV_apex")),
+        ("LV_base", heart.base_center.copy(), _definition("LV_base")),
     ]
     insertions = rv_insertion_points(heart)
     if insertions is not None:
-        points.append(("RV_insertion_anterior", insertions[0], "anterior RV insertion, mid-ventricle"))
-        points.append(("RV_insertion_inferior", insertions[1], "inferior RV insertion, mid-ventricle"))
+        points.append(("RV_insertion_anterior", insertions[0], _definition("RV_insertion_anterior")))
+        points.append(("RV_insertion_inferior", insertions[1], _definition("RV_insertion_inferior")))
     return points
+
+
+def _definition(name: str) -> str:
+    return LANDMARK_BY_NAME[name].definition
 
 
 def to_landmarks(points: list[tuple[str, np.ndarray, str]], offset_lps: np.ndarray) -> list[Landmark]:

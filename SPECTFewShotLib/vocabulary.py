@@ -1,0 +1,69 @@
+"""The project's two vocabularies, each defined once: tissue classes and cardiac landmarks.
+
+Everything that names a tissue or a landmark (CLI, MRML glue, Slicer module, phantoms, evaluation, figures,
+tests) imports it from here. Label values are the ones written in the project's label volumes; colours are RGB in
+0..1, close to Slicer's GenericAnatomyColors.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Tissue:
+    """One tissue class: its name (also the segment name), label value, colour and meaning."""
+
+    name: str
+    label: int
+    color: tuple[float, float, float]
+    description: str
+
+
+@dataclass(frozen=True)
+class CardiacLandmark:
+    """One cardiac landmark: its name (the markup label), definition and colour."""
+
+    name: str
+    definition: str
+    color: tuple[float, float, float]
+
+
+TISSUES: tuple[Tissue, ...] = (
+    Tissue("body", 1, (0.69, 0.48, 0.40), "soft tissue of the torso not named otherwise"),
+    Tissue("lungs", 2, (0.77, 0.69, 0.81), "both lungs"),
+    Tissue("liver", 3, (0.87, 0.51, 0.36), "liver, whose uptake often touches the inferior LV wall"),
+    Tissue("spleen", 4, (0.62, 0.40, 0.56), "spleen"),
+    Tissue("stomach_gut", 5, (0.85, 0.73, 0.51), "stomach and bowel"),
+    Tissue("kidneys", 6, (0.72, 0.61, 0.43), "both kidneys"),
+    Tissue("LV_myocardium", 7, (0.85, 0.40, 0.31), "left-ventricular myocardium (the LV wall)"),
+    Tissue("LV_blood_pool", 8, (0.78, 0.20, 0.20), "left-ventricular cavity (blood pool)"),
+    Tissue("RV_blood_pool", 9, (0.55, 0.35, 0.70), "right-ventricular cavity"),
+    Tissue("RV_wall", 10, (0.90, 0.60, 0.50), "right-ventricular wall"),
+    Tissue("background", 11, (0.50, 0.68, 0.50), "everything the other painted classes are not"),
+)
+TISSUE_BY_NAME = {tissue.name: tissue for tissue in TISSUES}
+# The classes a clinician paints in the module, in the order the painting offers them.
+PAINTING_CLASSES = ("LV_myocardium", "LV_blood_pool", "liver", "background")
+# The tissues a phantom labels (every tissue but the painting-only background), name -> label value.
+PHANTOM_LABEL_VALUES = {tissue.name: tissue.label for tissue in TISSUES if tissue.name != "background"}
+# Other spellings of the same tissues that users and other tools write.
+TISSUE_ALIASES = {"myocardium": "LV_myocardium", "blood_pool": "LV_blood_pool"}
+
+LANDMARKS: tuple[CardiacLandmark, ...] = (
+    CardiacLandmark("LV_center", "centroid of the LV myocardium", (1.0, 0.85, 0.2)),
+    CardiacLandmark("LV_apex", "apical end of the LV myocardium on the long axis", (0.2, 0.8, 1.0)),
+    CardiacLandmark("LV_base", "centre of the basal (mitral valve plane) ring of the LV myocardium",
+                    (1.0, 0.4, 0.7)),
+    CardiacLandmark("RV_insertion_anterior", "anterior RV insertion point on the LV, mid-ventricle", (0.6, 1.0, 0.4)),
+    CardiacLandmark("RV_insertion_inferior", "inferior RV insertion point on the LV, mid-ventricle", (0.4, 0.6, 1.0)),
+)
+LANDMARK_BY_NAME = {landmark.name: landmark for landmark in LANDMARKS}
+# The LV's three landmarks: what the localiser places and what can be derived from an LV-wall mask.
+LV_LANDMARK_NAMES = ("LV_center", "LV_apex", "LV_base")
+
+
+def tissue_color(name: str) -> tuple[float, float, float] | None:
+    """The colour of a known tissue name or alias (None for other names)."""
+    tissue = TISSUE_BY_NAME.get(TISSUE_ALIASES.get(name, name))
+    return tissue.color if tissue else None
