@@ -78,7 +78,7 @@ class VolumeNodeTest(unittest.TestCase):
         np.testing.assert_allclose(back.direction, volume.direction, atol=1e-12)
         # RAS in the node is LPS with the first two axes negated, voxel by voxel.
         ijk = np.array([3.0, 4.0, 5.0, 1.0])
-        ras = mrml._ijk_to_ras(node) @ ijk
+        ras = mrml.scene._ijk_to_ras(node) @ ijk
         lps = volume.index_to_lps(ijk[:3])
         np.testing.assert_allclose(ras[:3], [-lps[0], -lps[1], lps[2]], atol=1e-9)
 
@@ -94,7 +94,7 @@ class VolumeNodeTest(unittest.TestCase):
                 storage.SetFileName(str(path))
                 self.assertEqual(storage.ReadData(loaded), 1)
                 ours = mrml.volume_to_node(volume, self.scene, "ours")
-                np.testing.assert_allclose(mrml._ijk_to_ras(loaded), mrml._ijk_to_ras(ours), atol=1e-4)
+                np.testing.assert_allclose(mrml.scene._ijk_to_ras(loaded), mrml.scene._ijk_to_ras(ours), atol=1e-4)
                 np.testing.assert_array_equal(mrml.volume_from_node(loaded).array, volume.array)
 
     def test_linear_parent_transform_is_folded_into_the_geometry(self):

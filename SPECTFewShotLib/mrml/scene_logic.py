@@ -1,0 +1,252 @@
+"""The logic that adapts a scene to the library: read nodes, run the classification and the localiser, write
+new output nodes. The Slicer module's logic class delegates to it; tests drive it on a slicer-core scene."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from typing import Any, Optional, Sequence
+
+import numpy as np
+
+from ..errors import InputError
+from ..io.markups_io import Landmark
+from ..io.segmentation_io import Segmentation
+from ..io.volume_io import require_counts
+from ..measurements import Measurement, class_measurements, landmark_measurements
+from ..progress import CancelToken, ProgressCallback, report
+from ..volume import Volume
+from .markups import landmarks_from_node, landmarks_to_node
+from .scene import _node_name
+from .segmentations import segmentation_from_node, segmentation_to_node
+from .tables import measurements_to_table
+from .volumes import volume_from_node, volume_to_node
+
+log = logging.getLogger(__name__)
+
+
+def volume_digest(volume: Volume) -> str:
+    """A fingerprint of a volume's voxels and geometry (the key of the feature cache)."""
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(np.ascontiguousarray(volume.array).tobytes())
+    digest.update(repr((volume.array.dtype.str, volume.array.shape, volume.spacing, volume.origin,
+                        volume.direction)).encode())
+    return digest.hexdigest()
+
+
+class SceneLogic:
+    """The library's classifier and localiser run on the nodes of one MRML scene; outputs are new nodes.
+
+    Reading nodes and writing outputs must happen on the thread that owns the scene; `compute_features`,
+    `predict` and `find_landmarks` touch no MRML object and may run on a worker thread.
+    """
+
+    def __init__(self, scene: Any, model: Optional[str] = None, device: str = "auto",
+                 localizer_model: Optional[str] = None) -> None:
+        self.scene = scene
+        self.model = model
+        self.device = device
+        self.localizer_model = localizer_model
+        self.feature_computations = 0
+        self.timings: dict[str, float] = {}  # seconds spent in each step of the latest classify / localize
+        self._session: Any = None
+        self._session_key: tuple = ()
+        self._features_key: str | None = None
+        self._localizer: Any = None
+        self._localizer_key: tuple = ()
+
+    # -- configuration
+
+    def configure(self, model: Optional[str] = None, device: str = "auto",
+                  localizer_model: Optional[str] = None) -> None:
+        """Choose the models and the device; cached features are dropped when the classifier changes."""
+        self.model, self.device, self.localizer_model = model or None, device or "auto", localizer_model or None
+
+    # -- reading (scene thread)
+
+    def read_volume(self, volume_node: Any, role: str = "input volume") -> Volume:
+        """A volume node as a `Volume` holding counts (refuses empty or constant volumes)."""
+        if volume_node is None:
+            raise InputError(f"select the {role}")
+        volume = volume_from_node(volume_node, f"{role} '{_node_name(volume_node, 'unnamed')}'")
+        return require_counts(volume, f"{role} '{_node_name(volume_node, 'unnamed')}'")
+
+    def read_support(self, support_node: Any, volume_node: Any) -> Segmentation:
+        """The painted segments on the volume's grid; refuses empty and one-class painting."""
+        if support_node is None:
+            raise InputError("select the painted segmentation (the support)")
+        name = f"'{_node_name(support_node, 'the painted segmentation')}'"
+        if support_node.GetSegmentation().GetNumberOfSegments() == 0:
+            raise InputError(f"{name} has no segments: paint at least two classes (e.g. LV_myocardium and "
+                             "background) in the Segment Editor")
+        support = segmentation_from_node(support_node, volume_node, f"segmentation {name}")
+        painted = [info.name for info in support.segments]
+        if not painted:
+            raise InputError(f"nothing painted in {name} lies inside the volume: paint at least two classes "
+                             "(e.g. LV_myocardium and background)")
+        if len(painted) < 2:
+            raise InputError(f"only one class ({painted[0]}) is painted in {name}: paint at least one more class "
+                             "(e.g. background)")
+        return support
+
+    # -- computing (any thread; no MRML access)
+
+    def _classifier(self) -> Any:
+        from ..protonet.session import FewShotSession
+
+        key = (self.model, self.device)
+        if self._session is None or self._session_key != key:
+            self._session = FewShotSession(model=self.model, device=self.device)
+            self._session_key = key
+            self._features_key = None
+        return self._session
+
+    def features_ready(self, volume: Volume) -> bool:
+        """Whether the classifier's features of this volume are cached (a classification is then fast)."""
+        return (self._session is not None and self._session_key == (self.model, self.device)
+                and self._features_key == volume_digest(volume))
+
+    def compute_features(self, volume: Volume, progress: Optional[ProgressCallback] = None,
+                         cancel: Optional[CancelToken] = None) -> None:
+        """Compute and cache the classifier's features of a volume (skipped when already cached)."""
+        if self.features_ready(volume):
+            return
+        session = self._classifier()
+        start = time.perf_counter()
+        self._features_key = None
+        session.set_volume(volume, progress=progress, cancel=cancel)
+        self._features_key = volume_digest(volume)
+        self.feature_computations += 1
+        self.timings["features_s"] = time.perf_counter() - start
+
+    def predict(self, volume: Volume, support: Segmentation) -> Any:
+        """Classify every voxel from the cached features and the painted support (a ClassificationResult)."""
+        if not self.features_ready(volume):
+            raise InputError("the volume's features are not computed yet")
+        start = time.perf_counter()
+        session = self._classifier()
+        session.set_support(support)
+        result = session.predict()
+        self.timings["predict_s"] = time.perf_counter() - start
+        return result
+
+    def _landmark_finder(self) -> Any:
+        from ..prnet.localize import Localizer
+
+        key = (self.localizer_model, self.device)
+        if self._localizer is None or self._localizer_key != key:
+            self._localizer = Localizer(model=self.localizer_model, device=self.device)
+            self._localizer_key = key
+        return self._localizer
+
+    def find_landmarks(self, volume: Volume, templates: Sequence[tuple[Volume, Sequence[Landmark]]],
+                       progress: Optional[ProgressCallback] = None, cancel: Optional[CancelToken] = None
+                       ) -> list[Landmark]:
+        """Place the templates' landmarks (labels of the first template, a confidence per point) in a volume: one
+        template's placement, or the geometric median per landmark of several templates' placements."""
+        start = time.perf_counter()
+        landmarks = self._landmark_finder().localize_from_templates(volume, templates, progress=progress,
+                                                                    cancel=cancel)
+        self.timings["localize_s"] = time.perf_counter() - start
+        return landmarks
+
+    # -- writing (scene thread)
+
+    def write_classification(self, result: Any, volume_node: Any, output_node: Any = None,
+                             probability_node: Any = None) -> Any:
+        """Write a ClassificationResult into a segmentation node (and the winning-class probability volume)."""
+        start = time.perf_counter()
+        name = f"{_node_name(volume_node, 'volume')} tissue classes"
+        node = segmentation_to_node(result.labels, self.scene, name, output_node, volume_node)
+        if probability_node is not None:
+            labels = result.labels.labels
+            confidence = np.asarray(result.probabilities, dtype=np.float32).max(axis=0)
+            volume_to_node(labels.with_array(confidence), self.scene, node=probability_node)
+        self.timings["write_s"] = time.perf_counter() - start
+        return node
+
+    # -- the scripting API
+
+    def classify(self, volumeNode: Any, supportSegmentationNode: Any, outputSegmentationNode: Any = None,
+                 probabilityVolumeNode: Any = None, progress: Optional[ProgressCallback] = None,
+                 cancel: Optional[CancelToken] = None) -> Any:
+        """Classify every voxel of the volume from the painted segments; returns the output segmentation node.
+
+        The output (a new node unless one is given) carries the support's segment names and colors; the
+        optional probability volume receives each voxel's winning-class probability. Features are cached, so
+        classifying again after more painting only recomputes the prototypes.
+        """
+        start = time.perf_counter()
+        self.timings = {}
+        if outputSegmentationNode is not None and outputSegmentationNode is supportSegmentationNode:
+            raise InputError("the output segmentation must not be the painted segmentation")
+        if probabilityVolumeNode is not None and probabilityVolumeNode is volumeNode:
+            raise InputError("the probability volume must not be the input volume")
+        volume = self.read_volume(volumeNode)
+        support = self.read_support(supportSegmentationNode, volumeNode)
+        self.timings["read_s"] = time.perf_counter() - start
+        report(progress, 0.0, "computing features", cancel)
+        self.compute_features(volume, progress, cancel)
+        result = self.predict(volume, support)
+        node = self.write_classification(result, volumeNode, outputSegmentationNode, probabilityVolumeNode)
+        self.timings["classify_s"] = time.perf_counter() - start
+        report(progress, 1.0, "classified", cancel)
+        return node
+
+    def read_localization_inputs(self, volumeNode: Any, templateVolumeNode: Any, templateLandmarksNode: Any,
+                                 moreTemplates: Sequence[tuple[Any, Any]] = (), outputLandmarksNode: Any = None
+                                 ) -> tuple[Volume, list[tuple[Volume, list[Landmark]]]]:
+        """The target volume and every template (volume, landmarks), checked: each template's landmarks inside its
+        volume, and the output point list none of the templates' (it would overwrite one). A further template
+        with neither node is skipped (an empty row of the module's panel); one with a single node is refused."""
+        pairs = [(templateVolumeNode, templateLandmarksNode), *moreTemplates]
+        if outputLandmarksNode is not None and any(outputLandmarksNode is landmarks for _, landmarks in pairs):
+            raise InputError("the output landmarks must not be the template landmarks")
+        for number, (template, landmarks) in enumerate(moreTemplates, start=2):
+            if (template is None) != (landmarks is None):
+                raise InputError(f"template {number}: select both its volume and its landmarks")
+        volume = self.read_volume(volumeNode)
+        return volume, [self.read_template(templateVolumeNode, templateLandmarksNode),
+                        *[self.read_template(template, landmarks) for template, landmarks in moreTemplates
+                          if template is not None]]
+
+    def read_template(self, templateVolumeNode: Any, templateLandmarksNode: Any) -> tuple[Volume, list[Landmark]]:
+        """A template volume and its landmarks, checked (every landmark inside the volume)."""
+        template = self.read_volume(templateVolumeNode, "template volume")
+        landmarks = landmarks_from_node(templateLandmarksNode, f"template landmarks "
+                                        f"'{_node_name(templateLandmarksNode, 'unnamed')}'")
+        outside = [landmark.label for landmark in landmarks if not template.contains_lps(landmark.position_lps)]
+        if outside:
+            raise InputError(f"template landmarks {', '.join(outside)} lie outside the template volume")
+        return template, landmarks
+
+    def write_landmarks(self, landmarks: Sequence[Landmark], volume_node: Any, output_node: Any = None) -> Any:
+        """Write found landmarks into a point list node (new unless given)."""
+        name = f"{_node_name(volume_node, 'volume')} landmarks"
+        return landmarks_to_node(landmarks, self.scene, name, output_node)
+
+    def localize(self, volumeNode: Any, templateVolumeNode: Any, templateLandmarksNode: Any,
+                 outputLandmarksNode: Any = None, progress: Optional[ProgressCallback] = None,
+                 cancel: Optional[CancelToken] = None, moreTemplates: Sequence[tuple[Any, Any]] = ()) -> Any:
+        """Place the template's landmarks in the volume; returns a point list node (labels, confidences).
+        `moreTemplates`: further (volume node, point list node) templates; each landmark is then the geometric
+        median of the templates' placements."""
+        volume, templates = self.read_localization_inputs(volumeNode, templateVolumeNode, templateLandmarksNode,
+                                                          moreTemplates, outputLandmarksNode)
+        found = self.find_landmarks(volume, templates, progress, cancel)
+        return self.write_landmarks(found, volumeNode, outputLandmarksNode)
+
+    def measure(self, volumeNode: Any, segmentationNode: Any = None, landmarksNode: Any = None,
+                tableNode: Any = None) -> Any:
+        """A table of per-class volume (mL) and mean counts, and landmark distances (e.g. LV length)."""
+        if segmentationNode is None and landmarksNode is None:
+            raise InputError("nothing to measure: give a segmentation or landmarks")
+        rows: list[Measurement] = []
+        if segmentationNode is not None:
+            volume = self.read_volume(volumeNode)
+            rows += class_measurements(volume, segmentation_from_node(segmentationNode, volumeNode))
+        if landmarksNode is not None:
+            rows += landmark_measurements(landmarks_from_node(landmarksNode))
+        name = f"{_node_name(volumeNode, 'volume')} measurements"
+        return measurements_to_table(rows, self.scene, name, tableNode)
