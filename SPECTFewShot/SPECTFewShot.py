@@ -1,5 +1,4 @@
 import logging
-import threading
 import time
 from typing import Annotated, Optional
 
@@ -19,13 +18,12 @@ from slicer.ScriptedLoadableModule import (
 from slicer.util import VTKObservationMixin
 
 # Only light parts of the library at import time (no torch): Slicer imports this file when it starts.
+from SPECTFewShotLib.background_job import BackgroundJob
 from SPECTFewShotLib.errors import CancelledError, SPECTFewShotError
-from SPECTFewShotLib.progress import CancelToken
+from SPECTFewShotLib.vocabulary import PAINTING_CLASSES
 
 # A live update runs this long after the last paint event (strokes arrive as bursts of events).
 LIVE_UPDATE_DELAY_MS = 300
-# The classes a new painting starts with (empty segments are ignored until painted).
-PAINTING_CLASSES = ("LV_myocardium", "LV_blood_pool", "liver", "background")
 DEFAULT_MODEL = "default"
 
 
@@ -118,34 +116,6 @@ class SPECTFewShotParameterNode:
 #
 
 
-class _BackgroundJob:
-    """Work on a worker thread that touches no MRML or Qt object; the widget polls its progress from a timer."""
-
-    def __init__(self, work, message: str) -> None:
-        self.cancelToken = CancelToken()
-        self.fraction = 0.0
-        self.message = message
-        self.result = None
-        self.error = None
-        self._thread = threading.Thread(target=self._run, args=(work,), daemon=True)
-
-    def _run(self, work) -> None:
-        try:
-            self.result = work(self._progress, self.cancelToken)
-        except BaseException as error:  # handed to the GUI thread, which shows it
-            self.error = error
-
-    def _progress(self, fraction: float, message: str) -> None:
-        self.fraction, self.message = fraction, message
-
-    def start(self) -> None:
-        self._thread.start()
-
-    @property
-    def done(self) -> bool:
-        return not self._thread.is_alive()
-
-
 class SPECTFewShotWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     """Uses ScriptedLoadableModuleWidget base class, available at:
     https://github.com/Slicer/Slicer/blob/main/Base/Python/slicer/ScriptedLoadableModule.py
@@ -206,7 +176,7 @@ class SPECTFewShotWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def cleanup(self) -> None:
         """Called when the application closes and the module widget is destroyed."""
         if self._job is not None:
-            self._job.cancelToken.cancel()
+            self._job.cancel()
         if self._liveTimer is not None:
             self._liveTimer.stop()
         self.removeObservers()
@@ -228,7 +198,7 @@ class SPECTFewShotWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         """Called just before the scene is closed."""
         # Parameter node will be reset, do not use it anymore
         if self._job is not None:
-            self._job.cancelToken.cancel()
+            self._job.cancel()
         self._observeSupport(None)
         self.setParameterNode(None)
 
@@ -291,7 +261,7 @@ class SPECTFewShotWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         """Follow the painted segmentation's changes (strokes, added or renamed segments)."""
         if node is self._observedSupport:
             return
-        for event in _supportEvents():
+        for event in self.logic.paintingEvents():
             if self._observedSupport is not None:
                 self.removeObserver(self._observedSupport, event, self.onSupportModified)
             if node is not None:
@@ -330,15 +300,11 @@ class SPECTFewShotWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 return
             self._configureLogic()
             p = self._parameterNode
-            sceneLogic = self.logic.sceneLogic
-            volume = sceneLogic.read_volume(p.inputVolume)
-            sceneLogic.read_support(p.supportSegmentation, p.inputVolume)  # refuse bad painting before computing
-            if sceneLogic.features_ready(volume):
+            work = self.logic.featureWork(p.inputVolume, p.supportSegmentation)
+            if work is None:  # features cached: classifying takes a fraction of a second
                 self._classifyFromCachedFeatures()
                 return
-            self._startJob(_("Computing features"),
-                           lambda progress, cancel: sceneLogic.compute_features(volume, progress, cancel),
-                           lambda result: self._classifyFromCachedFeatures())
+            self._startJob(_("Computing features"), work, lambda result: self._classifyFromCachedFeatures())
 
     def _classifyFromCachedFeatures(self) -> None:
         p = self._parameterNode
@@ -358,27 +324,17 @@ class SPECTFewShotWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 return
             self._configureLogic()
             p = self._parameterNode
-            sceneLogic = self.logic.sceneLogic
             moreTemplates = [(p.templateVolume2, p.templateLandmarks2), (p.templateVolume3, p.templateLandmarks3)]
-            volume, templates = sceneLogic.read_localization_inputs(p.inputVolume, p.templateVolume,
-                                                                    p.templateLandmarks, moreTemplates,
-                                                                    p.outputLandmarks)
-            self._startJob(_("Placing landmarks"),
-                           lambda progress, cancel: sceneLogic.find_landmarks(volume, templates, progress, cancel),
-                           self._onLandmarksFound)
+            work = self.logic.landmarkWork(p.inputVolume, p.templateVolume, p.templateLandmarks, moreTemplates,
+                                           p.outputLandmarks)
+            self._startJob(_("Placing landmarks"), work, self._onLandmarksFound)
 
     def _onLandmarksFound(self, landmarks) -> None:
         p = self._parameterNode
-        output = self.logic.sceneLogic.write_landmarks(landmarks, p.inputVolume, p.outputLandmarks)
+        output, status = self.logic.writeLandmarks(landmarks, p.inputVolume, p.outputLandmarks)
         if p.outputLandmarks is not output:
             p.outputLandmarks = output
         self._updateTable()
-        from SPECTFewShotLib.prnet.fusion import low_confidence_labels
-
-        low = low_confidence_labels(landmarks)
-        status = _("Placed {count} landmarks").format(count=len(landmarks))
-        if low:
-            status += _("; low confidence, check: {labels}").format(labels=", ".join(low))
         self.ui.statusLabel.text = status
 
     def _updateTable(self) -> None:
@@ -413,7 +369,7 @@ class SPECTFewShotWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def onCancelButton(self) -> None:
         """Ask the running computation to stop at its next check."""
         if self._job is not None:
-            self._job.cancelToken.cancel()
+            self._job.cancel()
             self.ui.statusLabel.text = _("Cancelling...")
 
     def _configureLogic(self) -> None:
@@ -424,7 +380,7 @@ class SPECTFewShotWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def _startJob(self, message: str, work, onDone) -> None:
         """Run `work(progress, cancel)` on a worker thread; `onDone(result)` runs on this thread afterwards."""
-        self._job = _BackgroundJob(work, message)
+        self._job = BackgroundJob(work, message)
         self._jobDone = onDone
         self.ui.progressBar.value = 0
         self.ui.progressBar.show()
@@ -457,28 +413,14 @@ class SPECTFewShotWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self._jobDone(job.result)
 
 
-def _supportEvents() -> list:
-    from SPECTFewShotLib.mrml import painting_events
-
-    return painting_events()
-
-
 #
 # SPECTFewShotLogic
 #
 
 
 class SPECTFewShotLogic(ScriptedLoadableModuleLogic):
-    """This class should implement all the actual
-    computation done by your module.  The interface
-    should be such that other python code can import
-    this class and make use of the functionality without
-    requiring an instance of the Widget.
-    Uses ScriptedLoadableModuleLogic base class, available at:
-    https://github.com/Slicer/Slicer/blob/main/Base/Python/slicer/ScriptedLoadableModule.py
-
-    It adapts slicer.mrmlScene to SPECTFewShotLib.mrml.SceneLogic, where the work is done (and tested headless).
-    """
+    """The module's logic, usable from the Python console without the widget: it adapts slicer.mrmlScene to
+    SPECTFewShotLib.mrml.SceneLogic, where the work is done (and tested headless on slicer-core)."""
 
     def __init__(self) -> None:
         """Called when the logic class is instantiated. Can be used for initializing member variables."""
@@ -591,6 +533,23 @@ class SPECTFewShotLogic(ScriptedLoadableModuleLogic):
         return self.sceneLogic.classify(volumeNode, supportSegmentationNode, outputSegmentationNode,
                                         probabilityVolumeNode)
 
+    def featureWork(self, volumeNode, supportSegmentationNode):
+        """Check the inputs; the work (for a worker thread) that computes the volume's features, None if cached."""
+        self._ready()
+        return self.sceneLogic.feature_work(volumeNode, supportSegmentationNode)
+
+    def landmarkWork(self, volumeNode, templateVolumeNode, templateLandmarksNode, moreTemplates=(),
+                     outputLandmarksNode=None):
+        """Check the inputs; the work (for a worker thread) that places the templates' landmarks."""
+        self._ready()
+        return self.sceneLogic.landmark_work(volumeNode, templateVolumeNode, templateLandmarksNode, moreTemplates,
+                                             outputLandmarksNode)
+
+    def writeLandmarks(self, landmarks, volumeNode, outputLandmarksNode=None):
+        """Write placed landmarks into a point list node; returns the node and a status line for the user."""
+        node = self.sceneLogic.write_landmarks(landmarks, volumeNode, outputLandmarksNode)
+        return node, self.sceneLogic.landmark_status(landmarks)
+
     def localize(self, volumeNode, templateVolumeNode, templateLandmarksNode, outputLandmarksNode=None,
                  moreTemplates=()):
         """Place the template's landmarks in the volume; returns the output point list node. moreTemplates: further
@@ -602,6 +561,13 @@ class SPECTFewShotLogic(ScriptedLoadableModuleLogic):
     def measure(self, volumeNode, segmentationNode=None, landmarksNode=None, tableNode=None):
         """Per-class volume (mL) and mean counts, landmark distances; returns the table node."""
         return self.sceneLogic.measure(volumeNode, segmentationNode, landmarksNode, tableNode)
+
+    @staticmethod
+    def paintingEvents() -> list:
+        """The events a segmentation node fires when it is painted (what the live update follows)."""
+        from SPECTFewShotLib.mrml import painting_events
+
+        return painting_events()
 
     def createPainting(self, volumeNode):
         """A new segmentation to paint into, with empty segments for the usual classes."""

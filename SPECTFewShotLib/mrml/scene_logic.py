@@ -10,6 +10,7 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
+from ..background_job import Work
 from ..errors import InputError
 from ..io.markups_io import Landmark
 from ..io.segmentation_io import Segmentation
@@ -236,6 +237,32 @@ class SceneLogic:
                                                           moreTemplates, outputLandmarksNode)
         found = self.find_landmarks(volume, templates, progress, cancel)
         return self.write_landmarks(found, volumeNode, outputLandmarksNode)
+
+    # -- work for a worker thread, planned on the scene thread (the Slicer module's widget runs it)
+
+    def feature_work(self, volumeNode: Any, supportSegmentationNode: Any) -> Optional[Work]:
+        """Check the inputs now; the work that computes the volume's features, or None when they are cached."""
+        volume = self.read_volume(volumeNode)
+        self.read_support(supportSegmentationNode, volumeNode)  # bad painting is refused before any computation
+        if self.features_ready(volume):
+            return None
+        return lambda progress, cancel: self.compute_features(volume, progress, cancel)
+
+    def landmark_work(self, volumeNode: Any, templateVolumeNode: Any, templateLandmarksNode: Any,
+                      moreTemplates: Sequence[tuple[Any, Any]] = (), outputLandmarksNode: Any = None) -> Work:
+        """Check the inputs now; the work that places the templates' landmarks (it returns them)."""
+        volume, templates = self.read_localization_inputs(volumeNode, templateVolumeNode, templateLandmarksNode,
+                                                          moreTemplates, outputLandmarksNode)
+        return lambda progress, cancel: self.find_landmarks(volume, templates, progress, cancel)
+
+    @staticmethod
+    def landmark_status(landmarks: Sequence[Landmark]) -> str:
+        """One line for the user: how many landmarks were placed and which ones to check."""
+        from ..prnet.fusion import low_confidence_labels
+
+        low = low_confidence_labels(landmarks)
+        status = f"Placed {len(landmarks)} landmarks"
+        return status + (f"; low confidence, check: {', '.join(low)}" if low else "")
 
     def measure(self, volumeNode: Any, segmentationNode: Any = None, landmarksNode: Any = None,
                 tableNode: Any = None) -> Any:

@@ -1,0 +1,55 @@
+"""The worker-thread job the Slicer module polls: result, error, progress and cancellation come back intact."""
+
+import threading
+import unittest
+
+from SPECTFewShotLib.background_job import BackgroundJob
+from SPECTFewShotLib.errors import CancelledError, InputError
+from SPECTFewShotLib.progress import report
+
+
+class BackgroundJobTest(unittest.TestCase):
+    def test_result_and_last_progress_come_back(self):
+        def work(progress, cancel):
+            report(progress, 0.5, "half way", cancel)
+            return threading.current_thread() is not threading.main_thread()
+
+        job = BackgroundJob(work, "starting")
+        job.start()
+        job.wait(10)
+        self.assertTrue(job.done)
+        self.assertIs(job.result, True)  # it ran on another thread
+        self.assertIsNone(job.error)
+        self.assertEqual((job.fraction, job.message), (0.5, "half way"))
+
+    def test_an_error_is_handed_back_not_raised_on_the_worker(self):
+        def work(progress, cancel):
+            raise InputError("paint at least two classes")
+
+        job = BackgroundJob(work, "starting")
+        job.start()
+        job.wait(10)
+        self.assertIsInstance(job.error, InputError)
+        self.assertIsNone(job.result)
+
+    def test_cancel_stops_the_work_at_its_next_report(self):
+        started, release = threading.Event(), threading.Event()
+
+        def work(progress, cancel):
+            started.set()
+            release.wait(10)
+            report(progress, 0.9, "almost", cancel)
+            return "finished"
+
+        job = BackgroundJob(work, "starting")
+        job.start()
+        started.wait(10)
+        job.cancel()
+        release.set()
+        job.wait(10)
+        self.assertIsInstance(job.error, CancelledError)
+        self.assertIsNone(job.result)
+
+
+if __name__ == "__main__":
+    unittest.main()
