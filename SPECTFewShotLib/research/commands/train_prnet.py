@@ -14,9 +14,9 @@ import shlex
 import sys
 import time
 from dataclasses import replace
-from pathlib import Path
 
 from SPECTFewShotLib.errors import InputError
+from SPECTFewShotLib.research.commands.training_options import add_output_arguments, output_folder, phantom_cache
 from SPECTFewShotLib.research.seeds import check_training_seeds, training_seeds, validation_seeds
 
 
@@ -43,9 +43,7 @@ def register(parser: argparse.ArgumentParser) -> None:
                         help="train the coarse and the fine scale at the same time in two processes of --threads "
                         "threads each (the same weights as one after the other, in about half the time)")
     parser.add_argument("--default", action="store_true", help="register as the default PRNet model")
-    parser.add_argument("--cache", metavar="DIR", help="phantom cache folder (default: ~/.cache/spectfewshot)")
-    parser.add_argument("--output-dir", metavar="DIR", help="where to write the weights and card "
-                        "(default: Resources/Models, registered); elsewhere nothing is registered")
+    add_output_arguments(parser)
     parser.set_defaults(func=run)
 
 
@@ -67,12 +65,10 @@ def run(args: argparse.Namespace) -> int:
     check_training_seeds(seeds)
     if args.threads < 1:
         raise InputError("--threads must be at least 1")
-    output_dir = Path(args.output_dir) if args.output_dir else MODELS_DIR
-    if not output_dir.is_dir():
-        raise InputError(f"output folder {output_dir} does not exist")
+    output_dir = output_folder(args)
     model_id = args.id or f"prnet-{args.variant.replace('.', '')}-v1"
     torch.set_num_threads(args.threads)
-    cache = Path(args.cache) / "phantoms" if args.cache else None
+    cache = phantom_cache(args)
 
     started = time.perf_counter()
     volumes = []

@@ -13,11 +13,10 @@ import json
 import shlex
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-from SPECTFewShotLib.errors import InputError
+from SPECTFewShotLib.research.commands.training_options import add_output_arguments, output_folder, phantom_cache
 from SPECTFewShotLib.research.seeds import check_training_seeds, training_seeds, validation_seeds
 
 
@@ -39,9 +38,7 @@ def register(parser: argparse.ArgumentParser) -> None:
                         "same thread count reproduces the same weights)")
     parser.add_argument("--init-weights", metavar="FILE",
                         help="start the trunk from a torchvision ResNet-18 state dict, e.g. ImageNet weights")
-    parser.add_argument("--cache", metavar="DIR", help="phantom cache folder (default: ~/.cache/spectfewshot)")
-    parser.add_argument("--output-dir", metavar="DIR", help="where to write the weights and card "
-                        "(default: Resources/Models, registered); elsewhere nothing is registered")
+    add_output_arguments(parser)
     parser.set_defaults(func=run)
 
 
@@ -59,10 +56,8 @@ def run(args: argparse.Namespace) -> int:
     seeds = training_seeds(args.studies, args.seed_start)
     check_training_seeds(seeds)
     validation = validation_seeds(args.validation_studies)
-    output_dir = Path(args.output_dir) if args.output_dir else MODELS_DIR
-    if not output_dir.is_dir():
-        raise InputError(f"output folder {output_dir} does not exist")
-    cache = Path(args.cache) / "phantoms" if args.cache else None
+    output_dir = output_folder(args)
+    cache = phantom_cache(args)
     config = PretrainingConfig(iterations=args.iterations, seed=args.seed,
                                superpixel_fraction=args.superpixel_fraction)
     torch.set_num_threads(max(1, args.threads))
