@@ -144,7 +144,8 @@ def register_realism(parser: argparse.ArgumentParser) -> None:
     parser.description = ("Phantoms next to the real study: a figure (three planes, same window) and the realism "
                           "table (count ratios, noise, wall FWHM), written as DIR/realism.md and "
                           "DIR/figures/realism.png.")
-    parser.add_argument("-o", "--output", required=True, help="folder for realism.md and figures/ (e.g. docs/evaluation)")
+    parser.add_argument("-o", "--output", required=True,
+                        help="folder for realism.md and figures/ (e.g. docs/evaluation)")
     parser.add_argument("--phantoms", type=int, default=20,
                         help="held-out phantoms in the table (default: %(default)s)")
     parser.set_defaults(func=run_realism)
