@@ -1,8 +1,8 @@
 """Which Python packages the library needs inside 3D Slicer, and which of them are missing (nothing is installed here).
 
-Slicer owns numpy, SimpleITK and VTK: the extension never installs or upgrades them. torch and torchvision come
-through the PyTorch extension's PyTorchUtils when it is there (it picks the build that matches the GPU driver);
-the rest through pip, after the user agreed.
+Slicer owns numpy, SimpleITK and VTK: the extension never installs or upgrades them. torch comes through
+the PyTorch extension's PyTorchUtils when it is there (it picks the build that matches the GPU driver); the rest
+through pip, after the user agreed.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 # Distributions Slicer ships and updates itself; listed in pyproject.toml for the command line only.
 SLICER_OWNED = ("numpy", "SimpleITK", "vtk")
 # Installed through the PyTorch extension (PyTorchUtils) when it is present.
-TORCH_DISTRIBUTIONS = ("torch", "torchvision")
+TORCH_DISTRIBUTIONS = ("torch",)
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,6 @@ REQUIREMENTS = (
     Requirement("pydicom", "pydicom", "2.4"),
     Requirement("scipy", "scipy", "1.10"),
     Requirement("torch", "torch", "2.1"),
-    Requirement("torchvision", "torchvision", "0.16"),
 )
 
 

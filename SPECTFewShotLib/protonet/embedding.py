@@ -1,9 +1,10 @@
 """The dense embedding network: a ResNet-18 trunk over axial slabs plus a full-resolution shallow branch.
 
 Input: three neighbouring axial slices of normalised counts as the three channels (ResNet-18's RGB input, with
-through-plane context). The trunk keeps torchvision's ResNet-18 layer names and shapes (`conv1`, `bn1`, `layer1`
-.. `layer3`), so ImageNet weights load into it; it stops after `layer3` (or earlier, `trunk_depth`), which keeps the
-weights small and the receptive field large enough to see the whole heart. A feature-pyramid head brings the
+through-plane context). The trunk (resnet_trunk.py) keeps torchvision's ResNet-18 layer names, shapes (`conv1`,
+`bn1`, `layer1` .. `layer3`) and initialisation without importing torchvision, so ImageNet weights load into it; it
+stops after `layer3` (or earlier, `trunk_depth`), which keeps the weights small and the receptive field large enough
+to see the whole heart. A feature-pyramid head brings the
 stages to the stride of `layer1` (4) and projects them to `deep_dim` channels, which are then interpolated to the
 output grid; a small convolutional branch on the input itself, at the output grid's resolution, adds sharp
 intensity and edge features (`shallow_dim` channels). The embedding is the concatenation of both.
@@ -19,8 +20,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..errors import ModelError
-from ..torch_compat import import_torchvision
-from .resnet_trunk import resnet18_stage, resnet18_stem
+from .resnet_trunk import resnet18_trunk
 
 # Normalised counts lie in [0, 3] with most tissue below 1: centre them roughly, as images are for ImageNet.
 INPUT_MEAN = 0.25
@@ -78,17 +78,11 @@ class DenseEmbedding(nn.Module):
     """Per-pixel embeddings of axial slabs [B, 3, H, W] -> [B, dim, H, W]."""
 
     def __init__(self, config: EmbeddingConfig | None = None, for_training: bool = True) -> None:
-        """A new network; `for_training=False` when trained weights will be loaded into it (the trunk is then
-        built by resnet_trunk.py, identical to torchvision's but without importing torchvision)."""
+        """A new network, initialised for training as torchvision initialises ResNet-18; `for_training=False`
+        skips the initialisation when trained weights will be loaded into it."""
         super().__init__()
         self.config = config or EmbeddingConfig()
-        if for_training:
-            resnet = import_torchvision().models.resnet18(weights=None)
-            stem = (resnet.conv1, resnet.bn1, resnet.relu, resnet.maxpool)
-            stages = [resnet.layer1, resnet.layer2, resnet.layer3][: self.config.trunk_depth]
-        else:
-            stem = resnet18_stem()
-            stages = [resnet18_stage(i) for i in range(1, self.config.trunk_depth + 1)]
+        stem, stages = resnet18_trunk(self.config.trunk_depth, initialise=for_training)
         self.conv1, self.bn1, self.relu, self.maxpool = stem
         for index, stage in enumerate(stages, start=1):
             setattr(self, f"layer{index}", stage)

@@ -1,10 +1,13 @@
-"""The first stages of ResNet-18, module for module as torchvision builds them, for loading trained weights fast.
+"""The first stages of ResNet-18, module for module and draw for draw as torchvision builds them, without torchvision.
 
-torchvision's `resnet18` builds and initialises the trunk for training (embedding.py). Loading trained weights
-overwrites every parameter, so the session builds the same modules here instead: importing torchvision costs
-about 1.2 s of a classify command's 4-5 s on two cores. Names and shapes (`conv1`, `bn1`, `layerN.M.conv1`, ...,
-`layerN.0.downsample.0/1`) are torchvision's, so the two are interchangeable state for state; a test checks that
-they give identical outputs with the same weights.
+Names and shapes (`conv1`, `bn1`, `layerN.M.conv1`, ..., `layerN.0.downsample.0/1`) are torchvision's, so a
+torchvision ResNet-18 state dict (ImageNet weights, say) loads into the trunk and the trunk's state loads into a
+torchvision ResNet-18. `resnet18_trunk(depth, initialise=True)` also initialises the trunk as torchvision's
+`resnet18(weights=None)` does: every convolution Kaiming-normal (fan-out, ReLU gain), every batch norm weight 1 and
+bias 0, and the stages the trunk drops (`layer4`) and the classifier (`fc`) are built and discarded so that the
+random number generator ends where torchvision leaves it; with the same seed both give the same tensors and the
+modules built after the trunk draw the same numbers. Loading trained weights overwrites every parameter, so
+inference builds the trunk with `initialise=False` and skips those draws.
 """
 
 from __future__ import annotations
@@ -13,6 +16,9 @@ from typing import Optional
 
 import torch
 from torch import nn
+
+RESNET18_STAGES = 4
+RESNET18_CLASSES = 1000
 
 
 class BasicBlock(nn.Module):
@@ -43,8 +49,31 @@ def resnet18_stem() -> tuple[nn.Module, nn.Module, nn.Module, nn.Module]:
 
 
 def resnet18_stage(index: int) -> nn.Sequential:
-    """layer1, layer2 or layer3 of ResNet-18 (two basic blocks; layers 2 and 3 halve the resolution)."""
+    """layer1 .. layer4 of ResNet-18 (two basic blocks; layers 2 to 4 halve the resolution)."""
     planes = 64 * 2 ** (index - 1)
     inplanes = 64 if index == 1 else planes // 2
     stride = 1 if index == 1 else 2
     return nn.Sequential(BasicBlock(inplanes, planes, stride), BasicBlock(planes, planes))
+
+
+def resnet18_trunk(depth: int, initialise: bool = True
+                   ) -> tuple[tuple[nn.Module, nn.Module, nn.Module, nn.Module], list[nn.Sequential]]:
+    """The stem and the first `depth` stages of ResNet-18; `initialise` as torchvision's `resnet18(weights=None)`."""
+    stem = resnet18_stem()
+    stages = [resnet18_stage(index) for index in range(1, depth + 1)]
+    if initialise:
+        discarded = [resnet18_stage(index) for index in range(depth + 1, RESNET18_STAGES + 1)]
+        discarded.append(nn.Linear(512, RESNET18_CLASSES))
+        for part in (*stem, *stages, *discarded):
+            _initialise_like_torchvision(part)
+    return stem, stages
+
+
+def _initialise_like_torchvision(module: nn.Module) -> None:
+    """torchvision ResNet's initialisation, applied to the module and its children in registration order."""
+    for child in module.modules():
+        if isinstance(child, nn.Conv2d):
+            nn.init.kaiming_normal_(child.weight, mode="fan_out", nonlinearity="relu")
+        elif isinstance(child, (nn.BatchNorm2d, nn.GroupNorm)):
+            nn.init.constant_(child.weight, 1)
+            nn.init.constant_(child.bias, 0)
