@@ -32,11 +32,14 @@ from .mrml import (
 from .painting import paint_slices, quartile_slices, unpainted_slices
 from .progress import ProgressCallback, report
 from .resources import sample_study
+from .vocabulary import TISSUE_BY_NAME
 from .volume import Volume
 
 log = logging.getLogger(__name__)
 
-CLASS_NAMES = {1: "LV_myocardium", 2: "background"}
+# The painting's two classes by their values in a segmentation node (1, 2, ... in segment order).
+MYOCARDIUM, BACKGROUND = 1, 2
+CLASS_NAMES = {MYOCARDIUM: TISSUE_BY_NAME["LV_myocardium"].name, BACKGROUND: TISSUE_BY_NAME["background"].name}
 # A floor that catches broken plumbing (a flipped or shifted grid, classes swapped, a network that did not load),
 # not an accuracy claim: accuracy is measured by `spectfewshot evaluate`. Myocardium Dice on the unpainted slices
 # of the real study with the protocol's three painted slices: an untrained network scores 0.2-0.4 there, GrowCut
@@ -78,8 +81,8 @@ def run_scenario(scene: Any, model: Optional[str] = None, localizer_model: Optio
     nodes = result["nodes"]
     table = logic.measure(nodes["volume"], nodes["classes"])
     rows = {name: (value, unit) for name, value, unit in table_rows(table)}
-    expected_ml = float((classification["updated_labels"] == 1).sum()) * classification["voxel_ml"]
-    _check(abs(rows.get("LV_myocardium volume", (-1.0, ""))[0] - expected_ml) < 1e-6,
+    expected_ml = float((classification["updated_labels"] == MYOCARDIUM).sum()) * classification["voxel_ml"]
+    _check(abs(rows.get(f"{CLASS_NAMES[MYOCARDIUM]} volume", (-1.0, ""))[0] - expected_ml) < 1e-6,
            "the table's myocardium volume is not that of the output")
     nodes["table"] = table
     result["table"] = rows
@@ -103,13 +106,13 @@ def _classification_part(scene: Any, logic: SceneLogic, result: dict,
     volume = require_counts(read_volume(image_path), image_path.name)
     wall = read_segmentation(mask_path).labels.array > 0
     volume_node = volume_to_node(volume, scene, "PhysioNet MPS patient001")
-    reference = Segmentation(volume.with_array(wall.astype(np.int32)), segments_for([1], {1: "LV_myocardium"}))
+    reference = Segmentation(volume.with_array(wall.astype(np.int32)), segments_for([MYOCARDIUM], CLASS_NAMES))
     segmentation_to_node(reference, scene, "patient001 reference LV wall", reference_volume_node=volume_node)
 
     report(progress, 0.05, "painting the protocol's slices")
     slices = quartile_slices(wall)
-    support_labels = paint_slices(np.where(wall, 1, 2).astype(np.int32), slices)
-    support = Segmentation(volume.with_array(support_labels), segments_for([1, 2], CLASS_NAMES))
+    support_labels = paint_slices(np.where(wall, MYOCARDIUM, BACKGROUND).astype(np.int32), slices)
+    support = Segmentation(volume.with_array(support_labels), segments_for([MYOCARDIUM, BACKGROUND], CLASS_NAMES))
     painted_node = segmentation_to_node(support, scene, "patient001 painting", reference_volume_node=volume_node)
     volume_print, painted_print = node_fingerprint(volume_node), node_fingerprint(painted_node)
 
@@ -125,7 +128,7 @@ def _classification_part(scene: Any, logic: SceneLogic, result: dict,
            "the output's segments do not carry the painted names and colors")
     labels = segmentation_from_node(output, volume_node).labels.array
     unpainted = unpainted_slices(wall.shape, slices)
-    score = dice(labels[unpainted] == 1, wall[unpainted])
+    score = dice(labels[unpainted] == MYOCARDIUM, wall[unpainted])
     _check(score >= MIN_DICE_UNPAINTED,
            f"myocardium Dice on the unpainted slices {score:.3f} is below {MIN_DICE_UNPAINTED}")
 
@@ -135,7 +138,7 @@ def _classification_part(scene: Any, logic: SceneLogic, result: dict,
     rows = np.nonzero(wall[stroke_slice].any(axis=1))[0]
     stroke[stroke_slice, : int(np.median(rows)) + 1] = wall[stroke_slice, : int(np.median(rows)) + 1]
     _check(bool(stroke.any()), "the stroke slice holds no myocardium")
-    paint_segment(painted_node, "LV_myocardium", stroke, volume_node)
+    paint_segment(painted_node, CLASS_NAMES[MYOCARDIUM], stroke, volume_node)
     painted_print = node_fingerprint(painted_node)
     computations = logic.feature_computations
     start = time.perf_counter()
@@ -146,7 +149,7 @@ def _classification_part(scene: Any, logic: SceneLogic, result: dict,
     _check(node_fingerprint(volume_node) == volume_print, "the update modified the input volume")
     _check(node_fingerprint(painted_node) == painted_print, "the update modified the painted segmentation")
     updated_labels = segmentation_from_node(output, volume_node).labels.array
-    _check(bool(np.all(updated_labels[stroke] == 1)), "voxels painted as myocardium are not myocardium")
+    _check(bool(np.all(updated_labels[stroke] == MYOCARDIUM)), "voxels painted as myocardium are not myocardium")
 
     result["nodes"].update(volume=volume_node, painting=painted_node, classes=output)
     return {

@@ -47,8 +47,11 @@ class ScenarioTest(unittest.TestCase):
         wall = read_segmentation(mask_path).labels.array > 0
         slices = quartile_slices(wall)
         self.assertEqual(slices, self.result["painted_slices"])
-        support = Segmentation(volume.with_array(paint_slices(np.where(wall, 1, 2).astype(np.int32), slices)),
-                               segments_for([1, 2], {1: "LV_myocardium", 2: "background"}))
+        from SPECTFewShotLib.scenario import BACKGROUND, CLASS_NAMES, MYOCARDIUM
+
+        class_map = np.where(wall, MYOCARDIUM, BACKGROUND).astype(np.int32)
+        support = Segmentation(volume.with_array(paint_slices(class_map, slices)),
+                               segments_for([MYOCARDIUM, BACKGROUND], CLASS_NAMES))
         with tempfile.TemporaryDirectory() as tmp:
             support_path = write_segmentation(support, Path(tmp) / "painted.seg.nrrd")
             output_path = Path(tmp) / "classes.seg.nrrd"
@@ -59,7 +62,7 @@ class ScenarioTest(unittest.TestCase):
         unpainted = unpainted_slices(wall.shape, slices)
         from SPECTFewShotLib.scenario import dice
 
-        cli_dice = dice(command_line[unpainted] == 1, wall[unpainted])
+        cli_dice = dice(command_line[unpainted] == MYOCARDIUM, wall[unpainted])
         self.assertAlmostEqual(self.result["dice_unpainted"], cli_dice, places=6)
         np.testing.assert_array_equal(self.result["labels"], command_line)
 
