@@ -8,14 +8,17 @@ uses, and refusing them would send users to a workstation for no gain.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import warnings
 from collections import defaultdict
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
 from ..errors import InputError, short_reason
+from ..memory_guard import VOLUME_BYTES_PER_VOXEL, require_memory
 from ..volume import Volume
 
 log = logging.getLogger(__name__)
@@ -38,19 +41,49 @@ def is_dicom_file(path: Path) -> bool:
     return len(head) == 132 and head[128:132] == b"DICM"
 
 
+@contextlib.contextmanager
+def quiet_pydicom() -> Iterator[None]:
+    """pydicom's warnings about non-conformant values stay out of the one line a user sees (logged at debug)."""
+    pydicom_log = logging.getLogger("pydicom")
+    level, propagate = pydicom_log.level, pydicom_log.propagate
+    pydicom_log.setLevel(logging.ERROR)
+    pydicom_log.propagate = False
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            yield
+        for warning in caught:
+            log.debug("pydicom: %s", warning.message)
+    finally:
+        pydicom_log.setLevel(level)
+        pydicom_log.propagate = propagate
+
+
 def read_dicom_file(path: Path) -> Volume:
     """Read one DICOM file: a multi-frame NM reconstruction, or a refusal saying why it is not a volume."""
     import pydicom
 
-    try:
-        dataset = pydicom.dcmread(str(path))
-    except Exception as error:  # pydicom raises many types for damaged files
-        raise InputError(f"{path.name}: not a readable DICOM file ({short_reason(error)})") from None
-    return volume_from_dataset(dataset, path.name)
+    with quiet_pydicom():
+        try:
+            dataset = pydicom.dcmread(str(path))
+        except Exception as error:  # pydicom raises many types for damaged files
+            raise InputError(f"{path.name}: not a readable DICOM file ({short_reason(error)})") from None
+        return volume_from_dataset(dataset, path.name)
 
 
 def volume_from_dataset(dataset: Any, name: str) -> Volume:
     """A volume from a pydicom dataset of an NM reconstruction (or a clear refusal)."""
+    with quiet_pydicom():
+        try:
+            return _volume_from_dataset(dataset, name)
+        except InputError:
+            raise
+        except (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError) as error:
+            # a header value that is not what the standard says (e.g. '1A' for a number)
+            raise InputError(f"{name}: the DICOM header is damaged ({short_reason(error)})") from None
+
+
+def _volume_from_dataset(dataset: Any, name: str) -> Volume:
     modality = str(dataset.get("Modality", ""))
     image_type = [str(v).upper() for v in dataset.get("ImageType", [])]
     kind = image_type[2] if len(image_type) > 2 else ""
@@ -64,6 +97,10 @@ def volume_from_dataset(dataset: Any, name: str) -> Volume:
         raise InputError(f"{name} is a single 2D image; SPECTFewShot needs a reconstructed 3D volume")
     if "PixelData" not in dataset:
         raise InputError(f"{name} has no pixel data")
+    bits = int(dataset.get("BitsAllocated", 16) or 16)
+    samples = int(dataset.get("SamplesPerPixel", 1) or 1)
+    shape = (frames, int(dataset.get("Rows", 0) or 0), int(dataset.get("Columns", 0) or 0))
+    require_memory(shape, max(bits // 8, 1) * samples + VOLUME_BYTES_PER_VOXEL, f"reading {name}")
     try:
         pixels = np.asarray(dataset.pixel_array)
     except Exception as error:
@@ -95,12 +132,24 @@ def volume_from_dataset(dataset: Any, name: str) -> Volume:
 
 def read_dicom_directory(folder: Path) -> Volume:
     """Read the one DICOM series in a folder (a multi-frame NM file, or a stack of single-slice files)."""
+    with quiet_pydicom():
+        try:
+            return _read_dicom_directory(folder)
+        except InputError:
+            raise
+        except (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError) as error:
+            raise InputError(f"{folder.name}: a DICOM header in the folder is damaged ({short_reason(error)})"
+                             ) from None
+
+
+def _read_dicom_directory(folder: Path) -> Volume:
     import pydicom
 
     series: dict[str, list[tuple[Path, Any]]] = defaultdict(list)
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
         try:
-            header = pydicom.dcmread(str(path), stop_before_pixels=True)
+            with quiet_pydicom():
+                header = pydicom.dcmread(str(path), stop_before_pixels=True)
         except Exception:
             continue  # not DICOM: DICOMDIR companions, notes, thumbnails
         if "SeriesInstanceUID" in header:
@@ -125,12 +174,14 @@ def _read_slice_stack(folder: Path, items: list[tuple[Path, Any]]) -> Volume:
     reader = sitk.ImageSeriesReader()
     uid = str(items[0][1].SeriesInstanceUID)
     files = reader.GetGDCMSeriesFileNames(str(folder), uid, False, True)  # sorted along the slice normal
+    header = items[0][1]
+    shape = (len(files), int(header.get("Rows", 0) or 0), int(header.get("Columns", 0) or 0))
+    require_memory(shape, 8 + VOLUME_BYTES_PER_VOXEL, f"reading the series in {folder.name}")
     reader.SetFileNames(files)
     try:
         image = reader.Execute()
     except RuntimeError as error:
         raise InputError(f"{folder}: cannot read the DICOM series ({short_reason(error)})") from None
-    header = items[0][1]
     units = str(header.get("Units", "")) or ("counts" if header.get("Modality") == "NM" else "")
     source = {"format": "DICOM", "file": str(folder), "series_description": str(header.get("SeriesDescription", ""))}
     return Volume.from_sitk(image, modality=str(header.get("Modality", "")), units=units, source=source)

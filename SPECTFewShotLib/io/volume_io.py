@@ -8,13 +8,17 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError, short_reason
+from ..memory_guard import VOLUME_BYTES_PER_VOXEL, require_memory
 from ..volume import Volume
 from .atomic import atomic_path, check_writable, full_suffix
 from .dicom_nm import is_dicom_file, read_dicom_directory, read_dicom_file
+from .header_checks import PERPENDICULAR_TOLERANCE, check_image_file, sheared_grid_error
 
 VOLUME_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd")
 # Single-file formats only for output: a two-file format (.nhdr, .mhd) cannot be replaced atomically.
 WRITE_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".mha")
+# Voxel sizes outside this range (mm) are a header in the wrong units or a damaged one, not a SPECT study.
+PLAUSIBLE_SPACING_MM = (0.01, 1000.0)
 _FORMAT_NAMES = {".nii": "NIfTI", ".nii.gz": "NIfTI", ".nrrd": "NRRD", ".nhdr": "NRRD", ".mha": "MetaImage",
                  ".mhd": "MetaImage", ".seg.nrrd": "NRRD"}
 
@@ -22,8 +26,9 @@ _FORMAT_NAMES = {".nii": "NIfTI", ".nii.gz": "NIfTI", ".nrrd": "NRRD", ".nhdr": 
 def read_volume(path: str | os.PathLike) -> Volume:
     """Read a 3D scalar volume (NIfTI, NRRD, MetaImage, NM DICOM file or one-series DICOM folder).
 
-    Refuses, with one clear line, what is not a usable 3D volume: missing or unreadable files, 2D and 4D
-    images, multi-component pixels, projections, and voxels that are not finite numbers.
+    Refuses, with one clear line, what is not a usable 3D volume: missing, unreadable, truncated or damaged files,
+    2D and 4D images, multi-component pixels, projections, voxels that are not finite numbers, voxel sizes that are
+    zero or implausible, axes that are not perpendicular, and volumes too large for the available memory.
     """
     p = Path(path)
     if not p.exists():
@@ -33,8 +38,10 @@ def read_volume(path: str | os.PathLike) -> Volume:
     elif is_dicom_file(p):
         volume = read_dicom_file(p)
     else:
+        check_image_file(p)
         volume = _read_with_sitk(p)
     _check_shape(volume, p.name)
+    _check_geometry(volume, p.name)
     _check_finite(volume, p.name)
     return volume
 
@@ -68,6 +75,11 @@ def check_volume_output(path: str | os.PathLike) -> Path:
     return check_writable(path)
 
 
+_PIXEL_BYTES = {"8-bit signed integer": 1, "8-bit unsigned integer": 1, "16-bit signed integer": 2,
+                "16-bit unsigned integer": 2, "32-bit signed integer": 4, "32-bit unsigned integer": 4,
+                "64-bit signed integer": 8, "64-bit unsigned integer": 8, "32-bit float": 4, "64-bit float": 8}
+
+
 def _read_with_sitk(p: Path) -> Volume:
     import SimpleITK as sitk
 
@@ -93,6 +105,8 @@ def _read_with_sitk(p: Path) -> Volume:
     if reader.GetNumberOfComponents() != 1:
         raise InputError(f"{p.name} has {reader.GetNumberOfComponents()} values per voxel (colour?); "
                          "SPECTFewShot needs one count value per voxel")
+    pixel_bytes = sitk.GetPixelIDValueAsString(reader.GetPixelID())
+    require_memory(size[::-1], _PIXEL_BYTES.get(pixel_bytes, 8) * 2 + VOLUME_BYTES_PER_VOXEL, f"reading {p.name}")
     try:
         image = reader.Execute()
     except RuntimeError as error:
@@ -107,6 +121,23 @@ def _read_with_sitk(p: Path) -> Volume:
 def _check_shape(volume: Volume, name: str) -> None:
     if min(volume.size) < 2:
         raise InputError(f"{name} is a 2D image {volume.size}; SPECTFewShot needs a reconstructed 3D volume")
+
+
+def _check_geometry(volume: Volume, name: str) -> None:
+    """Refuse voxel sizes that are zero, not numbers or implausible, an origin that is not a number, sheared axes."""
+    low, high = PLAUSIBLE_SPACING_MM
+    spacing = np.asarray(volume.spacing, dtype=float)
+    if not np.all(np.isfinite(spacing)) or np.any(spacing < low) or np.any(spacing > high):
+        sizes = ", ".join(f"{s:.4g}" for s in spacing)
+        raise InputError(f"{name} has a voxel size of ({sizes}) mm, outside {low:g}-{high:g} mm: the header is "
+                         "damaged or in other units; fix the voxel size (Slicer: Volumes module, Volume Information)")
+    if not np.all(np.isfinite(volume.origin)):
+        raise InputError(f"{name} has an origin that is not a number; fix the header or export it again")
+    direction = volume.direction_matrix
+    if not np.all(np.isfinite(direction)):
+        raise InputError(f"{name} has an orientation that is not a number; fix the header or export it again")
+    if float(np.abs(direction.T @ direction - np.eye(3)).max()) > PERPENDICULAR_TOLERANCE:
+        raise sheared_grid_error(name)
 
 
 def _check_finite(volume: Volume, name: str) -> None:
