@@ -12,12 +12,13 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Tissue:
-    """One tissue class: its name (also the segment name), label value, colour and meaning."""
+    """One tissue class: its name (also the segment name), label value, colour, meaning and standard terminology."""
 
     name: str
     label: int
     color: tuple[float, float, float]
     description: str
+    terminology: str = ""  # Slicer's serialised terminology entry ("" = none); see `terminology_entry`
 
 
 @dataclass(frozen=True)
@@ -29,18 +30,44 @@ class CardiacLandmark:
     color: tuple[float, float, float]
 
 
+# Slicer's terminology contexts (Terminologies module) whose SNOMED CT codes the painting classes carry.
+TERMINOLOGY_CONTEXT = "Segmentation category and type - DICOM master list"
+ANATOMIC_CONTEXT = "Anatomic codes - DICOM master list"
+
+
+def terminology_entry(category: tuple[str, str], type_: tuple[str, str], region: tuple[str, str] | None = None
+                      ) -> str:
+    """A terminology entry of SNOMED CT (code, meaning) pairs, serialised as Slicer stores it in a segment's tag.
+
+    Slicer's form: context~category~type~type modifier~anatomic context~anatomic region~region modifier, each
+    code as scheme^value^meaning.
+    """
+    def code(pair: tuple[str, str] | None) -> str:
+        return f"SCT^{pair[0]}^{pair[1]}" if pair else "^^"
+
+    return "~".join((TERMINOLOGY_CONTEXT, code(category), code(type_), "^^", ANATOMIC_CONTEXT, code(region), "^^"))
+
+
+_ANATOMICAL_STRUCTURE = ("123037004", "Anatomical Structure")
+_TISSUE = ("85756007", "Tissue")
+_LEFT_VENTRICLE = ("87878005", "Left ventricle")
+
 TISSUES: tuple[Tissue, ...] = (
     Tissue("body", 1, (0.69, 0.48, 0.40), "soft tissue of the torso not named otherwise"),
     Tissue("lungs", 2, (0.77, 0.69, 0.81), "both lungs"),
-    Tissue("liver", 3, (0.87, 0.51, 0.36), "liver, whose uptake often touches the inferior LV wall"),
+    Tissue("liver", 3, (0.87, 0.51, 0.36), "liver, whose uptake often touches the inferior LV wall",
+           terminology_entry(_ANATOMICAL_STRUCTURE, ("10200004", "Liver"))),
     Tissue("spleen", 4, (0.62, 0.40, 0.56), "spleen"),
     Tissue("stomach_gut", 5, (0.85, 0.73, 0.51), "stomach and bowel"),
     Tissue("kidneys", 6, (0.72, 0.61, 0.43), "both kidneys"),
-    Tissue("LV_myocardium", 7, (0.85, 0.40, 0.31), "left-ventricular myocardium (the LV wall)"),
-    Tissue("LV_blood_pool", 8, (0.78, 0.20, 0.20), "left-ventricular cavity (blood pool)"),
+    Tissue("LV_myocardium", 7, (0.85, 0.40, 0.31), "left-ventricular myocardium (the LV wall)",
+           terminology_entry(_ANATOMICAL_STRUCTURE, ("74281007", "Myocardium"), _LEFT_VENTRICLE)),
+    Tissue("LV_blood_pool", 8, (0.78, 0.20, 0.20), "left-ventricular cavity (blood pool)",
+           terminology_entry(_ANATOMICAL_STRUCTURE, _LEFT_VENTRICLE)),
     Tissue("RV_blood_pool", 9, (0.55, 0.35, 0.70), "right-ventricular cavity"),
     Tissue("RV_wall", 10, (0.90, 0.60, 0.50), "right-ventricular wall"),
-    Tissue("background", 11, (0.50, 0.68, 0.50), "everything the other painted classes are not"),
+    Tissue("background", 11, (0.50, 0.68, 0.50), "everything the other painted classes are not",
+           terminology_entry(_TISSUE, _TISSUE)),
 )
 TISSUE_BY_NAME = {tissue.name: tissue for tissue in TISSUES}
 # The classes a clinician paints in the module, in the order the painting offers them.
@@ -67,3 +94,9 @@ def tissue_color(name: str) -> tuple[float, float, float] | None:
     """The colour of a known tissue name or alias (None for other names)."""
     tissue = TISSUE_BY_NAME.get(TISSUE_ALIASES.get(name, name))
     return tissue.color if tissue else None
+
+
+def tissue_terminology(name: str) -> str:
+    """The serialised terminology entry of a known tissue name or alias ("" for other names or none)."""
+    tissue = TISSUE_BY_NAME.get(TISSUE_ALIASES.get(name, name))
+    return tissue.terminology if tissue else ""

@@ -1,4 +1,8 @@
-"""Label volumes with segment names and colors: labelmaps with a Slicer color table, and Slicer `.seg.nrrd` files."""
+"""Label volumes with segment names and colors: labelmaps with a Slicer color table, and Slicer `.seg.nrrd` files.
+
+A `.seg.nrrd` also carries each segment's standard terminology (SNOMED CT codes in Slicer's `TerminologyEntry`
+tag): the one read from the file, else the vocabulary's for a known tissue name.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import InputError, short_reason
-from ..vocabulary import tissue_color
+from ..vocabulary import tissue_color, tissue_terminology
 from ..volume import Volume
 from .atomic import atomic_path, check_writable, full_suffix, write_text_atomic
 from .volume_io import read_volume
@@ -20,6 +24,7 @@ log = logging.getLogger(__name__)
 
 LABELMAP_SUFFIXES = (".nii.gz", ".nii", ".nrrd")
 SEGMENTATION_SUFFIX = ".seg.nrrd"
+TERMINOLOGY_TAG = "TerminologyEntry"  # vtkSegment::GetTerminologyEntryTagName()
 
 # Fallback palette for other names, by label value.
 _PALETTE = [(0.50, 0.68, 0.50), (0.94, 0.84, 0.57), (0.69, 0.48, 0.40), (0.44, 0.72, 0.82), (0.85, 0.40, 0.31),
@@ -28,11 +33,16 @@ _PALETTE = [(0.50, 0.68, 0.50), (0.94, 0.84, 0.57), (0.69, 0.48, 0.40), (0.44, 0
 
 @dataclass(frozen=True)
 class SegmentInfo:
-    """One class: its value in the label volume, its name and its color (RGB, 0..1)."""
+    """One class: its value in the label volume, its name, its color (RGB, 0..1) and its terminology entry."""
 
     label: int
     name: str
     color: tuple[float, float, float]
+    terminology: str = ""  # Slicer's serialised terminology entry; "" = the vocabulary's for the name, if any
+
+    def terminology_entry(self) -> str:
+        """The terminology entry written for this segment: its own, else the vocabulary's for its name."""
+        return self.terminology or tissue_terminology(self.name)
 
 
 @dataclass(frozen=True, eq=False)
@@ -122,7 +132,7 @@ def _read_seg_nrrd(p: Path) -> Segmentation:
         value = number if renumber else info["label"]
         combined[mask] = value
         owners += mask
-        segments.append(SegmentInfo(value, info["name"], info["color"]))
+        segments.append(SegmentInfo(value, info["name"], info["color"], info["terminology"]))
     overlap = owners > 1
     if overlap.any():
         log.warning("%s: %d voxels belong to several segments; they are left unpainted", p.name, int(overlap.sum()))
@@ -150,9 +160,16 @@ def _segment_fields(meta: dict[str, str]) -> list[dict]:
             "color": color,
             "label": int(meta.get(prefix + "LabelValue", index + 1)),
             "layer": int(meta.get(prefix + "Layer", 0)),
+            "terminology": _tags(meta.get(prefix + "Tags", "")).get(TERMINOLOGY_TAG, ""),
         })
         index += 1
     return infos
+
+
+def _tags(text: str) -> dict[str, str]:
+    """A segment's `Tags` field ("key:value|key:value|") as a dict."""
+    pairs = (item.split(":", 1) for item in text.split("|") if ":" in item)
+    return {key: value for key, value in pairs}
 
 
 # ---------------------------------------------------------------------------------------------------- writing
@@ -223,12 +240,18 @@ def _write_seg_nrrd(segmentation: Segmentation, path: Path) -> None:
             prefix + "LabelValue": str(info.label),
             prefix + "Layer": "0",
             prefix + "Extent": extent,
-            prefix + "Tags": "|",
+            prefix + "Tags": _tags_field(info),
         })
     for key, value in meta.items():
         image.SetMetaData(key, value)
     with atomic_path(path) as tmp:
         sitk.WriteImage(image, str(tmp), True)
+
+
+def _tags_field(info: SegmentInfo) -> str:
+    """The segment's `Tags` field: its terminology entry when it has one (Slicer's form, "|"-terminated)."""
+    terminology = info.terminology_entry()
+    return f"{TERMINOLOGY_TAG}:{terminology}|" if terminology else "|"
 
 
 def _segment_id(name: str, index: int) -> str:
