@@ -25,6 +25,8 @@ SUBCOMMANDS: dict[str, dict[str, tuple[str, str]]] = {
                      "per-class Dice of ProtoNet, GrowCut and the random forest on the same paint"),
         "localize": ("SPECTFewShotLib.research.commands.evaluate_localize:register",
                      "landmark error (mm) of PRNet and affine registration on the same cases"),
+        "polar-map": ("SPECTFewShotLib.research.commands.evaluate_polar_map:register",
+                      "polar-map defects found per AHA segment on held-out phantoms; real studies mask vs product"),
     },
     "bench": {
         "phantom": ("SPECTFewShotLib.research.commands.phantom:register_bench",
@@ -35,6 +37,8 @@ SUBCOMMANDS: dict[str, dict[str, tuple[str, str]]] = {
                      "seconds per volume to place landmarks, PRNet next to affine registration"),
         "live-update": ("SPECTFewShotLib.research.commands.bench_live_update:register",
                         "what a stroke costs in the Slicer module, next to GrowCut"),
+        "views": ("SPECTFewShotLib.research.commands.bench_views:register",
+                  "reorientation + polar map on a 128^3 study, and a moved axis line in the Slicer scene"),
     },
 }
 HELP = {

@@ -18,6 +18,7 @@ from SPECTFewShotLib.research.phantom.heart import (
     Myocardium,
     PerfusionDefect,
     RightVentricle,
+    SegmentDefect,
     epicardial_samples,
 )
 from SPECTFewShotLib.research.phantom.shapes import (
@@ -67,15 +68,16 @@ class Anatomy:
     parameters: dict
 
 
-def sample_anatomy(rng: np.random.Generator, defect_probability: float = 0.4) -> Anatomy:
-    """Draw one patient's anatomy and uptake from `rng`."""
+def sample_anatomy(rng: np.random.Generator, defect_probability: float = 0.4,
+                   segment_defect: Optional[SegmentDefect] = None) -> Anatomy:
+    """Draw one patient's anatomy and uptake from `rng` (with `segment_defect` instead of a drawn defect)."""
     ax, ay = rng.uniform(150.0, 195.0), rng.uniform(100.0, 135.0)
     exponent = rng.uniform(2.0, 2.6)
     body = EllipticCylinder((0.0, 0.0), (ax, ay), exponent)
     chest_wall = rng.uniform(15.0, 30.0)
     inner_body = EllipticCylinder((0.0, 0.0), (ax - chest_wall, ay - chest_wall), exponent)
 
-    heart = sample_heart(rng, ay, defect_probability)
+    heart = sample_heart(rng, ay, defect_probability, segment_defect)
     epi_points = epicardial_samples(heart)
     heart_bottom = float(epi_points[:, 2].min())
 
@@ -167,8 +169,10 @@ def sample_anatomy(rng: np.random.Generator, defect_probability: float = 0.4) ->
     return Anatomy(tuple(structures), heart, uptake, (ax, ay), body_radius, (z_low, 220.0), parameters)
 
 
-def sample_heart(rng: np.random.Generator, body_ay: float, defect_probability: float) -> HeartGeometry:
-    """Draw the LV/RV geometry: size, wall thickness, position, long-axis angles and perfusion defect."""
+def sample_heart(rng: np.random.Generator, body_ay: float, defect_probability: float,
+                 segment_defect: Optional[SegmentDefect] = None) -> HeartGeometry:
+    """Draw the LV/RV geometry: size, wall thickness, position, long-axis angles and perfusion defect; a given
+    `segment_defect` replaces the drawn defect (the same draws are made, so the anatomy stays the seed's)."""
     r_endo = rng.uniform(20.0, 29.0)
     l_endo = rng.uniform(55.0, 75.0)
     wall = rng.uniform(8.0, 14.0)
@@ -192,12 +196,15 @@ def sample_heart(rng: np.random.Generator, body_ay: float, defect_probability: f
         angle, (u_from, u_to) = TERRITORIES[territory]
         defect = PerfusionDefect(territory, angle + rng.uniform(-20.0, 20.0), rng.uniform(20.0, 60.0),
                                  u_from + rng.uniform(0.0, 0.2), u_to, rng.uniform(0.25, 0.7))
+    if segment_defect is not None:
+        defect = None
     return HeartGeometry(
         base_center=base_center, axis=axis, e_ant=e_ant, e_sep=e_sep, r_endo=r_endo, l_endo=l_endo, wall=wall,
         apex_wall=apex_wall, rv_u=0.35 * l_endo, rv_offset=rng.uniform(0.95, 1.1) * r_epi,
         rv_axes=(0.65 * l_endo, rng.uniform(0.55, 0.75) * r_epi, rng.uniform(1.35, 1.6) * r_epi),
         rv_wall=rng.uniform(3.5, 5.5), atrium_length=rng.uniform(20.0, 35.0),
         heterogeneity=(rng.uniform(0.0, 0.08), rng.uniform(0.0, 360.0)), defect=defect,
+        segment_defect=segment_defect,
     )
 
 
@@ -229,4 +236,6 @@ def heart_parameters(heart: HeartGeometry) -> dict:
         "apex_wall_mm": round(heart.apex_wall, 1),
         "long_axis_lps": [round(float(v), 3) for v in heart.axis],
         "defect": defect,
+        "segment_defect": None if heart.segment_defect is None else {
+            "segments": list(heart.segment_defect.segments), "depth": round(heart.segment_defect.depth, 3)},
     }

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from SPECTFewShotLib.errors import InputError
+from SPECTFewShotLib.research.phantom.heart import SegmentDefect
 
 CAMERA_CHOICES = ("mixed", "parallel", "czt")
 VOXEL_RANGE_MM = (2.0, 8.0)  # what the simulator accepts; clinical defaults are drawn in 4-7 mm
@@ -27,6 +28,7 @@ class PhantomConfig:
     post_filter_fwhm_mm: 3D Gaussian post-filter of the reconstruction (None: drawn; 0 = none).
     noise: Poisson counts (False: noise-free expected projections, for tests of the physics).
     defect_probability: chance of a perfusion defect (reduced uptake in a coronary territory).
+    segment_defect: a defect of set depth over named AHA segments, instead of the drawn one (polar-map validation).
     supersample: activity and attenuation rasterised on a grid this many times finer (partial-volume effect).
     direction: output axis directions in LPS (each axis along one of L/P/S; default as the real study).
     threads: torch CPU threads while simulating (restored afterwards). 1 is the default because the simulator runs
@@ -49,6 +51,7 @@ class PhantomConfig:
     post_filter_fwhm_mm: Optional[float] = None
     noise: bool = True
     defect_probability: float = 0.4
+    segment_defect: Optional[SegmentDefect] = None
     supersample: int = 2
     direction: tuple = DEFAULT_DIRECTION
     threads: int = 1
@@ -89,6 +92,12 @@ def validate_config(config: PhantomConfig) -> None:
         raise InputError(f"post-filter must be between 0 and 30 mm FWHM, not {config.post_filter_fwhm_mm:g}")
     if not (0.0 <= config.defect_probability <= 1.0):
         raise InputError(f"defect probability must be between 0 and 1, not {config.defect_probability:g}")
+    if config.segment_defect is not None:
+        segments, depth = config.segment_defect.segments, config.segment_defect.depth
+        if not segments or any(int(n) != n or not 1 <= n <= 17 for n in segments):
+            raise InputError(f"defect segments must be AHA segment numbers 1-17, not {list(segments)}")
+        if not (0.0 < depth <= 1.0):
+            raise InputError(f"defect depth must be a fraction in (0, 1], not {depth:g}")
     if not (1 <= config.supersample <= 4):
         raise InputError(f"supersample must be between 1 and 4, not {config.supersample}")
     if not (1 <= config.threads <= 256):

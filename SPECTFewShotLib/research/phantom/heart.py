@@ -28,6 +28,17 @@ class PerfusionDefect:
 
 
 @dataclass(frozen=True)
+class SegmentDefect:
+    """Uptake reduced by `depth` (fraction, 0..1) over whole AHA segments (1-17), with sharp edges: the known answer
+    of the polar-map validation. Segments follow the AHA model in the heart frame: the cap (17) beyond the cavity's
+    apical end, basal / mid / apical thirds of the cavity's length, angles from the anterior wall toward the septum
+    (the RV, whose insertion points bound the septum at 30 and 150 degrees)."""
+
+    segments: tuple[int, ...]
+    depth: float
+
+
+@dataclass(frozen=True)
 class HeartGeometry:
     """Every shape parameter of the heart, in patient millimetres."""
 
@@ -46,6 +57,7 @@ class HeartGeometry:
     atrium_length: float  # blood beyond the valve plane (left atrium / outflow)
     heterogeneity: tuple[float, float]  # amplitude and angle (deg) of the normal regional uptake variation
     defect: Optional[PerfusionDefect] = None
+    segment_defect: Optional[SegmentDefect] = None
 
     @property
     def r_epi(self) -> float:
@@ -93,7 +105,17 @@ class HeartGeometry:
             fraction = u / self.l_epi
             axial = _smooth_step((fraction - d.u_from) / 0.12 + 0.5) * _smooth_step((d.u_to - fraction) / 0.12 + 0.5)
             uptake = uptake * (1.0 - d.severity * angular * axial)
+        if self.segment_defect is not None:
+            inside = np.isin(self.aha_segments(points), self.segment_defect.segments)
+            uptake = np.where(inside, uptake * (1.0 - self.segment_defect.depth), uptake)
         return uptake
+
+    def aha_segments(self, points: np.ndarray) -> np.ndarray:
+        """AHA segment (1-17) of patient points, taken as myocardial points (heart frame, exact)."""
+        from SPECTFewShotLib.cardiac_views.aha_segments import segments_of_heart_point
+
+        u, ant, sep = self.frame(points)
+        return segments_of_heart_point(u, self.l_endo, np.degrees(np.arctan2(sep, ant)) % 360.0)
 
 
 def _smooth_step(x: np.ndarray) -> np.ndarray:

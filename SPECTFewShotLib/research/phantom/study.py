@@ -68,7 +68,7 @@ def generate_study(seed: int, config: Optional[PhantomConfig] = None, progress: 
     streams = np.random.SeedSequence(int(seed)).spawn(6)
     anatomy_rng, camera_rng, noise_rng, placement_rng, texture_rng, motion_rng = (
         np.random.default_rng(s) for s in streams)
-    anatomy = sample_anatomy(anatomy_rng, config.defect_probability)
+    anatomy = sample_anatomy(anatomy_rng, config.defect_probability, config.segment_defect)
     protocol = sample_protocol(camera_rng, config)
     layout = _layout(anatomy, protocol, config, placement_rng)
     report(progress, 0.02, "drawing the anatomy", cancel)

@@ -1,0 +1,245 @@
+"""Cardiac views in the scene: the LV axis as a line markup the user can move, the SA / VLA / HLA volumes, the
+polar-map figure as an RGB volume and the 17 segments in a table; the views follow when the line moves.
+
+The axis line holds two control points, LV_apex then LV_base (world RAS). The RV insertion points, when the
+landmarks have them, keep fixing the septum after the line moves (they are projected onto the new short-axis
+plane). `CardiacViewsLogic` reads the study and the wall once; a moved line costs one frame, one resampling and one
+polar map (well under a second on a clinical study). Slice views can be turned to show the three views in their
+display convention (`orient_slice_node`).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, Optional, Sequence
+
+import numpy as np
+
+from ..cardiac_views.analysis import CardiacAnalysis, analyse, myocardium_mask
+from ..cardiac_views.frame import INSERTION_ANGLES_DEG, CardiacFrame, frame_from_landmarks, frame_from_points
+from ..cardiac_views.polar_figure import render_polar_figure
+from ..cardiac_views.polar_map import CSV_COLUMNS, PolarMap, PolarMapSettings
+from ..cardiac_views.reorientation import VIEW_TITLES, VIEWS, CardiacViews, slice_to_ras
+from ..errors import InputError
+from ..io.markups_io import Landmark
+from .markups import landmarks_from_node
+from .scene import _node_name, _to_vtk_matrix
+from .segmentations import segmentation_from_node
+from .volumes import volume_from_node, volume_to_node
+
+log = logging.getLogger(__name__)
+
+AXIS_LINE_NAME = "LV long axis"
+SLICE_VIEW_OF = {"short_axis": "Red", "vertical_long_axis": "Yellow", "horizontal_long_axis": "Green"}
+_LPS_TO_RAS = np.array([-1.0, -1.0, 1.0])
+
+
+@dataclass
+class CardiacViewNodes:
+    """The nodes the cardiac views live in (created on first use, then updated in place)."""
+
+    axis_line: Any = None
+    short_axis: Any = None
+    vertical_long_axis: Any = None
+    horizontal_long_axis: Any = None
+    polar_map_image: Any = None
+    segment_table: Any = None
+
+
+def axis_line_to_node(frame: CardiacFrame, scene: Any, node: Any = None, name: str = AXIS_LINE_NAME) -> Any:
+    """Write the frame's apex and base into a line markup (points LV_apex, LV_base; RAS)."""
+    if node is None:
+        node = scene.AddNewNodeByClass("vtkMRMLMarkupsLineNode", name)
+    if node.GetDisplayNode() is None and node.GetScene() is not None:
+        node.CreateDefaultDisplayNodes()
+    was_modifying = node.StartModify()
+    try:
+        node.SetAndObserveTransformNodeID(None)
+        node.RemoveAllControlPoints()
+        for label, point in (("LV_apex", frame.apex), ("LV_base", frame.base)):
+            ras = point * _LPS_TO_RAS
+            node.AddControlPoint(float(ras[0]), float(ras[1]), float(ras[2]), label)
+    finally:
+        node.EndModify(was_modifying)
+    return node
+
+
+def frame_from_line(line_node: Any, insertions: Optional[dict[str, Sequence[float]]] = None) -> CardiacFrame:
+    """The cardiac frame of a line markup (first point the apex, second the base; world positions)."""
+    if line_node is None or line_node.GetNumberOfControlPoints() < 2:
+        raise InputError("place the LV long axis: a line from the apex to the centre of the base")
+    points = []
+    for index in range(2):
+        ras = [0.0, 0.0, 0.0]
+        line_node.GetNthControlPointPositionWorld(index, ras)
+        points.append(np.asarray(ras) * _LPS_TO_RAS)
+    return frame_from_points(points[0], points[1], insertions)
+
+
+def views_to_nodes(views: CardiacViews, scene: Any, nodes: CardiacViewNodes, prefix: str = "") -> None:
+    """Write the SA, VLA and HLA volumes into the nodes' volume nodes (new ones the first time)."""
+    for name, volume in views.items():
+        node = volume_to_node(volume, scene, f"{prefix}{VIEW_TITLES[name]}", getattr(nodes, name))
+        setattr(nodes, name, node)
+
+
+def polar_map_to_image_node(polar_map: PolarMap, scene: Any, node: Any = None, name: str = "polar map",
+                            title: str = "") -> Any:
+    """The polar-map figure as an RGB vector volume (one slice, 1 mm pixels, upright in an axial slice view)."""
+    from vtkmodules.util import numpy_support
+    from vtkmodules.vtkCommonDataModel import vtkImageData
+
+    rgb = render_polar_figure(polar_map, title)
+    height, width = rgb.shape[:2]
+    if node is None:
+        node = scene.AddNewNodeByClass("vtkMRMLVectorVolumeNode", name)
+    image = vtkImageData()
+    image.SetDimensions(width, height, 1)
+    scalars = numpy_support.numpy_to_vtk(np.ascontiguousarray(rgb).reshape(-1, 3), deep=True)
+    scalars.SetName("RGB")
+    image.GetPointData().SetScalars(scalars)
+    # i -> patient left (screen right), j -> posterior (screen down) in an axial view of RAS
+    matrix = np.diag([-1.0, -1.0, 1.0, 1.0])
+    was_modifying = node.StartModify()
+    node.SetIJKToRASMatrix(_to_vtk_matrix(matrix))
+    node.SetAndObserveImageData(image)
+    node.EndModify(was_modifying)
+    if node.GetScene() is not None and node.GetDisplayNode() is None:
+        node.CreateDefaultDisplayNodes()
+    return node
+
+
+def segments_to_table(polar_map: PolarMap, scene: Any, node: Any = None, name: str = "AHA segments") -> Any:
+    """The 17 segments in a table node with the CSV's columns: segment, name, uptake_percent, reduced (0/1)."""
+    from vtkmodules.vtkCommonCore import vtkDoubleArray, vtkIntArray, vtkStringArray
+
+    if node is None:
+        node = scene.AddNewNodeByClass("vtkMRMLTableNode", name)
+    number, names, uptake, reduced = vtkIntArray(), vtkStringArray(), vtkDoubleArray(), vtkIntArray()
+    for array, column in zip((number, names, uptake, reduced), CSV_COLUMNS):
+        array.SetName(column)
+    for segment in polar_map.segments:
+        number.InsertNextValue(segment.number)
+        names.InsertNextValue(segment.name)
+        uptake.InsertNextValue(round(float(segment.uptake_percent), 1))
+        reduced.InsertNextValue(int(segment.reduced))
+    was_modifying = node.StartModify()
+    try:
+        node.RemoveAllColumns()
+        for array in (number, names, uptake, reduced):
+            node.AddColumn(array)
+    finally:
+        node.EndModify(was_modifying)
+    return node
+
+
+def segment_table_rows(table_node: Any) -> list[tuple[int, str, float, int]]:
+    """The (segment, name, uptake_percent, reduced) rows of a table written by `segments_to_table`."""
+    table = table_node.GetTable()
+    columns = [table.GetColumnByName(column) for column in CSV_COLUMNS]
+    if any(column is None for column in columns):
+        raise InputError(f"table '{_node_name(table_node, 'unnamed')}' is not an AHA segment table")
+    return [(int(columns[0].GetValue(n)), columns[1].GetValue(n), float(columns[2].GetValue(n)),
+             int(columns[3].GetValue(n))) for n in range(table.GetNumberOfRows())]
+
+
+def orient_slice_node(slice_node: Any, frame: CardiacFrame, view: str) -> None:
+    """Turn a slice node so it shows `view` (short_axis, vertical_long_axis, horizontal_long_axis) through the
+    axis midpoint in the display convention."""
+    if view not in VIEWS:
+        raise InputError(f"unknown view '{view}'; choose one of {', '.join(VIEWS)}")
+    matrix = slice_to_ras(frame, view)
+    slice_to_ras_node = slice_node.GetSliceToRAS()
+    for row in range(4):
+        for column in range(4):
+            slice_to_ras_node.SetElement(row, column, float(matrix[row, column]))
+    slice_node.UpdateMatrices()
+
+
+def orient_slice_views(scene: Any, frame: CardiacFrame) -> list[str]:
+    """Turn the Red, Yellow and Green slice views to SA, VLA and HLA (those the scene has); returns their names."""
+    turned = []
+    for view, layout_name in SLICE_VIEW_OF.items():
+        for index in range(scene.GetNumberOfNodesByClass("vtkMRMLSliceNode")):
+            node = scene.GetNthNodeByClass(index, "vtkMRMLSliceNode")
+            if node.GetLayoutName() == layout_name:
+                orient_slice_node(node, frame, view)
+                turned.append(layout_name)
+    return turned
+
+
+class CardiacViewsLogic:
+    """Builds and updates the cardiac views of one study in a scene; the views follow the axis line."""
+
+    def __init__(self, scene: Any, settings: Optional[PolarMapSettings] = None) -> None:
+        self.scene = scene
+        self.settings = settings or PolarMapSettings()
+        self.nodes = CardiacViewNodes()
+        self.result: Optional[CardiacAnalysis] = None
+        self._volume = None
+        self._wall = None
+        self._insertions: dict[str, np.ndarray] = {}
+        self._observer: Optional[tuple[Any, list[int]]] = None
+        self._title = ""
+
+    def setup(self, volume_node: Any, segmentation_node: Any, landmarks_node: Any = None,
+              axis_line_node: Any = None, label: Optional[str] = None) -> CardiacViewNodes:
+        """Read the study, its LV wall (segment LV_myocardium or `label`) and the axis (an existing line, else
+        the landmarks' LV_apex -> LV_base); compute and write every output node."""
+        self._volume = volume_from_node(volume_node)
+        segmentation = segmentation_from_node(segmentation_node, volume_node)
+        self._wall = myocardium_mask(segmentation, label)
+        landmarks: list[Landmark] = landmarks_from_node(landmarks_node) if landmarks_node is not None else []
+        self._insertions = {lm.label: np.asarray(lm.position_lps) for lm in landmarks
+                            if lm.label in INSERTION_ANGLES_DEG}
+        self._title = _node_name(volume_node, "")
+        if axis_line_node is not None:
+            self.nodes.axis_line = axis_line_node
+            frame = frame_from_line(axis_line_node, self._insertions or None)
+        else:
+            frame = frame_from_landmarks(landmarks)
+            self.nodes.axis_line = axis_line_to_node(frame, self.scene)
+        self._compute(frame)
+        return self.nodes
+
+    def update(self) -> CardiacAnalysis:
+        """Recompute everything from the axis line as it is now."""
+        if self._volume is None:
+            raise InputError("set up the cardiac views first (volume, LV wall and landmarks)")
+        return self._compute(frame_from_line(self.nodes.axis_line, self._insertions or None))
+
+    def _compute(self, frame: CardiacFrame) -> CardiacAnalysis:
+        self.result = analyse(self._volume, self._wall, [], self.settings, frame=frame)
+        views_to_nodes(self.result.views, self.scene, self.nodes)
+        self.nodes.polar_map_image = polar_map_to_image_node(self.result.polar_map, self.scene,
+                                                             self.nodes.polar_map_image, title=self._title)
+        self.nodes.segment_table = segments_to_table(self.result.polar_map, self.scene, self.nodes.segment_table)
+        return self.result
+
+    def observe_axis_line(self) -> None:
+        """Update the views whenever a point of the axis line is moved (end of a drag, or a programmatic move)."""
+        self.stop_observing()
+        line = self.nodes.axis_line
+        events = [line.PointModifiedEvent]
+        tags = [line.AddObserver(event, self._on_line_moved) for event in events]
+        self._observer = (line, tags)
+
+    def stop_observing(self) -> None:
+        """Stop following the axis line."""
+        if self._observer is not None:
+            line, tags = self._observer
+            for tag in tags:
+                line.RemoveObserver(tag)
+            self._observer = None
+
+    def flush(self) -> None:
+        """Nothing is deferred: observers update synchronously (kept for callers that time an update)."""
+
+    def _on_line_moved(self, caller: Any, event: Any) -> None:
+        if caller.GetNumberOfControlPoints() < 2:
+            return
+        try:
+            self.update()
+        except InputError as error:  # a line dragged to nonsense: keep the last views, say why
+            log.warning("cardiac views not updated: %s", error)
