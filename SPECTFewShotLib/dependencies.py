@@ -1,8 +1,9 @@
-"""Which Python packages the library needs inside 3D Slicer, and which of them are missing (nothing is installed here).
+"""Which Python packages the library needs inside 3D Slicer, which are missing, and how Slicer installs them.
 
-Slicer owns numpy, SimpleITK and VTK: the extension never installs or upgrades them. torch comes through
-the PyTorch extension's PyTorchUtils when it is there (it picks the build that matches the GPU driver); the rest
-through pip, after the user agreed.
+The packages are declared once, in Resources/requirements.txt (the file `slicer.pydeps.load_requirements` reads).
+Slicer owns numpy, SimpleITK and VTK: the extension never installs or upgrades them. torch comes through the
+PyTorch extension's PyTorchUtils when it is there (it picks the build that matches the GPU driver); the rest
+through pip, after the user agreed, without blocking the application where Slicer allows it.
 """
 
 from __future__ import annotations
@@ -11,11 +12,19 @@ import importlib.metadata
 import importlib.util
 import re
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Optional, Sequence
 
+from .resources import RESOURCES_DIR
+
+REQUIREMENTS_FILE = RESOURCES_DIR / "requirements.txt"
 # Distributions Slicer ships and updates itself; listed in pyproject.toml for the command line only.
 SLICER_OWNED = ("numpy", "SimpleITK", "vtk")
 # Installed through the PyTorch extension (PyTorchUtils) when it is present.
 TORCH_DISTRIBUTIONS = ("torch",)
+# Distributions imported under another name.
+_IMPORT_NAMES = {"pydicom": "pydicom", "scikit-image": "skimage", "scikit-learn": "sklearn"}
+_REQUIREMENT_LINE = re.compile(r"^([A-Za-z0-9][A-Za-z0-9_.-]*)\s*>=\s*([0-9][0-9.]*)$")
 
 
 @dataclass(frozen=True)
@@ -30,12 +39,27 @@ class Requirement:
         return f"{self.distribution}>={self.minimum}"
 
 
-# The pyproject.toml dependencies that Slicer does not own (a test keeps the two lists in step).
-REQUIREMENTS = (
-    Requirement("pydicom", "pydicom", "2.4"),
-    Requirement("scipy", "scipy", "1.10"),
-    Requirement("torch", "torch", "2.1"),
-)
+def read_requirements(path: str | Path = REQUIREMENTS_FILE) -> tuple[Requirement, ...]:
+    """The `name>=version` lines of a requirements file (comments and blank lines skipped)."""
+    requirements = []
+    for number, raw in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        match = _REQUIREMENT_LINE.match(line)
+        if match is None:
+            raise ValueError(f"{Path(path).name} line {number}: expected 'name>=version', not {line!r}")
+        name, minimum = match.groups()
+        requirements.append(Requirement(name, _IMPORT_NAMES.get(name, name.replace("-", "_")), minimum))
+    return tuple(requirements)
+
+
+def __getattr__(name: str) -> Any:
+    """`REQUIREMENTS`: the packages Slicer must provide, read from the requirements file when first asked for (a
+    test keeps them in step with pyproject.toml minus Slicer's own)."""
+    if name == "REQUIREMENTS":
+        return read_requirements()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def version_tuple(version: str) -> tuple[int, ...]:
@@ -57,4 +81,33 @@ def is_satisfied(requirement: Requirement) -> bool:
 
 def missing_requirements() -> list[Requirement]:
     """The requirements that are not installed (or too old), in a stable order."""
-    return [requirement for requirement in REQUIREMENTS if not is_satisfied(requirement)]
+    return [requirement for requirement in read_requirements() if not is_satisfied(requirement)]
+
+
+def missing_message(missing: Sequence[Requirement]) -> str:
+    """One clear sentence naming the missing packages and what installing them takes."""
+    names = ", ".join(str(requirement) for requirement in missing)
+    return (f"SPECTFewShot needs these Python packages: {names}. Installing them needs a network connection and "
+            "may take several minutes; Slicer stays usable meanwhile.")
+
+
+def install_in_slicer(requirements: Sequence[Requirement], completed: Callable[[int], Any],
+                      slicer_module: Optional[Any] = None) -> None:
+    """Install pip requirements with Slicer's helpers, without blocking the application where Slicer allows it.
+
+    `completed(return_code)` runs when pip has finished (0 = success). Slicer 5.11+ installs through
+    `slicer.util.pip_install(..., blocking=False, completedCallback=...)` and skips the packages Slicer owns;
+    older Slicer installs blocking, then calls `completed`.
+    """
+    if slicer_module is None:
+        import slicer as slicer_module
+    text = " ".join(str(requirement) for requirement in requirements)
+    try:
+        slicer_module.util.pip_install(text, blocking=False, completedCallback=completed, requester="SPECTFewShot")
+    except TypeError:  # Slicer before 5.11: no non-blocking install
+        try:
+            slicer_module.util.pip_install(text)
+        except Exception:  # pip failed: report it through the return code, as the non-blocking install does
+            completed(1)
+            return
+        completed(0)

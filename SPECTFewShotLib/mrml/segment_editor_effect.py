@@ -42,6 +42,22 @@ class Classifier(Protocol):
         """Classify every voxel from the cached features and the painted support (result.labels)."""
 
 
+_SHARED: dict[int, Any] = {}  # id(scene) -> (scene, SceneLogic): one classification session per scene
+
+
+def shared_classifier(scene: Any) -> Any:
+    """The scene's classification session (a SceneLogic), shared by the effect and the module panel so that a
+    volume's features are computed once."""
+    entry = _SHARED.get(id(scene))
+    if entry is None or entry[0] is not scene:
+        from .scene_logic import SceneLogic
+
+        entry = (scene, SceneLogic(scene))
+        _SHARED.clear()  # one application scene at a time; a new scene drops the old session
+        _SHARED[id(scene)] = entry
+    return entry[1]
+
+
 # ---------------------------------------------------------------------------------------------------- images
 
 
@@ -186,9 +202,7 @@ class FewShotEffectLogic:
         if scene is None:
             raise InputError("the segment editor node is not in a scene")
         if classifier is None:
-            from .scene_logic import SceneLogic
-
-            classifier = SceneLogic(scene)
+            classifier = shared_classifier(scene)
         self.editor_node = editor_node
         self.classifier = classifier
         self.preview_image: Any = None

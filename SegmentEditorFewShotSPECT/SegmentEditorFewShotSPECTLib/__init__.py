@@ -1,0 +1,3 @@
+from SegmentEditorEffects.AbstractScriptedSegmentEditorAutoCompleteEffect import *  # noqa: F403
+
+from .SegmentEditorEffect import *  # noqa: F403
