@@ -111,14 +111,17 @@ def volume_from_image(image: Any) -> Volume:
 
 def _padded_to(seeds: Any, reference: Any) -> np.ndarray:
     """The seed labels placed in the reference's extent (same lattice; seeds outside it are dropped)."""
-    out = np.zeros(image_array(reference).shape, dtype=np.int32)
+    r = reference.GetExtent()
+    out = np.zeros((r[5] - r[4] + 1, r[3] - r[2] + 1, r[1] - r[0] + 1), dtype=np.int32)
     if seeds is None:
         return out
-    r, s = reference.GetExtent(), seeds.GetExtent()
+    s = seeds.GetExtent()
     lo = [max(r[2 * a], s[2 * a]) for a in range(3)]
     hi = [min(r[2 * a + 1], s[2 * a + 1]) for a in range(3)]
-    if any(low > high for low, high in zip(lo, hi)):
+    if any(low > high for low, high in zip(lo, hi)) or any(s[2 * a] > s[2 * a + 1] for a in range(3)):
         return out
+    if not np.allclose(_matrix(seeds), _matrix(reference), atol=1e-4):
+        raise InputError("the painted segments are not on the source volume's grid")
     values = image_array(seeds)
     source = tuple(slice(lo[a] - s[2 * a], hi[a] - s[2 * a] + 1) for a in (2, 1, 0))
     target = tuple(slice(lo[a] - r[2 * a], hi[a] - r[2 * a] + 1) for a in (2, 1, 0))
@@ -339,9 +342,14 @@ def segmentation_on_volume_grid(segmentation_node: Any, reference_volume_node: A
     with _binary_labelmap_source(segmentation_node, label) as source:
         slicer.vtkSlicerSegmentationsModuleLogic.GenerateMergedLabelmapInReferenceGeometry(
             source, reference_volume_node, ids, slicer.vtkSegmentation.EXTENT_REFERENCE_GEOMETRY, merged, values)
+    from vtkmodules.vtkCommonMath import vtkMatrix4x4
+
     grid = volume_from_node(reference_volume_node)
-    reference = slicer.vtkOrientedImageData()
+    reference = slicer.vtkOrientedImageData()  # the volume's lattice in its own (untransformed) coordinates
     reference.SetExtent(reference_volume_node.GetImageData().GetExtent())
+    ijk_to_ras = vtkMatrix4x4()
+    reference_volume_node.GetIJKToRASMatrix(ijk_to_ras)
+    reference.SetImageToWorldMatrix(ijk_to_ras)
     array = _padded_to(merged, reference)
     if array.shape != grid.array.shape:
         raise InputError(f"{label} could not be resampled onto the volume's grid")

@@ -56,16 +56,25 @@ class SegmentEditorEffect(AbstractScriptedSegmentEditorAutoCompleteEffect):
         self.updateGUIFromMRML()
 
     def computePreviewLabelmap(self, mergedImage, outputLabelmap):
-        """Classify the whole source volume from the merged seeds (label n = n-th visible segment)."""
-        from SPECTFewShotLib.mrml.segment_editor_effect import classify_seeds, edit_mask_for, shared_classifier
+        """Classify the whole source volume from the seeds (label n = n-th visible segment).
+
+        The seeds are merged again on the source volume's lattice (the base class's `mergedImage` covers only the
+        seeds' extent plus a margin), so that unpainted slices far from the paint are classified too.
+        """
+        from SPECTFewShotLib.mrml.segment_editor_effect import (
+            classify_seeds,
+            edit_mask_for,
+            merged_seeds,
+            shared_classifier,
+        )
 
         parameterSetNode = self.scriptedEffect.parameterSetNode()
-        segmentation = parameterSetNode.GetSegmentationNode().GetSegmentation()
-        names = []
-        for index in range(self.selectedSegmentIds.GetNumberOfValues()):
-            segmentId = self.selectedSegmentIds.GetValue(index)
-            names.append(segmentation.GetSegment(segmentId).GetName() or segmentId)
+        segmentationNode = parameterSetNode.GetSegmentationNode()
+        segmentIds = [self.selectedSegmentIds.GetValue(n) for n in range(self.selectedSegmentIds.GetNumberOfValues())]
+        names = [segmentationNode.GetSegmentation().GetSegment(segmentId).GetName() or segmentId
+                 for segmentId in segmentIds]
         source = self.scriptedEffect.sourceVolumeImageData()
-        preview = classify_seeds(source, mergedImage, names, shared_classifier(slicer.mrmlScene),
+        seeds = merged_seeds(segmentationNode, segmentIds, source)
+        preview = classify_seeds(source, seeds, names, shared_classifier(slicer.mrmlScene),
                                  edit_mask_for(parameterSetNode, source))
         outputLabelmap.DeepCopy(preview)
