@@ -6,6 +6,10 @@
   wall's centroid to the cavity's, then is refitted as the line through the centroids of short-axis slabs of the
   cavity (they lie on the axis; the cavity's are steadier than the wall's, whose thickness varies). A first
   principal axis would not do: real ventricles are often as wide as they are long.
+- Apex or base: the apical end of the wall is closed (its wall voxels lie near the axis), the basal end open (a
+  ring); the end whose wall lies nearer the axis is the apex. A wall open at both ends (an apical defect, a mask
+  drawn as a tube) gives no such evidence: the apex is then the end towards the patient's left, anterior and
+  inferior (`APEX_PRIOR_LPS`, the LV's anatomical orientation in the patient's own coordinates).
 - `LV_apex`: where the long axis leaves the myocardium at the apical end (the outermost wall voxels within
   a small radius of the axis).
 - `LV_base`: centre of the basal ring: the centroid of the wall voxels of the basal slab, moved along the axis
@@ -28,6 +32,10 @@ MIN_WALL_VOXELS = 20
 AXIS_REFITS = 3
 SLAB_MM = 8.0  # thickness of the short-axis slabs used to refit the axis and of the basal ring
 APEX_RADIUS_MM = 10.0  # wall voxels this close to the axis decide where it leaves the apex
+# Unit vector towards the patient's left, anterior and inferior (LPS): where the LV apex points.
+APEX_PRIOR_LPS = np.array([1.0, -1.0, -1.0]) / np.sqrt(3.0)
+# The ends' mean distances from the axis must differ by this fraction of their sum to tell the closed apex.
+CLOSURE_EVIDENCE = 0.15
 
 
 @dataclass(frozen=True)
@@ -64,6 +72,7 @@ def lv_geometry(points: np.ndarray, spacing_mm: float) -> LVGeometry:
     axis, origin = direction / np.linalg.norm(direction), cavity.mean(axis=0)
     for _ in range(AXIS_REFITS):
         axis, origin = _refit_axis(cavity, axis, origin)
+    axis = axis * apex_sense(points, origin, axis)
     t = (points - origin) @ axis
     radial = np.linalg.norm(points - origin - t[:, None] * axis, axis=1)
     near = radial <= APEX_RADIUS_MM
@@ -74,6 +83,24 @@ def lv_geometry(points: np.ndarray, spacing_mm: float) -> LVGeometry:
     ring_centre = ring.mean(axis=0)
     base = ring_centre + (t_base - (ring_centre - origin) @ axis) * axis
     return LVGeometry(center, apex, base, axis)
+
+
+def closure_evidence(points: np.ndarray, origin: np.ndarray, axis: np.ndarray) -> float:
+    """How much more closed the wall is at the low end of `axis` than at the high end, in [-1, 1]: positive when
+    the wall points of the low end's slab lie nearer the axis than the high end's (the low end is the apex)."""
+    t = (points - origin) @ axis
+    radial = np.linalg.norm(points - origin - t[:, None] * axis, axis=1)
+    low, high = radial[t <= t.min() + SLAB_MM].mean(), radial[t >= t.max() - SLAB_MM].mean()
+    return float((high - low) / max(high + low, 1e-9))
+
+
+def apex_sense(points: np.ndarray, origin: np.ndarray, axis: np.ndarray) -> float:
+    """+1 when `axis` runs from the apex to the base of the wall `points`, else -1: by the closed end when the wall
+    shows one (`closure_evidence`), otherwise by the anatomical prior (`APEX_PRIOR_LPS`)."""
+    evidence = closure_evidence(points, origin, axis)
+    if abs(evidence) >= CLOSURE_EVIDENCE:
+        return 1.0 if evidence > 0 else -1.0
+    return 1.0 if axis @ APEX_PRIOR_LPS <= 0 else -1.0
 
 
 def lv_landmarks(mask: Volume, label: Optional[int] = None) -> list[Landmark]:

@@ -72,6 +72,24 @@ class LocalizeCommandTest(unittest.TestCase):
             self.assertTrue(np.allclose(a.position_lps, b.position_lps, atol=1e-3))
             self.assertAlmostEqual(a.confidence, b.confidence, places=3)
 
+    def test_the_long_axis_is_written_as_a_line_markup_from_base_to_apex(self):
+        root = Path(self.tmp.name)
+        code, out, err = self.localize(self.lps, root / "axis_points.mrk.json", "--long-axis",
+                                       root / "axis.mrk.json", "--coordinate-system", "RAS")
+        self.assertEqual(code, 0, err)
+        self.assertIn("LV long axis", out)
+        markup = json.loads((root / "axis.mrk.json").read_text())["markups"][0]
+        self.assertEqual((markup["type"], markup["coordinateSystem"]), ("Line", "RAS"))
+        self.assertEqual([p["label"] for p in markup["controlPoints"]], ["LV_base", "LV_apex"])
+        placed = {lm.label: np.asarray(lm.position_lps) for lm in read_landmarks(root / "axis_points.mrk.json")}
+        for point in markup["controlPoints"]:  # RAS in the file: the placed base and apex
+            lps = np.asarray(point["position"]) * [-1, -1, 1]
+            self.assertTrue(np.allclose(lps, placed[point["label"]], atol=1e-3))
+        self.assertIn("azimuth", markup["description"])
+        code, _, err = self.localize(self.lps, root / "same.mrk.json", "--long-axis", root / "same.mrk.json")
+        self.assertNotEqual(code, 0)
+        self.assertIn("same file", err)
+
     def test_bad_inputs_give_one_line_and_leave_the_output_untouched(self):
         root = Path(self.tmp.name)
         output = root / "existing.mrk.json"
@@ -127,7 +145,8 @@ class LocalizeCommandTest(unittest.TestCase):
             expected = (np.asarray(a.position_lps) + np.asarray(b.position_lps)) / 2
             self.assertTrue(np.allclose(fused.position_lps, expected, atol=1e-3), (a, b, fused))
             distance = np.linalg.norm(np.subtract(a.position_lps, b.position_lps))  # how far the two agree
-            self.assertAlmostEqual(fused.confidence, float(agreement_confidence(distance)), places=3)
+            expected_confidence = min(float(agreement_confidence(distance)), a.confidence, b.confidence)
+            self.assertAlmostEqual(fused.confidence, expected_confidence, places=3)
         output = root / "kept.mrk.json"
         output.write_text("previous result\n")
         code, _, err = self.localize(self.lps, output, "--template", second_path)

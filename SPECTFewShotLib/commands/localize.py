@@ -1,11 +1,13 @@
 """`spectfewshot localize VOLUME --template T --template-landmarks T.mrk.json -o OUT.mrk.json`: one-shot landmarks.
 
-The template's landmarks (any names, LPS or RAS markups) are placed in VOLUME by the PRNet coarse-to-fine search
-and written as a Slicer markups file with the template's labels, positions in mm, the coordinate system stated
-and a confidence in [0, 1] per point. Give `--template` and `--template-landmarks` two or more times (in the same
-order) to place the landmarks from several annotated studies and keep, per landmark, the geometric median
-of the placements: more accurate than any one template (docs/prnet.md). Every input is checked before any computation;
-a failure leaves an existing output file untouched.
+The staged localiser finds the LV in VOLUME, estimates its own frame (centre, long axis from base to apex) and
+places the template's landmarks (any names, LPS or RAS markups): LV_center, LV_apex and LV_base by their
+definitions on the LV found, any other landmark carried over in the LV frame. They are written as a Slicer markups
+file with the template's labels, positions in mm, the coordinate system stated and a confidence in [0, 1] per
+point. The LV long axis (base centre to apex, with its angles) is printed and, with `--long-axis`, written as a
+Slicer line markup. Give `--template` and `--template-landmarks` two or more times (in the same order) to combine
+several annotated studies per landmark by the geometric median. Every input is checked before any computation; a
+failure leaves existing output files untouched.
 """
 
 from __future__ import annotations
@@ -26,10 +28,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--template-landmarks", required=True, action="append", metavar="TEMPLATE.mrk.json",
                         help="the template's landmarks (Slicer markups, LPS or RAS; one per --template, same order)")
     parser.add_argument("-o", "--output", required=True, metavar="OUT.mrk.json", help="landmarks file to write")
+    parser.add_argument("--long-axis", metavar="AXIS.mrk.json",
+                        help="also write the LV long axis (base centre to apex) as a Slicer line markup")
     parser.add_argument("--coordinate-system", choices=("LPS", "RAS"), default="LPS",
                         help="coordinate system of the output file (default: %(default)s)")
-    parser.add_argument("--model", help="registered PRNet model id or a weights file (default: the default model)")
-    parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="torch device (default: %(default)s)")
+    parser.add_argument("--model", help="accepted for compatibility; the staged localiser loads no network")
+    parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto",
+                        help="accepted for compatibility (default: %(default)s)")
     parser.set_defaults(func=run)
 
 
@@ -38,16 +43,22 @@ def run(args: argparse.Namespace) -> int:
     from ..errors import InputError
     from ..io.markups_io import check_markups_output, read_landmarks, write_landmarks
     from ..io.volume_io import read_volume, require_counts
+    from ..landmarks.long_axis import write_long_axis
+    from ..landmarks.staged import Localizer, check_template
     from ..prnet.fusion import confidence_note
-    from ..prnet.localize import Localizer, check_template
 
     output = check_markups_output(args.output)
+    axis_output = check_markups_output(args.long_axis) if args.long_axis else None
+    if axis_output is not None and axis_output.resolve() == output.resolve():
+        raise InputError("--long-axis and -o name the same file; choose another file for the long axis")
     if len(args.template) != len(args.template_landmarks):
         raise InputError(f"{len(args.template)} --template but {len(args.template_landmarks)} --template-landmarks: "
                          "give one landmarks file per template, in the same order")
     for landmarks_path in map(Path, args.template_landmarks):
-        if landmarks_path.exists() and output.resolve() == landmarks_path.resolve():
-            raise InputError(f"{output.name}: the output would overwrite the template landmarks; choose another file")
+        for written in (output, axis_output):
+            if written is not None and landmarks_path.exists() and written.resolve() == landmarks_path.resolve():
+                raise InputError(f"{written.name}: the output would overwrite the template landmarks; choose "
+                                 "another file")
     volume = require_counts(read_volume(args.volume), Path(args.volume).name)
     templates = []
     for template_path, landmarks_path in zip(args.template, args.template_landmarks):
@@ -56,12 +67,21 @@ def run(args: argparse.Namespace) -> int:
         check_template(template, template_landmarks)
         templates.append((template, template_landmarks))
     localizer = Localizer(args.model, args.device)
-    placed = localizer.localize_from_templates(volume, templates)
+    placement = localizer.place(volume, templates)
+    placed = placement.landmarks
+    for warning in placement.warnings:
+        print(f"warning: {warning}")
     write_landmarks(placed, output, args.coordinate_system)
+    if axis_output is not None and placement.long_axis is not None:
+        write_long_axis(placement.long_axis, axis_output, args.coordinate_system)
     for landmark in placed:
         x, y, z = landmark.position_lps
         print(f"{landmark.label:<24} {x:8.1f} {y:8.1f} {z:8.1f} mm LPS   confidence {landmark.confidence:.2f}"
               f"{confidence_note(landmark.confidence)}")
+    if placement.long_axis is not None:
+        print(f"{'LV long axis':<24} {placement.long_axis.description()}")
     source = f", median of {len(templates)} templates" if len(templates) > 1 else ""
-    print(f"wrote {output} ({len(placed)} landmarks, {args.coordinate_system}, model {localizer.model_id}{source})")
+    print(f"wrote {output} ({len(placed)} landmarks, {args.coordinate_system}, {localizer.model_id}{source})")
+    if axis_output is not None:
+        print(f"wrote {axis_output} (LV long axis line, {args.coordinate_system})")
     return 0

@@ -1,0 +1,150 @@
+"""Stage 2: the LV's own frame (centre, long axis from base to apex, apex and base) from the study's counts, or
+from a myocardium segmentation when the user has painted or classified one.
+
+From counts: rays cast from inside the cavity (heart_search's candidate) meet the wall at its hottest count; those
+mid-wall points are fitted by an ellipsoid (least squares, refitted without the points farthest from it: rays
+through the open base that meet the atria, the RV or the liver), as clinical reorientation fits the myocardium.
+The myocardium is then the voxels at least `WALL_FRACTION` of the wall's count level that lie within
+`WALL_BAND_MM` of the fitted mid-wall points (the largest connected piece), and the landmarks follow from it by
+the same definitions as from a drawn mask (`cardiac_landmarks.lv_geometry`): the study's own counts and a
+clinician's mask give the landmarks one way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+from scipy import ndimage
+from scipy.spatial import cKDTree
+
+from ..cardiac_landmarks import LVGeometry, lv_geometry, wall_points_lps
+from ..errors import InputError
+from ..volume import Volume
+from .heart_search import LVCandidate, sample, sphere_directions
+
+FRAME_DIRECTIONS = 400
+RAY_START_MM, RAY_END_MM, RAY_STEP_MM = 2.0, 60.0, 2.0
+WALL_FRACTION = 0.5  # of the wall's count level (the median of the rays' hottest counts): the myocardium's edge
+WALL_BAND_MM = 8.0  # a myocardium voxel lies this close to a fitted mid-wall point (half the blurred wall)
+FIT_KEEP = 0.8  # each refit keeps this fraction of the mid-wall points nearest the ellipsoid
+FIT_ROUNDS = 3
+LV_SEMI_AXES_MM = (12.0, 80.0)  # a plausible LV's fitted semi-axes lie in this range
+LV_WALL_ML = (30.0, 600.0)  # and its myocardium's volume in this range
+CAVITY_RATIO = 0.75  # the cavity's count is at most this fraction of the wall's level
+
+
+@dataclass(frozen=True)
+class LVFrame:
+    """The LV's geometry (LPS mm) with how it was found and how far it is to be trusted (0..1)."""
+
+    geometry: LVGeometry
+    radius_mm: float  # mean distance of the wall from the long axis
+    confidence: float
+    source: str  # "counts" or "segmentation"
+    wall_points: np.ndarray  # LPS points (n, 3) of the myocardium the geometry was derived from
+
+    @property
+    def length_mm(self) -> float:
+        """Distance from the base centre to the apex."""
+        return float(np.linalg.norm(self.geometry.apex - self.geometry.base))
+
+
+def mid_wall_points(volume: Volume, counts: np.ndarray, center: np.ndarray) -> tuple[np.ndarray, float]:
+    """Where rays from `center` meet the wall (their hottest point), for rays whose hottest count reaches
+    `WALL_FRACTION` of the wall level; and that level (the median over the rays)."""
+    directions = sphere_directions(FRAME_DIRECTIONS)
+    radii = np.arange(RAY_START_MM, RAY_END_MM + 1e-6, RAY_STEP_MM)
+    profiles = sample(volume, counts, center + directions[:, None, :] * radii[None, :, None])
+    peak = profiles.max(axis=1)
+    level = float(np.median(peak))
+    hit = peak >= WALL_FRACTION * level
+    return center + directions[hit] * radii[profiles.argmax(axis=1)[hit]][:, None], level
+
+
+def fit_ellipsoid(points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Least-squares ellipsoid through points (n, 3): centre, semi-axes (ascending eigenvalue order, so the longest
+    first) and their unit directions as columns. Raises InputError when the points fit no ellipsoid."""
+    mean = points.mean(axis=0)
+    x, y, z = (points - mean).T
+    design = np.stack([x * x, y * y, z * z, 2 * x * y, 2 * x * z, 2 * y * z, 2 * x, 2 * y, 2 * z], axis=1)
+    solution = np.linalg.lstsq(design, np.ones(len(points)), rcond=None)[0]
+    a, b, c, d, e, f, g, h, i = solution
+    quadric = np.array([[a, d, e], [d, b, f], [e, f, c]])
+    try:
+        offset = -np.linalg.solve(quadric, [g, h, i])
+    except np.linalg.LinAlgError:
+        raise InputError("no LV-shaped wall found around the candidate") from None
+    scale = 1.0 + offset @ quadric @ offset
+    values, vectors = np.linalg.eigh(quadric / scale)
+    if np.any(values <= 0):
+        raise InputError("no LV-shaped wall found around the candidate")
+    return offset + mean, 1.0 / np.sqrt(values), vectors
+
+
+def robust_ellipsoid(points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """`fit_ellipsoid` refitted `FIT_ROUNDS` times on the `FIT_KEEP` fraction of points nearest the surface;
+    returns the centre, semi-axes, directions and which points were kept."""
+    keep = np.ones(len(points), dtype=bool)
+    for _ in range(FIT_ROUNDS):
+        if keep.sum() < 12:
+            raise InputError("no LV-shaped wall found around the candidate")
+        center, semi, axes = fit_ellipsoid(points[keep])
+        local = (points - center) @ axes / semi
+        residual = np.abs(np.linalg.norm(local, axis=1) - 1.0)
+        keep = residual <= np.quantile(residual, FIT_KEEP)
+    return center, semi, axes, keep
+
+
+def frame_from_counts(volume: Volume, counts: np.ndarray, candidate: LVCandidate) -> LVFrame:
+    """The LV frame around a heart_search candidate, from the study's smoothed counts (heart_search.smoothed_counts).
+    Raises InputError when no LV-shaped wall surrounds the candidate."""
+    points, level = mid_wall_points(volume, counts, candidate.center_lps)
+    if sample(volume, counts, candidate.center_lps) > CAVITY_RATIO * level:
+        raise InputError("no colder cavity inside a hotter wall at the candidate")
+    if len(points) < 0.5 * FRAME_DIRECTIONS:
+        raise InputError("no LV-shaped wall found around the candidate")
+    _, semi, _, keep = robust_ellipsoid(points)
+    if semi.min() < LV_SEMI_AXES_MM[0] or semi.max() > LV_SEMI_AXES_MM[1]:
+        raise InputError("no LV-sized wall found around the candidate")
+    wall = _myocardium(volume, counts, points[keep], level)
+    if not LV_WALL_ML[0] <= len(wall) * volume.voxel_volume_ml <= LV_WALL_ML[1]:
+        raise InputError("no LV-sized wall found around the candidate")
+    geometry = lv_geometry(wall, min(volume.spacing))
+    confidence = float(keep.sum() / FRAME_DIRECTIONS)
+    return LVFrame(geometry, _radius(wall, geometry), confidence, "counts", wall)
+
+
+def frame_from_segmentation(mask: Volume, label: Optional[int] = None) -> LVFrame:
+    """The LV frame from a myocardium segmentation (nonzero voxels, or those equal to `label`)."""
+    wall = wall_points_lps(mask, label)
+    geometry = lv_geometry(wall, min(mask.spacing))
+    return LVFrame(geometry, _radius(wall, geometry), 1.0, "segmentation", wall)
+
+
+def _myocardium(volume: Volume, counts: np.ndarray, mid_wall: np.ndarray, level: float) -> np.ndarray:
+    """LPS points of the voxels at least `WALL_FRACTION` of `level` within `WALL_BAND_MM` of the mid-wall points,
+    the largest connected piece."""
+    low, high = mid_wall.min(axis=0) - WALL_BAND_MM, mid_wall.max(axis=0) + WALL_BAND_MM
+    corners = volume.lps_to_index(np.array([[x, y, z] for x in (low[0], high[0]) for y in (low[1], high[1])
+                                            for z in (low[2], high[2])]))
+    start = np.clip(np.floor(corners.min(axis=0)).astype(int), 0, np.asarray(volume.size) - 1)
+    stop = np.clip(np.ceil(corners.max(axis=0)).astype(int) + 1, 1, np.asarray(volume.size))
+    i, j, k = np.meshgrid(*(np.arange(a, b) for a, b in zip(start, stop)), indexing="ij")
+    index = np.stack([i, j, k], axis=-1)
+    hot = counts[k, j, i] >= WALL_FRACTION * level
+    near = np.zeros_like(hot)
+    near[hot] = cKDTree(mid_wall).query(volume.index_to_lps(index[hot].astype(float)))[0] <= WALL_BAND_MM
+    labels, found = ndimage.label(near)
+    if found == 0:
+        raise InputError("no LV wall found around the candidate")
+    largest = np.argmax(np.bincount(labels.ravel())[1:]) + 1
+    return volume.index_to_lps(index[labels == largest].astype(float))
+
+
+def _radius(wall: np.ndarray, geometry: LVGeometry) -> float:
+    """Mean distance of the wall points from the long axis."""
+    relative = wall - geometry.center
+    along = relative @ geometry.axis
+    return float(np.linalg.norm(relative - along[:, None] * geometry.axis, axis=1).mean())

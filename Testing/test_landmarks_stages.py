@@ -1,0 +1,170 @@
+"""The staged localiser, stage by stage, on synthetic studies whose LV is known exactly: the LV is found beside a
+hotter solid organ and a hot rim, its frame (centre, axis from base to apex) from counts and from a mask, the
+carry in the LV frame, the template convention check, the long axis's angles and its line markup."""
+
+import json
+import tempfile
+import unittest
+from pathlib import Path
+
+import numpy as np
+
+from SPECTFewShotLib.errors import InputError
+from SPECTFewShotLib.io.markups_io import Landmark
+from SPECTFewShotLib.landmarks.carry import carry_landmarks, convention_warnings, from_frame, to_frame
+from SPECTFewShotLib.landmarks.heart_search import find_lv_candidates, smoothed_counts
+from SPECTFewShotLib.landmarks.long_axis import LongAxis, angle_between_deg, write_long_axis
+from SPECTFewShotLib.landmarks.lv_frame import frame_from_counts, frame_from_segmentation
+from SPECTFewShotLib.landmarks.staged import Localizer, find_lv_frame
+from SPECTFewShotLib.volume import Volume
+
+SPACING = 4.0
+SIZE = 48
+
+
+def study(center=(10.0, -8.0, 4.0), apex_direction=(0.6, -0.5, -0.6), liver=True, rim=True, seed=0):
+    """A torso with an LV cup (hot shell, cold cavity, open base), a larger and hotter solid liver, hot voxels at
+    the rim of the field of view, noise; and the LV's true centre, apex, base and apex direction (LPS)."""
+    rng = np.random.default_rng(seed)
+    origin = -np.full(3, (SIZE - 1) * SPACING / 2)
+    volume = Volume(np.zeros((SIZE,) * 3, np.float32), (SPACING,) * 3, tuple(origin), (1, 0, 0, 0, 1, 0, 0, 0, 1))
+    k, j, i = np.indices((SIZE,) * 3)
+    lps = volume.index_to_lps(np.stack([i, j, k], -1).reshape(-1, 3).astype(float)).reshape(SIZE, SIZE, SIZE, 3)
+    toward_apex = np.asarray(apex_direction, dtype=float) / np.linalg.norm(apex_direction)
+    c = np.asarray(center, dtype=float)
+    rel = lps - c
+    along = rel @ toward_apex
+    radial = np.linalg.norm(rel - along[..., None] * toward_apex, axis=-1)
+    outer = (along / 44.0) ** 2 + (radial / 28.0) ** 2 <= 1
+    inner = (along / 34.0) ** 2 + (radial / 18.0) ** 2 <= 1
+    wall = outer & ~inner & (along >= -18.0)
+    array = 0.1 * (np.linalg.norm(lps, axis=-1) < 90) + 1.0 * wall
+    if liver:  # solid, larger and hotter than the heart, about 70 mm away
+        array += 1.6 * (np.linalg.norm((lps - c - np.array([-55.0, 20.0, -45.0])) / [35, 30, 25], axis=-1) <= 1)
+    if rim:
+        array[:, :, :2] += 3.0 * (rng.random((SIZE, SIZE, 2)) > 0.7)
+    array += rng.normal(0, 0.03, array.shape)
+    truth_points = lps[wall]
+    return (volume.with_array(np.clip(array, 0, None).astype(np.float32) * 1000),
+            volume.with_array(wall.astype(np.uint8)), truth_points.mean(axis=0), c + 44.0 * toward_apex,
+            c - 18.0 * toward_apex, toward_apex)
+
+
+class HeartSearchTest(unittest.TestCase):
+    def test_the_lv_is_found_beside_a_hotter_solid_organ_and_a_hot_rim(self):
+        volume, _, centroid, *_ = study()
+        self.assertGreater(volume.array.max(), 2500)  # the hottest voxels are not the heart's
+        best = find_lv_candidates(volume, smoothed_counts(volume))[0]
+        self.assertLess(np.linalg.norm(best.center_lps - centroid), 15.0)
+
+    def test_a_volume_without_a_cup_has_no_lv(self):
+        volume, *_ = study()
+        k, j, i = np.indices(volume.array.shape)
+        blob = np.exp(-((i - 24) ** 2 + (j - 24) ** 2 + (k - 24) ** 2) / 40.0).astype(np.float32) * 1000
+        with self.assertRaises(InputError):
+            find_lv_frame(volume.with_array(blob))
+
+
+class LVFrameTest(unittest.TestCase):
+    def test_frame_from_counts_matches_the_true_lv(self):
+        for apex_direction in [(0.6, -0.5, -0.6), (0.2, -0.9, -0.3), (-0.5, 0.4, 0.7)]:
+            volume, _mask, centroid, apex, _base, toward_apex = study(apex_direction=apex_direction, seed=1)
+            frame = find_lv_frame(volume)
+            with self.subTest(apex_direction=apex_direction):
+                self.assertEqual(frame.source, "counts")
+                self.assertLess(angle_between_deg(-frame.geometry.axis, toward_apex), 15.0)
+                self.assertLess(np.linalg.norm(frame.geometry.center - centroid), 6.0)
+                self.assertLess(np.linalg.norm(frame.geometry.apex - apex), 10.0)
+                self.assertTrue(0.0 < frame.confidence <= 1.0)
+
+    def test_frame_from_a_segmentation_uses_the_mask(self):
+        _volume, mask, centroid, _apex, base, toward_apex = study()
+        frame = frame_from_segmentation(mask)
+        self.assertEqual(frame.source, "segmentation")
+        self.assertLess(np.linalg.norm(frame.geometry.center - centroid), 1e-6)
+        self.assertLess(angle_between_deg(-frame.geometry.axis, toward_apex), 8.0)
+        self.assertLess(np.linalg.norm(frame.geometry.base - base), 8.0)
+
+    def test_a_candidate_without_a_wall_is_refused(self):
+        volume, *_ = study()
+        counts = smoothed_counts(volume)
+        far = find_lv_candidates(volume, counts)[0]
+        moved = type(far)(far.center_lps + np.array([0.0, 0.0, 80.0]), far.score)
+        with self.assertRaises(InputError):
+            frame_from_counts(volume, counts, moved)
+
+
+class CarryTest(unittest.TestCase):
+    def test_frame_coordinates_round_trip_and_follow_the_lv(self):
+        _template_volume, template_mask, *_ = study(apex_direction=(0.6, -0.5, -0.6))
+        _target_volume, target_mask, *_ = study(center=(-6.0, 4.0, 10.0), apex_direction=(0.2, -0.9, -0.3))
+        template, target = frame_from_segmentation(template_mask), frame_from_segmentation(target_mask)
+        points = np.array([[1.0, 2.0, 3.0], [20.0, -10.0, 5.0]])
+        self.assertTrue(np.allclose(from_frame(template, to_frame(template, points)), points))
+        # A point 10 mm beyond the apex on the axis lands beyond the target's apex on its axis.
+        beyond = template.geometry.apex - 10.0 * template.geometry.axis
+        carried = carry_landmarks(template, target, [Landmark("beyond", tuple(beyond))])[0]
+        expected = target.geometry.apex - 10.0 * target.length_mm / template.length_mm * target.geometry.axis
+        self.assertLess(np.linalg.norm(carried - expected), 1.0)
+
+    def test_a_template_with_apex_and_base_swapped_is_warned_about(self):
+        _volume, mask, centroid, apex, base, _ = study()
+        frame = frame_from_segmentation(mask)
+        good = [Landmark("LV_center", tuple(centroid)), Landmark("LV_apex", tuple(apex)), Landmark("LV_base",
+                                                                                                   tuple(base))]
+        self.assertEqual(convention_warnings(frame, good), [])
+        swapped = [good[0], Landmark("LV_apex", tuple(base)), Landmark("LV_base", tuple(apex))]
+        self.assertTrue(any("swapped" in w for w in convention_warnings(frame, swapped)))
+
+
+class LocalizerTest(unittest.TestCase):
+    def test_lv_landmarks_come_from_the_target_and_others_are_carried(self):
+        template_volume, _template_mask, t_centroid, t_apex, t_base, _ = study(seed=2)
+        target_volume, _, centroid, apex, _base, toward_apex = study(center=(-4.0, 6.0, -2.0),
+                                                                   apex_direction=(0.3, -0.8, -0.5), seed=3)
+        near_apex = t_apex + 5.0 * (t_base - t_apex) / np.linalg.norm(t_base - t_apex)
+        landmarks = [Landmark("LV_center", tuple(t_centroid)), Landmark("LV_apex", tuple(t_apex)),
+                     Landmark("LV_base", tuple(t_base)), Landmark("near_apex", tuple(near_apex))]
+        placement = Localizer().place(target_volume, [(template_volume, landmarks)])
+        placed = {lm.label: np.asarray(lm.position_lps) for lm in placement.landmarks}
+        self.assertEqual(list(placed), ["LV_center", "LV_apex", "LV_base", "near_apex"])
+        self.assertLess(np.linalg.norm(placed["LV_center"] - centroid), 6.0)
+        self.assertLess(np.linalg.norm(placed["LV_apex"] - apex), 10.0)
+        self.assertLess(np.linalg.norm(placed["near_apex"] - placed["LV_apex"]), 12.0)
+        self.assertLess(angle_between_deg(placement.long_axis.direction, toward_apex), 12.0)
+        self.assertTrue(all(0.0 <= lm.confidence <= 1.0 for lm in placement.landmarks))
+
+
+class LongAxisTest(unittest.TestCase):
+    def test_angles_of_a_normal_heart_are_positive_and_the_file_is_a_line(self):
+        axis = LongAxis((0.0, 0.0, 0.0), (30.0, -30.0, -30.0 * np.sqrt(2)), 0.8)
+        self.assertAlmostEqual(axis.azimuth_deg, 45.0)
+        self.assertAlmostEqual(axis.elevation_deg, 45.0)
+        self.assertAlmostEqual(axis.length_mm, 60.0)
+        with tempfile.TemporaryDirectory() as tmp:
+            path = write_long_axis(axis, Path(tmp) / "axis.mrk.json", "RAS")
+            markup = json.loads(path.read_text())["markups"][0]
+        self.assertEqual(markup["type"], "Line")
+        self.assertEqual(markup["controlPoints"][1]["position"], [-30.0, 30.0, -30.0 * np.sqrt(2)])
+        self.assertEqual({m["name"] for m in markup["measurements"]}, {"length", "azimuth", "elevation"})
+
+    def test_line_markup_node(self):
+        try:
+            import slicer
+        except ImportError:
+            self.skipTest("slicer-core is not installed")
+        from SPECTFewShotLib.mrml.long_axis import long_axis_to_node
+
+        scene = slicer.vtkMRMLScene()
+        axis = LongAxis((1.0, 2.0, 3.0), (21.0, -18.0, -17.0))
+        node = long_axis_to_node(axis, scene)
+        self.assertEqual(node.GetNumberOfControlPoints(), 2)
+        ras = [0.0, 0.0, 0.0]
+        node.GetNthControlPointPosition(1, ras)
+        self.assertEqual(ras, [-21.0, 18.0, -17.0])
+        self.assertEqual(node.GetNthControlPointLabel(0), "LV_base")
+        self.assertIn("azimuth", node.GetDescription())
+
+
+if __name__ == "__main__":
+    unittest.main()
