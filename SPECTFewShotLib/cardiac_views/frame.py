@@ -28,6 +28,8 @@ INSERTION_ANGLES_DEG = {"RV_insertion_anterior": 30.0, "RV_insertion_inferior": 
 MIN_AXIS_MM = 20.0
 SEPTUM_FROM_INSERTIONS = "RV insertion points"
 SEPTUM_FROM_ANATOMY = "anatomical convention (anterior = patient superior)"
+# Where the LV apex points from the base in patients: left, anterior, inferior (LPS).
+APEX_DIRECTION_LPS = np.array([1.0, -1.0, -1.0]) / np.sqrt(3.0)
 _SUPERIOR = np.array([0.0, 0.0, 1.0])
 _ANTERIOR = np.array([0.0, -1.0, 0.0])
 
@@ -117,6 +119,14 @@ def frame_from_points(apex: Sequence[float], base: Sequence[float],
                          "check which is anterior and which is inferior")
     turned = frame.rotated(turn)
     return CardiacFrame(apex, base, turned.anterior, turned.septal, SEPTUM_FROM_INSERTIONS)
+
+
+def orientation_warning(frame: CardiacFrame) -> str | None:
+    """A sentence when the apex lies right, posterior and superior of the base (apex and base probably swapped)."""
+    if -frame.axis @ APEX_DIRECTION_LPS < -0.5:
+        return ("the apex lies to the right of, behind and above the base, unlike any heart: are LV_apex and LV_base "
+                "swapped?")
+    return None
 
 
 def frame_from_landmarks(landmarks: Sequence[Landmark]) -> CardiacFrame:

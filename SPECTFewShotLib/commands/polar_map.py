@@ -45,6 +45,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Check every input, then write the views, the table and the figure."""
     from ..cardiac_views.analysis import analyse, check_same_grid, myocardium_mask
+    from ..cardiac_views.frame import orientation_warning
     from ..cardiac_views.polar_figure import write_polar_figure
     from ..cardiac_views.polar_map import PolarMapSettings, segments_csv
     from ..errors import InputError
@@ -77,6 +78,9 @@ def run(args: argparse.Namespace) -> int:
     write_text_atomic(outdir / TABLE_FILE, segments_csv(result.polar_map))
     write_polar_figure(result.polar_map, outdir / FIGURE_FILE, Path(args.volume).name)
     frame, polar = result.frame, result.polar_map
+    warning = orientation_warning(frame)
+    if warning:
+        print(f"warning: {warning}")
     print(f"long axis {frame.length_mm:.1f} mm (apex to base); septum from the {frame.septum_source}; "
           f"cap {polar.cap_depth_mm:.1f} mm; {100 * polar.found.mean():.0f} % of rays met the wall")
     print(f"{'seg':>3}  {'name':<22}{'uptake':>8}")
