@@ -52,7 +52,7 @@ class SPECTFewShot(ScriptedLoadableModule):
         ScriptedLoadableModule.__init__(self, parent)
         self.parent.title = _("SPECT Few-Shot")
         self.parent.categories = [translate("qSlicerAbstractCoreModule", "Nuclear Medicine")]
-        self.parent.dependencies = []
+        self.parent.dependencies = ["Segmentations", "SegmentEditor", "Markups", "Tables", "SampleData"]
         self.parent.contributors = ["SPECTFewShot developers"]
         self.parent.helpText = _("""
 Paint a few strokes or slices of each tissue (LV myocardium, LV blood pool, liver, background) in a SPECT volume
@@ -68,6 +68,14 @@ Ortiz de Camargo T. F., <i>Myocardial perfusion scintigraphy image database</i> 
 https://doi.org/10.13026/ce2z-dw74, and Goldberger A. et al., PhysioBank, PhysioToolkit, and PhysioNet,
 Circulation 101(23):e215-e220 (2000).
 """)
+        slicer.app.connect("startupCompleted()", registerSampleData)
+
+
+def registerSampleData() -> None:
+    """The bundled PhysioNet study in the Sample Data module (category Nuclear Medicine)."""
+    from SPECTFewShotLib.sample_data import register_sample_data
+
+    register_sample_data()
 
 
 #
@@ -345,7 +353,8 @@ class SPECTFewShotWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.resultsTableView.setMRMLTableNode(table)
 
     def onEditSupportButton(self) -> None:
-        """Open the painted segmentation (created with the usual classes if needed) in the Segment Editor."""
+        """Open the painted segmentation (created with the usual classes if needed) in the Segment Editor, with the
+        Few-shot SPECT effect active: its preview follows every stroke, Apply writes it into the segmentation."""
         with slicer.util.tryWithErrorDisplay(_("Failed to open the Segment Editor."), waitCursor=True):
             p = self._parameterNode
             if p.supportSegmentation is None:
@@ -358,6 +367,9 @@ class SPECTFewShotWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                     editor.setSourceVolumeNode(p.inputVolume)
                 else:  # Slicer before 5.4
                     editor.setMasterVolumeNode(p.inputVolume)
+            from SPECTFewShotLib.mrml.segment_editor_effect import EFFECT_NAME
+
+            editor.setActiveEffectByName(EFFECT_NAME)
 
     def onLoadSampleButton(self) -> None:
         """Load the bundled real study and show it."""
@@ -434,10 +446,10 @@ class SPECTFewShotLogic(ScriptedLoadableModuleLogic):
     @property
     def sceneLogic(self):
         """The library's logic on the application's scene (created on first use)."""
-        from SPECTFewShotLib.mrml import SceneLogic
+        from SPECTFewShotLib.mrml.segment_editor_effect import shared_classifier
 
-        if self._sceneLogic is None or self._sceneLogic.scene is not slicer.mrmlScene:
-            self._sceneLogic = SceneLogic(slicer.mrmlScene)
+        # one session per scene, shared with the Segment Editor effect, so a volume's features are computed once
+        self._sceneLogic = shared_classifier(slicer.mrmlScene)
         return self._sceneLogic
 
     def configure(self, classifierModel: str = DEFAULT_MODEL, localizerModel: str = DEFAULT_MODEL,
@@ -447,66 +459,39 @@ class SPECTFewShotLogic(ScriptedLoadableModuleLogic):
                                   None if localizerModel == DEFAULT_MODEL else localizerModel)
 
     def ensureDependencies(self, askConfirmation: bool = True) -> bool:
-        """Install missing Python packages after the user agreed; True when everything is there."""
-        from SPECTFewShotLib.dependencies import SLICER_OWNED, TORCH_DISTRIBUTIONS, missing_requirements
+        """True when the Python packages are there; otherwise install them after the user agreed: torch through the
+        PyTorch extension, the rest with pip in the background (False until it has finished)."""
+        from SPECTFewShotLib.dependencies import (
+            TORCH_DISTRIBUTIONS,
+            install_in_slicer,
+            install_torch_in_slicer,
+            missing_message,
+            missing_requirements,
+        )
 
         missing = missing_requirements()
         if not missing:
             return True
-        names = ", ".join(str(requirement) for requirement in missing)
-        if askConfirmation and not slicer.app.testingEnabled() and not slicer.util.confirmOkCancelDisplay(
-                _("SPECTFewShot needs these Python packages: {names}.\n\nInstall them now? This needs a network "
-                  "connection and may take several minutes.").format(names=names),
-                _("Install Python packages")):
+        interactive = askConfirmation and not slicer.app.testingEnabled()
+        if interactive and not slicer.util.confirmOkCancelDisplay(
+                missing_message(missing) + "\n\n" + _("Install them now?"), _("Install Python packages")):
             return False
         torchMissing = [r for r in missing if r.distribution in TORCH_DISTRIBUTIONS]
         others = [r for r in missing if r.distribution not in TORCH_DISTRIBUTIONS]
-        # A busy dialog, so that a long pip install does not look like a frozen application.
-        progressDialog = slicer.util.createProgressDialog(
-            labelText=_("Installing {names}...").format(names=names), maximum=0)
-        slicer.app.processEvents()
-        try:
-            if torchMissing:
-                self._installTorch(torchMissing)
-            if others:
-                self._pipInstall(others, skip=list(SLICER_OWNED) + list(TORCH_DISTRIBUTIONS))
-        finally:
-            progressDialog.close()
+        if torchMissing:
+            install_torch_in_slicer(torchMissing)
+        if others and interactive:  # in the background: Slicer stays usable, a message says when it is done
+            install_in_slicer(others, lambda code: slicer.util.infoDisplay(
+                _("The Python packages are installed: run the step again.") if code == 0 else
+                _("Installing the Python packages failed; see the Python console.")))
+            return False
+        if others:
+            slicer.util.pip_install(" ".join(str(r) for r in others))
         stillMissing = missing_requirements()
         if stillMissing:
             raise RuntimeError(_("These packages could not be installed: {names}").format(
                 names=", ".join(str(r) for r in stillMissing)))
         return True
-
-    @staticmethod
-    def _installTorch(requirements) -> None:
-        """torch/torchvision through the PyTorch extension (right build for the GPU driver), else pip."""
-        try:
-            import PyTorchUtils
-        except ImportError:
-            PyTorchUtils = None
-        if PyTorchUtils is None:
-            slicer.util.pip_install(" ".join(str(r) for r in requirements))
-            return
-        versions = {r.distribution: f">={r.minimum}" for r in requirements}
-        torchLogic = PyTorchUtils.PyTorchUtilsLogic()
-        torch = torchLogic.installTorch(askConfirmation=False,
-                                        torchVersionRequirement=versions.get("torch", ">=2.1"),
-                                        torchvisionVersionRequirement=versions.get("torchvision", ">=0.16"))
-        if torch is None:
-            raise RuntimeError(_("PyTorch could not be installed by the PyTorch extension"))
-
-    @staticmethod
-    def _pipInstall(requirements, skip) -> None:
-        """pip_ensure (Slicer 5.11+) without touching packages Slicer owns; pip_install on older Slicer."""
-        try:
-            from packaging.requirements import Requirement
-            from slicer import pydeps
-        except ImportError:
-            slicer.util.pip_install(" ".join(str(r) for r in requirements))
-            return
-        pydeps.pip_ensure([Requirement(str(r)) for r in requirements], skip_packages=skip,
-                                 requester="SPECTFewShot")
 
     def _ready(self) -> None:
         if self._dependenciesChecked:
@@ -576,13 +561,11 @@ class SPECTFewShotLogic(ScriptedLoadableModuleLogic):
         return create_painting(slicer.mrmlScene, volumeNode, PAINTING_CLASSES)
 
     def loadSampleStudy(self):
-        """Load the bundled PhysioNet perfusion study (patient001) as a volume node."""
-        from SPECTFewShotLib.io.volume_io import read_volume
-        from SPECTFewShotLib.mrml import volume_to_node
+        """Load the bundled PhysioNet perfusion study (patient001) through Slicer's own volume loading."""
         from SPECTFewShotLib.resources import sample_study
 
         imagePath, _maskPath = sample_study()
-        return volume_to_node(read_volume(imagePath), slicer.mrmlScene, "PhysioNet MPS patient001")
+        return slicer.util.loadVolume(str(imagePath), {"name": "PhysioNet MPS patient001"})
 
 
 #

@@ -111,3 +111,18 @@ def install_in_slicer(requirements: Sequence[Requirement], completed: Callable[[
             completed(1)
             return
         completed(0)
+
+
+def install_torch_in_slicer(requirements: Sequence[Requirement], slicer_module: Optional[Any] = None) -> None:
+    """torch through the PyTorch extension's PyTorchUtils (the build for the GPU driver), else through pip."""
+    if slicer_module is None:
+        import slicer as slicer_module
+    try:
+        import PyTorchUtils
+    except ImportError:
+        slicer_module.util.pip_install(" ".join(str(requirement) for requirement in requirements))
+        return
+    versions = {requirement.distribution: f">={requirement.minimum}" for requirement in requirements}
+    if PyTorchUtils.PyTorchUtilsLogic().installTorch(askConfirmation=False,
+                                                     torchVersionRequirement=versions.get("torch", ">=2.1")) is None:
+        raise RuntimeError("PyTorch could not be installed by the PyTorch extension")
