@@ -15,6 +15,10 @@ import numpy as np
 
 SHAPE = (6, 7, 8)  # [k, j, i]
 SPACING = (4.0, 4.0, 4.0)
+# A negative voxel size is a mirrored axis in NIfTI's and NRRD's geometry, which ITK (and so Slicer) reads as such:
+# a well-defined volume, expected to give a result whose direction has that axis reversed.
+NEGATIVE_SPACING = "negative spacing (a mirrored axis)"
+VALID_CLASSES = ("valid control", NEGATIVE_SPACING)
 
 
 def counts(shape: tuple[int, ...] = SHAPE) -> np.ndarray:
@@ -107,12 +111,13 @@ def hostile_cases() -> list[tuple[str, str, bytes]]:
             cases.append(("truncated", f"truncated_{label.replace(' ', '_')}.{name}", content[:length]))
     for axis_spacing, label in ((0.0, "zero"), (-4.0, "negative"), (float("nan"), "nan"), (1e-30, "tiny")):
         spacing = (4.0, axis_spacing, 4.0)
-        cases.append(("zero / negative spacing", f"spacing_{label}_qform.nii", nifti(good, spacing, qform=True)))
+        kind = NEGATIVE_SPACING if label == "negative" else "zero / NaN / tiny spacing"
+        cases.append((kind, f"spacing_{label}_qform.nii", nifti(good, spacing, qform=True)))
         affine = np.diag([-4.0, -axis_spacing, 4.0, 1.0])
-        cases.append(("zero / negative spacing", f"spacing_{label}_sform.nii.gz", _gz(nifti(good, affine=affine))))
-        cases.append(("zero / negative spacing", f"spacing_{label}.nrrd",
+        cases.append((kind, f"spacing_{label}_sform.nii.gz", _gz(nifti(good, affine=affine))))
+        cases.append((kind, f"spacing_{label}.nrrd",
                       nrrd(good, {"space directions": f"(4,0,0) (0,{axis_spacing:g},0) (0,0,4)"})))
-        cases.append(("zero / negative spacing", f"spacings_field_{label}.nrrd",
+        cases.append((kind, f"spacings_field_{label}.nrrd",
                       nrrd(good, {"space": None, "space directions": None, "space origin": None,
                                   "spacings": f"4 {axis_spacing:g} 4"})))
     sheared = np.array([[-4.0, -2.0, 0, 0], [0, -4.0, 0, 0], [0, 0, 4.0, 0], [0, 0, 0, 1.0]])

@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 _PROJECTION_TYPES = {"TOMO", "GATED TOMO", "STATIC", "WHOLE BODY", "DYNAMIC", "GATED"}
 _TIME_SLOT_VECTOR = 0x00540070
 _SLICE_VECTOR = 0x00540080
+# Largest deviation of a slice gap from the typical gap, as a fraction of it, still taken as evenly spaced.
+SLICE_GAP_TOLERANCE = 0.01
 
 
 def is_dicom_file(path: Path) -> bool:
@@ -62,13 +64,29 @@ def quiet_pydicom() -> Iterator[None]:
 def read_dicom_file(path: Path) -> Volume:
     """Read one DICOM file: a multi-frame NM reconstruction, or a refusal saying why it is not a volume."""
     import pydicom
+    from pydicom.errors import InvalidDicomError
 
     with quiet_pydicom():
         try:
             dataset = pydicom.dcmread(str(path))
+        except InvalidDicomError:
+            dataset = _read_without_preamble(path)
         except Exception as error:  # pydicom raises many types for damaged files
             raise InputError(f"{path.name}: not a readable DICOM file ({short_reason(error)})") from None
         return volume_from_dataset(dataset, path.name)
+
+
+def _read_without_preamble(path: Path) -> Any:
+    """A DICOM dataset written without the Part 10 preamble (older exporters), or a refusal: not DICOM."""
+    import pydicom
+
+    try:
+        dataset = pydicom.dcmread(str(path), force=True)
+    except Exception:
+        dataset = None
+    if dataset is None or not any(key in dataset for key in ("SOPClassUID", "Modality", "PixelData")):
+        raise InputError(f"{path.name}: not a DICOM file (no DICOM header found)")
+    return dataset
 
 
 def volume_from_dataset(dataset: Any, name: str) -> Volume:
@@ -92,11 +110,12 @@ def _volume_from_dataset(dataset: Any, name: str) -> Volume:
             f"{name} holds {kind.lower()} projection data (ImageType {kind}), not a reconstructed volume: "
             "reconstruct it on the camera workstation and load the RECON TOMO series"
         )
+    if "PixelData" not in dataset:
+        what = f"a {modality} object" if modality else "no modality"
+        raise InputError(f"{name} holds no image ({what}); SPECTFewShot needs a reconstructed 3D volume")
     frames = int(dataset.get("NumberOfFrames", 1) or 1)
     if frames < 2:
         raise InputError(f"{name} is a single 2D image; SPECTFewShot needs a reconstructed 3D volume")
-    if "PixelData" not in dataset:
-        raise InputError(f"{name} has no pixel data")
     bits = int(dataset.get("BitsAllocated", 16) or 16)
     samples = int(dataset.get("SamplesPerPixel", 1) or 1)
     shape = (frames, int(dataset.get("Rows", 0) or 0), int(dataset.get("Columns", 0) or 0))
@@ -105,6 +124,9 @@ def _volume_from_dataset(dataset: Any, name: str) -> Volume:
         pixels = np.asarray(dataset.pixel_array)
     except Exception as error:
         raise InputError(f"{name}: cannot decode the pixel data ({short_reason(error)})") from None
+    if pixels.ndim == 4:
+        raise InputError(f"{name} has {pixels.shape[-1]} values per pixel (colour); SPECTFewShot needs one count "
+                         "value per voxel")
     if pixels.ndim != 3:
         raise InputError(f"{name}: expected {frames} frames of 2D pixels, found an array of shape {pixels.shape}")
 
@@ -174,7 +196,10 @@ def _read_slice_stack(folder: Path, items: list[tuple[Path, Any]]) -> Volume:
     reader = sitk.ImageSeriesReader()
     uid = str(items[0][1].SeriesInstanceUID)
     files = reader.GetGDCMSeriesFileNames(str(folder), uid, False, True)  # sorted along the slice normal
+    if not files:
+        raise InputError(f"{folder.name}: the DICOM files of the series hold no images that can be read")
     header = items[0][1]
+    _check_even_slices(folder, [h for _, h in items])
     shape = (len(files), int(header.get("Rows", 0) or 0), int(header.get("Columns", 0) or 0))
     require_memory(shape, 8 + VOLUME_BYTES_PER_VOXEL, f"reading the series in {folder.name}")
     reader.SetFileNames(files)
@@ -185,6 +210,25 @@ def _read_slice_stack(folder: Path, items: list[tuple[Path, Any]]) -> Volume:
     units = str(header.get("Units", "")) or ("counts" if header.get("Modality") == "NM" else "")
     source = {"format": "DICOM", "file": str(folder), "series_description": str(header.get("SeriesDescription", ""))}
     return Volume.from_sitk(image, modality=str(header.get("Modality", "")), units=units, source=source)
+
+
+def _check_even_slices(folder: Path, headers: list[Any]) -> None:
+    """Refuse a slice stack whose slices are not evenly spaced (missing or repeated slices, several stacks).
+
+    The reader would otherwise place the slices on an even grid and every distance and volume would be wrong.
+    """
+    orientation = headers[0].get("ImageOrientationPatient")
+    if orientation is None or any(h.get("ImagePositionPatient") is None for h in headers):
+        return
+    normal = np.cross([float(v) for v in orientation[:3]], [float(v) for v in orientation[3:6]])
+    positions = np.sort([float(np.dot(normal, [float(v) for v in h.ImagePositionPatient])) for h in headers])
+    gaps = np.diff(positions)
+    if gaps.size == 0:
+        return
+    typical = float(np.median(gaps))
+    if typical <= 0 or float(np.abs(gaps - typical).max()) > max(SLICE_GAP_TOLERANCE * typical, 0.01):
+        raise InputError(f"{folder.name}: the slices are not evenly spaced (gaps from {gaps.min():.3g} to "
+                         f"{gaps.max():.3g} mm: missing, repeated or several stacks); export one evenly spaced series")
 
 
 def _nm_geometry(dataset: Any) -> tuple[tuple, tuple, tuple, list[str]]:

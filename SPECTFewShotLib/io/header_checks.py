@@ -200,7 +200,7 @@ def _check_nrrd(path: Path) -> None:
         return  # the reader names the unknown type
     voxels = math.prod(sizes)
     if "data file" in fields or "datafile" in fields or "line skip" in fields or "byte skip" in fields:
-        require_memory(voxels, bytes_per_voxel + VOLUME_BYTES_PER_VOXEL, f"reading {name}")
+        require_memory(sizes[::-1], bytes_per_voxel + VOLUME_BYTES_PER_VOXEL, f"reading {name}")
         return  # detached or skipped data: the reader checks it
     encoding = fields.get("encoding", "").strip().lower()
     expected = voxels * bytes_per_voxel
@@ -208,7 +208,7 @@ def _check_nrrd(path: Path) -> None:
         actual = path.stat().st_size - header_bytes
         if actual < expected:
             raise _truncated(name, sizes, expected + header_bytes, path.stat().st_size)
-    require_memory(voxels, bytes_per_voxel + VOLUME_BYTES_PER_VOXEL, f"reading {name}")
+    require_memory(sizes[::-1], bytes_per_voxel + VOLUME_BYTES_PER_VOXEL, f"reading {name}")
     if encoding in ("gzip", "gz"):
         _, actual = _scan(path, True, 0, expected, None, name, skip_compressed=header_bytes)
         if actual < expected:
