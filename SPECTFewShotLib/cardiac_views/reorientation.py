@@ -88,15 +88,15 @@ def reorient(volume: Volume, frame: CardiacFrame, spacing_mm: float | None = Non
         raise InputError(f"the views would need {n} voxels per side; use a coarser spacing than {spacing:g} mm")
     sa_axes = view_axes(frame, "short_axis")
     corner = frame.center - sa_axes @ np.full(3, (n - 1) * spacing / 2.0)
-    steps = np.arange(n) * spacing
-    # LPS of every SA voxel, as index coordinates of the study: [k, j, i] of the SA grid
-    ii, jj, kk = np.meshgrid(steps, steps, steps, indexing="xy")  # shapes (n, n, n) indexed [j, i, k]
-    offsets = np.stack([ii, jj, kk], axis=-1).transpose(2, 0, 1, 3)  # [k, j, i, (di, dj, dk)]
-    points = corner + offsets.reshape(-1, 3) @ sa_axes.T
-    ijk = volume.lps_to_index(points)
-    samples = ndimage.map_coordinates(np.asarray(volume.array, dtype=np.float32), ijk[:, ::-1].T, order=1,
-                                      mode="constant", cval=0.0, prefilter=False)
-    sa_array = samples.reshape(n, n, n).astype(np.float32)
+    # SA voxel (i, j, k) -> study index: inv(study index-to-LPS) @ (corner + spacing * sa_axes @ (i, j, k)); the same
+    # map in array order ([k, j, i] on both sides) is what affine_transform takes, so no coordinate grid is built.
+    to_index = np.linalg.inv(volume.index_to_lps_matrix[:3, :3])
+    reverse = np.eye(3)[::-1]
+    matrix = reverse @ (to_index @ sa_axes * spacing) @ reverse
+    offset = reverse @ (to_index @ (corner - np.asarray(volume.origin)))
+    sa_array = ndimage.affine_transform(np.asarray(volume.array, dtype=np.float32), matrix, offset,
+                                        output_shape=(n, n, n), order=1, mode="constant", cval=0.0,
+                                        prefilter=False).astype(np.float32)
     source = {"view": "short_axis", "from": dict(volume.source)}
     sa = Volume(sa_array, (spacing,) * 3, tuple(corner), tuple(sa_axes.ravel()), volume.modality, volume.units,
                 source)
