@@ -225,6 +225,16 @@ class SegmentationNodeTest(unittest.TestCase):
         mrml.volume_to_node(self.volume.with_array(changed), self.scene, node=self.volume_node)
         self.assertNotEqual(mrml.node_fingerprint(self.volume_node), volume_print)
 
+    def test_segments_carry_the_vocabularys_terminology_in_nodes(self):
+        from SPECTFewShotLib.vocabulary import tissue_terminology
+
+        node = mrml.segmentation_to_node(self.segmentation, self.scene, "classes", None, self.volume_node)
+        painting = mrml.create_painting(self.scene, self.volume_node, ("LV_myocardium", "liver"))
+        for written in (node, painting):
+            terms = {info.name: info.terminology for _, info in mrml.segment_infos(written)}
+            self.assertIn("74281007", terms["LV_myocardium"])  # SNOMED CT myocardium
+            self.assertEqual(terms["liver"], tissue_terminology("liver"))
+
     def test_new_painting_has_the_usual_classes_and_counts_only_painted_ones(self):
         node = mrml.create_painting(self.scene, self.volume_node, ("LV_myocardium", "background", "liver"))
         self.assertEqual([info.name for _, info in mrml.segment_infos(node)],

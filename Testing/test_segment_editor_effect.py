@@ -11,15 +11,13 @@ from SPECTFewShotLib.io.segmentation_io import Segmentation, read_segmentation, 
 from SPECTFewShotLib.io.volume_io import read_volume, write_volume
 from SPECTFewShotLib.mrml.scene import new_scene, node_fingerprint, slicer_module
 from SPECTFewShotLib.mrml.scene_logic import SceneLogic
-from SPECTFewShotLib.mrml.segment_editor_effect import (
-    FewShotEffectLogic,
-    image_array,
-    segmentation_on_volume_grid,
-)
+from SPECTFewShotLib.mrml.images import image_array
+from SPECTFewShotLib.mrml.segment_editor_effect import FewShotEffectLogic
 from SPECTFewShotLib.mrml.segmentations import segmentation_from_node, segmentation_to_node
 from SPECTFewShotLib.mrml.volumes import volume_to_node
 from SPECTFewShotLib.resources import sample_study
 from SPECTFewShotLib.volume import Volume
+from Testing.segmentation_reference import hand_written_segmentation_on_grid
 
 
 def run_classify_command(*argv) -> int:
@@ -142,7 +140,7 @@ class ApplyCancelTest(EffectTestCase):
         changed = {node_id for node_id in before if before[node_id] != after[node_id]}
         self.assertEqual(changed, {self.segmentation_node.GetID()})
         self.assertEqual(after[other.GetID()], before[other.GetID()])
-        written = segmentation_on_volume_grid(self.segmentation_node, self.volume_node)
+        written = segmentation_from_node(self.segmentation_node, self.volume_node)
         for number, segment_id in enumerate(self.logic.segment_ids or ["LV_myocardium", "background"], start=1):
             info = next(i for i in written.segments if i.name == segment_id)
             np.testing.assert_array_equal(written.labels.array == info.label, preview == number, err_msg=segment_id)
@@ -156,7 +154,7 @@ class ApplyCancelTest(EffectTestCase):
         segmentation.AddEmptySegment("editable", "editable", [0.2, 0.2, 0.9])
         from SPECTFewShotLib.mrml.segmentations import paint_segment
 
-        before_labels = segmentation_on_volume_grid(self.segmentation_node, self.volume_node)
+        before_labels = segmentation_from_node(self.segmentation_node, self.volume_node)
         paint_segment(self.segmentation_node, "editable", region, self.volume_node)
         self.segmentation_node.GetDisplayNode().SetSegmentVisibility("editable", False)  # a mask, not a seed
         self.editor_node.SetMaskMode(self.slicer.vtkMRMLSegmentationNode.EditAllowedInsideSingleSegment)
@@ -166,7 +164,7 @@ class ApplyCancelTest(EffectTestCase):
         self.assertFalse(preview[~region].any())
         self.assertTrue(preview[region].any())
         self.logic.apply()
-        after = segmentation_on_volume_grid(self.segmentation_node, self.volume_node)
+        after = segmentation_from_node(self.segmentation_node, self.volume_node)
         for name in NAMES.values():
             old = before_labels.labels.array == next(i.label for i in before_labels.segments if i.name == name)
             new = after.labels.array == next(i.label for i in after.segments if i.name == name)
@@ -186,7 +184,7 @@ class SlicerExportPathTest(unittest.TestCase):
         labels[3:8, 4:10, 5:12], labels[6:10, 2:6, 2:7], labels[1:3, 1:3, 1:3] = 1, 2, 3
         node = segmentation_to_node(Segmentation(volume.with_array(labels), segments_for([1, 2, 3], NAMES)), scene,
                                     reference_volume_node=volume_node)
-        self.assertTrue(np.array_equal(segmentation_on_volume_grid(node, volume_node).labels.array, labels))
+        self.assertTrue(np.array_equal(segmentation_from_node(node, volume_node).labels.array, labels))
 
         def rotation(axis: int, angle: float, shift: tuple) -> object:
             matrix = np.eye(4)
@@ -203,8 +201,8 @@ class SlicerExportPathTest(unittest.TestCase):
             if moved_volume:
                 volume_node.SetAndObserveTransformNodeID(rotation(0, -0.2, (-2.0, 3.3, 1.0)).GetID())
             before = node_fingerprint(node)
-            ours = segmentation_on_volume_grid(node, volume_node)
-            theirs = segmentation_from_node(node, volume_node)
+            ours = segmentation_from_node(node, volume_node)
+            theirs = hand_written_segmentation_on_grid(node, volume_node)
             np.testing.assert_array_equal(ours.labels.array, theirs.labels.array)
             self.assertEqual([i.name for i in ours.segments], [i.name for i in theirs.segments])
             self.assertGreater(int((ours.labels.array != 0).sum()), 100)

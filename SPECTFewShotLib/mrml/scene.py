@@ -62,19 +62,18 @@ def image_data(array: np.ndarray, vtk_type: int):
     return image
 
 
+def _to_vtk_matrix(matrix: np.ndarray) -> Any:
+    """A vtkMatrix4x4 from a 4x4 array (slicer.util's scene-free helper)."""
+    from slicer.util import vtkMatrixFromArray
 
-def _to_vtk_matrix(matrix: np.ndarray):
-    from vtkmodules.vtkCommonMath import vtkMatrix4x4
-
-    out = vtkMatrix4x4()
-    for row in range(4):
-        for column in range(4):
-            out.SetElement(row, column, float(matrix[row, column]))
-    return out
+    return vtkMatrixFromArray(np.asarray(matrix, dtype=float))
 
 
-def _from_vtk_matrix(matrix) -> np.ndarray:
-    return np.array([[matrix.GetElement(row, column) for column in range(4)] for row in range(4)])
+def _from_vtk_matrix(matrix: Any) -> np.ndarray:
+    """A 4x4 array from a vtkMatrix4x4 (slicer.util's scene-free helper)."""
+    from slicer.util import arrayFromVTKMatrix
+
+    return np.array(arrayFromVTKMatrix(matrix), dtype=float)
 
 
 def _node_name(node: Any, fallback: str) -> str:

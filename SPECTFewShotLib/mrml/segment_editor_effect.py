@@ -1,4 +1,4 @@
-"""Headless logic of the "Few-shot SPECT" Segment Editor effect, and segmentation export through Slicer's own path.
+"""Headless logic of the "Few-shot SPECT" Segment Editor effect.
 
 The effect works like Grow from seeds: the visible painted segments are the seeds, the preview is the library's
 classification of every voxel of the source volume from them (the classifier's features of the volume are cached,
@@ -6,30 +6,24 @@ so each stroke only re-classifies), Apply writes the preview into the edited seg
 editor logic (masking and undo as for any effect), and Cancel drops the preview without touching the segmentation.
 The Qt effect (SegmentEditorFewShotSPECT) calls `classify_seeds` from `computePreviewLabelmap`; tests and scripts
 drive `FewShotEffectLogic` on a slicer-core scene.
-
-`segmentation_on_volume_grid` brings a segmentation node's segments onto a volume's grid with
-`vtkSlicerSegmentationsModuleLogic.GenerateMergedLabelmapInReferenceGeometry` (Slicer's export to labelmap), which
-handles the nodes' parent transforms itself.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
-from typing import Any, Iterator, Optional, Protocol, Sequence
+from typing import Any, Optional, Protocol, Sequence
 
 import numpy as np
 
 from ..errors import InputError
 from ..io.segmentation_io import Segmentation, SegmentInfo
 from ..volume import Volume
+from .images import image_array, oriented_image_like, padded_to, volume_from_image
 from .scene import slicer_module
 
 log = logging.getLogger(__name__)
 
 EFFECT_NAME = "Few-shot SPECT"  # the effect's name in the Segment Editor (not translated: modules find it by name)
-# LPS <-> RAS: negate the first two world axes (the matrix is its own inverse).
-_LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
 
 
 class Classifier(Protocol):
@@ -61,74 +55,6 @@ def shared_classifier(scene: Any) -> Any:
 # ---------------------------------------------------------------------------------------------------- images
 
 
-def _matrix(image: Any) -> np.ndarray:
-    """The image's index-to-world (RAS) matrix as a numpy array."""
-    from slicer.util import arrayFromVTKMatrix
-    from vtkmodules.vtkCommonMath import vtkMatrix4x4
-
-    matrix = vtkMatrix4x4()
-    image.GetImageToWorldMatrix(matrix)
-    return arrayFromVTKMatrix(matrix)
-
-
-def image_array(image: Any) -> np.ndarray:
-    """The voxels of a (oriented) image as a [k, j, i] array (a copy)."""
-    from vtkmodules.util import numpy_support
-
-    e = image.GetExtent()
-    shape = (e[5] - e[4] + 1, e[3] - e[2] + 1, e[1] - e[0] + 1)
-    if min(shape) < 1 or image.GetPointData().GetScalars() is None:
-        return np.zeros((max(shape[0], 0), max(shape[1], 0), max(shape[2], 0)), dtype=np.uint8)
-    return numpy_support.vtk_to_numpy(image.GetPointData().GetScalars()).reshape(shape).copy()
-
-
-def oriented_image_like(array: np.ndarray, like: Any) -> Any:
-    """A vtkOrientedImageData holding a [k, j, i] array with the extent and geometry of `like`."""
-    from slicer.util import vtkMatrixFromArray
-    from vtkmodules.util import numpy_support
-
-    slicer = slicer_module()
-    image = slicer.vtkOrientedImageData()
-    image.SetExtent(like.GetExtent())
-    image.SetImageToWorldMatrix(vtkMatrixFromArray(_matrix(like)))
-    image.GetPointData().SetScalars(numpy_support.numpy_to_vtk(np.ascontiguousarray(array).ravel(), deep=True))
-    return image
-
-
-def volume_from_image(image: Any) -> Volume:
-    """An oriented image (the Segment Editor's aligned source volume) as a `Volume` in LPS."""
-    array = image_array(image)
-    index_to_lps = _LPS_TO_RAS @ _matrix(image)
-    linear = index_to_lps[:3, :3]
-    spacing = np.linalg.norm(linear, axis=0)
-    if array.ndim != 3 or min(array.shape) < 2 or np.any(spacing <= 0):
-        raise InputError("the source volume is not a 3D volume")
-    extent = image.GetExtent()
-    origin = index_to_lps @ np.array([extent[0], extent[2], extent[4], 1.0])
-    direction = (linear / spacing[None, :]).ravel()
-    return Volume(array, tuple(spacing), tuple(origin[:3]), tuple(direction))
-
-
-def _padded_to(seeds: Any, reference: Any) -> np.ndarray:
-    """The seed labels placed in the reference's extent (same lattice; seeds outside it are dropped)."""
-    r = reference.GetExtent()
-    out = np.zeros((r[5] - r[4] + 1, r[3] - r[2] + 1, r[1] - r[0] + 1), dtype=np.int32)
-    if seeds is None:
-        return out
-    s = seeds.GetExtent()
-    lo = [max(r[2 * a], s[2 * a]) for a in range(3)]
-    hi = [min(r[2 * a + 1], s[2 * a + 1]) for a in range(3)]
-    if any(low > high for low, high in zip(lo, hi)) or any(s[2 * a] > s[2 * a + 1] for a in range(3)):
-        return out
-    if not np.allclose(_matrix(seeds), _matrix(reference), atol=1e-4):
-        raise InputError("the painted segments are not on the source volume's grid")
-    values = image_array(seeds)
-    source = tuple(slice(lo[a] - s[2 * a], hi[a] - s[2 * a] + 1) for a in (2, 1, 0))
-    target = tuple(slice(lo[a] - r[2 * a], hi[a] - r[2 * a] + 1) for a in (2, 1, 0))
-    out[target] = values[source]
-    return out
-
-
 # ---------------------------------------------------------------------------------------------------- preview
 
 
@@ -140,14 +66,14 @@ def classify_seeds(source_image: Any, seeds_image: Any, segment_names: Sequence[
     `edit_mask` (the Segment Editor's: non-zero where editing is not allowed) leaves those voxels 0 in the preview.
     """
     volume = volume_from_image(source_image)
-    seeds = _padded_to(seeds_image, source_image)
+    seeds = padded_to(seeds_image, source_image)
     segments = tuple(SegmentInfo(number, name, (0.5, 0.5, 0.5))
                      for number, name in enumerate(segment_names, start=1))
     classifier.compute_features(volume)
     result = classifier.predict(volume, Segmentation(volume.with_array(seeds), segments))
     labels = np.asarray(result.labels.labels.array, dtype=np.int32).copy()
     if edit_mask is not None:
-        labels[_padded_to(edit_mask, source_image) != 0] = 0
+        labels[padded_to(edit_mask, source_image) != 0] = 0
     return oriented_image_like(labels.astype(np.uint8 if len(segment_names) < 256 else np.uint16), source_image)
 
 
@@ -280,78 +206,3 @@ class FewShotEffectLogic:
         """Drop the preview; the segmentation is left as it is."""
         self.preview_image = None
         self.segment_ids = []
-
-
-# ---------------------------------------------------------------------------------------------------- export
-
-
-@contextlib.contextmanager
-def _binary_labelmap_source(segmentation_node: Any, label: str) -> Iterator[Any]:
-    """The node itself when it holds binary labelmaps; otherwise a converted copy under the same transform, in the
-    scene only while it is used (the input node stays untouched)."""
-    slicer = slicer_module()
-    labelmap = slicer.vtkSegmentationConverter.GetSegmentationBinaryLabelmapRepresentationName()
-    if segmentation_node.GetSegmentation().ContainsRepresentation(labelmap):
-        yield segmentation_node
-        return
-    scene = segmentation_node.GetScene()
-    copy = slicer.vtkMRMLSegmentationNode()
-    copy.GetSegmentation().DeepCopy(segmentation_node.GetSegmentation())
-    if not copy.GetSegmentation().CreateRepresentation(labelmap):
-        raise InputError(f"{label} cannot be converted to a labelmap")
-    if scene is None:
-        yield copy
-        return
-    copy.SetHideFromEditors(True)
-    copy.SetSaveWithScene(False)
-    scene.AddNode(copy)
-    try:
-        copy.SetAndObserveTransformNodeID(segmentation_node.GetTransformNodeID())
-        yield copy
-    finally:
-        scene.RemoveNode(copy)
-
-
-def segmentation_on_volume_grid(segmentation_node: Any, reference_volume_node: Any,
-                                name: Optional[str] = None) -> Segmentation:
-    """The segments of a segmentation node as labels on the reference volume's grid (Slicer's export path).
-
-    `vtkSlicerSegmentationsModuleLogic.GenerateMergedLabelmapInReferenceGeometry` resamples (nearest neighbour)
-    through the transform between the two nodes; nothing is added to the scene and the input is not modified.
-    Label values follow the segment order (1, 2, ...); only segments with voxels on the grid are listed.
-    """
-    from vtkmodules.vtkCommonCore import vtkIntArray, vtkStringArray
-
-    from .segmentations import segment_infos
-    from .volumes import volume_from_node
-
-    slicer = slicer_module()
-    if segmentation_node is None:
-        raise InputError("select a segmentation")
-    label = name or f"segmentation '{segmentation_node.GetName() or 'unnamed'}'"
-    if reference_volume_node is None or reference_volume_node.GetImageData() is None:
-        raise InputError("select a volume that holds image data")
-    infos = segment_infos(segmentation_node)
-    if not infos:
-        raise InputError(f"{label} has no segments")
-    ids, values = vtkStringArray(), vtkIntArray()
-    for segment_id, info in infos:
-        ids.InsertNextValue(segment_id)
-        values.InsertNextValue(info.label)
-    merged = slicer.vtkOrientedImageData()
-    with _binary_labelmap_source(segmentation_node, label) as source:
-        slicer.vtkSlicerSegmentationsModuleLogic.GenerateMergedLabelmapInReferenceGeometry(
-            source, reference_volume_node, ids, slicer.vtkSegmentation.EXTENT_REFERENCE_GEOMETRY, merged, values)
-    from vtkmodules.vtkCommonMath import vtkMatrix4x4
-
-    grid = volume_from_node(reference_volume_node)
-    reference = slicer.vtkOrientedImageData()  # the volume's lattice in its own (untransformed) coordinates
-    reference.SetExtent(reference_volume_node.GetImageData().GetExtent())
-    ijk_to_ras = vtkMatrix4x4()
-    reference_volume_node.GetIJKToRASMatrix(ijk_to_ras)
-    reference.SetImageToWorldMatrix(ijk_to_ras)
-    array = _padded_to(merged, reference)
-    if array.shape != grid.array.shape:
-        raise InputError(f"{label} could not be resampled onto the volume's grid")
-    painted = set(np.unique(array).tolist()) - {0}
-    return Segmentation(grid.with_array(array), tuple(info for _, info in infos if info.label in painted))

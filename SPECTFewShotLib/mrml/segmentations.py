@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 
 from ..errors import InputError
 from ..io.segmentation_io import Segmentation, SegmentInfo, default_color
-from .scene import _BINARY_LABELMAP, _ijk_to_ras, _node_name, _to_vtk_matrix, slicer_module
+from ..vocabulary import tissue_terminology
+from .images import padded_to
+from .scene import _ijk_to_ras, _node_name, _to_vtk_matrix, slicer_module
 from .volumes import _index_to_ras, volume_from_node
 
 log = logging.getLogger(__name__)
@@ -45,85 +48,76 @@ def segment_infos(segmentation_node: Any) -> list[tuple[str, SegmentInfo]]:
         segment_id = segmentation.GetNthSegmentID(index)
         segment = segmentation.GetSegment(segment_id)
         color = tuple(float(c) for c in segment.GetColor())
-        infos.append((segment_id, SegmentInfo(index + 1, segment.GetName() or segment_id, color)))
+        infos.append((segment_id, SegmentInfo(index + 1, segment.GetName() or segment_id, color,
+                                              segment.GetTerminology() or "")))
     return infos
 
 
 def segmentation_from_node(segmentation_node: Any, reference_volume_node: Any,
                            name: str | None = None) -> Segmentation:
-    """The segments of a segmentation node as labels on the reference volume's grid (resampled if needed).
+    """The segments of a segmentation node as labels on the reference volume's grid (Slicer's export path).
 
-    Does what Slicer's "export to labelmap with a reference volume" does (reference geometry brought into the
-    segmentation's coordinate system, merged labelmap generated there with nearest-neighbour resampling, brought
-    back through the transform between the nodes) without adding nodes to the scene or touching the input node.
-    Label values follow the segment order (1, 2, ...); only segments with painted voxels on the grid are listed.
+    `vtkSlicerSegmentationsModuleLogic.GenerateMergedLabelmapInReferenceGeometry` resamples (nearest neighbour)
+    through the transform between the two nodes; nothing is added to the scene and the input is not modified.
+    Label values follow the segment order (1, 2, ...); only segments with voxels on the grid are listed.
     """
     from vtkmodules.vtkCommonCore import vtkIntArray, vtkStringArray
-    from vtkmodules.vtkCommonTransforms import vtkGeneralTransform
+
+    from .volumes import volume_from_node
 
     slicer = slicer_module()
-    label = name or f"segmentation '{_node_name(segmentation_node, 'unnamed')}'"
     if segmentation_node is None:
         raise InputError("select a segmentation")
+    label = name or f"segmentation '{segmentation_node.GetName() or 'unnamed'}'"
     if reference_volume_node is None or reference_volume_node.GetImageData() is None:
         raise InputError("select a volume that holds image data")
     infos = segment_infos(segmentation_node)
     if not infos:
         raise InputError(f"{label} has no segments")
-    image = reference_volume_node.GetImageData()
-    reference = slicer.vtkOrientedImageData()
-    reference.SetExtent(image.GetExtent())
-    reference.SetImageToWorldMatrix(_to_vtk_matrix(_ijk_to_ras(reference_volume_node)))
-
-    source = _binary_labelmap_source(segmentation_node)
-    reference_in_segmentation = reference
-    to_segmentation = None
-    if reference_volume_node.GetParentTransformNode() is not segmentation_node.GetParentTransformNode():
-        to_segmentation = vtkGeneralTransform()
-        slicer.vtkMRMLTransformNode.GetTransformBetweenNodes(
-            reference_volume_node.GetParentTransformNode(), segmentation_node.GetParentTransformNode(),
-            to_segmentation)
-        reference_in_segmentation = slicer.vtkOrientedImageData()
-        reference_in_segmentation.DeepCopy(reference)
-        slicer.vtkOrientedImageDataResample.TransformOrientedImage(reference_in_segmentation, to_segmentation, True)
-
-    ids = vtkStringArray()
-    values = vtkIntArray()
+    ids, values = vtkStringArray(), vtkIntArray()
     for segment_id, info in infos:
         ids.InsertNextValue(segment_id)
         values.InsertNextValue(info.label)
     merged = slicer.vtkOrientedImageData()
-    if not source.GenerateMergedLabelmapForAllSegments(merged, slicer.vtkSegmentation.EXTENT_REFERENCE_GEOMETRY,
-                                                       reference_in_segmentation, ids, values):
-        raise InputError(f"{label} could not be resampled onto the volume's grid")
-    if to_segmentation is not None:
-        back = slicer.vtkOrientedImageData()
-        inverse = to_segmentation.GetInverse()
-        inverse.Update()
-        slicer.vtkOrientedImageDataResample.ResampleOrientedImageToReferenceOrientedImage(
-            merged, reference, back, False, False, inverse)
-        merged = back
-    array = _oriented_array(merged).astype(np.int32)
+    with _binary_labelmap_source(segmentation_node, label) as source:
+        slicer.vtkSlicerSegmentationsModuleLogic.GenerateMergedLabelmapInReferenceGeometry(
+            source, reference_volume_node, ids, slicer.vtkSegmentation.EXTENT_REFERENCE_GEOMETRY, merged, values)
     grid = volume_from_node(reference_volume_node)
+    reference = slicer.vtkOrientedImageData()  # the volume's lattice in its own (untransformed) coordinates
+    reference.SetExtent(reference_volume_node.GetImageData().GetExtent())
+    reference.SetImageToWorldMatrix(_to_vtk_matrix(_ijk_to_ras(reference_volume_node)))
+    array = padded_to(merged, reference)
     if array.shape != grid.array.shape:
         raise InputError(f"{label} could not be resampled onto the volume's grid")
     painted = set(np.unique(array).tolist()) - {0}
-    segments = tuple(info for _, info in infos if info.label in painted)
-    return Segmentation(grid.with_array(array), segments)
+    return Segmentation(grid.with_array(array), tuple(info for _, info in infos if info.label in painted))
 
 
-def _binary_labelmap_source(segmentation_node: Any) -> Any:
-    """The node itself when it holds binary labelmaps; otherwise a converted copy (the input stays untouched)."""
+@contextlib.contextmanager
+def _binary_labelmap_source(segmentation_node: Any, label: str) -> Iterator[Any]:
+    """The node itself when it holds binary labelmaps; otherwise a converted copy under the same transform, in the
+    scene only while it is used (the input node stays untouched)."""
     slicer = slicer_module()
-    segmentation = segmentation_node.GetSegmentation()
-    if segmentation.ContainsRepresentation(_BINARY_LABELMAP):
-        return segmentation_node
+    labelmap = slicer.vtkSegmentationConverter.GetSegmentationBinaryLabelmapRepresentationName()
+    if segmentation_node.GetSegmentation().ContainsRepresentation(labelmap):
+        yield segmentation_node
+        return
+    scene = segmentation_node.GetScene()
     copy = slicer.vtkMRMLSegmentationNode()
-    copy.GetSegmentation().DeepCopy(segmentation)
-    if not copy.GetSegmentation().CreateRepresentation(_BINARY_LABELMAP):
-        raise InputError(f"segmentation '{_node_name(segmentation_node, 'unnamed')}' cannot be converted to a "
-                         "labelmap")
-    return copy
+    copy.GetSegmentation().DeepCopy(segmentation_node.GetSegmentation())
+    if not copy.GetSegmentation().CreateRepresentation(labelmap):
+        raise InputError(f"{label} cannot be converted to a labelmap")
+    if scene is None:
+        yield copy
+        return
+    copy.SetHideFromEditors(True)
+    copy.SetSaveWithScene(False)
+    scene.AddNode(copy)
+    try:
+        copy.SetAndObserveTransformNodeID(segmentation_node.GetTransformNodeID())
+        yield copy
+    finally:
+        scene.RemoveNode(copy)
 
 
 def _segment_id(name: str, taken: set[str]) -> str:
@@ -170,6 +164,8 @@ def segmentation_to_node(segmentation: Segmentation, scene: Any, name: str = "se
                 segmentation_object.AddEmptySegment(segment_id, info.name, list(info.color))
             else:
                 segmentation_object.GetSegment(segment_id).SetColor(*info.color)
+            if info.terminology_entry():
+                segmentation_object.GetSegment(segment_id).SetTerminology(info.terminology_entry())
             mask = _oriented_image((labels == info.label).astype(np.uint8), index_to_ras)
             if not slicer.vtkSlicerSegmentationsModuleLogic.SetBinaryLabelmapToSegment(
                     mask, node, segment_id, slicer.vtkSlicerSegmentationsModuleLogic.MODE_REPLACE):
@@ -193,6 +189,9 @@ def create_painting(scene: Any, volume_node: Any, class_names: Sequence[str], na
         segment_id = _segment_id(class_name, taken)
         taken.add(segment_id)
         node.GetSegmentation().AddEmptySegment(segment_id, class_name, list(default_color(class_name, number)))
+        terminology = tissue_terminology(class_name)
+        if terminology:
+            node.GetSegmentation().GetSegment(segment_id).SetTerminology(terminology)
     return node
 
 

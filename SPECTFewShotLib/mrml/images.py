@@ -1,0 +1,79 @@
+"""Oriented images (vtkOrientedImageData: the Segment Editor's and the segmentations' voxels) as numpy arrays."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..errors import InputError
+from ..volume import Volume
+from .scene import _LPS_TO_RAS, slicer_module
+
+
+def image_to_world(image: Any) -> np.ndarray:
+    """The image's index-to-world (RAS) matrix as a numpy array."""
+    from slicer.util import arrayFromVTKMatrix
+    from vtkmodules.vtkCommonMath import vtkMatrix4x4
+
+    matrix = vtkMatrix4x4()
+    image.GetImageToWorldMatrix(matrix)
+    return arrayFromVTKMatrix(matrix)
+
+
+def image_array(image: Any) -> np.ndarray:
+    """The voxels of a (oriented) image as a [k, j, i] array (a copy)."""
+    from vtkmodules.util import numpy_support
+
+    e = image.GetExtent()
+    shape = (e[5] - e[4] + 1, e[3] - e[2] + 1, e[1] - e[0] + 1)
+    if min(shape) < 1 or image.GetPointData().GetScalars() is None:
+        return np.zeros((max(shape[0], 0), max(shape[1], 0), max(shape[2], 0)), dtype=np.uint8)
+    return numpy_support.vtk_to_numpy(image.GetPointData().GetScalars()).reshape(shape).copy()
+
+
+def oriented_image_like(array: np.ndarray, like: Any) -> Any:
+    """A vtkOrientedImageData holding a [k, j, i] array with the extent and geometry of `like`."""
+    from slicer.util import vtkMatrixFromArray
+    from vtkmodules.util import numpy_support
+
+    slicer = slicer_module()
+    image = slicer.vtkOrientedImageData()
+    image.SetExtent(like.GetExtent())
+    image.SetImageToWorldMatrix(vtkMatrixFromArray(image_to_world(like)))
+    image.GetPointData().SetScalars(numpy_support.numpy_to_vtk(np.ascontiguousarray(array).ravel(), deep=True))
+    return image
+
+
+def volume_from_image(image: Any) -> Volume:
+    """An oriented image (the Segment Editor's aligned source volume) as a `Volume` in LPS."""
+    array = image_array(image)
+    index_to_lps = _LPS_TO_RAS @ image_to_world(image)
+    linear = index_to_lps[:3, :3]
+    spacing = np.linalg.norm(linear, axis=0)
+    if array.ndim != 3 or min(array.shape) < 2 or np.any(spacing <= 0):
+        raise InputError("the source volume is not a 3D volume")
+    extent = image.GetExtent()
+    origin = index_to_lps @ np.array([extent[0], extent[2], extent[4], 1.0])
+    direction = (linear / spacing[None, :]).ravel()
+    return Volume(array, tuple(spacing), tuple(origin[:3]), tuple(direction))
+
+
+def padded_to(seeds: Any, reference: Any) -> np.ndarray:
+    """The seed labels placed in the reference's extent (same lattice; seeds outside it are dropped)."""
+    r = reference.GetExtent()
+    out = np.zeros((r[5] - r[4] + 1, r[3] - r[2] + 1, r[1] - r[0] + 1), dtype=np.int32)
+    if seeds is None:
+        return out
+    s = seeds.GetExtent()
+    lo = [max(r[2 * a], s[2 * a]) for a in range(3)]
+    hi = [min(r[2 * a + 1], s[2 * a + 1]) for a in range(3)]
+    if any(low > high for low, high in zip(lo, hi)) or any(s[2 * a] > s[2 * a + 1] for a in range(3)):
+        return out
+    if not np.allclose(image_to_world(seeds), image_to_world(reference), atol=1e-4):
+        raise InputError("the painted segments are not on the source volume's grid")
+    values = image_array(seeds)
+    source = tuple(slice(lo[a] - s[2 * a], hi[a] - s[2 * a] + 1) for a in (2, 1, 0))
+    target = tuple(slice(lo[a] - r[2 * a], hi[a] - r[2 * a] + 1) for a in (2, 1, 0))
+    out[target] = values[source]
+    return out
