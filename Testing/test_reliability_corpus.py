@@ -270,3 +270,46 @@ def main() -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+class DamagedMarkupsTest(unittest.TestCase):
+    """Template landmarks (for `localize`) with any field replaced by a value of the wrong kind: one clear refusal."""
+
+    def test_every_field_replaced_by_a_wrong_value(self):
+        import copy
+        import json
+
+        from SPECTFewShotLib.errors import InputError
+        from SPECTFewShotLib.io.markups_io import read_landmarks
+
+        base = {"markups": [{"coordinateSystem": "LPS", "controlPoints": [{"label": "a", "position": [1, 2, 3]}],
+                             "measurements": [{"name": "confidence", "controlPointValues": [0.5]}]}]}
+        wrong = [None, 1, "x", [], {}, [None], [[1]], float("nan"), True, [1, 2], {"a": 1}]
+
+        def field_paths(node, prefix=()):
+            yield prefix
+            items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+            for key, value in items:
+                yield from field_paths(value, (*prefix, key))
+
+        escaped = []
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "template.mrk.json"
+            for where in list(field_paths(base)):
+                for value in wrong:
+                    document = copy.deepcopy(base)
+                    if where:
+                        parent = document
+                        for key in where[:-1]:
+                            parent = parent[key]
+                        parent[where[-1]] = value
+                    else:
+                        document = value
+                    path.write_text(json.dumps(document))
+                    try:
+                        read_landmarks(path)
+                    except InputError as error:
+                        self.assertEqual(len(str(error).splitlines()), 1)
+                    except Exception as error:  # anything else would reach the user as an internal error
+                        escaped.append(f"{where} = {value!r}: {type(error).__name__}: {error}")
+        self.assertEqual(escaped, [])

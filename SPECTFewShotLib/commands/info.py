@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 from ..io.volume_io import read_volume, require_counts
 from ..volume_stats import describe
@@ -19,7 +20,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Print the description of one volume."""
-    info = describe(require_counts(read_volume(args.volume), args.volume))
+    info = describe(require_counts(read_volume(args.volume), Path(args.volume).name))
     if args.json:
         print(json.dumps(info))
         return 0

@@ -35,8 +35,10 @@ def read_landmarks(path: str | os.PathLike) -> list[Landmark]:
         raise InputError(f"{p}: file not found")
     try:
         document = json.loads(p.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         raise InputError(f"{p.name} is not a valid markups file (not JSON)") from None
+    except OSError as error:
+        raise InputError(f"{p.name} cannot be read ({error.strerror or error})") from None
     markups = document.get("markups") if isinstance(document, dict) else None
     if not isinstance(markups, list) or not markups:
         raise InputError(f"{p.name} is not a valid markups file (no 'markups' list)")
@@ -48,7 +50,10 @@ def read_landmarks(path: str | os.PathLike) -> list[Landmark]:
         if system not in ("LPS", "RAS"):
             raise InputError(f"{p.name}: unknown coordinateSystem '{system}' (expected LPS or RAS)")
         values = _confidence_values(markup)
-        for index, point in enumerate(markup.get("controlPoints") or []):
+        points = markup.get("controlPoints") or []
+        if not isinstance(points, list):
+            raise InputError(f"{p.name} is not a valid markups file ('controlPoints' is not a list)")
+        for index, point in enumerate(points):
             landmarks.append(_landmark(point, system, values, index, p.name))
     if not landmarks:
         raise InputError(f"{p.name} holds no control points")
@@ -70,13 +75,17 @@ def _landmark(point: dict, system: str, confidences: list | None, index: int, na
         x, y = -x, -y
     label = str(point.get("label") or f"F-{index + 1}")
     confidence = None
-    if confidences is not None and index < len(confidences):
-        confidence = float(confidences[index])
+    if isinstance(confidences, list) and index < len(confidences):
+        try:
+            confidence = float(confidences[index])
+        except (TypeError, ValueError):
+            raise InputError(f"{name}: the confidence of control point {index + 1} is not a number") from None
     return Landmark(label, (x, y, z), confidence, str(point.get("description", "")))
 
 
 def _confidence_values(markup: dict) -> list | None:
-    for measurement in markup.get("measurements") or []:
+    measurements = markup.get("measurements") or []
+    for measurement in measurements if isinstance(measurements, list) else []:
         if isinstance(measurement, dict) and measurement.get("name") == "confidence":
             return measurement.get("controlPointValues")
     return None
