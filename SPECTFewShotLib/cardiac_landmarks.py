@@ -1,15 +1,18 @@
 """LV landmarks from an LV-myocardium mask (METHODS section 4): centre, apex and base on the long axis.
 
 - `LV_center`: centroid of the wall voxels.
-- Long axis: the LV is a cup, closed at the apex and open at the base, so the cavity (the convex hull of the
-  wall minus the wall) lies towards the base of the wall's centroid: the axis starts along the line from the
-  wall's centroid to the cavity's, then is refitted as the line through the centroids of short-axis slabs of the
-  cavity (they lie on the axis; the cavity's are steadier than the wall's, whose thickness varies). A first
-  principal axis would not do: real ventricles are often as wide as they are long.
-- Apex or base: the apical end of the wall is closed (its wall voxels lie near the axis), the basal end open (a
-  ring); the end whose wall lies nearer the axis is the apex. A wall open at both ends (an apical defect, a mask
-  drawn as a tube) gives no such evidence: the apex is then the end towards the patient's left, anterior and
-  inferior (`APEX_PRIOR_LPS`, the LV's anatomical orientation in the patient's own coordinates).
+- Long axis: the LV is a cup, a surface of revolution about its long axis: cut perpendicular to the true axis,
+  every slab of wall is a ring (or the apical disc) whose voxels lie at one distance from the slab's centre; cut
+  obliquely, the slabs are arcs and ellipses. The axis direction is the one whose slabs (`SLAB_MM` thick) are
+  most ring-like (the least mean squared spread of the wall's distance from its slab's centre, searched over an
+  even lattice of directions, then refined), through the wall's centroid. The spread does not depend on how thick
+  the wall is drawn (a mask dilated by a voxel moves the axis by a few degrees), and a first principal axis would
+  not do: real ventricles are often as wide as they are long. The wall must enclose a cavity (the convex hull of
+  the wall minus the wall), or the mask is refused.
+- Apex or base: the LV apex points to the patient's left, anterior and inferior (`APEX_PRIOR_LPS`, in the
+  patient's own coordinates whatever the camera), so the end of the axis on that side is the apex whenever the
+  axis leans towards that direction (`PRIOR_MIN_COSINE`). An axis nearly perpendicular to it is told by the
+  wall's shape: the apical end is closed (its wall lies near the axis), the basal end open (a ring).
 - `LV_apex`: where the long axis leaves the myocardium at the apical end (the outermost wall voxels within
   a small radius of the axis).
 - `LV_base`: centre of the basal ring: the centroid of the wall voxels of the basal slab, moved along the axis
@@ -29,13 +32,14 @@ from .io.markups_io import Landmark
 from .volume import Volume
 
 MIN_WALL_VOXELS = 20
-AXIS_REFITS = 3
+AXIS_DIRECTIONS = 600  # lattice over the sphere searched for the axis (about 8 degrees apart), then refined
+AXIS_REFINE_DEGREES = (4.0, 2.0, 1.0)
 SLAB_MM = 8.0  # thickness of the short-axis slabs used to refit the axis and of the basal ring
 APEX_RADIUS_MM = 10.0  # wall voxels this close to the axis decide where it leaves the apex
 # Unit vector towards the patient's left, anterior and inferior (LPS): where the LV apex points.
 APEX_PRIOR_LPS = np.array([1.0, -1.0, -1.0]) / np.sqrt(3.0)
-# The ends' mean distances from the axis must differ by this fraction of their sum to tell the closed apex.
-CLOSURE_EVIDENCE = 0.15
+# The prior decides the apex end when the axis's cosine with it is at least this (within about 70 degrees).
+PRIOR_MIN_COSINE = 0.35
 
 
 @dataclass(frozen=True)
@@ -65,13 +69,9 @@ def wall_points_lps(mask: Volume, label: Optional[int] = None) -> np.ndarray:
 def lv_geometry(points: np.ndarray, spacing_mm: float) -> LVGeometry:
     """Long axis, centre, apex and base of an LV wall given as LPS voxel centres (n, 3) of `spacing_mm`."""
     center = points.mean(axis=0)
-    cavity = _cavity_points(points, spacing_mm)
-    direction = cavity.mean(axis=0) - center
-    if np.linalg.norm(direction) < 1e-6:
-        raise InputError("the LV wall mask has no open base; cannot tell the apex from the base")
-    axis, origin = direction / np.linalg.norm(direction), cavity.mean(axis=0)
-    for _ in range(AXIS_REFITS):
-        axis, origin = _refit_axis(cavity, axis, origin)
+    _cavity_points(points, spacing_mm)  # refuses a flat wall or one without a cavity
+    axis = revolution_axis(points)
+    origin = center
     axis = axis * apex_sense(points, origin, axis)
     t = (points - origin) @ axis
     radial = np.linalg.norm(points - origin - t[:, None] * axis, axis=1)
@@ -85,6 +85,42 @@ def lv_geometry(points: np.ndarray, spacing_mm: float) -> LVGeometry:
     return LVGeometry(center, apex, base, axis)
 
 
+def ring_spread(points: np.ndarray, directions: np.ndarray) -> np.ndarray:
+    """For each unit direction (m, 3): the mean squared deviation of the points' distances from the centre of their
+    `SLAB_MM` slab perpendicular to it, about the slab's mean distance (small when the slabs are rings)."""
+    relative = points - points.mean(axis=0)
+    spreads = np.empty(len(directions))
+    for number, direction in enumerate(directions):
+        t = relative @ direction
+        slab = np.floor((t - t.min()) / SLAB_MM).astype(int)
+        members = np.maximum(np.bincount(slab), 1)
+        centres = np.stack([np.bincount(slab, relative[:, d]) for d in range(3)], axis=1) / members[:, None]
+        across = relative - centres[slab]
+        across -= (across @ direction)[:, None] * direction
+        distance = np.linalg.norm(across, axis=1)
+        spreads[number] = np.mean((distance - (np.bincount(slab, distance) / members)[slab]) ** 2)
+    return spreads
+
+
+def revolution_axis(points: np.ndarray) -> np.ndarray:
+    """The unit direction about which the wall `points` are most nearly a surface of revolution (`ring_spread`):
+    the best of an even lattice of directions, refined by steps of `AXIS_REFINE_DEGREES` (sense arbitrary)."""
+    index = np.arange(AXIS_DIRECTIONS) + 0.5
+    polar, azimuth = np.arccos(1.0 - 2.0 * index / AXIS_DIRECTIONS), np.pi * (1.0 + 5.0 ** 0.5) * index
+    lattice = np.stack([np.cos(azimuth) * np.sin(polar), np.sin(azimuth) * np.sin(polar), np.cos(polar)], axis=1)
+    lattice = lattice[lattice[:, 2] >= 0]  # a line: one hemisphere
+    axis = lattice[np.argmin(ring_spread(points, lattice))]
+    for degrees in AXIS_REFINE_DEGREES:
+        first = np.cross(axis, [1.0, 0.0, 0.0] if abs(axis[0]) < 0.9 else [0.0, 1.0, 0.0])
+        first /= np.linalg.norm(first)
+        second = np.cross(axis, first)
+        step = np.tan(np.radians(degrees))
+        tries = np.array([axis + a * step * first + b * step * second for a in (-1, 0, 1) for b in (-1, 0, 1)])
+        tries /= np.linalg.norm(tries, axis=1, keepdims=True)
+        axis = tries[np.argmin(ring_spread(points, tries))]
+    return axis
+
+
 def closure_evidence(points: np.ndarray, origin: np.ndarray, axis: np.ndarray) -> float:
     """How much more closed the wall is at the low end of `axis` than at the high end, in [-1, 1]: positive when
     the wall points of the low end's slab lie nearer the axis than the high end's (the low end is the apex)."""
@@ -95,38 +131,17 @@ def closure_evidence(points: np.ndarray, origin: np.ndarray, axis: np.ndarray) -
 
 
 def apex_sense(points: np.ndarray, origin: np.ndarray, axis: np.ndarray) -> float:
-    """+1 when `axis` runs from the apex to the base of the wall `points`, else -1: by the closed end when the wall
-    shows one (`closure_evidence`), otherwise by the anatomical prior (`APEX_PRIOR_LPS`)."""
-    evidence = closure_evidence(points, origin, axis)
-    if abs(evidence) >= CLOSURE_EVIDENCE:
-        return 1.0 if evidence > 0 else -1.0
-    return 1.0 if axis @ APEX_PRIOR_LPS <= 0 else -1.0
+    """+1 when `axis` runs from the apex to the base of the wall `points`, else -1: by the anatomical prior
+    (`APEX_PRIOR_LPS`) when the axis leans towards it, otherwise by the closed end (`closure_evidence`)."""
+    cosine = float(axis @ APEX_PRIOR_LPS)
+    if abs(cosine) >= PRIOR_MIN_COSINE:
+        return 1.0 if cosine < 0 else -1.0
+    return 1.0 if closure_evidence(points, origin, axis) >= 0 else -1.0
 
 
 def lv_landmarks(mask: Volume, label: Optional[int] = None) -> list[Landmark]:
     """LV_center, LV_apex and LV_base (LPS mm) derived from an LV-myocardium mask."""
     return lv_geometry(wall_points_lps(mask, label), min(mask.spacing)).landmarks()
-
-
-def _refit_axis(points: np.ndarray, axis: np.ndarray, origin: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The line through the centroids of short-axis slabs of `points` (weighted by their counts), same sense."""
-    t = (points - origin) @ axis
-    edges = np.arange(t.min(), t.max() + SLAB_MM, SLAB_MM)
-    slab = np.clip(np.digitize(t, edges) - 1, 0, len(edges) - 1)
-    centroids, weights = [], []
-    for number in np.unique(slab):
-        members = points[slab == number]
-        if len(members) >= 3:
-            centroids.append(members.mean(axis=0))
-            weights.append(len(members))
-    if len(centroids) < 3:
-        return axis, origin
-    centroids, w = np.asarray(centroids), np.asarray(weights, dtype=float)
-    mean = (centroids * w[:, None]).sum(axis=0) / w.sum()
-    spread = ((centroids - mean) * np.sqrt(w)[:, None])
-    _, _, vt = np.linalg.svd(spread, full_matrices=False)
-    new_axis = vt[0] if vt[0] @ axis >= 0 else -vt[0]
-    return new_axis, mean
 
 
 def _cavity_points(points: np.ndarray, spacing_mm: float) -> np.ndarray:

@@ -46,17 +46,32 @@ class CardiacLandmarksTest(unittest.TestCase):
         return found
 
     def test_wide_cup_in_several_orientations(self):
-        # As wide (64 mm) as it is long (55 mm): the first principal axis is not the long axis here.
-        for axis in [(0.6, -0.5, -0.6), (0.0, 0.0, 1.0), (-1.0, 0.3, 0.2), (0.2, 1.0, -0.4)]:
+        # As wide (64 mm) as it is long (55 mm): the first principal axis is not the long axis here. The axis (apex
+        # to base) points away from the patient's left, anterior and inferior, as in patients.
+        for axis in [(-0.6, 0.5, 0.6), (0.0, 0.0, 1.0), (-1.0, 0.3, 0.2), (-0.2, 1.0, 0.4)]:
             self.check(axis)
 
     def test_apex_and_base_are_not_swapped(self):
-        found = self.check((0.6, -0.5, -0.6))
-        axis = np.array([0.6, -0.5, -0.6]) / np.linalg.norm([0.6, -0.5, -0.6])
-        self.assertGreater((found["LV_base"] - found["LV_apex"]) @ axis, 40.0)
+        for axis in [(-0.6, 0.5, 0.6), (1.0, 1.0, 0.0), (-1.0, -1.0, 0.0)]:  # the last two: across the prior
+            found = self.check(axis)
+            unit = np.asarray(axis) / np.linalg.norm(axis)
+            self.assertGreater((found["LV_base"] - found["LV_apex"]) @ unit, 40.0)
+
+    def test_a_tube_open_at_both_ends_takes_the_anatomical_apex(self):
+        # Both ends open (an apical defect, a mask drawn as a tube): the apex is the left-anterior-inferior end.
+        mask, _ = cup_mask((-0.6, 0.5, 0.6), base_t=15.0)
+        tube = mask.array.copy()
+        found_closed = {lm.label: np.asarray(lm.position_lps) for lm in lv_landmarks(mask)}
+        k, j, i = np.nonzero(tube)
+        points = mask.index_to_lps(np.stack([i, j, k], 1).astype(float))
+        unit = np.array([-0.6, 0.5, 0.6]) / np.linalg.norm([-0.6, 0.5, 0.6])
+        cut = (points - found_closed["LV_apex"]) @ unit < 12.0  # remove the apical cap
+        tube[k[cut], j[cut], i[cut]] = 0
+        found = {lm.label: np.asarray(lm.position_lps) for lm in lv_landmarks(mask.with_array(tube))}
+        self.assertGreater((found["LV_base"] - found["LV_apex"]) @ unit, 20.0)
 
     def test_coarse_oblique_grid(self):
-        self.check((0.5, 0.5, 0.7), tolerance_mm=5.0, spacing=6.0, size=26,
+        self.check((-0.5, 0.5, 0.7), tolerance_mm=5.0, spacing=6.0, size=26,
                    direction=(0, 1, 0, 1, 0, 0, 0, 0, -1))
 
     def test_a_label_of_a_multi_label_map_is_used(self):

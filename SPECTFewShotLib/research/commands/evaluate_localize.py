@@ -1,4 +1,8 @@
-"""`spectfewshot evaluate localize`: PRNet landmark error (mm) next to affine registration, in the same run.
+"""`spectfewshot evaluate localize`: the staged localiser's landmark error (mm) next to affine registration, same run.
+
+With `--real DIR`: every real study of DIR (NAME_image.nii.gz with its LV-wall mask NAME_mask.nii.gz) is placed
+from each other one (both ways), landmarks derived from the masks by their definitions (cardiac_landmarks), with
+the long axis's angle to the mask's; this table comes first (`--held-out 0` leaves the phantoms out).
 
 Held-out phantom studies (seeds from 1,000,000, never used in training or for choosing settings), each with the
 next held-out phantom as its one template (with `--templates N`: the next N, the geometric median of their
@@ -13,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from dataclasses import replace
 from pathlib import Path
 
 from SPECTFewShotLib.device import DEVICE_CHOICES
@@ -23,7 +26,9 @@ def register(parser: argparse.ArgumentParser) -> None:
     """Arguments of `evaluate localize`."""
     parser.description = __doc__
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
-    parser.add_argument("--held-out", type=int, default=20, help="held-out phantom studies (default: %(default)s)")
+    parser.add_argument("--real", metavar="DIR", help="real studies with LV-wall masks: place each from the others")
+    parser.add_argument("--held-out", type=int, default=20,
+                        help="held-out phantom studies, 0 for none (default: %(default)s)")
     parser.add_argument("--skip", type=int, default=0,
                         help="start after the first SKIP held-out seeds: a set no earlier evaluation has seen "
                              "(default: %(default)s)")
@@ -33,8 +38,6 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--template-seed", type=int, default=0,
                         help="training-range phantom used as the template of the real study (default: %(default)s)")
     parser.add_argument("--no-registration", action="store_true", help="leave out the registration baseline")
-    parser.add_argument("--ablation", action="store_true",
-                        help="also PRNet's search alone and with patch matching only (what each step adds)")
     parser.add_argument("--no-real", action="store_true", help="leave out the bundled real study")
     parser.add_argument("--device", choices=DEVICE_CHOICES, default="cpu", help="torch device (default: %(default)s)")
     parser.add_argument("--json", metavar="FILE.json", help="also write every error and summary as JSON")
@@ -44,8 +47,8 @@ def register(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Evaluate PRNet and the registration baseline; print the tables."""
     from SPECTFewShotLib.errors import InputError
-    from SPECTFewShotLib.io.atomic import check_writable, write_text_atomic
-    from SPECTFewShotLib.prnet.localize import Localizer, SearchSettings
+    from SPECTFewShotLib.io.atomic import check_writable
+    from SPECTFewShotLib.landmarks.staged import Localizer
     from SPECTFewShotLib.research.baselines.registration import register_landmarks
     from SPECTFewShotLib.research.evaluation.localize_cases import phantom_cases, real_cases
     from SPECTFewShotLib.research.evaluation.localize_eval import evaluate_cases, format_table
@@ -55,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
         check_writable(args.json)
     if args.templates < 1:
         raise InputError("--templates must be at least 1")
-    if args.held_out < args.templates + 1:
+    if args.held_out and args.held_out < args.templates + 1:
         raise InputError(f"--held-out needs at least {args.templates + 1} studies (each uses {args.templates} other "
                          "ones as its templates)")
     if args.skip < 0:
@@ -64,37 +67,62 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("--template-seed must be a training-range seed (below 1,000,000)")
     started = time.perf_counter()
     localizer = Localizer(args.model, args.device)
-    methods = {"PRNet": localizer.localize}
-    if args.ablation:
-        search = SearchSettings()
-        methods["search only"] = Localizer(args.model, args.device, replace(
-            search, match_patches=False, register_neighbourhood=False)).localize
-        methods["+ matching"] = Localizer(args.model, args.device,
-                                          replace(search, register_neighbourhood=False)).localize
+    methods = {"Staged": localizer.localize}
     if not args.no_registration:
         methods["Registration"] = register_landmarks
+    results = {}
+    if args.real:
+        results["real pairs"] = _real_pairs(args.real, methods)
+    if not args.held_out:
+        _write_json(args, localizer.model_id, [], results)
+        print(f"evaluation took {time.perf_counter() - started:.0f} s")
+        return 0
     seeds = held_out_seeds(args.held_out, args.skip)
     which = "the next as template" if args.templates == 1 else \
         f"the next {args.templates} as templates (geometric median)"
-    print(f"model {localizer.model_id}; held-out phantom seeds {seeds[0]}-{seeds[-1]}, each with {which}", flush=True)
-    results = {}
+    print(f"{localizer.model_id}; held-out phantom seeds {seeds[0]}-{seeds[-1]}, each with {which}", flush=True)
     cases = phantom_cases(seeds, templates=args.templates)
-    results["held-out phantoms"] = evaluate_cases(cases, methods, several={"PRNet": localizer.localize_from_templates})
+    results["held-out phantoms"] = evaluate_cases(cases, methods, several={"Staged": localizer.localize_from_templates})
     print("\n".join(format_table(f"Held-out phantoms ({len(cases)} cases), error in mm",
                                  results["held-out phantoms"])), flush=True)
     if not args.no_real:
         for case in real_cases(args.template_seed):
             results[case.name] = evaluate_cases([case], methods)
             print("\n".join(format_table(f"Bundled real study: {case.name}, error in mm", results[case.name])))
-            confidences = {lm: round(v[0], 2) for lm, v in results[case.name]["PRNet"].confidences.items()}
-            print(f"PRNet confidence: {confidences}")
+            confidences = {lm: round(v[0], 2) for lm, v in results[case.name]["Staged"].confidences.items()}
+            print(f"Staged confidence: {confidences}")
     print(f"evaluation took {time.perf_counter() - started:.0f} s")
-    if args.json:
-        document = {"model": localizer.model_id, "held_out_seeds": seeds, "templates": args.templates,
-                    "template_seed": args.template_seed,
-                    "results": {title: {name: {"summary": r.summary(), "per_case": r.per_case, "seconds": r.seconds,
-                                               "confidences": r.confidences} for name, r in methods_results.items()}
-                                for title, methods_results in results.items()}}
-        write_text_atomic(args.json, json.dumps(document, indent=1) + "\n")
-        print(f"wrote {Path(args.json)}")
+    _write_json(args, localizer.model_id, seeds, results)
     return 0
+
+
+def _real_pairs(directory: str, methods: dict) -> dict:
+    """The real-pair table (each study placed from each other one), with each method's long-axis angle error."""
+    from SPECTFewShotLib.research.evaluation.localize_cases import real_pair_cases
+    from SPECTFewShotLib.research.evaluation.localize_eval import evaluate_cases, format_table
+
+    cases = real_pair_cases(directory)
+    results = evaluate_cases(cases, methods)
+    print("\n".join(format_table(f"Real pairs ({len(cases)} cases: {', '.join(c.name for c in cases)}), error in mm",
+                                 results)), flush=True)
+    for name in methods:
+        errors = ", ".join(f"{c.name} {max(e.values()):.1f} mm, axis {a:.1f} deg"
+                           for c, e, a in zip(cases, results[name].per_case, results[name].axis_deg))
+        print(f"{name}: worst landmark and long-axis angle per case: {errors}")
+    return results
+
+
+def _write_json(args: argparse.Namespace, model_id: str, seeds: list, results: dict) -> None:
+    """Every error and summary as JSON when `--json` was given."""
+    from SPECTFewShotLib.io.atomic import write_text_atomic
+
+    if not args.json:
+        return
+    document = {"model": model_id, "held_out_seeds": seeds, "templates": args.templates,
+                "template_seed": args.template_seed, "real": args.real,
+                "results": {title: {name: {"summary": r.summary(), "per_case": r.per_case, "seconds": r.seconds,
+                                           "confidences": r.confidences, "axis_deg": r.axis_deg}
+                                    for name, r in methods_results.items()}
+                            for title, methods_results in results.items()}}
+    write_text_atomic(args.json, json.dumps(document, indent=1) + "\n")
+    print(f"wrote {Path(args.json)}")

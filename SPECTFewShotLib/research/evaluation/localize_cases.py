@@ -126,3 +126,23 @@ def real_cases(template_seed: int) -> list[LandmarkCase]:
     copy, copy_truth = moved_copy(real, reference)
     return [LandmarkCase(f"phantom {template_seed} -> real study", phantom.image, kept, real, truth),
             LandmarkCase("real study -> moved copy", real, reference, copy, copy_truth)]
+
+
+def real_pair_cases(directory: str) -> list[LandmarkCase]:
+    """Every ordered pair of the real studies in `directory` (NAME_image.nii.gz with NAME_mask.nii.gz, an LV-wall
+    mask): one study with its mask-derived landmarks as the template, the other as the target (both ways)."""
+    from pathlib import Path
+
+    from SPECTFewShotLib.cardiac_landmarks import lv_landmarks
+    from SPECTFewShotLib.io.volume_io import read_volume
+
+    studies = []
+    for image in sorted(Path(directory).glob("*_image.nii*")):
+        mask = image.with_name(image.name.replace("_image", "_mask"))
+        if mask.exists():
+            studies.append((image.name.split("_image")[0], read_volume(image), lv_landmarks(read_volume(mask))))
+    if len(studies) < 2:
+        raise InputError(f"{directory}: at least two studies with NAME_image.nii.gz and NAME_mask.nii.gz are needed")
+    return [LandmarkCase(f"{a} -> {b}", volume_a, landmarks_a, volume_b, landmarks_b)
+            for a, volume_a, landmarks_a in studies for b, volume_b, landmarks_b in studies if a != b]
+

@@ -26,6 +26,7 @@ class MethodResult:
     seconds: list[float] = field(default_factory=list)
     confidences: dict[str, list[float]] = field(default_factory=dict)
     per_case: list[dict[str, float]] = field(default_factory=list)
+    axis_deg: list[float] = field(default_factory=list)  # long-axis (LV_base -> LV_apex) angle error per case
 
     def add(self, placed: Sequence[Landmark], truth: dict[str, np.ndarray], seconds: float) -> None:
         """Record one case."""
@@ -38,6 +39,11 @@ class MethodResult:
                 self.confidences.setdefault(landmark.label, []).append(float(landmark.confidence))
         self.seconds.append(seconds)
         self.per_case.append(case)
+        positions = {lm.label: np.asarray(lm.position_lps, dtype=float) for lm in placed}
+        if all(label in positions and label in truth for label in ("LV_apex", "LV_base")):
+            placed_axis, true_axis = positions["LV_apex"] - positions["LV_base"], truth["LV_apex"] - truth["LV_base"]
+            cosine = placed_axis @ true_axis / max(np.linalg.norm(placed_axis) * np.linalg.norm(true_axis), 1e-12)
+            self.axis_deg.append(float(np.degrees(np.arccos(np.clip(cosine, -1.0, 1.0)))))
 
     def summary(self) -> dict[str, dict[str, float]]:
         """Mean, median and max error (mm) per label, plus 'all' over every landmark."""
@@ -97,6 +103,10 @@ def format_table(title: str, results: dict[str, MethodResult]) -> list[str]:
             stats, w = results[name].summary().get(label), widths[name]
             row += f"{stats['mean']:>{w}.1f}{stats['max']:>{w}.1f}" if stats else f"{'-':>{w}}{'-':>{w}}"
         lines.append(row)
+    axes = "  ".join(f"{name} mean {np.mean(results[name].axis_deg):.1f} max {np.max(results[name].axis_deg):.1f}"
+                     for name in names if results[name].axis_deg)
+    if axes:
+        lines.append(f"long axis (base -> apex) angle error, degrees: {axes}")
     timing = "  ".join(f"{name} {np.median(results[name].seconds):.2f} s" for name in names if results[name].seconds)
     lines.append(f"median seconds per case: {timing}")
     return lines
