@@ -22,6 +22,8 @@ VOLUME_BYTES_PER_VOXEL = 4 + 8  # the float32 volume and one float64 working cop
 # during prior and refinement) and the labels; per class and per voxel about 16 bytes on top of 16.
 CLASSIFY_BASE_BYTES_PER_VOXEL = 16
 CLASSIFY_BYTES_PER_VOXEL_PER_CLASS = 16
+# Localisation: the target and each template as float32, resampled float32 copies at the search scales, masks.
+LOCALIZE_BYTES_PER_VOXEL = 32
 _CGROUP_V2 = Path("/sys/fs/cgroup")
 _CGROUP_V1 = Path("/sys/fs/cgroup/memory")
 

@@ -252,9 +252,9 @@ def main() -> int:
     print()
     print(reason_table(corpus.outcomes))
     print()
-    files = {(o.source == "pydicom test data", o.name) for o in corpus.outcomes}
-    print(f"{len(files)} distinct files and folders, {len(corpus.outcomes)} runs, "
-          f"{time.perf_counter() - started:.1f} s")
+    inputs = collections.Counter(o.source == "pydicom test data" for o in corpus.outcomes if o.command == "info")
+    print(f"{inputs[True]} pydicom test paths and {inputs[False]} damaged or control files, "
+          f"{len(corpus.outcomes)} runs, {time.perf_counter() - started:.1f} s")
     print("\nRefusal lines by class (first of each distinct line):")
     seen = set()
     for o in corpus.outcomes:
