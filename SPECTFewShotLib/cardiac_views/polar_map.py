@@ -5,8 +5,9 @@ Sampling, as clinical packages do it (circumferential count profiles):
   from straight toward the apex (polar-map centre) to perpendicular to the axis (edge of the cap disc).
 - The rest is sampled on short-axis slices evenly spaced from the cavity's apical end to the base (less half a wall
   thickness, the partial-volume edge of the basal ring): rays from the axis outward every 360 / `angles` degrees.
-- Along each ray only the first run of myocardium counts (the LV wall; the RV wall or another organ further out
-  does not), and the ray keeps the maximum (or the mean) count inside it. A ray that meets no myocardium (a gap in
+- Along each ray only one run of myocardium counts: the one holding the ray's highest wall count (the LV wall; a
+  stray voxel classified as wall inside the cavity, or the fainter RV wall further out, does not), and the ray
+  keeps the maximum (or the mean) count inside it. A ray that meets no myocardium (a gap in
   the segmentation, e.g. where a severe defect was not classified as wall) is sampled at the wall position
   interpolated from its neighbours, over the median wall thickness: low counts where the wall should be stay low.
 - Values are percentages of the myocardial maximum (the largest ray value). A segment's uptake is the mean of its
@@ -164,11 +165,12 @@ def compute_polar_map(volume: Volume, wall: np.ndarray, frame: CardiacFrame,
 
 @dataclass(frozen=True, eq=False)
 class _Rays:
-    """Samples along a fan of rays: distances (steps,), wall membership and counts (rays, steps)."""
+    """Samples along rays: distances (steps,); the wall run kept, every wall sample and counts (rays, steps)."""
 
     distance: np.ndarray
     wall: np.ndarray
     counts: np.ndarray
+    any_wall: np.ndarray
 
 
 class _Sampler:
@@ -191,18 +193,20 @@ class _Sampler:
         shape = (len(directions), len(distance))
         wall = wall.reshape(shape).astype(bool)
         wall[:, 1:-1] |= wall[:, :-2] & wall[:, 2:]  # close one-sample gaps (a ray grazing a voxel corner)
-        return _Rays(distance, _first_run(wall), counts.reshape(shape))
+        counts = counts.reshape(shape)
+        return _Rays(distance, _hottest_run(wall, counts), counts, wall)
 
 
-def _first_run(wall: np.ndarray) -> np.ndarray:
-    """Per ray (row), only the first contiguous run of True samples."""
+def _hottest_run(wall: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Per ray (row), only the contiguous run of wall samples that holds the ray's highest wall count: the LV wall,
+    not a stray voxel classified as wall in the cavity nor the fainter RV wall further out."""
     if wall.size == 0:
         return wall
-    index = np.arange(wall.shape[1])[None, :]
-    first = np.where(wall.any(axis=1), np.argmax(wall, axis=1), wall.shape[1])[:, None]
-    after = index >= first
-    run = np.cumprod(np.where(after, wall, True), axis=1).astype(bool)
-    return run & after
+    starts = wall & ~np.concatenate([np.zeros((wall.shape[0], 1), dtype=bool), wall[:, :-1]], axis=1)
+    run_id = np.cumsum(starts, axis=1)
+    hottest = np.argmax(np.where(wall, counts, -np.inf), axis=1)
+    chosen = run_id[np.arange(wall.shape[0]), hottest]
+    return wall & (run_id == chosen[:, None])
 
 
 def _median_thickness(rays: _Rays, step: float) -> float:
@@ -217,11 +221,13 @@ def _cap_depth(sampler: _Sampler, frame: CardiacFrame, thickness: float) -> floa
     """Depth (mm from the apex) where the axis first leaves the apical wall into the cavity."""
     start = -2.0 * sampler.step
     along = sampler.rays(frame.apex + start * frame.axis, frame.axis[None, :], 0.5 * frame.length_mm - start)
-    run = along.wall[0]
-    if run.any():
-        last = int(np.nonzero(run)[0][-1])
+    wall = along.any_wall[0]
+    if wall.any():
+        first = int(np.argmax(wall))
+        leaves = np.nonzero(~wall[first:])[0]
+        last = first + (int(leaves[0]) - 1 if leaves.size else wall.size - first - 1)
         depth = float(along.distance[last] + start + sampler.step / 2)
-        if last + 1 < run.size and 0.02 * frame.length_mm <= depth <= 0.4 * frame.length_mm:
+        if last + 1 < wall.size and 0.02 * frame.length_mm <= depth <= 0.4 * frame.length_mm:
             return depth
     return float(np.clip(thickness, 0.02 * frame.length_mm, 0.4 * frame.length_mm))
 

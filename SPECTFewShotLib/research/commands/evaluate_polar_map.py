@@ -32,6 +32,8 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--real-dir", help="folder of real studies NAME_image.nii.gz + NAME_mask.nii.gz")
     parser.add_argument("--no-classify", action="store_true", help="real studies: the mask's polar map only")
     parser.add_argument("--json", metavar="FILE.json", help="write (and reuse) every record as JSON")
+    parser.add_argument("--cache", metavar="DIR", help="keep simulated phantoms here (reused while the simulator's "
+                                                       "source is unchanged)")
     parser.add_argument("--markdown-dir", metavar="DIR", help="write the tables as Markdown files into DIR")
     parser.set_defaults(func=run)
 
@@ -51,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     stored = json.loads(Path(args.json).read_text()) if args.json and Path(args.json).exists() else {}
     records = {r["seed"]: r for r in stored.get("phantoms", [])}
     seeds = [s for s in held_out_seeds(args.held_out, args.skip) if s not in records]
-    records.update({r["seed"]: r for r in _simulate(seeds, args.workers, args.json, records, stored)})
+    records.update({r["seed"]: r for r in _simulate(seeds, args.workers, args.json, records, stored, args.cache)})
     phantoms = [records[s] for s in held_out_seeds(args.held_out, args.skip)]
     real = stored.get("real", []) if args.real_dir is None else _real(args)
     if args.json:
@@ -65,18 +67,23 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _simulate(seeds: list[int], workers: int, json_path, records: dict, stored: dict) -> list[dict]:
+def _simulate(seeds: list[int], workers: int, json_path, records: dict, stored: dict, cache) -> list[dict]:
+    from functools import partial
+
     from SPECTFewShotLib.io.atomic import write_text_atomic
     from SPECTFewShotLib.research.evaluation.polar_map_eval import evaluate_phantom
 
+    if cache and not Path(cache).is_dir():
+        Path(cache).mkdir(parents=True)
+    evaluate = partial(evaluate_phantom, cache_dir=cache)
     done = []
     if workers == 1:
-        results = map(evaluate_phantom, seeds)
+        results = map(evaluate, seeds)
     else:
         import multiprocessing
 
         pool = multiprocessing.get_context("spawn").Pool(workers)
-        results = pool.imap_unordered(evaluate_phantom, seeds)
+        results = pool.imap_unordered(evaluate, seeds)
     for record in results:
         done.append(record)
         print(f"phantom {record['seed']}: defect {record['segments'] or 'none'} depth {record['depth']:g}, "

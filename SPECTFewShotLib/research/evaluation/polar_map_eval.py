@@ -66,22 +66,51 @@ def segment_uptakes(polar_map: PolarMap) -> list[float]:
     return [round(s.uptake_percent, 2) for s in polar_map.segments]
 
 
-def evaluate_phantom(seed: int, settings: Optional[PolarMapSettings] = None) -> dict:
-    """Simulate held-out phantom `seed` with its planned defect and measure its polar maps (a JSON-able record)."""
-    from SPECTFewShotLib.cardiac_landmarks import lv_landmarks
+def simulator_version() -> str:
+    """A digest of the phantom simulator's source files: cached studies of another version are not reused."""
+    import hashlib
+    from pathlib import Path
+
+    import SPECTFewShotLib.research.phantom as phantom
+
+    digest = hashlib.blake2b(digest_size=6)
+    for path in sorted(Path(phantom.__file__).parent.rglob("*.py")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def planned_study(seed: int, cache_dir: Optional[str] = None):
+    """Held-out phantom `seed` with its planned defect (read from `cache_dir` when simulated there before)."""
+    import pickle
+    from pathlib import Path
+
     from SPECTFewShotLib.research.phantom import PhantomConfig, generate_study
     from SPECTFewShotLib.research.phantom.heart import SegmentDefect
 
-    settings = settings or PolarMapSettings()
     plan = defect_plan(seed)
+    cached = Path(cache_dir) / f"polar_{seed}_{simulator_version()}.pkl" if cache_dir else None
+    if cached is not None and cached.exists():
+        return plan, pickle.loads(cached.read_bytes())
     config = PhantomConfig(defect_probability=0.0,
                            segment_defect=SegmentDefect(plan.segments, plan.depth) if plan.segments else None)
     study = generate_study(seed, config)
+    if cached is not None:
+        cached.write_bytes(pickle.dumps(study))
+    return plan, study
+
+
+def evaluate_phantom(seed: int, settings: Optional[PolarMapSettings] = None, cache_dir: Optional[str] = None) -> dict:
+    """Simulate held-out phantom `seed` with its planned defect and measure its polar maps (a JSON-able record)."""
+    from SPECTFewShotLib.cardiac_landmarks import lv_landmarks
+
+    settings = settings or PolarMapSettings()
+    plan, study = planned_study(seed, cache_dir)
     wall = study.labels.labels.array == study.label_values["LV_myocardium"]
     truth = frame_from_landmarks(study.landmarks)
     polar = compute_polar_map(study.image, wall, truth, settings)
     record = {
-        "seed": int(seed), "segments": list(plan.segments), "depth": plan.depth, "pattern": plan.pattern,
+        "seed": int(seed), "simulator": simulator_version(), "segments": list(plan.segments), "depth": plan.depth,
+        "pattern": plan.pattern,
         "attenuation_correction": bool(study.metadata["protocol"]["attenuation_correction"]),
         "camera": study.metadata["protocol"]["camera"],
         "truth": segment_uptakes(polar),
