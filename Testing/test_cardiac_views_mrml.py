@@ -58,7 +58,8 @@ class CardiacViewsSceneTest(unittest.TestCase):
         np.testing.assert_allclose([-ras[0], -ras[1], ras[2]], self.lv.frame.apex, atol=1e-3)
 
     def test_views_follow_the_moved_axis_line(self):
-        self.logic.observe_axis_line()
+        seen = []
+        self.logic.observe_axis_line(seen.append)
         before = mrml.volume_from_node(self.nodes.short_axis)
         line = self.nodes.axis_line
         ras = [0.0, 0.0, 0.0]
@@ -68,6 +69,8 @@ class CardiacViewsSceneTest(unittest.TestCase):
         after = mrml.volume_from_node(self.nodes.short_axis)
         self.assertFalse(np.allclose(before.index_to_lps_matrix, after.index_to_lps_matrix))
         np.testing.assert_allclose(self.logic.result.frame.base, moved * [-1, -1, 1], atol=1e-6)
+        self.assertEqual(len(seen), 1)
+        self.assertIs(seen[0], self.logic.result)
         # the RV insertion points still fix the septum after the move
         self.assertEqual(self.logic.result.frame.septum_source, "RV insertion points")
         self.logic.stop_observing()

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
@@ -181,6 +181,7 @@ class CardiacViewsLogic:
         self._wall = None
         self._insertions: dict[str, np.ndarray] = {}
         self._observer: Optional[tuple[Any, list[int]]] = None
+        self._after_update: Optional[Callable[[CardiacAnalysis], None]] = None
         self._title = ""
 
     def setup(self, volume_node: Any, segmentation_node: Any, landmarks_node: Any = None,
@@ -217,9 +218,11 @@ class CardiacViewsLogic:
         self.nodes.segment_table = segments_to_table(self.result.polar_map, self.scene, self.nodes.segment_table)
         return self.result
 
-    def observe_axis_line(self) -> None:
-        """Update the views whenever a point of the axis line is moved (end of a drag, or a programmatic move)."""
+    def observe_axis_line(self, after_update: Optional[Callable[[CardiacAnalysis], None]] = None) -> None:
+        """Update the views whenever a point of the axis line is moved; `after_update(result)` then runs (e.g. to
+        turn the slice views with `orient_slice_views(scene, result.frame)`)."""
         self.stop_observing()
+        self._after_update = after_update
         line = self.nodes.axis_line
         events = [line.PointModifiedEvent]
         tags = [line.AddObserver(event, self._on_line_moved) for event in events]
@@ -240,6 +243,9 @@ class CardiacViewsLogic:
         if caller.GetNumberOfControlPoints() < 2:
             return
         try:
-            self.update()
+            result = self.update()
         except InputError as error:  # a line dragged to nonsense: keep the last views, say why
             log.warning("cardiac views not updated: %s", error)
+            return
+        if self._after_update is not None:
+            self._after_update(result)

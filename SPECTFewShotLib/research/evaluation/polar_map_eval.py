@@ -79,8 +79,9 @@ def simulator_version() -> str:
     return digest.hexdigest()
 
 
-def planned_study(seed: int, cache_dir: Optional[str] = None):
-    """Held-out phantom `seed` with its planned defect (read from `cache_dir` when simulated there before)."""
+def planned_study(seed: int, cache_dir: Optional[str] = None, corrected: bool = False):
+    """Held-out phantom `seed` with its planned defect (read from `cache_dir` when simulated there before);
+    `corrected`: reconstructed with attenuation, scatter and resolution corrections whatever the seed draws."""
     import pickle
     from pathlib import Path
 
@@ -88,10 +89,12 @@ def planned_study(seed: int, cache_dir: Optional[str] = None):
     from SPECTFewShotLib.research.phantom.heart import SegmentDefect
 
     plan = defect_plan(seed)
-    cached = Path(cache_dir) / f"polar_{seed}_{simulator_version()}.pkl" if cache_dir else None
+    name = f"polar_{seed}_{'corrected_' if corrected else ''}{simulator_version()}.pkl"
+    cached = Path(cache_dir) / name if cache_dir else None
     if cached is not None and cached.exists():
         return plan, pickle.loads(cached.read_bytes())
-    config = PhantomConfig(defect_probability=0.0,
+    corrections = {"attenuation_correction": True, "scatter_correction": True, "resolution_recovery": True}
+    config = PhantomConfig(defect_probability=0.0, **(corrections if corrected else {}),
                            segment_defect=SegmentDefect(plan.segments, plan.depth) if plan.segments else None)
     study = generate_study(seed, config)
     if cached is not None:
@@ -99,18 +102,19 @@ def planned_study(seed: int, cache_dir: Optional[str] = None):
     return plan, study
 
 
-def evaluate_phantom(seed: int, settings: Optional[PolarMapSettings] = None, cache_dir: Optional[str] = None) -> dict:
+def evaluate_phantom(seed: int, settings: Optional[PolarMapSettings] = None, cache_dir: Optional[str] = None,
+                     corrected: bool = False) -> dict:
     """Simulate held-out phantom `seed` with its planned defect and measure its polar maps (a JSON-able record)."""
     from SPECTFewShotLib.cardiac_landmarks import lv_landmarks
 
     settings = settings or PolarMapSettings()
-    plan, study = planned_study(seed, cache_dir)
+    plan, study = planned_study(seed, cache_dir, corrected)
     wall = study.labels.labels.array == study.label_values["LV_myocardium"]
     truth = frame_from_landmarks(study.landmarks)
     polar = compute_polar_map(study.image, wall, truth, settings)
     record = {
         "seed": int(seed), "simulator": simulator_version(), "segments": list(plan.segments), "depth": plan.depth,
-        "pattern": plan.pattern,
+        "pattern": plan.pattern, "corrected": corrected,
         "attenuation_correction": bool(study.metadata["protocol"]["attenuation_correction"]),
         "camera": study.metadata["protocol"]["camera"],
         "truth": segment_uptakes(polar),
