@@ -105,6 +105,9 @@ def read_segmentation(path: str | os.PathLike) -> Segmentation:
 def _read_seg_nrrd(p: Path) -> Segmentation:
     import SimpleITK as sitk
 
+    from .header_checks import check_image_file
+
+    check_image_file(p)  # truncated, damaged or oversized files are refused before ITK reads them
     try:
         image = sitk.ReadImage(str(p))
     except RuntimeError as error:
