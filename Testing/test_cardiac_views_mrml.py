@@ -97,6 +97,23 @@ class CardiacViewsSceneTest(unittest.TestCase):
         up = np.array([matrix.GetElement(r, 1) for r in range(3)])
         np.testing.assert_allclose(up, self.logic.result.frame.anterior * [-1, -1, 1], atol=1e-9)
 
+    def test_cardiac_layout_and_shown_views(self):
+        from SPECTFewShotLib.mrml.cardiac_views import CARDIAC_LAYOUT_ID, add_cardiac_layout, show_views
+
+        layout = self.scene.AddNewNodeByClass("vtkMRMLLayoutNode")
+        self.assertEqual(add_cardiac_layout(layout), CARDIAC_LAYOUT_ID)
+        self.assertTrue(layout.IsLayoutDescription(CARDIAC_LAYOUT_ID))
+        self.assertIn("PolarMap", layout.GetLayoutDescription(CARDIAC_LAYOUT_ID))
+        for name in ("Red", "Yellow", "PolarMap"):
+            composite = self.scene.AddNewNodeByClass("vtkMRMLSliceCompositeNode")
+            composite.SetLayoutName(name)
+        self.assertEqual(sorted(show_views(self.scene, self.nodes, self.logic.result.frame)),
+                         ["PolarMap", "Red", "Yellow"])
+        composites = {self.scene.GetNthNodeByClass(n, "vtkMRMLSliceCompositeNode").GetLayoutName():
+                      self.scene.GetNthNodeByClass(n, "vtkMRMLSliceCompositeNode") for n in range(3)}
+        self.assertEqual(composites["Red"].GetBackgroundVolumeID(), self.nodes.short_axis.GetID())
+        self.assertEqual(composites["PolarMap"].GetBackgroundVolumeID(), self.nodes.polar_map_image.GetID())
+
     def test_saved_table_reads_back(self):
         with tempfile.TemporaryDirectory() as folder:
             storage = self.nodes.segment_table.CreateDefaultStorageNode()

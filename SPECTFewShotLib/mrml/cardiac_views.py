@@ -32,6 +32,20 @@ log = logging.getLogger(__name__)
 
 AXIS_LINE_NAME = "LV long axis"
 SLICE_VIEW_OF = {"short_axis": "Red", "vertical_long_axis": "Yellow", "horizontal_long_axis": "Green"}
+POLAR_MAP_VIEW = "PolarMap"
+CARDIAC_LAYOUT_ID = 2701  # a free custom layout id (Slicer's own layouts stay below 1000)
+_VIEW = ('<item><view class="vtkMRMLSliceNode" singletontag="{tag}"><property name="orientation" action="default">'
+         'Axial</property><property name="viewlabel" action="default">{label}</property><property name="viewcolor" '
+         'action="default">{colour}</property></view></item>')
+CARDIAC_LAYOUT_XML = (
+    '<layout type="vertical" split="true"><item><layout type="horizontal">'
+    + _VIEW.format(tag="Red", label="SA", colour="#F34A33")
+    + _VIEW.format(tag="Yellow", label="VLA", colour="#EDD54C")
+    + _VIEW.format(tag="Green", label="HLA", colour="#6EB04B")
+    + '</layout></item><item><layout type="horizontal">'
+    + _VIEW.format(tag=POLAR_MAP_VIEW, label="P", colour="#8C8C8C")
+    + '<item><view class="vtkMRMLTableViewNode" singletontag="TableView1"><property name="viewlabel" '
+      'action="default">T</property></view></item></layout></item></layout>')
 _LPS_TO_RAS = np.array([-1.0, -1.0, 1.0])
 
 
@@ -167,6 +181,31 @@ def orient_slice_views(scene: Any, frame: CardiacFrame) -> list[str]:
                 orient_slice_node(node, frame, view)
                 turned.append(layout_name)
     return turned
+
+
+def add_cardiac_layout(layout_node: Any) -> int:
+    """Register the cardiac layout (SA, VLA, HLA on top; polar map and segment table below) with a layout node;
+    returns its id for `layout_node.SetViewArrangement`."""
+    if not layout_node.IsLayoutDescription(CARDIAC_LAYOUT_ID):
+        layout_node.AddLayoutDescription(CARDIAC_LAYOUT_ID, CARDIAC_LAYOUT_XML)
+    return CARDIAC_LAYOUT_ID
+
+
+def show_views(scene: Any, nodes: CardiacViewNodes, frame: CardiacFrame) -> list[str]:
+    """Put SA, VLA and HLA in the Red, Yellow and Green slice views (turned to their planes) and the polar-map
+    figure in the PolarMap view, for the views the scene has; returns the layout names it set."""
+    volumes = {"Red": nodes.short_axis, "Yellow": nodes.vertical_long_axis, "Green": nodes.horizontal_long_axis,
+               POLAR_MAP_VIEW: nodes.polar_map_image}
+    shown = []
+    for index in range(scene.GetNumberOfNodesByClass("vtkMRMLSliceCompositeNode")):
+        composite = scene.GetNthNodeByClass(index, "vtkMRMLSliceCompositeNode")
+        node = volumes.get(composite.GetLayoutName())
+        if node is not None:
+            composite.SetBackgroundVolumeID(node.GetID())
+            composite.SetForegroundVolumeID(None)
+            shown.append(composite.GetLayoutName())
+    orient_slice_views(scene, frame)
+    return shown
 
 
 class CardiacViewsLogic:
