@@ -145,7 +145,8 @@ def lv_landmarks(mask: Volume, label: Optional[int] = None) -> list[Landmark]:
 
 
 def _cavity_points(points: np.ndarray, spacing_mm: float) -> np.ndarray:
-    """Points (half-voxel grid) inside the wall's convex hull but not in the wall: cavity and basal opening."""
+    """Points (a grid of the voxel spacing) inside the wall's convex hull but not in the wall: cavity and basal
+    opening."""
     from scipy.spatial import ConvexHull, QhullError, cKDTree
 
     try:
@@ -153,7 +154,7 @@ def _cavity_points(points: np.ndarray, spacing_mm: float) -> np.ndarray:
     except QhullError:
         raise InputError("the LV wall mask is flat (all voxels in one plane); landmarks need a 3D wall") from None
     low, high = points.min(axis=0), points.max(axis=0)
-    step = spacing_mm / 2
+    step = spacing_mm
     axes = [np.arange(lo, hi + step / 2, step) for lo, hi in zip(low, high)]
     grid = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, 3)
     inside = grid[np.all(grid @ facets[:, :3].T + facets[:, 3] <= 1e-6, axis=1)]

@@ -72,13 +72,17 @@ def shell_scores(volume: Volume, counts: np.ndarray, centers_lps: np.ndarray) ->
     hottest count minus the count at the centre."""
     directions = sphere_directions(DIRECTIONS)
     radii = np.arange(RAY_STEP_MM, RAY_LENGTH_MM + 1e-6, RAY_STEP_MM)
-    offsets = directions[:, None, :] * radii[None, :, None]
-    scores = np.empty(len(centers_lps))
-    for start in range(0, len(centers_lps), 2048):  # bounded memory
-        chunk = centers_lps[start:start + 2048]
-        rays = sample(volume, counts, chunk[:, None, None, :] + offsets[None])
-        contrast = rays.max(axis=2) - sample(volume, counts, chunk)[:, None]
-        scores[start:start + 2048] = np.quantile(contrast, RAY_QUANTILE, axis=1)
+    to_index = np.linalg.inv(volume.index_to_lps_matrix[:3, :3]).T
+    offsets = ((directions[:, None, :] * radii[None, :, None]) @ to_index)[..., ::-1].reshape(-1, 3)  # (k, j, i)
+    centers = volume.lps_to_index(centers_lps)[:, ::-1]
+    scores = np.empty(len(centers))
+    for start in range(0, len(centers), 1024):  # bounded memory
+        chunk = centers[start:start + 1024]
+        points = (chunk[:, None, :] + offsets[None]).reshape(-1, 3).T
+        rays = ndimage.map_coordinates(counts, points, order=1, mode="constant", cval=0.0)
+        rays = rays.reshape(len(chunk), DIRECTIONS, len(radii))
+        contrast = rays.max(axis=2) - ndimage.map_coordinates(counts, chunk.T, order=1)[:, None]
+        scores[start:start + 1024] = np.quantile(contrast, RAY_QUANTILE, axis=1)
     return scores
 
 

@@ -1,8 +1,8 @@
 """Stage 2: the LV's own frame (centre, long axis from base to apex, apex and base) from the study's counts, or
 from a myocardium segmentation when the user has painted or classified one.
 
-From counts: rays cast from inside the cavity (heart_search's candidate) meet the wall at its hottest count; those
-mid-wall points are fitted by an ellipsoid (least squares, refitted without the points farthest from it: rays
+From counts: rays cast from inside the cavity (heart_search's candidate) meet the wall at their first count peak;
+those mid-wall points are fitted by an ellipsoid (least squares, refitted without the points farthest from it: rays
 through the open base that meet the atria, the RV or the liver), as clinical reorientation fits the myocardium.
 The myocardium is then the voxels at least `WALL_FRACTION` of the wall's count level that lie within
 `WALL_BAND_MM` of the fitted mid-wall points (the largest connected piece), and the landmarks follow from it by
@@ -52,15 +52,25 @@ class LVFrame:
 
 
 def mid_wall_points(volume: Volume, counts: np.ndarray, center: np.ndarray) -> tuple[np.ndarray, float]:
-    """Where rays from `center` meet the wall (their hottest point), for rays whose hottest count reaches
-    `WALL_FRACTION` of the wall level; and that level (the median over the rays)."""
+    """Where rays from `center` first meet the wall: the first count peak along each ray that reaches
+    `WALL_FRACTION` of the wall level (the median over the rays of their hottest count), so that a hotter organ
+    behind the wall (liver, bowel) is not taken for it; rays that meet no such peak give no point. Returns the
+    points and the level."""
     directions = sphere_directions(FRAME_DIRECTIONS)
     radii = np.arange(RAY_START_MM, RAY_END_MM + 1e-6, RAY_STEP_MM)
     profiles = sample(volume, counts, center + directions[:, None, :] * radii[None, :, None])
-    peak = profiles.max(axis=1)
-    level = float(np.median(peak))
-    hit = peak >= WALL_FRACTION * level
-    return center + directions[hit] * radii[profiles.argmax(axis=1)[hit]][:, None], level
+    level = float(np.median(profiles.max(axis=1)))
+    above = profiles >= WALL_FRACTION * level
+    hit = above.any(axis=1)
+    peak = np.argmax(above, axis=1)  # the first sample at the wall's edge, then climb to its peak
+    rows = np.arange(len(directions))
+    for _ in range(len(radii) - 1):
+        following = np.minimum(peak + 1, len(radii) - 1)
+        climbing = profiles[rows, following] > profiles[rows, peak]
+        if not climbing.any():
+            break
+        peak = np.where(climbing, following, peak)
+    return center + directions[hit] * radii[peak[hit]][:, None], level
 
 
 def fit_ellipsoid(points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

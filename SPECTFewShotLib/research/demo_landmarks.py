@@ -1,9 +1,11 @@
-"""Landmarks for the demo: place LV centre, apex and base on a study from a phantom template, and draw them.
+"""Landmarks for the demo: place LV centre, apex and base on a study with the staged localiser, and draw them.
 
 The template is the simulated phantom (for a CZT camera, like the bundled study) of a fixed training-range seed
-with its exact LV landmarks (the model never saw its landmarks: training uses no labels). When the study's
-LV-wall mask is given, the reference landmarks derived from it (`cardiac_landmarks`) are written next to the
-placed ones with the distance between.
+with its exact LV landmarks. The staged localiser takes the LV's own landmarks from the study's own LV frame (their
+definitions applied to the myocardium it finds), so the template's anatomy does not move them; it is checked
+against its own LV and would carry any further landmark. When the study's LV-wall mask is given, the reference
+landmarks derived from it (`cardiac_landmarks`) are written next to the placed ones with the distance between,
+and the long axis is written as a line markup.
 """
 
 from __future__ import annotations
@@ -34,17 +36,24 @@ def demo_template(seed: int = DEMO_TEMPLATE_SEED) -> tuple[Volume, list[Landmark
 def place_demo_landmarks(volume: Volume, out_dir: str | os.PathLike, reference_mask: Optional[Volume] = None,
                          model: Optional[str] = None, template_seed: int = DEMO_TEMPLATE_SEED
                          ) -> tuple[list[Landmark], list[Landmark], list[str]]:
-    """Place the LV landmarks on `volume` from the phantom template; write landmarks.mrk.json. Returns the placed
-    landmarks, the reference landmarks derived from `reference_mask` (none without it) and summary lines."""
+    """Place the LV landmarks on `volume` (the phantom template's labels); write landmarks.mrk.json and
+    long_axis.mrk.json. Returns the placed landmarks, the reference landmarks derived from `reference_mask` (none
+    without it) and summary lines."""
+    from SPECTFewShotLib.landmarks.long_axis import write_long_axis
+    from SPECTFewShotLib.landmarks.staged import Localizer
     from SPECTFewShotLib.prnet.fusion import confidence_note
-    from SPECTFewShotLib.prnet.localize import Localizer
 
     out = Path(out_dir)
     template, template_landmarks = demo_template(template_seed)
     localizer = Localizer(model, "cpu")
-    placed = localizer.localize(volume, template, template_landmarks)
+    placement = localizer.place(volume, [(template, template_landmarks)])
+    placed = placement.landmarks
     written = write_landmarks(placed, out / "landmarks.mrk.json")
-    lines = [f"Landmarks (PRNet {localizer.model_id}, one phantom template, seed {template_seed}):"]
+    lines = [f"Landmarks ({localizer.model_id}, labels from one phantom template, seed {template_seed}):"]
+    lines += [f"  warning: {warning}" for warning in placement.warnings]
+    if placement.long_axis is not None:
+        write_long_axis(placement.long_axis, out / "long_axis.mrk.json")
+        lines.append(f"  LV long axis: {placement.long_axis.description()} (long_axis.mrk.json)")
     reference_landmarks: list[Landmark] = []
     if reference_mask is not None:
         from SPECTFewShotLib.cardiac_landmarks import lv_landmarks
