@@ -74,7 +74,7 @@ class PolarMapCliTest(unittest.TestCase):
         for name in ("short_axis", "vertical_long_axis", "horizontal_long_axis"):
             view = read_volume(folder / f"{name}.nii.gz")
             self.assertGreater(float(view.array.max()), 50.0)
-        self.assertIn("reduced (< 70 % of the myocardial maximum): 4, 10", out)
+        self.assertIn("reduced (under 70 % of the myocardial maximum): 4, 10", out)
         self.assertIn("RV insertion points", out)
 
     def test_labelmap_mask_threshold_and_statistic(self):
@@ -84,6 +84,26 @@ class PolarMapCliTest(unittest.TestCase):
         with open(Path(self.tmp.name) / "lenient" / "segments.csv", newline="") as handle:
             rows = list(csv.DictReader(handle))
         self.assertEqual([r["segment"] for r in rows if r["reduced"] == "1"], [])
+
+    def test_normal_limits_replace_the_threshold(self):
+        from SPECTFewShotLib.cardiac_views.normal_limits import NormalLimits, write_normal_limits
+
+        root = Path(self.tmp.name)
+        limits = root / "normals.csv"
+        write_normal_limits(NormalLimits((95.0,) * 17, (5.0,) * 17, 10, "test normals"), limits)
+        code, out, err = self.run_polar_map("--normals", limits, "--normal-sd", "1", out="with_normals")
+        self.assertEqual(code, 0, err)
+        self.assertIn("more than 1 SD under the normal mean", out)
+        with open(root / "with_normals" / "segments.csv", newline="") as handle:
+            rows = list(csv.DictReader(handle))
+        flagged = [int(r["segment"]) for r in rows if r["reduced"] == "1"]
+        expected = [int(r["segment"]) for r in rows if float(r["uptake_percent"]) < 90.0]
+        self.assertEqual(flagged, expected)
+        self.assertGreater(len(flagged), 2)  # 90 % is stricter than the default 70 %
+        (root / "broken.csv").write_text("segment,mean_percent\n1,80\n")
+        code, _, err = self.run_polar_map("--normals", root / "broken.csv", out="bad_normals")
+        self.assertEqual(code, 2)
+        self.assertIn("sd_percent", err)
 
     def test_bad_input_is_one_line_and_exit_2(self):
         root = Path(self.tmp.name)

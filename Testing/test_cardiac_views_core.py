@@ -156,6 +156,50 @@ class ReorientationTest(unittest.TestCase):
             reorient(self.lv.image, self.frame, spacing_mm=0.2)
 
 
+class NormalLimitsTest(unittest.TestCase):
+    def test_limits_round_trip_and_checks(self):
+        import tempfile
+        from pathlib import Path
+
+        from SPECTFewShotLib.cardiac_views.normal_limits import (
+            limits_from_uptakes,
+            read_normal_limits,
+            write_normal_limits,
+        )
+
+        rng = np.random.default_rng(1)
+        uptakes = 80 + rng.normal(0, 4, size=(12, 17))
+        uptakes[:, 3] = 65.0  # a segment with no spread gets the 1-point floor
+        limits = limits_from_uptakes(uptakes, "phantom normals")
+        np.testing.assert_allclose(limits.mean, uptakes.mean(axis=0))
+        self.assertEqual(limits.sd[3], 1.0)
+        with tempfile.TemporaryDirectory() as folder:
+            path = write_normal_limits(limits, Path(folder) / "limits.csv")
+            back = read_normal_limits(path)
+            np.testing.assert_allclose(back.mean, limits.mean, atol=0.006)
+            np.testing.assert_allclose(back.sd, limits.sd, atol=0.006)
+            self.assertIn("phantom normals", back.description)
+            lines = path.read_text().splitlines()
+            Path(folder, "short.csv").write_text("\n".join(line for line in lines if not line.startswith("17,")))
+            with self.assertRaisesRegex(InputError, "1-17"):
+                read_normal_limits(Path(folder) / "short.csv")
+        with self.assertRaises(InputError):
+            limits_from_uptakes(uptakes[:2])
+
+    def test_reduced_by_normal_limits(self):
+        from SPECTFewShotLib.cardiac_views.normal_limits import NormalLimits
+
+        normal = synthetic_lv(blur_mm=8.0)
+        frame = frame_from_landmarks(normal.landmarks)
+        reference = [s.uptake_percent for s in compute_polar_map(normal.image, normal.wall, frame).segments]
+        limits = NormalLimits(tuple(reference), (5.0,) * 17)
+        lv = synthetic_lv((4,), depth=0.25, blur_mm=8.0)
+        with_limits = compute_polar_map(lv.image, lv.wall, frame, PolarMapSettings(normal_limits=limits))
+        self.assertEqual(with_limits.reduced_segments(), [4])
+        self.assertEqual(compute_polar_map(lv.image, lv.wall, frame).reduced_segments(), [])  # 70 % misses it
+        self.assertIn("SD", with_limits.settings.criterion())
+
+
 class PolarMapTest(unittest.TestCase):
     def test_defects_land_in_their_segments(self):
         for defect in [(), (3, 9), (1, 2, 7), (17,), (14, 15), (5, 11, 16)]:

@@ -146,18 +146,25 @@ def _draw_table(image: np.ndarray, polar_map: PolarMap, left: int, top: int, thr
         row += 21
     row += 10
     reduced = polar_map.reduced_segments()
-    summary = f"REDUCED (< {threshold:g}%): " + (", ".join(map(str, reduced)) if reduced else "NONE")
-    draw_text(image, summary[:38], left, row, 2, RED if reduced else BLACK)
+    if polar_map.settings.normal_limits is not None:
+        rule = f"> {polar_map.settings.normal_sd:g} SD UNDER NORMAL"
+    else:
+        rule = f"< {threshold:g}%"
+    draw_text(image, f"REDUCED ({rule}):", left, row, 2, RED if reduced else BLACK)
+    row += 21
+    draw_text(image, (", ".join(map(str, reduced)) if reduced else "NONE")[:38], left, row, 2,
+              RED if reduced else BLACK)
     row += 36
     bar_width, bar_height = 400, 18
     gradient = colour_scale(np.linspace(0.0, 100.0, bar_width))
     image[row:row + bar_height, left:left + bar_width] = gradient[None, :, :]
-    mark = left + round(threshold / 100.0 * (bar_width - 1))
-    image[row - 4:row + bar_height + 4, mark - 1:mark + 1] = BLUE
     for value in (0, 50, 100):
         x = left + round(value / 100.0 * (bar_width - 1))
         draw_text_centred(image, f"{value}%", x, row + bar_height + 14, 2)
-    draw_text_centred(image, f"{threshold:g}%", mark, row + bar_height + 34, 2, BLUE)
+    if polar_map.settings.normal_limits is None:
+        mark = left + round(threshold / 100.0 * (bar_width - 1))
+        image[row - 4:row + bar_height + 4, mark - 1:mark + 1] = BLUE
+        draw_text_centred(image, f"{threshold:g}%", mark, row + bar_height + 34, 2, BLUE)
 
 
 BLUE = (0, 70, 200)

@@ -30,6 +30,7 @@ from ..errors import InputError
 from ..volume import Volume
 from .aha_segments import AHA_SEGMENTS, RING_RADII, segment_at
 from .frame import CardiacFrame
+from .normal_limits import NormalLimits
 
 STATISTICS = ("max", "mean")
 DEFAULT_THRESHOLD_PERCENT = 70.0
@@ -42,7 +43,21 @@ class PolarMapSettings:
     """How the polar map samples: rays per ring (a multiple of 24, so rays never straddle a segment boundary),
     sampled slices per third and cap rows, statistic along a ray, reduced-uptake threshold, step along a ray (in
     voxels), and how much of the base (in median wall thicknesses) is left unsampled: the basal edge of the wall is
-    blurred into the valve plane, and sampling it would read every basal segment low."""
+    blurred into the valve plane, and sampling it would read every basal segment low. With `normal_limits`, a
+    segment is reduced when it lies more than `normal_sd` SDs under its normal mean, instead of under the threshold.
+    """
+
+    def criterion(self) -> str:
+        """What makes a segment reduced, in words."""
+        if self.normal_limits is not None:
+            return f"more than {self.normal_sd:g} SD under the normal mean"
+        return f"under {self.threshold_percent:g} % of the myocardial maximum"
+
+    def lower_limits(self) -> np.ndarray:
+        """Per-segment uptake (AHA order) under which a segment is reduced."""
+        if self.normal_limits is not None:
+            return self.normal_limits.lower_limits(self.normal_sd)
+        return np.full(17, self.threshold_percent)
 
     angles: int = 72
     rows_per_ring: int = 8
@@ -51,6 +66,8 @@ class PolarMapSettings:
     threshold_percent: float = DEFAULT_THRESHOLD_PERCENT
     step_voxels: float = 0.5
     base_margin_walls: float = 0.5
+    normal_limits: Optional[NormalLimits] = None
+    normal_sd: float = 2.0
 
     def __post_init__(self) -> None:
         if self.angles < 24 or self.angles % 24:
@@ -62,6 +79,8 @@ class PolarMapSettings:
         if not (0.0 < self.threshold_percent < 100.0):
             raise InputError(f"the reduced-uptake threshold must lie between 0 and 100 %, not "
                              f"{self.threshold_percent:g}")
+        if not (0.5 <= self.normal_sd <= 5.0):
+            raise InputError(f"the SDs under the normal mean must lie between 0.5 and 5, not {self.normal_sd:g}")
         if not (0.0 <= self.base_margin_walls <= 2.0):
             raise InputError("the unsampled margin at the base must be between 0 and 2 wall thicknesses")
         if not (0.05 <= self.step_voxels <= 1.0):
@@ -104,11 +123,12 @@ class PolarMap:
     def segments(self) -> tuple[SegmentUptake, ...]:
         """The 17 segments in AHA order with their uptake."""
         percent, out = self.percent, []
+        limits = self.settings.lower_limits()
         for seg in AHA_SEGMENTS:
             inside = self.segment_numbers == seg.number
             values = percent[inside]
             uptake = float(np.mean(values)) if values.size else float("nan")
-            reduced = bool(np.isfinite(uptake) and uptake < self.settings.threshold_percent)
+            reduced = bool(np.isfinite(uptake) and uptake < limits[seg.number - 1])
             coverage = float(np.mean(self.found[inside])) if values.size else 0.0
             out.append(SegmentUptake(seg.number, seg.name, uptake, reduced, coverage))
         return tuple(out)

@@ -8,7 +8,9 @@ grid: the segment LV_myocardium, the only segment, or the one named by --label.
 OUTDIR (created if missing) receives short_axis.nii.gz, vertical_long_axis.nii.gz and horizontal_long_axis.nii.gz
 (each in the display convention: SA apex to base, anterior up, septum left; VLA anterior up, base left, apex
 right; HLA septum left, apex up), segments.csv (segment,name,uptake_percent,reduced for the 17 AHA segments, % of
-the myocardial maximum, reduced 0 or 1) and polar_map.png.
+the myocardial maximum, reduced 0 or 1) and polar_map.png. A segment is reduced under --threshold, or, with
+--normals (normal limits of studies acquired and reconstructed like this one), more than --normal-sd SDs under its
+normal mean.
 """
 
 from __future__ import annotations
@@ -36,6 +38,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--label", help="the myocardium's segment name or label value (default: LV_myocardium)")
     parser.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD_PERCENT,
                         help="segments under this %% of the myocardial maximum are reduced (default: %(default)g)")
+    parser.add_argument("--normals", metavar="LIMITS.csv",
+                        help="normal limits (segment,mean_percent,sd_percent) of studies acquired like this one: "
+                             "reduced = more than --normal-sd SD under the normal mean, instead of the threshold")
+    parser.add_argument("--normal-sd", type=float, default=2.0, help="SDs under the normal mean (default: %(default)g)")
     parser.add_argument("--statistic", choices=STATISTICS, default="max",
                         help="count kept along each ray inside the wall (default: %(default)s)")
     parser.add_argument("--spacing", type=float, help="voxel size of the views in mm (default: the study's finest)")
@@ -46,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
     """Check every input, then write the views, the table and the figure."""
     from ..cardiac_views.analysis import analyse, check_same_grid, myocardium_mask
     from ..cardiac_views.frame import orientation_warning
+    from ..cardiac_views.normal_limits import read_normal_limits
     from ..cardiac_views.polar_figure import write_polar_figure
     from ..cardiac_views.polar_map import PolarMapSettings, segments_csv
     from ..errors import InputError
@@ -54,7 +61,9 @@ def run(args: argparse.Namespace) -> int:
     from ..io.segmentation_io import read_segmentation
     from ..io.volume_io import read_volume, require_counts, write_volume
 
-    settings = PolarMapSettings(statistic=args.statistic, threshold_percent=args.threshold)
+    limits = read_normal_limits(args.normals) if args.normals else None
+    settings = PolarMapSettings(statistic=args.statistic, threshold_percent=args.threshold, normal_limits=limits,
+                                normal_sd=args.normal_sd)
     outdir = Path(args.output)
     if outdir.exists() and not outdir.is_dir():
         raise InputError(f"output {outdir} is a file; give a folder")
@@ -88,7 +97,6 @@ def run(args: argparse.Namespace) -> int:
         flag = "  reduced" if segment.reduced else ""
         print(f"{segment.number:>3}  {segment.name:<22}{segment.uptake_percent:7.1f}%{flag}")
     reduced = polar.reduced_segments()
-    print(f"reduced (< {settings.threshold_percent:g} % of the myocardial maximum): "
-          f"{', '.join(map(str, reduced)) if reduced else 'none'}")
+    print(f"reduced ({settings.criterion()}): {', '.join(map(str, reduced)) if reduced else 'none'}")
     print(f"wrote {outdir} ({', '.join(p.name for p in outputs)}) in {elapsed:.2f} s")
     return 0

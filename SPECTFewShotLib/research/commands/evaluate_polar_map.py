@@ -8,7 +8,8 @@ thresholds, and how many segments change when the axis tilts by 5 and 10 degrees
 NAME_image.nii.gz there with its NAME_mask.nii.gz: the polar map from the mask and from the product's
 segmentation (`spectfewshot classify` painted on the mask's quartile slices), segment by segment.
 --json keeps every phantom's record; rerunning with the same file reuses the records it holds.
---markdown-dir writes one Markdown table per file, each naming the command that produced it.
+--markdown-dir writes one Markdown table per file, each naming the command that produced it (names end in
+_corrected for a --corrected run).
 """
 
 from __future__ import annotations
@@ -31,6 +32,9 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threshold", type=float, default=70.0, help="reduced below this %% (default: %(default)g)")
     parser.add_argument("--real-dir", help="folder of real studies NAME_image.nii.gz + NAME_mask.nii.gz")
     parser.add_argument("--no-classify", action="store_true", help="real studies: the mask's polar map only")
+    parser.add_argument("--normals-from", type=int, default=0, metavar="N",
+                        help="also score against normal limits (mean - k SD per segment) built from N defect-free "
+                             "validation-range phantoms, one set per attenuation correction")
     parser.add_argument("--corrected", action="store_true",
                         help="reconstruct every phantom with attenuation, scatter and resolution corrections")
     parser.add_argument("--json", metavar="FILE.json", help="write (and reuse) every record as JSON")
@@ -62,10 +66,13 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         write_text_atomic(args.json, json.dumps({"phantoms": list(records.values()), "real": real}, indent=1))
     tables = _tables(phantoms, real, args.threshold)
+    if args.normals_from and phantoms:
+        tables.update(_normal_limit_tables(phantoms, args, tables))
     for name, text in tables.items():
         print(text)
         if args.markdown_dir:
-            write_text_atomic(Path(args.markdown_dir) / f"{name}.md",
+            suffix = "_corrected" if args.corrected and name != "polar_map_real" else ""
+            write_text_atomic(Path(args.markdown_dir) / f"{name}{suffix}.md",
                               f"Produced by: `{command}`\n\n{text}\n")
     return 0
 
@@ -100,6 +107,57 @@ def _simulate(seeds: list[int], workers: int, json_path, records: dict, stored: 
         pool.close()
         pool.join()
     return done
+
+
+def _normal_limit_tables(phantoms: list[dict], args: argparse.Namespace, tables: dict) -> dict[str, str]:
+    """Normal limits from defect-free validation-range phantoms; the held-out phantoms scored against them."""
+    from functools import partial
+
+    from SPECTFewShotLib.cardiac_views.normal_limits import write_normal_limits
+    from SPECTFewShotLib.research.evaluation.polar_map_eval import (
+        DEPTHS,
+        limits_rule,
+        normal_limits_by_correction,
+        normal_record,
+        study_scores,
+    )
+    from SPECTFewShotLib.research.seeds import validation_seeds
+
+    seeds = validation_seeds(args.normals_from)
+    evaluate = partial(normal_record, cache_dir=args.cache, corrected=args.corrected)
+    if args.workers > 1:
+        import multiprocessing
+
+        with multiprocessing.get_context("spawn").Pool(args.workers) as pool:
+            normals = list(pool.imap_unordered(evaluate, seeds))
+    else:
+        normals = [evaluate(seed) for seed in seeds]
+    limits = normal_limits_by_correction(normals)
+    counts = {ac: sum(r["attenuation_correction"] == ac for r in normals) for ac in (True, False)}
+    suffix = "_corrected" if args.corrected else ""
+    if args.markdown_dir:
+        for ac, name in ((True, "on"), (False, "off")):
+            if counts[ac] >= 3:
+                write_normal_limits(limits[ac], Path(args.markdown_dir) / f"polar_map_normals_ac_{name}{suffix}.csv")
+    lines = [f"### Normal limits from {len(normals)} defect-free validation phantoms {seeds[0]}-{seeds[-1]} "
+             f"(attenuation correction on {counts[True]}, off {counts[False]}); held-out phantoms scored against "
+             "the limits of their own protocol (truth frame)", "",
+             "| rule | defect phantoms | all defect segments found | at least one found | false reduced segments |",
+             "|---|---|---|---|---|"]
+    for k in (1.5, 2.0, 2.5):
+        scores = study_scores(phantoms, "truth", limits_rule(limits, k))
+        for group in ("all", *(f"depth {d:g}" for d in DEPTHS), "attenuation correction on",
+                      "attenuation correction off"):
+            s = scores[group]
+            if s["defect_phantoms"] or group == "all":
+                lines.append(f"| mean - {k:g} SD: {group} | {s['defect_phantoms']} | {_pct(s['all_segments_found'])} "
+                             f"| {_pct(s['any_segment_found'])} | {_pct(s['false_reduced'])} |")
+    for ac, name in ((True, "on"), (False, "off")):
+        lines.append(f"Attenuation correction {name}: normal means (% of maximum, segments 1-17) "
+                     + " ".join(f"{v:.0f}" for v in limits[ac].mean) + "; SDs "
+                     + " ".join(f"{v:.0f}" for v in limits[ac].sd) + ("" if ac is False else "."))
+    lines.insert(len(lines) - 2, "")
+    return {"polar_map_normal_limits": "\n".join(lines)}
 
 
 def _real(args: argparse.Namespace) -> list[dict]:

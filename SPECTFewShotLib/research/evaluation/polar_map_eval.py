@@ -13,7 +13,7 @@ defect's true and measured extent (% of polar-map rays).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import Callable, Optional, Union
 
 import numpy as np
 
@@ -79,17 +79,18 @@ def simulator_version() -> str:
     return digest.hexdigest()
 
 
-def planned_study(seed: int, cache_dir: Optional[str] = None, corrected: bool = False):
+def planned_study(seed: int, cache_dir: Optional[str] = None, corrected: bool = False, normal: bool = False):
     """Held-out phantom `seed` with its planned defect (read from `cache_dir` when simulated there before);
-    `corrected`: reconstructed with attenuation, scatter and resolution corrections whatever the seed draws."""
+    `corrected`: reconstructed with attenuation, scatter and resolution corrections whatever the seed draws;
+    `normal`: no defect at all (the normal-limits phantoms)."""
     import pickle
     from pathlib import Path
 
     from SPECTFewShotLib.research.phantom import PhantomConfig, generate_study
     from SPECTFewShotLib.research.phantom.heart import SegmentDefect
 
-    plan = defect_plan(seed)
-    name = f"polar_{seed}_{'corrected_' if corrected else ''}{simulator_version()}.pkl"
+    plan = DefectPlan((), 0.0, "none") if normal else defect_plan(seed)
+    name = f"polar_{seed}_{'corrected_' if corrected else ''}{'normal_' if normal else ''}{simulator_version()}.pkl"
     cached = Path(cache_dir) / name if cache_dir else None
     if cached is not None and cached.exists():
         return plan, pickle.loads(cached.read_bytes())
@@ -150,22 +151,56 @@ def _roll_error(frame: CardiacFrame, truth: CardiacFrame) -> float:
     return _angle(projected, truth.anterior)
 
 
+def normal_record(seed: int, cache_dir: Optional[str] = None, corrected: bool = False) -> dict:
+    """A defect-free phantom's 17 segment uptakes (truth frame) and its attenuation correction: one normal."""
+    _, study = planned_study(seed, cache_dir, corrected, normal=True)
+    wall = study.labels.labels.array == study.label_values["LV_myocardium"]
+    polar = compute_polar_map(study.image, wall, frame_from_landmarks(study.landmarks))
+    return {"seed": int(seed), "simulator": simulator_version(), "truth": segment_uptakes(polar),
+            "attenuation_correction": bool(study.metadata["protocol"]["attenuation_correction"])}
+
+
 # ----------------------------------------------------------------------------------------------- summaries
 
 
-def reduced(uptakes: list[float], threshold: float) -> np.ndarray:
-    """Which of 17 uptakes are under the threshold."""
-    return np.asarray(uptakes, dtype=float) < threshold
+def reduced(uptakes: list[float], threshold: Union[float, np.ndarray]) -> np.ndarray:
+    """Which of 17 uptakes are under the threshold (a number, or 17 per-segment lower limits)."""
+    return np.asarray(uptakes, dtype=float) < np.asarray(threshold, dtype=float)
 
 
-def per_segment_table(records: list[dict], key: str, threshold: float, min_depth: float = 0.0) -> list[dict]:
+def _limit(threshold: Union[float, Callable], record: dict) -> Union[float, np.ndarray]:
+    """The threshold for one record: a number, or a function of the record giving 17 lower limits."""
+    return threshold(record) if callable(threshold) else threshold
+
+
+def normal_limits_by_correction(normals: list[dict]) -> dict:
+    """Normal limits from defect-free phantoms, one set per attenuation correction (on / off), as clinics keep
+    separate normal files per protocol; a set with fewer than 3 normals falls back to all of them."""
+    from SPECTFewShotLib.cardiac_views.normal_limits import limits_from_uptakes
+
+    pooled = limits_from_uptakes([r["truth"] for r in normals], "all normal phantoms")
+    out = {}
+    for ac in (True, False):
+        chosen = [r["truth"] for r in normals if r["attenuation_correction"] == ac]
+        label = f"normal phantoms, attenuation correction {'on' if ac else 'off'}"
+        out[ac] = limits_from_uptakes(chosen, label) if len(chosen) >= 3 else pooled
+    return out
+
+
+def limits_rule(limits_by_ac: dict, sd_factor: float) -> Callable[[dict], np.ndarray]:
+    """A threshold function: the record's per-segment lower limits (normal mean - sd_factor SD of its protocol)."""
+    return lambda record: limits_by_ac[record["attenuation_correction"]].lower_limits(sd_factor)
+
+
+def per_segment_table(records: list[dict], key: str, threshold: Union[float, Callable], min_depth: float = 0.0
+                      ) -> list[dict]:
     """Per segment: defects and normals seen, sensitivity and specificity at `threshold` (defects of at least
     `min_depth`; normals are every segment outside a defect)."""
     rows = []
     for index, seg in enumerate(AHA_SEGMENTS):
         tp = fn = tn = fp = 0
         for record in records:
-            flagged = reduced(record[key], threshold)[index]
+            flagged = reduced(record[key], _limit(threshold, record))[index]
             if seg.number in record["segments"]:
                 if record["depth"] < min_depth:
                     continue
@@ -177,14 +212,14 @@ def per_segment_table(records: list[dict], key: str, threshold: float, min_depth
     return rows
 
 
-def study_scores(records: list[dict], key: str, threshold: float, min_depth: float = 0.0) -> dict:
+def study_scores(records: list[dict], key: str, threshold: Union[float, Callable], min_depth: float = 0.0) -> dict:
     """Over phantoms: share of defect phantoms whose every defect segment is found, share with at least one found,
     share of normal segments falsely reduced, and the same split by depth."""
     def scores(chosen: list[dict]) -> dict:
         all_found = any_found = phantoms = 0
         false = normals = 0
         for record in chosen:
-            flags = reduced(record[key], threshold)
+            flags = reduced(record[key], _limit(threshold, record))
             inside = np.isin(np.arange(1, 18), record["segments"])
             if record["segments"]:
                 phantoms += 1
