@@ -152,11 +152,12 @@ def _normal_limit_tables(phantoms: list[dict], args: argparse.Namespace, tables:
             if s["defect_phantoms"] or group == "all":
                 lines.append(f"| mean - {k:g} SD: {group} | {s['defect_phantoms']} | {_pct(s['all_segments_found'])} "
                              f"| {_pct(s['any_segment_found'])} | {_pct(s['false_reduced'])} |")
+    lines.append("")
     for ac, name in ((True, "on"), (False, "off")):
-        lines.append(f"Attenuation correction {name}: normal means (% of maximum, segments 1-17) "
-                     + " ".join(f"{v:.0f}" for v in limits[ac].mean) + "; SDs "
-                     + " ".join(f"{v:.0f}" for v in limits[ac].sd) + ("" if ac is False else "."))
-    lines.insert(len(lines) - 2, "")
+        if counts[ac] >= 3:
+            lines.append(f"Attenuation correction {name}: normal means (% of maximum, segments 1-17) "
+                         + " ".join(f"{v:.0f}" for v in limits[ac].mean) + "; SDs "
+                         + " ".join(f"{v:.0f}" for v in limits[ac].sd) + ".")
     return {"polar_map_normal_limits": "\n".join(lines)}
 
 
