@@ -90,9 +90,8 @@ def default_scales(variant: str = "2.5d") -> dict[str, ScaleConfig]:
     """The coarse and fine scales of the shipped models of a variant.
 
     Coarse: the whole body (about 300 mm across at 10–12 mm), R 120/120/100 mm. Fine: a heart-sized field
-    (80–84 mm at 2.5–3.5 mm), R 30 mm, pairs within 20 mm per axis. A 128 mm fine field was tried first
-    (validation seeds): its position vectors took a different offset in each study (it anchored on the
-    body around the heart), so its moves across studies were biased by up to 15 mm.
+    (80–84 mm at 2.5–3.5 mm), R 30 mm, pairs within 20 mm per axis: a larger fine field anchors on the body
+    around the heart, whose position vectors then take a different offset in each study.
     """
     if variant == "3d":
         return {

@@ -1,14 +1,12 @@
-"""Landmarks placed from several templates, combined into one set (multi-template localisation).
+"""Landmarks placed from several templates, combined into one set (multi-template localisation), and the
+confidence wording shown to the user.
 
-One template carries its own anatomy into every new study: where the template's heart differs from the new one
-(a longer ventricle, a thinner apex, another tilt) the carried landmark is off by the same amount whatever the
-search does. Placing the landmarks from two or more annotated studies and taking, per landmark, the geometric
-median of the positions (the point with the least summed distance to them) lets the templates outvote one
-another's anatomy: with three templates, one placement far off cannot pull the result out of the ball whose
-diameter joins the other two. Unlike the coordinate-wise median, it does not depend on how the
-patient axes happen to lie against the heart (validation phantoms 900000-900063, three templates each: LV centre
-/ apex / base 3.58 / 5.33 / 3.07 mm with the coordinate-wise median, 3.53 / 5.17 / 3.08 mm with this one).
-How far the placements agree is the fused landmark's confidence.
+A landmark carried from one template carries that template's anatomy and annotation. Placing the landmarks from two
+or more annotated studies and taking, per landmark, the geometric median of the positions (the point with the
+least summed distance to them) lets the templates outvote one another: with three templates, one placement far off
+cannot pull the result out of the ball whose diameter joins the other two. Unlike the coordinate-wise median, it
+does not depend on how the patient axes happen to lie against the heart. How far the placements agree is the fused
+landmark's confidence.
 """
 
 from __future__ import annotations
@@ -20,13 +18,9 @@ import numpy as np
 from ..errors import InputError
 from ..io.markups_io import Landmark
 
-# Two placements of a landmark this far apart (mm) give it a confidence of 0.5. On the validation phantoms (one
-# template, the two ways of the registration) this confidence told the placements more than 10 mm off from the rest
-# with an area under the ROC curve of 0.92 (0.81 on 60 held-out phantoms), against 0.55 for the decoder-feature
-# similarity used until stop 16 (docs/prnet.md, "Stop 16").
+# Two placements of a landmark this far apart (mm) give it a confidence of 0.5.
 AGREEMENT_MM = 5.0
-# Below this confidence a landmark is flagged for checking (its placements lie more than 10 mm apart; on the 60
-# held-out phantoms such placements erred 11.2 mm on average, against 3.5 mm from 0.8 up).
+# Below this confidence a landmark is flagged for checking (for two placements: more than 10 mm apart).
 LOW_CONFIDENCE = 0.2
 
 
