@@ -71,6 +71,8 @@ class PolarMapCliTest(unittest.TestCase):
         width, height = png_size(folder / "polar_map.png")
         self.assertGreater(width, 500)
         self.assertGreater(height, 400)
+        width, height = png_size(folder / "views.png")
+        self.assertGreater(width, 5 * 200)
         for name in ("short_axis", "vertical_long_axis", "horizontal_long_axis"):
             view = read_volume(folder / f"{name}.nii.gz")
             self.assertGreater(float(view.array.max()), 50.0)

@@ -191,3 +191,36 @@ def write_png(image: np.ndarray, path: str | os.PathLike) -> None:
 def write_polar_figure(polar_map: PolarMap, path: str | os.PathLike, title: str = "") -> None:
     """Render the polar-map figure and write it as a PNG."""
     write_png(render_polar_figure(polar_map, title), path)
+
+
+def _resize_nearest(image: np.ndarray, size: int) -> np.ndarray:
+    rows = np.minimum((np.arange(size) * image.shape[0] / size).astype(int), image.shape[0] - 1)
+    columns = np.minimum((np.arange(size) * image.shape[1] / size).astype(int), image.shape[1] - 1)
+    return image[rows][:, columns]
+
+
+def render_views_figure(views, frame, maximum: float, title: str = "", panel: int = 200) -> np.ndarray:
+    """SA slices at 25, 50 and 75 % of the axis (apex to base) and the mid VLA and HLA slices, side by side, in the
+    polar map's colour scale (100 % = `maximum`), each with its orientation marked: an RGB image."""
+    sa, vla, hla = views.short_axis, views.vertical_long_axis, views.horizontal_long_axis
+    panels = []
+    for fraction, label in ((0.25, "SA APICAL"), (0.5, "SA MID"), (0.75, "SA BASAL")):
+        k = round(float(sa.lps_to_index(frame.apex + fraction * frame.length_mm * frame.axis)[2]))
+        panels.append((sa.array[int(np.clip(k, 0, sa.array.shape[0] - 1))], label, ("ANT", "INF", "SEPT", "LAT")))
+    for view, label, marks in ((vla, "VLA", ("ANT", "INF", "BASE", "APEX")),
+                               (hla, "HLA", ("APEX", "BASE", "SEPT", "LAT"))):
+        k = round(float(view.lps_to_index(frame.center)[2]))
+        panels.append((view.array[int(np.clip(k, 0, view.array.shape[0] - 1))], label, marks))
+    gap, top = 40, 70
+    image = np.full((top + panel + 12, len(panels) * (panel + gap) + gap, 3), 255, dtype=np.uint8)
+    draw_text(image, (title or "Cardiac views").upper()[:60], 20, 16, 3)
+    for n, (plane, label, (up, down, left, right)) in enumerate(panels):
+        x0 = gap + n * (panel + gap)
+        image[top:top + panel, x0:x0 + panel] = colour_scale(100.0 * _resize_nearest(plane, panel) / maximum)
+        draw_text_centred(image, label, x0 + panel / 2, top - 14, 2)
+        draw_text_centred(image, up, x0 + panel / 2, top + 10, 1, WHITE)
+        draw_text_centred(image, down, x0 + panel / 2, top + panel - 10, 1, WHITE)
+        draw_text(image, left, x0 + 3, top + panel // 2 - 3, 1, WHITE)
+        width, _ = text_size(right, 1)
+        draw_text(image, right, x0 + panel - width - 3, top + panel // 2 - 3, 1, WHITE)
+    return image

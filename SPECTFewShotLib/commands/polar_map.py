@@ -8,7 +8,8 @@ grid: the segment LV_myocardium, the only segment, or the one named by --label.
 OUTDIR (created if missing) receives short_axis.nii.gz, vertical_long_axis.nii.gz and horizontal_long_axis.nii.gz
 (each in the display convention: SA apex to base, anterior up, septum left; VLA anterior up, base left, apex
 right; HLA septum left, apex up), segments.csv (segment,name,uptake_percent,reduced for the 17 AHA segments, % of
-the myocardial maximum, reduced 0 or 1) and polar_map.png. A segment is reduced under --threshold, or, with
+the myocardial maximum, reduced 0 or 1), polar_map.png and views.png (SA apical, mid and basal, mid VLA and HLA
+slices, to check the axis at a glance). A segment is reduced under --threshold, or, with
 --normals (normal limits of studies acquired and reconstructed like this one), more than --normal-sd SDs under its
 normal mean.
 """
@@ -25,6 +26,7 @@ VIEW_FILES = {"short_axis": "short_axis.nii.gz", "vertical_long_axis": "vertical
               "horizontal_long_axis": "horizontal_long_axis.nii.gz"}
 TABLE_FILE = "segments.csv"
 FIGURE_FILE = "polar_map.png"
+VIEWS_FIGURE_FILE = "views.png"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -53,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     from ..cardiac_views.analysis import analyse, check_same_grid, myocardium_mask
     from ..cardiac_views.frame import orientation_warning
     from ..cardiac_views.normal_limits import read_normal_limits
-    from ..cardiac_views.polar_figure import write_polar_figure
+    from ..cardiac_views.polar_figure import render_views_figure, write_png, write_polar_figure
     from ..cardiac_views.polar_map import PolarMapSettings, segments_csv
     from ..errors import InputError
     from ..io.atomic import write_text_atomic
@@ -69,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"output {outdir} is a file; give a folder")
     if not outdir.parent.exists():
         raise InputError(f"the folder {outdir.parent} does not exist")
-    outputs = [outdir / name for name in (*VIEW_FILES.values(), TABLE_FILE, FIGURE_FILE)]
+    outputs = [outdir / name for name in (*VIEW_FILES.values(), TABLE_FILE, FIGURE_FILE, VIEWS_FIGURE_FILE)]
     for source in (Path(args.volume), Path(args.segmentation), Path(args.landmarks)):
         if source.exists() and any(out.exists() and out.resolve() == source.resolve() for out in outputs):
             raise InputError(f"writing into {outdir} would overwrite the input {source.name}; choose another folder")
@@ -86,6 +88,8 @@ def run(args: argparse.Namespace) -> int:
         write_volume(view, outdir / VIEW_FILES[name])
     write_text_atomic(outdir / TABLE_FILE, segments_csv(result.polar_map))
     write_polar_figure(result.polar_map, outdir / FIGURE_FILE, Path(args.volume).name)
+    write_png(render_views_figure(result.views, result.frame, result.polar_map.maximum, Path(args.volume).name),
+              outdir / VIEWS_FIGURE_FILE)
     frame, polar = result.frame, result.polar_map
     warning = orientation_warning(frame)
     if warning:
