@@ -16,7 +16,11 @@ import numpy as np
 
 from ..io.atomic import atomic_path
 from .aha_segments import AHA_SEGMENTS, RING_RADII
+from .frame import CardiacFrame
 from .polar_map import PolarMap, polar_image, polar_segment_image
+from .reorientation import CardiacViews
+
+Colour = tuple[int, int, int]
 
 # 5 x 7 glyphs: seven rows, five bits each (the leftmost pixel is the highest bit).
 _FONT = {
@@ -58,8 +62,8 @@ def text_size(text: str, scale: int) -> tuple[int, int]:
     return max(len(text) * 6 * scale - scale, 0), 7 * scale
 
 
-def draw_text(image: np.ndarray, text: str, x: int, y: int, scale: int = 2, colour=BLACK,
-              box: tuple[int, int, int] | None = None) -> None:
+def draw_text(image: np.ndarray, text: str, x: int, y: int, scale: int = 2, colour: Colour = BLACK,
+              box: Colour | None = None) -> None:
     """Draw one line of upper-case text with its top-left corner at (x, y), optionally on a filled box."""
     width, height = text_size(text, scale)
     if box is not None:
@@ -71,8 +75,8 @@ def draw_text(image: np.ndarray, text: str, x: int, y: int, scale: int = 2, colo
         _paint(image, pixels, left, y, colour)
 
 
-def draw_text_centred(image: np.ndarray, text: str, cx: float, cy: float, scale: int = 2, colour=BLACK,
-                      box: tuple[int, int, int] | None = None) -> None:
+def draw_text_centred(image: np.ndarray, text: str, cx: float, cy: float, scale: int = 2, colour: Colour = BLACK,
+                      box: Colour | None = None) -> None:
     """Draw one line of text centred on (cx, cy)."""
     width, height = text_size(text, scale)
     draw_text(image, text, round(cx - width / 2), round(cy - height / 2), scale, colour, box)
@@ -179,6 +183,7 @@ def write_png(image: np.ndarray, path: str | os.PathLike) -> None:
     raw = np.concatenate([np.zeros((height, 1), dtype=np.uint8), rgb.reshape(height, width * 3)], axis=1)
 
     def chunk(kind: bytes, data: bytes) -> bytes:
+        """One PNG chunk: length, type, data, CRC."""
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
@@ -199,7 +204,8 @@ def _resize_nearest(image: np.ndarray, size: int) -> np.ndarray:
     return image[rows][:, columns]
 
 
-def render_views_figure(views, frame, maximum: float, title: str = "", panel: int = 200) -> np.ndarray:
+def render_views_figure(views: CardiacViews, frame: CardiacFrame, maximum: float, title: str = "",
+                        panel: int = 200) -> np.ndarray:
     """SA slices at 25, 50 and 75 % of the axis (apex to base) and the mid VLA and HLA slices, side by side, in the
     polar map's colour scale (100 % = `maximum`), each with its orientation marked: an RGB image."""
     sa, vla, hla = views.short_axis, views.vertical_long_axis, views.horizontal_long_axis

@@ -13,13 +13,15 @@ defect's true and measured extent (% of polar-map rays).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Optional, Union
+from pathlib import Path
+from typing import Any, Callable, Optional, Union
 
 import numpy as np
 
 from SPECTFewShotLib.cardiac_views.aha_segments import AHA_SEGMENTS
 from SPECTFewShotLib.cardiac_views.frame import CardiacFrame, frame_from_landmarks
 from SPECTFewShotLib.cardiac_views.polar_map import PolarMap, PolarMapSettings, compute_polar_map
+from SPECTFewShotLib.volume import Volume
 
 DEPTHS = (0.2, 0.3, 0.4, 0.5)
 TILTS_DEG = (5.0, 10.0)
@@ -69,7 +71,6 @@ def segment_uptakes(polar_map: PolarMap) -> list[float]:
 def simulator_version() -> str:
     """A digest of the phantom simulator's source files: cached studies of another version are not reused."""
     import hashlib
-    from pathlib import Path
 
     import SPECTFewShotLib.research.phantom as phantom
 
@@ -79,12 +80,12 @@ def simulator_version() -> str:
     return digest.hexdigest()
 
 
-def planned_study(seed: int, cache_dir: Optional[str] = None, corrected: bool = False, normal: bool = False):
+def planned_study(seed: int, cache_dir: Optional[str] = None, corrected: bool = False,
+                  normal: bool = False) -> tuple[DefectPlan, Any]:
     """Held-out phantom `seed` with its planned defect (read from `cache_dir` when simulated there before);
     `corrected`: reconstructed with attenuation, scatter and resolution corrections whatever the seed draws;
     `normal`: no defect at all (the normal-limits phantoms)."""
     import pickle
-    from pathlib import Path
 
     from SPECTFewShotLib.research.phantom import PhantomConfig, generate_study
     from SPECTFewShotLib.research.phantom.heart import SegmentDefect
@@ -216,6 +217,7 @@ def study_scores(records: list[dict], key: str, threshold: Union[float, Callable
     """Over phantoms: share of defect phantoms whose every defect segment is found, share with at least one found,
     share of normal segments falsely reduced, and the same split by depth."""
     def scores(chosen: list[dict]) -> dict:
+        """The shares over the chosen records."""
         all_found = any_found = phantoms = 0
         false = normals = 0
         for record in chosen:
@@ -279,13 +281,11 @@ def _ratio(a: int, b: int) -> float:
 # ----------------------------------------------------------------------------------------------- real studies
 
 
-def real_study_record(image_path, mask_path, workdir, classify: bool = True,
-                      settings: Optional[PolarMapSettings] = None) -> dict:
+def real_study_record(image_path: Union[str, Path], mask_path: Union[str, Path], workdir: Union[str, Path],
+                      classify: bool = True, settings: Optional[PolarMapSettings] = None) -> dict:
     """One real study: frame from its wall mask's landmarks; polar map from the mask and (with `classify`) from the
     product's segmentation (`spectfewshot classify` painted on the mask's quartile slices, full labels); the mask's
     polar map with the axis tilted 5 and 10 degrees in 8 directions."""
-    from pathlib import Path
-
     from SPECTFewShotLib.cardiac_landmarks import lv_landmarks
     from SPECTFewShotLib.io.segmentation_io import read_segmentation
     from SPECTFewShotLib.io.volume_io import read_volume
@@ -312,7 +312,7 @@ def real_study_record(image_path, mask_path, workdir, classify: bool = True,
     return record
 
 
-def product_segmentation(volume, wall: np.ndarray, workdir, name: str) -> np.ndarray:
+def product_segmentation(volume: Volume, wall: np.ndarray, workdir: Path, name: str) -> np.ndarray:
     """The LV wall as `spectfewshot classify` finds it from the painting protocol (the mask's quartile axial
     slices painted with full labels: LV_myocardium and background)."""
     from SPECTFewShotLib.cardiac_views.analysis import myocardium_mask
