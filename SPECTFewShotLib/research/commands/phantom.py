@@ -170,3 +170,57 @@ def run_realism(args: argparse.Namespace) -> int:
 
 def _print_progress(fraction: float, message: str) -> None:
     print(f"[{100 * fraction:5.1f} %] {message}", file=sys.stderr)
+
+
+# ------------------------------------------------------------------------------------ evaluate realism-behaviour
+
+DEFAULT_REAL_FOLDER = "/work/shared/data/physionet-mps"
+
+
+def register_realism_behaviour(parser: argparse.ArgumentParser) -> None:
+    """Arguments of `evaluate realism-behaviour`."""
+    parser.description = ("Phantom realism judged by behaviour: GrowCut and the random forest painted as on real "
+                          "studies (myocardium against everything else on three quartile slices), on held-out "
+                          "phantoms and on the real studies, next to statistics measured identically on both; "
+                          "written as DIR/realism_behaviour.md.")
+    parser.add_argument("-o", "--output", required=True, help="folder for realism_behaviour.md (e.g. docs/evaluation)")
+    parser.add_argument("--phantoms", type=int, default=12, help="held-out phantoms (default: %(default)s)")
+    parser.add_argument("--skip", type=int, default=0, help="held-out seeds to skip first (default: %(default)s)")
+    parser.add_argument("--profile", choices=("real-like", "default"), default="real-like",
+                        help="phantom configuration (default: %(default)s: CZT, 70 x 70 x 50 like the real studies)")
+    parser.add_argument("--real", default=DEFAULT_REAL_FOLDER, metavar="DIR",
+                        help="folder of <name>_image.nii.gz + <name>_mask.nii.gz real studies (default: %(default)s)")
+    parser.set_defaults(func=run_realism_behaviour)
+
+
+def run_realism_behaviour(args: argparse.Namespace) -> int:
+    """Measure the real studies and held-out phantoms; write the markdown report."""
+    from SPECTFewShotLib.io.atomic import write_text_atomic
+    from SPECTFewShotLib.research.evaluation import realism_behaviour as rb
+    from SPECTFewShotLib.research.phantom.config import real_like_config
+    from SPECTFewShotLib.research.seeds import held_out_seeds
+
+    if not 1 <= args.phantoms <= 500:
+        raise InputError(f"phantoms must be between 1 and 500, not {args.phantoms}")
+    folder = Path(args.output)
+    if folder.exists() and not folder.is_dir():
+        raise InputError(f"output {folder} is a file; give a folder")
+    folder.mkdir(parents=True, exist_ok=True)
+    real = []
+    for name, image, mask in rb.real_studies(args.real):
+        print(f"real study {name}", file=sys.stderr)
+        volume, wall = rb.read_real_study(image, mask)
+        real.append(rb.measure_study(name, "real", volume, wall))
+    config = real_like_config() if args.profile == "real-like" else None
+    seeds = held_out_seeds(args.phantoms, args.skip)
+    phantoms = rb.measure_phantoms(seeds, config, progress=lambda m: print(m, file=sys.stderr))
+    command = "spectfewshot " + " ".join(sys.argv[1:]) if sys.argv[1:3] == ["evaluate", "realism-behaviour"] \
+        else "spectfewshot evaluate realism-behaviour"
+    config_text = (f"held-out seeds {seeds[0]}-{seeds[-1]}, "
+                   + ("phantom.config.real_like_config() (CZT, 70 x 70 x 50)" if config else "default config"))
+    text = rb.markdown_report(real, phantoms, command, config_text)
+    path = folder / "realism_behaviour.md"
+    write_text_atomic(path, text)
+    print(text)
+    print(f"wrote {path}")
+    return 0

@@ -21,6 +21,8 @@ SUBCOMMANDS: dict[str, dict[str, tuple[str, str]]] = {
     "evaluate": {
         "realism": ("SPECTFewShotLib.research.commands.phantom:register_realism",
                     "phantom realism numbers next to the bundled real study"),
+        "realism-behaviour": ("SPECTFewShotLib.research.commands.phantom:register_realism_behaviour",
+                              "GrowCut and the forest on phantoms and real studies, painted alike, with statistics"),
         "classify": ("SPECTFewShotLib.research.commands.evaluate_classify:register",
                      "per-class Dice of ProtoNet, GrowCut and the random forest on the same paint"),
         "localize": ("SPECTFewShotLib.research.commands.evaluate_localize:register",

@@ -1,9 +1,12 @@
 """`spectfewshot train protonet`: episodic meta-training of the ProtoNet embedding on phantom studies.
 
 Generates (or reads from the cache) phantom studies of training seeds, trains the network on phantom and
-superpixel episodes, validates it on validation seeds (training range, never the held-out evaluation seeds),
-writes the weights in float16 to Resources/Models/<id>.pt with a model card, and registers them with their
-SHA-256. Reproducible: the same seeds, settings and thread count give the same weights.
+superpixel episodes (and, with --real-study, on augmented copies of real studies with their LV-wall masks),
+validates it on validation seeds (training range, never the held-out evaluation seeds) and on every --check-study
+(a real study it never saw: the ProtoNet classifier alone, three painted slices), writes the weights in float16 to
+Resources/Models/<id>.pt with a model card, and registers them with their SHA-256 (as the task's default only
+with --default). --from-model fine-tunes a registered embedding instead of starting from scratch.
+Reproducible: the same seeds, settings and thread count give the same weights.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import json
 import shlex
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -38,14 +42,57 @@ def register(parser: argparse.ArgumentParser) -> None:
                         "same thread count reproduces the same weights)")
     parser.add_argument("--init-weights", metavar="FILE",
                         help="start the trunk from a torchvision ResNet-18 state dict, e.g. ImageNet weights")
+    parser.add_argument("--from-model", metavar="ID",
+                        help="fine-tune this registered ProtoNet embedding (e.g. protonet-spect-v1)")
+    parser.add_argument("--phantoms", choices=PHANTOM_PROFILES, default="default",
+                        help="phantom configuration: the simulator's default mix, or real-like (CZT, 4-4.8 mm "
+                        "voxels, 70 x 70 x 50 like the shared real studies) (default: %(default)s)")
+    parser.add_argument("--learning-rate", type=float, default=1e-3, help="peak learning rate (default: %(default)s)")
+    parser.add_argument("--warmup", type=int, default=200, help="warm-up steps (default: %(default)s)")
+    parser.add_argument("--real-study", nargs=2, action="append", default=[], metavar=("IMAGE", "MASK"),
+                        help="a real study and its LV-wall mask to train on (augmented copies; repeatable)")
+    parser.add_argument("--real-copies", type=int, default=8, help="augmented copies per real study "
+                        "(default: %(default)s)")
+    parser.add_argument("--real-fraction", type=float, default=0.3,
+                        help="share of steps on the real copies, when there are any (default: %(default)s)")
+    parser.add_argument("--check-study", nargs=2, action="append", default=[], metavar=("IMAGE", "MASK"),
+                        help="a real study (never trained on) to report the prior's Dice on (repeatable)")
+    parser.add_argument("--default", action="store_true", help="register the weights as the default ProtoNet model")
     add_output_arguments(parser)
     parser.set_defaults(func=run)
+
+
+PHANTOM_PROFILES = ("default", "real-like")
+
+
+def phantom_config(profile: str):
+    """The PhantomConfig of a --phantoms profile (None: the simulator's default)."""
+    from SPECTFewShotLib.research.phantom.config import real_like_config
+
+    return real_like_config() if profile == "real-like" else None
+
+
+def read_studies(pairs: list) -> list:
+    """(name, volume, wall mask) of every (IMAGE, MASK) pair; the same file twice is refused."""
+    from pathlib import Path
+
+    from SPECTFewShotLib.errors import InputError
+    from SPECTFewShotLib.research.evaluation.realism_behaviour import read_real_study
+
+    studies = []
+    for image, mask in pairs:
+        if not Path(image).exists() or not Path(mask).exists():
+            raise InputError(f"real study {image} or its mask {mask} not found")
+        volume, wall = read_real_study(Path(image), Path(mask))
+        studies.append((Path(image).name.split(".")[0], volume, wall))
+    return studies
 
 
 def run(args: argparse.Namespace) -> int:
     """Train, validate, save, register and write the model card."""
     import torch
 
+    from SPECTFewShotLib.errors import InputError
     from SPECTFewShotLib.models.registry import MODELS_DIR, ModelEntry, register_model, sha256_of
     from SPECTFewShotLib.protonet.embedding import DenseEmbedding, EmbeddingConfig, load_imagenet_trunk
     from SPECTFewShotLib.protonet.model_store import save_embedding
@@ -58,11 +105,24 @@ def run(args: argparse.Namespace) -> int:
     validation = validation_seeds(args.validation_studies)
     output_dir = output_folder(args)
     cache = phantom_cache(args)
-    config = PretrainingConfig(iterations=args.iterations, seed=args.seed,
-                               superpixel_fraction=args.superpixel_fraction)
+    real = read_studies(args.real_study)
+    checks = read_studies(args.check_study)
+    trained_on = {str(Path(image).resolve()) for image, _ in args.real_study}
+    if any(str(Path(image).resolve()) in trained_on for image, _ in args.check_study):
+        raise InputError("a --check-study is also a --real-study: check on studies the model never saw")
+    phantoms = phantom_config(args.phantoms)
+    config = PretrainingConfig(iterations=args.iterations, seed=args.seed, learning_rate=args.learning_rate,
+                               warmup=args.warmup, superpixel_fraction=args.superpixel_fraction,
+                               real_fraction=args.real_fraction if real else 0.0)
     torch.set_num_threads(max(1, args.threads))
     torch.manual_seed(config.seed)
-    network = DenseEmbedding(EmbeddingConfig.from_dict(config.embedding))
+    if args.from_model:
+        from SPECTFewShotLib.protonet.model_store import load_embedding
+
+        network, _ = load_embedding(args.from_model, "cpu")
+        config = PretrainingConfig(**{**config.to_dict(), "embedding": network.config.to_dict()})
+    else:
+        network = DenseEmbedding(EmbeddingConfig.from_dict(config.embedding))
     if args.init_weights:
         state = torch.load(args.init_weights, map_location="cpu", weights_only=True)
         copied = load_imagenet_trunk(network, state.get("state_dict", state))
@@ -71,38 +131,50 @@ def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     studies = []
     for number, seed in enumerate(seeds, start=1):
-        studies.append(load_study(seed, None, cache))
+        studies.append(load_study(seed, phantoms, cache))
         if number % 10 == 0 or number == len(seeds):
             print(f"phantom studies: {number}/{len(seeds)} ({time.perf_counter() - started:.0f} s)", flush=True)
-    data = TrainingData.from_studies(studies)
-    del studies
+    from SPECTFewShotLib.research.protonet_training.real_studies import real_training_studies
+
+    copies = real_training_studies([(v, w) for _, v, w in real], args.real_copies, args.seed)
+    data = TrainingData.from_studies(studies, copies)
+    del studies, copies
 
     def show(fraction: float, message: str) -> None:
         print(f"  {message} ({time.perf_counter() - started:.0f} s)", flush=True)
 
     network, history = pretrain(data, config, network, progress=show)
     trained_seconds = time.perf_counter() - started
-    scores = validate_dense(network, [load_study(s, None, cache) for s in validation])
+    scores = validate_dense(network, [load_study(s, phantoms, cache) for s in validation])
     for line in scores.lines():
         print(line)
+    from SPECTFewShotLib.research.protonet_training.validation import real_prior_dice
+
+    real_scores = {name: real_prior_dice(network, volume, wall) for name, volume, wall in checks}
+    for name, value in real_scores.items():
+        print(f"real study {name} (never seen): ProtoNet classifier alone, myocardium Dice {value:.3f}")
 
     command = "spectfewshot train protonet " + " ".join(shlex.quote(a) for a in sys.argv[3:]) \
         if sys.argv[1:3] == ["train", "protonet"] else "spectfewshot train protonet"
     weights = output_dir / f"{args.id}.pt"
     metadata = {"pretraining": json.dumps(config.to_dict()), "training_seeds": f"{seeds[0]}-{seeds[-1]}",
-                "command": command}
+                "command": command, "real_studies": ",".join(name for name, _, _ in real)}
     save_embedding(network, weights, metadata)
     card = output_dir / f"{args.id}.md"
-    from SPECTFewShotLib.research.protonet_training.model_card import write_model_card
+    from SPECTFewShotLib.research.protonet_training.model_card import TrainingSources, write_model_card
 
     write_model_card(card, args.id, network, config, seeds, validation, scores, history, command,
-                     trained_seconds, args.init_weights)
+                     trained_seconds, args.init_weights, TrainingSources(args.from_model, args.phantoms,
+                                                                         [name for name, _, _ in real],
+                                                                         args.real_copies, real_scores))
     print(f"wrote {weights} ({weights.stat().st_size / 1e6:.1f} MB) and {card}")
     if output_dir.resolve() == MODELS_DIR.resolve():
-        entry = ModelEntry(id=args.id, task="protonet", file=weights.name, sha256=sha256_of(weights), default=True,
+        entry = ModelEntry(id=args.id, task="protonet", file=weights.name, sha256=sha256_of(weights),
+                           default=bool(args.default),
                            classes=["any painted classes"], spacing_mm=None, card=card.name,
                            config=network.config.to_dict(), trained_with=command)
         register_model(entry)
-        print(f"registered {args.id} (sha256 {entry.sha256[:16]}...) as the default ProtoNet model")
+        role = "the default ProtoNet model" if args.default else "a ProtoNet model (not the default)"
+        print(f"registered {args.id} (sha256 {entry.sha256[:16]}...) as {role}")
     print(f"median validation Dice: {np.median(scores.all_values()):.3f}")
     return 0

@@ -175,7 +175,7 @@ def sample_heart(rng: np.random.Generator, body_ay: float, defect_probability: f
     `segment_defect` replaces the drawn defect (the same draws are made, so the anatomy stays the seed's)."""
     r_endo = rng.uniform(20.0, 29.0)
     l_endo = rng.uniform(55.0, 75.0)
-    wall = rng.uniform(8.0, 14.0)
+    wall = rng.uniform(16.0, 22.0)  # the wall as drawn on SPECT: the real masks are 16-18 mm (4-4.5 voxels)
     apex_wall = wall * rng.uniform(0.6, 1.0)
     azimuth = np.radians(rng.uniform(30.0, 65.0))  # from the patient's left toward anterior
     elevation = np.radians(rng.uniform(10.0, 40.0))  # below the horizontal plane

@@ -117,3 +117,13 @@ def axis_signs(direction: tuple) -> tuple[int, int, int]:
             raise InputError("direction must keep i along L/R, j along P/A and k along S/I (signs may flip)")
         signs.append(1 if axis[column] > 0 else -1)
     return signs[0], signs[1], signs[2]
+
+
+REAL_LIKE_GRID = (70, 50)  # in-plane and axial voxels of the shared real studies (GE Discovery NM 530c)
+
+
+def real_like_config(**overrides) -> PhantomConfig:
+    """Phantoms like the shared real studies: CZT camera (4-4.8 mm voxels drawn), a 70 x 70 x 50 heart-centred grid;
+    `overrides` fix further fields."""
+    matrix, slices = REAL_LIKE_GRID
+    return PhantomConfig(**{"matrix": matrix, "slices": slices, "camera": "czt", **overrides})

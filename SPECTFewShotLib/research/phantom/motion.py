@@ -27,8 +27,8 @@ class Motion:
 
 
 def sample_motion(rng: np.random.Generator) -> Motion:
-    """Draw cardiac (3-8 mm) and respiratory (0-12 mm) blur widths."""
-    return Motion(rng.uniform(3.0, 8.0), rng.uniform(0.0, 12.0))
+    """Draw cardiac (2-6 mm) and respiratory (0-12 mm) blur widths."""
+    return Motion(rng.uniform(2.0, 6.0), rng.uniform(0.0, 12.0))
 
 
 def blurred_by_motion(activity: np.ndarray, labels: np.ndarray, voxel_mm: float, motion: Motion) -> np.ndarray:

@@ -189,12 +189,14 @@ def realism_markdown(real: RealismMetrics, rows: list[tuple[int, str, RealismMet
         "1. **Anatomy** (`anatomy.py`, `heart.py`): superelliptic torso with spine and optional breasts, lungs, "
         "liver placed 0–30 mm below the LV epicardium, stomach, spleen, kidneys, 0–4 hot bowel loops; LV "
         "myocardium as a thick half-ellipsoidal cup open at the valve plane (cavity radius 20–29 mm, length "
-        "55–75 mm, wall 8–14 mm, thinner apex), long axis 30–65 degrees from the left toward anterior and "
+        "55–75 mm, wall 16–22 mm as SPECT masks draw it, thinner apex), long axis 30–65 degrees from the left "
+        "toward anterior and "
         "10–40 degrees below horizontal, RV crescent wrapping the septum, atrial blood beyond the valve plane, "
         "and in 40 % of studies a perfusion defect (25–70 % less uptake) in the LAD, RCA or LCx territory.",
         "2. **Uptake** (`uptake.py`, `texture.py`, `motion.py`): rest Tc-99m sestamibi ratios to myocardium "
-        "(blood 0.03–0.10, liver 0.5–1.8, bowel 0.4–2.5, ...), a smooth random texture in the organs outside "
-        "the heart, and the blur of cardiac (3–8 mm) and respiratory (0–12 mm along z) motion of an ungated "
+        "(blood 0.05–0.14, body 0.10–0.18, liver 0.25–0.9, bowel 0.25–1.0, ...), a smooth random texture in "
+        "the organs outside "
+        "the heart, and the blur of cardiac (2–6 mm) and respiratory (0–12 mm along z) motion of an ungated "
         "study; activity and attenuation are averaged over 2x2x2 sub-voxels at tissue boundaries.",
         "3. **Acquisition** (`physics/`): 60 views over 180 degrees (RAO 45 to LPO 45), circular or "
         "body-contouring orbit, a rotation-based projector in torch with attenuation (narrow-beam 140 keV "
@@ -204,9 +206,11 @@ def realism_markdown(real: RealismMetrics, rows: list[tuple[int, str, RealismMet
         "(parallel-hole) or 4–12 million (CZT).",
         "4. **Reconstruction** (`reconstruction.py`): OSEM with the matched back-projector, 2–5 iterations of "
         "10 subsets, with or without attenuation correction, scatter correction and resolution recovery "
-        "(drawn), a 7–14 mm Gaussian post-filter; CZT studies are reconstructed only inside a heart-centred "
+        "(drawn), a Gaussian post-filter (7–13 mm parallel-hole, 6–11 mm CZT); CZT studies are reconstructed "
+        "only inside a heart-centred "
         "cylinder (truncation, as on focused CZT cameras) and masked to it. Output: 64^3 voxels of 4–6.8 mm "
-        "(256–435 mm field of view), LPS with k toward inferior like the real study.",
+        "(256–435 mm field of view), or with `real_like_config()` 70 x 70 x 50 CZT voxels like the shared real "
+        "studies; LPS with k toward inferior like the real study.",
         "",
         "Real OSEM was chosen over a resolution-and-noise model because it meets the time: the generation time "
         f"of the phantoms above was {statistics.median(seconds):.1f} s median "

@@ -34,16 +34,17 @@ class UptakeRatios:
 
 
 def sample_uptake(rng: np.random.Generator, gut_loops: int) -> UptakeRatios:
-    """Draw uptake ratios of a rest sestamibi study (liver and gut often as hot as the heart)."""
+    """Draw uptake ratios of a rest sestamibi study (liver and gut up to about as hot as the heart: next to the
+    inferior wall, real studies show 45-62 % of the wall's counts)."""
     return UptakeRatios(
-        blood=rng.uniform(0.03, 0.10),
+        blood=rng.uniform(0.05, 0.14),
         rv_wall=rng.uniform(0.30, 0.55),
-        body=rng.uniform(0.05, 0.12),
-        lungs=rng.uniform(0.03, 0.08),
-        liver=float(np.exp(rng.uniform(np.log(0.5), np.log(1.8)))),
+        body=rng.uniform(0.10, 0.18),
+        lungs=rng.uniform(0.05, 0.12),
+        liver=float(np.exp(rng.uniform(np.log(0.25), np.log(0.9)))),
         spleen=rng.uniform(0.2, 0.6),
-        stomach=rng.uniform(0.1, 0.6),
-        gut=tuple(float(np.exp(rng.uniform(np.log(0.4), np.log(2.5)))) for _ in range(gut_loops)),
+        stomach=rng.uniform(0.1, 0.45),
+        gut=tuple(float(np.exp(rng.uniform(np.log(0.25), np.log(1.0)))) for _ in range(gut_loops)),
         kidneys=rng.uniform(0.4, 1.2),
         bone=rng.uniform(0.03, 0.06),
     )

@@ -41,6 +41,7 @@ class PretrainingConfig:
     superpixel_fraction: float = 0.3
     query_slices: int = 7
     recalibration_studies: int = 32
+    real_fraction: float = 0.0  # share of steps drawn from the augmented real studies (when there are any)
     seed: int = 0
     embedding: dict = field(default_factory=lambda: EmbeddingConfig().to_dict())
 
@@ -58,13 +59,16 @@ class TrainingData:
     label_values: list[dict[str, int]]
     seeds: list[int]
     trunk_scales: list[float]
+    real: list[bool] = field(default_factory=list)  # per study: an augmented real study (else a phantom)
 
     @classmethod
-    def from_studies(cls, studies: Sequence[CachedStudy]) -> TrainingData:
-        """Normalise every study's counts once."""
-        scales = [trunk_scale_for(float(np.sqrt(s.image.spacing[0] * s.image.spacing[1]))) for s in studies]
-        return cls([normalize_counts(s.image.array) for s in studies], [s.tissues for s in studies],
-                   [s.label_values for s in studies], [s.seed for s in studies], scales)
+    def from_studies(cls, studies: Sequence[CachedStudy], real: Sequence[CachedStudy] = ()) -> TrainingData:
+        """Normalise every study's counts once (phantoms, then augmented real studies)."""
+        everything = [*studies, *real]
+        scales = [trunk_scale_for(float(np.sqrt(s.image.spacing[0] * s.image.spacing[1]))) for s in everything]
+        return cls([normalize_counts(s.image.array) for s in everything], [s.tissues for s in everything],
+                   [s.label_values for s in everything], [s.seed for s in everything], scales,
+                   [False] * len(studies) + [True] * len(real))
 
 
 def episode_loss(embeddings: torch.Tensor, episode: Episode, temperature: torch.Tensor, metric: str
@@ -94,12 +98,23 @@ def episode_loss(embeddings: torch.Tensor, episode: Episode, temperature: torch.
 def draw_episodes(data: TrainingData, rng: np.random.Generator, config: PretrainingConfig
                   ) -> tuple[list[Episode], float]:
     """The episodes of one training step (all from one study) and the study's trunk scale."""
-    index = int(rng.integers(len(data.seeds)))
+    index = _draw_study(data, rng, config.real_fraction)
     episodes = [phantom_episode(data.normalized[index], data.tissues[index], data.label_values[index], rng,
                                 config.query_slices)]
     if rng.random() < config.superpixel_fraction:
         episodes.append(superpixel_episode(data.normalized[index], rng))
     return [e for e in episodes if e.n_classes >= 2 and (e.query >= 0).any()], data.trunk_scales[index]
+
+
+def _draw_study(data: TrainingData, rng: np.random.Generator, real_fraction: float) -> int:
+    """A study index: a real copy with probability `real_fraction` (when there are real copies), else a phantom;
+    without real copies the draw is the plain one of phantom-only training."""
+    real = [i for i, flag in enumerate(data.real) if flag]
+    if not real or real_fraction <= 0:
+        return int(rng.integers(len(data.seeds)))
+    phantoms = [i for i, flag in enumerate(data.real) if not flag]
+    pool = real if (not phantoms or rng.random() < real_fraction) else phantoms
+    return int(pool[int(rng.integers(len(pool)))])
 
 
 def learning_rate_at(step: int, config: PretrainingConfig) -> float:

@@ -48,3 +48,23 @@ def validate_dense(network: DenseEmbedding, studies: Sequence[CachedStudy],
             for name, value in result.dice.items():
                 scores.add(result.protocol, result.method, name, value)
     return scores
+
+
+def real_prior_dice(network: DenseEmbedding, volume, wall: np.ndarray) -> float:
+    """Myocardium Dice of the ProtoNet classifier alone (no spatial prior, no connectivity step, no per-study
+    learning) on a real study, painted as in the evaluation: the wall against everything else on the rounded
+    quartile slices of its axial extent, scored on the other slices."""
+    from SPECTFewShotLib.io.segmentation_io import Segmentation, segments_for
+    from SPECTFewShotLib.painting import paint, quartile_slices, unpainted_slices
+    from SPECTFewShotLib.protonet.session import FewShotSession
+    from SPECTFewShotLib.research.evaluation.metrics import dice
+
+    session = FewShotSession(network=network, device="cpu", refine=False, spatial_prior=None)
+    class_map = np.where(wall, 2, 1).astype(np.int32)
+    slices = quartile_slices(wall)
+    support = paint(class_map, slices, "slices")
+    session.set_volume(volume)
+    session.set_support(Segmentation(volume.with_array(support), segments_for([1, 2], {1: "background",
+                                                                                      2: "LV_myocardium"})))
+    labels = session.predict().labels.labels.array
+    return dice(labels == 2, wall, unpainted_slices(wall.shape, slices))

@@ -60,7 +60,7 @@ def sample_protocol(rng: np.random.Generator, config: PhantomConfig) -> CameraPr
     fwhm = rng.uniform(5.0, 7.0) if czt else rng.uniform(8.0, 15.0)
     counts = math.exp(rng.uniform(math.log(4e6), math.log(1.2e7)) if czt else rng.uniform(math.log(2e6), math.log(8e6)))
     iterations = int(rng.integers(3, 6)) if czt else int(rng.integers(2, 5))
-    post = rng.uniform(8.0, 14.0) if czt else rng.uniform(7.0, 13.0)
+    post = rng.uniform(6.0, 11.0) if czt else rng.uniform(7.0, 13.0)
     attenuation = bool(rng.uniform() < (0.15 if czt else 0.5))
     scatter = bool(rng.uniform() < (0.2 if czt else 0.4))
     recovery = bool(rng.uniform() < (0.7 if czt else 0.5))
