@@ -239,12 +239,18 @@ def _tables(phantoms: list[dict], real: list[dict], threshold: float) -> dict[st
             lines.append(f"| {float(depth) * 100:.0f} % | {e['phantoms']} | {e['mean_true']:.1f} | {e['bias']:+.1f} |"
                          f" {e['mean_abs']:.1f} |")
         tables["polar_map_extent"] = "\n".join(lines)
-        lines = [f"### Axis tilt on {seeds}: segments (of 17) whose reduced flag changes, 8 directions each", "",
+        lines = [f"### Axis tilt on {seeds}: segments (of 17) whose reduced flag changes, 8 directions each (and with "
+                 "the septum turned about the axis, both ways)", "",
                  "| tilt | cases | mean changed | max changed | unchanged cases | mean abs uptake change (points) |",
                  "|---|---|---|---|---|---|"]
         for tilt, s in tilt_changes(phantoms, threshold).items():
             lines.append(f"| {tilt} deg | {s['cases']} | {s['mean_changed']:.2f} | {s['max_changed']} | "
                          f"{_pct(s['unchanged_share'])} | {s['mean_abs_delta']:.2f} |")
+        if all("rolled" in r for r in phantoms):
+            for roll, s in tilt_changes(phantoms, threshold, "rolled").items():
+                lines.append(f"| septum turned {roll} deg (either way, no tilt) | {s['cases']} | "
+                             f"{s['mean_changed']:.2f} | {s['max_changed']} | {_pct(s['unchanged_share'])} | "
+                             f"{s['mean_abs_delta']:.2f} |")
         for record in real:
             for tilt, s in real_tilt_changes(record, threshold).items():
                 lines.append(f"| {float(tilt):g} deg, real {record['study']} (mask) | 8 | {s['mean_changed']:.2f} | "

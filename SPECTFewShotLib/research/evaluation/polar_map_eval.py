@@ -26,6 +26,7 @@ from SPECTFewShotLib.volume import Volume
 DEPTHS = (0.2, 0.3, 0.4, 0.5)
 TILTS_DEG = (5.0, 10.0)
 TILT_DIRECTIONS_DEG = tuple(range(0, 360, 45))
+ROLLS_DEG = (10.0, 20.0)  # septum errors tried, both ways (the anatomical convention's error reaches 20 degrees)
 NO_DEFECT_SHARE = 1 / 6
 # Walls of the six-segment rings that continue into the apical ring: (basal/mid index -> apical segment).
 _APICAL_OF_SIX = {0: 13, 1: 14, 2: 14, 3: 15, 4: 16, 5: 16}
@@ -134,6 +135,9 @@ def evaluate_phantom(seed: int, settings: Optional[PolarMapSettings] = None, cac
         record["tilted"][str(tilt)] = [segment_uptakes(compute_polar_map(study.image, wall,
                                                                          truth.tilted(tilt, direction), settings))
                                        for direction in TILT_DIRECTIONS_DEG]
+    record["rolled"] = {str(roll): [segment_uptakes(compute_polar_map(study.image, wall, truth.rotated(sign * roll),
+                                                                      settings)) for sign in (-1, 1)]
+                        for roll in ROLLS_DEG}
     return record
 
 
@@ -243,15 +247,18 @@ def study_scores(records: list[dict], key: str, threshold: Union[float, Callable
     return out
 
 
-def tilt_changes(records: list[dict], threshold: float) -> dict:
-    """Per tilt: mean and maximum number of segments (of 17) whose reduced flag changes, over phantoms and
-    directions, and the mean absolute uptake change (percentage points)."""
+def tilt_changes(records: list[dict], threshold: float, key: str = "tilted") -> dict:
+    """Per tilt (or, with key "rolled", per septum error): mean and maximum number of segments (of 17) whose
+    reduced flag changes, over phantoms and directions, and the mean absolute uptake change (percentage points)."""
     out = {}
-    for tilt in TILTS_DEG:
+    angles = ROLLS_DEG if key == "rolled" else TILTS_DEG
+    for tilt in angles:
         changes, deltas = [], []
         for record in records:
+            if key not in record:
+                continue
             base = np.asarray(record["truth"], dtype=float)
-            for uptakes in record["tilted"][str(tilt)]:
+            for uptakes in record[key][str(tilt)]:
                 moved = np.asarray(uptakes, dtype=float)
                 changes.append(int(((base < threshold) != (moved < threshold)).sum()))
                 deltas.append(float(np.nanmean(np.abs(moved - base))))
