@@ -52,9 +52,9 @@ class CardiacViewsSceneTest(unittest.TestCase):
         self.assertEqual(image.GetNumberOfScalarComponents(), 3)
         self.assertGreater(image.GetDimensions()[0], 500)
         line = self.nodes.axis_line
-        self.assertEqual([line.GetNthControlPointLabel(n) for n in range(2)], ["LV_apex", "LV_base"])
+        self.assertEqual([line.GetNthControlPointLabel(n) for n in range(2)], ["LV_base", "LV_apex"])
         ras = [0.0, 0.0, 0.0]
-        line.GetNthControlPointPositionWorld(0, ras)
+        line.GetNthControlPointPositionWorld(1, ras)
         np.testing.assert_allclose([-ras[0], -ras[1], ras[2]], self.lv.frame.apex, atol=1e-3)
 
     def test_views_follow_the_moved_axis_line(self):
@@ -63,9 +63,9 @@ class CardiacViewsSceneTest(unittest.TestCase):
         before = mrml.volume_from_node(self.nodes.short_axis)
         line = self.nodes.axis_line
         ras = [0.0, 0.0, 0.0]
-        line.GetNthControlPointPositionWorld(1, ras)
+        line.GetNthControlPointPositionWorld(0, ras)
         moved = np.asarray(ras) + np.array([6.0, -4.0, 3.0])
-        line.SetNthControlPointPositionWorld(1, moved.tolist())
+        line.SetNthControlPointPositionWorld(0, moved.tolist())
         after = mrml.volume_from_node(self.nodes.short_axis)
         self.assertFalse(np.allclose(before.index_to_lps_matrix, after.index_to_lps_matrix))
         np.testing.assert_allclose(self.logic.result.frame.base, moved * [-1, -1, 1], atol=1e-6)
@@ -74,7 +74,7 @@ class CardiacViewsSceneTest(unittest.TestCase):
         # the RV insertion points still fix the septum after the move
         self.assertEqual(self.logic.result.frame.septum_source, "RV insertion points")
         self.logic.stop_observing()
-        line.SetNthControlPointPositionWorld(1, ras)
+        line.SetNthControlPointPositionWorld(0, ras)
         np.testing.assert_allclose(self.logic.result.frame.base, moved * [-1, -1, 1], atol=1e-6)
         self.logic.update()
         np.testing.assert_allclose(self.logic.result.frame.base, np.asarray(ras) * [-1, -1, 1], atol=1e-6)
@@ -83,7 +83,7 @@ class CardiacViewsSceneTest(unittest.TestCase):
         from SPECTFewShotLib.mrml.cardiac_views import CardiacViewsLogic, orient_slice_views
 
         line = self.nodes.axis_line
-        line.SetNthControlPointPositionWorld(0, [0.0, 0.0, 0.0])
+        line.SetNthControlPointPositionWorld(1, [0.0, 0.0, 0.0])  # the apex
         other = CardiacViewsLogic(self.scene)
         other.setup(self.volume_node, self.segmentation_node, None, axis_line_node=line)
         self.assertEqual(other.result.frame.septum_source, "anatomical convention (anterior = patient superior)")

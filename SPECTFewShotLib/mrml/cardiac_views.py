@@ -1,11 +1,11 @@
 """Cardiac views in the scene: the LV axis as a line markup the user can move, the SA / VLA / HLA volumes, the
 polar-map figure as an RGB volume and the 17 segments in a table; the views follow when the line moves.
 
-The axis line holds two control points, LV_apex then LV_base (world RAS). The RV insertion points, when the
-landmarks have them, keep fixing the septum after the line moves (they are projected onto the new short-axis
-plane). `CardiacViewsLogic` reads the study and the wall once; a moved line costs one frame, one resampling and one
-polar map (well under a second on a clinical study). Slice views can be turned to show the three views in their
-display convention (`orient_slice_node`).
+The axis line is the localiser's LV long-axis line markup: two control points, LV_base then LV_apex (world
+RAS). The RV insertion points, when the landmarks have them, keep fixing the septum after the line moves (they
+are projected onto the new short-axis plane). `CardiacViewsLogic` reads the study and the wall once; a moved line
+costs one frame, one resampling and one polar map (well under a second on a clinical study). Slice views can be
+turned to show the three views in their display convention (`orient_slice_node`).
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ from ..cardiac_views.polar_map import CSV_COLUMNS, PolarMap, PolarMapSettings
 from ..cardiac_views.reorientation import VIEW_TITLES, VIEWS, CardiacViews, slice_to_ras
 from ..errors import InputError
 from ..io.markups_io import Landmark
+from ..landmarks.long_axis import AXIS_NAME, LongAxis
+from .long_axis import long_axis_to_node
 from .markups import landmarks_from_node
 from .scene import _node_name, _to_vtk_matrix
 from .segmentations import segmentation_from_node
@@ -30,7 +32,6 @@ from .volumes import volume_from_node, volume_to_node
 
 log = logging.getLogger(__name__)
 
-AXIS_LINE_NAME = "LV long axis"
 SLICE_VIEW_OF = {"short_axis": "Red", "vertical_long_axis": "Yellow", "horizontal_long_axis": "Green"}
 POLAR_MAP_VIEW = "PolarMap"
 CARDIAC_LAYOUT_ID = 2701  # a free custom layout id (Slicer's own layouts stay below 1000)
@@ -61,34 +62,26 @@ class CardiacViewNodes:
     segment_table: Any = None
 
 
-def axis_line_to_node(frame: CardiacFrame, scene: Any, node: Any = None, name: str = AXIS_LINE_NAME) -> Any:
-    """Write the frame's apex and base into a line markup (points LV_apex, LV_base; RAS)."""
-    if node is None:
-        node = scene.AddNewNodeByClass("vtkMRMLMarkupsLineNode", name)
-    if node.GetDisplayNode() is None and node.GetScene() is not None:
-        node.CreateDefaultDisplayNodes()
-    was_modifying = node.StartModify()
-    try:
-        node.SetAndObserveTransformNodeID(None)
-        node.RemoveAllControlPoints()
-        for label, point in (("LV_apex", frame.apex), ("LV_base", frame.base)):
-            ras = point * _LPS_TO_RAS
-            node.AddControlPoint(float(ras[0]), float(ras[1]), float(ras[2]), label)
-    finally:
-        node.EndModify(was_modifying)
-    return node
+def axis_line_to_node(frame: CardiacFrame, scene: Any, node: Any = None, name: str = AXIS_NAME) -> Any:
+    """Write the frame's axis into the LV long-axis line markup (points LV_base then LV_apex, as the localiser
+    writes it)."""
+    return long_axis_to_node(LongAxis(tuple(frame.base), tuple(frame.apex)), scene, name, node)
 
 
 def frame_from_line(line_node: Any, insertions: Optional[dict[str, Sequence[float]]] = None) -> CardiacFrame:
-    """The cardiac frame of a line markup (first point the apex, second the base; world positions)."""
+    """The cardiac frame of the LV long-axis line (points labelled LV_base and LV_apex; unlabelled, the line runs
+    from the base to the apex as the localiser writes it; world positions)."""
     if line_node is None or line_node.GetNumberOfControlPoints() < 2:
-        raise InputError("place the LV long axis: a line from the apex to the centre of the base")
+        raise InputError("place the LV long axis: a line from the centre of the base to the apex")
+    labels = [line_node.GetNthControlPointLabel(index) for index in range(2)]
+    order = [labels.index("LV_base"), labels.index("LV_apex")] if {"LV_base", "LV_apex"} == set(labels) else [0, 1]
     points = []
-    for index in range(2):
+    for index in order:
         ras = [0.0, 0.0, 0.0]
         line_node.GetNthControlPointPositionWorld(index, ras)
         points.append(np.asarray(ras) * _LPS_TO_RAS)
-    return frame_from_points(points[0], points[1], insertions)
+    base, apex = points
+    return frame_from_points(apex, base, insertions)
 
 
 def views_to_nodes(views: CardiacViews, scene: Any, nodes: CardiacViewNodes, prefix: str = "") -> None:

@@ -115,10 +115,10 @@ def _bench_scene(volume, mask, landmarks, runs: int) -> None:
     times = []
     for run in range(runs):
         position = [0.0, 0.0, 0.0]
-        line.GetNthControlPointPositionWorld(0, position)
+        line.GetNthControlPointPositionWorld(1, position)
         position[0] += 4.0 if run % 2 == 0 else -4.0
         started = time.perf_counter()
-        line.SetNthControlPointPositionWorld(0, position)
+        line.SetNthControlPointPositionWorld(1, position)
         logic.flush()
         times.append(time.perf_counter() - started)
     median = statistics.median(times)
