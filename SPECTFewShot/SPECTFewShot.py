@@ -5,7 +5,13 @@ from typing import Annotated, Optional
 import qt
 import slicer
 import vtk
-from slicer import vtkMRMLMarkupsFiducialNode, vtkMRMLScalarVolumeNode, vtkMRMLSegmentationNode, vtkMRMLTableNode
+from slicer import (
+    vtkMRMLMarkupsFiducialNode,
+    vtkMRMLMarkupsLineNode,
+    vtkMRMLScalarVolumeNode,
+    vtkMRMLSegmentationNode,
+    vtkMRMLTableNode,
+)
 from slicer.i18n import tr as _
 from slicer.i18n import translate
 from slicer.parameterNodeWrapper import Choice, parameterNodeWrapper
@@ -98,7 +104,8 @@ class SPECTFewShotParameterNode:
         landmark is then the geometric median of the templates' placements).
     outputLandmarks - The landmarks found in the input volume.
     resultsTable - Per-class volumes and mean counts, landmark distances.
-    device, classifierModel, localizerModel - Where and with which weights the networks run.
+    outputLongAxis - The LV long axis (base centre to apex) as a line the views follow.
+    device, classifierModel - Where and with which weights the classifier runs.
     """
 
     inputVolume: vtkMRMLScalarVolumeNode
@@ -113,10 +120,10 @@ class SPECTFewShotParameterNode:
     templateVolume3: vtkMRMLScalarVolumeNode
     templateLandmarks3: vtkMRMLMarkupsFiducialNode
     outputLandmarks: vtkMRMLMarkupsFiducialNode
+    outputLongAxis: vtkMRMLMarkupsLineNode
     resultsTable: vtkMRMLTableNode
     device: Annotated[str, Choice(["auto", "cpu", "cuda"])] = "auto"
     classifierModel: Annotated[str, Choice(_modelChoices("protonet"))] = DEFAULT_MODEL
-    localizerModel: Annotated[str, Choice(_modelChoices("prnet"))] = DEFAULT_MODEL
 
 
 #
@@ -337,11 +344,14 @@ class SPECTFewShotWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                                            p.outputLandmarks)
             self._startJob(_("Placing landmarks"), work, self._onLandmarksFound)
 
-    def _onLandmarksFound(self, landmarks) -> None:
+    def _onLandmarksFound(self, placement) -> None:
         p = self._parameterNode
-        output, status = self.logic.writeLandmarks(landmarks, p.inputVolume, p.outputLandmarks)
+        output, axis, status = self.logic.writeLandmarks(placement, p.inputVolume, p.outputLandmarks,
+                                                         p.outputLongAxis)
         if p.outputLandmarks is not output:
             p.outputLandmarks = output
+        if p.outputLongAxis is not axis:
+            p.outputLongAxis = axis
         self._updateTable()
         self.ui.statusLabel.text = status
 
@@ -386,7 +396,7 @@ class SPECTFewShotWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def _configureLogic(self) -> None:
         p = self._parameterNode
-        self.logic.configure(p.classifierModel, p.localizerModel, p.device)
+        self.logic.configure(p.classifierModel, p.device)
 
     # -- background work
 
@@ -452,11 +462,9 @@ class SPECTFewShotLogic(ScriptedLoadableModuleLogic):
         self._sceneLogic = shared_classifier(slicer.mrmlScene)
         return self._sceneLogic
 
-    def configure(self, classifierModel: str = DEFAULT_MODEL, localizerModel: str = DEFAULT_MODEL,
-                  device: str = "auto") -> None:
+    def configure(self, classifierModel: str = DEFAULT_MODEL, device: str = "auto") -> None:
         """Choose the model weights (registry IDs, or 'default') and the device ('auto', 'cpu' or 'cuda')."""
-        self.sceneLogic.configure(None if classifierModel == DEFAULT_MODEL else classifierModel, device,
-                                  None if localizerModel == DEFAULT_MODEL else localizerModel)
+        self.sceneLogic.configure(None if classifierModel == DEFAULT_MODEL else classifierModel, device)
 
     def ensureDependencies(self, askConfirmation: bool = True) -> bool:
         """True when the Python packages are there; otherwise install them after the user agreed: torch through the
@@ -530,10 +538,11 @@ class SPECTFewShotLogic(ScriptedLoadableModuleLogic):
         return self.sceneLogic.landmark_work(volumeNode, templateVolumeNode, templateLandmarksNode, moreTemplates,
                                              outputLandmarksNode)
 
-    def writeLandmarks(self, landmarks, volumeNode, outputLandmarksNode=None):
-        """Write placed landmarks into a point list node; returns the node and a status line for the user."""
-        node = self.sceneLogic.write_landmarks(landmarks, volumeNode, outputLandmarksNode)
-        return node, self.sceneLogic.landmark_status(landmarks)
+    def writeLandmarks(self, placement, volumeNode, outputLandmarksNode=None, outputLongAxisNode=None):
+        """Write placed landmarks into a point list node and the LV long axis into a line node; returns both nodes
+        and a status line for the user."""
+        points, axis = self.sceneLogic.write_placement(placement, volumeNode, outputLandmarksNode, outputLongAxisNode)
+        return points, axis, self.sceneLogic.landmark_status(placement)
 
     def localize(self, volumeNode, templateVolumeNode, templateLandmarksNode, outputLandmarksNode=None,
                  moreTemplates=()):

@@ -7,14 +7,10 @@ import unittest
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from SPECTFewShotLib.io.markups_io import Landmark, read_landmarks, write_landmarks
 from SPECTFewShotLib.io.volume_io import write_volume
-from SPECTFewShotLib.prnet.config import ScaleConfig
-from SPECTFewShotLib.prnet.fusion import LOW_CONFIDENCE, agreement_confidence
-from SPECTFewShotLib.prnet.model_io import save_pair
-from SPECTFewShotLib.prnet.network import PRNet
+from SPECTFewShotLib.landmarks.fusion import LOW_CONFIDENCE, agreement_confidence
 from SPECTFewShotLib.threads import one_thread
 from Testing.cli_runner import run_cli
 from Testing.prnet_synthetic import synthetic_torso
@@ -25,11 +21,6 @@ class LocalizeCommandTest(unittest.TestCase):
     def setUpClass(cls):
         cls.tmp = tempfile.TemporaryDirectory()
         root = Path(cls.tmp.name)
-        torch.manual_seed(0)
-        tiny = {"coarse": PRNet(ScaleConfig("2.5d", 16, 5, 10.0, 10.0, (100.0,) * 3, (100.0,) * 3, (4, 8, 16),
-                                            whole_body=True)),
-                "fine": PRNet(ScaleConfig("2.5d", 16, 5, 4.0, 6.0, (40.0,) * 3, (30.0,) * 3, (4, 8, 16)))}
-        cls.model = save_pair(tiny, root / "tiny-prnet.pt")
         template, truth = synthetic_torso(0, size=36, spacing=6.0, direction=(1, 0, 0, 0, 1, 0, 0, 0, -1))
         target, _ = synthetic_torso(1, size=30, spacing=7.0, shift_mm=(8.0, -5.0, 6.0))
         cls.template = write_volume(template, root / "template.nii.gz")
@@ -44,7 +35,7 @@ class LocalizeCommandTest(unittest.TestCase):
 
     def localize(self, landmarks, output, *extra, volume=None, template=None):
         return run_cli("localize", volume or self.target, "--template", template or self.template,
-                       "--template-landmarks", landmarks, "-o", output, "--model", self.model, "--device", "cpu",
+                       "--template-landmarks", landmarks, "-o", output,
                        *extra)
 
     def test_lps_and_ras_templates_give_the_same_markups(self):

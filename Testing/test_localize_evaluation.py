@@ -18,7 +18,7 @@ def _volume(value: float) -> Volume:
 
 class LandmarkEvaluationTest(unittest.TestCase):
     def test_a_case_with_three_templates_scores_the_geometric_median_of_their_placements(self):
-        from SPECTFewShotLib.prnet.fusion import geometric_median
+        from SPECTFewShotLib.landmarks.fusion import geometric_median
 
         truth = [Landmark("LV_apex", (0.0, 0.0, 0.0))]
         templates = [(_volume(v), [Landmark("LV_apex", p)]) for v, p in

@@ -12,8 +12,8 @@ from SPECTFewShotLib.errors import InputError
 from SPECTFewShotLib.io.markups_io import Landmark, read_landmarks
 from SPECTFewShotLib.io.segmentation_io import Segmentation, SegmentInfo, segments_for
 from SPECTFewShotLib.io.volume_io import write_volume
+from SPECTFewShotLib.landmarks.fusion import landmark_description
 from SPECTFewShotLib.measurements import Measurement
-from SPECTFewShotLib.prnet.fusion import landmark_description
 from SPECTFewShotLib.volume import Volume
 
 try:

@@ -8,9 +8,9 @@ import torch
 
 from SPECTFewShotLib.errors import InputError
 from SPECTFewShotLib.io.markups_io import Landmark
-from SPECTFewShotLib.prnet.config import ScaleConfig, TrainingConfig
-from SPECTFewShotLib.prnet.network import PRNet, PRNetOutput, network_input
-from SPECTFewShotLib.prnet.patches import patch_offsets_mm, prepare_volume, sample_patches
+from SPECTFewShotLib.research.prnet.config import ScaleConfig, TrainingConfig
+from SPECTFewShotLib.research.prnet.network import PRNet, PRNetOutput, network_input
+from SPECTFewShotLib.research.prnet.patches import patch_offsets_mm, prepare_volume, sample_patches
 from SPECTFewShotLib.research.prnet_training.losses import distance_loss, predicted_offset_mm, reconstruction_loss
 from SPECTFewShotLib.research.prnet_training.masking import mask_patches
 from SPECTFewShotLib.research.prnet_training.training import train_scale
@@ -102,7 +102,7 @@ class PatchGeometryTest(unittest.TestCase):
 
 class FusionTest(unittest.TestCase):
     def test_geometric_median_outvotes_one_stray_template(self):
-        from SPECTFewShotLib.prnet.fusion import (
+        from SPECTFewShotLib.landmarks.fusion import (
             AGREEMENT_MM,
             LOW_CONFIDENCE,
             agreement_confidence,
@@ -155,7 +155,7 @@ class FusionTest(unittest.TestCase):
     def test_geometric_median_minimises_the_summed_distance_whatever_the_axes(self):
         from scipy.optimize import minimize
 
-        from SPECTFewShotLib.prnet.fusion import geometric_median
+        from SPECTFewShotLib.landmarks.fusion import geometric_median
 
         rng = np.random.default_rng(3)
         for case in range(60):

@@ -262,20 +262,10 @@ class ClassifyKillTest(unittest.TestCase):
 @unittest.skipUnless(POSIX, "fork and RLIMIT_FSIZE are POSIX")
 class LocalizeKillTest(unittest.TestCase):
     def test_killed_localize_leaves_old_or_complete_markups(self):
-        import torch
-
-        from SPECTFewShotLib.prnet.config import ScaleConfig
-        from SPECTFewShotLib.prnet.model_io import save_pair
-        from SPECTFewShotLib.prnet.network import PRNet
         from Testing.prnet_synthetic import synthetic_torso
 
         with tempfile.TemporaryDirectory() as tmp:
             root = Path(tmp)
-            torch.manual_seed(0)
-            tiny = {"coarse": PRNet(ScaleConfig("2.5d", 16, 5, 10.0, 10.0, (100.0,) * 3, (100.0,) * 3, (4, 8, 16),
-                                                whole_body=True)),
-                    "fine": PRNet(ScaleConfig("2.5d", 16, 5, 4.0, 6.0, (40.0,) * 3, (30.0,) * 3, (4, 8, 16)))}
-            model = save_pair(tiny, root / "tiny-prnet.pt")
             template, truth = synthetic_torso(0, size=30, spacing=7.0)
             target, _ = synthetic_torso(1, size=30, spacing=7.0, shift_mm=(8.0, -5.0, 6.0))
             template_path = write_volume(template, root / "template.nii.gz")
@@ -294,8 +284,7 @@ class LocalizeKillTest(unittest.TestCase):
 
             series = KillSeries([output], old, complete, KILL_POINTS)
             code, _, err = run_and_exit_children(series, ["localize", target_path, "--template", template_path,
-                                                          "--template-landmarks", template_landmarks, "-o", output,
-                                                          "--model", model, "--device", "cpu"])
+                                                          "--template-landmarks", template_landmarks, "-o", output])
             self.assertEqual(code, 0, err)
             REPORTS["localize"] = series.report
             self.assertGreaterEqual(series.report.points, KILL_POINTS)

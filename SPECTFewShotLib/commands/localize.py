@@ -15,8 +15,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..device import DEVICE_CHOICES
-
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the `localize` subcommand."""
@@ -32,9 +30,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="also write the LV long axis (base centre to apex) as a Slicer line markup")
     parser.add_argument("--coordinate-system", choices=("LPS", "RAS"), default="LPS",
                         help="coordinate system of the output file (default: %(default)s)")
-    parser.add_argument("--model", help="accepted for compatibility; the staged localiser loads no network")
-    parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto",
-                        help="accepted for compatibility (default: %(default)s)")
     parser.set_defaults(func=run)
 
 
@@ -43,9 +38,9 @@ def run(args: argparse.Namespace) -> int:
     from ..errors import InputError
     from ..io.markups_io import check_markups_output, read_landmarks, write_landmarks
     from ..io.volume_io import read_volume, require_counts
+    from ..landmarks.fusion import confidence_note
     from ..landmarks.long_axis import write_long_axis
     from ..landmarks.staged import Localizer, check_template
-    from ..prnet.fusion import confidence_note
 
     output = check_markups_output(args.output)
     axis_output = check_markups_output(args.long_axis) if args.long_axis else None
@@ -66,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
         template_landmarks = read_landmarks(Path(landmarks_path))
         check_template(template, template_landmarks)
         templates.append((template, template_landmarks))
-    localizer = Localizer(args.model, args.device)
+    localizer = Localizer()
     placement = localizer.place(volume, templates)
     placed = placement.landmarks
     for warning in placement.warnings:

@@ -27,11 +27,11 @@ from ..cardiac_landmarks import LVGeometry
 from ..errors import InputError
 from ..io.markups_io import Landmark
 from ..io.volume_io import require_counts
-from ..prnet.fusion import fuse_landmarks, landmark_description
 from ..progress import CancelToken, ProgressCallback, report
 from ..vocabulary import LV_LANDMARK_NAMES
 from ..volume import Volume
 from .carry import carry_landmarks, convention_warnings
+from .fusion import fuse_landmarks, landmark_description
 from .heart_search import find_lv_candidates, smoothed_counts
 from .long_axis import LongAxis
 from .lv_frame import LVFrame, frame_from_counts, frame_from_segmentation
@@ -116,16 +116,11 @@ def frame_from_landmarks(landmarks: Sequence[Landmark], counts_frame: LVFrame) -
 
 
 class Localizer:
-    """Places a template's landmarks in new volumes in the LV's own frame (the staged localiser).
+    """Places a template's landmarks in new volumes in the LV's own frame (the staged localiser); the stages use
+    the study's counts (or its myocardium) only and load no network."""
 
-    The constructor keeps the PRNet localiser's arguments (a model id, a device, settings, in-memory models) so
-    that callers need not change; the stages use the study's counts only and load no network.
-    """
-
-    def __init__(self, model: Optional[str] = None, device: str = "auto", settings: object = None,
-                 models: object = None) -> None:
+    def __init__(self) -> None:
         self.model_id = MODEL_ID
-        self.device = device
         self.last_placement: Optional[Placement] = None
 
     def localize(self, volume: Volume, template_volume: Volume, template_landmarks: Sequence[Landmark],

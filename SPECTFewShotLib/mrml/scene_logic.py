@@ -43,26 +43,23 @@ class SceneLogic:
     `predict` and `find_landmarks` touch no MRML object and may run on a worker thread.
     """
 
-    def __init__(self, scene: Any, model: Optional[str] = None, device: str = "auto",
-                 localizer_model: Optional[str] = None) -> None:
+    def __init__(self, scene: Any, model: Optional[str] = None, device: str = "auto") -> None:
         self.scene = scene
         self.model = model
         self.device = device
-        self.localizer_model = localizer_model
         self.feature_computations = 0
         self.timings: dict[str, float] = {}  # seconds spent in each step of the latest classify / localize
         self._session: Any = None
         self._session_key: tuple = ()
         self._features_key: str | None = None
         self._localizer: Any = None
-        self._localizer_key: tuple = ()
+        self.long_axis_node: Any = None  # the line node the latest `localize` wrote
 
     # -- configuration
 
-    def configure(self, model: Optional[str] = None, device: str = "auto",
-                  localizer_model: Optional[str] = None) -> None:
+    def configure(self, model: Optional[str] = None, device: str = "auto") -> None:
         """Choose the models and the device; cached features are dropped when the classifier changes."""
-        self.model, self.device, self.localizer_model = model or None, device or "auto", localizer_model or None
+        self.model, self.device = model or None, device or "auto"
 
     # -- reading (scene thread)
 
@@ -133,12 +130,10 @@ class SceneLogic:
         return result
 
     def _landmark_finder(self) -> Any:
-        from ..prnet.localize import Localizer
+        from ..landmarks.staged import Localizer
 
-        key = (self.localizer_model, self.device)
-        if self._localizer is None or self._localizer_key != key:
-            self._localizer = Localizer(model=self.localizer_model, device=self.device)
-            self._localizer_key = key
+        if self._localizer is None:
+            self._localizer = Localizer()
         return self._localizer
 
     def find_landmarks(self, volume: Volume, templates: Sequence[tuple[Volume, Sequence[Landmark]]],
@@ -146,11 +141,15 @@ class SceneLogic:
                        ) -> list[Landmark]:
         """Place the templates' landmarks (labels of the first template, a confidence per point) in a volume: one
         template's placement, or the geometric median per landmark of several templates' placements."""
+        return self.place_landmarks(volume, templates, progress, cancel).landmarks
+
+    def place_landmarks(self, volume: Volume, templates: Sequence[tuple[Volume, Sequence[Landmark]]],
+                        progress: Optional[ProgressCallback] = None, cancel: Optional[CancelToken] = None) -> Any:
+        """`find_landmarks` with the LV long axis and the warnings for the user (a `landmarks.staged.Placement`)."""
         start = time.perf_counter()
-        landmarks = self._landmark_finder().localize_from_templates(volume, templates, progress=progress,
-                                                                    cancel=cancel)
+        placement = self._landmark_finder().place(volume, templates, progress, cancel)
         self.timings["localize_s"] = time.perf_counter() - start
-        return landmarks
+        return placement
 
     # -- writing (scene thread)
 
@@ -227,16 +226,32 @@ class SceneLogic:
         name = f"{_node_name(volume_node, 'volume')} landmarks"
         return landmarks_to_node(landmarks, self.scene, name, output_node)
 
+    def write_placement(self, placement: Any, volume_node: Any, output_node: Any = None,
+                        axis_node: Any = None) -> tuple[Any, Any]:
+        """Write a placement: its landmarks into a point list node and its LV long axis into a line node (each new
+        unless given; no line when the axis is unknown). Returns both nodes."""
+        from .long_axis import long_axis_to_node
+
+        points = self.write_landmarks(placement.landmarks, volume_node, output_node)
+        if placement.long_axis is None:
+            return points, axis_node
+        name = f"{_node_name(volume_node, 'volume')} LV long axis"
+        return points, long_axis_to_node(placement.long_axis, self.scene, name, axis_node)
+
     def localize(self, volumeNode: Any, templateVolumeNode: Any, templateLandmarksNode: Any,
                  outputLandmarksNode: Any = None, progress: Optional[ProgressCallback] = None,
-                 cancel: Optional[CancelToken] = None, moreTemplates: Sequence[tuple[Any, Any]] = ()) -> Any:
-        """Place the template's landmarks in the volume; returns a point list node (labels, confidences).
+                 cancel: Optional[CancelToken] = None, moreTemplates: Sequence[tuple[Any, Any]] = (),
+                 outputLongAxisNode: Any = None) -> Any:
+        """Place the template's landmarks in the volume; returns a point list node (labels, confidences). The LV
+        long axis goes into a line node (`outputLongAxisNode`, or a new one: `self.long_axis_node`).
         `moreTemplates`: further (volume node, point list node) templates; each landmark is then the geometric
         median of the templates' placements."""
         volume, templates = self.read_localization_inputs(volumeNode, templateVolumeNode, templateLandmarksNode,
                                                           moreTemplates, outputLandmarksNode)
-        found = self.find_landmarks(volume, templates, progress, cancel)
-        return self.write_landmarks(found, volumeNode, outputLandmarksNode)
+        placement = self.place_landmarks(volume, templates, progress, cancel)
+        points, self.long_axis_node = self.write_placement(placement, volumeNode, outputLandmarksNode,
+                                                           outputLongAxisNode)
+        return points
 
     # -- work for a worker thread, planned on the scene thread (the Slicer module's widget runs it)
 
@@ -250,19 +265,20 @@ class SceneLogic:
 
     def landmark_work(self, volumeNode: Any, templateVolumeNode: Any, templateLandmarksNode: Any,
                       moreTemplates: Sequence[tuple[Any, Any]] = (), outputLandmarksNode: Any = None) -> Work:
-        """Check the inputs now; the work that places the templates' landmarks (it returns them)."""
+        """Check the inputs now; the work that places the templates' landmarks (it returns the placement)."""
         volume, templates = self.read_localization_inputs(volumeNode, templateVolumeNode, templateLandmarksNode,
                                                           moreTemplates, outputLandmarksNode)
-        return lambda progress, cancel: self.find_landmarks(volume, templates, progress, cancel)
+        return lambda progress, cancel: self.place_landmarks(volume, templates, progress, cancel)
 
     @staticmethod
-    def landmark_status(landmarks: Sequence[Landmark]) -> str:
-        """One line for the user: how many landmarks were placed and which ones to check."""
-        from ..prnet.fusion import low_confidence_labels
+    def landmark_status(placement: Any) -> str:
+        """One line for the user: how many landmarks were placed, which ones to check, and any warning."""
+        from ..landmarks.fusion import low_confidence_labels
 
-        low = low_confidence_labels(landmarks)
-        status = f"Placed {len(landmarks)} landmarks"
-        return status + (f"; low confidence, check: {', '.join(low)}" if low else "")
+        low = low_confidence_labels(placement.landmarks)
+        status = f"Placed {len(placement.landmarks)} landmarks"
+        status += f"; low confidence, check: {', '.join(low)}" if low else ""
+        return "; ".join([status, *placement.warnings])
 
     def measure(self, volumeNode: Any, segmentationNode: Any = None, landmarksNode: Any = None,
                 tableNode: Any = None) -> Any:

@@ -39,13 +39,13 @@ def place_demo_landmarks(volume: Volume, out_dir: str | os.PathLike, reference_m
     """Place the LV landmarks on `volume` (the phantom template's labels); write landmarks.mrk.json and
     long_axis.mrk.json. Returns the placed landmarks, the reference landmarks derived from `reference_mask` (none
     without it) and summary lines."""
+    from SPECTFewShotLib.landmarks.fusion import confidence_note
     from SPECTFewShotLib.landmarks.long_axis import write_long_axis
     from SPECTFewShotLib.landmarks.staged import Localizer
-    from SPECTFewShotLib.prnet.fusion import confidence_note
 
     out = Path(out_dir)
     template, template_landmarks = demo_template(template_seed)
-    localizer = Localizer(model, "cpu")
+    localizer = Localizer()
     placement = localizer.place(volume, [(template, template_landmarks)])
     placed = placement.landmarks
     written = write_landmarks(placed, out / "landmarks.mrk.json")

@@ -62,8 +62,8 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from SPECTFewShotLib.errors import InputError
+    from SPECTFewShotLib.landmarks.fusion import fuse_landmarks
     from SPECTFewShotLib.landmarks.staged import Localizer
-    from SPECTFewShotLib.prnet.fusion import fuse_landmarks
     from SPECTFewShotLib.research.baselines.registration import register_landmarks
     from SPECTFewShotLib.research.evaluation.localize_cases import moved_copy, real_study_landmarks
 

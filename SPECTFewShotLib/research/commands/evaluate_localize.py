@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     if args.template_seed >= HELD_OUT_SEED_START:
         raise InputError("--template-seed must be a training-range seed (below 1,000,000)")
     started = time.perf_counter()
-    localizer = Localizer(args.model, args.device)
+    localizer = Localizer()
     methods = {"Staged": localizer.localize}
     if not args.no_registration:
         methods["Registration"] = register_landmarks

@@ -1,9 +1,9 @@
 """`spectfewshot train prnet`: self-supervised training of the coarse and fine PRNet on phantom studies.
 
 Generates (or reads from the shared phantom cache) studies of training seeds, trains the coarse then the fine
-scale on pairs of patches of the same study (no labels), measures landmark error on validation phantoms
-(seeds from 900000: training range, never the held-out evaluation seeds), writes Resources/Models/<id>.pt
-(coarse + fine in one file) with a model card and registers it with its SHA-256. Reproducible: the same seeds,
+scale on pairs of patches of the same study (no labels), writes Resources/Models/<id>.pt (coarse + fine in one file)
+with a model card holding the networks' pair-offset errors, and registers it with its SHA-256. PRNet is a research
+model: the product's staged landmark localiser does not load it. Reproducible: the same seeds,
 settings and thread count give the same weights.
 """
 
@@ -52,11 +52,8 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from SPECTFewShotLib.models.registry import MODELS_DIR, ModelEntry, register_model, sha256_of
-    from SPECTFewShotLib.prnet.config import TrainingConfig, default_scales
-    from SPECTFewShotLib.prnet.localize import Localizer
-    from SPECTFewShotLib.prnet.model_io import SCALES, save_pair
-    from SPECTFewShotLib.research.evaluation.localize_cases import phantom_cases
-    from SPECTFewShotLib.research.evaluation.localize_eval import evaluate_cases, format_table
+    from SPECTFewShotLib.research.prnet.config import TrainingConfig, default_scales
+    from SPECTFewShotLib.research.prnet.model_io import SCALES, save_pair
     from SPECTFewShotLib.research.prnet_training.model_card import write_model_card
     from SPECTFewShotLib.research.prnet_training.training import train_scale
     from SPECTFewShotLib.research.protonet_training.phantom_cache import load_study
@@ -99,10 +96,9 @@ def run(args: argparse.Namespace) -> int:
     del volumes
 
     validation = validation_seeds(args.validation_studies)
-    localizer = Localizer(models=models, device="cpu")
-    results = evaluate_cases(phantom_cases(validation), {"PRNet": localizer.localize})
-    lines = format_table(f"validation phantoms {validation[0]}-{validation[-1]} (template: the next one)", results)
-    print("\n".join(lines))
+    # the product's localiser no longer loads PRNet, so the card reports the networks' own pair-offset errors
+    lines = [f"{name}: L_dis {histories[name][-1]['dis']:.4f}, L_rec {histories[name][-1]['rec']:.5f}, "
+             f"pair offset error {histories[name][-1]['err_mm']:.1f} mm" for name in SCALES]
 
     command = "spectfewshot train prnet " + " ".join(shlex.quote(a) for a in sys.argv[3:]) \
         if sys.argv[1:3] == ["train", "prnet"] else "spectfewshot train prnet"
@@ -140,8 +136,8 @@ def _train_scales_in_parallel(volumes, scales, training, threads: int):
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    from SPECTFewShotLib.prnet.model_io import SCALES
-    from SPECTFewShotLib.prnet.network import PRNet
+    from SPECTFewShotLib.research.prnet.model_io import SCALES
+    from SPECTFewShotLib.research.prnet.network import PRNet
 
     with ProcessPoolExecutor(max_workers=len(SCALES), mp_context=multiprocessing.get_context("spawn")) as pool:
         futures = {name: pool.submit(_train_one_scale, volumes, scales[name], training[name], threads)

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Sequence
 
-from SPECTFewShotLib.prnet.config import ScaleConfig, TrainingConfig
+from SPECTFewShotLib.research.prnet.config import ScaleConfig, TrainingConfig
 
 
 def write_model_card(path: Path, model_id: str, scales: dict[str, ScaleConfig], training: dict[str, TrainingConfig],

@@ -17,8 +17,8 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from SPECTFewShotLib.prnet.config import ScaleConfig, TrainingConfig
-from SPECTFewShotLib.prnet.patches import (
+from SPECTFewShotLib.research.prnet.config import ScaleConfig, TrainingConfig
+from SPECTFewShotLib.research.prnet.patches import (
     FOREGROUND_THRESHOLD,
     PreparedVolume,
     normalised_counts,

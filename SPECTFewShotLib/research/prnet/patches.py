@@ -16,8 +16,8 @@ import torch
 import torch.nn.functional as F
 from scipy import ndimage
 
-from ..errors import InputError
-from ..volume import Volume
+from SPECTFewShotLib.errors import InputError
+from SPECTFewShotLib.volume import Volume
 
 NORMALISATION_PERCENTILE = 99.0
 FOREGROUND_THRESHOLD = 0.08  # of the normalised counts: the body, not air

@@ -14,10 +14,10 @@ from typing import Any, Optional
 
 import torch
 
-from ..errors import ModelError
-from ..models.registry import ModelEntry, load_weights
-from .config import ScaleConfig
-from .network import PRNet
+from SPECTFewShotLib.errors import ModelError
+from SPECTFewShotLib.models.registry import ModelEntry, load_weights
+from SPECTFewShotLib.research.prnet.config import ScaleConfig
+from SPECTFewShotLib.research.prnet.network import PRNet
 
 SCALES = ("coarse", "fine")
 TASK = "prnet"
