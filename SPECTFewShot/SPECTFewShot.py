@@ -14,7 +14,7 @@ from slicer import (
 )
 from slicer.i18n import tr as _
 from slicer.i18n import translate
-from slicer.parameterNodeWrapper import Choice, parameterNodeWrapper
+from slicer.parameterNodeWrapper import Choice, WithinRange, parameterNodeWrapper
 from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModule,
     ScriptedLoadableModuleLogic,
@@ -103,6 +103,8 @@ class SPECTFewShotParameterNode:
     templateVolume2, templateLandmarks2, templateVolume3, templateLandmarks3 - Optional further templates (each
         landmark is then the geometric median of the templates' placements).
     outputLandmarks - The landmarks found in the input volume.
+    viewsSegmentation - The segmentation whose LV_myocardium the cardiac views and the polar map use.
+    reducedThreshold - Segments below this percentage of the myocardial maximum are marked as reduced.
     resultsTable - Per-class volumes and mean counts, landmark distances.
     outputLongAxis - The LV long axis (base centre to apex) as a line the views follow.
     device, classifierModel - Where and with which weights the classifier runs.
@@ -121,6 +123,8 @@ class SPECTFewShotParameterNode:
     templateLandmarks3: vtkMRMLMarkupsFiducialNode
     outputLandmarks: vtkMRMLMarkupsFiducialNode
     outputLongAxis: vtkMRMLMarkupsLineNode
+    viewsSegmentation: vtkMRMLSegmentationNode
+    reducedThreshold: Annotated[float, WithinRange(1.0, 99.0)] = 70.0
     resultsTable: vtkMRMLTableNode
     device: Annotated[str, Choice(["auto", "cpu", "cuda"])] = "auto"
     classifierModel: Annotated[str, Choice(_modelChoices("protonet"))] = DEFAULT_MODEL
@@ -181,6 +185,7 @@ class SPECTFewShotWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         # Buttons
         self.ui.classifyButton.connect("clicked(bool)", self.onClassifyButton)
         self.ui.localizeButton.connect("clicked(bool)", self.onLocalizeButton)
+        self.ui.showViewsButton.connect("clicked(bool)", self.onShowViewsButton)
         self.ui.editSupportButton.connect("clicked(bool)", self.onEditSupportButton)
         self.ui.loadSampleButton.connect("clicked(bool)", self.onLoadSampleButton)
         self.ui.cancelButton.connect("clicked(bool)", self.onCancelButton)
@@ -194,6 +199,7 @@ class SPECTFewShotWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self._job.cancel()
         if self._liveTimer is not None:
             self._liveTimer.stop()
+        self.logic.stopCardiacViews()
         self.removeObservers()
 
     def enter(self) -> None:
@@ -269,6 +275,9 @@ class SPECTFewShotWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         else:
             self.ui.localizeButton.toolTip = _("Select the SPECT volume, a template volume and its landmarks")
             self.ui.localizeButton.enabled = False
+        axis = p and (p.outputLongAxis or p.outputLandmarks)
+        self.ui.showViewsButton.enabled = bool(p and p.inputVolume and (p.viewsSegmentation or p.outputSegmentation)
+                                               and axis and not busy)
 
     # -- live update
 
@@ -362,6 +371,16 @@ class SPECTFewShotWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             p.resultsTable = table
         self.ui.resultsTableView.setMRMLTableNode(table)
 
+    def onShowViewsButton(self) -> None:
+        """The short-axis and long-axis views, the polar map and its table in a cardiac layout, following the axis."""
+        with slicer.util.tryWithErrorDisplay(_("Failed to show the cardiac views."), waitCursor=True):
+            p = self._parameterNode
+            result = self.logic.showCardiacViews(p.inputVolume, p.viewsSegmentation or p.outputSegmentation,
+                                                 p.outputLandmarks, p.outputLongAxis, p.reducedThreshold)
+            reduced = [str(segment.number) for segment in result.polar_map.segments if segment.reduced]
+            self.ui.statusLabel.text = (_("Reduced segments: {segments}").format(segments=", ".join(reduced))
+                                        if reduced else _("No reduced segment"))
+
     def onEditSupportButton(self) -> None:
         """Open the painted segmentation (created with the usual classes if needed) in the Segment Editor, with the
         Few-shot SPECT effect active: its preview follows every stroke, Apply writes it into the segmentation."""
@@ -448,6 +467,7 @@ class SPECTFewShotLogic(ScriptedLoadableModuleLogic):
         """Called when the logic class is instantiated. Can be used for initializing member variables."""
         ScriptedLoadableModuleLogic.__init__(self)
         self._sceneLogic = None
+        self._cardiacViews = None
         self._dependenciesChecked = False
 
     def getParameterNode(self):
@@ -555,6 +575,37 @@ class SPECTFewShotLogic(ScriptedLoadableModuleLogic):
     def measure(self, volumeNode, segmentationNode=None, landmarksNode=None, tableNode=None):
         """Per-class volume (mL) and mean counts, landmark distances; returns the table node."""
         return self.sceneLogic.measure(volumeNode, segmentationNode, landmarksNode, tableNode)
+
+    def showCardiacViews(self, volumeNode, segmentationNode, landmarksNode=None, axisLineNode=None,
+                         reducedThreshold: float = 70.0):
+        """Short axis, vertical and horizontal long axis and the 17-segment polar map (image and table) of the
+        volume's LV myocardium along the long-axis line (else the landmarks' LV_base to LV_apex), in a cardiac
+        layout; they follow when the line is moved. Returns the analysis (frame, views, polar map)."""
+        from SPECTFewShotLib.cardiac_views.polar_map import PolarMapSettings
+        from SPECTFewShotLib.mrml.cardiac_views import CardiacViewsLogic, add_cardiac_layout, show_views
+
+        self.stopCardiacViews()
+        views = CardiacViewsLogic(slicer.mrmlScene, PolarMapSettings(threshold_percent=float(reducedThreshold)))
+        nodes = views.setup(volumeNode, segmentationNode, landmarksNode, axis_line_node=axisLineNode)
+        layoutManager = slicer.app.layoutManager()
+        if layoutManager is not None:  # the application; a headless scene has no views to arrange
+            layoutNode = layoutManager.layoutLogic().GetLayoutNode()
+            layoutNode.SetViewArrangement(add_cardiac_layout(layoutNode))
+            show_views(slicer.mrmlScene, nodes, views.result.frame)
+            selection = slicer.app.applicationLogic().GetSelectionNode()
+            selection.SetActiveTableID(nodes.segment_table.GetID())
+            slicer.app.applicationLogic().PropagateTableSelection()
+            views.observe_axis_line(lambda result: show_views(slicer.mrmlScene, views.nodes, result.frame))
+        else:
+            views.observe_axis_line()
+        self._cardiacViews = views
+        return views.result
+
+    def stopCardiacViews(self) -> None:
+        """Stop following the long-axis line with the cardiac views."""
+        if getattr(self, "_cardiacViews", None) is not None:
+            self._cardiacViews.stop_observing()
+            self._cardiacViews = None
 
     @staticmethod
     def paintingEvents() -> list:

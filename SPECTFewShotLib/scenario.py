@@ -28,6 +28,7 @@ from .mrml import (
     segmentation_from_node,
     segmentation_to_node,
     table_rows,
+    volume_from_node,
     volume_to_node,
 )
 from .painting import paint_slices, quartile_slices, unpainted_slices
@@ -78,6 +79,7 @@ def run_scenario(scene: Any, model: Optional[str] = None,
     result.update(classification)
     if localize:
         result.update(_localization_part(scene, logic, result, progress))
+        result.update(_views_part(scene, result, progress))
     report(progress, 0.95, "measuring")
     nodes = result["nodes"]
     table = logic.measure(nodes["volume"], nodes["classes"])
@@ -209,3 +211,38 @@ def _localization_part(scene: Any, logic: SceneLogic, result: dict,
         "translation_discrepancy_mm": discrepancy,
         "landmarks": [Landmark(m.label, m.position_lps, m.confidence) for m in found],
     }
+
+
+def _views_part(scene: Any, result: dict, progress: Optional[ProgressCallback]) -> dict:
+    """The cardiac views of the classified study along the placed long axis; they must follow a moved axis."""
+    from .mrml.cardiac_views import CardiacViewsLogic, segment_table_rows
+
+    nodes = result["nodes"]
+    report(progress, 0.85, "short-axis views and the polar map")
+    views = CardiacViewsLogic(scene)
+    views_nodes = views.setup(nodes["target"], _copy_to_grid(scene, nodes), nodes["landmarks"],
+                              axis_line_node=nodes["long_axis"])
+    rows = segment_table_rows(views_nodes.segment_table)
+    _check([row[0] for row in rows] == list(range(1, 18)), "the polar map's table does not hold the 17 AHA segments")
+    _check(all(0.0 <= row[2] <= 100.0 for row in rows), "a segment's uptake lies outside 0-100 %")
+    views.observe_axis_line()
+    line = nodes["long_axis"]
+    base = np.asarray(line.GetNthControlPointPositionWorld(0))
+    start = time.perf_counter()
+    line.SetNthControlPointPositionWorld(0, *(base + np.array([4.0, -4.0, 4.0])))
+    follow_s = time.perf_counter() - start
+    moved = np.asarray(views.result.frame.base) * (-1, -1, 1)
+    _check(float(np.linalg.norm(moved - (base + np.array([4.0, -4.0, 4.0])))) < 1e-3,
+           "the cardiac views did not follow the moved long-axis line")
+    views.stop_observing()
+    line.SetNthControlPointPositionWorld(0, *base)
+    nodes.update(polar_table=views_nodes.segment_table, short_axis=views_nodes.short_axis)
+    return {"polar_map_rows": rows, "views_follow_s": follow_s}
+
+
+def _copy_to_grid(scene: Any, nodes: dict) -> Any:
+    """The classification, as the views read it, moved with the translated copy the landmarks were placed in."""
+    classes = segmentation_from_node(nodes["classes"], nodes["volume"])
+    moved_grid = volume_from_node(nodes["target"])
+    return segmentation_to_node(Segmentation(moved_grid.with_array(classes.labels.array), classes.segments), scene,
+                                "patient001 translated classes", reference_volume_node=nodes["target"])

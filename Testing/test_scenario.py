@@ -91,6 +91,16 @@ class ScenarioTest(unittest.TestCase):
         self.assertEqual([m.label for m in found], [m.label for m in template])
         self.assertTrue(all(0.0 <= m.confidence <= 1.0 for m in found))
 
+    def test_cardiac_views_stand_on_the_placed_axis(self):
+        from SPECTFewShotLib.mrml.cardiac_views import segment_table_rows
+
+        rows = segment_table_rows(self.nodes["polar_table"])
+        self.assertEqual([row[0] for row in rows], list(range(1, 18)))
+        self.assertEqual(rows, self.result["polar_map_rows"])
+        self.assertEqual(self.nodes["short_axis"].GetImageData().GetNumberOfScalarComponents(), 1)
+        line = self.nodes["long_axis"]
+        self.assertEqual([line.GetNthControlPointLabel(n) for n in range(2)], ["LV_base", "LV_apex"])
+
     def test_measurement_tables(self):
         table = self.result["table"]
         self.assertEqual(table["LV_myocardium volume"][1], "mL")
