@@ -234,8 +234,8 @@ def _views_part(scene: Any, result: dict, progress: Optional[ProgressCallback]) 
     moved = np.asarray(views.result.frame.base) * (-1, -1, 1)
     _check(float(np.linalg.norm(moved - (base + np.array([4.0, -4.0, 4.0])))) < 1e-3,
            "the cardiac views did not follow the moved long-axis line")
+    line.SetNthControlPointPositionWorld(0, *base)  # back: the views return to the placed axis
     views.stop_observing()
-    line.SetNthControlPointPositionWorld(0, *base)
     nodes.update(polar_table=views_nodes.segment_table, short_axis=views_nodes.short_axis)
     return {"polar_map_rows": rows, "views_follow_s": follow_s}
 
