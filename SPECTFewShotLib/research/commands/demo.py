@@ -5,8 +5,10 @@
    myocardium), ProtoNet classifies every other voxel, GrowCut ("Grow from seeds") gets the same paint; the
    segmentations, the probability map and a report figure are written, with Dice on the unpainted slices; then
    the same slices painted with one-voxel strokes, classified again from the cached features;
-3. landmarks: PRNet places LV centre, apex and base from one phantom template (its landmarks exact), next to
-   the reference landmarks derived from the study's LV-wall mask, in a markups file and a report figure.
+3. landmarks: the staged localiser finds the LV and places its centre, apex and base and the long axis, next to
+   the reference landmarks derived from the study's LV-wall mask, in markups files and a report figure;
+4. cardiac views: short axis, vertical and horizontal long axis and the 17-segment polar map of the classified
+   myocardium along the placed axis, next to the polar map from the mask.
 Steps are functions in DEMO_STEPS, each given the shared DemoContext; a new step is one more function there.
 """
 
@@ -22,7 +24,7 @@ import numpy as np
 
 from SPECTFewShotLib.commands.info import format_info
 from SPECTFewShotLib.io.segmentation_io import Segmentation, read_segmentation, segments_for, write_segmentation
-from SPECTFewShotLib.io.volume_io import read_volume, require_counts
+from SPECTFewShotLib.io.volume_io import read_volume, require_counts, write_volume
 from SPECTFewShotLib.resources import sample_study
 from SPECTFewShotLib.volume import Volume
 from SPECTFewShotLib.volume_stats import describe
@@ -117,6 +119,7 @@ def classify_step(context: DemoContext) -> None:
         lines.append(f"{protocol}: ProtoNet {protonet_dice:.3f}, GrowCut {growcut_dice:.3f}")
         context.results[f"myocardium_dice_{protocol}"] = {"ProtoNet": protonet_dice, "GrowCut": growcut_dice}
         if protocol == "slices":
+            context.results["classified_myocardium"] = ours
             probability = result.probabilities[result.class_labels.index(myocardium)]
             written = [write_segmentation(painted, out / "painted_slices.seg.nrrd"),
                        write_segmentation(result.labels, out / "protonet_segmentation.seg.nrrd"),
@@ -148,8 +151,9 @@ def landmarks_step(context: DemoContext) -> None:
 
     volume, out = context.volume, context.output
     mask = volume.with_array(context.wall.astype(np.uint8))
-    print(f"== 3. Landmarks: PRNet places LV centre, apex and base from one annotated template (phantom seed "
-          f"{DEMO_TEMPLATE_SEED}); x = reference derived from the LV-wall mask")
+    print(f"== 3. Landmarks: the staged localiser finds the LV and places its centre, apex and base and the long "
+          f"axis (labels from one phantom template, seed {DEMO_TEMPLATE_SEED}); x = reference derived from the "
+          f"LV-wall mask")
     started = time.perf_counter()
     placed, reference, lines = place_demo_landmarks(volume, out, mask)
     seconds = time.perf_counter() - started
@@ -160,7 +164,7 @@ def landmarks_step(context: DemoContext) -> None:
     for ax, landmark in zip(np.atleast_1d(axes), placed):
         k = int(np.clip(np.round(volume.lps_to_index(landmark.position_lps)[2]), 0, volume.array.shape[0] - 1))
         draw_landmarks(ax, volume, placed, k, reference, f"{landmark.label}: axial slice k={k}")
-    figure.suptitle("PhysioNet MPS patient001: LV landmarks from one phantom template (x: mask-derived reference)",
+    figure.suptitle("PhysioNet MPS patient001: LV landmarks of the staged localiser (x: mask-derived reference)",
                     fontsize=9)
     figure.tight_layout()
     path = out / "landmarks_report.png"
@@ -170,4 +174,33 @@ def landmarks_step(context: DemoContext) -> None:
     print(f"wrote {path}")
 
 
-DEMO_STEPS: list[Callable[[DemoContext], None]] = [describe_step, classify_step, landmarks_step]
+def views_step(context: DemoContext) -> None:
+    """Step 4: short-axis and long-axis views and the 17-segment polar map of the classified myocardium along the
+    placed long axis, next to the same polar map from the reference mask."""
+    from SPECTFewShotLib.cardiac_views.analysis import analyse
+    from SPECTFewShotLib.cardiac_views.polar_figure import write_polar_figure
+    from SPECTFewShotLib.cardiac_views.polar_map import segments_csv
+    from SPECTFewShotLib.io.atomic import write_text_atomic
+
+    volume, out = context.volume, context.output
+    classified = context.results["classified_myocardium"]
+    print("== 4. Cardiac views and the 17-segment polar map of the classified myocardium along the placed long axis")
+    started = time.perf_counter()
+    result = analyse(volume, classified, context.results["landmarks"])
+    seconds = time.perf_counter() - started
+    reference = analyse(volume, context.wall, context.results["landmarks"])
+    differences = [abs(a.uptake_percent - b.uptake_percent)
+                   for a, b in zip(result.polar_map.segments, reference.polar_map.segments)]
+    reduced = [str(segment.number) for segment in result.polar_map.segments if segment.reduced]
+    print(f"views and polar map in {seconds:.2f} s; reduced segments (< 70 % of the myocardial maximum): "
+          f"{', '.join(reduced) or 'none'}; uptake from the classification vs from the mask: "
+          f"{sum(d <= 5.0 for d in differences)}/17 segments within 5 points (largest difference "
+          f"{max(differences):.1f})")
+    for name, view in result.views.items():
+        print(f"wrote {write_volume(view, out / f'{name}.nii.gz')}")
+    write_text_atomic(out / "segments.csv", segments_csv(result.polar_map))
+    write_polar_figure(result.polar_map, out / "polar_map.png", "PhysioNet MPS patient001")
+    print(f"wrote {out / 'segments.csv'} and {out / 'polar_map.png'}")
+
+
+DEMO_STEPS: list[Callable[[DemoContext], None]] = [describe_step, classify_step, landmarks_step, views_step]
