@@ -23,7 +23,7 @@ SLICER_OWNED = ("numpy", "SimpleITK", "vtk")
 # Installed through the PyTorch extension (PyTorchUtils) when it is present.
 TORCH_DISTRIBUTIONS = ("torch",)
 # Distributions imported under another name.
-_IMPORT_NAMES = {"pydicom": "pydicom", "scikit-image": "skimage", "scikit-learn": "sklearn"}
+_IMPORT_NAMES = {"pydicom": "pydicom", "scikit-image": "skimage", "scikit-learn": "sklearn", "PyMaxflow": "maxflow"}
 _REQUIREMENT_LINE = re.compile(r"^([A-Za-z0-9][A-Za-z0-9_.-]*)\s*>=\s*([0-9][0-9.]*)$")
 
 

@@ -1,5 +1,9 @@
 """`spectfewshot classify VOLUME --support SUPPORT -o OUTPUT`: classify every voxel from a few painted shots.
 
+A learner fitted on this study's own paint (its intensities at several scales, distances to the paint), then a
+graph cut for spatial coherence; `--stages prior` runs the ProtoNet prior alone, `--stages learner` the learner
+without the graph cut. Painted voxels keep their labels; a class that is not painted never appears.
+
 SUPPORT is a labelmap on VOLUME's grid (0 = unpainted, every other value a class) or a Slicer `.seg.nrrd`; OUTPUT
 holds the painted label values on VOLUME's grid (`.seg.nrrd` keeps segment names and colors, a labelmap gets a
 `.ctbl` color table beside it). `--probabilities FILE` (.nrrd or .mha) writes one float32 component per class.
@@ -21,25 +25,28 @@ from ..io.volume_io import read_volume, require_counts
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the `classify` subcommand."""
-    parser = subparsers.add_parser("classify", help="classify every voxel from a few painted shots (ProtoNet)",
+    parser = subparsers.add_parser("classify", help="classify every voxel from a few painted shots",
                                    description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("volume", help="the SPECT volume (NIfTI, NRRD, MetaImage, DICOM file or folder)")
     parser.add_argument("--support", required=True, help="painted labelmap on the volume's grid, or a .seg.nrrd")
     parser.add_argument("-o", "--output", required=True, help="output segmentation (.seg.nrrd, .nrrd, .nii.gz)")
     parser.add_argument("--probabilities", metavar="FILE", help="also write per-class probabilities (.nrrd, .mha)")
+    parser.add_argument("--stages", default="full", choices=("prior", "learner", "full"),
+                        help="prior: ProtoNet alone; learner: the per-study learner without the graph cut; "
+                             "full: learner and graph cut (default: %(default)s)")
     parser.add_argument("--model", help="registered ProtoNet model id or a weights file (default: the shipped one)")
     parser.add_argument("--device", default="auto", choices=DEVICE_CHOICES, help="default: %(default)s")
     parser.add_argument("--no-prior", action="store_true",
-                        help="no shape prior from the painted slices (the classifier's probabilities alone)")
+                        help="with --stages prior: no shape prior from the painted slices")
     parser.add_argument("--no-refine", action="store_true",
-                        help="keep regions of a class that touch none of its painted voxels")
+                        help="with --stages prior: keep regions of a class that touch none of its painted voxels")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Check every input and output path, classify, then write the results."""
+    from ..classification.session import StudySession
     from ..protonet.probability_io import check_probability_output, write_probabilities
-    from ..protonet.session import FewShotSession
     from ..protonet.spatial_prior import SpatialPrior
     from ..protonet.support import check_support
 
@@ -52,8 +59,10 @@ def run(args: argparse.Namespace) -> int:
     support = read_segmentation(args.support)
     painted = check_support(support, volume)
     started = time.perf_counter()
-    session = FewShotSession(args.model, args.device, refine=not args.no_refine,
-                             spatial_prior=None if args.no_prior else SpatialPrior())
+    session = StudySession(args.model, args.device, stages=args.stages)
+    if args.stages == "prior":
+        session.prior.refine = not args.no_refine
+        session.prior.spatial_prior = None if args.no_prior else SpatialPrior()
     session.set_volume(volume)
     session.set_support(support)
     result = session.predict()
@@ -66,9 +75,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"wrote {args.probabilities}")
     counts = np.bincount(np.searchsorted(result.class_labels, result.labels.labels.array.ravel()),
                          minlength=len(result.class_labels))
-    model = session.model_entry.id if session.model_entry else "in-memory"
+    if args.stages == "prior":
+        how = f"ProtoNet prior, model {session.model_entry.id if session.model_entry else 'in-memory'}, " \
+              f"{session.device.type}"
+    else:
+        how = "per-study learner" + (" and graph cut" if args.stages == "full" else "")
     print(f"classified {volume.array.size} voxels from {int((painted.labels != 0).sum())} painted voxels "
-          f"in {elapsed:.2f} s (model {model}, {session.device.type})")
+          f"in {elapsed:.2f} s ({how})")
     for label, name, count in zip(result.class_labels, result.class_names, counts):
         print(f"  {label:>5}  {name:<24} {int(count):>9} voxels  {count * volume.voxel_volume_ml:9.1f} mL")
     return 0

@@ -91,11 +91,11 @@ class SceneLogic:
     # -- computing (any thread; no MRML access)
 
     def _classifier(self) -> Any:
-        from ..protonet.session import FewShotSession
+        from ..classification.session import StudySession
 
         key = (self.model, self.device)
         if self._session is None or self._session_key != key:
-            self._session = FewShotSession(model=self.model, device=self.device)
+            self._session = StudySession(model=self.model, device=self.device)
             self._session_key = key
             self._features_key = None
         return self._session

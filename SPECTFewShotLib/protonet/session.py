@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Callable, Optional
+from typing import Optional
 
 import numpy as np
 import torch
 from torch.nn import functional as F
 
+from ..classification.result import ClassificationResult
 from ..device import resolve_device
 from ..errors import InputError
 from ..io.segmentation_io import Segmentation
@@ -32,6 +33,8 @@ from .prototypes import build_prototypes, column_probabilities
 from .refinement import apply_paint, keep_connected_to_paint
 from .spatial_prior import SpatialPrior, apply_prior
 from .support import PaintedSupport, check_support, paint_boundaries
+from .support import class_index_map as _class_index_map
+from .support import painted_voxels as _painted_voxels
 
 log = logging.getLogger(__name__)
 
@@ -39,35 +42,6 @@ log = logging.getLogger(__name__)
 # probabilities are interpolated back to the voxels, to keep the feature pass and re-classification interactive.
 MAX_FEATURE_CELLS = 1_100_000
 DEFAULT_PRIOR = SpatialPrior()  # the shape prior from the painted slices, on by default (spatial_prior.py)
-
-
-class ClassificationResult:
-    """Labels on the volume's grid (painted values, the support's names and colors) and class probabilities.
-
-    `probabilities` is float32 [C, k, j, i], C in the order of `class_labels`. When the features live on a coarser
-    grid (large volumes) it is interpolated to the voxels on first access, so that a live update that only shows
-    the labels does not pay for it.
-    """
-
-    def __init__(self, labels: Segmentation, class_labels: list[int], class_names: list[str],
-                 probabilities: Optional[np.ndarray] = None,
-                 make_probabilities: Optional[Callable[[], np.ndarray]] = None) -> None:
-        if probabilities is None and make_probabilities is None:
-            raise ValueError("a classification result needs probabilities or a way to compute them")
-        self.labels = labels
-        self.class_labels = list(class_labels)
-        self.class_names = list(class_names)
-        self._probabilities = probabilities
-        self._make_probabilities = make_probabilities
-
-    @property
-    def probabilities(self) -> np.ndarray:
-        """Class probabilities [C, k, j, i] (float32) on the volume's grid."""
-        if self._probabilities is None:
-            assert self._make_probabilities is not None
-            self._probabilities = self._make_probabilities()
-            self._make_probabilities = None
-        return self._probabilities
 
 
 class FewShotSession:
@@ -164,22 +138,6 @@ class FewShotSession:
         probabilities = column_probabilities(self._features, prototypes, self.network.temperature,
                                              self.network.config.metric, workers=torch.get_num_threads())
         return probabilities.view(n_classes, *grid.cells).numpy()
-
-
-def _class_index_map(support: PaintedSupport) -> np.ndarray:
-    """Painted label values -> class indices (order of support.class_labels); -1 where nothing is painted."""
-    lookup = np.full(max(support.class_labels) + 1, -1, dtype=np.int16)
-    lookup[support.class_labels] = np.arange(len(support.class_labels))
-    painted = np.full(support.labels.shape, -1, dtype=np.int16)
-    painted[support.slices] = lookup[support.labels[support.slices]]
-    return painted
-
-
-def _painted_voxels(painted: np.ndarray, slices: np.ndarray) -> np.ndarray:
-    """[k, j, i] indices (n, 3) of the painted voxels, looking only into the axial slices that hold paint."""
-    where = np.argwhere(painted[slices] >= 0)
-    where[:, 0] = slices[where[:, 0]]
-    return where
 
 
 def _argmax(probabilities: np.ndarray, _painted: np.ndarray) -> np.ndarray:

@@ -6,9 +6,9 @@ in-plane into per-class maps; an unpainted slice between two such slices gets th
 slice beyond the outermost one gets that slice's map fading to "no preference" with distance. The prior multiplies
 the classifier's probabilities: p(c | x) ~ p_protonet(c | x) * (floor + prior(c | x)) ** weight.
 
-Its settings were chosen on validation phantoms (seeds 900000-900015, training range; never the held-out seeds or
-the real study), as the best mean foreground Dice over both painting protocols among sigma 4/8/16 mm, fade
-8/16/32 mm and weight 0.5/1/2; `spectfewshot evaluate classify` reports ProtoNet with and without it.
+Its settings give the best mean foreground Dice over both painting protocols on validation phantoms (the training
+seed range; never the held-out seeds or a real study) among sigma 4/8/16 mm, fade 8/16/32 mm and weight 0.5/1/2;
+`spectfewshot evaluate classify` reports the ProtoNet prior with and without it.
 """
 
 from __future__ import annotations

@@ -119,3 +119,19 @@ def _embed(array: np.ndarray, offset: tuple[int, int, int], shape: tuple[int, ..
         raise InputError(f"{outside} painted voxels lie outside the volume; paint only inside the volume")
     out[tuple(target)] = inside
     return out
+
+
+def class_index_map(support: PaintedSupport) -> np.ndarray:
+    """Painted label values -> class indices (order of support.class_labels); -1 where nothing is painted."""
+    lookup = np.full(max(support.class_labels) + 1, -1, dtype=np.int16)
+    lookup[support.class_labels] = np.arange(len(support.class_labels))
+    painted = np.full(support.labels.shape, -1, dtype=np.int16)
+    painted[support.slices] = lookup[support.labels[support.slices]]
+    return painted
+
+
+def painted_voxels(painted: np.ndarray, slices: np.ndarray) -> np.ndarray:
+    """[k, j, i] indices (n, 3) of the painted voxels, looking only into the axial slices that hold paint."""
+    where = np.argwhere(painted[slices] >= 0)
+    where[:, 0] = slices[where[:, 0]]
+    return where

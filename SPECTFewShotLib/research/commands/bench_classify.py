@@ -1,4 +1,4 @@
-"""`spectfewshot bench classify`: ProtoNet's time and peak memory on a 128^3 volume, next to GrowCut.
+"""`spectfewshot bench classify`: the study classifier's time and peak memory on a 128^3 volume, next to GrowCut.
 
 The input is a phantom study simulated at SIZE^3 voxels of 3.4 mm (a 435 mm field of view, as a 128 x 128
 clinical acquisition), painted on its three quartile slices through the LV (myocardium, blood pool, liver where
@@ -11,7 +11,7 @@ import argparse
 import tempfile
 from pathlib import Path
 
-TARGETS = {"features": 3.0, "reclassify": 0.1}
+TARGETS = {"features": 3.0, "reclassify": 1.0, "reclassify learner": 0.15}
 MEMORY_TARGET_MB = 2048
 
 

@@ -1,11 +1,13 @@
 """`spectfewshot bench live-update`: what a stroke costs in the Slicer module, on a slicer-core scene.
 
-The bundled real study is painted by the protocol (three quartile slices, full labels), classified once through
-SceneLogic (features computed), then painted with STROKES more strokes (half of the myocardial ring on one
-unpainted slice each), each followed by the module's live update: read the painting from its node, predict from
-the cached features, write the output node. Next to it, in the same run and on the same paintings, Slicer's
-"Grow from seeds" (GrowCut over the whole volume), the interactive tool a user would otherwise use.
-Times are medians over the strokes.
+The bundled real study (or, with --size N, the same study resampled to N^3 voxels) is painted by the protocol
+(three quartile slices, full labels), classified once through SceneLogic (the study classifier, StudySession;
+features computed), then painted with STROKES more strokes (half of the myocardial ring on one unpainted slice
+each), each followed by the module's live update: read the painting from its node, predict from the cached
+features (all stages), write the output node. After each update the same paint is classified again by the
+learner without the graph cut and by the ProtoNet prior alone (the quicker answers). Next to it, in the same run
+and on the same paintings, Slicer's "Grow from seeds" (GrowCut over the whole volume), the interactive tool a
+user would otherwise use. Times are medians over the strokes.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=2, help="CPU threads for torch (default: %(default)s)")
     parser.add_argument("--model", help="ProtoNet model id or weights file (default: the shipped one)")
     parser.add_argument("--device", default="cpu", help="auto, cpu or cuda (default: %(default)s)")
+    parser.add_argument("--size", type=int, default=0,
+                        help="resample the study to SIZE^3 voxels (default: its own 70 x 70 x 50)")
     parser.set_defaults(func=run)
 
 
@@ -53,6 +57,8 @@ def run(args: argparse.Namespace) -> int:
     image_path, mask_path = sample_study()
     volume = require_counts(read_volume(image_path), image_path.name)
     wall = read_segmentation(mask_path).labels.array > 0
+    if args.size:
+        volume, wall = _resampled(volume, wall, args.size)
     slices = [int(k) for k in quartile_slices(wall)]
     support = Segmentation(volume.with_array(paint_slices(np.where(wall, 1, 2).astype(np.int32), slices)),
                            segments_for([1, 2], {1: "LV_myocardium", 2: "background"}))
@@ -67,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     first_timings = dict(logic.timings)
     wall_slices = [k for k in np.nonzero(wall.any(axis=(1, 2)))[0] if k not in slices]
     stroke_slices = [int(wall_slices[n * len(wall_slices) // args.strokes]) for n in range(args.strokes)]
-    updates, steps, growcut = [], [], []
+    updates, steps, growcut, learner, prior = [], [], [], [], []
     for k in stroke_slices:
         stroke = np.zeros(wall.shape, dtype=bool)
         rows = np.nonzero(wall[k].any(axis=1))[0]
@@ -78,6 +84,13 @@ def run(args: argparse.Namespace) -> int:
         logic.classify(volume_node, painting, output)
         updates.append(time.perf_counter() - start)
         steps.append(dict(logic.timings))
+        session = logic._classifier()
+        start = time.perf_counter()
+        session.predict("learner")
+        learner.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        session.predict("prior")
+        prior.append(time.perf_counter() - start)
         seeds = segmentation_from_node(painting, volume_node).labels.array
         start = time.perf_counter()
         grow_from_seeds(volume, seeds)
@@ -95,5 +108,22 @@ def run(args: argparse.Namespace) -> int:
     print(f"live update after a stroke, median of {len(updates)}: {statistics.median(updates):.3f} s "
           f"(read painting {median('read_s'):.3f} s, predict {median('predict_s'):.3f} s, "
           f"write output {median('write_s'):.3f} s); min {min(updates):.3f} s, max {max(updates):.3f} s")
+    print(f"  learner without graph cut, median: {statistics.median(learner):.3f} s; ProtoNet prior alone "
+          f"(first use includes its network pass), median: {statistics.median(prior):.3f} s")
     print(f"GrowCut (Grow from seeds, whole volume) on the same paintings, median: {statistics.median(growcut):.3f} s")
     return 0
+
+
+def _resampled(volume, wall, size: int):
+    """The volume (linear) and the wall mask (nearest) resampled to size^3 voxels over the same field of view."""
+    import numpy as np
+    from scipy import ndimage
+
+    from SPECTFewShotLib.volume import Volume
+
+    factors = [size / n for n in volume.array.shape]
+    array = ndimage.zoom(volume.array.astype(np.float32), factors, order=1)
+    mask = ndimage.zoom(wall.astype(np.uint8), factors, order=0) > 0
+    k, j, i = factors
+    spacing = tuple(s / f for s, f in zip(volume.spacing, (i, j, k)))
+    return Volume(array, spacing, volume.origin, volume.direction, volume.modality, volume.units), mask

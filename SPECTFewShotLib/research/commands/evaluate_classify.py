@@ -1,9 +1,13 @@
-"""`spectfewshot evaluate classify`: ProtoNet next to GrowCut and the random forest, on the same paint.
+"""`spectfewshot evaluate classify`: the product's classifier and its ablation next to GrowCut and the random
+forest, on the same paint.
 
-Held-out phantom studies (seeds from 1,000,000, never used in training or for choosing settings) and the bundled
-real study; two painting protocols on the rounded quartile slices of the LV myocardium's axial extent (full
-labels, and one-voxel medial-axis strokes); per-class Dice on the unpainted slices. Then the 2025 paper's
-protocol: 3-way K-shot episodic patch classification (blood pool, myocardium, liver) on the held-out phantoms.
+The real studies (patient001 and patient003: myocardium against background on the whole volume; then with the LV
+blood pool as a third class on 32^3 crops around the LV, a rehearsal of the unseen LV-crop studies) and held-out
+phantom studies (seeds from 1,000,000, never used in training or for choosing settings); two painting protocols on
+the rounded quartile slices of the LV myocardium's axial extent (full labels, and one-voxel medial-axis strokes);
+per-class Dice on the unpainted slices. Methods: the study classifier (learner and graph cut), the learner without
+the graph cut, the ProtoNet prior alone, GrowCut, the random forest. Then the 2025 paper's protocol: 3-way K-shot
+episodic patch classification (blood pool, myocardium, liver) on the held-out phantoms.
 """
 
 from __future__ import annotations
@@ -25,11 +29,12 @@ def register(parser: argparse.ArgumentParser) -> None:
     """Arguments of `evaluate classify`."""
     parser.description = __doc__
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
-    parser.add_argument("--held-out", type=int, default=12, help="held-out phantom studies (default: %(default)s)")
+    parser.add_argument("--held-out", type=int, default=12,
+                        help="held-out phantom studies (default: %(default)s; 0 = none)")
     parser.add_argument("--model", help="ProtoNet model id or weights file (default: the shipped one)")
     parser.add_argument("--patch-episodes", type=int, default=500,
                         help="episodes of the paper's patch protocol per K (default: %(default)s; 0 = skip)")
-    parser.add_argument("--no-real", action="store_true", help="leave out the bundled real study")
+    parser.add_argument("--no-real", action="store_true", help="leave out the real studies")
     parser.add_argument("--cache", metavar="DIR", help="phantom cache folder (default: ~/.cache/spectfewshot)")
     parser.add_argument("-o", "--output", metavar="FILE.md", help="also write the results as markdown")
     parser.set_defaults(func=run)
@@ -37,8 +42,8 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate and print the tables (and write them as markdown)."""
-    from SPECTFewShotLib.protonet.session import FewShotSession
-    from SPECTFewShotLib.research.evaluation.cases import phantom_case, real_study_case
+    from SPECTFewShotLib.classification.session import StudySession
+    from SPECTFewShotLib.research.evaluation.cases import CROP_SIZE, phantom_case, real_cases
     from SPECTFewShotLib.research.evaluation.classify_evaluation import evaluate_cases, markdown_table, summary_table
     from SPECTFewShotLib.research.protonet_training.patch_protocol import run_patch_protocol
     from SPECTFewShotLib.research.protonet_training.phantom_cache import load_study
@@ -47,24 +52,24 @@ def run(args: argparse.Namespace) -> int:
     if args.output:
         check_writable(args.output)
     started = time.perf_counter()
-    session = FewShotSession(args.model, "cpu")
+    session = StudySession(args.model, "cpu")
     entry = session.model_entry
-    seeds = held_out_seeds(args.held_out)
+    seeds = held_out_seeds(max(args.held_out, 0))
     cache = Path(args.cache) / "phantoms" if args.cache else None
     studies = [load_study(seed, None, cache) for seed in seeds]
-    print(f"model {entry.id if entry else '?'}; {len(studies)} held-out phantom studies (seeds {seeds[0]}-"
-          f"{seeds[-1]}) ready in {time.perf_counter() - started:.0f} s", flush=True)
-    cases = [("held-out phantoms", phantom_case(f"phantom seed {s.seed}", s.image, s.tissues, s.label_values))
-             for s in studies]
-    if not args.no_real:
-        cases.append(("real study", real_study_case()))
+    if studies:
+        print(f"model {entry.id if entry else '?'}; {len(studies)} held-out phantom studies (seeds {seeds[0]}-"
+              f"{seeds[-1]}) ready in {time.perf_counter() - started:.0f} s", flush=True)
+    cases = [] if args.no_real else real_cases(CROP_SIZE)
+    cases += [("held-out phantoms", phantom_case(f"phantom seed {s.seed}", s.image, s.tissues, s.label_values))
+              for s in studies]
     results = evaluate_cases(cases, session, progress=lambda name: print(f"  {name}", flush=True))
     table = markdown_table(summary_table(results), CLASS_ORDER)
     print()
     print(table)
     patch_lines = []
-    if args.patch_episodes > 0:
-        for result in run_patch_protocol(session.network, studies, episodes=args.patch_episodes):
+    if args.patch_episodes > 0 and studies:
+        for result in run_patch_protocol(session.prior.network, studies, episodes=args.patch_episodes):
             classes = ", ".join(f"{name} {value:.1%}" for name, value in result.per_class.items())
             patch_lines.append(f"- {result.setting}: 3-way {result.shots}-shot, {result.queries_per_class} queries "
                                f"per class, {result.episodes} episodes: accuracy **{result.accuracy:.2%}** ({classes})")
@@ -89,17 +94,22 @@ def _markdown(args, entry, seeds, table, patch_lines, results, elapsed) -> str:
         per_case.append(f"| {r.case} | {r.protocol} | {r.method} | " + " | ".join(cells) + f" | {r.seconds:.2f} |")
     patch = "\n".join(patch_lines) if patch_lines else "(not run)"
     model = f"{entry.id} (sha256 {entry.sha256[:16]}...)" if entry else "?"
+    phantoms = (f"Held-out phantom seeds {seeds[0]}-{seeds[-1]} (never used in training or for choosing settings)."
+                if seeds else "No phantoms.")
     return f"""# Few-shot classification: evaluation
 
 Written by `{command}`
 on {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC ({platform.machine()}, {elapsed / 60:.0f} min).
-Model: {model}. Held-out phantom seeds {seeds[0]}-{seeds[-1]} (never used in training or for choosing settings).
+Prior model: {model}. {phantoms}
 
 Painting: the rounded quartile slices of the LV myocardium's axial extent; "slices" = full labels on those
 slices, "strokes" = one-voxel medial-axis strokes of every class on the same slices (SPECTFewShotLib/painting.py).
-Dice on the unpainted slices over the whole volume. Phantom rows: mean ± standard deviation (minimum, number of
-cases where the class was painted). Times: ProtoNet includes its feature computation; GrowCut and the random
-forest are in-process calls.
+Dice on the unpainted slices over the whole volume (or crop). Real studies: patient001 and patient003 (PhysioNet
+MPS; Calixto et al. 2025, doi:10.13026/ce2z-dw74), myocardium against background on the whole volume, and with
+the LV blood pool (the cavity the wall encloses, slice by slice) on 32^3 crops around the LV. Rows over several
+cases: mean ± standard deviation (minimum, number of cases where the class was painted). Times: the study
+classifier and its stages include the study features (ProtoNet the prior's network pass), computed once per case;
+GrowCut and the random forest are in-process calls.
 
 {table}
 

@@ -1,6 +1,10 @@
 """Evaluation cases: a volume, the reference class of every voxel, and the axial slices a clinician paints.
 
-The bundled real study has two classes (LV myocardium from its wall mask, background for every other voxel).
+The real studies (the bundled patient001 and the shared patient003) have two classes (LV myocardium from their
+wall masks, background for every other voxel), or three: the LV blood pool is the cavity the wall encloses,
+slice by slice (the convex hull of the wall on each axial slice, less the wall: on axial slices the wall of these
+studies is a ring open at the base, which no hole filling closes). A 32^3 crop around the wall's centre rehearses
+the unseen studies (LV crops of 4-6 mm voxels).
 A phantom study has the LV myocardium, the LV blood pool and the liver (when the liver shows on the painted
 slices) as classes, with their phantom label values; every other voxel is background (value 1). The painted
 slices are the rounded quartiles of the myocardium's axial extent (painting.quartile_slices).
@@ -8,7 +12,10 @@ slices are the rounded quartiles of the myocardium's axial extent (painting.quar
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
 
 import numpy as np
 
@@ -19,7 +26,14 @@ from SPECTFewShotLib.resources import sample_study
 from SPECTFewShotLib.volume import Volume
 
 BACKGROUND = 1
+MYOCARDIUM = 2
+BLOOD_POOL = 3
 PHANTOM_CLASSES = ("LV_myocardium", "LV_blood_pool", "liver")
+SHARED_STUDIES = ("001", "003")
+CROP_SIZE = 32
+# The shared real studies: SPECTFEWSHOT_SHARED_DATA, else the checkout's sibling shared/data/physionet-mps
+SHARED_DATA = Path(os.environ.get("SPECTFEWSHOT_SHARED_DATA", "")) if os.environ.get("SPECTFEWSHOT_SHARED_DATA") \
+    else Path(__file__).resolve().parents[4] / "shared" / "data" / "physionet-mps"
 
 
 @dataclass(frozen=True, eq=False)
@@ -61,3 +75,62 @@ def phantom_case(name: str, image: Volume, tissues: np.ndarray, label_values: di
             class_map[region] = value
             names[value] = tissue
     return ClassificationCase(name, image, class_map, names, slices)
+
+
+def shared_study_paths(patient: str) -> Optional[tuple[Path, Path]]:
+    """Image and wall-mask paths of a real study (patient "001" or "003"), or None where it is not available."""
+    for folder in (SHARED_DATA, sample_study()[0].parent):
+        image, mask = folder / f"patient{patient}_image.nii.gz", folder / f"patient{patient}_mask.nii.gz"
+        if image.exists() and mask.exists():
+            return image, mask
+    return None
+
+
+def shared_study_case(patient: str, blood_pool: bool = False, crop: Optional[int] = None) -> ClassificationCase:
+    """A real study as a case: myocardium against background, with the LV blood pool as a third class when
+    `blood_pool`, on the whole volume or a crop of `crop`^3 voxels around the wall's centre."""
+    from scipy import ndimage
+
+    paths = shared_study_paths(patient)
+    if paths is None:
+        raise FileNotFoundError(f"real study patient{patient} not found (set SPECTFEWSHOT_SHARED_DATA)")
+    volume = read_volume(paths[0])
+    wall = read_segmentation(paths[1]).labels.array > 0
+    class_map = np.where(wall, MYOCARDIUM, BACKGROUND).astype(np.int32)
+    names = {BACKGROUND: "background", MYOCARDIUM: "LV_myocardium"}
+    if blood_pool:
+        class_map[enclosed_cavity(wall)] = BLOOD_POOL
+        names[BLOOD_POOL] = "LV_blood_pool"
+    name = f"patient{patient}"
+    if crop is not None:
+        centre = np.round(ndimage.center_of_mass(wall)).astype(int)
+        low = np.clip(centre - crop // 2, 0, np.array(wall.shape) - crop)
+        box = tuple(slice(int(a), int(a) + crop) for a in low)
+        k0, j0, i0 = (int(a) for a in low)
+        origin = volume.index_to_lps((i0, j0, k0))
+        volume = Volume(np.ascontiguousarray(volume.array[box]), volume.spacing, tuple(origin), volume.direction,
+                        volume.modality, volume.units)
+        class_map, wall = np.ascontiguousarray(class_map[box]), wall[box]
+        name += f" {crop}^3 crop"
+    return ClassificationCase(name, volume, class_map, names, quartile_slices(wall))
+
+
+def enclosed_cavity(wall: np.ndarray) -> np.ndarray:
+    """The cavity a wall mask [k, j, i] encloses, slice by slice: the convex hull of each axial slice's wall
+    less the wall."""
+    from skimage.morphology import convex_hull_image
+
+    cavity = np.zeros(wall.shape, dtype=bool)
+    for k in np.flatnonzero(wall.any(axis=(1, 2))):
+        if wall[k].sum() >= 3:
+            cavity[k] = convex_hull_image(wall[k]) & ~wall[k]
+    return cavity
+
+
+def real_cases(crop: int = CROP_SIZE) -> list[tuple[str, ClassificationCase]]:
+    """(group, case) pairs of the available real studies: two classes on the whole volume, then three on crops."""
+    available = [p for p in SHARED_STUDIES if shared_study_paths(p) is not None]
+    cases = [(f"real patient{p}", shared_study_case(p)) for p in available]
+    cases += [(f"real patient{p}, 3 classes, {crop}^3", shared_study_case(p, blood_pool=True, crop=crop))
+              for p in available]
+    return cases

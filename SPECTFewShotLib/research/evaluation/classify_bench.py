@@ -1,12 +1,13 @@
-"""Time and peak memory of ProtoNet classification next to GrowCut, on the same volume and paint, in one run.
+"""Time and peak memory of the study classifier next to GrowCut, on the same volume and paint, in one run.
 
 Every measured step runs in a child process of its own, so that its peak resident memory is that step's alone:
 the kernel's high-water mark of the child's resident set (VmHWM in /proc/PID/status, which counts torch's
 native allocations, unlike tracemalloc), polled every 10 ms while it runs. (The child's ru_maxrss from wait4
 would not do: it starts from the parent's resident set at the fork.) Times are medians over repeats.
 
-Steps: "features" (FewShotSession.set_volume), "reclassify" (set_support with a changed support + predict, from
-cached features), "classify process" (the whole `spectfewshot classify` command: start, read, classify, write),
+Steps: "features" (StudySession.set_volume), "reclassify" (set_support with a changed support + predict with all
+stages, from cached features), "reclassify learner" (the same without the graph cut), "classify process" (the
+whole `spectfewshot classify` command: start, read, classify, write),
 "GrowCut" (vtkImageGrowCutSegment on the whole volume) and "GrowCut process" (start, read, grow, write).
 
 Run as a module, this file is the child: `python -m SPECTFewShotLib.research.evaluation.classify_bench STEP VOLUME
@@ -25,7 +26,7 @@ from typing import Sequence
 
 import numpy as np
 
-STEPS = ("features", "reclassify", "classify process", "GrowCut", "GrowCut process")
+STEPS = ("features", "reclassify", "reclassify learner", "classify process", "GrowCut", "GrowCut process")
 
 
 @dataclass(frozen=True)
@@ -88,7 +89,7 @@ def run_benchmark(volume_path: Path, support_path: Path, other_support_path: Pat
     log, result = work_dir / "child.log", work_dir / "child.json"
     inputs = [str(volume_path), str(support_path), str(other_support_path)]
     results = []
-    for step in ("features", "reclassify", "GrowCut"):
+    for step in ("features", "reclassify", "reclassify learner", "GrowCut"):
         _, rss = _spawn_measured([python, "-m", __name__, step, *inputs, str(work_dir / "out.seg.nrrd"),
                                   str(repeats), str(result)], env, log)
         results.append(StepTiming(step, json.loads(result.read_text(encoding="utf-8"))["seconds"], rss))
@@ -117,13 +118,15 @@ def _child(step: str, volume_path: str, support_path: str, other_path: str, outp
     volume = read_volume(volume_path)
     support = read_segmentation(support_path)
     seconds = []
-    if step in ("features", "reclassify"):
+    if step in ("features", "reclassify", "reclassify learner"):
         import torch
 
-        from SPECTFewShotLib.protonet.session import FewShotSession
+        from SPECTFewShotLib.classification.session import StudySession
 
-        torch.set_num_threads(int(os.environ.get("SPECTFEWSHOT_BENCH_THREADS", "2")))
-        session = FewShotSession(os.environ.get("SPECTFEWSHOT_BENCH_MODEL"), "cpu")
+        threads = int(os.environ.get("SPECTFEWSHOT_BENCH_THREADS", "2"))
+        torch.set_num_threads(threads)
+        session = StudySession(os.environ.get("SPECTFEWSHOT_BENCH_MODEL"), "cpu", workers=threads,
+                               stages="learner" if step == "reclassify learner" else "full")
         session.set_volume(volume)  # warm-up (first-call allocations), not timed for "features"
         if step == "features":
             for _ in range(repeats):

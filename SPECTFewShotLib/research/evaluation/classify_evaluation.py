@@ -1,4 +1,10 @@
-"""ProtoNet against GrowCut and the random forest, on the same paint, scored on the unpainted slices."""
+"""The product's classifier, its stages, GrowCut and the random forest on the same paint, scored on the unpainted
+slices.
+
+The product (StudySession, stages "full") and its ablation (the learner without the graph cut; the ProtoNet prior
+alone) share one session per case, so the study features are computed once; the ProtoNet rows read the prior's
+FewShotSession (session.prior), which also serves on its own (a FewShotSession passed as the session).
+"""
 
 from __future__ import annotations
 
@@ -16,13 +22,16 @@ from SPECTFewShotLib.research.evaluation.metrics import class_dice
 
 log = logging.getLogger(__name__)
 
-PROTONET = "ProtoNet"  # the product: classifier, spatial prior from the painted slices, connectivity step
+STUDY = "Study classifier"  # the product: per-study learner, graph cut, connectivity step
+STUDY_LEARNER = "Learner without graph cut"
+STUDY_VARIANTS = (STUDY, STUDY_LEARNER)
+PROTONET = "ProtoNet prior"  # the prior: classifier, spatial prior from the painted slices, connectivity step
 PROTONET_NO_PRIOR = "ProtoNet without spatial prior"
 PROTONET_ALONE = "ProtoNet classifier alone"  # neither the spatial prior nor the connectivity step
 PROTONET_VARIANTS = (PROTONET, PROTONET_NO_PRIOR, PROTONET_ALONE)
 GROWCUT = "GrowCut"
 RANDOM_FOREST = "Random forest"
-METHODS = (*PROTONET_VARIANTS, GROWCUT, RANDOM_FOREST)
+METHODS = (STUDY, STUDY_LEARNER, PROTONET, GROWCUT, RANDOM_FOREST)
 
 
 @dataclass(frozen=True)
@@ -43,8 +52,10 @@ def evaluate_case(case: ClassificationCase, group: str, session, protocols: Sequ
     results = []
     where_cache: dict = {}
     started = time.perf_counter()
-    if any(m in PROTONET_VARIANTS for m in methods):
+    if any(m in STUDY_VARIANTS for m in methods):
         session.set_volume(case.volume)
+    elif any(m in PROTONET_VARIANTS for m in methods):
+        _prior(session).set_volume(case.volume)
     feature_seconds = time.perf_counter() - started
     for protocol in protocols:
         support = paint(case.class_map, case.slices, protocol)
@@ -53,7 +64,8 @@ def evaluate_case(case: ClassificationCase, group: str, session, protocols: Sequ
         for method in methods:
             started = time.perf_counter()
             labels = _run(method, case, painted, support, session)
-            seconds = time.perf_counter() - started + (feature_seconds if method.startswith(PROTONET) else 0.0)
+            product = method in STUDY_VARIANTS or method in PROTONET_VARIANTS
+            seconds = time.perf_counter() - started + (feature_seconds if product else 0.0)
             scores = class_dice(labels, case.class_map, case.classes, where)
             named = {case.class_names[c]: scores[c] for c in case.classes}
             results.append(CaseResult(case.name, group, protocol, method, named, seconds))
@@ -62,14 +74,26 @@ def evaluate_case(case: ClassificationCase, group: str, session, protocols: Sequ
     return results
 
 
+def _prior(session):
+    """The ProtoNet session: a StudySession's prior, or the session itself."""
+    return getattr(session, "prior", session)
+
+
 def _run(method: str, case: ClassificationCase, painted: Segmentation, support: np.ndarray, session) -> np.ndarray:
+    if method in STUDY_VARIANTS:
+        session.set_support(painted)
+        return session.predict("full" if method == STUDY else "learner").labels.labels.array
     if method in PROTONET_VARIANTS:
         from SPECTFewShotLib.protonet.spatial_prior import SpatialPrior
 
-        session.refine = method != PROTONET_ALONE
-        session.spatial_prior = SpatialPrior() if method == PROTONET else None
-        session.set_support(painted)
-        return session.predict().labels.labels.array
+        prior = _prior(session)
+        if prior is not session:
+            session.set_support(painted)
+            session.prepare_prior()
+        prior.refine = method != PROTONET_ALONE
+        prior.spatial_prior = SpatialPrior() if method == PROTONET else None
+        prior.set_support(painted)
+        return prior.predict().labels.labels.array
     if method == GROWCUT:
         from SPECTFewShotLib.research.baselines.growcut import grow_from_seeds
 

@@ -1,0 +1,287 @@
+"""The live API of the product's classifier: the ProtoNet prior, a learner fitted on the study's own paint, a graph cut.
+
+    session = StudySession()                      # default shipped weights, device "auto", all stages
+    session.set_volume(volume, progress, cancel)  # the study's features (and the prior's embedding), once
+    session.set_support(painted)                  # a Segmentation on the volume's grid, >= 2 classes
+    result = session.predict()                    # labels (painted values, names, colours) and probabilities
+
+Stages (`stages`): "prior" is ProtoNet alone (its spatial prior and connectivity step included); "learner" fits
+the per-study randomised trees on the painted voxels (study features and distances to the paint; the prior's
+probabilities too with `use_prior_features`) and keeps each class's regions that touch its paint; "full" adds the
+graph cut before that connectivity step. The prior's network pass runs only when a stage reads it. Painted
+voxels always keep their painted label and a class that is not painted never appears. `probabilities` are the
+learner's (the prior's for "prior"), with painted voxels certain.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Optional
+
+import numpy as np
+from scipy import ndimage
+
+from ..errors import InputError
+from ..io.segmentation_io import Segmentation
+from ..io.volume_io import require_counts
+from ..progress import CancelToken, ProgressCallback, report
+from ..protonet.refinement import keep_connected_to_paint
+from ..protonet.support import PaintedSupport, check_support, class_index_map, painted_voxels
+from ..volume import Volume
+from .graph_cut import SMOOTHNESS, alpha_expansion, contrast_weights, uncertain_band
+from .learner import TreeEnsemble
+from .paint_distances import euclidean_distances, training_distances
+from .result import ClassificationResult
+from .study_features import StudyFeatures, compute_study_features
+
+log = logging.getLogger(__name__)
+
+STAGES = ("prior", "learner", "full")
+# A volume of more voxels than this is classified on a coarser grid first and voxel by voxel only where the
+# coarse answer changes class or no class has the majority: the same labels at a fraction of the cost
+FINE_VOXELS = 300_000
+# Peak bytes per voxel: the feature channels (float32), the graph cut's contrast weights (float64, three axes),
+# distances, probabilities and labels of a few classes, and the features of the voxels being predicted
+STUDY_BYTES_PER_VOXEL = 4 * 20 + 8 * 3 + 4 * 20 + 16 * 4
+COARSE_CERTAIN = 0.5
+PRIOR_SHARE = 0.5  # the part of set_volume's progress bar that the prior's network pass takes
+
+
+class StudySession:
+    """One volume's cached prior embedding and study features, classified again at every paint change."""
+
+    def __init__(self, model: Optional[str] = None, device: str = "auto", stages: str = "full",
+                 network=None, workers: int = 2, smoothness: float = SMOOTHNESS,
+                 use_prior_features: bool = False) -> None:
+        if stages not in STAGES:
+            raise InputError(f"unknown stages '{stages}'; choose one of {', '.join(STAGES)}")
+        self._prior_arguments = (model, device, network)
+        self._prior = None
+        self.stages = stages
+        self.workers = int(workers)
+        self.smoothness = float(smoothness)
+        self.use_prior_features = bool(use_prior_features)
+        self.feature_computations = 0
+        self.timings: dict[str, float] = {}
+        self._volume: Optional[Volume] = None
+        self._study: Optional[StudyFeatures] = None
+        self._edges: Optional[list[np.ndarray]] = None
+        self._support: Optional[PaintedSupport] = None
+        self._support_segmentation: Optional[Segmentation] = None
+        self._prior_ready = False
+
+    @property
+    def prior(self):
+        """The ProtoNet prior's FewShotSession (torch and its weights load on first use)."""
+        if self._prior is None:
+            from ..protonet.session import FewShotSession
+
+            model, device, network = self._prior_arguments
+            self._prior = FewShotSession(model, device, network=network)
+        return self._prior
+
+    @property
+    def device(self):
+        """The torch device of the prior's network."""
+        from ..device import resolve_device
+
+        return self.prior.device if self._prior is not None else resolve_device(self._prior_arguments[1])
+
+    @property
+    def model_entry(self):
+        """The registered ProtoNet model of the prior (None for an in-memory network)."""
+        return self.prior.model_entry
+
+    @property
+    def volume(self) -> Optional[Volume]:
+        """The volume whose features are cached (None before set_volume)."""
+        return self._volume
+
+    def set_volume(self, volume: Volume, progress: Optional[ProgressCallback] = None,
+                   cancel: Optional[CancelToken] = None) -> None:
+        """Compute and cache the prior's embedding and the study features; a cancelled or failed call leaves the
+        session as it was."""
+        require_counts(volume, "the volume")
+        _check_memory(volume)
+        started = time.perf_counter()
+        needs_prior = self.stages == "prior" or self.use_prior_features
+        share = PRIOR_SHARE if needs_prior else 0.0
+        self._prior_ready = False
+        if needs_prior:
+            self.prior.set_volume(volume, _scaled(progress, 0.0, share), cancel)
+        prior_s = time.perf_counter() - started
+        study = compute_study_features(volume.array, _scaled(progress, share, 1.0), cancel)
+        spacing = _spacing_kji(volume)
+        edges = contrast_weights(study.counts, spacing, self.smoothness)
+        self._volume, self._study, self._edges, self._support = volume, study, edges, None
+        self._prior_ready = needs_prior
+        self.feature_computations += 1
+        self.timings = {"prior_features_s": prior_s, "study_features_s": time.perf_counter() - started - prior_s}
+        report(progress, 1.0, "features ready", cancel)
+
+    def set_support(self, support: Segmentation) -> None:
+        """Set the painted support (checked against the volume's grid; at least two painted classes)."""
+        if self._volume is None:
+            raise InputError("set the volume before the painted support")
+        self._support = check_support(support, self._volume)
+        self._support_segmentation = support
+
+    def predict(self, stages: Optional[str] = None) -> ClassificationResult:
+        """Classify every voxel from the current support; `stages` overrides the session's for this call."""
+        stages = stages or self.stages
+        if stages not in STAGES:
+            raise InputError(f"unknown stages '{stages}'; choose one of {', '.join(STAGES)}")
+        if self._volume is None or self._support is None or self._study is None:
+            raise InputError("set the volume and paint a support before classifying")
+        if stages == "prior":
+            started = time.perf_counter()
+            self.prepare_prior()
+            prior = self.prior.predict()
+            self.timings["prior_s"] = time.perf_counter() - started
+            return prior
+        support, volume = self._support, self._volume
+        painted = class_index_map(support)
+        where = painted_voxels(painted, support.slices)
+        n_classes = len(support.class_labels)
+        started = time.perf_counter()
+        probabilities = self._learner_probabilities(painted, where, n_classes)
+        self.timings["learner_s"] = time.perf_counter() - started
+        started = time.perf_counter()
+        if stages == "full":
+            labels = alpha_expansion(probabilities, self._edges, painted, uncertain_band(probabilities))
+        else:
+            labels = probabilities.argmax(0)
+        self.timings["graph_cut_s"] = time.perf_counter() - started
+        started = time.perf_counter()
+        labels = _connected_to_paint(labels, probabilities, painted)
+        labels[tuple(where.T)] = painted[tuple(where.T)]
+        self.timings["connectivity_s"] = time.perf_counter() - started
+        values = np.asarray(support.class_labels, dtype=np.int32)[labels]
+        result = Segmentation(volume.with_array(values), support.segments)
+        return ClassificationResult(result, support.class_labels, support.class_names, probabilities)
+
+    def prepare_prior(self) -> None:
+        """Make the prior ready for the current volume and support (its embedding is computed on first use)."""
+        if not self._prior_ready:
+            self.prior.set_volume(self._volume)
+            self._prior_ready = True
+        self.prior.set_support(self._support_segmentation)
+
+    def _prior_probabilities(self, painted: np.ndarray, where: np.ndarray) -> np.ndarray:
+        """The prototypes' class probabilities [C, k, j, i] on the voxels, before paint, spatial prior and
+        connectivity (the learner would otherwise learn the paint back from them)."""
+        import torch
+
+        self.prepare_prior()
+        cells = self.prior.cell_probabilities(painted, where)
+        grid = self.prior._grid
+        if grid is None or grid.stride == 1:
+            return cells
+        return np.ascontiguousarray(grid.upsample(torch.from_numpy(cells)).numpy())
+
+    def _learner_probabilities(self, painted: np.ndarray, where: np.ndarray, n_classes: int) -> np.ndarray:
+        """The tree ensemble's class probabilities [C, k, j, i] (float32), painted voxels certain."""
+        assert self._study is not None and self._volume is not None
+        channels = self._study.channels
+        spacing = _spacing_kji(self._volume)
+        slices = np.unique(where[:, 0])
+        use_distances = len(slices) >= 2  # leave-one-slice-out needs another painted slice
+        extra = []
+        train_extra = []
+        if self.use_prior_features:
+            prior_probabilities = self._prior_probabilities(painted, where)
+            extra.append(prior_probabilities)
+            train_extra.append(prior_probabilities[:, where[:, 0], where[:, 1], where[:, 2]].T)
+        if use_distances:
+            extra.append(euclidean_distances(painted, n_classes, spacing))
+            train_extra.append(training_distances(painted, n_classes, spacing, slices, where))
+        train = np.concatenate([channels[:, where[:, 0], where[:, 1], where[:, 2]].T, *train_extra], axis=1)
+        classes = painted[tuple(where.T)].astype(np.int64)
+        learner = TreeEnsemble(workers=self.workers).fit(train, classes)
+        voxel_features = [channels, *extra]
+
+        def features_at(index: tuple) -> np.ndarray:
+            return np.concatenate([f[(slice(None), *index)].reshape(f.shape[0], -1) for f in voxel_features]).T
+
+        probabilities = coarse_to_fine(lambda index: learner.predict_proba(np.ascontiguousarray(features_at(index))),
+                                       painted.shape, n_classes)
+        k, j, i = where.T
+        probabilities[:, k, j, i] = 0.0
+        probabilities[painted[k, j, i], k, j, i] = 1.0
+        return probabilities
+
+
+def coarse_to_fine(predict, shape: tuple, n_classes: int, fine_voxels: Optional[int] = None) -> np.ndarray:
+    """Class probabilities [C, k, j, i] (float32) from `predict` (an index into the grid -> [n, C]) at every voxel
+    of a small volume; on a large one, at every s-th voxel along each axis first, then again voxel by voxel where
+    that coarse answer is uncertain or changes class (within one coarse cell)."""
+    size = int(np.prod(shape))
+    fine_voxels = FINE_VOXELS if fine_voxels is None else fine_voxels
+    stride = 1
+    while size / stride ** 3 > fine_voxels:
+        stride += 1
+    if stride == 1:
+        return np.ascontiguousarray(predict((slice(None),) * 3).T).reshape(n_classes, *shape)
+    coarse_index = tuple(slice(None, None, stride) for _ in shape)
+    coarse_shape = tuple(len(range(0, n, stride)) for n in shape)
+    coarse = np.ascontiguousarray(predict(coarse_index).T).reshape(n_classes, *coarse_shape)
+    labels = coarse.argmax(0)
+    unsure = coarse.max(0) < COARSE_CERTAIN
+    unsure |= ndimage.maximum_filter(labels, size=3) != ndimage.minimum_filter(labels, size=3)
+    unsure = ndimage.binary_dilation(unsure)
+    probabilities = np.empty((n_classes, *shape), dtype=np.float32)
+    expanded = coarse
+    for axis, n in enumerate(shape):
+        expanded = np.repeat(expanded, stride, axis=axis + 1).take(np.arange(n), axis=axis + 1)
+    probabilities[:] = expanded
+    fine = unsure
+    for axis, n in enumerate(shape):
+        fine = np.repeat(fine, stride, axis=axis).take(np.arange(n), axis=axis)
+    where = np.nonzero(fine)
+    if where[0].size:
+        probabilities[(slice(None), *where)] = predict(where).T
+    return probabilities
+
+
+def _connected_to_paint(labels: np.ndarray, probabilities: np.ndarray, painted: np.ndarray) -> np.ndarray:
+    """Labels where each class keeps only its regions that touch its paint; other regions go to the most
+    probable other class."""
+    n_classes = probabilities.shape[0]
+    scores = 0.5 * probabilities
+    for c in range(n_classes):
+        scores[c][labels == c] += 0.51  # the labels stay the argmax; the probabilities rank the others
+    return keep_connected_to_paint(scores, painted)
+
+
+def _spacing_kji(volume: Volume) -> tuple[float, float, float]:
+    """Voxel spacing (mm) along k, j, i."""
+    i, j, k = volume.spacing
+    return (k, j, i)
+
+
+def _scaled(progress: Optional[ProgressCallback], low: float, high: float) -> Optional[ProgressCallback]:
+    """A progress callback mapping [0, 1] onto [low, high] of `progress`."""
+    if progress is None:
+        return None
+    return lambda fraction, message: progress(low + (high - low) * fraction, message)
+
+
+def _check_memory(volume: Volume) -> None:
+    """Refuse, before allocating, a volume whose study features and classification would not fit in memory."""
+    from ..memory_guard import require_memory
+
+    require_memory(volume.array.shape, STUDY_BYTES_PER_VOXEL, "computing the study features")
+
+
+def classify_study(volume: Volume, support: Segmentation, model: Optional[str] = None, device: str = "auto",
+                   stages: str = "full", progress: Optional[ProgressCallback] = None,
+                   cancel: Optional[CancelToken] = None) -> ClassificationResult:
+    """Classify every voxel of `volume` from one painted support (checked before any computation)."""
+    check_support(support, volume)
+    session = StudySession(model, device, stages=stages)
+    session.set_volume(volume, progress, cancel)
+    session.set_support(support)
+    result = session.predict()
+    report(progress, 1.0, "classified", cancel)
+    return result
