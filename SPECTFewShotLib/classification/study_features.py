@@ -21,6 +21,7 @@ SMOOTHING_SIGMAS = (0.5, 1.0, 2.0, 4.0)
 LOG_SIGMAS = (1.0, 2.0, 4.0)
 GRADIENT_SIGMAS = (1.0, 2.0)
 HESSIAN_SIGMAS = (1.0, 2.0)
+BLOCK_VOXELS = 65_536  # voxels per block of the eigenvalue computation
 EDGE_SIGMA = 0.5  # the smoothing of the counts the graph cut's contrast terms read
 
 
@@ -102,10 +103,13 @@ def symmetric_eigenvalues(xx: np.ndarray, yy: np.ndarray, zz: np.ndarray, xy: np
     q = (xx + yy + zz) / np.float32(3.0)
     a, b, c = xx - q, yy - q, zz - q
     p = np.sqrt((a * a + b * b + c * c + 2.0 * (xy * xy + xz * xz + yz * yz)) / np.float32(6.0))
-    inverse = np.float32(1.0) / np.maximum(p, np.float32(1e-12))
-    # det((A - qI) / p) / 2, clipped against rounding
-    r = a * (b * c - yz * yz) - xy * (xy * c - yz * xz) + xz * (xy * yz - b * xz)
-    r *= inverse * inverse * inverse * np.float32(0.5)
+    # B = (A - qI) / p has entries of order one: its determinant cannot underflow into slow denormals
+    inverse = np.float32(1.0) / np.maximum(p, np.float32(1e-30))
+    a *= inverse
+    b *= inverse
+    c *= inverse
+    d, e, f = xy * inverse, xz * inverse, yz * inverse
+    r = (a * (b * c - f * f) - d * (d * c - f * e) + e * (d * f - b * e)) * np.float32(0.5)  # det(B) / 2
     np.clip(r, -1.0, 1.0, out=r)
     phi = np.arccos(r) / np.float32(3.0)
     out = np.empty((3, *q.shape), dtype=np.float32)
@@ -116,5 +120,12 @@ def symmetric_eigenvalues(xx: np.ndarray, yy: np.ndarray, zz: np.ndarray, xy: np
 
 
 def hessian_eigenvalues(counts: np.ndarray, sigma: float) -> np.ndarray:
-    """The scale-normalised Hessian's eigenvalues [3, k, j, i] (float32, increasing) at one sigma in voxels."""
-    return symmetric_eigenvalues(*hessian(counts, sigma))
+    """The scale-normalised Hessian's eigenvalues [3, k, j, i] (float32, increasing) at one sigma in voxels,
+    computed in blocks of slices so that the many temporaries stay small and are reused."""
+    entries = hessian(counts, sigma)
+    out = np.empty((3, *counts.shape), dtype=np.float32)
+    step = max(1, BLOCK_VOXELS // max(counts[0].size, 1))
+    for start in range(0, counts.shape[0], step):
+        block = slice(start, start + step)
+        out[:, block] = symmetric_eigenvalues(*(e[block] for e in entries))
+    return out
