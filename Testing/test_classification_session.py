@@ -44,6 +44,9 @@ class StudySessionTest(unittest.TestCase):
             self.assertEqual(set(np.unique(labels)) - {7, 31, 200}, set())
             self.assertEqual(result.probabilities.shape, (3, *self.volume.array.shape))
             np.testing.assert_allclose(result.probabilities.sum(0), 1.0, atol=1e-4)
+            painted_index = np.searchsorted(result.class_labels, support.labels.array[painted])
+            np.testing.assert_allclose(result.probabilities[:, painted][painted_index, np.arange(painted.sum())], 1.0,
+                                       atol=1e-5, err_msg=stages)
 
     def test_a_class_that_is_not_painted_never_appears(self):
         support = support_from(self.volume, self.classes, [7, 12, 16])
@@ -118,6 +121,18 @@ class LearnerCorrectsThePriorTest(unittest.TestCase):
         full_score = dice(full == 2, classes == 2, where)
         self.assertGreater(full_score, 0.95)
         self.assertGreater(full_score, prior_score + 0.05, f"prior {prior_score:.3f}, full {full_score:.3f}")
+
+
+class CalibrationTest(unittest.TestCase):
+    def test_balanced_probabilities_become_posteriors(self):
+        """A balanced classifier says 0.5 where its evidence is neutral; with a class painted nine times as often,
+        the posterior there is 0.9 for that class."""
+        from SPECTFewShotLib.classification.session import calibrate_to_paint
+
+        probabilities = np.full((2, 4, 4, 4), 0.5, dtype=np.float32)
+        calibrate_to_paint(probabilities, np.array([0] * 9 + [1]), 2)
+        np.testing.assert_allclose(probabilities[0], 0.9, atol=1e-6)
+        np.testing.assert_allclose(probabilities.sum(0), 1.0, atol=1e-6)
 
 
 class GraphCutTest(unittest.TestCase):

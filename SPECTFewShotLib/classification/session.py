@@ -10,7 +10,9 @@ the per-study randomised trees on the painted voxels (study features and distanc
 probabilities too with `use_prior_features`) and keeps each class's regions that touch its paint; "full" adds the
 graph cut before that connectivity step. The prior's network pass runs only when a stage reads it. Painted
 voxels always keep their painted label and a class that is not painted never appears. `probabilities` are the
-learner's (the prior's for "prior"), with painted voxels certain.
+learner's, calibrated to the painted class shares (calibrate_to_paint; the prior's for "prior"), with painted
+voxels certain; the labels are the graph cut's (or, for "learner", the most probable class before that
+calibration), so they need not be the most probable class of `probabilities`.
 """
 
 from __future__ import annotations
@@ -159,6 +161,7 @@ class StudySession:
         self.timings["connectivity_s"] = time.perf_counter() - started
         values = np.asarray(support.class_labels, dtype=np.int32)[labels]
         result = Segmentation(volume.with_array(values), support.segments)
+        calibrate_to_paint(probabilities, painted[tuple(where.T)], n_classes)
         return ClassificationResult(result, support.class_labels, support.class_names, probabilities)
 
     def prepare_prior(self) -> None:
@@ -210,6 +213,19 @@ class StudySession:
         probabilities[:, k, j, i] = 0.0
         probabilities[painted[k, j, i], k, j, i] = 1.0
         return probabilities
+
+
+def calibrate_to_paint(probabilities: np.ndarray, painted_classes: np.ndarray, n_classes: int) -> None:
+    """Turn the class-balanced learner's probabilities [C, ...] into posteriors (in place): weighted by each class's
+    share of the painted voxels and renormalised (the prior-shift correction of a balanced classifier).
+
+    The balanced probabilities are likelihood ratios under equal class priors: the labels come from them (a thin
+    myocardium is not outvoted by a big painted background), while the probabilities reported beside the labels
+    say how often a voxel of that probability belongs to the class."""
+    shares = np.bincount(painted_classes.astype(np.int64), minlength=n_classes).astype(np.float32)
+    shares /= max(float(shares.sum()), 1.0)
+    probabilities *= shares.reshape(-1, *([1] * (probabilities.ndim - 1)))
+    probabilities /= np.maximum(probabilities.sum(0, keepdims=True), np.float32(1e-12))
 
 
 def coarse_to_fine(predict, shape: tuple, n_classes: int, fine_voxels: Optional[int] = None) -> np.ndarray:
