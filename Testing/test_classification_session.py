@@ -33,7 +33,7 @@ class StudySessionTest(unittest.TestCase):
     def test_painted_voxels_keep_their_labels_and_values_pass_through(self):
         names = {7: "background", 200: "LV_myocardium", 31: "LV_blood_pool"}
         support = support_from(self.volume, self.classes, [7, 12, 16], values=[0, 7, 200, 31], names=names)
-        for stages in ("prior", "learner", "full"):
+        for stages in ("prior", "preview", "learner", "full"):
             self.session.set_support(support)
             result = self.session.predict(stages)
             labels = result.labels.labels.array
@@ -54,7 +54,7 @@ class StudySessionTest(unittest.TestCase):
         array[array == 3] = 0  # the cavity is left unpainted: background and myocardium only
         painted = Segmentation(self.volume.with_array(array), segments_for([1, 2]))
         self.session.set_support(painted)
-        for stages in ("learner", "full"):
+        for stages in ("preview", "learner", "full"):
             result = self.session.predict(stages)
             self.assertEqual(set(np.unique(result.labels.labels.array)), {1, 2})
             self.assertEqual(result.probabilities.shape[0], 2)

@@ -18,9 +18,10 @@ FAR_MM = 1000.0  # the distance to a class with no paint left (a class painted o
 
 
 def euclidean_distances(painted: np.ndarray, n_classes: int, spacing_kji: Sequence[float],
-                        leave_out: int | None = None) -> np.ndarray:
+                        leave_out: int | None = None, sample: tuple = (slice(None),) * 3) -> np.ndarray:
     """Euclidean distance (mm) [C, k, j, i] (float32) from each class's painted voxels; `painted` holds class
-    indices (-1 = unpainted); `leave_out` is an axial slice whose paint does not count.
+    indices (-1 = unpainted); `leave_out` is an axial slice whose paint does not count; `sample` (slices or
+    index arrays along k, j and i) picks the grid points computed (default: every voxel).
 
     Exact and fast because paint lies on few axial slices: the distance to the paint of slice k' is
     sqrt(((k - k') dz)^2 + d_k'(j, i)^2), d_k' the in-plane distance map of that slice, and the distance to a
@@ -28,30 +29,35 @@ def euclidean_distances(painted: np.ndarray, n_classes: int, spacing_kji: Sequen
     """
     dz, dy, dx = (float(s) for s in spacing_kji)
     depth = painted.shape[0]
-    out = np.full((n_classes, *painted.shape), FAR_MM, dtype=np.float32)
-    offsets = np.arange(depth, dtype=np.float32)
+    ks = np.arange(depth)[sample[0]].astype(np.float32).reshape(-1)
+    in_plane_sample = (sample[1], sample[2])
+    rows = np.arange(painted.shape[1])[sample[1]].size
+    cols = np.arange(painted.shape[2])[sample[2]].size
+    out = np.full((n_classes, ks.size, rows, cols), FAR_MM, dtype=np.float32)
     for k in np.flatnonzero((painted >= 0).reshape(depth, -1).any(axis=1)):
         if k == leave_out:
             continue
         plane = painted[k]
+        along = ((ks - k) * dz) ** 2
         for c in np.unique(plane[plane >= 0]):
             in_plane = ndimage.distance_transform_edt(plane != c, sampling=(dy, dx)).astype(np.float32)
-            along = ((offsets - k) * dz) ** 2
+            in_plane = in_plane[np.ix_(*(np.arange(n)[s].reshape(-1) for n, s in zip(plane.shape, in_plane_sample)))]
             np.minimum(out[c], np.sqrt(along[:, None, None] + (in_plane * in_plane)[None]), out=out[c])
     return out
 
 
 def training_distances(painted: np.ndarray, n_classes: int, spacing_kji: Sequence[float], slices: np.ndarray,
                        where: np.ndarray) -> np.ndarray:
-    """Distances [n, C] of the painted voxels `where` (n, 3 [k, j, i], grouped by slice as np.argwhere gives
-    them), each from the paint on the other axial slices (leave one slice out)."""
+    """Distances [n, C] of the painted voxels `where` (n, 3 [k, j, i]), each from the paint on the other axial
+    slices (leave one slice out); only the slice itself is computed."""
     out = np.empty((len(where), n_classes), dtype=np.float32)
     for k in slices:
         rows = np.flatnonzero(where[:, 0] == k)
         if rows.size == 0:
             continue
-        distances = euclidean_distances(painted, n_classes, spacing_kji, leave_out=k)
-        out[rows] = distances[:, k, where[rows, 1], where[rows, 2]].T
+        distances = euclidean_distances(painted, n_classes, spacing_kji, leave_out=int(k),
+                                        sample=(slice(int(k), int(k) + 1), slice(None), slice(None)))
+        out[rows] = distances[:, 0, where[rows, 1], where[rows, 2]].T
     return out
 
 

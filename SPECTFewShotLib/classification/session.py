@@ -8,7 +8,8 @@
 Stages (`stages`): "prior" is ProtoNet alone (its spatial prior and connectivity step included); "learner" fits
 the per-study randomised trees on the painted voxels (study features and distances to the paint; the prior's
 probabilities too with `use_prior_features`) and keeps each class's regions that touch its paint; "full" adds the
-graph cut before that connectivity step. The prior's network pass runs only when a stage reads it. Painted
+graph cut before that connectivity step; "preview" is the learner's quick answer for a live display (a sample of
+the paint, a coarse grid, no graph cut). The prior's network pass runs only when a stage reads it. Painted
 voxels always keep their painted label and a class that is not painted never appears. `probabilities` are the
 learner's, calibrated to the painted class shares (calibrate_to_paint; the prior's for "prior"), with painted
 voxels certain; the labels are the graph cut's (or, for "learner", the most probable class before that
@@ -39,7 +40,9 @@ from .study_features import StudyFeatures, compute_study_features
 
 log = logging.getLogger(__name__)
 
-STAGES = ("prior", "learner", "full")
+STAGES = ("prior", "preview", "learner", "full")
+PREVIEW_TRAINING = 2_000  # painted voxels per class the preview's learner is fitted on
+PREVIEW_VOXELS = 40_000  # grid points the preview predicts
 # A volume of more voxels than this is classified on a coarser grid first and voxel by voxel only where the
 # coarse answer changes class or no class has the majority: the same labels at a fraction of the cost
 FINE_VOXELS = 300_000
@@ -146,6 +149,8 @@ class StudySession:
         painted = class_index_map(support)
         where = painted_voxels(painted, support.slices)
         n_classes = len(support.class_labels)
+        if stages == "preview":
+            return self._preview(painted, where, n_classes)
         started = time.perf_counter()
         probabilities = self._learner_probabilities(painted, where, n_classes)
         self.timings["learner_s"] = time.perf_counter() - started
@@ -183,25 +188,70 @@ class StudySession:
             return cells
         return np.ascontiguousarray(grid.upsample(torch.from_numpy(cells)).numpy())
 
+    def _preview(self, painted: np.ndarray, where: np.ndarray, n_classes: int) -> ClassificationResult:
+        """The learner's quick answer: fitted on at most PREVIEW_TRAINING painted voxels per class, predicted on a
+        grid of about PREVIEW_VOXELS points, each class's regions kept where they touch its paint, spread to the
+        voxels; no graph cut."""
+        assert self._study is not None and self._volume is not None and self._support is not None
+        started = time.perf_counter()
+        support, channels = self._support, self._study.channels
+        spacing = _spacing_kji(self._volume)
+        rows = _per_class_sample(painted[tuple(where.T)], PREVIEW_TRAINING)
+        learner, use_distances = self._fit(painted, where, where[rows], n_classes)
+        stride = _stride_for(painted.shape, PREVIEW_VOXELS)
+        sample = tuple(slice(None, None, stride) for _ in range(3))
+        grid = channels[(slice(None), *sample)]
+        features = [grid.reshape(grid.shape[0], -1)]
+        if use_distances:
+            features.append(euclidean_distances(painted, n_classes, spacing, sample=sample).reshape(n_classes, -1))
+        coarse = learner.predict_proba(np.ascontiguousarray(np.concatenate(features).T))
+        coarse = np.ascontiguousarray(coarse.T).reshape(n_classes, *grid.shape[1:])
+        cells = np.full(grid.shape[1:], -1, dtype=painted.dtype)  # a cell holding paint takes one painted class
+        cells[tuple((where // stride).T)] = painted[tuple(where.T)]
+        labels = _spread(_connected_to_paint(coarse.argmax(0), coarse, cells), stride, painted.shape)
+        labels[tuple(where.T)] = painted[tuple(where.T)]
+        values = np.asarray(support.class_labels, dtype=np.int32)[labels]
+        result = Segmentation(self._volume.with_array(values), support.segments)
+        shares = painted[tuple(where.T)]
+        self.timings["preview_s"] = time.perf_counter() - started
+
+        def probabilities() -> np.ndarray:
+            voxels = np.stack([_spread(c, stride, painted.shape) for c in coarse]).astype(np.float32)
+            k, j, i = where.T
+            voxels[:, k, j, i] = 0.0
+            voxels[painted[k, j, i], k, j, i] = 1.0
+            calibrate_to_paint(voxels, shares, n_classes)
+            return voxels
+
+        return ClassificationResult(result, support.class_labels, support.class_names,
+                                    make_probabilities=probabilities)
+
+    def _fit(self, painted: np.ndarray, where: np.ndarray, train_where: np.ndarray, n_classes: int,
+             extra_train: tuple = ()) -> tuple:
+        """The learner fitted on the painted voxels `train_where` (a subset of all painted voxels `where`), and
+        whether it reads distances to the paint (leave one slice out needs paint on two axial slices)."""
+        assert self._study is not None and self._volume is not None
+        slices = np.unique(where[:, 0])
+        use_distances = len(slices) >= 2
+        k, j, i = train_where.T
+        train = [self._study.channels[:, k, j, i].T, *extra_train]
+        if use_distances:
+            train.append(training_distances(painted, n_classes, _spacing_kji(self._volume), slices, train_where))
+        classes = painted[k, j, i].astype(np.int64)
+        return TreeEnsemble(workers=self.workers).fit(np.concatenate(train, axis=1), classes), use_distances
+
     def _learner_probabilities(self, painted: np.ndarray, where: np.ndarray, n_classes: int) -> np.ndarray:
         """The tree ensemble's class probabilities [C, k, j, i] (float32), painted voxels certain."""
         assert self._study is not None and self._volume is not None
         channels = self._study.channels
-        spacing = _spacing_kji(self._volume)
-        slices = np.unique(where[:, 0])
-        use_distances = len(slices) >= 2  # leave-one-slice-out needs another painted slice
-        extra = []
-        train_extra = []
+        extra, train_extra = [], []
         if self.use_prior_features:
             prior_probabilities = self._prior_probabilities(painted, where)
             extra.append(prior_probabilities)
             train_extra.append(prior_probabilities[:, where[:, 0], where[:, 1], where[:, 2]].T)
+        learner, use_distances = self._fit(painted, where, where, n_classes, tuple(train_extra))
         if use_distances:
-            extra.append(euclidean_distances(painted, n_classes, spacing))
-            train_extra.append(training_distances(painted, n_classes, spacing, slices, where))
-        train = np.concatenate([channels[:, where[:, 0], where[:, 1], where[:, 2]].T, *train_extra], axis=1)
-        classes = painted[tuple(where.T)].astype(np.int64)
-        learner = TreeEnsemble(workers=self.workers).fit(train, classes)
+            extra.append(euclidean_distances(painted, n_classes, _spacing_kji(self._volume)))
         voxel_features = [channels, *extra]
 
         def features_at(index: tuple) -> np.ndarray:
@@ -213,6 +263,32 @@ class StudySession:
         probabilities[:, k, j, i] = 0.0
         probabilities[painted[k, j, i], k, j, i] = 1.0
         return probabilities
+
+
+def _per_class_sample(classes: np.ndarray, limit: int) -> np.ndarray:
+    """Indices of at most `limit` entries of each class (all of a smaller class), in a fixed random choice."""
+    rng = np.random.default_rng(0)
+    chosen = []
+    for c in np.unique(classes):
+        rows = np.flatnonzero(classes == c)
+        chosen.append(rows if rows.size <= limit else rng.choice(rows, limit, replace=False))
+    return np.sort(np.concatenate(chosen))
+
+
+def _stride_for(shape: tuple, points: int) -> int:
+    """The smallest stride whose grid over `shape` has at most `points` points."""
+    stride = 1
+    while int(np.prod([len(range(0, n, stride)) for n in shape])) > points:
+        stride += 1
+    return stride
+
+
+def _spread(coarse: np.ndarray, stride: int, shape: tuple) -> np.ndarray:
+    """Values of a stride-`stride` grid spread to every voxel of `shape` (each voxel takes its cell's value)."""
+    out = coarse
+    for axis, n in enumerate(shape):
+        out = np.repeat(out, stride, axis=axis)[(slice(None),) * axis + (slice(0, n),)]
+    return out
 
 
 def calibrate_to_paint(probabilities: np.ndarray, painted_classes: np.ndarray, n_classes: int) -> None:
