@@ -6,8 +6,8 @@ features computed), then painted with STROKES more strokes (half of the myocardi
 each), each followed by the module's live update: read the painting from its node, predict from the cached
 features (all stages), write the output node. After each update the same paint is classified again by the
 preview stage, the learner without the graph cut and the ProtoNet prior alone (the quicker answers). Next to it,
-in the same run and on the same paintings, Slicer's "Grow from seeds" (GrowCut over the whole volume), the interactive tool a
-user would otherwise use. Times are medians over the strokes.
+in the same run and on the same paintings, Slicer's "Grow from seeds" (GrowCut over the whole volume), the
+interactive tool a user would otherwise use. Times are medians over the strokes.
 """
 
 from __future__ import annotations
