@@ -33,7 +33,7 @@ def euclidean_distances(painted: np.ndarray, n_classes: int, spacing_kji: Sequen
     in_plane_sample = (sample[1], sample[2])
     rows = np.arange(painted.shape[1])[sample[1]].size
     cols = np.arange(painted.shape[2])[sample[2]].size
-    out = np.full((n_classes, ks.size, rows, cols), FAR_MM, dtype=np.float32)
+    out = np.full((n_classes, ks.size, rows, cols), FAR_MM * FAR_MM, dtype=np.float32)  # squared until the end
     for k in np.flatnonzero((painted >= 0).reshape(depth, -1).any(axis=1)):
         if k == leave_out:
             continue
@@ -42,8 +42,8 @@ def euclidean_distances(painted: np.ndarray, n_classes: int, spacing_kji: Sequen
         for c in np.unique(plane[plane >= 0]):
             in_plane = ndimage.distance_transform_edt(plane != c, sampling=(dy, dx)).astype(np.float32)
             in_plane = in_plane[np.ix_(*(np.arange(n)[s].reshape(-1) for n, s in zip(plane.shape, in_plane_sample)))]
-            np.minimum(out[c], np.sqrt(along[:, None, None] + (in_plane * in_plane)[None]), out=out[c])
-    return out
+            np.minimum(out[c], along[:, None, None] + (in_plane * in_plane)[None], out=out[c])
+    return np.sqrt(out, out=out)
 
 
 def training_distances(painted: np.ndarray, n_classes: int, spacing_kji: Sequence[float], slices: np.ndarray,
