@@ -9,9 +9,9 @@ import numpy as np
 
 from SPECTFewShotLib.io.segmentation_io import Segmentation, read_segmentation, segments_for
 from SPECTFewShotLib.io.volume_io import read_volume, write_volume
+from SPECTFewShotLib.mrml.images import image_array
 from SPECTFewShotLib.mrml.scene import new_scene, node_fingerprint, slicer_module
 from SPECTFewShotLib.mrml.scene_logic import SceneLogic
-from SPECTFewShotLib.mrml.images import image_array
 from SPECTFewShotLib.mrml.segment_editor_effect import FewShotEffectLogic
 from SPECTFewShotLib.mrml.segmentations import segmentation_from_node, segmentation_to_node
 from SPECTFewShotLib.mrml.volumes import volume_to_node
