@@ -2,9 +2,10 @@
 
 1. describe the study;
 2. few-shot classification: a simulated clinician paints three axial slices through the LV (background and
-   myocardium), ProtoNet classifies every other voxel, GrowCut ("Grow from seeds") gets the same paint; the
-   segmentations, the probability map and a report figure are written, with Dice on the unpainted slices; then
-   the same slices painted with one-voxel strokes, classified again from the cached features;
+   myocardium), the study classifier (a learner fitted on the paint, then a graph cut) classifies every other
+   voxel, GrowCut ("Grow from seeds") gets the same paint; the segmentations, the probability map and a report
+   figure are written, with Dice on the unpainted slices; then the same slices painted with one-voxel strokes,
+   classified again from the cached study features;
 3. landmarks: the staged localiser finds the LV and places its centre, apex and base and the long axis, next to
    the reference landmarks derived from the study's LV-wall mask, in markups files and a report figure;
 4. cardiac views: short axis, vertical and horizontal long axis and the 17-segment polar map of the classified
@@ -74,10 +75,10 @@ def describe_step(context: DemoContext) -> None:
 
 
 def classify_step(context: DemoContext) -> None:
-    """Step 2: paint three slices, classify with ProtoNet and GrowCut, write results, report Dice and times."""
+    """Step 2: paint three slices, classify with the study classifier and GrowCut, write results, report Dice."""
+    from SPECTFewShotLib.classification.session import StudySession
     from SPECTFewShotLib.painting import paint, unpainted_slices
     from SPECTFewShotLib.protonet.probability_io import write_probabilities
-    from SPECTFewShotLib.protonet.session import FewShotSession
     from SPECTFewShotLib.research.baselines.growcut import grow_from_seeds
     from SPECTFewShotLib.research.evaluation.cases import real_study_case
     from SPECTFewShotLib.research.evaluation.classify_figure import classification_figure
@@ -92,12 +93,11 @@ def classify_step(context: DemoContext) -> None:
     print(f"== 2. Few-shot classification: a clinician paints axial slices k = {', '.join(map(str, case.slices))} "
           f"(background and myocardium; the LV wall spans k = {int(np.nonzero(truth.any(axis=(1, 2)))[0].min())}"
           f"..{int(np.nonzero(truth.any(axis=(1, 2)))[0].max())})")
-    session = FewShotSession()
+    session = StudySession()
     started = time.perf_counter()
     session.set_volume(volume)
     feature_seconds = time.perf_counter() - started
-    model = session.model_entry.id if session.model_entry else "?"
-    print(f"ProtoNet ({model}): features of {volume.array.size} voxels in {feature_seconds:.2f} s")
+    print(f"study classifier: features of {volume.array.size} voxels in {feature_seconds:.2f} s")
     lines, figure_data = [], {}
     for protocol in ("slices", "strokes"):
         support = paint(case.class_map, case.slices, protocol)
@@ -105,33 +105,33 @@ def classify_step(context: DemoContext) -> None:
         started = time.perf_counter()
         session.set_support(painted)
         result = session.predict()
-        protonet_seconds = time.perf_counter() - started
+        ours_seconds = time.perf_counter() - started
         started = time.perf_counter()
         growcut = grow_from_seeds(volume, support)
         growcut_seconds = time.perf_counter() - started
         ours = result.labels.labels.array == myocardium
-        protonet_dice = dice(ours, truth, where)
+        ours_dice = dice(ours, truth, where)
         growcut_dice = dice(growcut == myocardium, truth, where)
         name = "full labels on 3 slices" if protocol == "slices" else "one-voxel strokes on the same 3 slices"
         print(f"{name} ({int((support != 0).sum())} painted voxels): myocardium Dice on the unpainted slices "
-              f"ProtoNet {protonet_dice:.3f} (re-classified in {protonet_seconds * 1000:.0f} ms), "
+              f"SPECTFewShot {ours_dice:.3f} (re-classified in {ours_seconds * 1000:.0f} ms), "
               f"GrowCut {growcut_dice:.3f} ({growcut_seconds:.2f} s)")
-        lines.append(f"{protocol}: ProtoNet {protonet_dice:.3f}, GrowCut {growcut_dice:.3f}")
-        context.results[f"myocardium_dice_{protocol}"] = {"ProtoNet": protonet_dice, "GrowCut": growcut_dice}
+        lines.append(f"{protocol}: SPECTFewShot {ours_dice:.3f}, GrowCut {growcut_dice:.3f}")
+        context.results[f"myocardium_dice_{protocol}"] = {"SPECTFewShot": ours_dice, "GrowCut": growcut_dice}
         if protocol == "slices":
             context.results["classified_myocardium"] = ours
             probability = result.probabilities[result.class_labels.index(myocardium)]
             written = [write_segmentation(painted, out / "painted_slices.seg.nrrd"),
-                       write_segmentation(result.labels, out / "protonet_segmentation.seg.nrrd"),
+                       write_segmentation(result.labels, out / "classes.seg.nrrd"),
                        write_probabilities(result.probabilities, volume, result.class_labels, result.class_names,
-                                           out / "protonet_probabilities.nrrd"),
+                                           out / "probabilities.nrrd"),
                        write_segmentation(Segmentation(volume.with_array(growcut), segments),
                                           out / "growcut_segmentation.seg.nrrd")]
-            figure_data = {"support": support, "protonet": ours, "growcut": growcut == myocardium,
+            figure_data = {"support": support, "ours": ours, "growcut": growcut == myocardium,
                            "probability": probability}
     ks = [int(k) for k in np.nonzero(truth.any(axis=(1, 2)))[0] if int(k) not in case.slices]
     shown = [ks[int(i)] for i in np.linspace(0, len(ks) - 1, 4).round()]  # four unpainted slices through the LV
-    figure = classification_figure(volume.array, figure_data["support"], truth, figure_data["protonet"],
+    figure = classification_figure(volume.array, figure_data["support"], truth, figure_data["ours"],
                                    figure_data["growcut"], figure_data["probability"], case.slices, shown,
                                    "PhysioNet MPS patient001: 3 painted slices, the rest classified", lines,
                                    out / "classification_report.png")

@@ -16,7 +16,7 @@ def classification_figure(counts: np.ndarray, support: np.ndarray, reference: np
                           shown_slices: Sequence[int], title: str, notes: Sequence[str],
                           path: str | os.PathLike) -> Path:
     """Write a PNG: row 1 the painted slices with the paint, row 2 unpainted slices with the reference (white),
-    ProtoNet (red) and GrowCut (cyan dashed) contours, row 3 the ProtoNet probability on the same slices; every
+    SPECTFewShot (red) and GrowCut (cyan dashed) contours, row 3 its myocardium probability on the same slices; every
     panel is cropped to the reference's in-plane extent plus a margin."""
     import matplotlib
 
@@ -57,7 +57,7 @@ def classification_figure(counts: np.ndarray, support: np.ndarray, reference: np
         ax.set_title(f"P(myocardium) k={k}", fontsize=9)
     figure.colorbar(shown, ax=axes[2, :].tolist(), fraction=0.02)
     figure.suptitle(title + "\n" + "   ".join(notes), fontsize=10)
-    figure.text(0.01, 0.35, "white: reference   red: ProtoNet   cyan dashed: GrowCut", fontsize=8, rotation=90)
+    figure.text(0.01, 0.35, "white: reference   red: SPECTFewShot   cyan dashed: GrowCut", fontsize=8, rotation=90)
     with atomic_path(path) as tmp:
         figure.savefig(tmp, dpi=90)
     plt.close(figure)
