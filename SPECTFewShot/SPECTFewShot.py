@@ -152,6 +152,9 @@ class SPECTFewShotWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._jobDone = None
         self._liveTimer = None
         self._jobTimer = None
+        self._live = None  # LiveUpdates: which paint the shown classification belongs to
+        self._liveJob = None  # (generation, BackgroundJob) of the live classification running now
+        self._liveJobTimer = None
 
     def setup(self) -> None:
         """Called when the user opens the module the first time and the widget is initialized."""
@@ -175,6 +178,12 @@ class SPECTFewShotWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._jobTimer = qt.QTimer()
         self._jobTimer.setInterval(100)
         self._jobTimer.connect("timeout()", self._pollJob)
+        self._liveJobTimer = qt.QTimer()
+        self._liveJobTimer.setInterval(50)
+        self._liveJobTimer.connect("timeout()", self._pollLiveJob)
+        from SPECTFewShotLib.live_update import LiveUpdates
+
+        self._live = LiveUpdates()
         self.ui.progressBar.hide()
         self.ui.cancelButton.hide()
 
@@ -197,8 +206,11 @@ class SPECTFewShotWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         """Called when the application closes and the module widget is destroyed."""
         if self._job is not None:
             self._job.cancel()
-        if self._liveTimer is not None:
-            self._liveTimer.stop()
+        if self._liveJob is not None:
+            self._liveJob[1].cancel()
+        for timer in (self._liveTimer, self._liveJobTimer):
+            if timer is not None:
+                timer.stop()
         self.logic.stopCardiacViews()
         self.removeObservers()
 
@@ -296,14 +308,16 @@ class SPECTFewShotWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         """A stroke was painted: classify again once the strokes stop for a moment (debounced)."""
         p = self._parameterNode
         if p and p.liveUpdate and p.inputVolume:
+            self._live.paint_changed()
             self._liveTimer.start()
 
     def onLiveUpdateTimeout(self) -> None:
-        """Re-classify from the cached features; painting mistakes show in the status line, not in dialogs."""
+        """Classify the latest paint on a worker thread (Slicer stays responsive); a result is shown only if no
+        newer paint has arrived meanwhile. Painting mistakes show in the status line, not in dialogs."""
         p = self._parameterNode
         if p is None or not p.liveUpdate or p.inputVolume is None or p.supportSegmentation is None:
             return
-        if self._job is not None:
+        if self._job is not None or self._liveJob is not None:  # try again when the running work is done
             self._liveTimer.start()
             return
         if not self.logic.hasFeaturesFor(p.inputVolume):
@@ -311,9 +325,34 @@ class SPECTFewShotWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                                          "your painting.")
             return
         try:
-            self._classifyFromCachedFeatures()
+            work = self.logic.classificationWork(p.inputVolume, p.supportSegmentation)
         except SPECTFewShotError as error:
             self.ui.statusLabel.text = _("Live update paused: {reason}").format(reason=error)
+            return
+        job = BackgroundJob(work, _("Classifying"))
+        self._liveJob = (self._live.latest, job, time.perf_counter())
+        job.start()
+        self._liveJobTimer.start()
+
+    def _pollLiveJob(self) -> None:
+        if self._liveJob is None or not self._liveJob[1].done:
+            return
+        self._liveJobTimer.stop()
+        (generation, job, started), self._liveJob = self._liveJob, None
+        if job.error is not None:
+            if not isinstance(job.error, CancelledError):
+                self.ui.statusLabel.text = _("Live update paused: {reason}").format(reason=job.error)
+            return
+        if not self._live.offer(generation, job.result):  # newer paint arrived: its own update follows
+            self._liveTimer.start()
+            return
+        p = self._parameterNode
+        output = self.logic.writeClassification(job.result, p.inputVolume, p.outputSegmentation,
+                                                p.outputProbability)
+        if p.outputSegmentation is not output:
+            p.outputSegmentation = output
+        self._updateTable()
+        self.ui.statusLabel.text = _("Classified in {seconds:.2f} s").format(seconds=time.perf_counter() - started)
 
     # -- actions
 
@@ -408,7 +447,10 @@ class SPECTFewShotWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             slicer.util.setSliceViewerLayers(background=volumeNode, fit=True)
 
     def onCancelButton(self) -> None:
-        """Ask the running computation to stop at its next check."""
+        """Ask the running computation to stop at its next check; the classification shown stays."""
+        self._live.cancel()
+        if self._liveJob is not None:
+            self._liveJob[1].cancel()
         if self._job is not None:
             self._job.cancel()
             self.ui.statusLabel.text = _("Cancelling...")
@@ -545,6 +587,15 @@ class SPECTFewShotLogic(ScriptedLoadableModuleLogic):
         self._ready()
         return self.sceneLogic.classify(volumeNode, supportSegmentationNode, outputSegmentationNode,
                                         probabilityVolumeNode)
+
+    def classificationWork(self, volumeNode, supportSegmentationNode):
+        """Check the inputs; the work (for a worker thread) that classifies the painting from cached features."""
+        return self.sceneLogic.classification_work(volumeNode, supportSegmentationNode)
+
+    def writeClassification(self, result, volumeNode, outputSegmentationNode=None, probabilityVolumeNode=None):
+        """Write a classification into the output segmentation (and probability volume); returns the output node."""
+        return self.sceneLogic.write_classification(result, volumeNode, outputSegmentationNode,
+                                                    probabilityVolumeNode)
 
     def featureWork(self, volumeNode, supportSegmentationNode):
         """Check the inputs; the work (for a worker thread) that computes the volume's features, None if cached."""

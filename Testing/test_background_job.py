@@ -53,3 +53,41 @@ class BackgroundJobTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class LiveUpdateOrderingTest(unittest.TestCase):
+    """The widget's rule: each paint gets a generation, a job's result is shown only if no newer paint arrived."""
+
+    def test_a_slow_older_job_never_overwrites_a_newer_result(self):
+        from SPECTFewShotLib.live_update import LiveUpdates
+
+        live = LiveUpdates()
+        release_old = threading.Event()
+        old_generation = live.paint_changed()
+        old = BackgroundJob(lambda progress, cancel: (release_old.wait(10), "old paint")[1], "classifying")
+        old.start()
+        new_generation = live.paint_changed()
+        new = BackgroundJob(lambda progress, cancel: "new paint", "classifying")
+        new.start()
+        new.wait(10)
+        self.assertTrue(live.offer(new_generation, new.result))
+        release_old.set()
+        old.wait(10)
+        self.assertFalse(live.offer(old_generation, old.result))
+        self.assertEqual(live.shown, "new paint")
+
+    def test_cancel_keeps_the_result_shown(self):
+        from SPECTFewShotLib.live_update import LiveUpdates
+
+        live = LiveUpdates()
+        first = live.paint_changed()
+        self.assertTrue(live.offer(first, "first"))
+        second = live.paint_changed()
+        job = BackgroundJob(lambda progress, cancel: report(progress, 0.5, "half", cancel) or "second", "classifying")
+        self.assertEqual(live.cancel(), "first")
+        job.cancel()
+        job.start()
+        job.wait(10)
+        self.assertIsInstance(job.error, CancelledError)
+        self.assertFalse(live.offer(second, "second"))
+        self.assertEqual(live.shown, "first")

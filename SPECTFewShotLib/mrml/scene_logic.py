@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 import time
 from typing import Any, Optional, Sequence
 
@@ -53,6 +54,7 @@ class SceneLogic:
         self._session_key: tuple = ()
         self._features_key: str | None = None
         self._localizer: Any = None
+        self._predicting = threading.Lock()
         self.long_axis_node: Any = None  # the line node the latest `localize` wrote
 
     # -- configuration
@@ -118,14 +120,16 @@ class SceneLogic:
         self.feature_computations += 1
         self.timings["features_s"] = time.perf_counter() - start
 
-    def predict(self, volume: Volume, support: Segmentation) -> Any:
-        """Classify every voxel from the cached features and the painted support (a ClassificationResult)."""
+    def predict(self, volume: Volume, support: Segmentation, stages: Optional[str] = None) -> Any:
+        """Classify every voxel from the cached features and the painted support (a ClassificationResult); one
+        classification at a time (a worker's and the scene thread's share the session)."""
         if not self.features_ready(volume):
             raise InputError("the volume's features are not computed yet")
         start = time.perf_counter()
-        session = self._classifier()
-        session.set_support(support)
-        result = session.predict()
+        with self._predicting:
+            session = self._classifier()
+            session.set_support(support)
+            result = session.predict(stages)
         self.timings["predict_s"] = time.perf_counter() - start
         return result
 
@@ -262,6 +266,15 @@ class SceneLogic:
         if self.features_ready(volume):
             return None
         return lambda progress, cancel: self.compute_features(volume, progress, cancel)
+
+    def classification_work(self, volumeNode: Any, supportSegmentationNode: Any) -> Work:
+        """Read and check the volume and the painting now; the work that classifies them from the cached features
+        (it returns the ClassificationResult; `write_classification` shows it)."""
+        volume = self.read_volume(volumeNode)
+        support = self.read_support(supportSegmentationNode, volumeNode)
+        if not self.features_ready(volume):
+            raise InputError("the volume's features are not computed yet: click Classify once")
+        return lambda progress, cancel: self.predict(volume, support)
 
     def landmark_work(self, volumeNode: Any, templateVolumeNode: Any, templateLandmarksNode: Any,
                       moreTemplates: Sequence[tuple[Any, Any]] = (), outputLandmarksNode: Any = None) -> Work:
