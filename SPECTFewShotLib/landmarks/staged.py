@@ -27,6 +27,7 @@ from ..cardiac_landmarks import LVGeometry
 from ..errors import InputError
 from ..io.markups_io import Landmark
 from ..io.volume_io import require_counts
+from ..memory_guard import LOCALIZE_BYTES_PER_VOXEL, require_memory
 from ..progress import CancelToken, ProgressCallback, report
 from ..vocabulary import LV_LANDMARK_NAMES
 from ..volume import Volume
@@ -146,6 +147,7 @@ class Localizer:
         for template_volume, template_landmarks in templates:
             check_template(template_volume, template_landmarks)
         require_counts(volume, "the volume")
+        require_memory(volume.array.shape, LOCALIZE_BYTES_PER_VOXEL * (1 + len(templates)), "placing landmarks")
         report(progress, 0.0, "finding the left ventricle", cancel)
         target = find_lv_frame(volume, myocardium)
         placements = []
