@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 from ..errors import InputError
 from ..io.markups_io import Landmark
@@ -54,14 +55,7 @@ def landmarks_to_node(landmarks: Sequence[Landmark], scene: Any, name: str = "la
     from vtkmodules.vtkCommonCore import vtkDoubleArray
 
     slicer = slicer_module()
-    if node is None:
-        node = scene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", name)
-    if node.GetDisplayNode() is None and node.GetScene() is not None:
-        node.CreateDefaultDisplayNodes()
-    was_modifying = node.StartModify()
-    try:
-        node.SetAndObserveTransformNodeID(None)
-        node.RemoveAllControlPoints()
+    with rewritten_markups(scene, node, "vtkMRMLMarkupsFiducialNode", name) as node:
         for index in reversed(range(node.GetNumberOfMeasurements())):
             measurement = node.GetNthMeasurement(index)
             if measurement is not None and measurement.GetName() == "confidence":
@@ -81,6 +75,21 @@ def landmarks_to_node(landmarks: Sequence[Landmark], scene: Any, name: str = "la
             measurement.SetName("confidence")
             measurement.SetControlPointValues(values)
             node.AddMeasurement(measurement)
+    return node
+
+
+@contextlib.contextmanager
+def rewritten_markups(scene: Any, node: Any, class_name: str, name: str) -> Iterator[Any]:
+    """A markups node to write anew (a new one of `class_name` unless `node` is given): display nodes made, parent
+    transform and control points removed, modification events held until the block ends."""
+    if node is None:
+        node = scene.AddNewNodeByClass(class_name, name)
+    if node.GetDisplayNode() is None and node.GetScene() is not None:
+        node.CreateDefaultDisplayNodes()
+    was_modifying = node.StartModify()
+    try:
+        node.SetAndObserveTransformNodeID(None)
+        node.RemoveAllControlPoints()
+        yield node
     finally:
         node.EndModify(was_modifying)
-    return node

@@ -17,8 +17,6 @@ MEMORY_TARGET_MB = 2048
 
 def register(parser: argparse.ArgumentParser) -> None:
     """Arguments of `bench classify`."""
-    parser.description = __doc__
-    parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("--size", type=int, default=128, help="voxels per axis (default: %(default)s)")
     parser.add_argument("--voxel-mm", type=float, default=3.4, help="voxel size (default: %(default)s)")
     parser.add_argument("--repeats", type=int, default=5, help="runs per step (default: %(default)s)")

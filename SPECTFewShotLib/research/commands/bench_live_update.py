@@ -19,8 +19,6 @@ import time
 
 def register(parser: argparse.ArgumentParser) -> None:
     """Arguments of `bench live-update`."""
-    parser.description = __doc__
-    parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("--strokes", type=int, default=5,
                         help="strokes after the first classify (default: %(default)s)")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads for torch (default: %(default)s)")

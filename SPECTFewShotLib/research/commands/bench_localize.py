@@ -23,8 +23,6 @@ TARGET_SECONDS = 2.0
 
 def register(parser: argparse.ArgumentParser) -> None:
     """Arguments of `bench localize`."""
-    parser.description = __doc__
-    parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("--runs", type=int, default=7, help="runs per method (default: %(default)s, at least 5)")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default: %(default)s)")
     parser.add_argument("--templates", type=int, default=1, help="templates fused per volume (default: %(default)s)")

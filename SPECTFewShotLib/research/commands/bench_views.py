@@ -21,8 +21,6 @@ TARGET_UPDATE_SECONDS = 2.0
 
 def register(parser: argparse.ArgumentParser) -> None:
     """Arguments of `bench views`."""
-    parser.description = __doc__
-    parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("--runs", type=int, default=7, help="runs (default: %(default)s, at least 5)")
     parser.add_argument("--size", type=int, default=128, help="voxels per side of the study (default: %(default)s)")
     parser.add_argument("--no-scene", action="store_true", help="leave out the Slicer scene update")

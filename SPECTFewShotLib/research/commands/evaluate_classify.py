@@ -27,8 +27,6 @@ CLASS_ORDER = ("LV_myocardium", "LV_blood_pool", "liver", "background")
 
 def register(parser: argparse.ArgumentParser) -> None:
     """Arguments of `evaluate classify`."""
-    parser.description = __doc__
-    parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("--held-out", type=int, default=12,
                         help="held-out phantom studies (default: %(default)s; 0 = none)")
     parser.add_argument("--model", help="ProtoNet model id or weights file (default: the shipped one)")

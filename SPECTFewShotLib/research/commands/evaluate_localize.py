@@ -24,8 +24,6 @@ from SPECTFewShotLib.device import DEVICE_CHOICES
 
 def register(parser: argparse.ArgumentParser) -> None:
     """Arguments of `evaluate localize`."""
-    parser.description = __doc__
-    parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("--real", metavar="DIR", help="real studies with LV-wall masks: place each from the others")
     parser.add_argument("--held-out", type=int, default=20,
                         help="held-out phantom studies, 0 for none (default: %(default)s)")

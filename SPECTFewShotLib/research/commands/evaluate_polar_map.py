@@ -24,8 +24,6 @@ THRESHOLDS = (60.0, 65.0, 70.0, 75.0, 80.0)
 
 def register(parser: argparse.ArgumentParser) -> None:
     """Arguments of `evaluate polar-map`."""
-    parser.description = __doc__
-    parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("--held-out", type=int, default=60, help="held-out phantoms (default: %(default)s)")
     parser.add_argument("--skip", type=int, default=0, help="start after the first SKIP held-out seeds")
     parser.add_argument("--workers", type=int, default=1, help="phantoms simulated in parallel processes")

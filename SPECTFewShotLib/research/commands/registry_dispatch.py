@@ -59,5 +59,6 @@ def register_group(subparsers: argparse._SubParsersAction, command: str) -> None
     inner.required = True
     for name, (target, help_text) in entries.items():
         module_name, function_name = target.split(":")
-        register = getattr(importlib.import_module(module_name), function_name)
-        register(inner.add_parser(name, help=help_text))
+        module = importlib.import_module(module_name)
+        getattr(module, function_name)(inner.add_parser(name, help=help_text, description=module.__doc__,
+                                                        formatter_class=argparse.RawDescriptionHelpFormatter))

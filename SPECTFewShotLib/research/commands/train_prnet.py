@@ -22,8 +22,6 @@ from SPECTFewShotLib.research.seeds import check_training_seeds, training_seeds,
 
 def register(parser: argparse.ArgumentParser) -> None:
     """Arguments of `train prnet`."""
-    parser.description = __doc__
-    parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("--variant", choices=("2.5d", "3d"), default="2.5d",
                         help="2.5d: 2D network on neighbouring axial slices; 3d: 3D patches (default: %(default)s)")
     parser.add_argument("--id", help="model id (default: prnet-<variant>-v1)")

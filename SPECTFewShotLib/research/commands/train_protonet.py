@@ -26,8 +26,6 @@ from SPECTFewShotLib.research.seeds import check_training_seeds, training_seeds,
 
 def register(parser: argparse.ArgumentParser) -> None:
     """Arguments of `train protonet`."""
-    parser.description = __doc__
-    parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("--id", default="protonet-spect-v1", help="model id (default: %(default)s)")
     parser.add_argument("--studies", type=int, default=96, help="phantom training studies (default: %(default)s)")
     parser.add_argument("--seed-start", type=int, default=0, help="first training seed (default: %(default)s)")
