@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from SPECTFewShotLib.errors import InputError
+from SPECTFewShotLib.research.evaluation.cases import SHARED_DATA
 from SPECTFewShotLib.research.phantom.config import CAMERA_CHOICES, PhantomConfig
 
 
@@ -174,7 +175,6 @@ def _print_progress(fraction: float, message: str) -> None:
 
 # ------------------------------------------------------------------------------------ evaluate realism-behaviour
 
-DEFAULT_REAL_FOLDER = "/work/shared/data/physionet-mps"
 
 
 def register_realism_behaviour(parser: argparse.ArgumentParser) -> None:
@@ -188,7 +188,7 @@ def register_realism_behaviour(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--skip", type=int, default=0, help="held-out seeds to skip first (default: %(default)s)")
     parser.add_argument("--profile", choices=("real-like", "default"), default="real-like",
                         help="phantom configuration (default: %(default)s: CZT, 70 x 70 x 50 like the real studies)")
-    parser.add_argument("--real", default=DEFAULT_REAL_FOLDER, metavar="DIR",
+    parser.add_argument("--real", default=str(SHARED_DATA), metavar="DIR",
                         help="folder of <name>_image.nii.gz + <name>_mask.nii.gz real studies (default: %(default)s)")
     parser.set_defaults(func=run_realism_behaviour)
 
