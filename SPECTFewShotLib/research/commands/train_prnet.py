@@ -94,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
     del volumes
 
     validation = validation_seeds(args.validation_studies)
-    # the product's localiser no longer loads PRNet, so the card reports the networks' own pair-offset errors
+    # the product's localiser does not load PRNet, so the card reports the networks' own pair-offset errors
     lines = [f"{name}: L_dis {histories[name][-1]['dis']:.4f}, L_rec {histories[name][-1]['rec']:.5f}, "
              f"pair offset error {histories[name][-1]['err_mm']:.1f} mm" for name in SCALES]
 
