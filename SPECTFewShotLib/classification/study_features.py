@@ -8,6 +8,7 @@ sigma 1 and 2. Filters run with reflecting borders, so a 32^3 crop gets the same
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import Optional
 
@@ -50,36 +51,49 @@ def feature_names() -> tuple[str, ...]:
 
 
 def compute_study_features(array: np.ndarray, progress: Optional[ProgressCallback] = None,
-                           cancel: Optional[CancelToken] = None) -> StudyFeatures:
-    """The filter bank of one volume [k, j, i] (counts), with progress and cancel between filters."""
+                           cancel: Optional[CancelToken] = None, workers: int = 2) -> StudyFeatures:
+    """The filter bank of one volume [k, j, i] (counts), with progress and cancel between filters; the filters are
+    independent and scipy releases the GIL, so `workers` threads run them side by side."""
     names = feature_names()
     counts = normalize_counts(array)
     channels = np.empty((len(names), *counts.shape), dtype=np.float32)
     channels[0] = counts
-    n = 1
-    steps = len(names)
 
-    def done(what: str) -> None:
-        report(progress, n / steps, f"study features: {what}", cancel)
-
-    for sigma in SMOOTHING_SIGMAS:
+    def smooth(n: int, sigma: float) -> None:
         ndimage.gaussian_filter(counts, sigma, output=channels[n], mode="reflect")
-        n += 1
-        done(f"smoothing sigma {sigma:g}")
-    for sigma in LOG_SIGMAS:
+
+    def laplacian(n: int, sigma: float) -> None:
         ndimage.gaussian_laplace(counts, sigma, output=channels[n], mode="reflect")
         channels[n] *= sigma * sigma
-        n += 1
-        done(f"Laplacian of Gaussian sigma {sigma:g}")
-    for sigma in GRADIENT_SIGMAS:
+
+    def gradient(n: int, sigma: float) -> None:
         ndimage.gaussian_gradient_magnitude(counts, sigma, output=channels[n], mode="reflect")
         channels[n] *= sigma
-        n += 1
-        done(f"gradient magnitude sigma {sigma:g}")
-    for sigma in HESSIAN_SIGMAS:
+
+    def eigenvalues(n: int, sigma: float) -> None:
         channels[n:n + 3] = hessian_eigenvalues(counts, sigma)
-        n += 3
-        done(f"Hessian sigma {sigma:g}")
+
+    jobs, n = [], 1
+    for filters, sigmas, width, what in ((smooth, SMOOTHING_SIGMAS, 1, "smoothing"),
+                                         (laplacian, LOG_SIGMAS, 1, "Laplacian of Gaussian"),
+                                         (gradient, GRADIENT_SIGMAS, 1, "gradient magnitude"),
+                                         (eigenvalues, HESSIAN_SIGMAS, 3, "Hessian")):
+        for sigma in sigmas:
+            jobs.append((filters, n, sigma, width, f"{what} sigma {sigma:g}"))
+            n += width
+    done = 1
+    with ThreadPoolExecutor(max_workers=max(1, int(workers))) as pool:
+        futures = {pool.submit(job, start, sigma): (width, what) for job, start, sigma, width, what in jobs}
+        try:
+            for future in as_completed(futures):
+                future.result()
+                width, what = futures[future]
+                done += width
+                report(progress, done / len(names), f"study features: {what}", cancel)
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
     edges = ndimage.gaussian_filter(counts, EDGE_SIGMA, mode="reflect")
     return StudyFeatures(channels, names, edges)
 
