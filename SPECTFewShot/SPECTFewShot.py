@@ -34,11 +34,11 @@ DEFAULT_MODEL = "default"
 
 
 def _modelChoices(task: str) -> list:
-    """'default' plus the registered model IDs of a task (read from the shipped registry)."""
+    """'default' plus the registered models of a task whose weights are installed (read from the shipped registry)."""
     try:
-        from SPECTFewShotLib.models.registry import list_models
+        from SPECTFewShotLib.models.registry import MODELS_DIR, list_models
 
-        return [DEFAULT_MODEL] + [entry.id for entry in list_models(task)]
+        return [DEFAULT_MODEL] + [entry.id for entry in list_models(task) if (MODELS_DIR / entry.file).is_file()]
     except Exception:  # a damaged registry must not stop the module from loading; loading a model reports it
         logging.exception("SPECTFewShot: could not read the model registry")
         return [DEFAULT_MODEL]

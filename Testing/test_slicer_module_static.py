@@ -229,7 +229,16 @@ class CMakeListsTest(unittest.TestCase):
     def test_every_resource_is_listed_and_every_listed_resource_exists(self):
         text = MODULE_CMAKE.read_text(encoding="utf-8")
         listed = cmake_set(text, "SPECTFewShot_PYTHON_RESOURCES")
-        shipped = tracked_files("Resources")
+        from SPECTFewShotLib.models.registry import list_models, shipped_models
+
+        def model_files(entries) -> set:
+            return {f"Resources/Models/{name}" for e in entries for name in (e.file, e.card) if name}
+
+        research_only = model_files(list_models()) - model_files(shipped_models())
+        self.assertTrue(research_only, "every registered model ships; the research bench's should not")
+        self.assertFalse(research_only & set(listed), f"listed for Slicer: {sorted(research_only & set(listed))}")
+        self.assertTrue(model_files(shipped_models()) <= set(listed), "a default product model is not shipped")
+        shipped = [f for f in tracked_files("Resources") if f not in research_only]
         missing = sorted(set(shipped) - set(listed))
         self.assertFalse(missing, "add to SPECTFewShot_PYTHON_RESOURCES in SPECTFewShot/CMakeLists.txt:\n  "
                          + "\n  ".join(missing))

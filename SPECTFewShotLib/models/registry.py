@@ -23,6 +23,8 @@ from ..resources import RESOURCES_DIR
 
 MODELS_DIR = RESOURCES_DIR / "Models"
 REGISTRY_PATH = MODELS_DIR / "registry.json"
+# The tasks whose models the product runs; other tasks (PRNet) belong to the research bench.
+PRODUCT_TASKS = ("protonet",)
 EXTENSION = "SPECTFewShot"
 
 
@@ -70,6 +72,12 @@ def list_models(task: Optional[str] = None, registry_path: Optional[Path] = None
         raise ModelError(f"the model registry {registry_path} is damaged ({reason}); "
                          f"reinstall the {EXTENSION} extension") from None
     return [e for e in entries if task is None or e.task == task]
+
+
+def shipped_models(registry_path: Optional[Path] = None) -> list[ModelEntry]:
+    """The models the Slicer extension ships: the default of each task the product runs (the research bench's
+    models and superseded versions stay in the repository for training and evaluation)."""
+    return [find_model(task, None, registry_path) for task in PRODUCT_TASKS]
 
 
 def find_model(task: str, model: Optional[str] = None, registry_path: Optional[Path] = None) -> ModelEntry:
