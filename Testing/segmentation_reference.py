@@ -10,17 +10,10 @@ import numpy as np
 
 from SPECTFewShotLib.errors import InputError
 from SPECTFewShotLib.io.segmentation_io import Segmentation
+from SPECTFewShotLib.mrml.images import image_array
 from SPECTFewShotLib.mrml.scene import _BINARY_LABELMAP, _ijk_to_ras, _node_name, _to_vtk_matrix, slicer_module
 from SPECTFewShotLib.mrml.segmentations import segment_infos
 from SPECTFewShotLib.mrml.volumes import volume_from_node
-
-
-def _oriented_array(image: Any) -> np.ndarray:
-    from vtkmodules.util import numpy_support
-
-    e = image.GetExtent()
-    shape = (e[5] - e[4] + 1, e[3] - e[2] + 1, e[1] - e[0] + 1)
-    return numpy_support.vtk_to_numpy(image.GetPointData().GetScalars()).reshape(shape).copy()
 
 
 def hand_written_segmentation_on_grid(segmentation_node: Any, reference_volume_node: Any,
@@ -77,7 +70,7 @@ def hand_written_segmentation_on_grid(segmentation_node: Any, reference_volume_n
         slicer.vtkOrientedImageDataResample.ResampleOrientedImageToReferenceOrientedImage(
             merged, reference, back, False, False, inverse)
         merged = back
-    array = _oriented_array(merged).astype(np.int32)
+    array = image_array(merged).astype(np.int32)
     grid = volume_from_node(reference_volume_node)
     if array.shape != grid.array.shape:
         raise InputError(f"{label} could not be resampled onto the volume's grid")

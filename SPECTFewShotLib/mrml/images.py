@@ -2,23 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
 from ..errors import InputError
 from ..volume import Volume
-from .scene import _LPS_TO_RAS, slicer_module
+from .scene import _LPS_TO_RAS, _from_vtk_matrix, _to_vtk_matrix, slicer_module
 
 
 def image_to_world(image: Any) -> np.ndarray:
     """The image's index-to-world (RAS) matrix as a numpy array."""
-    from slicer.util import arrayFromVTKMatrix
     from vtkmodules.vtkCommonMath import vtkMatrix4x4
 
     matrix = vtkMatrix4x4()
     image.GetImageToWorldMatrix(matrix)
-    return arrayFromVTKMatrix(matrix)
+    return _from_vtk_matrix(matrix)
 
 
 def image_array(image: Any) -> np.ndarray:
@@ -32,17 +31,22 @@ def image_array(image: Any) -> np.ndarray:
     return numpy_support.vtk_to_numpy(image.GetPointData().GetScalars()).reshape(shape).copy()
 
 
-def oriented_image_like(array: np.ndarray, like: Any) -> Any:
-    """A vtkOrientedImageData holding a [k, j, i] array with the extent and geometry of `like`."""
-    from slicer.util import vtkMatrixFromArray
+def oriented_image(array: np.ndarray, index_to_ras: np.ndarray, extent_start: Sequence[int] = (0, 0, 0)) -> Any:
+    """A vtkOrientedImageData holding a [k, j, i] array with the given IJK-to-RAS geometry and extent start."""
     from vtkmodules.util import numpy_support
 
-    slicer = slicer_module()
-    image = slicer.vtkOrientedImageData()
-    image.SetExtent(like.GetExtent())
-    image.SetImageToWorldMatrix(vtkMatrixFromArray(image_to_world(like)))
+    image = slicer_module().vtkOrientedImageData()
+    k, j, i = array.shape
+    a, b, c = (int(v) for v in extent_start)
+    image.SetExtent(a, a + i - 1, b, b + j - 1, c, c + k - 1)
     image.GetPointData().SetScalars(numpy_support.numpy_to_vtk(np.ascontiguousarray(array).ravel(), deep=True))
+    image.SetImageToWorldMatrix(_to_vtk_matrix(index_to_ras))
     return image
+
+
+def oriented_image_like(array: np.ndarray, like: Any) -> Any:
+    """A vtkOrientedImageData holding a [k, j, i] array with the extent and geometry of `like`."""
+    return oriented_image(array, image_to_world(like), like.GetExtent()[::2])
 
 
 def volume_from_image(image: Any) -> Volume:

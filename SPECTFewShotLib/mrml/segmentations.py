@@ -11,33 +11,11 @@ import numpy as np
 from ..errors import InputError
 from ..io.segmentation_io import Segmentation, SegmentInfo, default_color
 from ..vocabulary import tissue_terminology
-from .images import padded_to
+from .images import oriented_image, padded_to
 from .scene import _ijk_to_ras, _node_name, _to_vtk_matrix, slicer_module
 from .volumes import _index_to_ras, volume_from_node
 
 log = logging.getLogger(__name__)
-
-
-def _oriented_image(array: np.ndarray, index_to_ras: np.ndarray, extent_start: Sequence[int] = (0, 0, 0)):
-    """A vtkOrientedImageData holding a [k, j, i] array with the given IJK-to-RAS geometry."""
-    from vtkmodules.util import numpy_support
-
-    slicer = slicer_module()
-    image = slicer.vtkOrientedImageData()
-    k, j, i = array.shape
-    a, b, c = (int(v) for v in extent_start)
-    image.SetExtent(a, a + i - 1, b, b + j - 1, c, c + k - 1)
-    image.GetPointData().SetScalars(numpy_support.numpy_to_vtk(np.ascontiguousarray(array).ravel(), deep=True))
-    image.SetImageToWorldMatrix(_to_vtk_matrix(index_to_ras))
-    return image
-
-
-def _oriented_array(image: Any) -> np.ndarray:
-    from vtkmodules.util import numpy_support
-
-    e = image.GetExtent()
-    shape = (e[5] - e[4] + 1, e[3] - e[2] + 1, e[1] - e[0] + 1)
-    return numpy_support.vtk_to_numpy(image.GetPointData().GetScalars()).reshape(shape).copy()
 
 
 def segment_infos(segmentation_node: Any) -> list[tuple[str, SegmentInfo]]:
@@ -166,7 +144,7 @@ def segmentation_to_node(segmentation: Segmentation, scene: Any, name: str = "se
                 segmentation_object.GetSegment(segment_id).SetColor(*info.color)
             if info.terminology_entry():
                 segmentation_object.GetSegment(segment_id).SetTerminology(info.terminology_entry())
-            mask = _oriented_image((labels == info.label).astype(np.uint8), index_to_ras)
+            mask = oriented_image((labels == info.label).astype(np.uint8), index_to_ras)
             if not slicer.vtkSlicerSegmentationsModuleLogic.SetBinaryLabelmapToSegment(
                     mask, node, segment_id, slicer.vtkSlicerSegmentationsModuleLogic.MODE_REPLACE):
                 raise InputError(f"could not write segment '{info.name}'")
@@ -216,7 +194,7 @@ def paint_segment(segmentation_node: Any, segment_name: str, mask: np.ndarray, r
         taken = {segmentation_object.GetNthSegmentID(n) for n in range(segmentation_object.GetNumberOfSegments())}
         segment_id = _segment_id(segment_name, taken)
         segmentation_object.AddEmptySegment(segment_id, segment_name, list(color) if color else [0.5, 0.5, 0.5])
-    image = _oriented_image((current | mask.astype(bool)).astype(np.uint8), _index_to_ras(grid))
+    image = oriented_image((current | mask.astype(bool)).astype(np.uint8), _index_to_ras(grid))
     if not slicer.vtkSlicerSegmentationsModuleLogic.SetBinaryLabelmapToSegment(
             image, segmentation_node, segment_id, slicer.vtkSlicerSegmentationsModuleLogic.MODE_REPLACE):
         raise InputError(f"could not paint into segment '{segment_name}'")
