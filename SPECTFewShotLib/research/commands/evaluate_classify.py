@@ -21,8 +21,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from SPECTFewShotLib.io.atomic import check_writable, write_text_atomic
-
-CLASS_ORDER = ("LV_myocardium", "LV_blood_pool", "liver", "background")
+from SPECTFewShotLib.vocabulary import PAINTING_CLASSES
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -62,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     cases += [("held-out phantoms", phantom_case(f"phantom seed {s.seed}", s.image, s.tissues, s.label_values))
               for s in studies]
     results = evaluate_cases(cases, session, progress=lambda name: print(f"  {name}", flush=True))
-    table = markdown_table(summary_table(results), CLASS_ORDER)
+    table = markdown_table(summary_table(results), PAINTING_CLASSES)
     print()
     print(table)
     patch_lines = []
@@ -85,10 +84,10 @@ def run(args: argparse.Namespace) -> int:
 def _markdown(args, entry, seeds, table, patch_lines, results, elapsed) -> str:
     """The full report as markdown, with the command and the per-case Dice."""
     command = "spectfewshot " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    per_case = ["| case | painting | method | " + " | ".join(CLASS_ORDER) + " | s |",
-                "|" + "---|" * (len(CLASS_ORDER) + 4)]
+    per_case = ["| case | painting | method | " + " | ".join(PAINTING_CLASSES) + " | s |",
+                "|" + "---|" * (len(PAINTING_CLASSES) + 4)]
     for r in results:
-        cells = [f"{r.dice[name]:.3f}" if name in r.dice else "" for name in CLASS_ORDER]
+        cells = [f"{r.dice[name]:.3f}" if name in r.dice else "" for name in PAINTING_CLASSES]
         per_case.append(f"| {r.case} | {r.protocol} | {r.method} | " + " | ".join(cells) + f" | {r.seconds:.2f} |")
     patch = "\n".join(patch_lines) if patch_lines else "(not run)"
     model = f"{entry.id} (sha256 {entry.sha256[:16]}...)" if entry else "?"

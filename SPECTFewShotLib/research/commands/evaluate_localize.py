@@ -19,8 +19,6 @@ import json
 import time
 from pathlib import Path
 
-from SPECTFewShotLib.device import DEVICE_CHOICES
-
 
 def register(parser: argparse.ArgumentParser) -> None:
     """Arguments of `evaluate localize`."""
@@ -32,12 +30,10 @@ def register(parser: argparse.ArgumentParser) -> None:
                              "(default: %(default)s)")
     parser.add_argument("--templates", type=int, default=1,
                         help="templates per held-out phantom, fused by the geometric median (default: %(default)s)")
-    parser.add_argument("--model", help="PRNet model id or weights file (default: the shipped default)")
     parser.add_argument("--template-seed", type=int, default=0,
                         help="training-range phantom used as the template of the real study (default: %(default)s)")
     parser.add_argument("--no-registration", action="store_true", help="leave out the registration baseline")
     parser.add_argument("--no-real", action="store_true", help="leave out the bundled real study")
-    parser.add_argument("--device", choices=DEVICE_CHOICES, default="cpu", help="torch device (default: %(default)s)")
     parser.add_argument("--json", metavar="FILE.json", help="also write every error and summary as JSON")
     parser.set_defaults(func=run)
 

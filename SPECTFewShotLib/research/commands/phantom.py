@@ -158,15 +158,22 @@ def run_realism(args: argparse.Namespace) -> int:
 
     if not 3 <= args.phantoms <= 500:
         raise InputError(f"phantoms must be between 3 and 500, not {args.phantoms}")
-    folder = Path(args.output)
-    if folder.exists() and not folder.is_dir():
-        raise InputError(f"output {folder} is a file; give a folder")
-    (folder / "figures").mkdir(parents=True, exist_ok=True)
+    folder = _output_folder(args.output)
+    (folder / "figures").mkdir(exist_ok=True)
     markdown, figure, table = write_realism_report(folder, args.phantoms, progress=_print_progress)
     print(table)
     print(f"wrote {markdown}")
     print(f"wrote {figure}")
     return 0
+
+
+def _output_folder(path: str) -> Path:
+    """The report's output folder, created if needed (a file of that name is refused)."""
+    folder = Path(path)
+    if folder.exists() and not folder.is_dir():
+        raise InputError(f"output {folder} is a file; give a folder")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 def _print_progress(fraction: float, message: str) -> None:
@@ -202,10 +209,7 @@ def run_realism_behaviour(args: argparse.Namespace) -> int:
 
     if not 1 <= args.phantoms <= 500:
         raise InputError(f"phantoms must be between 1 and 500, not {args.phantoms}")
-    folder = Path(args.output)
-    if folder.exists() and not folder.is_dir():
-        raise InputError(f"output {folder} is a file; give a folder")
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = _output_folder(args.output)
     real = []
     for name, image, mask in rb.real_studies(args.real):
         print(f"real study {name}", file=sys.stderr)
