@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any
 
+from .models.registry import sha256_of
 from .resources import RESOURCES_DIR, sample_study
 
 SAMPLE_CATEGORY = "Nuclear Medicine"
@@ -27,7 +27,7 @@ def sample_data_source() -> dict[str, Any]:
         "fileNames": [Path(image).name],
         "nodeNames": [SAMPLE_NODE_NAME],
         "thumbnailFileName": str(RESOURCES_DIR / "Icons" / "SPECTFewShot.png"),
-        "checksums": [f"SHA256:{_sha256(Path(image))}"],
+        "checksums": [f"SHA256:{sha256_of(image)}"],
     }
 
 
@@ -37,10 +37,3 @@ def register_sample_data() -> None:
 
     SampleData.SampleDataLogic.registerCustomSampleDataSource(**sample_data_source())
 
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
