@@ -73,10 +73,6 @@ class ErrorPolicyTest(unittest.TestCase):
         self.assertEqual(result.stderr.strip(), "error: /nonexistent/volume.nii.gz: file not found")
 
 
-if __name__ == "__main__":
-    unittest.main()
-
-
 class ResearchCommandsTest(unittest.TestCase):
     """The research bench's commands without its extra: one line saying how to install it, and exit status 2."""
 
@@ -109,3 +105,32 @@ class ResearchCommandsTest(unittest.TestCase):
             cli.build_parser().parse_args(["train", "protonet", "--help"])
         self.assertEqual(done.exception.code, 0)
         self.assertIn("--iterations", out.getvalue())
+
+
+class HugePageAdviceTest(unittest.TestCase):
+    """The CLI's process does not ask for transparent huge pages (slow first touches), unless the user says so."""
+
+    PROBE = ("import sys; from numpy._core.multiarray import _set_madvise_hugepage as advise; "
+             "from SPECTFewShotLib import cli; code = cli.main(['info', sys.argv[1]]); "
+             "print('advice', advise(True), 'exit', code)")
+
+    def _advice_after_a_command(self, **env) -> str:
+        import os
+
+        image, _ = sample_study()
+        environment = {k: v for k, v in os.environ.items() if k != "NUMPY_MADVISE_HUGEPAGE"}
+        environment.update(env)
+        result = subprocess.run([sys.executable, "-c", self.PROBE, str(image)], capture_output=True, text=True,
+                                timeout=120, env=environment)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        return result.stdout.strip().splitlines()[-1]
+
+    def test_the_command_line_turns_the_advice_off(self):
+        self.assertEqual(self._advice_after_a_command(), "advice False exit 0")
+
+    def test_the_users_setting_wins(self):
+        self.assertEqual(self._advice_after_a_command(NUMPY_MADVISE_HUGEPAGE="1"), "advice True exit 0")
+
+
+if __name__ == "__main__":
+    unittest.main()
