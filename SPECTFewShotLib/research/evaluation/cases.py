@@ -2,8 +2,9 @@
 
 The real studies (the bundled patient001 and the shared patient003) have two classes (LV myocardium from their
 wall masks, background for every other voxel), or three: the LV blood pool is the cavity the wall encloses,
-slice by slice (the convex hull of the wall on each axial slice, less the wall: on axial slices the wall of these
-studies is a ring open at the base, which no hole filling closes). A 32^3 crop around the wall's centre rehearses
+slice by slice (the convex hull of the wall on each axial slice, less the wall, without the slivers the hull leaves
+along the wall's outer outline: on axial slices the wall of these studies is a ring open at the base, which no
+hole filling closes). A 32^3 crop around the wall's centre rehearses
 the unseen studies (LV crops of 4-6 mm voxels).
 A phantom study has the LV myocardium, the LV blood pool and the liver (when the liver shows on the painted
 slices) as classes, with their phantom label values; every other voxel is background (value 1). The painted
@@ -28,6 +29,7 @@ from SPECTFewShotLib.volume import Volume
 BACKGROUND = 1
 MYOCARDIUM = 2
 BLOOD_POOL = 3
+CAVITY_DEPTH = 2.0  # voxels: how deep inside the hull a part of the hull less the wall must reach to be cavity
 PHANTOM_CLASSES = ("LV_myocardium", "LV_blood_pool", "liver")
 SHARED_STUDIES = ("001", "003")
 CROP_SIZE = 32
@@ -116,14 +118,27 @@ def shared_study_case(patient: str, blood_pool: bool = False, crop: Optional[int
 
 
 def enclosed_cavity(wall: np.ndarray) -> np.ndarray:
-    """The cavity a wall mask [k, j, i] encloses, slice by slice: the convex hull of each axial slice's wall
-    less the wall."""
+    """The cavity a wall mask [k, j, i] encloses, slice by slice: the parts of each axial slice's convex hull,
+    less the wall, that reach at least CAVITY_DEPTH voxels inside the hull.
+
+    The hull less the wall also holds one-voxel slivers along the wall's outer outline (wherever that outline is
+    not convex); they lie outside the heart, so they are not cavity. A real cavity, even where a basal slice cuts
+    the wall as an open C, has voxels deep inside the hull."""
+    from scipy import ndimage
     from skimage.morphology import convex_hull_image
 
     cavity = np.zeros(wall.shape, dtype=bool)
     for k in np.flatnonzero(wall.any(axis=(1, 2))):
-        if wall[k].sum() >= 3:
-            cavity[k] = convex_hull_image(wall[k]) & ~wall[k]
+        if wall[k].sum() < 3:
+            continue
+        hull = convex_hull_image(wall[k])
+        candidates, count = ndimage.label(hull & ~wall[k])
+        if count == 0:
+            continue
+        depth = ndimage.distance_transform_edt(np.pad(hull, 1))[1:-1, 1:-1]
+        deepest = ndimage.maximum(depth, candidates, index=np.arange(1, count + 1))
+        keep = np.flatnonzero(np.asarray(deepest) >= CAVITY_DEPTH) + 1
+        cavity[k] = np.isin(candidates, keep)
     return cavity
 
 
