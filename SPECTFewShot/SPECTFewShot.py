@@ -388,8 +388,9 @@ class SPECTFewShotWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self._configureLogic()
             p = self._parameterNode
             moreTemplates = [(p.templateVolume2, p.templateLandmarks2), (p.templateVolume3, p.templateLandmarks3)]
+            # the classified wall (when there is one) gives the LV frame: the landmarks follow the user's myocardium
             work = self.logic.landmarkWork(p.inputVolume, p.templateVolume, p.templateLandmarks, moreTemplates,
-                                           p.outputLandmarks)
+                                           p.outputLandmarks, p.outputSegmentation)
             self._startJob(_("Placing landmarks"), work, self._onLandmarksFound)
 
     def _onLandmarksFound(self, placement) -> None:
@@ -603,11 +604,12 @@ class SPECTFewShotLogic(ScriptedLoadableModuleLogic):
         return self.sceneLogic.feature_work(volumeNode, supportSegmentationNode)
 
     def landmarkWork(self, volumeNode, templateVolumeNode, templateLandmarksNode, moreTemplates=(),
-                     outputLandmarksNode=None):
-        """Check the inputs; the work (for a worker thread) that places the templates' landmarks."""
+                     outputLandmarksNode=None, segmentationNode=None):
+        """Check the inputs; the work (for a worker thread) that places the templates' landmarks, in the LV frame
+        of segmentationNode's LV_myocardium when it has one, else of the counts."""
         self._ready()
         return self.sceneLogic.landmark_work(volumeNode, templateVolumeNode, templateLandmarksNode, moreTemplates,
-                                             outputLandmarksNode)
+                                             outputLandmarksNode, segmentationNode)
 
     def writeLandmarks(self, placement, volumeNode, outputLandmarksNode=None, outputLongAxisNode=None):
         """Write placed landmarks into a point list node and the LV long axis into a line node; returns both nodes
@@ -616,12 +618,13 @@ class SPECTFewShotLogic(ScriptedLoadableModuleLogic):
         return points, axis, self.sceneLogic.landmark_status(placement)
 
     def localize(self, volumeNode, templateVolumeNode, templateLandmarksNode, outputLandmarksNode=None,
-                 moreTemplates=()):
+                 moreTemplates=(), segmentationNode=None):
         """Place the template's landmarks in the volume; returns the output point list node. moreTemplates: further
-        (volume node, point list node) templates, each landmark then the geometric median of the placements."""
+        (volume node, point list node) templates, each landmark then the geometric median of the placements;
+        segmentationNode: the study's classification, whose LV_myocardium then gives the LV frame."""
         self._ready()
         return self.sceneLogic.localize(volumeNode, templateVolumeNode, templateLandmarksNode, outputLandmarksNode,
-                                        moreTemplates=moreTemplates)
+                                        moreTemplates=moreTemplates, segmentationNode=segmentationNode)
 
     def measure(self, volumeNode, segmentationNode=None, landmarksNode=None, tableNode=None):
         """Per-class volume (mL) and mean counts, landmark distances; returns the table node."""

@@ -205,10 +205,22 @@ def _localization_part(scene: Any, logic: SceneLogic, result: dict,
     _check(all(float(np.linalg.norm(axis_points[name] - placed[name])) < 1e-3 for name in ("LV_base", "LV_apex")),
            "the LV long-axis line does not run from the placed LV_base to the placed LV_apex")
 
+    report(progress, 0.8, "placing them in the LV frame of the classified wall")
+    classes_node = result["nodes"]["classes"]
+    from_wall = landmarks_from_node(logic.localize(volume_node, volume_node, template_markups,
+                                                   segmentationNode=classes_node))
+    classified = segmentation_from_node(classes_node, volume_node).labels.array == MYOCARDIUM
+    own = lv_landmarks(study.with_array(classified.astype(np.uint8)))
+    expected = {m.label: np.asarray(m.position_lps) for m in own}
+    off = max(float(np.linalg.norm(np.asarray(m.position_lps) - expected[m.label])) for m in from_wall)
+    _check(off <= MAX_TRANSLATION_DISCREPANCY_MM,
+           f"placed with the classification, the LV landmarks lie {off:.2f} mm from the classified wall's own")
+
     result["nodes"].update(landmarks=found_node, long_axis=axis_node, template=volume_node, target=moved_node)
     return {
         "translation_shift_mm": tuple(float(v) for v in shift),
         "translation_discrepancy_mm": discrepancy,
+        "classified_wall_discrepancy_mm": off,
         "landmarks": [Landmark(m.label, m.position_lps, m.confidence) for m in found],
     }
 

@@ -149,5 +149,81 @@ class LocalizeCommandTest(unittest.TestCase):
         self.assertIn("overwrite the template landmarks", err)
         self.assertEqual(output.read_text(), "previous result\n")
 
+class LocalizeFromSegmentationTest(unittest.TestCase):
+    """`localize --segmentation`: the LV frame from the study's myocardium (on any grid) instead of its counts."""
+
+    @classmethod
+    def setUpClass(cls):
+        from SPECTFewShotLib.cardiac_landmarks import lv_landmarks
+        from SPECTFewShotLib.io.segmentation_io import Segmentation, SegmentInfo, read_segmentation, write_segmentation
+        from SPECTFewShotLib.io.volume_io import read_volume
+        from SPECTFewShotLib.resources import sample_study
+        from SPECTFewShotLib.volume import Volume
+
+        cls.tmp = tempfile.TemporaryDirectory()
+        root = Path(cls.tmp.name)
+        cls.image, mask_path = sample_study()
+        volume = read_volume(cls.image)
+        wall = read_segmentation(mask_path).labels.array > 0
+        labels = np.where(wall, 7, 1).astype(np.int32)
+        segments = (SegmentInfo(1, "background", (0.5, 0.5, 0.5)), SegmentInfo(7, "LV_myocardium", (0.8, 0.2, 0.2)))
+        cls.truth = {lm.label: np.asarray(lm.position_lps) for lm in
+                     lv_landmarks(volume.with_array(wall.astype(np.uint8)))}
+        cls.segmentation = write_segmentation(Segmentation(volume.with_array(labels), segments), root / "wall.seg.nrrd")
+        # the same wall on a cropped grid of its own (another origin and size)
+        k, j, i = (slice(int(a.min()) - 2, int(a.max()) + 3) for a in np.nonzero(wall))
+        origin = volume.index_to_lps((i.start, j.start, k.start))
+        cropped = Volume(np.ascontiguousarray(labels[k, j, i]), volume.spacing, tuple(origin), volume.direction)
+        cls.cropped = write_segmentation(Segmentation(cropped, segments), root / "cropped.seg.nrrd")
+        no_wall = (SegmentInfo(1, "background", (0.5, 0.5, 0.5)), SegmentInfo(7, "liver", (0.8, 0.2, 0.2)))
+        cls.liver_only = write_segmentation(Segmentation(volume.with_array(labels), no_wall), root / "liver.seg.nrrd")
+        far = Volume(labels, volume.spacing, tuple(np.asarray(volume.origin) + 2000.0), volume.direction)
+        cls.elsewhere = write_segmentation(Segmentation(far, segments), root / "elsewhere.seg.nrrd")
+        cls.template_landmarks = write_landmarks([Landmark(n, tuple(map(float, p))) for n, p in cls.truth.items()],
+                                                 root / "template.mrk.json")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.tmp.cleanup()
+
+    def localize(self, output, *extra):
+        return run_cli("localize", self.image, "--template", self.image, "--template-landmarks",
+                       self.template_landmarks, "-o", output, *extra)
+
+    def test_the_lv_landmarks_follow_the_myocardium_given_on_any_grid(self):
+        root = Path(self.tmp.name)
+        for name, segmentation in (("same grid", self.segmentation), ("cropped grid", self.cropped)):
+            with self.subTest(name):
+                output = root / f"{name.replace(' ', '_')}.mrk.json"
+                code, out, err = self.localize(output, "--segmentation", segmentation)
+                self.assertEqual(code, 0, err)
+                self.assertIn(f"LV frame from the myocardium of {Path(segmentation).name}", out)
+                for landmark in read_landmarks(output):
+                    error = np.linalg.norm(np.asarray(landmark.position_lps) - self.truth[landmark.label])
+                    self.assertLess(error, 0.5, landmark.label)
+        code, out, err = self.localize(root / "counts.mrk.json")
+        self.assertEqual(code, 0, err)
+        self.assertIn("LV frame from the counts", out)
+        worst = max(np.linalg.norm(np.asarray(lm.position_lps) - self.truth[lm.label])
+                    for lm in read_landmarks(root / "counts.mrk.json"))
+        self.assertGreater(worst, 5.0, "the counts' frame differs from this mask's: the option must change it")
+
+    def test_a_segmentation_without_this_studys_myocardium_gives_one_line(self):
+        root = Path(self.tmp.name)
+        output = root / "kept.mrk.json"
+        output.write_text("previous result\n")
+        cases = {"none is named LV_myocardium": ("--segmentation", self.liver_only),
+                 "outside the volume": ("--segmentation", self.elsewhere),
+                 "give --segmentation too": ("--label", "LV_myocardium"),
+                 "no segment 'LV_blood_pool'": ("--segmentation", self.segmentation, "--label", "LV_blood_pool")}
+        for expected, extra in cases.items():
+            with self.subTest(expected):
+                code, _, err = self.localize(output, *extra)
+                self.assertEqual(code, 2, err)
+                self.assertEqual(len(err.strip().splitlines()), 1, err)
+                self.assertIn(expected, err)
+                self.assertEqual(output.read_text(), "previous result\n")
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -393,6 +393,21 @@ class SceneLogicInputTest(unittest.TestCase):
             self.logic.localize(self.volume_node, self.volume_node, template)
 
 
+    def test_the_landmarks_frame_reads_only_a_segment_named_lv_myocardium(self):
+        labels = np.zeros(self.volume.array.shape, np.int32)
+        labels[2:6, 2:6, 2:6], labels[0] = 1, 2
+        wall = self.logic.read_myocardium(self._painted(labels), self.volume_node)
+        self.assertIsNotNone(wall)
+        np.testing.assert_array_equal(wall.array, (labels == 1).astype(np.uint8))
+        self.assertEqual(wall.grid_differences(self.volume), [])
+        other = Segmentation(self.volume.with_array(labels), segments_for([1, 2], {1: "liver", 2: "background"}))
+        self.assertIsNone(self.logic.read_myocardium(mrml.segmentation_to_node(other, self.scene, "x"),
+                                                     self.volume_node))
+        self.assertIsNone(self.logic.read_myocardium(None, self.volume_node))
+        labels[:] = 2
+        labels[3, 3, 3] = 1  # a wall of one voxel gives no frame
+        self.assertIsNone(self.logic.read_myocardium(self._painted(labels), self.volume_node))
+
     def test_every_template_is_checked_and_none_may_be_the_output(self):
         shape = np.array(self.volume.array.shape[::-1], dtype=float)
         x, y, z = self.volume.index_to_lps(((shape - 1) / 2)[None])[0]

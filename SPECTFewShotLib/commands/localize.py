@@ -6,19 +6,25 @@ definitions on the LV found, any other landmark carried over in the LV frame. Th
 file with the template's labels, positions in mm, the coordinate system stated and a confidence in [0, 1] per
 point. The LV long axis (base centre to apex, with its angles) is printed and, with `--long-axis`, written as a
 Slicer line markup. Give `--template` and `--template-landmarks` two or more times (in the same order) to combine
-several annotated studies per landmark by the geometric median. Every input is checked before any computation; a
-failure leaves existing output files untouched.
+several annotated studies per landmark by the geometric median. With `--segmentation` (the study's classification,
+or any segmentation holding its LV myocardium, on any grid) the LV frame comes from that myocardium instead of the
+counts: the landmarks then follow the wall the user painted or classified. Every input is checked before any
+computation; a failure leaves existing output files untouched.
 """
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING, Optional
+
+if TYPE_CHECKING:
+    from ..volume import Volume
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the `localize` subcommand."""
-    parser = subparsers.add_parser("localize", help="place a template's landmarks in a new volume (PRNet)",
+    parser = subparsers.add_parser("localize", help="place a template's landmarks in a new volume (staged LV frame)",
                                    description=__doc__)
     parser.add_argument("volume", help="the volume to place landmarks in (NIfTI, NRRD, MetaImage, DICOM)")
     parser.add_argument("--template", required=True, action="append", metavar="TEMPLATE_VOLUME",
@@ -28,6 +34,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("-o", "--output", required=True, metavar="OUT.mrk.json", help="landmarks file to write")
     parser.add_argument("--long-axis", metavar="AXIS.mrk.json",
                         help="also write the LV long axis (base centre to apex) as a Slicer line markup")
+    parser.add_argument("--segmentation", metavar="SEG",
+                        help="the study's LV myocardium (e.g. the output of classify; .seg.nrrd or labelmap): the LV "
+                             "frame comes from it instead of the counts")
+    parser.add_argument("--label", help="with --segmentation: the myocardium's segment name or label value "
+                                        "(default: LV_myocardium)")
     parser.add_argument("--coordinate-system", choices=("LPS", "RAS"), default="LPS",
                         help="coordinate system of the output file (default: %(default)s)")
     parser.set_defaults(func=run)
@@ -54,7 +65,10 @@ def run(args: argparse.Namespace) -> int:
             if written is not None and landmarks_path.exists() and written.resolve() == landmarks_path.resolve():
                 raise InputError(f"{written.name}: the output would overwrite the template landmarks; choose "
                                  "another file")
+    if args.label is not None and args.segmentation is None:
+        raise InputError("--label names the myocardium of --segmentation; give --segmentation too")
     volume = require_counts(read_volume(args.volume), Path(args.volume).name)
+    myocardium = study_myocardium(volume, args.segmentation, args.label) if args.segmentation else None
     templates = []
     for template_path, landmarks_path in zip(args.template, args.template_landmarks):
         template = require_counts(read_volume(template_path), Path(template_path).name)
@@ -62,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
         check_template(template, template_landmarks)
         templates.append((template, template_landmarks))
     localizer = Localizer()
-    placement = localizer.place(volume, templates)
+    placement = localizer.place(volume, templates, myocardium=myocardium)
     placed = placement.landmarks
     for warning in placement.warnings:
         print(f"warning: {warning}")
@@ -75,8 +89,28 @@ def run(args: argparse.Namespace) -> int:
               f"{confidence_note(landmark.confidence)}")
     if placement.long_axis is not None:
         print(f"{'LV long axis':<24} {placement.long_axis.description()}")
+    print(f"LV frame from {'the myocardium of ' + Path(args.segmentation).name if myocardium else 'the counts'}")
     source = f", median of {len(templates)} templates" if len(templates) > 1 else ""
     print(f"wrote {output} ({len(placed)} landmarks, {args.coordinate_system}, {localizer.model_id}{source})")
     if axis_output is not None:
         print(f"wrote {axis_output} (LV long axis line, {args.coordinate_system})")
     return 0
+
+
+def study_myocardium(volume: Volume, path: str, label: Optional[str] = None) -> Volume:
+    """The LV myocardium of the segmentation at `path` as a mask volume on its own grid, checked to lie in `volume`."""
+    import numpy as np
+
+    from ..cardiac_views.analysis import myocardium_mask
+    from ..errors import InputError
+    from ..io.segmentation_io import read_segmentation
+
+    segmentation = read_segmentation(path)
+    wall = myocardium_mask(segmentation, label)
+    if wall.sum() < 8:
+        raise InputError(f"{Path(path).name}: the myocardium has {int(wall.sum())} voxels; too few for an LV frame")
+    mask = segmentation.labels.with_array(wall.astype(np.uint8))
+    centre_kji = np.argwhere(wall).mean(axis=0)
+    if not volume.contains_lps(mask.index_to_lps(centre_kji[::-1])):
+        raise InputError(f"{Path(path).name}: its myocardium lies outside the volume; is it this study's segmentation?")
+    return mask

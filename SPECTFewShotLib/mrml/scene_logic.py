@@ -26,6 +26,7 @@ from .tables import measurements_to_table
 from .volumes import volume_from_node, volume_to_node
 
 log = logging.getLogger(__name__)
+MIN_WALL_VOXELS = 8  # fewer myocardium voxels than this give no LV frame: the counts give it instead
 
 
 def volume_digest(volume: Volume) -> str:
@@ -148,10 +149,12 @@ class SceneLogic:
         return self.place_landmarks(volume, templates, progress, cancel).landmarks
 
     def place_landmarks(self, volume: Volume, templates: Sequence[tuple[Volume, Sequence[Landmark]]],
-                        progress: Optional[ProgressCallback] = None, cancel: Optional[CancelToken] = None) -> Any:
-        """`find_landmarks` with the LV long axis and the warnings for the user (a `landmarks.staged.Placement`)."""
+                        progress: Optional[ProgressCallback] = None, cancel: Optional[CancelToken] = None,
+                        myocardium: Optional[Volume] = None) -> Any:
+        """`find_landmarks` with the LV long axis and the warnings for the user (a `landmarks.staged.Placement`);
+        the LV frame comes from `myocardium` (a mask) when given, else from the counts."""
         start = time.perf_counter()
-        placement = self._landmark_finder().place(volume, templates, progress, cancel)
+        placement = self._landmark_finder().place(volume, templates, progress, cancel, myocardium)
         self.timings["localize_s"] = time.perf_counter() - start
         return placement
 
@@ -225,6 +228,24 @@ class SceneLogic:
             raise InputError(f"template landmarks {', '.join(outside)} lie outside the template volume")
         return template, landmarks
 
+    def read_myocardium(self, segmentationNode: Any, volumeNode: Any) -> Optional[Volume]:
+        """The LV myocardium of a segmentation node (its segment named LV_myocardium) as a mask on the volume's
+        grid, for the landmarks' LV frame; None without a node or without such a segment (the frame then comes
+        from the counts)."""
+        from ..cardiac_views.analysis import MYOCARDIUM
+        from ..vocabulary import TISSUE_ALIASES
+
+        if segmentationNode is None:
+            return None
+        segmentation = segmentation_from_node(segmentationNode, volumeNode)
+        values = [value for value in segmentation.painted_labels()
+                  if TISSUE_ALIASES.get(segmentation.segment(value).name, segmentation.segment(value).name)
+                  == MYOCARDIUM]
+        if not values:
+            return None
+        wall = segmentation.labels.array == values[0]
+        return segmentation.labels.with_array(wall.astype(np.uint8)) if wall.sum() >= MIN_WALL_VOXELS else None
+
     def write_landmarks(self, landmarks: Sequence[Landmark], volume_node: Any, output_node: Any = None) -> Any:
         """Write found landmarks into a point list node (new unless given)."""
         name = f"{_node_name(volume_node, 'volume')} landmarks"
@@ -245,14 +266,16 @@ class SceneLogic:
     def localize(self, volumeNode: Any, templateVolumeNode: Any, templateLandmarksNode: Any,
                  outputLandmarksNode: Any = None, progress: Optional[ProgressCallback] = None,
                  cancel: Optional[CancelToken] = None, moreTemplates: Sequence[tuple[Any, Any]] = (),
-                 outputLongAxisNode: Any = None) -> Any:
+                 outputLongAxisNode: Any = None, segmentationNode: Any = None) -> Any:
         """Place the template's landmarks in the volume; returns a point list node (labels, confidences). The LV
         long axis goes into a line node (`outputLongAxisNode`, or a new one: `self.long_axis_node`).
         `moreTemplates`: further (volume node, point list node) templates; each landmark is then the geometric
-        median of the templates' placements."""
+        median of the templates' placements. `segmentationNode`: the study's classification (or any
+        segmentation with an LV_myocardium segment); the LV frame then comes from that wall."""
         volume, templates = self.read_localization_inputs(volumeNode, templateVolumeNode, templateLandmarksNode,
                                                           moreTemplates, outputLandmarksNode)
-        placement = self.place_landmarks(volume, templates, progress, cancel)
+        myocardium = self.read_myocardium(segmentationNode, volumeNode)
+        placement = self.place_landmarks(volume, templates, progress, cancel, myocardium)
         points, self.long_axis_node = self.write_placement(placement, volumeNode, outputLandmarksNode,
                                                            outputLongAxisNode)
         return points
@@ -277,11 +300,14 @@ class SceneLogic:
         return lambda progress, cancel: self.predict(volume, support)
 
     def landmark_work(self, volumeNode: Any, templateVolumeNode: Any, templateLandmarksNode: Any,
-                      moreTemplates: Sequence[tuple[Any, Any]] = (), outputLandmarksNode: Any = None) -> Work:
-        """Check the inputs now; the work that places the templates' landmarks (it returns the placement)."""
+                      moreTemplates: Sequence[tuple[Any, Any]] = (), outputLandmarksNode: Any = None,
+                      segmentationNode: Any = None) -> Work:
+        """Check the inputs now; the work that places the templates' landmarks (it returns the placement), in the
+        LV frame of `segmentationNode`'s LV_myocardium when it has one, else of the counts."""
         volume, templates = self.read_localization_inputs(volumeNode, templateVolumeNode, templateLandmarksNode,
                                                           moreTemplates, outputLandmarksNode)
-        return lambda progress, cancel: self.place_landmarks(volume, templates, progress, cancel)
+        myocardium = self.read_myocardium(segmentationNode, volumeNode)
+        return lambda progress, cancel: self.place_landmarks(volume, templates, progress, cancel, myocardium)
 
     @staticmethod
     def landmark_status(placement: Any) -> str:
@@ -289,7 +315,8 @@ class SceneLogic:
         from ..landmarks.fusion import low_confidence_labels
 
         low = low_confidence_labels(placement.landmarks)
-        status = f"Placed {len(placement.landmarks)} landmarks"
+        source = "the classified myocardium" if placement.frame.source == "segmentation" else "the counts"
+        status = f"Placed {len(placement.landmarks)} landmarks (LV frame from {source})"
         status += f"; low confidence, check: {', '.join(low)}" if low else ""
         return "; ".join([status, *placement.warnings])
 

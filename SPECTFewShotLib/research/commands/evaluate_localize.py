@@ -2,7 +2,9 @@
 
 With `--real DIR`: every real study of DIR (NAME_image.nii.gz with its LV-wall mask NAME_mask.nii.gz) is placed
 from each other one (both ways), landmarks derived from the masks by their definitions (cardiac_landmarks), with
-the long axis's angle to the mask's; this table comes first (`--held-out 0` leaves the phantoms out).
+the long axis's angle to the mask's; this table comes first (`--held-out 0` leaves the phantoms out). Its
+"Staged+classify" rows give the localiser the target's own classification (`classify` painted on the mask's
+quartile slices, full slices or strokes; not timed), as `localize --segmentation` does.
 
 Held-out phantom studies (seeds from 1,000,000, never used in training or for choosing settings), each with the
 next held-out phantom as its one template (with `--templates N`: the next N, the geometric median of their
@@ -96,6 +98,11 @@ def _real_pairs(directory: str, methods: dict) -> dict:
     from SPECTFewShotLib.research.evaluation.localize_eval import evaluate_cases, format_table
 
     cases = real_pair_cases(directory)
+    methods = dict(methods)
+    for protocol in ("slices", "strokes"):
+        walls = {id(case.target_volume): _classified_wall(directory, case.name.split(" -> ")[1], case.target_volume,
+                                                          protocol) for case in cases}
+        methods[f"Staged+classify ({protocol})"] = _with_wall(walls)
     results = evaluate_cases(cases, methods)
     print("\n".join(format_table(f"Real pairs ({len(cases)} cases: {', '.join(c.name for c in cases)}), error in mm",
                                  results)), flush=True)
@@ -104,6 +111,36 @@ def _real_pairs(directory: str, methods: dict) -> dict:
                            for c, e, a in zip(cases, results[name].per_case, results[name].axis_deg))
         print(f"{name}: worst landmark and long-axis angle per case: {errors}")
     return results
+
+
+def _classified_wall(directory: str, name: str, volume, protocol: str):
+    """The product's classification of a real study painted from its mask (the mask's quartile slices, `protocol`),
+    its myocardium as a mask volume: what `localize --segmentation` reads after `classify`."""
+    import numpy as np
+
+    from SPECTFewShotLib.classification.session import StudySession
+    from SPECTFewShotLib.io.segmentation_io import Segmentation, segments_for
+    from SPECTFewShotLib.io.volume_io import read_volume
+    from SPECTFewShotLib.painting import paint, quartile_slices
+
+    wall = read_volume(Path(directory) / f"{name}_mask.nii.gz").array > 0
+    class_map = np.where(wall, 2, 1).astype(np.int32)
+    support = Segmentation(volume.with_array(paint(class_map, quartile_slices(wall), protocol)),
+                           segments_for([1, 2], {1: "background", 2: "LV_myocardium"}))
+    session = StudySession()
+    session.set_volume(volume)
+    session.set_support(support)
+    labels = session.predict().labels.labels.array
+    return volume.with_array((labels == 2).astype(np.uint8))
+
+
+def _with_wall(walls: dict):
+    """The staged localiser with the LV frame from the target's classified wall (looked up by the target volume)."""
+    from SPECTFewShotLib.landmarks.staged import Localizer
+
+    localizer = Localizer()
+    return lambda target, template, landmarks: localizer.localize(target, template, landmarks,
+                                                                  myocardium=walls[id(target)])
 
 
 def _write_json(args: argparse.Namespace, model_id: str, seeds: list, results: dict) -> None:
