@@ -10,6 +10,7 @@ and the long axis is written as a line markup.
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 from typing import Any, Optional, Sequence
@@ -24,8 +25,10 @@ DEMO_TEMPLATE_SEED = 0
 MARKERS = {"LV_center": "o", "LV_apex": "^", "LV_base": "s"}
 
 
+@functools.lru_cache(maxsize=2)
 def demo_template(seed: int = DEMO_TEMPLATE_SEED) -> tuple[Volume, list[Landmark]]:
-    """The phantom template (volume and its LV landmarks) of a training-range seed, simulated for a CZT camera."""
+    """The phantom template (volume and its LV landmarks) of a training-range seed, simulated for a CZT camera
+    (once per seed and process)."""
     from SPECTFewShotLib.research.evaluation.localize_cases import REAL_STUDY_CAMERA
     from SPECTFewShotLib.research.phantom import PhantomConfig, generate_study
 
@@ -34,11 +37,11 @@ def demo_template(seed: int = DEMO_TEMPLATE_SEED) -> tuple[Volume, list[Landmark
 
 
 def place_demo_landmarks(volume: Volume, out_dir: str | os.PathLike, reference_mask: Optional[Volume] = None,
-                         model: Optional[str] = None, template_seed: int = DEMO_TEMPLATE_SEED
-                         ) -> tuple[list[Landmark], list[Landmark], list[str]]:
-    """Place the LV landmarks on `volume` (the phantom template's labels); write landmarks.mrk.json and
-    long_axis.mrk.json. Returns the placed landmarks, the reference landmarks derived from `reference_mask` (none
-    without it) and summary lines."""
+                         model: Optional[str] = None, template_seed: int = DEMO_TEMPLATE_SEED,
+                         myocardium: Optional[Volume] = None) -> tuple[list[Landmark], list[Landmark], list[str]]:
+    """Place the LV landmarks on `volume` (the phantom template's labels), in the LV frame of `myocardium` (the
+    classified wall) when given, else of the counts; write landmarks.mrk.json and long_axis.mrk.json. Returns the
+    placed landmarks, the reference landmarks derived from `reference_mask` (none without it) and summary lines."""
     from SPECTFewShotLib.landmarks.fusion import confidence_note
     from SPECTFewShotLib.landmarks.long_axis import write_long_axis
     from SPECTFewShotLib.landmarks.staged import Localizer
@@ -46,10 +49,12 @@ def place_demo_landmarks(volume: Volume, out_dir: str | os.PathLike, reference_m
     out = Path(out_dir)
     template, template_landmarks = demo_template(template_seed)
     localizer = Localizer()
-    placement = localizer.place(volume, [(template, template_landmarks)])
+    placement = localizer.place(volume, [(template, template_landmarks)], myocardium=myocardium)
     placed = placement.landmarks
     written = write_landmarks(placed, out / "landmarks.mrk.json")
-    lines = [f"Landmarks ({localizer.model_id}, labels from one phantom template, seed {template_seed}):"]
+    source = "the classified myocardium" if myocardium is not None else "the counts"
+    lines = [f"Landmarks ({localizer.model_id}, LV frame from {source}, labels from one phantom template, seed "
+             f"{template_seed}):"]
     lines += [f"  warning: {warning}" for warning in placement.warnings]
     if placement.long_axis is not None:
         write_long_axis(placement.long_axis, out / "long_axis.mrk.json")

@@ -147,18 +147,30 @@ def landmarks_step(context: DemoContext) -> None:
     import matplotlib.pyplot as plt
 
     from SPECTFewShotLib.io.atomic import atomic_path
-    from SPECTFewShotLib.research.demo_landmarks import DEMO_TEMPLATE_SEED, draw_landmarks, place_demo_landmarks
+    from SPECTFewShotLib.landmarks.staged import Localizer
+    from SPECTFewShotLib.research.demo_landmarks import (
+        DEMO_TEMPLATE_SEED,
+        demo_template,
+        draw_landmarks,
+        place_demo_landmarks,
+    )
 
     volume, out = context.volume, context.output
     mask = volume.with_array(context.wall.astype(np.uint8))
-    print(f"== 3. Landmarks: the staged localiser finds the LV and places its centre, apex and base and the long "
-          f"axis (labels from one phantom template, seed {DEMO_TEMPLATE_SEED}); x = reference derived from the "
-          f"LV-wall mask")
+    print(f"== 3. Landmarks: the staged localiser places the LV centre, apex and base and the long axis in the LV "
+          f"frame of the myocardium classified in step 2 (labels from one phantom template, seed "
+          f"{DEMO_TEMPLATE_SEED}); x = reference derived from the LV-wall mask")
     started = time.perf_counter()
-    placed, reference, lines = place_demo_landmarks(volume, out, mask)
+    classified = volume.with_array(context.results["classified_myocardium"].astype(np.uint8))
+    placed, reference, lines = place_demo_landmarks(volume, out, mask, myocardium=classified)
     seconds = time.perf_counter() - started
     print("\n".join(lines))
     print(f"(template simulated and landmarks placed in {seconds:.1f} s)")
+    counts_only = Localizer().place(volume, [demo_template(DEMO_TEMPLATE_SEED)]).landmarks
+    truth = {lm.label: np.asarray(lm.position_lps) for lm in reference}
+    errors = [f"{lm.label} {np.linalg.norm(np.asarray(lm.position_lps) - truth[lm.label]):.1f} mm"
+              for lm in counts_only if lm.label in truth]
+    print(f"  for comparison, the LV frame from the counts alone: {', '.join(errors)} from the reference")
     context.results["landmarks"] = placed
     figure, axes = plt.subplots(1, len(placed), figsize=(4 * len(placed), 4.3))
     for ax, landmark in zip(np.atleast_1d(axes), placed):
