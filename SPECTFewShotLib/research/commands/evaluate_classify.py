@@ -32,6 +32,10 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--patch-episodes", type=int, default=500,
                         help="episodes of the paper's patch protocol per K (default: %(default)s; 0 = skip)")
     parser.add_argument("--no-real", action="store_true", help="leave out the real studies")
+    parser.add_argument("--conditions", action="store_true",
+                        help="instead: the unseen studies' conditions rehearsed on the real studies (three-class "
+                             "crops of 24^3, 32^3 and 48^3, each also as a low-count copy), the study classifier "
+                             "next to GrowCut and the random forest")
     parser.add_argument("--cache", metavar="DIR", help="phantom cache folder (default: ~/.cache/spectfewshot)")
     parser.add_argument("-o", "--output", metavar="FILE.md", help="also write the results as markdown")
     parser.set_defaults(func=run)
@@ -40,8 +44,16 @@ def register(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Evaluate and print the tables (and write them as markdown)."""
     from SPECTFewShotLib.classification.session import StudySession
-    from SPECTFewShotLib.research.evaluation.cases import CROP_SIZE, phantom_case, real_cases
-    from SPECTFewShotLib.research.evaluation.classify_evaluation import evaluate_cases, markdown_table, summary_table
+    from SPECTFewShotLib.research.evaluation.cases import CROP_SIZE, condition_cases, phantom_case, real_cases
+    from SPECTFewShotLib.research.evaluation.classify_evaluation import (
+        GROWCUT,
+        METHODS,
+        RANDOM_FOREST,
+        STUDY,
+        evaluate_cases,
+        markdown_table,
+        summary_table,
+    )
     from SPECTFewShotLib.research.protonet_training.patch_protocol import run_patch_protocol
     from SPECTFewShotLib.research.protonet_training.phantom_cache import load_study
     from SPECTFewShotLib.research.seeds import held_out_seeds
@@ -51,21 +63,24 @@ def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     session = StudySession(args.model, "cpu")
     entry = session.model_entry
-    seeds = held_out_seeds(max(args.held_out, 0))
+    seeds = held_out_seeds(0 if args.conditions else max(args.held_out, 0))
     cache = Path(args.cache) / "phantoms" if args.cache else None
     studies = [load_study(seed, None, cache) for seed in seeds]
     if studies:
         print(f"model {entry.id if entry else '?'}; {len(studies)} held-out phantom studies (seeds {seeds[0]}-"
               f"{seeds[-1]}) ready in {time.perf_counter() - started:.0f} s", flush=True)
-    cases = [] if args.no_real else real_cases(CROP_SIZE)
+    if args.conditions:
+        cases, methods = condition_cases(), (STUDY, GROWCUT, RANDOM_FOREST)
+    else:
+        cases, methods = ([] if args.no_real else real_cases(CROP_SIZE)), METHODS
     cases += [("held-out phantoms", phantom_case(f"phantom seed {s.seed}", s.image, s.tissues, s.label_values))
               for s in studies]
-    results = evaluate_cases(cases, session, progress=lambda name: print(f"  {name}", flush=True))
+    results = evaluate_cases(cases, session, methods=methods, progress=lambda name: print(f"  {name}", flush=True))
     table = markdown_table(summary_table(results), PAINTING_CLASSES)
     print()
     print(table)
     patch_lines = []
-    if args.patch_episodes > 0 and studies:
+    if args.patch_episodes > 0 and studies and not args.conditions:
         for result in run_patch_protocol(session.prior.network, studies, episodes=args.patch_episodes):
             classes = ", ".join(f"{name} {value:.1%}" for name, value in result.per_class.items())
             patch_lines.append(f"- {result.setting}: 3-way {result.shots}-shot, {result.queries_per_class} queries "
@@ -79,6 +94,14 @@ def run(args: argparse.Namespace) -> int:
         write_text_atomic(args.output, _markdown(args, entry, seeds, table, patch_lines, results, elapsed))
         print(f"wrote {args.output}")
     return 0
+
+
+def _conditions(args) -> str:
+    """What `--conditions` changes, for the report."""
+    if not args.conditions:
+        return ""
+    return (" (with --conditions: crops of 24^3, 32^3 and 48^3 instead, each also as a low-count copy, Poisson "
+            "counts scaled to 8 expected at the hottest voxels, like a gated frame's)")
 
 
 def _markdown(args, entry, seeds, table, patch_lines, results, elapsed) -> str:
@@ -103,10 +126,10 @@ Painting: the rounded quartile slices of the LV myocardium's axial extent; "slic
 slices, "strokes" = one-voxel medial-axis strokes of every class on the same slices (SPECTFewShotLib/painting.py).
 Dice on the unpainted slices over the whole volume (or crop). Real studies: patient001 and patient003 (PhysioNet
 MPS; Calixto et al. 2025, doi:10.13026/ce2z-dw74), myocardium against background on the whole volume, and with
-the LV blood pool (the cavity the wall encloses, slice by slice) on 32^3 crops around the LV. Rows over several
-cases: mean ± standard deviation (minimum, number of cases where the class was painted). Times: the study
-classifier and its stages include the study features (ProtoNet the prior's network pass), computed once per case;
-GrowCut and the random forest are in-process calls.
+the LV blood pool (the cavity the wall encloses, slice by slice) on 32^3 crops around the
+LV{_conditions(args)}. Rows over several cases: mean ± standard deviation (minimum, number of cases where the
+class was painted). Times: the study classifier and its stages include the study features (ProtoNet the prior's
+network pass), computed once per case; GrowCut and the random forest are in-process calls.
 
 {table}
 

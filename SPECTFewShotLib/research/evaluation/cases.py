@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Sequence
 
 import numpy as np
 
@@ -148,4 +148,31 @@ def real_cases(crop: int = CROP_SIZE) -> list[tuple[str, ClassificationCase]]:
     cases = [(f"real patient{p}", shared_study_case(p)) for p in available]
     cases += [(f"real patient{p}, 3 classes, {crop}^3", shared_study_case(p, blood_pool=True, crop=crop))
               for p in available]
+    return cases
+
+
+CONDITION_CROPS = (24, 32, 48)
+LOW_COUNTS = 8.0  # expected counts at the hottest voxels (99th percentile) of a low-count copy: a gated frame's
+
+
+def low_count_copy(volume: Volume, counts_at_hottest: float = LOW_COUNTS, seed: int = 0) -> Volume:
+    """A Poisson-resampled copy of a study scaled to `counts_at_hottest` expected counts at its 99th percentile,
+    rescaled back: the same anatomy with the noise of a short (gated) acquisition."""
+    array = np.asarray(volume.array, dtype=np.float64)
+    scale = counts_at_hottest / max(float(np.percentile(array, 99)), 1e-12)
+    noisy = np.random.default_rng(seed).poisson(np.clip(array, 0, None) * scale) / scale
+    return volume.with_array(noisy.astype(np.float32))
+
+
+def condition_cases(crops: Sequence[int] = CONDITION_CROPS) -> list[tuple[str, ClassificationCase]]:
+    """(group, case) pairs rehearsing the unseen LV-crop studies' conditions: each real study's three-class crop at
+    every size of `crops`, as it is and as a low-count copy."""
+    cases = []
+    for crop in crops:
+        for p in (p for p in SHARED_STUDIES if shared_study_paths(p) is not None):
+            case = shared_study_case(p, blood_pool=True, crop=crop)
+            cases.append((f"real patient{p}, {crop}^3", case))
+            noisy = ClassificationCase(f"{case.name}, low counts", low_count_copy(case.volume), case.class_map,
+                                       case.class_names, case.slices)
+            cases.append((f"real patient{p}, {crop}^3, low counts", noisy))
     return cases
