@@ -177,6 +177,9 @@ class LocalizeFromSegmentationTest(unittest.TestCase):
         cls.cropped = write_segmentation(Segmentation(cropped, segments), root / "cropped.seg.nrrd")
         no_wall = (SegmentInfo(1, "background", (0.5, 0.5, 0.5)), SegmentInfo(7, "liver", (0.8, 0.2, 0.2)))
         cls.liver_only = write_segmentation(Segmentation(volume.with_array(labels), no_wall), root / "liver.seg.nrrd")
+        everything = np.full(labels.shape, 7, dtype=np.int32)
+        everything[0] = 1  # a classification that leaked into the whole study
+        cls.leaked = write_segmentation(Segmentation(volume.with_array(everything), segments), root / "leaked.seg.nrrd")
         far = Volume(labels, volume.spacing, tuple(np.asarray(volume.origin) + 2000.0), volume.direction)
         cls.elsewhere = write_segmentation(Segmentation(far, segments), root / "elsewhere.seg.nrrd")
         cls.template_landmarks = write_landmarks([Landmark(n, tuple(map(float, p))) for n, p in cls.truth.items()],
@@ -207,6 +210,17 @@ class LocalizeFromSegmentationTest(unittest.TestCase):
         worst = max(np.linalg.norm(np.asarray(lm.position_lps) - self.truth[lm.label])
                     for lm in read_landmarks(root / "counts.mrk.json"))
         self.assertGreater(worst, 5.0, "the counts' frame differs from this mask's: the option must change it")
+
+    def test_a_myocardium_that_is_not_lv_sized_is_not_used_and_the_user_is_told(self):
+        root = Path(self.tmp.name)
+        code, out, err = self.localize(root / "leaked.mrk.json", "--segmentation", self.leaked)
+        self.assertEqual(code, 0, err)
+        self.assertIn("is not LV-sized", out)
+        self.assertIn("LV frame from the counts", out)
+        code, _, err = self.localize(root / "counts_again.mrk.json")
+        self.assertEqual(code, 0, err)
+        self.assertEqual([lm.position_lps for lm in read_landmarks(root / "leaked.mrk.json")],
+                         [lm.position_lps for lm in read_landmarks(root / "counts_again.mrk.json")])
 
     def test_a_segmentation_without_this_studys_myocardium_gives_one_line(self):
         root = Path(self.tmp.name)

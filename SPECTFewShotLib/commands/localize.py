@@ -89,7 +89,8 @@ def run(args: argparse.Namespace) -> int:
               f"{confidence_note(landmark.confidence)}")
     if placement.long_axis is not None:
         print(f"{'LV long axis':<24} {placement.long_axis.description()}")
-    print(f"LV frame from {'the myocardium of ' + Path(args.segmentation).name if myocardium else 'the counts'}")
+    from_wall = myocardium is not None and placement.frame.source == "segmentation"
+    print(f"LV frame from {'the myocardium of ' + Path(args.segmentation).name if from_wall else 'the counts'}")
     source = f", median of {len(templates)} templates" if len(templates) > 1 else ""
     print(f"wrote {output} ({len(placed)} landmarks, {args.coordinate_system}, {localizer.model_id}{source})")
     if axis_output is not None:

@@ -126,6 +126,17 @@ def frame_from_counts(volume: Volume, counts: np.ndarray, candidate: LVCandidate
     return LVFrame(geometry, _radius(wall, geometry), confidence, "counts", wall)
 
 
+def wall_volume_ml(mask: Volume, label: Optional[int] = None) -> float:
+    """The volume (mL) of a myocardium segmentation's wall (nonzero voxels, or those equal to `label`)."""
+    wall = mask.array != 0 if label is None else mask.array == label
+    return float(np.count_nonzero(wall)) * mask.voxel_volume_ml
+
+
+def is_lv_sized(wall_ml: float) -> bool:
+    """Whether a myocardium of `wall_ml` mL can be an LV wall (`LV_WALL_ML`)."""
+    return LV_WALL_ML[0] <= wall_ml <= LV_WALL_ML[1]
+
+
 def frame_from_segmentation(mask: Volume, label: Optional[int] = None) -> LVFrame:
     """The LV frame from a myocardium segmentation (nonzero voxels, or those equal to `label`)."""
     wall = wall_points_lps(mask, label)

@@ -35,7 +35,7 @@ from .carry import carry_landmarks, convention_warnings
 from .fusion import fuse_landmarks, landmark_description
 from .heart_search import find_lv_candidates, smoothed_counts
 from .long_axis import LongAxis
-from .lv_frame import LVFrame, frame_from_counts, frame_from_segmentation
+from .lv_frame import LV_WALL_ML, LVFrame, frame_from_counts, frame_from_segmentation, is_lv_sized, wall_volume_ml
 
 log = logging.getLogger(__name__)
 CANDIDATES = 3
@@ -53,11 +53,13 @@ class Placement:
 
 
 def find_lv_frame(volume: Volume, myocardium: Optional[Volume] = None, label: Optional[int] = None) -> LVFrame:
-    """The LV frame of a study: from `myocardium` (a segmentation on any grid; nonzero voxels or `label`) when given,
-    else from its counts: the best of heart_search's candidates around which lv_frame finds an LV-shaped wall.
-    The frame's confidence includes the search's margin over the runner-up."""
+    """The LV frame of a study: from `myocardium` (a segmentation on any grid; nonzero voxels or `label`) when given
+    and LV-sized, else from its counts: the best of heart_search's candidates around which lv_frame finds an
+    LV-shaped wall. The frame's confidence includes the search's margin over the runner-up."""
     if myocardium is not None:
-        return frame_from_segmentation(myocardium, label)
+        if is_lv_sized(wall_volume_ml(myocardium, label)):
+            return frame_from_segmentation(myocardium, label)
+        log.info("the myocardium given is not LV-sized; the LV frame comes from the counts")
     counts = smoothed_counts(volume)
     candidates = find_lv_candidates(volume, counts, CANDIDATES)
     for number, candidate in enumerate(candidates):
@@ -150,22 +152,31 @@ class Localizer:
         require_memory(volume.array.shape, LOCALIZE_BYTES_PER_VOXEL * (1 + len(templates)), "placing landmarks")
         report(progress, 0.0, "finding the left ventricle", cancel)
         target = find_lv_frame(volume, myocardium)
+        unused = myocardium_warning(myocardium) if myocardium is not None and target.source != "segmentation" else []
         placements = []
         for number, (template_volume, template_landmarks) in enumerate(templates, start=1):
             report(progress, number / (len(templates) + 1), f"carrying template {number} of {len(templates)}",
                    cancel)
             placements.append(place_landmarks(volume, template_volume, template_landmarks, target_frame=target))
         if len(placements) == 1:
-            placement = placements[0]
+            only = placements[0]
+            placement = Placement(only.landmarks, only.long_axis, only.frame, unused + only.warnings)
         else:
             fused = [_at_most(landmark, placements) for landmark in fuse_landmarks([p.landmarks for p in placements])]
-            warnings = [w for p in placements for w in p.warnings]
+            warnings = unused + [w for p in placements for w in p.warnings]
             confidences = [lm.confidence for lm in fused if lm.confidence is not None]
             axis_confidence = min(confidences) if confidences else None
             placement = Placement(fused, long_axis_of(fused, target, axis_confidence), target, warnings)
         report(progress, 1.0, "landmarks placed", cancel)
         self.last_placement = placement
         return placement
+
+
+def myocardium_warning(myocardium: Volume) -> list[str]:
+    """Why a myocardium given for the LV frame was not used, for the user."""
+    low, high = LV_WALL_ML
+    return [f"the myocardium given ({wall_volume_ml(myocardium):.0f} mL) is not LV-sized ({low:.0f}-{high:.0f} mL); "
+            "the LV frame comes from the counts: check the classification"]
 
 
 def _at_most(landmark: Landmark, placements: Sequence[Placement]) -> Landmark:

@@ -2,9 +2,10 @@
 
 With `--real DIR`: every real study of DIR (NAME_image.nii.gz with its LV-wall mask NAME_mask.nii.gz) is placed
 from each other one (both ways), landmarks derived from the masks by their definitions (cardiac_landmarks), with
-the long axis's angle to the mask's; this table comes first (`--held-out 0` leaves the phantoms out). Its
-"Staged+classify" rows give the localiser the target's own classification (`classify` painted on the mask's
-quartile slices, full slices or strokes; not timed), as `localize --segmentation` does.
+the long axis's angle to the mask's; this table comes first (`--held-out 0` leaves the phantoms out). The
+"Staged+classify" columns (real pairs, and phantoms with one template) give the localiser the target's own
+classification (`classify` painted on its true wall's quartile slices, full slices or strokes; not timed), as
+`localize --segmentation` does.
 
 Held-out phantom studies (seeds from 1,000,000, never used in training or for choosing settings), each with the
 next held-out phantom as its one template (with `--templates N`: the next N, the geometric median of their
@@ -78,7 +79,9 @@ def run(args: argparse.Namespace) -> int:
         f"the next {args.templates} as templates (geometric median)"
     print(f"{localizer.model_id}; held-out phantom seeds {seeds[0]}-{seeds[-1]}, each with {which}", flush=True)
     cases = phantom_cases(seeds, templates=args.templates)
-    results["held-out phantoms"] = evaluate_cases(cases, methods, several={"Staged": localizer.localize_from_templates})
+    phantom_methods = with_classification(cases, methods) if args.templates == 1 else methods
+    results["held-out phantoms"] = evaluate_cases(cases, phantom_methods,
+                                                  several={"Staged": localizer.localize_from_templates})
     print("\n".join(format_table(f"Held-out phantoms ({len(cases)} cases), error in mm",
                                  results["held-out phantoms"])), flush=True)
     if not args.no_real:
@@ -98,12 +101,7 @@ def _real_pairs(directory: str, methods: dict) -> dict:
     from SPECTFewShotLib.research.evaluation.localize_eval import evaluate_cases, format_table
 
     cases = real_pair_cases(directory)
-    methods = dict(methods)
-    for protocol in ("slices", "strokes"):
-        walls = {id(case.target_volume): _classified_wall(directory, case.name.split(" -> ")[1], case.target_volume,
-                                                          protocol) for case in cases}
-        methods[f"Staged+classify ({protocol})"] = _with_wall(walls)
-    results = evaluate_cases(cases, methods)
+    results = evaluate_cases(cases, with_classification(cases, methods))
     print("\n".join(format_table(f"Real pairs ({len(cases)} cases: {', '.join(c.name for c in cases)}), error in mm",
                                  results)), flush=True)
     for name in methods:
@@ -113,17 +111,27 @@ def _real_pairs(directory: str, methods: dict) -> dict:
     return results
 
 
-def _classified_wall(directory: str, name: str, volume, protocol: str):
-    """The product's classification of a real study painted from its mask (the mask's quartile slices, `protocol`),
-    its myocardium as a mask volume: what `localize --segmentation` reads after `classify`."""
+def with_classification(cases, methods: dict) -> dict:
+    """`methods` and, for cases whose target wall is known, the staged localiser with the LV frame from the
+    product's classification of the target painted on that wall's quartile slices ("slices" and "strokes")."""
+    cases = [case for case in cases if case.target_wall is not None]
+    methods = dict(methods)
+    for protocol in ("slices", "strokes"):
+        walls = {id(case.target_volume): _classified_wall(case.target_volume, case.target_wall, protocol)
+                 for case in cases}
+        methods[f"Staged+classify ({protocol})"] = _with_wall(walls)
+    return methods
+
+
+def _classified_wall(volume, wall, protocol: str):
+    """The product's classification of a study painted from its wall mask (the mask's quartile slices,
+    `protocol`), its myocardium as a mask volume: what `localize --segmentation` reads after `classify`."""
     import numpy as np
 
     from SPECTFewShotLib.classification.session import StudySession
     from SPECTFewShotLib.io.segmentation_io import Segmentation, segments_for
-    from SPECTFewShotLib.io.volume_io import read_volume
     from SPECTFewShotLib.painting import paint, quartile_slices
 
-    wall = read_volume(Path(directory) / f"{name}_mask.nii.gz").array > 0
     class_map = np.where(wall, 2, 1).astype(np.int32)
     support = Segmentation(volume.with_array(paint(class_map, quartile_slices(wall), protocol)),
                            segments_for([1, 2], {1: "background", 2: "LV_myocardium"}))

@@ -38,6 +38,7 @@ class LandmarkCase:
     target_volume: Volume
     target_landmarks: list[Landmark]  # the truth, same labels
     more_templates: tuple[tuple[Volume, list[Landmark]], ...] = ()  # further templates, fused with the first
+    target_wall: Optional[np.ndarray] = None  # the target's true LV wall [k, j, i], to paint a classification from
 
     def templates(self) -> list[tuple[Volume, list[Landmark]]]:
         """Every template of the case: the first one, then `more_templates`."""
@@ -67,19 +68,21 @@ def phantom_cases(seeds: Sequence[int], names: Optional[Sequence[str]] = None,
     studies = []
     for number, seed in enumerate(seeds, start=1):
         study = generate_study(seed)
-        studies.append((seed, study.image, [lm for lm in study.landmarks]))
+        wall = study.labels.labels.array == study.label_values["LV_myocardium"]
+        studies.append((seed, study.image, [lm for lm in study.landmarks], wall))
         if progress is not None:
             progress(number, len(seeds))
     cases = []
-    for index, (seed, image, landmarks) in enumerate(studies):
-        template_seed, template_image, template_landmarks = studies[(index + 1) % len(studies)]
+    for index, (seed, image, landmarks, wall) in enumerate(studies):
+        template_seed, template_image, template_landmarks, _ = studies[(index + 1) % len(studies)]
         kept, truth = common_landmarks(template_landmarks, landmarks, names)
         more = []
         for offset in range(2, templates + 1):
-            _, other_image, other_landmarks = studies[(index + offset) % len(studies)]
+            _, other_image, other_landmarks, _ = studies[(index + offset) % len(studies)]
             more.append((other_image, common_landmarks(other_landmarks, truth)[0]))
         source = f"{template_seed}" if templates == 1 else f"{template_seed} and the next {templates - 1}"
-        cases.append(LandmarkCase(f"phantom {source} -> {seed}", template_image, kept, image, truth, tuple(more)))
+        cases.append(LandmarkCase(f"phantom {source} -> {seed}", template_image, kept, image, truth, tuple(more),
+                                  wall))
     return cases
 
 
@@ -140,9 +143,10 @@ def real_pair_cases(directory: str) -> list[LandmarkCase]:
     for image in sorted(Path(directory).glob("*_image.nii*")):
         mask = image.with_name(image.name.replace("_image", "_mask"))
         if mask.exists():
-            studies.append((image.name.split("_image")[0], read_volume(image), lv_landmarks(read_volume(mask))))
+            wall = read_volume(mask)
+            studies.append((image.name.split("_image")[0], read_volume(image), lv_landmarks(wall), wall.array > 0))
     if len(studies) < 2:
         raise InputError(f"{directory}: at least two studies with NAME_image.nii.gz and NAME_mask.nii.gz are needed")
-    return [LandmarkCase(f"{a} -> {b}", volume_a, landmarks_a, volume_b, landmarks_b)
-            for a, volume_a, landmarks_a in studies for b, volume_b, landmarks_b in studies if a != b]
+    return [LandmarkCase(f"{a} -> {b}", volume_a, landmarks_a, volume_b, landmarks_b, target_wall=wall_b)
+            for a, volume_a, landmarks_a, _ in studies for b, volume_b, landmarks_b, wall_b in studies if a != b]
 
