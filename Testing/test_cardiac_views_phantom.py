@@ -6,7 +6,7 @@ import numpy as np
 
 from SPECTFewShotLib.cardiac_views.aha_segments import segments_of_heart_point
 from SPECTFewShotLib.errors import InputError
-from SPECTFewShotLib.research.evaluation.polar_map_eval import DEPTHS, defect_plan, per_segment_table
+from SPECTFewShotLib.research.evaluation.polar_map_eval import DEPTHS, defect_plan, paired_summary, per_segment_table
 from SPECTFewShotLib.research.phantom.anatomy import sample_heart
 from SPECTFewShotLib.research.phantom.config import PhantomConfig
 from SPECTFewShotLib.research.phantom.heart import Myocardium, SegmentDefect
@@ -88,6 +88,19 @@ class DefectPlanTest(unittest.TestCase):
         self.assertAlmostEqual(rows[3]["sensitivity"], 0.5)
         self.assertAlmostEqual(rows[0]["specificity"], 2 / 3)
         self.assertAlmostEqual(rows[3]["specificity"], 1.0)
+
+    def test_paired_summary_by_inserted_depth(self):
+        records = [{"depth": 0.2, "segments": [4], "defect_change_percent": [-8.0], "other_change_points": [3.0, -3.0]},
+                   {"depth": 0.2, "segments": [5, 6], "defect_change_percent": [-12.0, -10.0],
+                    "other_change_points": [4.0, -4.0]},
+                   {"depth": 0.5, "segments": [1], "defect_change_percent": [-40.0], "other_change_points": [0.0]}]
+        rows = paired_summary(records)
+        self.assertEqual([r["depth"] for r in rows], [0.2, 0.5])
+        self.assertEqual((rows[0]["phantoms"], rows[0]["segments"]), (2, 3))
+        self.assertAlmostEqual(rows[0]["measured_mean"], -10.0)
+        self.assertAlmostEqual(rows[0]["measured_sd"], np.std([-8.0, -12.0, -10.0]))
+        self.assertAlmostEqual(rows[0]["noise_rms_points"], np.sqrt((9 + 9 + 16 + 16) / 4))
+        self.assertAlmostEqual(rows[1]["noise_rms_points"], 0.0)
 
 
 if __name__ == "__main__":

@@ -165,6 +165,39 @@ def normal_record(seed: int, cache_dir: Optional[str] = None, corrected: bool = 
             "attenuation_correction": bool(study.metadata["protocol"]["attenuation_correction"])}
 
 
+def paired_record(seed: int, cache_dir: Optional[str] = None, corrected: bool = False) -> Optional[dict]:
+    """A defect phantom against its defect-free twin (the same seed: the same anatomy, protocol and camera; its own
+    noise): the polar map's change in the defect segments (% of the twin's uptake) and, as the noise floor, the
+    change in every other segment (points). None for a phantom without a defect."""
+    plan, study = planned_study(seed, cache_dir, corrected)
+    if not plan.segments:
+        return None
+    _, twin = planned_study(seed, cache_dir, corrected, normal=True)
+    wall = study.labels.labels.array == study.label_values["LV_myocardium"]
+    frame = frame_from_landmarks(study.landmarks)
+    with_defect = np.array(segment_uptakes(compute_polar_map(study.image, wall, frame)))
+    without = np.array(segment_uptakes(compute_polar_map(twin.image, wall, frame)))
+    inside = np.isin(np.arange(1, 18), plan.segments)
+    return {"seed": int(seed), "segments": list(plan.segments), "depth": plan.depth,
+            "defect_change_percent": [round(float(v), 2) for v in
+                                      100.0 * (with_defect[inside] - without[inside]) / without[inside]],
+            "other_change_points": [round(float(v), 2) for v in with_defect[~inside] - without[~inside]]}
+
+
+def paired_summary(records: list[dict]) -> list[dict]:
+    """Per inserted depth: the measured change of the defect segments (mean, SD, % of the twin's uptake), the
+    noise floor (RMS change of the other segments, points) and the segments' mean uptake change in points."""
+    rows = []
+    for depth in sorted({r["depth"] for r in records}):
+        chosen = [r for r in records if r["depth"] == depth]
+        change = np.concatenate([r["defect_change_percent"] for r in chosen])
+        other = np.concatenate([r["other_change_points"] for r in chosen])
+        rows.append({"depth": depth, "phantoms": len(chosen), "segments": int(change.size),
+                     "measured_mean": float(change.mean()), "measured_sd": float(change.std()),
+                     "noise_rms_points": float(np.sqrt(np.mean(other ** 2)))})
+    return rows
+
+
 # ----------------------------------------------------------------------------------------------- summaries
 
 
