@@ -404,6 +404,8 @@ class SceneLogicInputTest(unittest.TestCase):
         self.assertIsNone(self.logic.read_myocardium(mrml.segmentation_to_node(other, self.scene, "x"),
                                                      self.volume_node))
         self.assertIsNone(self.logic.read_myocardium(None, self.volume_node))
+        empty = self.scene.AddNewNodeByClass("vtkMRMLSegmentationNode", "nothing classified yet")
+        self.assertIsNone(self.logic.read_myocardium(empty, self.volume_node))
         labels[:] = 2
         labels[3, 3, 3] = 1  # a wall of one voxel gives no frame
         self.assertIsNone(self.logic.read_myocardium(self._painted(labels), self.volume_node))

@@ -237,6 +237,10 @@ class SceneLogic:
 
         if segmentationNode is None:
             return None
+        content = segmentationNode.GetSegmentation()
+        names = [content.GetNthSegment(n).GetName() for n in range(content.GetNumberOfSegments())]
+        if not any(TISSUE_ALIASES.get(name, name) == MYOCARDIUM for name in names):
+            return None
         segmentation = segmentation_from_node(segmentationNode, volumeNode)
         values = [value for value in segmentation.painted_labels()
                   if TISSUE_ALIASES.get(segmentation.segment(value).name, segmentation.segment(value).name)
