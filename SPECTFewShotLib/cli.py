@@ -19,6 +19,7 @@ from typing import Sequence
 from . import __version__
 from .commands import COMMAND_MODULES
 from .errors import SPECTFewShotError
+from .memory_pages import avoid_huge_page_advice
 
 RESEARCH_PACKAGE = f"{__package__}.research"
 RESEARCH_COMMANDS = ("demo", "phantom", "train", "evaluate", "bench")
@@ -79,7 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(levelname)s: %(message)s" if not args.debug else "%(levelname)s %(name)s: %(message)s",
     )
     _silence_itk_warnings()
-    _without_huge_page_advice()
+    avoid_huge_page_advice()  # a short-lived process touches fresh memory all the time (memory_pages)
     try:
         return int(args.func(args) or 0)
     except SPECTFewShotError as error:
@@ -100,23 +101,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: internal error ({type(error).__name__}: {reason}); rerun with --debug and report it",
               file=sys.stderr)
         return EXIT_INTERNAL_ERROR
-
-
-def _without_huge_page_advice() -> None:
-    """Stop numpy advising transparent huge pages for this process's large arrays (unless the user's
-    NUMPY_MADVISE_HUGEPAGE says otherwise).
-
-    Where the kernel compacts memory to honour that advice (transparent_hugepage/defrag = madvise, the common
-    default), the first touch of every new large array is slow: 200 MB took 0.42 s instead of 0.07 s on the
-    development machine, and a short-lived command touches fresh memory all the time (`classify` on 128^3:
-    4.7 s with the advice, 2.7 s without; docs/evaluation/classify_speed.md)."""
-    if "NUMPY_MADVISE_HUGEPAGE" in os.environ:
-        return
-    try:
-        from numpy._core.multiarray import _set_madvise_hugepage
-    except ImportError:  # another numpy layout: keep its default
-        return
-    _set_madvise_hugepage(False)
 
 
 def _silence_itk_warnings() -> None:

@@ -108,7 +108,8 @@ class ResearchCommandsTest(unittest.TestCase):
 
 
 class HugePageAdviceTest(unittest.TestCase):
-    """The CLI's process does not ask for transparent huge pages (slow first touches), unless the user says so."""
+    """The CLI's process and Slicer's classification session do not ask for transparent huge pages (slow first
+    touches, memory_pages), unless the user says so."""
 
     PROBE = ("import sys; from numpy._core.multiarray import _set_madvise_hugepage as advise; "
              "from SPECTFewShotLib import cli; code = cli.main(['info', sys.argv[1]]); "
@@ -130,6 +131,18 @@ class HugePageAdviceTest(unittest.TestCase):
 
     def test_the_users_setting_wins(self):
         self.assertEqual(self._advice_after_a_command(NUMPY_MADVISE_HUGEPAGE="1"), "advice True exit 0")
+
+    def test_the_slicer_session_turns_the_advice_off(self):
+        import os
+
+        probe = ("from numpy._core.multiarray import _set_madvise_hugepage as advise; import slicer; "
+                 "from SPECTFewShotLib.mrml.segment_editor_effect import shared_classifier; "
+                 "shared_classifier(slicer.vtkMRMLScene()); print('advice', advise(True))")
+        environment = {k: v for k, v in os.environ.items() if k != "NUMPY_MADVISE_HUGEPAGE"}
+        result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120,
+                                env=environment)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertEqual(result.stdout.strip().splitlines()[-1], "advice False")
 
 
 if __name__ == "__main__":

@@ -41,11 +41,14 @@ _SHARED: dict[int, Any] = {}  # id(scene) -> (scene, SceneLogic): one classifica
 
 def shared_classifier(scene: Any) -> Any:
     """The scene's classification session (a SceneLogic), shared by the effect and the module panel so that a
-    volume's features are computed once."""
+    volume's features are computed once. Creating it turns numpy's huge-page advice off for the application
+    (`memory_pages`: live updates allocate fresh arrays at every stroke)."""
     entry = _SHARED.get(id(scene))
     if entry is None or entry[0] is not scene:
+        from ..memory_pages import avoid_huge_page_advice
         from .scene_logic import SceneLogic
 
+        avoid_huge_page_advice()
         entry = (scene, SceneLogic(scene))
         _SHARED.clear()  # one application scene at a time; a new scene drops the old session
         _SHARED[id(scene)] = entry

@@ -38,13 +38,13 @@ def run(args: argparse.Namespace) -> int:
     from SPECTFewShotLib.io.segmentation_io import Segmentation, read_segmentation, segments_for
     from SPECTFewShotLib.io.volume_io import read_volume, require_counts
     from SPECTFewShotLib.mrml import (
-        SceneLogic,
         new_scene,
         paint_segment,
         segmentation_from_node,
         segmentation_to_node,
         volume_to_node,
     )
+    from SPECTFewShotLib.mrml.segment_editor_effect import shared_classifier
     from SPECTFewShotLib.painting import paint_slices, quartile_slices
     from SPECTFewShotLib.research.baselines.growcut import grow_from_seeds
     from SPECTFewShotLib.resources import sample_study
@@ -63,7 +63,8 @@ def run(args: argparse.Namespace) -> int:
     scene = new_scene()
     volume_node = volume_to_node(volume, scene, "study")
     painting = segmentation_to_node(support, scene, "painting", reference_volume_node=volume_node)
-    logic = SceneLogic(scene, model=args.model, device=args.device)
+    logic = shared_classifier(scene)  # the module's and the effect's own session on the scene
+    logic.configure(args.model, args.device)
 
     start = time.perf_counter()
     output = logic.classify(volume_node, painting)
