@@ -102,13 +102,14 @@ def study_myocardium(volume: Volume, path: str, label: Optional[str] = None) -> 
     """The LV myocardium of the segmentation at `path` as a mask volume on its own grid, checked to lie in `volume`."""
     import numpy as np
 
+    from ..cardiac_landmarks import MIN_WALL_VOXELS
     from ..cardiac_views.analysis import myocardium_mask
     from ..errors import InputError
     from ..io.segmentation_io import read_segmentation
 
     segmentation = read_segmentation(path)
     wall = myocardium_mask(segmentation, label)
-    if wall.sum() < 8:
+    if wall.sum() < MIN_WALL_VOXELS:
         raise InputError(f"{Path(path).name}: the myocardium has {int(wall.sum())} voxels; too few for an LV frame")
     mask = segmentation.labels.with_array(wall.astype(np.uint8))
     centre_kji = np.argwhere(wall).mean(axis=0)

@@ -26,7 +26,6 @@ from .tables import measurements_to_table
 from .volumes import volume_from_node, volume_to_node
 
 log = logging.getLogger(__name__)
-MIN_WALL_VOXELS = 8  # fewer myocardium voxels than this give no LV frame: the counts give it instead
 
 
 def volume_digest(volume: Volume) -> str:
@@ -232,6 +231,7 @@ class SceneLogic:
         """The LV myocardium of a segmentation node (its segment named LV_myocardium) as a mask on the volume's
         grid, for the landmarks' LV frame; None without a node or without such a segment (the frame then comes
         from the counts)."""
+        from ..cardiac_landmarks import MIN_WALL_VOXELS
         from ..cardiac_views.analysis import MYOCARDIUM
         from ..vocabulary import TISSUE_ALIASES
 
