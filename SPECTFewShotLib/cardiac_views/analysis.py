@@ -28,6 +28,11 @@ class CardiacAnalysis:
     polar_map: PolarMap
 
 
+def is_myocardium_name(name: str) -> bool:
+    """Whether a segment name means the LV myocardium (LV_myocardium or one of its aliases)."""
+    return TISSUE_ALIASES.get(name, name) == MYOCARDIUM
+
+
 def myocardium_mask(segmentation: Segmentation, label: Optional[str] = None) -> np.ndarray:
     """The LV wall of a segmentation (bool [k, j, i]): the segment `label` (a name or a label value), else the
     segment named LV_myocardium (or an alias), else the only segment."""
@@ -47,7 +52,7 @@ def myocardium_mask(segmentation: Segmentation, label: Optional[str] = None) -> 
                 return segmentation.labels.array == value
         raise InputError(f"the segmentation has no segment '{text}'; it has {', '.join(names)}")
     for name, value in names.items():
-        if TISSUE_ALIASES.get(name, name) == MYOCARDIUM:
+        if is_myocardium_name(name):
             return segmentation.labels.array == value
     myocardium_value = TISSUE_BY_NAME[MYOCARDIUM].label
     if len(present) == 1:

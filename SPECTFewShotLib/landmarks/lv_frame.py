@@ -119,7 +119,7 @@ def frame_from_counts(volume: Volume, counts: np.ndarray, candidate: LVCandidate
     if semi.min() < LV_SEMI_AXES_MM[0] or semi.max() > LV_SEMI_AXES_MM[1]:
         raise InputError("no LV-sized wall found around the candidate")
     wall = _myocardium(volume, counts, points[keep], level)
-    if not LV_WALL_ML[0] <= len(wall) * volume.voxel_volume_ml <= LV_WALL_ML[1]:
+    if not is_lv_sized(len(wall) * volume.voxel_volume_ml):
         raise InputError("no LV-sized wall found around the candidate")
     geometry = lv_geometry(wall, min(volume.spacing))
     confidence = float(keep.sum() / FRAME_DIRECTIONS)

@@ -232,19 +232,17 @@ class SceneLogic:
         grid, for the landmarks' LV frame; None without a node or without such a segment (the frame then comes
         from the counts)."""
         from ..cardiac_landmarks import MIN_WALL_VOXELS
-        from ..cardiac_views.analysis import MYOCARDIUM
-        from ..vocabulary import TISSUE_ALIASES
+        from ..cardiac_views.analysis import is_myocardium_name
 
         if segmentationNode is None:
             return None
         content = segmentationNode.GetSegmentation()
-        names = [content.GetNthSegment(n).GetName() for n in range(content.GetNumberOfSegments())]
-        if not any(TISSUE_ALIASES.get(name, name) == MYOCARDIUM for name in names):
-            return None
+        if not any(is_myocardium_name(content.GetNthSegment(n).GetName())
+                   for n in range(content.GetNumberOfSegments())):
+            return None  # checked on the node first: an empty node, or one without a myocardium, is optional input
         segmentation = segmentation_from_node(segmentationNode, volumeNode)
         values = [value for value in segmentation.painted_labels()
-                  if TISSUE_ALIASES.get(segmentation.segment(value).name, segmentation.segment(value).name)
-                  == MYOCARDIUM]
+                  if is_myocardium_name(segmentation.segment(value).name)]
         if not values:
             return None
         wall = segmentation.labels.array == values[0]
