@@ -111,39 +111,32 @@ class HugePageAdviceTest(unittest.TestCase):
     """The CLI's process and Slicer's classification session do not ask for transparent huge pages (slow first
     touches, memory_pages), unless the user says so."""
 
-    PROBE = ("import sys; from numpy._core.multiarray import _set_madvise_hugepage as advise; "
-             "from SPECTFewShotLib import cli; code = cli.main(['info', sys.argv[1]]); "
-             "print('advice', advise(True), 'exit', code)")
+    ADVICE = "from numpy._core.multiarray import _set_madvise_hugepage as advise; "
+    COMMAND = ADVICE + ("import sys; from SPECTFewShotLib import cli; code = cli.main(['info', sys.argv[1]]); "
+                        "print('advice', advise(True), 'exit', code)")
+    SESSION = ADVICE + ("import slicer; from SPECTFewShotLib.mrml.segment_editor_effect import shared_classifier; "
+                        "shared_classifier(slicer.vtkMRMLScene()); print('advice', advise(True))")
 
-    def _advice_after_a_command(self, **env) -> str:
+    def _last_line(self, probe: str, *arguments: str, **env) -> str:
+        """The last line a probe prints in a fresh Python, without the user's setting unless `env` gives one."""
         import os
 
-        image, _ = sample_study()
         environment = {k: v for k, v in os.environ.items() if k != "NUMPY_MADVISE_HUGEPAGE"}
         environment.update(env)
-        result = subprocess.run([sys.executable, "-c", self.PROBE, str(image)], capture_output=True, text=True,
+        result = subprocess.run([sys.executable, "-c", probe, *arguments], capture_output=True, text=True,
                                 timeout=120, env=environment)
         self.assertEqual(result.returncode, 0, result.stderr)
         return result.stdout.strip().splitlines()[-1]
 
     def test_the_command_line_turns_the_advice_off(self):
-        self.assertEqual(self._advice_after_a_command(), "advice False exit 0")
+        self.assertEqual(self._last_line(self.COMMAND, str(sample_study()[0])), "advice False exit 0")
 
     def test_the_users_setting_wins(self):
-        self.assertEqual(self._advice_after_a_command(NUMPY_MADVISE_HUGEPAGE="1"), "advice True exit 0")
+        self.assertEqual(self._last_line(self.COMMAND, str(sample_study()[0]), NUMPY_MADVISE_HUGEPAGE="1"),
+                         "advice True exit 0")
 
     def test_the_slicer_session_turns_the_advice_off(self):
-        import os
-
-        probe = ("from numpy._core.multiarray import _set_madvise_hugepage as advise; import slicer; "
-                 "from SPECTFewShotLib.mrml.segment_editor_effect import shared_classifier; "
-                 "shared_classifier(slicer.vtkMRMLScene()); print('advice', advise(True))")
-        environment = {k: v for k, v in os.environ.items() if k != "NUMPY_MADVISE_HUGEPAGE"}
-        result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120,
-                                env=environment)
-        self.assertEqual(result.returncode, 0, result.stderr)
-        self.assertEqual(result.stdout.strip().splitlines()[-1], "advice False")
-
+        self.assertEqual(self._last_line(self.SESSION), "advice False")
 
 if __name__ == "__main__":
     unittest.main()
