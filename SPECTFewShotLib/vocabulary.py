@@ -90,6 +90,35 @@ LANDMARK_BY_NAME = {landmark.name: landmark for landmark in LANDMARKS}
 LV_LANDMARK_NAMES = ("LV_center", "LV_apex", "LV_base")
 
 
+def tissue_of_segment(name: str, terminology: str = "") -> str | None:
+    """The vocabulary tissue a segment means (None for others): by its name, ignoring case, spaces and hyphens, or
+    an alias; else by the type and anatomic region codes of its terminology entry (Slicer's serialised form), except
+    the generic Tissue entry, which Slicer gives every new segment."""
+    def plain(text: str) -> str:
+        return text.strip().lower().replace(" ", "_").replace("-", "_")
+
+    wanted = plain(name)
+    for candidate, tissue in ((plain(a), t) for a, t in (*TISSUE_ALIASES.items(), *((t, t) for t in TISSUE_BY_NAME))):
+        if candidate == wanted:
+            return tissue
+    codes = _terminology_codes(terminology)
+    if codes is not None and codes != (_TISSUE[0], ""):
+        for tissue in TISSUES:
+            if tissue.terminology and _terminology_codes(tissue.terminology) == codes:
+                return tissue.name
+    return None
+
+
+def _terminology_codes(entry: str) -> tuple[str, str] | None:
+    """The (type, anatomic region) code values of a serialised terminology entry; None when it names no type."""
+    fields = entry.split("~")
+    if len(fields) < 3:
+        return None
+    type_code = fields[2].split("^")[1] if fields[2].count("^") >= 1 else ""
+    region_code = fields[5].split("^")[1] if len(fields) > 5 and fields[5].count("^") >= 1 else ""
+    return (type_code, region_code) if type_code else None
+
+
 def tissue_color(name: str) -> tuple[float, float, float] | None:
     """The colour of a known tissue name or alias (None for other names)."""
     tissue = TISSUE_BY_NAME.get(TISSUE_ALIASES.get(name, name))

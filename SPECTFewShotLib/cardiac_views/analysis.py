@@ -10,7 +10,7 @@ import numpy as np
 from ..errors import InputError
 from ..io.markups_io import Landmark
 from ..io.segmentation_io import Segmentation
-from ..vocabulary import TISSUE_ALIASES, TISSUE_BY_NAME
+from ..vocabulary import TISSUE_ALIASES, TISSUE_BY_NAME, tissue_of_segment
 from ..volume import Volume
 from .frame import CardiacFrame, frame_from_landmarks
 from .polar_map import PolarMap, PolarMapSettings, compute_polar_map
@@ -30,7 +30,7 @@ class CardiacAnalysis:
 
 def is_myocardium_name(name: str) -> bool:
     """Whether a segment name means the LV myocardium (LV_myocardium or one of its aliases)."""
-    return TISSUE_ALIASES.get(name, name) == MYOCARDIUM
+    return tissue_of_segment(name) == MYOCARDIUM
 
 
 def myocardium_mask(segmentation: Segmentation, label: Optional[str] = None) -> np.ndarray:

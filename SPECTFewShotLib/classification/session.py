@@ -9,11 +9,13 @@ Stages (`stages`): "prior" is ProtoNet alone (its spatial prior and connectivity
 the per-study randomised trees on the painted voxels (study features and distances to the paint; the prior's
 probabilities too with `use_prior_features`) and keeps each class's regions that touch its paint; "full" adds the
 graph cut before that connectivity step; "preview" is the learner's quick answer for a live display (a sample of
-the paint, a coarse grid, no graph cut). The prior's network pass runs only when a stage reads it. Painted
-voxels always keep their painted label and a class that is not painted never appears. `probabilities` are the
-learner's, calibrated to the painted class shares (calibrate_to_paint; the prior's for "prior"), with painted
-voxels certain; the labels are the graph cut's (or, for "learner", the most probable class before that
-calibration), so they need not be the most probable class of `probabilities`.
+the paint, a coarse grid, no graph cut). After the learner, the cut and the preview, blood pool that the myocardium
+does not enclose goes to another class when the segments say which is which (enclosure.py). The prior's network
+pass runs only when a stage reads it. Painted voxels always keep their painted label and a class that is not
+painted never appears. `probabilities` are the learner's, calibrated to the painted class shares
+(calibrate_to_paint; the prior's for "prior"), with painted voxels certain; the labels are the graph cut's (or,
+for "learner", the most probable class before that calibration), so they need not be the most
+probable class of `probabilities`.
 """
 
 from __future__ import annotations
@@ -31,7 +33,9 @@ from ..io.volume_io import require_counts
 from ..progress import CancelToken, ProgressCallback, report
 from ..protonet.refinement import keep_connected_to_paint
 from ..protonet.support import PaintedSupport, check_support, class_index_map, painted_voxels
+from ..vocabulary import tissue_of_segment
 from ..volume import Volume
+from .enclosure import drop_unenclosed_blood_pool
 from .graph_cut import SMOOTHNESS, alpha_expansion, contrast_weights, uncertain_band
 from .learner import TreeEnsemble
 from .paint_distances import euclidean_distances, training_distances
@@ -161,7 +165,8 @@ class StudySession:
             labels = probabilities.argmax(0)
         self.timings["graph_cut_s"] = time.perf_counter() - started
         started = time.perf_counter()
-        labels = _connected_to_paint(labels, probabilities, painted)
+        labels = _connected_to_paint(labels, probabilities, painted, _cavity_classes(support),
+                                     _spacing_kji(volume))
         labels[tuple(where.T)] = painted[tuple(where.T)]
         self.timings["connectivity_s"] = time.perf_counter() - started
         values = np.asarray(support.class_labels, dtype=np.int32)[labels]
@@ -208,7 +213,9 @@ class StudySession:
         coarse = np.ascontiguousarray(coarse.T).reshape(n_classes, *grid.shape[1:])
         cells = np.full(grid.shape[1:], -1, dtype=painted.dtype)  # a cell holding paint takes one painted class
         cells[tuple((where // stride).T)] = painted[tuple(where.T)]
-        labels = _spread(_connected_to_paint(coarse.argmax(0), coarse, cells), stride, painted.shape)
+        cavity, grid_spacing = _cavity_classes(support), tuple(stride * s for s in spacing)
+        labels = _spread(_connected_to_paint(coarse.argmax(0), coarse, cells, cavity, grid_spacing), stride,
+                         painted.shape)
         labels[tuple(where.T)] = painted[tuple(where.T)]
         values = np.asarray(support.class_labels, dtype=np.int32)[labels]
         result = Segmentation(self._volume.with_array(values), support.segments)
@@ -336,14 +343,29 @@ def coarse_to_fine(predict, shape: tuple, n_classes: int, fine_voxels: Optional[
     return probabilities
 
 
-def _connected_to_paint(labels: np.ndarray, probabilities: np.ndarray, painted: np.ndarray) -> np.ndarray:
+def _connected_to_paint(labels: np.ndarray, probabilities: np.ndarray, painted: np.ndarray,
+                        cavity: Optional[tuple[int, int]] = None,
+                        spacing: tuple[float, float, float] = (1.0, 1.0, 1.0)) -> np.ndarray:
     """Labels where each class keeps only its regions that touch its paint; other regions go to the most
-    probable other class."""
+    probable other class. With `cavity` (the myocardium's and the blood pool's class indices), blood pool that the
+    myocardium does not enclose goes to the best other class too (enclosure.py)."""
     n_classes = probabilities.shape[0]
     scores = 0.5 * probabilities
     for c in range(n_classes):
         scores[c][labels == c] += 0.51  # the labels stay the argmax; the probabilities rank the others
-    return keep_connected_to_paint(scores, painted)
+    labels = keep_connected_to_paint(scores, painted)
+    if cavity is not None:
+        labels = drop_unenclosed_blood_pool(scores, painted, *cavity, spacing)
+    return labels
+
+
+def _cavity_classes(support: PaintedSupport) -> Optional[tuple[int, int]]:
+    """The class indices of the LV myocardium and the LV blood pool when both are painted beside a third class
+    (which takes the blood pool the wall does not enclose); else None."""
+    tissues = [tissue_of_segment(s.name, s.terminology_entry()) for s in support.segments]
+    if len(tissues) < 3 or "LV_myocardium" not in tissues or "LV_blood_pool" not in tissues:
+        return None
+    return tissues.index("LV_myocardium"), tissues.index("LV_blood_pool")
 
 
 def _spacing_kji(volume: Volume) -> tuple[float, float, float]:

@@ -1,0 +1,78 @@
+"""The LV blood pool is the cavity the myocardium encloses: blood-pool voxels the wall does not surround are not.
+
+Cold voxels just outside the heart look like the cavity, and when the background is painted far away (a stroke at
+the edge of the field) nothing in the counts or the distances to the paint tells them apart: the learner calls
+them blood pool around the apex and the base. Anatomy does: a voxel is enclosed when rays from it along at least
+ENCLOSED_SHARE of the 26 neighbour directions meet the myocardium within REACH_MM. Inside the cavity nearly every
+ray does (the valve plane is open to a few); a voxel outside the wall's outline sees the wall along fewer than half
+of them, since no ray pointing away from it can."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..protonet.refinement import bounding_box, keep_connected_to_paint
+
+DIRECTIONS = np.array([(a, b, c) for a in (-1, 0, 1) for b in (-1, 0, 1) for c in (-1, 0, 1) if (a, b, c) != (0, 0, 0)])
+REACH_MM = 100.0  # farther than across the widest LV cavity
+ENCLOSED_SHARE = 0.5
+# A wall whose box holds more voxels than this is tested on cells of s^3 voxels (a cell is wall when any of its
+# voxels is), every point taking its cell's share: enclosure is a matter of centimetres, not of single voxels
+ENCLOSURE_VOXELS = 30_000
+
+
+def enclosed_share(wall: np.ndarray, points: np.ndarray, spacing: tuple[float, float, float]) -> np.ndarray:
+    """For each voxel of `points` [n, 3] (k, j, i), the share of the 26 neighbour directions along which a ray
+    meets `wall` (bool [k, j, i]) within REACH_MM; `spacing` is the voxel size in mm along k, j, i."""
+    share = np.zeros(len(points))
+    box = bounding_box(wall)
+    if box is None or len(points) == 0:
+        return share
+    low = np.array([b.start for b in box])
+    local = wall[box]
+    extent = np.array(local.shape)
+    # A point outside the wall's box sees it along at most 9 of the 26 directions: left at 0
+    inside = np.flatnonzero(np.all((points >= low) & (points - low < extent), axis=1))
+    stride = 1
+    while np.prod(-(-extent // stride)) > ENCLOSURE_VOXELS:
+        stride += 1
+    if stride > 1:
+        padded = np.pad(local, [(0, -n % stride) for n in extent])
+        cells = [n // stride for n in padded.shape]
+        local = padded.reshape(cells[0], stride, cells[1], stride, cells[2], stride).any(axis=(1, 3, 5))
+        extent, spacing = np.array(local.shape), tuple(stride * float(s) for s in spacing)
+    start, back = np.unique((points[inside] - low) // stride, axis=0, return_inverse=True)
+    hits = np.zeros(len(start), dtype=np.int32)
+    for direction in DIRECTIONS:
+        steps = int(REACH_MM / float(np.linalg.norm(direction * np.asarray(spacing, dtype=float))))
+        active, position = np.arange(len(start)), start.copy()
+        for _ in range(steps):
+            position += direction
+            within = np.all((position >= 0) & (position < extent), axis=1)  # a ray leaving the box cannot return
+            active, position = active[within], position[within]
+            met = local[position[:, 0], position[:, 1], position[:, 2]]
+            hits[active[met]] += 1
+            active, position = active[~met], position[~met]
+            if len(active) == 0:
+                break
+    share[inside] = (hits / len(DIRECTIONS))[back.ravel()]
+    return share
+
+
+def drop_unenclosed_blood_pool(scores: np.ndarray, painted: np.ndarray, myocardium: int, blood_pool: int,
+                               spacing: tuple[float, float, float]) -> np.ndarray:
+    """Class indices [k, j, i] from `scores` [C, k, j, i] (whose argmax are the current labels; edited in place)
+    after unpainted blood-pool voxels the myocardium does not enclose go to the best class that is neither, and
+    every class again keeps only its regions that touch its paint (`painted`: class indices, -1 unpainted)."""
+    labels = scores.argmax(0)
+    candidates = np.argwhere((labels == blood_pool) & (painted != blood_pool))
+    outside = candidates[enclosed_share(labels == myocardium, candidates, spacing) < ENCLOSED_SHARE]
+    if len(outside) == 0:
+        return labels
+    k, j, i = outside.T
+    for c in range(scores.shape[0]):
+        if c in (myocardium, blood_pool):
+            scores[c, k, j, i] = 0.0
+        else:
+            scores[c, k, j, i] += 1e-6  # the best other class wins even where its probability is 0
+    return keep_connected_to_paint(scores, painted)
