@@ -6,7 +6,7 @@ import unittest
 import numpy as np
 from scipy import ndimage
 
-from SPECTFewShotLib.classification.enclosure import ENCLOSED_SHARE, enclosed_share
+from SPECTFewShotLib.classification.enclosure import ENCLOSED_SHARE, cavity_from_paint, enclosed_share
 from SPECTFewShotLib.classification.session import StudySession
 from SPECTFewShotLib.io.segmentation_io import Segmentation, segments_for
 from SPECTFewShotLib.vocabulary import TISSUE_BY_NAME, tissue_of_segment
@@ -69,13 +69,14 @@ class SessionKeepsTheBloodPoolInsideTest(unittest.TestCase):
         cls.session = StudySession()
         cls.session.set_volume(cls.volume)
 
-    def blood_pool_outside(self, names=None, terminologies=None, stages="full") -> int:
+    def blood_pool_outside(self, names=None, terminologies=None, stages="full", session=None) -> int:
         segments = segments_for([BACKGROUND, MYOCARDIUM, BLOOD_POOL], names)
         if terminologies:
             segments = tuple(s.__class__(s.label, s.name, s.color, terminologies.get(s.label, ""))
                              for s in segments)
-        self.session.set_support(Segmentation(self.volume.with_array(self.strokes), segments))
-        labels = self.session.predict(stages).labels.labels.array
+        session = session or self.session
+        session.set_support(Segmentation(self.volume.with_array(self.strokes), segments))
+        labels = session.predict(stages).labels.labels.array
         outside_wall = (self.radius > 10) & (self.strokes == 0)
         return int(((labels == BLOOD_POOL) & outside_wall).sum())
 
@@ -85,15 +86,21 @@ class SessionKeepsTheBloodPoolInsideTest(unittest.TestCase):
             self.assertEqual(self.blood_pool_outside(names, stages=stages), 0, stages)
 
     def test_without_the_rule_the_learner_calls_the_outside_blood_pool(self):
-        # Segments that name no tissue: the rule cannot apply, and the learner calls the noisy outside "blood pool"
-        names = {BACKGROUND: "Segment_1", MYOCARDIUM: "Segment_2", BLOOD_POOL: "Segment_3"}
-        self.assertGreater(self.blood_pool_outside(names, stages="learner"), 200)
+        session = StudySession(enclose_cavity=False)
+        session.set_volume(self.volume)
+        names = {BACKGROUND: "background", MYOCARDIUM: "LV_myocardium", BLOOD_POOL: "LV_blood_pool"}
+        self.assertGreater(self.blood_pool_outside(names, stages="learner", session=session), 200)
 
     def test_terminology_says_which_segment_is_which(self):
         names = {BACKGROUND: "Segment_1", MYOCARDIUM: "Segment_2", BLOOD_POOL: "Segment_3"}
         terminologies = {MYOCARDIUM: TISSUE_BY_NAME["LV_myocardium"].terminology,
                          BLOOD_POOL: TISSUE_BY_NAME["LV_blood_pool"].terminology}
         self.assertEqual(self.blood_pool_outside(names, terminologies, stages="learner"), 0)
+
+    def test_unnamed_segments_are_read_from_the_paint(self):
+        # Slicer's default names and a plain labelmap's "label N" say nothing: the paint does
+        for names in ({BACKGROUND: "Segment_1", MYOCARDIUM: "Segment_2", BLOOD_POOL: "Segment_3"}, None):
+            self.assertEqual(self.blood_pool_outside(names, stages="learner"), 0)
 
     def test_painted_blood_pool_outside_the_wall_keeps_its_label(self):
         names = {BACKGROUND: "background", MYOCARDIUM: "LV_myocardium", BLOOD_POOL: "LV_blood_pool"}
@@ -103,6 +110,33 @@ class SessionKeepsTheBloodPoolInsideTest(unittest.TestCase):
                                               segments_for([BACKGROUND, MYOCARDIUM, BLOOD_POOL], names)))
         labels = self.session.predict().labels.labels.array
         np.testing.assert_array_equal(labels[18, 2, 10:14], BLOOD_POOL)
+
+
+class CavityFromPaintTest(unittest.TestCase):
+    def test_the_class_the_bright_wall_encloses_is_its_cavity(self):
+        volume, classes, strokes = closed_lv()
+        points = np.argwhere(strokes > 0)
+        painted = strokes[tuple(points.T)] - 1  # class indices: background 0, myocardium 1, blood pool 2
+        brightness = np.array([volume.array[strokes == v].mean() for v in (BACKGROUND, MYOCARDIUM, BLOOD_POOL)])
+        labels = classes - 1
+        self.assertEqual(cavity_from_paint(labels, points, painted, brightness, (4.0, 4.0, 4.0)), (1, 2))
+        # The brightest class is tried first: a hot liver painted outside the heart encloses nothing
+        hot_liver = np.append(brightness, 150.0)
+        liver = np.vstack([points, [[18, 3, 18]]])
+        liver_labels = labels.copy()
+        liver_labels[18, 2:5, 17:20] = 3
+        self.assertEqual(cavity_from_paint(liver_labels, liver, np.append(painted, 3), hot_liver, (4.0, 4.0, 4.0)),
+                         (1, 2))
+        # A region barely colder than what surrounds it is no cavity: the cold class painted in the background only
+        outside = points.copy()
+        outside[painted == 2] = [18, 3, 18]
+        labels_outside = np.where(classes == BLOOD_POOL, 0, classes - 1)
+        labels_outside[18, 2:5, 17:20] = 2
+        self.assertIsNone(cavity_from_paint(labels_outside, outside, painted, np.array([20.0, 100.0, 18.0]),
+                                            (4.0, 4.0, 4.0)))
+        # Two classes: no third class to give an unenclosed cavity to
+        two = painted < 2
+        self.assertIsNone(cavity_from_paint(labels, points[two], painted[two], brightness[:2], (4.0, 4.0, 4.0)))
 
 
 class TissueOfSegmentTest(unittest.TestCase):

@@ -10,7 +10,8 @@ the per-study randomised trees on the painted voxels (study features and distanc
 probabilities too with `use_prior_features`) and keeps each class's regions that touch its paint; "full" adds the
 graph cut before that connectivity step; "preview" is the learner's quick answer for a live display (a sample of
 the paint, a coarse grid, no graph cut). After the learner, the cut and the preview, blood pool that the myocardium
-does not enclose goes to another class when the segments say which is which (enclosure.py). The prior's network
+does not enclose goes to another class (`enclose_cavity`; the segments' names or terminology say which class is
+which, else the paint does: enclosure.py). The prior's network
 pass runs only when a stage reads it. Painted voxels always keep their painted label and a class that is not
 painted never appears. `probabilities` are the learner's, calibrated to the painted class shares
 (calibrate_to_paint; the prior's for "prior"), with painted voxels certain; the labels are the graph cut's (or,
@@ -22,7 +23,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Optional
+from typing import Callable, Optional
 
 import numpy as np
 from scipy import ndimage
@@ -35,7 +36,7 @@ from ..protonet.refinement import keep_connected_to_paint
 from ..protonet.support import PaintedSupport, check_support, class_index_map, painted_voxels
 from ..vocabulary import tissue_of_segment
 from ..volume import Volume
-from .enclosure import drop_unenclosed_blood_pool
+from .enclosure import cavity_from_paint, drop_unenclosed_blood_pool
 from .graph_cut import SMOOTHNESS, alpha_expansion, contrast_weights, uncertain_band
 from .learner import TreeEnsemble
 from .paint_distances import euclidean_distances, training_distances
@@ -62,7 +63,7 @@ class StudySession:
 
     def __init__(self, model: Optional[str] = None, device: str = "auto", stages: str = "full",
                  network=None, workers: int = 2, smoothness: float = SMOOTHNESS,
-                 use_prior_features: bool = False) -> None:
+                 use_prior_features: bool = False, enclose_cavity: bool = True) -> None:
         if stages not in STAGES:
             raise InputError(f"unknown stages '{stages}'; choose one of {', '.join(STAGES)}")
         self._prior_arguments = (model, device, network)
@@ -71,6 +72,7 @@ class StudySession:
         self.workers = int(workers)
         self.smoothness = float(smoothness)
         self.use_prior_features = bool(use_prior_features)
+        self.enclose_cavity = bool(enclose_cavity)
         self.feature_computations = 0
         self.timings: dict[str, float] = {}
         self._volume: Optional[Volume] = None
@@ -165,14 +167,30 @@ class StudySession:
             labels = probabilities.argmax(0)
         self.timings["graph_cut_s"] = time.perf_counter() - started
         started = time.perf_counter()
-        labels = _connected_to_paint(labels, probabilities, painted, _cavity_classes(support),
-                                     _spacing_kji(volume))
+        cavity = self._cavity_finder(painted, where)
+        labels = _connected_to_paint(labels, probabilities, painted, cavity, _spacing_kji(volume))
         labels[tuple(where.T)] = painted[tuple(where.T)]
         self.timings["connectivity_s"] = time.perf_counter() - started
         values = np.asarray(support.class_labels, dtype=np.int32)[labels]
         result = Segmentation(volume.with_array(values), support.segments)
         calibrate_to_paint(probabilities, painted[tuple(where.T)], n_classes)
         return ClassificationResult(result, support.class_labels, support.class_names, probabilities)
+
+    def _cavity_finder(self, painted: np.ndarray, where: np.ndarray, stride: int = 1
+                       ) -> Callable[[np.ndarray], Optional[tuple[int, int]]]:
+        """labels (on a grid of every `stride`-th voxel) -> the LV myocardium's and blood pool's class indices: from
+        the segments' names or terminology when they say, else read from the paint (`where`: the painted voxels)
+        and the labels (enclosure.cavity_from_paint)."""
+        assert self._support is not None and self._study is not None and self._volume is not None
+        named = _cavity_classes(self._support) if self.enclose_cavity else None
+        if named is not None or len(self._support.class_labels) < 3 or not self.enclose_cavity:
+            return lambda labels: named
+        classes = painted[tuple(where.T)]
+        counts = self._study.counts[tuple(where.T)]
+        brightness = np.bincount(classes, counts, minlength=len(self._support.class_labels))
+        brightness /= np.maximum(np.bincount(classes, minlength=len(brightness)), 1)
+        spacing = tuple(stride * s for s in _spacing_kji(self._volume))
+        return lambda labels: cavity_from_paint(labels, where // stride, classes, brightness, spacing)
 
     def prepare_prior(self) -> None:
         """Make the prior ready for the current volume and support (its embedding is computed on first use)."""
@@ -213,7 +231,7 @@ class StudySession:
         coarse = np.ascontiguousarray(coarse.T).reshape(n_classes, *grid.shape[1:])
         cells = np.full(grid.shape[1:], -1, dtype=painted.dtype)  # a cell holding paint takes one painted class
         cells[tuple((where // stride).T)] = painted[tuple(where.T)]
-        cavity, grid_spacing = _cavity_classes(support), tuple(stride * s for s in spacing)
+        cavity, grid_spacing = self._cavity_finder(painted, where, stride), tuple(stride * s for s in spacing)
         labels = _spread(_connected_to_paint(coarse.argmax(0), coarse, cells, cavity, grid_spacing), stride,
                          painted.shape)
         labels[tuple(where.T)] = painted[tuple(where.T)]
@@ -344,18 +362,19 @@ def coarse_to_fine(predict, shape: tuple, n_classes: int, fine_voxels: Optional[
 
 
 def _connected_to_paint(labels: np.ndarray, probabilities: np.ndarray, painted: np.ndarray,
-                        cavity: Optional[tuple[int, int]] = None,
+                        cavity: Optional[Callable[[np.ndarray], Optional[tuple[int, int]]]] = None,
                         spacing: tuple[float, float, float] = (1.0, 1.0, 1.0)) -> np.ndarray:
     """Labels where each class keeps only its regions that touch its paint; other regions go to the most
-    probable other class. With `cavity` (the myocardium's and the blood pool's class indices), blood pool that the
-    myocardium does not enclose goes to the best other class too (enclosure.py)."""
+    probable other class. When `cavity` (labels -> the wall's and the cavity's class indices, or None) finds them,
+    cavity that the wall does not enclose goes to the best other class too (enclosure.py)."""
     n_classes = probabilities.shape[0]
     scores = 0.5 * probabilities
     for c in range(n_classes):
         scores[c][labels == c] += 0.51  # the labels stay the argmax; the probabilities rank the others
     labels = keep_connected_to_paint(scores, painted)
-    if cavity is not None:
-        labels = drop_unenclosed_blood_pool(scores, painted, *cavity, spacing)
+    roles = cavity(labels) if cavity is not None else None
+    if roles is not None:
+        labels = drop_unenclosed_blood_pool(scores, painted, *roles, spacing)
     return labels
 
 
