@@ -25,6 +25,8 @@ SUBCOMMANDS: dict[str, dict[str, tuple[str, str]]] = {
                               "GrowCut and the forest on phantoms and real studies, painted alike, with statistics"),
         "classify": ("SPECTFewShotLib.research.commands.evaluate_classify:register",
                      "per-class Dice of ProtoNet, GrowCut and the random forest on the same paint"),
+        "classify-ceiling": ("SPECTFewShotLib.research.commands.evaluate_classify_ceiling:register",
+                             "oracle count thresholds that know each real study's mask, next to the classifier"),
         "localize": ("SPECTFewShotLib.research.commands.evaluate_localize:register",
                      "landmark error (mm) of PRNet and affine registration on the same cases"),
         "polar-map": ("SPECTFewShotLib.research.commands.evaluate_polar_map:register",
