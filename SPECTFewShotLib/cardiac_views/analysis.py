@@ -29,7 +29,8 @@ class CardiacAnalysis:
 
 
 def is_myocardium_name(name: str) -> bool:
-    """Whether a segment name means the LV myocardium (LV_myocardium or one of its aliases)."""
+    """Whether a segment name means the LV myocardium (LV_myocardium or an alias, ignoring case, spaces and
+    hyphens)."""
     return tissue_of_segment(name) == MYOCARDIUM
 
 

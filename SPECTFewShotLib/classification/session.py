@@ -11,12 +11,11 @@ probabilities too with `use_prior_features`) and keeps each class's regions that
 graph cut before that connectivity step; "preview" is the learner's quick answer for a live display (a sample of
 the paint, a coarse grid, no graph cut). After the learner, the cut and the preview, blood pool that the myocardium
 does not enclose goes to another class (`enclose_cavity`; the segments' names or terminology say which class is
-which, else the paint does: enclosure.py). The prior's network
-pass runs only when a stage reads it. Painted voxels always keep their painted label and a class that is not
-painted never appears. `probabilities` are the learner's, calibrated to the painted class shares
-(calibrate_to_paint; the prior's for "prior"), with painted voxels certain; the labels are the graph cut's (or,
-for "learner", the most probable class before that calibration), so they need not be the most
-probable class of `probabilities`.
+which, else the paint does: enclosure.py). The prior's network pass runs only when a stage reads it. Painted
+voxels always keep their painted label and a class that is not painted never appears. `probabilities` are the
+learner's, calibrated to the painted class shares (calibrate_to_paint; the prior's for "prior"), with painted
+voxels certain; the labels are the graph cut's (or, for "learner", the most probable class before that
+calibration), so they need not be the most probable class of `probabilities`.
 """
 
 from __future__ import annotations
@@ -182,8 +181,10 @@ class StudySession:
         the segments' names or terminology when they say, else read from the paint (`where`: the painted voxels)
         and the labels (enclosure.cavity_from_paint)."""
         assert self._support is not None and self._study is not None and self._volume is not None
-        named = _cavity_classes(self._support) if self.enclose_cavity else None
-        if named is not None or len(self._support.class_labels) < 3 or not self.enclose_cavity:
+        if not self.enclose_cavity:
+            return lambda labels: None
+        named = _cavity_classes(self._support)
+        if named is not None or len(self._support.class_labels) < 3:
             return lambda labels: named
         classes = painted[tuple(where.T)]
         counts = self._study.counts[tuple(where.T)]

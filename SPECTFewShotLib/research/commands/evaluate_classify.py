@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import argparse
 import platform
-import shlex
-import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 
 from SPECTFewShotLib.io.atomic import check_writable, write_text_atomic
+from SPECTFewShotLib.research.commands import command_line
 from SPECTFewShotLib.vocabulary import PAINTING_CLASSES
 
 
@@ -106,7 +105,7 @@ def _conditions(args) -> str:
 
 def _markdown(args, entry, seeds, table, patch_lines, results, elapsed) -> str:
     """The full report as markdown, with the command and the per-case Dice."""
-    command = "spectfewshot " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    command = command_line()
     per_case = ["| case | painting | method | " + " | ".join(PAINTING_CLASSES) + " | s |",
                 "|" + "---|" * (len(PAINTING_CLASSES) + 4)]
     for r in results:

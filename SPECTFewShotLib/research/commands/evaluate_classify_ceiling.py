@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import argparse
 import platform
-import shlex
-import sys
 from datetime import datetime, timezone
 
 from SPECTFewShotLib.io.atomic import check_writable, write_text_atomic
+from SPECTFewShotLib.research.commands import command_line
 
 MARGIN = 0.02  # the margin over GrowCut that issue 24 asks for
 
@@ -49,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     table = "\n".join(rows)
     print(table)
     if args.output:
-        command = "spectfewshot " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+        command = command_line()
         write_text_atomic(args.output, f"""# Few-shot classification: how far the masks can be followed
 
 Written by `{command}`

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from SPECTFewShotLib.research.evaluation.metrics import dice
+
 BAND = 3  # voxels around the mask the oracle may label
 SIGMAS = (0.0, 0.5, 1.0)
 LEVELS = 97  # thresholds tried: quantiles of the counts in the band
@@ -31,13 +33,12 @@ class CeilingResult:
 def oracle_ceiling(counts: np.ndarray, wall: np.ndarray, scored: np.ndarray) -> CeilingResult:
     """The oracle thresholds' Dice against `wall` (bool [k, j, i]) on the `scored` voxels (the unpainted slices)."""
     band = ndimage.binary_dilation(wall, iterations=BAND)
+    truth = wall & scored
     best_global, best_slice = (-1.0, 0.0), (-1.0, 0.0)
     for sigma in SIGMAS:
         smooth = ndimage.gaussian_filter(counts.astype(np.float64), sigma) if sigma else counts.astype(np.float64)
         levels = np.quantile(smooth[band & scored], np.linspace(0.01, 0.99, LEVELS))
-        truth = wall & scored
-        dice = [_dice((smooth > t) & band & scored, truth) for t in levels]
-        best_global = max(best_global, (max(dice), sigma))
+        best_global = max(best_global, (max(dice((smooth > t) & band & scored, truth) for t in levels), sigma))
         overlap = total = 0
         for k in np.flatnonzero(scored.any(axis=(1, 2))):
             truth_k, band_k = truth[k], band[k] & scored[k]
@@ -48,7 +49,3 @@ def oracle_ceiling(counts: np.ndarray, wall: np.ndarray, scored: np.ndarray) -> 
         best_slice = max(best_slice, (overlap / total if total else 1.0, sigma))
     return CeilingResult(best_global[0], best_global[1], best_slice[0], best_slice[1])
 
-
-def _dice(a: np.ndarray, b: np.ndarray) -> float:
-    total = int(a.sum() + b.sum())
-    return 2.0 * int((a & b).sum()) / total if total else 1.0
