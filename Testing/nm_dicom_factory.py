@@ -80,3 +80,68 @@ def write_nm_file(
     ds.PixelData = np.ascontiguousarray(frames.astype(np.uint16)).tobytes()
     pydicom.dcmwrite(str(path), ds, enforce_file_format=True)
     return path
+
+
+def write_nm_slices(
+    folder: Path,
+    frames: np.ndarray,
+    *,
+    origin=(-100.0, -50.0, 20.0),
+    orientation=(1.0, 0.0, 0.0, 0.0, 1.0, 0.0),
+    pixel_spacing=(4.0, 4.0),
+    slice_gaps: list[float] | None = None,
+    slice_thickness: float | None = 4.0,
+    positions: str = "dataset",
+    shuffle: bool = False,
+    modality: str = "NM",
+) -> list[Path]:
+    """Write `frames` (n, rows, columns) as single-frame NM Image Storage files, one per slice, as cameras and
+    converters write them: each with its ImagePositionPatient / ImageOrientationPatient (`positions`: "dataset",
+    "detector" for the Detector Information Sequence only, "none", or "some" for only every other file), one
+    SeriesInstanceUID, InstanceNumber in slice order. Slice k lies sum(slice_gaps[:k]) mm along the normal of the
+    orientation (default: `slice_thickness` apart). `shuffle` names the files in a scrambled order."""
+    folder.mkdir(parents=True, exist_ok=True)
+    n = frames.shape[0]
+    gaps = list(slice_gaps) if slice_gaps is not None else [float(slice_thickness or 4.0)] * (n - 1)
+    offsets = np.concatenate([[0.0], np.cumsum(gaps)])
+    normal = np.cross(orientation[:3], orientation[3:6])
+    series, study, frame_of_reference = generate_uid(), generate_uid(), generate_uid()
+    names = np.random.default_rng(5).permutation(n) if shuffle else np.arange(n)
+    written = []
+    for k in range(n):
+        meta = FileMetaDataset()
+        meta.MediaStorageSOPClassUID = NM_IMAGE_STORAGE
+        meta.MediaStorageSOPInstanceUID = generate_uid()
+        meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        path = folder / f"IM{int(names[k]):04d}.dcm"
+        ds = FileDataset(str(path), {}, file_meta=meta, preamble=b"\0" * 128)
+        ds.SOPClassUID = NM_IMAGE_STORAGE
+        ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
+        ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.FrameOfReferenceUID = study, series, frame_of_reference
+        ds.Modality = modality
+        ds.SeriesDescription = "test NM slices"
+        ds.ImageType = ["ORIGINAL", "PRIMARY", "RECON TOMO", "EMISSION"]
+        ds.InstanceNumber = k + 1
+        ds.Rows, ds.Columns = frames.shape[1], frames.shape[2]
+        ds.SamplesPerPixel = 1
+        ds.PhotometricInterpretation = "MONOCHROME2"
+        ds.BitsAllocated = ds.BitsStored = 16
+        ds.HighBit = 15
+        ds.PixelRepresentation = 0
+        ds.PixelSpacing = [f"{pixel_spacing[0]:g}", f"{pixel_spacing[1]:g}"]
+        if slice_thickness is not None:
+            ds.SliceThickness = f"{slice_thickness:g}"
+        position = [f"{v:.6g}" for v in np.asarray(origin) + offsets[k] * normal]
+        cosines = [f"{v:.6g}" for v in orientation]
+        if positions == "dataset" or (positions == "some" and k % 2 == 0):
+            ds.ImagePositionPatient, ds.ImageOrientationPatient = position, cosines
+        elif positions == "detector":
+            detector = Dataset()
+            detector.ImagePositionPatient, detector.ImageOrientationPatient = position, cosines
+            ds.DetectorInformationSequence = Sequence([detector])
+        elif positions == "some":
+            ds.ImageOrientationPatient = cosines
+        ds.PixelData = np.ascontiguousarray(frames[k].astype(np.uint16)).tobytes()
+        pydicom.dcmwrite(str(path), ds, enforce_file_format=True)
+        written.append(path)
+    return written

@@ -9,7 +9,7 @@ import pydicom
 
 from SPECTFewShotLib.errors import InputError
 from SPECTFewShotLib.io.volume_io import read_volume
-from Testing.nm_dicom_factory import write_nm_file
+from Testing.nm_dicom_factory import write_nm_file, write_nm_slices
 
 
 def counts(shape=(20, 16, 24), seed=1):
@@ -109,6 +109,91 @@ class MultiFrameNMTest(unittest.TestCase):
         with self.assertRaises(InputError) as caught:
             read_volume(folder)
         self.assertIn("2 DICOM series", str(caught.exception))
+
+
+class SingleFrameNMSlicesTest(unittest.TestCase):
+    """Folders of single-frame NM files, one slice each, as cameras and converters write them: read with the true
+    geometry of their positions, or refused / read with a notice saying what was assumed (issue 36)."""
+
+    ORIGIN = (-100.0, -50.0, 20.0)
+
+    def setUp(self):
+        self._tmp = tempfile.TemporaryDirectory()
+        self.tmp = Path(self._tmp.name)
+        self.frames = counts(shape=(10, 16, 24))
+
+    def tearDown(self):
+        self._tmp.cleanup()
+
+    def read(self, name, **options):
+        return read_volume(write_nm_slices(self.tmp / name, self.frames, **options)[0].parent)
+
+    def assert_true_geometry(self, volume, direction=(1, 0, 0, 0, 1, 0, 0, 0, 1)):
+        self.assertEqual(volume.size, (24, 16, 10))
+        np.testing.assert_allclose(volume.spacing, (4.0, 4.0, 4.0), atol=1e-4)  # was (4, 4, 1)
+        np.testing.assert_allclose(volume.origin, self.ORIGIN, atol=1e-4)  # was (0, 0, 0)
+        np.testing.assert_allclose(volume.direction, direction, atol=1e-5)
+        np.testing.assert_array_equal(volume.array, self.frames)
+        self.assertEqual(volume.modality, "NM")
+        self.assertEqual(volume.source["notices"], [])
+
+    def test_consistent_slices_read_with_the_geometry_of_their_positions(self):
+        self.assert_true_geometry(self.read("consistent"))
+
+    def test_shuffled_file_names_are_ordered_by_position(self):
+        self.assert_true_geometry(self.read("shuffled", shuffle=True))
+
+    def test_positions_in_the_detector_information_sequence(self):
+        self.assert_true_geometry(self.read("detector", positions="detector"))
+
+    def test_oblique_slices_keep_their_orientation(self):
+        c, s = 0.8, 0.6
+        volume = self.read("oblique", orientation=(c, s, 0, -s, c, 0), shuffle=True)
+        self.assert_true_geometry(volume, (c, -s, 0, s, c, 0, 0, 0, 1))
+        np.testing.assert_allclose(volume.index_to_lps((0, 0, 9)), np.add(self.ORIGIN, (0, 0, 36.0)), atol=1e-3)
+
+    def test_no_positions_at_all_read_with_a_notice_of_what_was_assumed(self):
+        with self.assertLogs("SPECTFewShotLib.io.dicom_nm", "WARNING") as logged:
+            volume = self.read("none", positions="none", shuffle=True)
+        np.testing.assert_array_equal(volume.array, self.frames)  # InstanceNumber order
+        self.assertEqual(volume.spacing, (4.0, 4.0, 4.0))  # SliceThickness
+        self.assertEqual(volume.origin, (0.0, 0.0, 0.0))
+        (notice,) = volume.source["notices"]
+        for said in ("no ImagePositionPatient", "InstanceNumber", "4 mm apart (SliceThickness)", "origin (0, 0, 0)"):
+            self.assertIn(said, notice)
+        self.assertEqual(len(logged.output), 1)
+
+    def test_unusable_geometry_is_refused_in_one_line(self):
+        refusals = {"uneven": ({"slice_gaps": [4.0] * 4 + [8.0] + [4.0] * 4}, "not evenly spaced"),
+                    "some_positions": ({"positions": "some"}, "5 of 10 slice files have no ImagePositionPatient")}
+        for name, (options, message) in refusals.items():
+            with self.subTest(name), self.assertRaises(InputError) as caught:
+                self.read(name, **options)
+            self.assertIn(message, str(caught.exception))
+            self.assertEqual(len(str(caught.exception).splitlines()), 1)
+
+    def test_slices_of_two_orientations_are_refused(self):
+        folder = self.tmp / "two_orientations"
+        write_nm_slices(folder, self.frames)
+        path = sorted(folder.iterdir())[3]
+        ds = pydicom.dcmread(str(path))
+        ds.ImageOrientationPatient = [1, 0, 0, 0, 0, -1]
+        ds.save_as(str(path), enforce_file_format=True)
+        with self.assertRaises(InputError) as caught:
+            read_volume(folder)
+        self.assertIn("different orientations", str(caught.exception))
+
+    def test_info_reports_the_true_spacing_and_origin(self):
+        from Testing.cli_runner import run_cli
+
+        folder = write_nm_slices(self.tmp / "cli", self.frames)[0].parent
+        code, out, err = run_cli("info", folder, "--json")
+        self.assertEqual(code, 0, err)
+        import json
+
+        info = json.loads(out)
+        np.testing.assert_allclose(info["spacing"], (4.0, 4.0, 4.0), atol=1e-4)
+        np.testing.assert_allclose(info["origin_lps"], self.ORIGIN, atol=1e-4)
 
 
 if __name__ == "__main__":

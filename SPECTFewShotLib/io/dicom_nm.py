@@ -12,6 +12,7 @@ import contextlib
 import logging
 import warnings
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -195,40 +196,140 @@ def _read_slice_stack(folder: Path, items: list[tuple[Path, Any]]) -> Volume:
 
     reader = sitk.ImageSeriesReader()
     uid = str(items[0][1].SeriesInstanceUID)
-    files = reader.GetGDCMSeriesFileNames(str(folder), uid, False, True)  # sorted along the slice normal
-    if not files:
+    readable = reader.GetGDCMSeriesFileNames(str(folder), uid, False, True)
+    if not readable:
         raise InputError(f"{folder.name}: the DICOM files of the series hold no images that can be read")
-    header = items[0][1]
-    _check_even_slices(folder, [h for _, h in items])
-    shape = (len(files), int(header.get("Rows", 0) or 0), int(header.get("Columns", 0) or 0))
+    headers = {str(Path(p).resolve()): h for p, h in items}
+    stack = [(Path(p), headers[str(Path(p).resolve())]) for p in readable if str(Path(p).resolve()) in headers]
+    if not stack:
+        raise InputError(f"{folder.name}: the DICOM files of the series hold no images that can be read")
+    geometry = stack_geometry(folder.name, [h for _, h in stack])
+    header = stack[0][1]
+    shape = (len(stack), int(header.get("Rows", 0) or 0), int(header.get("Columns", 0) or 0))
     require_memory(shape, 8 + VOLUME_BYTES_PER_VOXEL, f"reading the series in {folder.name}")
-    reader.SetFileNames(files)
+    reader.SetFileNames([str(stack[n][0]) for n in geometry.order])
     try:
         image = reader.Execute()
     except RuntimeError as error:
         raise InputError(f"{folder}: cannot read the DICOM series ({short_reason(error)})") from None
+    if image.GetDimension() != 3 or image.GetDepth() != len(stack):
+        raise InputError(f"{folder.name}: the {len(stack)} slice files do not stack into one volume")
+    image.SetSpacing(geometry.spacing)
+    image.SetOrigin(geometry.origin)
+    image.SetDirection(geometry.direction)
+    for notice in geometry.notices:
+        log.warning("%s: %s", folder.name, notice)
     units = str(header.get("Units", "")) or ("counts" if header.get("Modality") == "NM" else "")
-    source = {"format": "DICOM", "file": str(folder), "series_description": str(header.get("SeriesDescription", ""))}
+    source = {"format": "DICOM", "file": str(folder), "series_description": str(header.get("SeriesDescription", "")),
+              "notices": list(geometry.notices)}
     return Volume.from_sitk(image, modality=str(header.get("Modality", "")), units=units, source=source)
 
 
-def _check_even_slices(folder: Path, headers: list[Any]) -> None:
-    """Refuse a slice stack whose slices are not evenly spaced (missing or repeated slices, several stacks).
+@dataclass(frozen=True)
+class StackGeometry:
+    """Where the slices of a one-slice-per-file series lie: their order and the grid they span."""
 
-    The reader would otherwise place the slices on an even grid and every distance and volume would be wrong.
+    order: tuple[int, ...]  # file indices from the first slice to the last along the slice axis
+    spacing: tuple[float, float, float]
+    origin: tuple[float, float, float]
+    direction: tuple[float, ...]
+    notices: tuple[str, ...] = ()
+
+
+def _slice_field(header: Any, keyword: str) -> Any:
+    """A per-slice geometry field: in the dataset, else in its Detector Information Sequence (NM)."""
+    value = header.get(keyword)
+    if value is None:
+        detector = header.get("DetectorInformationSequence")
+        if detector:
+            value = detector[0].get(keyword)
+    return value
+
+
+def stack_geometry(name: str, headers: list[Any]) -> StackGeometry:
+    """The grid of a stack of single-slice files, from each slice's position and orientation (any modality).
+
+    Slices are ordered along the normal of their orientation; the slice spacing is the distance between their
+    positions, checked to be even and along the normal. Slices that all lack a position are stacked in their
+    InstanceNumber order from the origin with the spacing the header states, with a notice saying so; slices of
+    which only some have a position, or with differing orientations, pixel sizes or image sizes, are refused.
     """
-    orientation = headers[0].get("ImageOrientationPatient")
-    if orientation is None or any(h.get("ImagePositionPatient") is None for h in headers):
-        return
-    normal = np.cross([float(v) for v in orientation[:3]], [float(v) for v in orientation[3:6]])
-    positions = np.sort([float(np.dot(normal, [float(v) for v in h.ImagePositionPatient])) for h in headers])
-    gaps = np.diff(positions)
-    if gaps.size == 0:
-        return
+    positions = [_slice_field(h, "ImagePositionPatient") for h in headers]
+    orientations = [_slice_field(h, "ImageOrientationPatient") for h in headers]
+    pixel_spacing = headers[0].get("PixelSpacing")
+    if pixel_spacing is None:
+        raise InputError(f"{name}: the slices have no PixelSpacing: their voxel size is unknown")
+    row_spacing, col_spacing = (float(v) for v in pixel_spacing)
+    for header in headers[1:]:
+        other = header.get("PixelSpacing")
+        if other is None or not np.allclose([float(v) for v in other], [row_spacing, col_spacing], rtol=1e-3):
+            raise InputError(f"{name}: the slice files have different pixel sizes; export one series of one grid")
+        if (header.get("Rows"), header.get("Columns")) != (headers[0].get("Rows"), headers[0].get("Columns")):
+            raise InputError(f"{name}: the slice files have different image sizes; export one series of one grid")
+    missing = sum(p is None for p in positions)
+    if 0 < missing < len(headers):
+        raise InputError(f"{name}: {missing} of {len(headers)} slice files have no ImagePositionPatient, so the "
+                         "slices' order and spacing are unknown; export the series again")
+    known = [o for o in orientations if o is not None]
+    if known and len(known) < len(headers):
+        raise InputError(f"{name}: {len(headers) - len(known)} of {len(headers)} slice files have no "
+                         "ImageOrientationPatient; export the series again")
+    reference = np.asarray([float(v) for v in known[0]]) if known else np.asarray([1.0, 0, 0, 0, 1.0, 0])
+    for orientation in known[1:]:
+        if float(np.abs(np.asarray([float(v) for v in orientation]) - reference).max()) > 1e-4:
+            raise InputError(f"{name}: the slice files have different orientations (several stacks or a "
+                             "localizer); export one series of parallel slices")
+    row, col = reference[:3], reference[3:6]
+    normal = np.cross(row, col)
+    direction = tuple(float(v) for v in np.column_stack([row, col, normal]).ravel())
+    if missing:
+        return _stack_without_positions(name, headers, (col_spacing, row_spacing), direction, bool(known))
+    points = np.asarray([[float(v) for v in p] for p in positions])
+    along = points @ normal
+    order = tuple(int(n) for n in np.argsort(along, kind="stable"))
+    points, along = points[list(order)], along[list(order)]
+    if len(headers) < 2:
+        raise InputError(f"{name} is a single 2D image; SPECTFewShot needs a reconstructed 3D volume")
+    gaps = np.diff(along)
     typical = float(np.median(gaps))
     if typical <= 0 or float(np.abs(gaps - typical).max()) > max(SLICE_GAP_TOLERANCE * typical, 0.01):
-        raise InputError(f"{folder.name}: the slices are not evenly spaced (gaps from {gaps.min():.3g} to "
+        raise InputError(f"{name}: the slices are not evenly spaced (gaps from {gaps.min():.3g} to "
                          f"{gaps.max():.3g} mm: missing, repeated or several stacks); export one evenly spaced series")
+    step = (points[-1] - points[0]) / (len(points) - 1)
+    off_normal = float(np.linalg.norm(step - np.dot(step, normal) * normal))
+    if off_normal > max(SLICE_GAP_TOLERANCE * typical, 0.01):
+        raise InputError(f"{name}: each slice is shifted {off_normal:.3g} mm sideways from the one before (a tilted "
+                         "gantry or a sheared stack); resample it onto a regular grid first")
+    notices = []
+    stated = headers[0].get("SpacingBetweenSlices")
+    if stated is not None and abs(abs(float(stated)) - typical) > max(SLICE_GAP_TOLERANCE * typical, 0.01):
+        notices.append(f"SpacingBetweenSlices says {abs(float(stated)):.4g} mm but the slice positions lie "
+                       f"{typical:.4g} mm apart: the positions are used")
+    return StackGeometry(order, (col_spacing, row_spacing, typical), tuple(float(v) for v in points[0]), direction,
+                         tuple(notices))
+
+
+def _stack_without_positions(name: str, headers: list[Any], pixel: tuple[float, float], direction: tuple,
+                             oriented: bool) -> StackGeometry:
+    """Slices without positions: InstanceNumber order, the stated slice spacing, origin (0, 0, 0), with a notice."""
+    if len(headers) < 2:
+        raise InputError(f"{name} is a single 2D image; SPECTFewShot needs a reconstructed 3D volume")
+    numbers = [h.get("InstanceNumber") for h in headers]
+    if all(n is not None for n in numbers) and len({int(n) for n in numbers}) == len(numbers):
+        order, how = tuple(int(i) for i in np.argsort([int(n) for n in numbers], kind="stable")), "InstanceNumber"
+    else:
+        order, how = tuple(range(len(headers))), "file name"
+    for keyword in ("SpacingBetweenSlices", "SliceThickness"):
+        stated = headers[0].get(keyword)
+        if stated is not None and abs(float(stated)) > 0:
+            spacing, said = abs(float(stated)), f"{abs(float(stated)):.4g} mm apart ({keyword})"
+            break
+    else:
+        spacing, said = pixel[0], f"{pixel[0]:.4g} mm apart (as wide as the pixels)"
+    axes = "" if oriented else ", axial"
+    notice = (f"the slice files have no ImagePositionPatient: stacked in {how} order, {said}{axes}, origin "
+              "(0, 0, 0) assumed; distances and volumes hold, positions in the patient do not")
+    return StackGeometry(order, (pixel[0], pixel[1], spacing), (0.0, 0.0, 0.0), direction, (notice,))
 
 
 def _nm_geometry(dataset: Any) -> tuple[tuple, tuple, tuple, list[str]]:
