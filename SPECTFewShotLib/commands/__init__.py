@@ -1,3 +1,3 @@
 """The product's subcommands of `spectfewshot`: one module each, exposing `register(subparsers)` that sets `func`."""
 
-COMMAND_MODULES = ("info", "classify", "localize", "polar_map")
+COMMAND_MODULES = ("info", "classify", "localize", "polar_map", "batch", "normals")
