@@ -1,4 +1,5 @@
-"""Checking a painted support against the volume: same grid (or a Slicer segmentation inside it), >= 2 classes."""
+"""Checking a painted support against the volume: same grid (or a Slicer segmentation inside it), >= 2 classes,
+whole values that look like paint, not counts."""
 
 from __future__ import annotations
 
@@ -8,9 +9,15 @@ import numpy as np
 
 from ..errors import InputError
 from ..io.segmentation_io import Segmentation, SegmentInfo
+from ..memory_guard import classification_bytes_per_voxel, require_memory
 from ..volume import ORIGIN_TOLERANCE_VOXELS, Volume
 
 SLICER_SEGMENTATION = "Slicer segmentation"
+# A painting holds a handful of classes (tissues); many more distinct values are counts or a damaged file.
+MAX_PAINTED_CLASSES = 32
+# A support whose values are a step function of the counts is the volume binned, from this many values on (two or
+# three classes separated by thresholds can be a deliberate labelmap).
+COUNT_LIKE_MIN_CLASSES = 4
 
 
 @dataclass(frozen=True, eq=False)
@@ -34,20 +41,63 @@ class PaintedSupport:
 
 
 def check_support(support: Segmentation, volume: Volume) -> PaintedSupport:
-    """The support on the volume's grid, refused with one clear line when it cannot be used."""
+    """The support on the volume's grid, refused with one clear line when it cannot be used.
+
+    Refused before any work: a support off the volume's grid, negative or fractional values, the volume itself,
+    more classes than a painting has (MAX_PAINTED_CLASSES) or values that change from voxel to voxel like counts,
+    fewer than two painted classes, and a classification whose per-class work would not fit in memory.
+    """
+    _refuse_fractional(support.labels.array)
     labels = support_on_volume_grid(support, volume)
     slices = slices_holding_paint(labels)
     held = labels[slices]  # a clinician paints a few slices: count only those
     if held.size and held.min() < 0:
         raise InputError("the painted support holds negative label values; paint with values 1 and above")
-    painted = [int(v) for v in np.flatnonzero(np.bincount(held.ravel())) if v != 0]
+    if len(slices) * 2 > labels.shape[0] and np.array_equal(labels, volume.array):
+        raise InputError("the painted support is the volume itself: give the painting (a labelmap with a few "
+                         "classes painted, or a .seg.nrrd), not the study")
+    values = np.unique(held)
+    painted = [int(v) for v in values if v != 0]
+    if len(painted) > MAX_PAINTED_CLASSES:
+        raise InputError(f"the painted support holds {len(painted):,} different values, a painting holds a few "
+                         f"classes (at most {MAX_PAINTED_CLASSES}): is it a volume of counts instead of the "
+                         "painting?")
+    if _count_like(labels, volume.array, slices, painted):
+        raise InputError(f"the painted support's {len(painted)} values rise with the counts in steps, like the volume "
+                         "binned, and fill most slices: is it a volume of counts instead of the painting?")
     if not painted:
         raise InputError("nothing is painted in the support; paint at least two classes (e.g. background and "
                          "myocardium)")
     if len(painted) < 2:
         name = support.segment(painted[0]).name
         raise InputError(f"Paint at least two classes: only '{name}' (label {painted[0]}) is painted")
+    require_memory(volume.array.shape, classification_bytes_per_voxel(len(painted)),
+                   f"classifying {len(painted)} painted classes")
     return PaintedSupport(labels, tuple(support.segment(value) for value in painted), slices)
+
+
+def _refuse_fractional(array: np.ndarray) -> None:
+    """A painting holds whole label values; fractional ones are probabilities or counts."""
+    if np.issubdtype(array.dtype, np.floating):
+        finite = np.isfinite(array)
+        if not finite.all() or np.any(np.mod(array[finite], 1)):
+            raise InputError("the painted support holds fractional values (probabilities or counts?); a painting "
+                             "holds whole label values (0 = unpainted)")
+
+
+def _count_like(labels: np.ndarray, counts: np.ndarray, slices: np.ndarray, painted: list[int]) -> bool:
+    """Whether the support is the volume's counts binned into a few values: painted on most slices, with at least
+    COUNT_LIKE_MIN_CLASSES values that are a step function of the counts (each higher value holds only higher
+    counts). Painted classes always overlap in counts (noise, partial volume, a hot liver in the background)."""
+    if len(painted) < COUNT_LIKE_MIN_CLASSES or 2 * len(slices) <= labels.shape[0]:
+        return False
+    held, values = labels[slices], counts[slices]
+    lows, highs = [], []
+    for value in painted:
+        inside = values[held == value]
+        lows.append(float(inside.min()))
+        highs.append(float(inside.max()))
+    return all(high <= low for high, low in zip(highs[:-1], lows[1:]))
 
 
 def slices_holding_paint(labels: np.ndarray) -> np.ndarray:
