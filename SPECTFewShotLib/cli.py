@@ -3,8 +3,9 @@
 The product's commands (`info`, `classify`, `localize`) are always there. The research bench's commands (`demo`,
 `phantom`, `train`, `evaluate`, `bench`) are found by name at run time when the research package and its extra are
 installed (the product never imports research code statically); without them each says in one line how to get them.
-Library errors (SPECTFewShotError) become one line `error: <message>` on stderr and exit status 2; anything
-unexpected becomes one line and status 1. `--debug` shows the full traceback instead.
+Library errors (SPECTFewShotError) and what the system refuses (OSError: permissions, a full or read-only disk)
+become one line `error: <message>` on stderr and exit status 2; anything unexpected becomes one line and status 1.
+`--debug` shows the full traceback instead.
 """
 
 from __future__ import annotations
@@ -94,6 +95,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # the reader went away (e.g. `| head`): nothing left to say to it
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error when Python flushes
         return 141
+    except OSError as error:  # the system refused a file (permissions, a full or read-only disk): the user's to fix
+        if args.debug:
+            raise
+        print(f"error: {os_error_line(error)}", file=sys.stderr)
+        return EXIT_USER_ERROR
     except Exception as error:  # the last line of defence: never a bare traceback for the user
         if args.debug:
             raise
@@ -101,6 +107,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: internal error ({type(error).__name__}: {reason}); rerun with --debug and report it",
               file=sys.stderr)
         return EXIT_INTERNAL_ERROR
+
+
+def os_error_line(error: OSError) -> str:
+    """An operating-system error as one line naming the file, without a hidden temporary file's name."""
+    from .io.atomic import PARTIAL_MARK
+
+    reason = (error.strerror or str(error) or type(error).__name__).lower()
+    name = error.filename if error.filename is not None else ""
+    if PARTIAL_MARK in os.path.basename(str(name)):
+        name = os.path.dirname(str(name))  # the folder the output was being written to
+    return f"{name}: {reason}" if name else reason
 
 
 def _silence_itk_warnings() -> None:

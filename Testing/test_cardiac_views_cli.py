@@ -76,7 +76,7 @@ class PolarMapCliTest(unittest.TestCase):
         for name in ("short_axis", "vertical_long_axis", "horizontal_long_axis"):
             view = read_volume(folder / f"{name}.nii.gz")
             self.assertGreater(float(view.array.max()), 50.0)
-        self.assertIn("reduced (under 70 % of the myocardial maximum): 4, 10", out)
+        self.assertIn("reduced segments (under 70 % of the myocardial maximum): 4 basal inferior, 10 mid inferior", out)
         self.assertIn("RV insertion points", out)
 
     def test_labelmap_mask_threshold_and_statistic(self):

@@ -2,8 +2,9 @@
 
 Left: the bull's eye (anterior at 12 o'clock, septum at 9, inferior at 6, lateral at 3) in a heated-object colour
 scale of % of the myocardial maximum, the 17 segment boundaries in black, each segment's number, abbreviation and
-uptake; reduced segments carry their text in red on a white box. Right: the segment table with full names and a
-colour bar with the threshold marked. Text uses a built-in 5 x 7 pixel font, scaled.
+uptake; reduced segments carry their text in red on a white box. Right: the segment table with full names, the
+reduced segments by number and name (wrapped, never cut off) and a colour bar with the threshold marked. Text
+uses a built-in 5 x 7 pixel font, scaled.
 """
 
 from __future__ import annotations
@@ -96,10 +97,37 @@ def _fill(image: np.ndarray, x0: int, y0: int, x1: int, y1: int, colour) -> None
     image[max(y0, 0):max(y1, 0), max(x0, 0):max(x1, 0)] = colour
 
 
+# Characters per line of the reduced-segment list beside the table (scale 2).
+REDUCED_LINE_CHARACTERS = 36
+
+
+def reduced_segments_text(polar_map: PolarMap) -> str:
+    """The reduced segments by number and name ("4 basal inferior, 10 mid inferior"), or "none"."""
+    names = [f"{s.number} {s.name}" for s in polar_map.segments if s.reduced]
+    return ", ".join(names) if names else "none"
+
+
+def reduced_lines(polar_map: PolarMap, width: int = REDUCED_LINE_CHARACTERS) -> list[str]:
+    """The reduced segments by number and name, wrapped into lines of at most `width` characters (none cut off)."""
+    names = [f"{s.number} {s.name}" for s in polar_map.segments if s.reduced]
+    if not names:
+        return ["NONE"]
+    lines: list[str] = []
+    for n, name in enumerate(names):
+        item = name + ("," if n < len(names) - 1 else "")
+        if lines and len(lines[-1]) + 1 + len(item) <= width:
+            lines[-1] += " " + item
+        else:
+            lines.append(item)
+    return [line.upper() for line in lines]
+
+
 def render_polar_figure(polar_map: PolarMap, title: str = "", disc: int = 480) -> np.ndarray:
-    """The figure as an RGB image (height, width, 3), uint8."""
+    """The figure as an RGB image (height, width, 3), uint8; tall enough for every reduced segment's line."""
     margin, table_width = 80, 470
-    height, width = disc + 2 * margin + 60, disc + 2 * margin + table_width
+    table_height = 24 + 21 * len(polar_map.segments) + 31 + 21 * len(reduced_lines(polar_map)) + 36 + 18 + 50
+    height = max(disc + 2 * margin + 60, 60 + margin - 10 + table_height)
+    width = disc + 2 * margin + table_width
     image = np.full((height, width, 3), 255, dtype=np.uint8)
     top = 60 + margin
     values = polar_image(polar_map, disc)
@@ -156,9 +184,10 @@ def _draw_table(image: np.ndarray, polar_map: PolarMap, left: int, top: int, thr
         rule = f"< {threshold:g}%"
     draw_text(image, f"REDUCED ({rule}):", left, row, 2, RED if reduced else BLACK)
     row += 21
-    draw_text(image, (", ".join(map(str, reduced)) if reduced else "NONE")[:38], left, row, 2,
-              RED if reduced else BLACK)
-    row += 36
+    for line in reduced_lines(polar_map):
+        draw_text(image, line, left, row, 2, RED if reduced else BLACK)
+        row += 21
+    row += 15
     bar_width, bar_height = 400, 18
     gradient = colour_scale(np.linspace(0.0, 100.0, bar_width))
     image[row:row + bar_height, left:left + bar_width] = gradient[None, :, :]

@@ -55,10 +55,10 @@ def run(args: argparse.Namespace) -> int:
     from ..cardiac_views.analysis import analyse, check_same_grid, myocardium_mask
     from ..cardiac_views.frame import orientation_warning
     from ..cardiac_views.normal_limits import read_normal_limits
-    from ..cardiac_views.polar_figure import render_views_figure, write_png, write_polar_figure
+    from ..cardiac_views.polar_figure import reduced_segments_text, render_views_figure, write_png, write_polar_figure
     from ..cardiac_views.polar_map import PolarMapSettings, segments_csv
     from ..errors import InputError
-    from ..io.atomic import write_text_atomic
+    from ..io.atomic import check_output_folder, make_output_folder, write_text_atomic
     from ..io.markups_io import read_landmarks
     from ..io.segmentation_io import read_segmentation
     from ..io.volume_io import read_volume, require_counts, write_volume
@@ -66,11 +66,7 @@ def run(args: argparse.Namespace) -> int:
     limits = read_normal_limits(args.normals) if args.normals else None
     settings = PolarMapSettings(statistic=args.statistic, threshold_percent=args.threshold, normal_limits=limits,
                                 normal_sd=args.normal_sd)
-    outdir = Path(args.output)
-    if outdir.exists() and not outdir.is_dir():
-        raise InputError(f"output {outdir} is a file; give a folder")
-    if not outdir.parent.exists():
-        raise InputError(f"the folder {outdir.parent} does not exist")
+    outdir = check_output_folder(args.output)  # created, with missing parents, once the inputs are read
     outputs = [outdir / name for name in (*VIEW_FILES.values(), TABLE_FILE, FIGURE_FILE, VIEWS_FIGURE_FILE)]
     for source in (Path(args.volume), Path(args.segmentation), Path(args.landmarks)):
         if source.exists() and any(out.exists() and out.resolve() == source.resolve() for out in outputs):
@@ -83,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     result = analyse(volume, wall, landmarks, settings, args.spacing)
     elapsed = time.perf_counter() - started
-    outdir.mkdir(exist_ok=True)
+    make_output_folder(outdir)
     for name, view in result.views.items():
         write_volume(view, outdir / VIEW_FILES[name])
     write_text_atomic(outdir / TABLE_FILE, segments_csv(result.polar_map))
@@ -100,7 +96,6 @@ def run(args: argparse.Namespace) -> int:
     for segment in polar.segments:
         flag = "  reduced" if segment.reduced else ""
         print(f"{segment.number:>3}  {segment.name:<22}{segment.uptake_percent:7.1f}%{flag}")
-    reduced = polar.reduced_segments()
-    print(f"reduced ({settings.criterion()}): {', '.join(map(str, reduced)) if reduced else 'none'}")
+    print(f"reduced segments ({settings.criterion()}): {reduced_segments_text(polar)}")
     print(f"wrote {outdir} ({', '.join(p.name for p in outputs)}) in {elapsed:.2f} s")
     return 0

@@ -1,7 +1,8 @@
 """Atomic file writing: a temporary file in the target folder, flushed to disk, then a rename over the target.
 
 Whatever stops the writing process (an error, a crash, SIGKILL, a power cut after the rename reached the disk), the
-target holds either its previous bytes or the complete new file, never a mixture. The temporary file is named
+target holds either its previous bytes or the complete new file, never a mixture. A target that is a symbolic link
+is written through: the file it points to is replaced, the link stays. The temporary file is named
 `.<name>.partial-<pid>-<random><suffix>`: hidden, visibly unfinished, and removed by the next write of the same
 target once the process that left it is gone. The new file gets the previous file's permissions (or the usual
 permissions for a new file), not the private ones a temporary file is created with.
@@ -40,13 +41,72 @@ def full_suffix(path: str | os.PathLike) -> str:
 
 
 def check_writable(path: str | os.PathLike) -> Path:
-    """Refuse early (before any work) an output path whose folder does not exist or that is a folder."""
+    """Refuse early (before any work), naming the user's path: an output that is a folder, whose folder is missing
+    or is a file, or that cannot be written there (permissions, a read-only disk). A symbolic link is followed: the
+    file it points to is the one written."""
     target = Path(path)
     if target.is_dir():
         raise InputError(f"output {target} is a folder; give a file name")
-    if not target.parent.exists():
-        raise InputError(f"output folder {target.parent} does not exist")
+    real = Path(os.path.realpath(target)) if target.is_symlink() else target
+    folder = real.parent
+    if not folder.exists():
+        blocking = _file_on_the_way(folder)
+        if blocking is not None:
+            raise InputError(f"output {target}: {blocking} is a file, not a folder")
+        raise InputError(f"output folder {folder} does not exist")
+    if not folder.is_dir():
+        raise InputError(f"output {target}: {folder} is a file, not a folder")
+    _probe_folder(folder, target, partial_prefix(real))
     return target
+
+
+def check_output_folder(path: str | os.PathLike) -> Path:
+    """Refuse early, naming the user's path, an output folder that is a file, lies under a file or cannot be
+    created or written; a missing folder (and its missing parents) is fine: `make_output_folder` creates it."""
+    folder = Path(path)
+    if folder.exists() and not folder.is_dir():
+        raise InputError(f"output {folder} is a file; give a folder")
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if existing.exists() and not existing.is_dir():
+        raise InputError(f"output {folder}: {existing} is a file, not a folder")
+    _probe_folder(existing, folder, f".{folder.name or 'output'}{PARTIAL_MARK}")
+    return folder
+
+
+def make_output_folder(path: str | os.PathLike) -> Path:
+    """Create an output folder checked by `check_output_folder`, with any missing parents."""
+    folder = Path(path)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise InputError(f"cannot create the output folder {folder}: {_reason(error)}") from None
+    return folder
+
+
+def _file_on_the_way(folder: Path) -> Optional[Path]:
+    """The nearest existing ancestor of a missing folder when it is a file (a path 'under a file'), else None."""
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    return existing if existing.exists() and not existing.is_dir() else None
+
+
+def _probe_folder(folder: Path, target: Path, prefix: str) -> None:
+    """Create and remove a hidden file in `folder`: refuses, naming the user's `target`, what cannot be written."""
+    try:
+        handle, name = tempfile.mkstemp(prefix=f"{prefix}{os.getpid()}-", dir=folder)
+    except OSError as error:
+        raise InputError(f"cannot write {target}: {_reason(error)} ({folder})") from None
+    os.close(handle)
+    with contextlib.suppress(OSError):
+        os.unlink(name)
+
+
+def _reason(error: OSError) -> str:
+    """An operating-system error in words, without the temporary file's name."""
+    return (error.strerror or type(error).__name__).lower()
 
 
 def partial_prefix(path: str | os.PathLike) -> str:
@@ -71,22 +131,29 @@ def leftover_partials(path: str | os.PathLike) -> list[Path]:
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path to write to; on success it is synced and replaces `path`, on failure it is removed."""
-    target = check_writable(path)
+    given = check_writable(path)
+    target = Path(os.path.realpath(given)) if given.is_symlink() else given  # write through a link
     _call_hook("start", target)
     for leftover in leftover_partials(target):
         with contextlib.suppress(OSError):
             leftover.unlink()
     mode = _mode_for(target)
-    handle, tmp_name = tempfile.mkstemp(prefix=f"{partial_prefix(target)}{os.getpid()}-", suffix=full_suffix(target),
-                                        dir=target.parent)
+    try:
+        handle, tmp_name = tempfile.mkstemp(prefix=f"{partial_prefix(target)}{os.getpid()}-",
+                                            suffix=full_suffix(target), dir=target.parent)
+    except OSError as error:
+        raise InputError(f"cannot write {given}: {_reason(error)}") from None
     os.close(handle)
     tmp = Path(tmp_name)
     try:
-        yield tmp
-        os.chmod(tmp, mode)
-        _fsync_file(tmp)
-        _call_hook("written", target)
-        os.replace(tmp, target)
+        try:
+            yield tmp
+            os.chmod(tmp, mode)
+            _fsync_file(tmp)
+            _call_hook("written", target)
+            os.replace(tmp, target)
+        except OSError as error:  # a full disk, a quota, a folder made read-only meanwhile: the user's path
+            raise InputError(f"cannot write {given}: {_reason(error)}") from None
         _fsync_folder(target.parent)
         _call_hook("replaced", target)
     finally:

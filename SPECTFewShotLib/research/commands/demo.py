@@ -190,7 +190,7 @@ def views_step(context: DemoContext) -> None:
     """Step 4: short-axis and long-axis views and the 17-segment polar map of the classified myocardium along the
     placed long axis, next to the same polar map from the reference mask."""
     from SPECTFewShotLib.cardiac_views.analysis import analyse
-    from SPECTFewShotLib.cardiac_views.polar_figure import write_polar_figure
+    from SPECTFewShotLib.cardiac_views.polar_figure import reduced_segments_text, write_polar_figure
     from SPECTFewShotLib.cardiac_views.polar_map import segments_csv
     from SPECTFewShotLib.io.atomic import write_text_atomic
 
@@ -203,9 +203,8 @@ def views_step(context: DemoContext) -> None:
     reference = analyse(volume, context.wall, context.results["landmarks"])
     differences = [abs(a.uptake_percent - b.uptake_percent)
                    for a, b in zip(result.polar_map.segments, reference.polar_map.segments)]
-    reduced = [str(segment.number) for segment in result.polar_map.segments if segment.reduced]
     print(f"views and polar map in {seconds:.2f} s; reduced segments (< 70 % of the myocardial maximum): "
-          f"{', '.join(reduced) or 'none'}; uptake from the classification vs from the mask: "
+          f"{reduced_segments_text(result.polar_map)}; uptake from the classification vs from the mask: "
           f"{sum(d <= 5.0 for d in differences)}/17 segments within 5 points (largest difference "
           f"{max(differences):.1f})")
     for name, view in result.views.items():
