@@ -1,8 +1,10 @@
 """A new user's first hour (issue 36): what a wrong support, an unwritable output, the tool's own files given to
-`info` and a polar map with many reduced segments do. Each test reproduces one "Why" item of the issue."""
+`info`, a polar map with many reduced segments, the README's own command chain and the written views do. Each test
+reproduces one "Why" item of the issue (NM slice folders: Testing/test_dicom_nm.py)."""
 
 from __future__ import annotations
 
+import importlib.util
 import tempfile
 import time
 import unittest
@@ -10,6 +12,7 @@ from pathlib import Path
 from unittest import mock
 
 import numpy as np
+import pytest
 
 from SPECTFewShotLib import memory_guard
 from SPECTFewShotLib.errors import InputError
@@ -282,3 +285,184 @@ class ReducedSegmentsListTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def readme_commands(section: str = "## Your own study") -> list[list[str]]:
+    """The shell commands of a README section's code blocks, continuation lines joined, split into words."""
+    import shlex
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    start = text.index(section)
+    end = text.find("\n## ", start + len(section))
+    body = text[start:end if end > 0 else None]
+    commands = []
+    for block in body.split("```bash")[1:]:
+        code = block.split("```", 1)[0].replace("\\\n", " ")
+        commands += [shlex.split(line) for line in code.splitlines() if line.strip() and not line.startswith("#")]
+    return commands
+
+
+def read_png(path: Path) -> np.ndarray:
+    """The RGB pixels of a PNG written by polar_figure.write_png (8-bit RGB, filter 0 on every row)."""
+    import struct
+    import zlib
+
+    data = path.read_bytes()
+    position, idat, width, height = 8, b"", 0, 0
+    while position < len(data):
+        (length,) = struct.unpack(">I", data[position:position + 4])
+        kind, body = data[position + 4:position + 8], data[position + 8:position + 8 + length]
+        if kind == b"IHDR":
+            width, height = struct.unpack(">II", body[:8])
+        elif kind == b"IDAT":
+            idat += body
+        position += 12 + length
+    rows = np.frombuffer(zlib.decompress(idat), dtype=np.uint8).reshape(height, 1 + 3 * width)
+    return rows[:, 1:].reshape(height, width, 3)
+
+
+@pytest.mark.slow
+@unittest.skipUnless(importlib.util.find_spec("matplotlib"), "the demo needs the research extra")
+class ReadmeChainTest(unittest.TestCase):
+    """Why 4: the README never showed how to get from the bundled study to the demo's map. Its "Your own study"
+    chain (classify -> localize -> polar-map, run as written there) must give what `spectfewshot demo` computes in
+    the same test run: the same classification, landmarks, views, segments.csv and polar-map figure. About 40 s."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls._tmp = tempfile.TemporaryDirectory()
+        tmp = Path(cls._tmp.name)
+        cls.demo, cls.mine = tmp / "output" / "demo", tmp / "mine"
+        code, cls.demo_out, err = run_cli("demo", "-o", cls.demo)
+        assert code == 0, err
+        cls.results = []
+        for words in readme_commands():
+            words = [word.replace("output/demo", str(cls.demo)).replace("mine/", f"{cls.mine}/")
+                     .replace("Resources/", f"{ROOT}/Resources/") for word in words]
+            if words[:2] == ["mkdir", "-p"]:
+                Path(words[2].replace("mine", str(cls.mine))).mkdir(parents=True, exist_ok=True)
+                continue
+            assert words[0] == "spectfewshot", words
+            cls.results.append((words, run_cli(*words[1:])))
+
+    @classmethod
+    def tearDownClass(cls):
+        cls._tmp.cleanup()
+
+    def test_every_readme_command_runs(self):
+        self.assertEqual([words[1] for words, _ in self.results], ["classify", "localize", "polar-map", "localize"])
+        for words, (code, _, err) in self.results:
+            self.assertEqual(code, 0, f"{' '.join(words)}: {err}")
+
+    def test_the_classification_is_the_demos(self):
+        ours = read_segmentation(self.mine / "classes.seg.nrrd")
+        demo = read_segmentation(self.demo / "classes.seg.nrrd")
+        np.testing.assert_array_equal(ours.labels.array, demo.labels.array)
+        self.assertEqual([s.name for s in ours.segments], [s.name for s in demo.segments])
+        from SPECTFewShotLib.protonet.probability_io import read_probabilities
+
+        np.testing.assert_allclose(read_probabilities(self.mine / "probabilities.nrrd")[0],
+                                   read_probabilities(self.demo / "probabilities.nrrd")[0], atol=1e-6)
+
+    def test_the_landmarks_are_the_demos(self):
+        from SPECTFewShotLib.io.markups_io import read_landmarks
+
+        ours = {lm.label: lm.position_lps for lm in read_landmarks(self.mine / "landmarks.mrk.json")}
+        demo = {lm.label: lm.position_lps for lm in read_landmarks(self.demo / "landmarks.mrk.json")}
+        self.assertEqual(sorted(ours), sorted(demo))
+        for label in demo:  # both files keep positions to 0.1 micrometre
+            np.testing.assert_allclose(ours[label], demo[label], atol=1e-3, err_msg=label)
+        ours_axis = read_landmarks(self.mine / "long_axis.mrk.json")
+        demo_axis = read_landmarks(self.demo / "long_axis.mrk.json")
+        np.testing.assert_allclose([p.position_lps for p in ours_axis], [p.position_lps for p in demo_axis],
+                                   atol=1e-3)
+
+    def test_the_polar_map_views_and_figure_are_the_demos(self):
+        import csv
+
+        ours = list(csv.DictReader((self.mine / "views" / "segments.csv").open()))
+        demo = list(csv.DictReader((self.demo / "segments.csv").open()))
+        # the demo's map uses the landmarks as placed, the chain's as written (to 0.1 micrometre): the same
+        self.assertEqual(ours, demo)
+        for name in ("short_axis", "vertical_long_axis", "horizontal_long_axis"):
+            a, b = read_volume(self.mine / "views" / f"{name}.nii.gz"), read_volume(self.demo / f"{name}.nii.gz")
+            self.assertEqual(a.size, b.size)
+            np.testing.assert_allclose(a.array, b.array, rtol=1e-4, atol=1e-3 * float(b.array.max()))
+            np.testing.assert_allclose(a.origin, b.origin, atol=1e-3)
+        ours_png, demo_png = read_png(self.mine / "views" / "polar_map.png"), read_png(self.demo / "polar_map.png")
+        self.assertEqual(ours_png.shape, demo_png.shape)
+        below_title = slice(50, None)  # the title names the study differently (file name / study name)
+        self.assertTrue(np.array_equal(ours_png[below_title], demo_png[below_title]))
+        reduced = [row["segment"] for row in demo if row["reduced"] == "1"]
+        printed = next(line for line in self.demo_out.splitlines() if "reduced segments" in line)
+        for number in reduced:  # the demo names them, e.g. "4 basal inferior"
+            self.assertIn(f"{number} {demo[int(number) - 1]['name']}", printed)
+
+
+class DisplayedViewsTest(unittest.TestCase):
+    """Why 5: the three view files carried the cardiac frame's oblique direction, so Slicer's axis-aligned slice
+    views showed them resliced; now they are written axis-aligned around the LV centre, their voxels in the display
+    convention, so the Red (axial) view shows SA, VLA and HLA as a cardiologist reads them."""
+
+    def test_view_files_are_axis_aligned_and_centred_on_the_lv(self):
+        from SPECTFewShotLib.cardiac_views.analysis import analyse
+        from SPECTFewShotLib.io.markups_io import write_landmarks
+        from Testing.cardiac_synthetic import synthetic_lv
+
+        lv = synthetic_lv(defect_segments=(1, 7), depth=0.6)  # a defect in the basal and mid anterior wall
+        result = analyse(lv.image, lv.wall, lv.landmarks)
+        with tempfile.TemporaryDirectory() as tmp:
+            tmp = Path(tmp)
+            write_volume(lv.image, tmp / "study.nii.gz")
+            write_segmentation(Segmentation(lv.image.with_array(lv.wall.astype(np.uint8)),
+                                            segments_for([1], {1: "LV_myocardium"})), tmp / "wall.seg.nrrd")
+            write_landmarks(lv.landmarks, tmp / "lm.mrk.json")
+            code, _, err = run_cli("polar-map", tmp / "study.nii.gz", "--segmentation", tmp / "wall.seg.nrrd",
+                                   "--landmarks", tmp / "lm.mrk.json", "-o", tmp / "a" / "b" / "views")
+            self.assertEqual(code, 0, err)  # a/b did not exist: created
+            files = {name: read_volume(tmp / "a" / "b" / "views" / f"{name}.nii.gz")
+                     for name, _ in result.views.items()}
+        for name, view in result.views.items():
+            written = files[name]
+            np.testing.assert_allclose(written.direction, np.eye(3).ravel(), atol=1e-6)
+            np.testing.assert_allclose(written.array, view.array, atol=1e-3)
+            centre = written.index_to_lps((np.array(written.size) - 1) / 2.0)
+            np.testing.assert_allclose(centre, result.frame.center, atol=1e-3)
+        # the Red view shows array rows top to bottom: in the mid SA slice the anterior defect is in the top half
+        sa = files["short_axis"].array
+        mid = sa[sa.shape[0] // 2]
+        top, bottom = mid[: mid.shape[0] // 2], mid[mid.shape[0] // 2:]
+        self.assertLess(top[top > 20].mean(), bottom[bottom > 20].mean())
+
+
+class ShippedTemplateTest(unittest.TestCase):
+    """Why 4: the README named no template but a phantom; the second real study ships beside the first with its
+    LV landmarks, derived from its own mask, and is a Sample Data entry in Slicer."""
+
+    def test_the_template_and_its_landmarks(self):
+        import hashlib
+
+        from SPECTFewShotLib.cardiac_landmarks import lv_landmarks
+        from SPECTFewShotLib.io.markups_io import read_landmarks
+        from SPECTFewShotLib.resources import SAMPLE_DIR, template_study
+        from SPECTFewShotLib.sample_data import template_data_source
+
+        image, landmarks = template_study()
+        volume = read_volume(image)
+        self.assertEqual(volume.size, (70, 70, 50))
+        derived = {lm.label: lm.position_lps for lm in lv_landmarks(read_volume(SAMPLE_DIR / "patient003_mask.nii.gz"))}
+        shipped = {lm.label: lm.position_lps for lm in read_landmarks(landmarks)}
+        self.assertEqual(sorted(shipped), ["LV_apex", "LV_base", "LV_center"])
+        for label, position in shipped.items():
+            np.testing.assert_allclose(position, derived[label], atol=1e-3)
+            self.assertTrue(volume.contains_lps(position), label)
+        source = template_data_source()
+        self.assertEqual(source["fileNames"], [image.name, landmarks.name])
+        for path, checksum in zip((image, landmarks), source["checksums"]):
+            self.assertEqual(checksum, "SHA256:" + hashlib.sha256(path.read_bytes()).hexdigest())
+        readme = (SAMPLE_DIR / "README.md").read_text(encoding="utf-8")
+        for needed in ("patient003_landmarks.mrk.json", "https://doi.org/10.13026/ce2z-dw74", "Goldberger"):
+            self.assertIn(needed, readme)

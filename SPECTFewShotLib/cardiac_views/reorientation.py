@@ -109,3 +109,17 @@ def reorient(volume: Volume, frame: CardiacFrame, spacing_mm: float | None = Non
                  tuple(view_axes(frame, "horizontal_long_axis").ravel()), volume.modality, volume.units,
                  {**source, "view": "horizontal_long_axis"})
     return CardiacViews(sa, vla, hla)
+
+
+def display_aligned(view: Volume, center_lps: np.ndarray) -> Volume:
+    """A view as written to a file for reading: the same voxels on an axis-aligned grid (LPS identity direction)
+    centred on `center_lps` (the LV centre), so that any viewer's axial slice view shows its slices as stored: in
+    Slicer's Red view rows top to bottom and columns left to right, i.e. SA anterior up and septum left (slices apex
+    to base), VLA anterior up and apex right, HLA apex up and septum left. The view no longer overlays the study in
+    patient space (the Slicer module shows the patient-space views, overlaid, in its cardiac layout)."""
+    k, j, i = view.array.shape
+    half = np.asarray(view.spacing) * (np.array([i, j, k]) - 1) / 2.0
+    origin = np.asarray(center_lps, dtype=float) - half
+    source = {**view.source, "display": "axis-aligned copy of the view (LPS identity direction), not patient space"}
+    return Volume(view.array, view.spacing, tuple(origin), (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0),
+                  view.modality, view.units, source)

@@ -5,10 +5,12 @@ points (RV_insertion_anterior, RV_insertion_inferior), when present, fix the sep
 wall is taken to face the patient's head (the anatomical convention). SEG is the classified LV wall on VOLUME's
 grid: the segment LV_myocardium, the only segment, or the one named by --label.
 
-OUTDIR (created if missing) receives short_axis.nii.gz, vertical_long_axis.nii.gz and horizontal_long_axis.nii.gz
-(each in the display convention: SA apex to base, anterior up, septum left; VLA anterior up, base left, apex
-right; HLA septum left, apex up), segments.csv (segment,name,uptake_percent,reduced for the 17 AHA segments, % of
-the myocardial maximum, reduced 0 or 1), polar_map.png and views.png (SA apical, mid and basal, mid VLA and HLA
+OUTDIR (created with any missing parents) receives short_axis.nii.gz, vertical_long_axis.nii.gz and
+horizontal_long_axis.nii.gz (each in the display convention: SA apex to base, anterior up, septum left; VLA anterior
+up, base left, apex right; HLA septum left, apex up; written axis-aligned, centred on the LV centre, so that a
+viewer's axial view - Slicer's Red view - shows them as they are; they do not overlay the study), segments.csv
+(segment,name,uptake_percent,reduced for the 17 AHA segments, % of the myocardial maximum, reduced 0 or 1),
+polar_map.png and views.png (SA apical, mid and basal, mid VLA and HLA
 slices, to check the axis at a glance). A segment is reduced under --threshold, or, with
 --normals (normal limits of studies acquired and reconstructed like this one), more than --normal-sd SDs under its
 normal mean.
@@ -57,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
     from ..cardiac_views.normal_limits import read_normal_limits
     from ..cardiac_views.polar_figure import reduced_segments_text, render_views_figure, write_png, write_polar_figure
     from ..cardiac_views.polar_map import PolarMapSettings, segments_csv
+    from ..cardiac_views.reorientation import display_aligned
     from ..errors import InputError
     from ..io.atomic import check_output_folder, make_output_folder, write_text_atomic
     from ..io.markups_io import read_landmarks
@@ -81,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
     elapsed = time.perf_counter() - started
     make_output_folder(outdir)
     for name, view in result.views.items():
-        write_volume(view, outdir / VIEW_FILES[name])
+        write_volume(display_aligned(view, result.frame.center), outdir / VIEW_FILES[name])
     write_text_atomic(outdir / TABLE_FILE, segments_csv(result.polar_map))
     write_polar_figure(result.polar_map, outdir / FIGURE_FILE, Path(args.volume).name)
     write_png(render_views_figure(result.views, result.frame, result.polar_map.maximum, Path(args.volume).name),

@@ -7,7 +7,8 @@
    figure are written, with Dice on the unpainted slices; then the same slices painted with one-voxel strokes,
    classified again from the cached study features;
 3. landmarks: the staged localiser finds the LV and places its centre, apex and base and the long axis, next to
-   the reference landmarks derived from the study's LV-wall mask, in markups files and a report figure;
+   the reference landmarks derived from the study's LV-wall mask, in markups files and a report figure; its
+   template (a phantom with its LV landmarks) is written too, for the README's command-line chain;
 4. cardiac views: short axis, vertical and horizontal long axis and the 17-segment polar map of the classified
    myocardium along the placed axis, next to the polar map from the mask.
 Steps are functions in DEMO_STEPS, each given the shared DemoContext; a new step is one more function there.
@@ -29,6 +30,11 @@ from SPECTFewShotLib.io.volume_io import read_volume, require_counts, write_volu
 from SPECTFewShotLib.resources import sample_study
 from SPECTFewShotLib.volume import Volume
 from SPECTFewShotLib.volume_stats import describe
+
+# The landmarks step writes its template (a phantom with its LV landmarks) beside the results, so that the command
+# line chain of the README (classify, localize, polar-map) reproduces the demo's landmarks and polar map.
+TEMPLATE_FILE = "template.nrrd"
+TEMPLATE_LANDMARKS = "template_landmarks.mrk.json"
 
 
 @dataclass
@@ -147,6 +153,7 @@ def landmarks_step(context: DemoContext) -> None:
     import matplotlib.pyplot as plt
 
     from SPECTFewShotLib.io.atomic import atomic_path
+    from SPECTFewShotLib.io.markups_io import write_landmarks
     from SPECTFewShotLib.landmarks.staged import Localizer
     from SPECTFewShotLib.research.demo_landmarks import (
         DEMO_TEMPLATE_SEED,
@@ -172,6 +179,11 @@ def landmarks_step(context: DemoContext) -> None:
               for lm in counts_only if lm.label in truth]
     print(f"  for comparison, the LV frame from the counts alone: {', '.join(errors)} from the reference")
     context.results["landmarks"] = placed
+    template, template_landmarks = demo_template(DEMO_TEMPLATE_SEED)
+    written = [write_volume(template, out / TEMPLATE_FILE),
+               write_landmarks(template_landmarks, out / TEMPLATE_LANDMARKS)]
+    print(f"wrote {written[0]} and {written[1].name} (the template: `spectfewshot localize --template` with these two "
+          "files gives these landmarks; for your own study take Resources/SampleData/physionet-mps/patient003_*)")
     figure, axes = plt.subplots(1, len(placed), figsize=(4 * len(placed), 4.3))
     for ax, landmark in zip(np.atleast_1d(axes), placed):
         k = int(np.clip(np.round(volume.lps_to_index(landmark.position_lps)[2]), 0, volume.array.shape[0] - 1))
@@ -192,6 +204,7 @@ def views_step(context: DemoContext) -> None:
     from SPECTFewShotLib.cardiac_views.analysis import analyse
     from SPECTFewShotLib.cardiac_views.polar_figure import reduced_segments_text, write_polar_figure
     from SPECTFewShotLib.cardiac_views.polar_map import segments_csv
+    from SPECTFewShotLib.cardiac_views.reorientation import display_aligned
     from SPECTFewShotLib.io.atomic import write_text_atomic
 
     volume, out = context.volume, context.output
@@ -207,8 +220,8 @@ def views_step(context: DemoContext) -> None:
           f"{reduced_segments_text(result.polar_map)}; uptake from the classification vs from the mask: "
           f"{sum(d <= 5.0 for d in differences)}/17 segments within 5 points (largest difference "
           f"{max(differences):.1f})")
-    for name, view in result.views.items():
-        print(f"wrote {write_volume(view, out / f'{name}.nii.gz')}")
+    for name, view in result.views.items():  # axis-aligned, as `polar-map` writes them: the Red view shows them
+        print(f"wrote {write_volume(display_aligned(view, result.frame.center), out / f'{name}.nii.gz')}")
     write_text_atomic(out / "segments.csv", segments_csv(result.polar_map))
     write_polar_figure(result.polar_map, out / "polar_map.png", "PhysioNet MPS patient001")
     print(f"wrote {out / 'segments.csv'} and {out / 'polar_map.png'}")
