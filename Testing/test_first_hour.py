@@ -5,6 +5,8 @@ reproduces one "Why" item of the issue (NM slice folders: Testing/test_dicom_nm.
 from __future__ import annotations
 
 import importlib.util
+import shutil
+import subprocess
 import tempfile
 import time
 import unittest
@@ -466,3 +468,56 @@ class ShippedTemplateTest(unittest.TestCase):
         readme = (SAMPLE_DIR / "README.md").read_text(encoding="utf-8")
         for needed in ("patient003_landmarks.mrk.json", "https://doi.org/10.13026/ce2z-dw74", "Goldberger"):
             self.assertIn(needed, readme)
+
+
+@unittest.skipUnless(shutil.which("make"), "needs make")
+class QuietSetupTest(unittest.TestCase):
+    """Why 5: the first `make demo` buried the demo under pip's warnings; now setting up .venv prints two lines of
+    its own and keeps pip's messages in .venv/install.log, printing them only when the set-up fails."""
+
+    def run_setup(self, status: int) -> subprocess.CompletedProcess:
+        venv = Path(self._tmp.name) / "venv"
+        (venv / "bin").mkdir(parents=True, exist_ok=True)
+        fake = venv / "bin" / "python"  # stands in for the venv's python: pip's kind of noise, then `status`
+        fake.write_text(f"#!/bin/sh\necho 'WARNING: pip says a lot' >&2\necho 'Collecting things'\nexit {status}\n")
+        fake.chmod(0o755)
+        (venv / ".installed").unlink(missing_ok=True)
+        return subprocess.run(["make", "--no-print-directory", f"VENV={venv}", f"{venv}/.installed"], cwd=ROOT,
+                              capture_output=True, text=True, timeout=60)
+
+    def setUp(self):
+        self._tmp = tempfile.TemporaryDirectory()
+
+    def tearDown(self):
+        self._tmp.cleanup()
+
+    def test_pip_messages_go_to_a_log_unless_the_setup_fails(self):
+        quiet = self.run_setup(0)
+        self.assertEqual(quiet.returncode, 0, quiet.stderr)
+        output = quiet.stdout + quiet.stderr
+        self.assertNotIn("WARNING", output)
+        self.assertNotIn("pip install", output)
+        self.assertEqual(len(output.strip().splitlines()), 2, output)
+        self.assertIn("WARNING: pip says a lot", (Path(self._tmp.name) / "venv" / "install.log").read_text())
+        failed = self.run_setup(1)
+        self.assertNotEqual(failed.returncode, 0)
+        self.assertIn("WARNING: pip says a lot", failed.stdout + failed.stderr)
+        self.assertIn("failed", failed.stdout + failed.stderr)
+
+
+class FourDimensionalNiftiTest(unittest.TestCase):
+    """Why 5: the README said gated reconstructions are summed, but a 4D NIfTI is refused (only DICOM says which
+    frames are gated time slots); the README now says so, and the refusal says what to do."""
+
+    def test_the_readme_says_what_a_4d_nifti_gets(self):
+        from Testing.hostile_files import counts, nifti
+
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "gated.nii"
+            path.write_bytes(nifti(np.stack([counts(), counts()])))
+            with self.assertRaises(InputError) as caught:
+                read_volume(path)
+        self.assertIn("sum or pick the frames", str(caught.exception))
+        readme = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
+        self.assertIn("Gated DICOM reconstructions are summed with a notice; a 4D NIfTI or NRRD", readme)
+        self.assertIn("is refused with a line saying to sum or pick its frames first", readme)
