@@ -51,6 +51,9 @@ MIN_DICE_UNPAINTED = 0.5
 MAX_TRANSLATION_DISCREPANCY_MM = 0.5
 # The translation, in whole voxels so that the voxels themselves are identical.
 TRANSLATION_VOXELS = (3, -2, 4)
+# A rotated copy (its grid turned about the field of view's centre, the voxels untouched): the template's landmarks
+# must come back turned the same way, within one voxel.
+ROTATION_AXIS, ROTATION_DEGREES = (1.0, 1.0, 1.0), 20.0
 TEMPLATE_LANDMARKS_NAME = "patient001 landmarks (from the LV-wall mask)"
 
 
@@ -199,6 +202,10 @@ def _localization_part(scene: Any, logic: SceneLogic, result: dict,
            f"a translated copy moved the landmarks {discrepancy:.2f} mm away from the same translation")
     axis_node = logic.long_axis_node
     _check(axis_node is not None and axis_node.GetNumberOfControlPoints() == 2, "localize wrote no LV long-axis line")
+    report(progress, 0.77, "placing them in a rotated copy of it")
+    rotation_error = _rotated_copy_error(logic, study, template_landmarks)
+    _check(rotation_error <= min(study.spacing),
+           f"a rotated copy moved the landmarks {rotation_error:.2f} mm away from the same rotation (over one voxel)")
     axis_points = {axis_node.GetNthControlPointLabel(n): np.asarray(axis_node.GetNthControlPointPositionWorld(n))
                    * (-1, -1, 1) for n in range(2)}
     placed = {m.label: np.asarray(m.position_lps) for m in found}
@@ -207,12 +214,13 @@ def _localization_part(scene: Any, logic: SceneLogic, result: dict,
 
     report(progress, 0.8, "placing them in the LV frame of the classified wall")
     classes_node = result["nodes"]["classes"]
-    from_wall = landmarks_from_node(logic.localize(volume_node, volume_node, template_markups,
-                                                   segmentationNode=classes_node))
+    logic.localize(volume_node, volume_node, template_markups, segmentationNode=classes_node)
+    placement = logic.place_landmarks(study, [], myocardium=logic.read_myocardium(classes_node, volume_node))
+    _check(placement.frame.source == "segmentation", "the LV frame did not come from the classified wall")
     classified = segmentation_from_node(classes_node, volume_node).labels.array == MYOCARDIUM
     own = lv_landmarks(study.with_array(classified.astype(np.uint8)))
     expected = {m.label: np.asarray(m.position_lps) for m in own}
-    off = max(float(np.linalg.norm(np.asarray(m.position_lps) - expected[m.label])) for m in from_wall)
+    off = max(float(np.linalg.norm(np.asarray(m.position_lps) - expected[m.label])) for m in placement.landmarks)
     _check(off <= MAX_TRANSLATION_DISCREPANCY_MM,
            f"placed with the classification, the LV landmarks lie {off:.2f} mm from the classified wall's own")
 
@@ -220,9 +228,26 @@ def _localization_part(scene: Any, logic: SceneLogic, result: dict,
     return {
         "translation_shift_mm": tuple(float(v) for v in shift),
         "translation_discrepancy_mm": discrepancy,
+        "rotation_discrepancy_mm": rotation_error,
         "classified_wall_discrepancy_mm": off,
         "landmarks": [Landmark(m.label, m.position_lps, m.confidence) for m in found],
     }
+
+
+def _rotated_copy_error(logic: SceneLogic, study: Volume, template: list[Landmark]) -> float:
+    """The largest distance (mm) between the template's landmarks placed in a copy of the study turned by
+    `ROTATION_DEGREES` about `ROTATION_AXIS` through its field of view's centre (the grid turned, the voxels
+    untouched) and the template's own landmarks turned the same way."""
+    from .rotations import axis_rotation
+
+    rotation = axis_rotation(ROTATION_AXIS, ROTATION_DEGREES)
+    centre = study.index_to_lps((np.asarray(study.size, dtype=float) - 1) / 2)
+    direction = rotation @ study.direction_matrix
+    origin = rotation @ (np.asarray(study.origin) - centre) + centre
+    turned = Volume(study.array, study.spacing, tuple(origin), tuple(direction.ravel()))
+    placed = logic.place_landmarks(turned, [(study, template)]).landmarks
+    return max(float(np.linalg.norm(np.asarray(p.position_lps) - (rotation @ (np.asarray(t.position_lps) - centre)
+                                                                  + centre))) for p, t in zip(placed, template))
 
 
 def _views_part(scene: Any, result: dict, progress: Optional[ProgressCallback]) -> dict:

@@ -63,6 +63,17 @@ class LocalizeCommandTest(unittest.TestCase):
             self.assertTrue(np.allclose(a.position_lps, b.position_lps, atol=1e-3))
             self.assertAlmostEqual(a.confidence, b.confidence, places=3)
 
+    def test_without_a_template_the_lv_landmarks_follow_their_definitions(self):
+        root = Path(self.tmp.name)
+        code, out, err = run_cli("localize", self.target, "-o", root / "defined.mrk.json")
+        self.assertEqual(code, 0, err)
+        self.assertIn("by the built-in definitions (no template)", out)
+        self.assertEqual([lm.label for lm in read_landmarks(root / "defined.mrk.json")],
+                         ["LV_center", "LV_apex", "LV_base"])
+        code, _, err = run_cli("localize", self.target, "--template-landmarks", self.lps, "-o", root / "x.mrk.json")
+        self.assertEqual(code, 2, err)
+        self.assertIn("0 --template but 1 --template-landmarks", err)
+
     def test_the_long_axis_is_written_as_a_line_markup_from_base_to_apex(self):
         root = Path(self.tmp.name)
         code, out, err = self.localize(self.lps, root / "axis_points.mrk.json", "--long-axis",
@@ -198,13 +209,14 @@ class LocalizeFromSegmentationTest(unittest.TestCase):
         for name, segmentation in (("same grid", self.segmentation), ("cropped grid", self.cropped)):
             with self.subTest(name):
                 output = root / f"{name.replace(' ', '_')}.mrk.json"
-                code, out, err = self.localize(output, "--segmentation", segmentation)
+                code, out, err = self.localize(output, "--segmentation", segmentation, "--template-segmentation",
+                                               segmentation)
                 self.assertEqual(code, 0, err)
                 self.assertIn(f"LV frame from the myocardium of {Path(segmentation).name}", out)
                 for landmark in read_landmarks(output):
                     error = np.linalg.norm(np.asarray(landmark.position_lps) - self.truth[landmark.label])
                     self.assertLess(error, 0.5, landmark.label)
-        code, out, err = self.localize(root / "counts.mrk.json")
+        code, out, err = self.localize(root / "counts.mrk.json", "--template-segmentation", self.segmentation)
         self.assertEqual(code, 0, err)
         self.assertIn("LV frame from the counts", out)
         worst = max(np.linalg.norm(np.asarray(lm.position_lps) - self.truth[lm.label])
@@ -215,7 +227,7 @@ class LocalizeFromSegmentationTest(unittest.TestCase):
         root = Path(self.tmp.name)
         code, out, err = self.localize(root / "leaked.mrk.json", "--segmentation", self.leaked)
         self.assertEqual(code, 0, err)
-        self.assertIn("is not LV-sized", out)
+        self.assertIn("not used for the LV frame", out)
         self.assertIn("LV frame from the counts", out)
         code, _, err = self.localize(root / "counts_again.mrk.json")
         self.assertEqual(code, 0, err)

@@ -1,8 +1,13 @@
-"""`spectfewshot localize VOLUME --template T --template-landmarks T.mrk.json -o OUT.mrk.json`: one-shot landmarks.
+"""`spectfewshot localize VOLUME [--template T --template-landmarks T.mrk.json] -o OUT.mrk.json`: one-shot landmarks.
 
 The staged localiser finds the LV in VOLUME, estimates its own frame (centre, long axis from base to apex) and
-places the template's landmarks (any names, LPS or RAS markups): LV_center, LV_apex and LV_base by their
-definitions on the LV found, any other landmark carried over in the LV frame. They are written as a Slicer markups
+places the template's landmarks (any names, LPS or RAS markups), every one of them (LV_center, LV_apex and LV_base
+included) where the template puts it relative to its own LV: carried over in the LV frame, turned about the axis
+to where the two studies' counts agree, then refined by aligning the counts around the LV. Without `--template`,
+LV_center, LV_apex and LV_base are placed by their built-in definitions (`vocabulary.LANDMARKS`) on the LV found.
+A template LV landmark far from its definition on the template's own LV is warned about. With
+`--template-segmentation` (one per template, same order) the template's LV frame comes from its myocardium.
+They are written as a Slicer markups
 file with the template's labels, positions in mm, the coordinate system stated and a confidence in [0, 1] per
 point. The LV long axis (base centre to apex, with its angles) is printed and, with `--long-axis`, written as a
 Slicer line markup. Give `--template` and `--template-landmarks` two or more times (in the same order) to combine
@@ -27,10 +32,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("localize", help="place a template's landmarks in a new volume (staged LV frame)",
                                    description=__doc__)
     parser.add_argument("volume", help="the volume to place landmarks in (NIfTI, NRRD, MetaImage, DICOM)")
-    parser.add_argument("--template", required=True, action="append", metavar="TEMPLATE_VOLUME",
-                        help="the annotated template volume (repeat for several templates)")
-    parser.add_argument("--template-landmarks", required=True, action="append", metavar="TEMPLATE.mrk.json",
+    parser.add_argument("--template", action="append", default=[], metavar="TEMPLATE_VOLUME",
+                        help="the annotated template volume (repeat for several templates); without it, LV_center, "
+                             "LV_apex and LV_base are placed by their built-in definitions")
+    parser.add_argument("--template-landmarks", action="append", default=[], metavar="TEMPLATE.mrk.json",
                         help="the template's landmarks (Slicer markups, LPS or RAS; one per --template, same order)")
+    parser.add_argument("--template-segmentation", action="append", default=[], metavar="TEMPLATE_SEG",
+                        help="the template's LV myocardium (one per --template, same order): its LV frame comes "
+                             "from it instead of its counts")
     parser.add_argument("-o", "--output", required=True, metavar="OUT.mrk.json", help="landmarks file to write")
     parser.add_argument("--long-axis", metavar="AXIS.mrk.json",
                         help="also write the LV long axis (base centre to apex) as a Slicer line markup")
@@ -49,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     from ..errors import InputError
     from ..io.markups_io import check_markups_output, read_landmarks, write_landmarks
     from ..io.volume_io import read_volume, require_counts
-    from ..landmarks.fusion import confidence_note
+    from ..landmarks.fusion import confidence_note, low_confidence_labels
     from ..landmarks.long_axis import write_long_axis
     from ..landmarks.staged import Localizer, check_template
 
@@ -65,18 +74,23 @@ def run(args: argparse.Namespace) -> int:
             if written is not None and landmarks_path.exists() and written.resolve() == landmarks_path.resolve():
                 raise InputError(f"{written.name}: the output would overwrite the template landmarks; choose "
                                  "another file")
+    if args.template_segmentation and len(args.template_segmentation) != len(args.template):
+        raise InputError(f"{len(args.template)} --template but {len(args.template_segmentation)} "
+                         "--template-segmentation: give one per template, in the same order")
     if args.label is not None and args.segmentation is None:
         raise InputError("--label names the myocardium of --segmentation; give --segmentation too")
     volume = require_counts(read_volume(args.volume), Path(args.volume).name)
     myocardium = study_myocardium(volume, args.segmentation, args.label) if args.segmentation else None
-    templates = []
-    for template_path, landmarks_path in zip(args.template, args.template_landmarks):
+    templates, template_walls = [], []
+    for number, (template_path, landmarks_path) in enumerate(zip(args.template, args.template_landmarks)):
         template = require_counts(read_volume(template_path), Path(template_path).name)
         template_landmarks = read_landmarks(Path(landmarks_path))
         check_template(template, template_landmarks)
         templates.append((template, template_landmarks))
+        template_walls.append(study_myocardium(template, args.template_segmentation[number], args.label)
+                              if args.template_segmentation else None)
     localizer = Localizer()
-    placement = localizer.place(volume, templates, myocardium=myocardium)
+    placement = localizer.place(volume, templates, myocardium=myocardium, template_myocardia=template_walls)
     placed = placement.landmarks
     for warning in placement.warnings:
         print(f"warning: {warning}")
@@ -90,8 +104,13 @@ def run(args: argparse.Namespace) -> int:
     if placement.long_axis is not None:
         print(f"{'LV long axis':<24} {placement.long_axis.description()}")
     from_wall = myocardium is not None and placement.frame.source == "segmentation"
-    print(f"LV frame from {'the myocardium of ' + Path(args.segmentation).name if from_wall else 'the counts'}")
-    source = f", median of {len(templates)} templates" if len(templates) > 1 else ""
+    print(f"LV frame from {'the myocardium of ' + Path(args.segmentation).name if from_wall else 'the counts'}"
+          + (f" ({placement.frame.note})" if from_wall and placement.frame.note else ""))
+    to_check = low_confidence_labels(placed)
+    if to_check:
+        print(f"check these points: {', '.join(to_check)}")
+    source = f", median of {len(templates)} templates" if len(templates) > 1 else \
+        ("" if templates else ", by the built-in definitions (no template)")
     print(f"wrote {output} ({len(placed)} landmarks, {args.coordinate_system}, {localizer.model_id}{source})")
     if axis_output is not None:
         print(f"wrote {axis_output} (LV long axis line, {args.coordinate_system})")

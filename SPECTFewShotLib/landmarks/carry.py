@@ -1,11 +1,13 @@
 """Stage 3: carry a template's landmarks over in the LV's own frame.
 
 A landmark's frame coordinates say where on the LV it lies: along the long axis as a fraction of the LV's length
-(base centre to apex), across it as multiples of the LV's radius, from the LV centre; the rotation about the axis
-is fixed by the patient's anterior direction (superior when the axis runs anterior-posterior), the same for every
-study in patient (LPS) coordinates. The template's landmarks are written in the template's frame and read back in
-the new study's frame, both frames found the same way (lv_frame), so where a template places a landmark on its
-LV (its annotator's convention included) is where it lands on the new LV.
+(base centre to apex), across it as multiples of the LV's radius, from the LV centre. The rotation about the axis
+starts from the patient's anterior direction (superior when the axis runs anterior-posterior) and is then turned
+to where the two studies' counts around the LV agree best (`roll_offset`, within `ROLL_SEARCH_DEG`): the anterior
+direction alone is not carried along when a study is rotated, the counts are. The template's landmarks (its LV
+landmarks included) are written in the template's frame and read back in the new study's frame, both frames found
+the same way (lv_frame), so where a template places a landmark on its LV (its annotator's convention included) is
+where it lands on the new LV.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from typing import Sequence
 import numpy as np
 
 from ..io.markups_io import Landmark
+from ..volume import Volume
+from .heart_search import sample
 from .lv_frame import LVFrame
 
 log = logging.getLogger(__name__)
@@ -23,36 +27,82 @@ log = logging.getLogger(__name__)
 ANTERIOR_LPS = np.array([0.0, -1.0, 0.0])
 SUPERIOR_LPS = np.array([0.0, 0.0, 1.0])
 CONVENTION_TOLERANCE = 0.35  # of the LV's length: a template LV landmark farther from its definition is warned about
+# The counts around the LV, sampled in the frame for the roll search: rows from apex to base (fractions of the
+# length), radii in LV radii (the wall, the RV and what lies beyond), angles every ROLL_STEP_DEG.
+ROLL_ROWS = np.linspace(0.1, 1.0, 10)
+ROLL_RADII = np.linspace(0.4, 2.2, 10)
+ROLL_STEP_DEG = 2.0
+ROLL_SEARCH_DEG = 20.0  # the counts may turn the anterior-based roll this far (45: phantoms RV points 5 mm worse)
 
 
-def frame_axes(frame: LVFrame) -> np.ndarray:
-    """Columns: the two across-axis directions (anterior-most first) and the long axis from base to apex."""
+def frame_axes(frame: LVFrame, roll_deg: float = 0.0) -> np.ndarray:
+    """Columns: the two across-axis directions (anterior-most first, turned by `roll_deg` about the axis) and the
+    long axis from base to apex."""
     toward_apex = -frame.geometry.axis
     reference = ANTERIOR_LPS if abs(toward_apex @ ANTERIOR_LPS) < 0.9 else SUPERIOR_LPS
     first = reference - (reference @ toward_apex) * toward_apex
     first /= np.linalg.norm(first)
-    return np.stack([first, np.cross(toward_apex, first), toward_apex], axis=1)
+    second = np.cross(toward_apex, first)
+    angle = np.radians(roll_deg)
+    turned = np.cos(angle) * first + np.sin(angle) * second
+    return np.stack([turned, np.cross(toward_apex, turned), toward_apex], axis=1)
 
 
-def to_frame(frame: LVFrame, points_lps: np.ndarray) -> np.ndarray:
+def to_frame(frame: LVFrame, points_lps: np.ndarray, roll_deg: float = 0.0) -> np.ndarray:
     """LPS points (n, 3) as frame coordinates: across (two, in LV radii) and along the axis (in LV lengths)."""
     scale = np.array([frame.radius_mm, frame.radius_mm, frame.length_mm])
-    return (np.asarray(points_lps, dtype=float) - frame.geometry.center) @ frame_axes(frame) / scale
+    return (np.asarray(points_lps, dtype=float) - frame.geometry.center) @ frame_axes(frame, roll_deg) / scale
 
 
-def from_frame(frame: LVFrame, coordinates: np.ndarray) -> np.ndarray:
+def from_frame(frame: LVFrame, coordinates: np.ndarray, roll_deg: float = 0.0) -> np.ndarray:
     """Frame coordinates (n, 3) back to LPS points."""
     scale = np.array([frame.radius_mm, frame.radius_mm, frame.length_mm])
-    return frame.geometry.center + (np.asarray(coordinates, dtype=float) * scale) @ frame_axes(frame).T
+    return frame.geometry.center + (np.asarray(coordinates, dtype=float) * scale) @ frame_axes(frame, roll_deg).T
 
 
-def carry_landmarks(template_frame: LVFrame, target_frame: LVFrame, landmarks: Sequence[Landmark]
-                    ) -> list[np.ndarray]:
-    """The template's landmark positions carried into the target's LV frame (LPS), in the same order."""
+def carry_landmarks(template_frame: LVFrame, target_frame: LVFrame, landmarks: Sequence[Landmark],
+                    roll_deg: float = 0.0) -> list[np.ndarray]:
+    """The template's landmark positions carried into the target's LV frame (LPS), in the same order; the target's
+    frame turned by `roll_deg` about its axis (`roll_offset`)."""
     if not landmarks:
         return []
     positions = np.array([landmark.position_lps for landmark in landmarks], dtype=float)
-    return list(from_frame(target_frame, to_frame(template_frame, positions)))
+    return list(from_frame(target_frame, to_frame(template_frame, positions), roll_deg))
+
+
+def roll_profile(volume: Volume, counts: np.ndarray, frame: LVFrame) -> np.ndarray:
+    """The counts (an array on the volume's grid, e.g. heart_search.smoothed_counts) around the LV in its frame,
+    [row, radius, angle]: rows from apex to base, radii in LV radii, angles from the anterior-based direction."""
+    geometry = frame.geometry
+    axes = frame_axes(frame)
+    angles = np.radians(np.arange(0.0, 360.0, ROLL_STEP_DEG))
+    across = np.cos(angles)[:, None] * axes[:, 0] + np.sin(angles)[:, None] * axes[:, 1]  # (A, 3)
+    rows = geometry.apex[None, :] + ROLL_ROWS[:, None] * (geometry.base - geometry.apex)[None, :]  # (T, 3)
+    points = (rows[:, None, None, :] + (ROLL_RADII * frame.radius_mm)[None, :, None, None]
+              * across[None, None, :, :])
+    return sample(volume, counts, points)
+
+
+def roll_offset(template_profile: np.ndarray, target_profile: np.ndarray) -> tuple[float, float]:
+    """How far (degrees, within `ROLL_SEARCH_DEG`) the target's frame must turn about its axis for its counts
+    around the LV to match the template's (`roll_profile`), and the correlation there (-1..1; 0 when either
+    profile is flat)."""
+    a = template_profile - template_profile.mean()
+    b = target_profile - target_profile.mean()
+    norm = float(np.linalg.norm(a) * np.linalg.norm(b))
+    if norm == 0:
+        return 0.0, 0.0
+    steps = round(ROLL_SEARCH_DEG / ROLL_STEP_DEG)
+    shifts = np.arange(-steps, steps + 1)
+    scores = np.array([float(np.sum(a * np.roll(b, -shift, axis=-1))) / norm for shift in shifts])
+    best = int(np.argmax(scores))
+    offset = float(shifts[best])
+    if 0 < best < len(shifts) - 1:  # parabola through the peak and its neighbours
+        left, centre, right = scores[best - 1:best + 2]
+        curvature = left - 2 * centre + right
+        if curvature < 0:
+            offset += 0.5 * (left - right) / curvature
+    return offset * ROLL_STEP_DEG, float(scores[best])
 
 
 def convention_warnings(frame: LVFrame, landmarks: Sequence[Landmark]) -> list[str]:

@@ -19,7 +19,7 @@ import numpy as np
 from scipy import ndimage
 from scipy.spatial import cKDTree
 
-from ..cardiac_landmarks import LVGeometry, lv_geometry, wall_points_lps
+from ..cardiac_landmarks import LVGeometry, lv_geometry
 from ..errors import InputError
 from ..volume import Volume
 from .heart_search import LVCandidate, sample, sphere_directions
@@ -44,6 +44,7 @@ class LVFrame:
     confidence: float
     source: str  # "counts" or "segmentation"
     wall_points: np.ndarray  # LPS points (n, 3) of the myocardium the geometry was derived from
+    note: str = ""  # for the user: which frame was used and why (e.g. a segmentation refused), "" when plain
 
     @property
     def length_mm(self) -> float:
@@ -138,10 +139,42 @@ def is_lv_sized(wall_ml: float) -> bool:
 
 
 def frame_from_segmentation(mask: Volume, label: Optional[int] = None) -> LVFrame:
-    """The LV frame from a myocardium segmentation (nonzero voxels, or those equal to `label`)."""
-    wall = wall_points_lps(mask, label)
+    """The LV frame from a myocardium segmentation (nonzero voxels, or those equal to `label`): only its LV-shaped
+    piece (`lv_shaped_wall`) makes the frame, so an extracardiac blob classified with it does not move it. Raises
+    InputError when no piece is an LV-sized wall around a cavity."""
+    wall, dropped_ml = lv_shaped_wall(mask, label)
     geometry = lv_geometry(wall, min(mask.spacing))
-    return LVFrame(geometry, _radius(wall, geometry), 1.0, "segmentation", wall)
+    note = f"left out {dropped_ml:.0f} mL of the segmentation not joined to the LV wall" if dropped_ml >= 1 else ""
+    return LVFrame(geometry, _radius(wall, geometry), 1.0, "segmentation", wall, note)
+
+
+def lv_shaped_wall(mask: Volume, label: Optional[int] = None) -> tuple[np.ndarray, float]:
+    """LPS points of the LV-shaped piece of a myocardium segmentation and the mL left out: of its connected pieces
+    (26-connected), the largest that is LV-sized (`LV_WALL_ML`) and a wall around a cavity (`lv_geometry` accepts
+    it). Raises InputError when none is."""
+    wall = mask.array != 0 if label is None else mask.array == label
+    labels, _ = ndimage.label(wall, structure=np.ones((3, 3, 3), dtype=bool))
+    sizes = np.bincount(labels.ravel())[1:]
+    total_ml = float(sizes.sum()) * mask.voxel_volume_ml
+    reasons = []
+    for piece in np.argsort(sizes)[::-1] + 1:
+        piece_ml = float(sizes[piece - 1]) * mask.voxel_volume_ml
+        if not is_lv_sized(piece_ml):
+            reasons.append(f"{piece_ml:.0f} mL")
+            if piece_ml < LV_WALL_ML[0]:
+                break  # the rest are smaller still
+            continue
+        k, j, i = np.nonzero(labels == piece)
+        points = mask.index_to_lps(np.stack([i, j, k], axis=1).astype(float))
+        try:
+            lv_geometry(points, min(mask.spacing))
+        except InputError as error:
+            reasons.append(f"{piece_ml:.0f} mL: {error}")
+            continue
+        return points, total_ml - piece_ml
+    low, high = LV_WALL_ML
+    raise InputError(f"no piece of the myocardium given is an LV-sized ({low:.0f}-{high:.0f} mL) wall around a "
+                     f"cavity ({'; '.join(reasons[:3]) or 'empty'})")
 
 
 def _myocardium(volume: Volume, counts: np.ndarray, mid_wall: np.ndarray, level: float) -> np.ndarray:

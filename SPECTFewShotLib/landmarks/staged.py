@@ -1,45 +1,54 @@
-"""One-shot LV landmarks in stages, each with its own confidence: find the LV (heart_search), estimate its frame
+"""One-shot landmarks in stages, each with its own confidence: find the LV (heart_search), estimate its frame
 (lv_frame: from the counts, or from a myocardium segmentation when one is given), then place the landmarks.
 
-The LV's own landmarks (LV_center, LV_apex, LV_base: vocabulary.LV_LANDMARK_NAMES) are defined on the myocardium,
-so they come from the new study's own frame (`cardiac_landmarks.lv_geometry`, the same definitions that derive
-them from a drawn mask), not from the template's anatomy. Every other landmark of the template (RV insertion
-points, or any named point) is carried over in the LV frame (carry): written in the template's frame (built from
-the template's own LV landmarks when it has all three, else found from its counts) and read back in the new
-study's. The template's LV landmarks are checked against its own LV and a warning names those that do not follow
-their definitions. The long axis (long_axis) runs from the placed LV_base to the placed LV_apex.
+With a template, the template rules: every landmark of the template, its LV landmarks (LV_center, LV_apex,
+LV_base) included, is carried over in the LV frame (carry): written in the template's frame (found in the template
+the same way as in the new study: from its counts, or from its myocardium segmentation when one is given), turned
+about the axis to where the two studies' counts around the LV agree (carry.roll_offset) and read back in the new
+study's frame. Where the template's annotator puts the apex, the base or the centre relative to their LV is where
+they land on the new LV. The built-in definitions (`vocabulary.LANDMARKS`, `cardiac_landmarks.lv_geometry`) place
+the LV landmarks only when no template is given (`localize` without `--template`), and warn when a template's LV
+landmark lies far from its definition on the template's own LV. The long axis (long_axis) runs from the placed
+LV_base to the placed LV_apex.
+
+The LV frame from a segmentation uses only its LV-shaped piece (lv_frame.lv_shaped_wall), and is checked against
+the frame found in the counts: farther than `FRAME_AGREEMENT_MM` or `FRAME_AGREEMENT_DEG` apart, it is not used
+and the user is told in one line (`LVFrame.note`, `Placement.warnings`); `Placement.frame.source` says which frame
+was used.
 
 Confidence of a placed landmark: the heart search's margin (how much less LV-like the runner-up place is, 0 when
-they tie) times the fraction of rays from the cavity that meet a wall fitting the LV's ellipsoid; for a carried
-landmark, times the template frame's confidence too. `prnet.fusion.LOW_CONFIDENCE` and below is shown to the user
-as "check this landmark".
+they tie) times the fraction of rays from the cavity that meet a wall fitting the LV's ellipsoid, times the
+template frame's. `fusion.LOW_CONFIDENCE` and below is shown to the user as "check this landmark".
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Optional, Sequence
 
 import numpy as np
 
-from ..cardiac_landmarks import LVGeometry
 from ..errors import InputError
 from ..io.markups_io import Landmark
 from ..io.volume_io import require_counts
 from ..memory_guard import LOCALIZE_BYTES_PER_VOXEL, require_memory
 from ..progress import CancelToken, ProgressCallback, report
-from ..vocabulary import LV_LANDMARK_NAMES
 from ..volume import Volume
-from .carry import carry_landmarks, convention_warnings
+from .carry import carry_landmarks, convention_warnings, roll_offset, roll_profile
 from .fusion import fuse_landmarks, landmark_description
 from .heart_search import find_lv_candidates, smoothed_counts
-from .long_axis import LongAxis
-from .lv_frame import LV_WALL_ML, LVFrame, frame_from_counts, frame_from_segmentation, is_lv_sized, wall_volume_ml
+from .local_alignment import MAX_CORRECTION_MM, frame_map, refine_map
+from .long_axis import LongAxis, angle_between_deg
+from .lv_frame import LVFrame, frame_from_counts, frame_from_segmentation
 
 log = logging.getLogger(__name__)
 CANDIDATES = 3
 MODEL_ID = "staged LV frame"
+# A segmentation's LV frame farther than this from the counts' one (centre mm, axis degrees) is not used: the
+# counts' frame and a classification of the same LV agree within about 15 mm and 10 degrees on the real studies.
+FRAME_AGREEMENT_MM = 25.0
+FRAME_AGREEMENT_DEG = 35.0
 
 
 @dataclass(frozen=True)
@@ -52,15 +61,43 @@ class Placement:
     warnings: list[str] = field(default_factory=list)
 
 
-def find_lv_frame(volume: Volume, myocardium: Optional[Volume] = None, label: Optional[int] = None) -> LVFrame:
-    """The LV frame of a study: from `myocardium` (a segmentation on any grid; nonzero voxels or `label`) when given
-    and LV-sized, else from its counts: the best of heart_search's candidates around which lv_frame finds an
-    LV-shaped wall. The frame's confidence includes the search's margin over the runner-up."""
-    if myocardium is not None:
-        if is_lv_sized(wall_volume_ml(myocardium, label)):
-            return frame_from_segmentation(myocardium, label)
-        log.info("the myocardium given is not LV-sized; the LV frame comes from the counts")
-    counts = smoothed_counts(volume)
+def find_lv_frame(volume: Volume, myocardium: Optional[Volume] = None, label: Optional[int] = None,
+                  counts: Optional[np.ndarray] = None) -> LVFrame:
+    """The LV frame of a study: from the LV-shaped piece of `myocardium` (a segmentation on any grid; nonzero voxels
+    or `label`) when given and it agrees with the counts' frame, else from the counts (the best of heart_search's
+    candidates around which lv_frame finds an LV-shaped wall; its confidence includes the search's margin over the
+    runner-up). `LVFrame.note` tells the user when a segmentation given was not used, and why."""
+    counts = smoothed_counts(volume) if counts is None else counts
+    try:
+        from_counts: Optional[LVFrame] = frame_in_counts(volume, counts)
+        counts_error = ""
+    except InputError as error:
+        from_counts, counts_error = None, str(error)
+    if myocardium is None:
+        if from_counts is None:
+            raise InputError(counts_error)
+        return from_counts
+    try:
+        from_wall = frame_from_segmentation(myocardium, label)
+    except InputError as error:
+        if from_counts is None:
+            raise InputError(f"{error}; and {counts_error}") from None
+        return replace(from_counts, note=f"the myocardium given was not used for the LV frame ({error}); the frame "
+                                         "comes from the counts: check the classification")
+    if from_counts is None:
+        return from_wall
+    distance = float(np.linalg.norm(from_wall.geometry.center - from_counts.geometry.center))
+    angle = angle_between_deg(from_wall.geometry.axis, from_counts.geometry.axis)
+    if distance > FRAME_AGREEMENT_MM or angle > FRAME_AGREEMENT_DEG:
+        return replace(from_counts, note=f"the myocardium given makes an LV frame {distance:.0f} mm and "
+                                         f"{angle:.0f} deg from the LV in the counts; not used, the frame comes "
+                                         "from the counts: check the classification")
+    return from_wall
+
+
+def frame_in_counts(volume: Volume, counts: np.ndarray) -> LVFrame:
+    """The LV frame from the study's smoothed counts: the first heart_search candidate around which lv_frame finds
+    an LV-shaped wall, its confidence times the search's margin. Raises InputError when none has one."""
     candidates = find_lv_candidates(volume, counts, CANDIDATES)
     for number, candidate in enumerate(candidates):
         try:
@@ -70,10 +107,14 @@ def find_lv_frame(volume: Volume, myocardium: Optional[Volume] = None, label: Op
             continue
         others = [c.score for c in candidates if c is not candidate]
         margin = 1.0 - max(others) / candidate.score if others and candidate.score > 0 else 1.0
-        return LVFrame(frame.geometry, frame.radius_mm, float(np.clip(margin, 0, 1)) * frame.confidence,
-                       frame.source, frame.wall_points)
+        return replace(frame, confidence=float(np.clip(margin, 0, 1)) * frame.confidence)
     raise InputError("no left ventricle found in the volume: no place holds a hot cup-shaped wall around a colder "
                      "cavity")
+
+
+def frame_description(frame: LVFrame) -> str:
+    """Which LV frame was used, in words for the status line."""
+    return "the classified myocardium" if frame.source == "segmentation" else "the counts"
 
 
 def long_axis_of(landmarks: Sequence[Landmark], frame: LVFrame, confidence: Optional[float]) -> LongAxis:
@@ -86,36 +127,40 @@ def long_axis_of(landmarks: Sequence[Landmark], frame: LVFrame, confidence: Opti
 
 def place_landmarks(volume: Volume, template_volume: Volume, template_landmarks: Sequence[Landmark],
                     myocardium: Optional[Volume] = None, template_myocardium: Optional[Volume] = None,
-                    target_frame: Optional[LVFrame] = None) -> Placement:
-    """The template's landmarks placed in `volume` through the two LV frames, with the long axis and warnings."""
-    target = target_frame or find_lv_frame(volume, myocardium)
-    template = find_lv_frame(template_volume, template_myocardium)
+                    target_frame: Optional[LVFrame] = None, counts: Optional[np.ndarray] = None,
+                    align: bool = True) -> Placement:
+    """Every template landmark carried into `volume` through the two LV frames (turned about the axis to where the
+    counts agree), then, with `align`, the frame map refined on the counts around the LV (local_alignment); with
+    the long axis and warnings. `counts`: the target's smoothed counts when already known."""
+    counts = smoothed_counts(volume) if counts is None else counts
+    target = target_frame or find_lv_frame(volume, myocardium, counts=counts)
+    template_counts = smoothed_counts(template_volume)
+    template = find_lv_frame(template_volume, template_myocardium, counts=template_counts)
     warnings = convention_warnings(template, template_landmarks)
-    own = {"LV_center": target.geometry.center, "LV_apex": target.geometry.apex, "LV_base": target.geometry.base}
-    carried = [lm for lm in template_landmarks if lm.label not in own]
-    source = frame_from_landmarks(template_landmarks, template) if carried else template
-    positions = dict(zip([lm.label for lm in carried], carry_landmarks(source, target, carried)))
-    landmarks = []
-    for landmark in template_landmarks:
-        confidence = float(target.confidence * (1.0 if landmark.label in own else source.confidence))
-        position = own[landmark.label] if landmark.label in own else positions[landmark.label]
-        landmarks.append(Landmark(landmark.label, tuple(float(v) for v in position), confidence,
-                                  landmark_description(confidence)))
-    return Placement(landmarks, long_axis_of(landmarks, target, target.confidence), target, warnings)
+    if template.note:
+        warnings.append(f"template: {template.note}")
+    roll, _ = roll_offset(roll_profile(template_volume, template_counts, template),
+                          roll_profile(volume, counts, target))
+    positions = carry_landmarks(template, target, template_landmarks, roll)
+    if align:
+        mapped, _ = refine_map(volume, counts, target, template_volume, template_counts,
+                               frame_map(template, target, roll))
+        refined = mapped(np.array([lm.position_lps for lm in template_landmarks], dtype=float))
+        positions = [new if np.linalg.norm(new - old) <= MAX_CORRECTION_MM else old
+                     for old, new in zip(positions, refined)]
+    confidence = float(target.confidence * template.confidence)
+    landmarks = [Landmark(landmark.label, tuple(float(v) for v in position), confidence,
+                          landmark_description(confidence)) for landmark, position in zip(template_landmarks,
+                                                                                          positions)]
+    return Placement(landmarks, long_axis_of(landmarks, target, confidence), target, warnings)
 
 
-def frame_from_landmarks(landmarks: Sequence[Landmark], counts_frame: LVFrame) -> LVFrame:
-    """The template's frame from its own LV_center, LV_apex and LV_base when it has all three (they say where its
-    annotator put them), with the LV radius from its counts; else `counts_frame`."""
-    by_label = {lm.label: np.asarray(lm.position_lps, dtype=float) for lm in landmarks}
-    if not all(label in by_label for label in LV_LANDMARK_NAMES):
-        return counts_frame
-    apex, base = by_label["LV_apex"], by_label["LV_base"]
-    if np.linalg.norm(base - apex) == 0:
-        return counts_frame
-    axis = (base - apex) / np.linalg.norm(base - apex)
-    geometry = LVGeometry(by_label["LV_center"], apex, base, axis)
-    return LVFrame(geometry, counts_frame.radius_mm, 1.0, "template landmarks", counts_frame.wall_points)
+def defined_landmarks(frame: LVFrame) -> list[Landmark]:
+    """LV_center, LV_apex and LV_base by their definitions (vocabulary.LANDMARKS) on the LV of `frame`: the
+    template-free placement."""
+    return [Landmark(lm.label, lm.position_lps, frame.confidence, landmark_description(frame.confidence,
+                                                                                      "by its definition"))
+            for lm in frame.geometry.landmarks()]
 
 
 class Localizer:
@@ -142,22 +187,34 @@ class Localizer:
 
     def place(self, volume: Volume, templates: Sequence[tuple[Volume, Sequence[Landmark]]],
               progress: Optional[ProgressCallback] = None, cancel: Optional[CancelToken] = None,
-              myocardium: Optional[Volume] = None) -> Placement:
-        """`localize_from_templates` with the long axis, the LV frame and the warnings (a `Placement`)."""
-        if not templates:
-            raise InputError("give at least one template")
+              myocardium: Optional[Volume] = None,
+              template_myocardia: Optional[Sequence[Optional[Volume]]] = None) -> Placement:
+        """`localize_from_templates` with the long axis, the LV frame and the warnings (a `Placement`). Without
+        templates, LV_center, LV_apex and LV_base by their definitions on the LV found (`defined_landmarks`).
+        `template_myocardia`: each template's myocardium segmentation (or None), for its LV frame."""
         for template_volume, template_landmarks in templates:
             check_template(template_volume, template_landmarks)
+        walls = list(template_myocardia) if template_myocardia is not None else [None] * len(templates)
+        if len(walls) != len(templates):
+            raise InputError(f"{len(walls)} template myocardia for {len(templates)} templates")
         require_counts(volume, "the volume")
         require_memory(volume.array.shape, LOCALIZE_BYTES_PER_VOXEL * (1 + len(templates)), "placing landmarks")
         report(progress, 0.0, "finding the left ventricle", cancel)
-        target = find_lv_frame(volume, myocardium)
-        unused = myocardium_warning(myocardium) if myocardium is not None and target.source != "segmentation" else []
+        counts = smoothed_counts(volume)
+        target = find_lv_frame(volume, myocardium, counts=counts)
+        unused = [target.note] if target.note and myocardium is not None and target.source != "segmentation" else []
+        if not templates:
+            landmarks = defined_landmarks(target)
+            placement = Placement(landmarks, long_axis_of(landmarks, target, target.confidence), target, unused)
+            report(progress, 1.0, "landmarks placed", cancel)
+            self.last_placement = placement
+            return placement
         placements = []
-        for number, (template_volume, template_landmarks) in enumerate(templates, start=1):
+        for number, ((template_volume, template_landmarks), wall) in enumerate(zip(templates, walls), start=1):
             report(progress, number / (len(templates) + 1), f"carrying template {number} of {len(templates)}",
                    cancel)
-            placements.append(place_landmarks(volume, template_volume, template_landmarks, target_frame=target))
+            placements.append(place_landmarks(volume, template_volume, template_landmarks, target_frame=target,
+                                              template_myocardium=wall, counts=counts))
         if len(placements) == 1:
             only = placements[0]
             placement = Placement(only.landmarks, only.long_axis, only.frame, unused + only.warnings)
@@ -170,13 +227,6 @@ class Localizer:
         report(progress, 1.0, "landmarks placed", cancel)
         self.last_placement = placement
         return placement
-
-
-def myocardium_warning(myocardium: Volume) -> list[str]:
-    """Why a myocardium given for the LV frame was not used, for the user."""
-    low, high = LV_WALL_ML
-    return [f"the myocardium given ({wall_volume_ml(myocardium):.0f} mL) is not LV-sized ({low:.0f}-{high:.0f} mL); "
-            "the LV frame comes from the counts: check the classification"]
 
 
 def _at_most(landmark: Landmark, placements: Sequence[Placement]) -> Landmark:
