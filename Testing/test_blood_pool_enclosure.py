@@ -58,6 +58,44 @@ class EnclosedShareTest(unittest.TestCase):
         self.assertLess(near[0], 1.0)
 
 
+class CutAtTheVolumesFaceTest(unittest.TestCase):
+    """A crop that cuts the heart through its cavity: rays that leave the volume say nothing."""
+
+    def test_a_cavity_cut_by_the_volumes_face_is_still_enclosed(self):
+        _, classes, _ = closed_lv()
+        c = SIZE // 2
+        cut = classes[:, :, c - 1:]  # the face i = 0 runs through the cavity
+        wall = cut == MYOCARDIUM
+        cavity = np.argwhere(cut == BLOOD_POOL)
+        uncut = enclosed_share(classes == MYOCARDIUM, cavity + [0, 0, c - 1], (4.0, 4.0, 4.0))
+        share = enclosed_share(wall, cavity, (4.0, 4.0, 4.0))
+        enclosed = uncut >= ENCLOSED_SHARE  # all but the voxels beyond the open base
+        self.assertGreater(enclosed.mean(), 0.9)
+        self.assertGreaterEqual(share[enclosed].min(), ENCLOSED_SHARE)
+        # outside the wall, away from the cut, the rule still holds
+        outside = np.array([[c, c + 10, 8]])
+        self.assertLess(enclosed_share(wall, outside, (4.0, 4.0, 4.0))[0], ENCLOSED_SHARE)
+
+    def test_the_session_keeps_the_blood_pool_of_a_cut_cavity(self):
+        volume, classes, strokes = closed_lv()
+        c = SIZE // 2
+        box = (slice(None), slice(None), slice(c - 1, None))
+        cropped = Volume(np.ascontiguousarray(volume.array[box]), volume.spacing, volume.origin)
+        truth = classes[box]
+        names = {BACKGROUND: "background", MYOCARDIUM: "LV_myocardium", BLOOD_POOL: "LV_blood_pool"}
+        support = Segmentation(cropped.with_array(np.ascontiguousarray(strokes[box])),
+                               segments_for([BACKGROUND, MYOCARDIUM, BLOOD_POOL], names))
+        kept = {}
+        for enclose in (True, False):
+            session = StudySession(enclose_cavity=enclose, use_protonet=False)
+            session.set_volume(cropped)
+            session.set_support(support)
+            labels = session.predict("learner").labels.labels.array
+            kept[enclose] = int(((labels == BLOOD_POOL) & (truth == BLOOD_POOL)).sum())
+        self.assertGreater(kept[False], 0.5 * (truth == BLOOD_POOL).sum())
+        self.assertGreaterEqual(kept[True], 0.95 * kept[False], kept)
+
+
 class SessionKeepsTheBloodPoolInsideTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):

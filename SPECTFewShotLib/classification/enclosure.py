@@ -5,7 +5,8 @@ the edge of the field) nothing in the counts or the distances to the paint tells
 them blood pool around the apex and the base. Anatomy does: a voxel is enclosed when rays from it along at least
 ENCLOSED_SHARE of the 26 neighbour directions meet the myocardium within REACH_MM. Inside the cavity nearly every
 ray does (the valve plane is open to a few); a voxel outside the wall's outline sees the wall along fewer than half
-of them, since no ray pointing away from it can."""
+of them, since no ray pointing away from it can. A ray that leaves the volume first says nothing (a crop that cuts
+the heart, a wall cut at the volume's face): only the rays that stay inside are counted."""
 
 from __future__ import annotations
 
@@ -25,13 +26,19 @@ ENCLOSURE_VOXELS = 30_000
 
 def enclosed_share(wall: np.ndarray, points: np.ndarray, spacing: tuple[float, float, float]) -> np.ndarray:
     """For each voxel of `points` [n, 3] (k, j, i), the share of the 26 neighbour directions along which a ray
-    meets `wall` (bool [k, j, i]) within REACH_MM; `spacing` is the voxel size in mm along k, j, i."""
+    meets `wall` (bool [k, j, i], the whole volume's grid) within REACH_MM, among the rays that say anything: a ray
+    that leaves the volume before meeting the wall is no evidence (the volume may be a crop that cuts the heart), so
+    it counts neither way; a point all of whose rays leave the volume gets 1. `spacing`: voxel size (mm) along k, j,
+    i."""
     share = np.zeros(len(points))
     box = bounding_box(wall)
     if box is None or len(points) == 0:
         return share
     low = np.array([b.start for b in box])
     local = wall[box]
+    # the box's faces that are the volume's faces: a ray leaving the box there leaves the volume
+    open_low = low == 0
+    open_high = np.array([b.stop for b in box]) >= np.array(wall.shape)
     extent = np.array(local.shape)
     # A point outside the wall's box sees it along at most 9 of the 26 directions: left at 0
     inside = np.flatnonzero(np.all((points >= low) & (points - low < extent), axis=1))
@@ -45,19 +52,25 @@ def enclosed_share(wall: np.ndarray, points: np.ndarray, spacing: tuple[float, f
         extent, spacing = np.array(local.shape), tuple(stride * float(s) for s in spacing)
     start, back = np.unique((points[inside] - low) // stride, axis=0, return_inverse=True)
     hits = np.zeros(len(start), dtype=np.int32)
+    unknown = np.zeros(len(start), dtype=np.int32)
     for direction in DIRECTIONS:
         steps = int(REACH_MM / float(np.linalg.norm(direction * np.asarray(spacing, dtype=float))))
         active, position = np.arange(len(start)), start.copy()
         for _ in range(steps):
             position += direction
             within = np.all((position >= 0) & (position < extent), axis=1)  # a ray leaving the box cannot return
+            left = ~within
+            if left.any():
+                through_face = ((position[left] < 0) & open_low) | ((position[left] >= extent) & open_high)
+                unknown[active[left][through_face.any(axis=1)]] += 1
             active, position = active[within], position[within]
             met = local[position[:, 0], position[:, 1], position[:, 2]]
             hits[active[met]] += 1
             active, position = active[~met], position[~met]
             if len(active) == 0:
                 break
-    share[inside] = (hits / len(DIRECTIONS))[back.ravel()]
+    known = len(DIRECTIONS) - unknown
+    share[inside] = np.where(known > 0, hits / np.maximum(known, 1), 1.0)[back.ravel()]
     return share
 
 
