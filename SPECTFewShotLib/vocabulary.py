@@ -51,6 +51,11 @@ def terminology_entry(category: tuple[str, str], type_: tuple[str, str], region:
 _ANATOMICAL_STRUCTURE = ("123037004", "Anatomical Structure")
 _TISSUE = ("85756007", "Tissue")
 _LEFT_VENTRICLE = ("87878005", "Left ventricle")
+# Slicer's DICOM master list has no myocardium type (its cardiac entries are Heart 80891009, the chambers, septa,
+# valves and Pericardium): the LV wall is the Tissue category's Muscle in the anatomic region Heart, codes that list
+# and its anatomic regions carry (Testing/test_slicer_conventions.py checks them against an excerpt of the lists).
+_MUSCLE = ("71616004", "Muscle")
+_HEART = ("80891009", "Heart")
 
 TISSUES: tuple[Tissue, ...] = (
     Tissue("body", 1, (0.69, 0.48, 0.40), "soft tissue of the torso not named otherwise"),
@@ -61,7 +66,7 @@ TISSUES: tuple[Tissue, ...] = (
     Tissue("stomach_gut", 5, (0.85, 0.73, 0.51), "stomach and bowel"),
     Tissue("kidneys", 6, (0.72, 0.61, 0.43), "both kidneys"),
     Tissue("LV_myocardium", 7, (0.85, 0.40, 0.31), "left-ventricular myocardium (the LV wall)",
-           terminology_entry(_ANATOMICAL_STRUCTURE, ("74281007", "Myocardium"), _LEFT_VENTRICLE)),
+           terminology_entry(_TISSUE, _MUSCLE, _HEART)),
     Tissue("LV_blood_pool", 8, (0.78, 0.20, 0.20), "left-ventricular cavity (blood pool)",
            terminology_entry(_ANATOMICAL_STRUCTURE, _LEFT_VENTRICLE)),
     Tissue("RV_blood_pool", 9, (0.55, 0.35, 0.70), "right-ventricular cavity"),

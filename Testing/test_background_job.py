@@ -3,9 +3,9 @@
 import threading
 import unittest
 
-from SPECTFewShotLib.background_job import BackgroundJob
 from SPECTFewShotLib.errors import CancelledError, InputError
 from SPECTFewShotLib.progress import report
+from SPECTFewShotLib.runtime.jobs import BackgroundJob
 
 
 class BackgroundJobTest(unittest.TestCase):
@@ -59,7 +59,7 @@ class LiveUpdateOrderingTest(unittest.TestCase):
     """The widget's rule: each paint gets a generation, a job's result is shown only if no newer paint arrived."""
 
     def test_a_slow_older_job_never_overwrites_a_newer_result(self):
-        from SPECTFewShotLib.live_update import LiveUpdates
+        from SPECTFewShotLib.runtime.live_update import LiveUpdates
 
         live = LiveUpdates()
         release_old = threading.Event()
@@ -77,7 +77,7 @@ class LiveUpdateOrderingTest(unittest.TestCase):
         self.assertEqual(live.shown, "new paint")
 
     def test_cancel_keeps_the_result_shown(self):
-        from SPECTFewShotLib.live_update import LiveUpdates
+        from SPECTFewShotLib.runtime.live_update import LiveUpdates
 
         live = LiveUpdates()
         first = live.paint_changed()

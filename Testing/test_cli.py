@@ -114,8 +114,8 @@ class HugePageAdviceTest(unittest.TestCase):
     ADVICE = "from numpy._core.multiarray import _set_madvise_hugepage as advise; "
     COMMAND = ADVICE + ("import sys; from SPECTFewShotLib import cli; code = cli.main(['info', sys.argv[1]]); "
                         "print('advice', advise(True), 'exit', code)")
-    SESSION = ADVICE + ("import slicer; from SPECTFewShotLib.mrml.segment_editor_effect import shared_classifier; "
-                        "shared_classifier(slicer.vtkMRMLScene()); print('advice', advise(True))")
+    SESSION = ADVICE + ("import slicer; from SPECTFewShotLib.mrml.scene_logic import scene_logic_for; "
+                        "scene_logic_for(slicer.vtkMRMLScene()); print('advice', advise(True))")
 
     def _last_line(self, probe: str, *arguments: str, **env) -> str:
         """The last line a probe prints in a fresh Python, without the user's setting unless `env` gives one."""

@@ -232,7 +232,7 @@ class SegmentationNodeTest(unittest.TestCase):
         painting = mrml.create_painting(self.scene, self.volume_node, ("LV_myocardium", "liver"))
         for written in (node, painting):
             terms = {info.name: info.terminology for _, info in mrml.segment_infos(written)}
-            self.assertIn("74281007", terms["LV_myocardium"])  # SNOMED CT myocardium
+            self.assertIn("SCT^71616004^Muscle", terms["LV_myocardium"])  # muscle of the heart (Slicer's lists)
             self.assertEqual(terms["liver"], tissue_terminology("liver"))
 
     def test_new_painting_has_the_usual_classes_and_counts_only_painted_ones(self):

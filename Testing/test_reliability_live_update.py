@@ -7,7 +7,7 @@ import time
 import unittest
 from concurrent.futures import ThreadPoolExecutor
 
-from SPECTFewShotLib.live_update import LiveUpdates
+from SPECTFewShotLib.runtime.live_update import LiveUpdates
 
 
 class OrderingTest(unittest.TestCase):

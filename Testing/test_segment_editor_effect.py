@@ -1,9 +1,15 @@
 """The "Few-shot SPECT" Segment Editor effect's logic on slicer-core: preview, apply, cancel, masking, export."""
 
+import contextlib
 import math
+import sys
 import tempfile
+import threading
+import time
+import types
 import unittest
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 
@@ -129,32 +135,42 @@ class ApplyCancelTest(EffectTestCase):
         self.assertEqual(self.scene.GetNumberOfNodes(), nodes)
         self.assertIsNone(self.logic.preview_image)
 
-    def test_apply_writes_the_preview_into_the_edited_segmentation_only_and_undoes(self):
+    def test_apply_keeps_the_seeds_and_writes_the_classes_into_a_separate_segmentation(self):
+        from SPECTFewShotLib.mrml.segment_editor_effect import classification_node_for
+
         other = segmentation_to_node(Segmentation(self.volume.with_array(self.painted), segments_for([1, 2], NAMES)),
                                      self.scene, "another painting", reference_volume_node=self.volume_node)
         before = self.fingerprints()
         self.logic.preview()
-        preview = self.logic.preview_labels()
-        self.logic.apply()
+        preview, ids = self.logic.preview_labels(), list(self.logic.segment_ids)
+        output = self.logic.apply()
         after = self.fingerprints()
-        changed = {node_id for node_id in before if before[node_id] != after[node_id]}
-        self.assertEqual(changed, {self.segmentation_node.GetID()})
+        self.assertEqual(after[self.segmentation_node.GetID()], before[self.segmentation_node.GetID()])  # seeds kept
         self.assertEqual(after[other.GetID()], before[other.GetID()])
-        written = segmentation_from_node(self.segmentation_node, self.volume_node)
-        for number, segment_id in enumerate(self.logic.segment_ids or ["LV_myocardium", "background"], start=1):
-            info = next(i for i in written.segments if i.name == segment_id)
-            np.testing.assert_array_equal(written.labels.array == info.label, preview == number, err_msg=segment_id)
-        self.logic.undo()
-        self.assertEqual(self.fingerprints()[self.segmentation_node.GetID()], before[self.segmentation_node.GetID()])
+        self.assertEqual(self.volume_node.GetID() in after and after[self.volume_node.GetID()],
+                         before[self.volume_node.GetID()])
+        self.assertNotIn(output.GetID(), before)  # a new node: "<painting> tissue classes"
+        self.assertEqual(output.GetName(), "painting tissue classes")
+        self.assertIs(classification_node_for(self.segmentation_node), output)
+        written = segmentation_from_node(output, self.volume_node)
+        for number, segment_id in enumerate(ids, start=1):
+            name = self.segmentation_node.GetSegmentation().GetSegment(segment_id).GetName()
+            info = next(i for i in written.segments if i.name == name)
+            np.testing.assert_array_equal(written.labels.array == info.label, preview == number, err_msg=name)
+        self.logic.preview()  # paint nothing more and apply again: the same node, no new one
+        nodes = self.scene.GetNumberOfNodes()
+        self.assertIs(self.logic.apply(), output)
+        self.assertEqual(self.scene.GetNumberOfNodes(), nodes)
 
-    def test_a_masked_region_stays_untouched(self):
+    def test_a_masked_region_keeps_the_classes_applied_before(self):
+        from SPECTFewShotLib.mrml.segmentations import paint_segment
+
+        self.logic.preview()
+        first = segmentation_from_node(self.logic.apply(), self.volume_node)
         region = np.zeros(self.mask.shape, dtype=bool)
         region[:, :, : self.mask.shape[2] // 2] = True  # editing allowed in the left half only
         segmentation = self.segmentation_node.GetSegmentation()
         segmentation.AddEmptySegment("editable", "editable", [0.2, 0.2, 0.9])
-        from SPECTFewShotLib.mrml.segmentations import paint_segment
-
-        before_labels = segmentation_from_node(self.segmentation_node, self.volume_node)
         paint_segment(self.segmentation_node, "editable", region, self.volume_node)
         self.segmentation_node.GetDisplayNode().SetSegmentVisibility("editable", False)  # a mask, not a seed
         self.editor_node.SetMaskMode(self.slicer.vtkMRMLSegmentationNode.EditAllowedInsideSingleSegment)
@@ -163,13 +179,184 @@ class ApplyCancelTest(EffectTestCase):
         preview = self.logic.preview_labels()
         self.assertFalse(preview[~region].any())
         self.assertTrue(preview[region].any())
-        self.logic.apply()
-        after = segmentation_from_node(self.segmentation_node, self.volume_node)
+        second = segmentation_from_node(self.logic.apply(), self.volume_node)
         for name in NAMES.values():
-            old = before_labels.labels.array == next(i.label for i in before_labels.segments if i.name == name)
-            new = after.labels.array == next(i.label for i in after.segments if i.name == name)
-            np.testing.assert_array_equal(new[~region], old[~region], err_msg=name)
-        self.assertGreater(int(new[region].sum()), int(old[region].sum()))
+            old = first.labels.array == next(i.label for i in first.segments if i.name == name)
+            new = second.labels.array == next(i.label for i in second.segments if i.name == name)
+            np.testing.assert_array_equal(new[~region], old[~region], err_msg=name)  # masked: as applied before
+
+    def test_the_effect_and_the_module_read_the_same_volume_so_features_are_shared(self):
+        from SPECTFewShotLib.mrml.images import volume_from_image
+        from SPECTFewShotLib.mrml.scene_logic import volume_digest
+        from SPECTFewShotLib.mrml.volumes import volume_from_node
+
+        aligned = volume_from_image(self.logic.source_image())
+        self.assertEqual(volume_digest(aligned), volume_digest(volume_from_node(self.volume_node)))
+
+
+EFFECT_FILE = (Path(__file__).resolve().parent.parent / "SegmentEditorFewShotSPECT" / "SegmentEditorFewShotSPECTLib"
+               / "SegmentEditorEffect.py")
+
+
+class FakeAutoCompleteBase:
+    """What the effect inherits from Slicer's AbstractScriptedSegmentEditorAutoCompleteEffect, done as Slicer's
+    does it (Modules/Loadable/Segmentations/EditorEffects/Python/SegmentEditorEffects/
+    AbstractScriptedSegmentEditorAutoCompleteEffect.py): the visible segments are the selected seeds; onPreview
+    -> preview() -> computePreviewLabelmap(mergedImage, outputLabelmap); onCancel -> reset()."""
+
+    def __init__(self, scriptedEffect):
+        scriptedEffect.perSegment = False
+        self.scriptedEffect = scriptedEffect
+        self.selectedSegmentIds = None
+        self.previews = []
+
+    def setupOptionsFrame(self):
+        self.applyButton = types.SimpleNamespace(setToolTip=lambda text: None)
+
+    def onPreview(self):
+        self.preview()
+
+    def preview(self):
+        from vtkmodules.vtkCommonCore import vtkStringArray
+
+        node = self.scriptedEffect.parameterSetNode().GetSegmentationNode()
+        if self.selectedSegmentIds is None:
+            self.selectedSegmentIds = vtkStringArray()
+            node.GetDisplayNode().GetVisibleSegmentIDs(self.selectedSegmentIds)
+        slicer = slicer_module()
+        merged, output = slicer.vtkOrientedImageData(), slicer.vtkOrientedImageData()
+        self.computePreviewLabelmap(merged, output)
+        self.previews.append(output)
+
+    def reset(self):
+        self.selectedSegmentIds = None
+
+    def onCancel(self):
+        self.reset()
+
+    def updateGUIFromMRML(self):
+        pass
+
+
+class FakeProgressBar(types.SimpleNamespace):
+    def hide(self):
+        self.visible = False
+
+
+def load_qt_effect(event_loop: list):
+    """The effect's own file, imported with Slicer's Qt parts replaced by the fakes above (slicer-core has no Qt):
+    `qt.QTimer.singleShot(0, f)` appends f to `event_loop`, which the test then runs as Qt's loop would."""
+    import importlib.util
+
+    fake_qt = types.SimpleNamespace(
+        QTimer=types.SimpleNamespace(singleShot=lambda ms, function: event_loop.append(function)),
+        QIcon=lambda *args: None, QProgressBar=lambda: FakeProgressBar(visible=True, value=0, format=""))
+    fakes = {"qt": fake_qt, "slicer.i18n": types.SimpleNamespace(tr=lambda text: text),
+             "SegmentEditorEffects": types.SimpleNamespace(
+                 AbstractScriptedSegmentEditorAutoCompleteEffect=FakeAutoCompleteBase)}
+    with mock.patch.dict(sys.modules, fakes):
+        spec = importlib.util.spec_from_file_location("FewShotSegmentEditorEffectUnderTest", EFFECT_FILE)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    return module
+
+
+class QtEffectTest(EffectTestCase):
+    """The Qt effect class itself: Initialize computes the features on the job runner, never on the main thread,
+    and the preview is FewShotEffectLogic's; Apply keeps the seeds; Cancel stops the computation."""
+
+    def setUp(self):
+        super().setUp()
+        from SPECTFewShotLib.mrml.scene_logic import scene_logic_for
+
+        self.event_loop, self.errors = [], []
+        self.scene_logic = scene_logic_for(self.scene)  # a fresh one: its features are not computed yet
+        self.threads = []
+        compute = self.scene_logic.compute_features
+        self.scene_logic.compute_features = lambda volume, *args: (  # the threads that really computed them
+            self.scene_logic.features_ready(volume) or self.threads.append(threading.current_thread()),
+            compute(volume, *args))[1]
+        editor_logic = self.slicer.vtkSlicerSegmentEditorLogic()
+        editor_logic.SetMRMLScene(self.scene)
+        editor_logic.SetSegmentEditorNode(self.editor_node)
+        editor_logic.UpdateAlignedSourceVolume()
+        scripted = types.SimpleNamespace(parameterSetNode=lambda: self.editor_node,
+                                         sourceVolumeImageData=editor_logic.GetAlignedSourceVolume,
+                                         addOptionsWidget=lambda widget: None)
+        module = load_qt_effect(self.event_loop)
+        patches = [mock.patch.object(self.slicer.util, "tryWithErrorDisplay", self.raise_errors),
+                   mock.patch.object(self.slicer.util, "errorDisplay",
+                                     lambda text, detailedText="": self.errors.append(detailedText))]
+        for patch in patches:
+            patch.start()
+            self.addCleanup(patch.stop)
+        self.effect = module.SegmentEditorEffect(scripted)
+        self.effect.setupOptionsFrame()
+
+    @staticmethod
+    @contextlib.contextmanager
+    def raise_errors(message="", waitCursor=False):
+        yield  # errors reach the test instead of a dialog
+
+    def run_event_loop(self, limit: float = 300.0) -> None:
+        deadline = time.perf_counter() + limit
+        while self.event_loop:
+            self.assertLess(time.perf_counter(), deadline)
+            self.event_loop.pop(0)()
+
+    def test_initialize_computes_the_features_on_a_worker_then_previews_what_the_logic_previews(self):
+        self.effect.onPreview()
+        self.assertIsNotNone(self.effect.featureJob)  # Initialize returned at once: the features run on the runner
+        self.assertEqual(self.effect.previews, [])
+        self.assertTrue(self.effect.progressBar.visible)
+        self.run_event_loop()
+        self.assertEqual(self.errors, [])
+        self.assertEqual(len(self.threads), 1)
+        self.assertIsNot(self.threads[0], threading.main_thread())
+        self.assertEqual(len(self.effect.previews), 1)
+        self.assertFalse(self.effect.progressBar.visible)
+        expected = FewShotEffectLogic(self.editor_node, self.scene_logic)
+        expected.preview()
+        np.testing.assert_array_equal(image_array(self.effect.previews[0]), expected.preview_labels())
+        self.assertEqual(self.scene_logic.feature_computations, 1)  # the logic's preview reused them
+
+        before = self.fingerprints()[self.segmentation_node.GetID()]
+        self.effect.onApply()
+        from SPECTFewShotLib.mrml.segment_editor_effect import classification_node_for
+
+        self.assertEqual(self.fingerprints()[self.segmentation_node.GetID()], before)  # the seeds survive Apply
+        output = classification_node_for(self.segmentation_node)
+        self.assertIsNotNone(output)
+        written = segmentation_from_node(output, self.volume_node)
+        self.assertEqual([i.name for i in written.segments], ["LV_myocardium", "background"])
+        self.assertEqual(int((written.labels.array != 0).sum()), int((expected.preview_labels() != 0).sum()))
+
+    def test_cancel_during_the_feature_computation_leaves_nothing_running_and_no_preview(self):
+        self.effect.onPreview()
+        job = self.effect.featureJob
+        self.effect.onCancel()
+        self.assertIsNone(self.effect.featureJob)
+        self.run_event_loop()
+        job.wait(60)
+        self.assertTrue(job.cancelled and job.done)
+        self.assertFalse(self.scene_logic.jobs.busy)
+        self.assertEqual(self.effect.previews, [])
+        self.assertEqual(self.errors, [])
+
+    def test_while_active_the_module_does_not_classify_the_same_strokes(self):
+        from SPECTFewShotLib.runtime.panel import ModulePanel
+
+        started = []
+        panel = ModulePanel(self.scene_logic, lambda status, fraction: None, lambda message, error: None,
+                            lambda ms, slot: types.SimpleNamespace(start=lambda: started.append(1), stop=lambda: 0))
+        panel.set_parameters(types.SimpleNamespace(liveUpdate=True, inputVolume=self.volume_node,
+                                                   supportSegmentation=self.segmentation_node))
+        self.effect.activate()
+        panel.paint_changed()
+        self.assertEqual(started, [])
+        self.effect.deactivate()
+        panel.paint_changed()
+        self.assertEqual(started, [1])
 
 
 class SlicerExportPathTest(unittest.TestCase):

@@ -29,10 +29,19 @@ class SegmentEditorEffectModuleTest(unittest.TestCase):
         effect = next(node for node in classes if node.name == "SegmentEditorEffect")
         self.assertEqual([base.id for base in effect.bases], ["AbstractScriptedSegmentEditorAutoCompleteEffect"])
         methods = {node.name for node in effect.body if isinstance(node, ast.FunctionDef)}
-        self.assertLessEqual({"__init__", "clone", "icon", "helpText", "computePreviewLabelmap"}, methods)
+        self.assertLessEqual({"__init__", "clone", "icon", "helpText", "computePreviewLabelmap", "onPreview",
+                              "onApply", "activate", "deactivate"}, methods)
         self.assertIn(f'scriptedEffect.name = "{EFFECT_NAME}"', source)
-        self.assertIn("classify_seeds(", source)
-        self.assertIn("edit_mask_for(", source)
+        # The preview and Apply are the library's functions (the ones FewShotEffectLogic runs in the tests), and
+        # Apply never falls back to the base class's, which replaces the seeds.
+        self.assertIn("effect_preview(", source)
+        self.assertIn("write_result(", source)
+        apply = next(node for node in effect.body if isinstance(node, ast.FunctionDef) and node.name == "onApply")
+        self.assertNotIn("AutoCompleteEffect.onApply", ast.unparse(apply))
+        # The Python base classes define no activate/deactivate (the C++ adaptor calls the effect's): no base call.
+        for name in ("activate", "deactivate"):
+            method = next(node for node in effect.body if isinstance(node, ast.FunctionDef) and node.name == name)
+            self.assertNotIn(f"Effect.{name}(", ast.unparse(method))
 
     def test_the_hidden_module_registers_the_effect_and_every_file_is_built(self):
         module = (EFFECT_DIR / "SegmentEditorFewShotSPECT.py").read_text(encoding="utf-8")
@@ -48,6 +57,31 @@ class SegmentEditorEffectModuleTest(unittest.TestCase):
         self.assertEqual(listed, present)
         top = (ROOT / "CMakeLists.txt").read_text(encoding="utf-8")
         self.assertIn("add_subdirectory(SegmentEditorFewShotSPECT)", top)
+
+
+# Excerpts of the terminology lists Slicer ships (Modules/Loadable/Terminologies/Resources/ of Slicer/Slicer):
+# SegmentationCategoryTypeModifier-DICOM-Master.json, the context TERMINOLOGY_CONTEXT names, category -> its types
+# (cardiac: Heart 80891009 with cid "4,4031,6113,7152", Left ventricle 87878005 with cid "3010,7152"; no myocardium
+# type), and the anatomic regions of CID 4 (Heart). SegmentationCategoryTypeModifier-SlicerGeneralAnatomy.json has
+# the same Tissue types (Muscle 71616004, cid 7166).
+SLICER_CATEGORY_TYPES = {
+    ("85756007", "Tissue"): {("85756007", "Tissue"), ("71616004", "Muscle")},
+    ("123037004", "Anatomical Structure"): {("80891009", "Heart"), ("87878005", "Left ventricle")},
+}
+SLICER_ANATOMIC_REGIONS = {("80891009", "Heart")}
+# (the former LV_myocardium type, SCT 74281007 Myocardium, is in none of them)
+
+
+class TerminologyTest(unittest.TestCase):
+    def test_the_cardiac_codes_are_codes_slicers_lists_carry(self):
+        from SPECTFewShotLib.vocabulary import TISSUE_BY_NAME
+
+        for name in ("LV_myocardium", "LV_blood_pool", "background"):
+            fields = [tuple(code.split("^")) for code in TISSUE_BY_NAME[name].terminology.split("~")[1:]]
+            category, type_, region = fields[0][1:], fields[1][1:], fields[4]  # fields: scheme, value, meaning
+            self.assertIn(type_, SLICER_CATEGORY_TYPES[category], name)
+            if region[0]:
+                self.assertIn(region[1:], SLICER_ANATOMIC_REGIONS, name)
 
 
 class SampleDataTest(unittest.TestCase):
@@ -115,8 +149,34 @@ class RequirementsFileTest(unittest.TestCase):
         wanted = [Requirement("scipy", "scipy", "1.10")]
         install_in_slicer(wanted, results.append, SimpleNamespace(util=SimpleNamespace(pip_install=modern)))
         install_in_slicer(wanted, results.append, SimpleNamespace(util=SimpleNamespace(pip_install=old)))
-        self.assertEqual(calls, [("scipy>=1.10", False, "SPECTFewShot"), ("scipy>=1.10",)])
+        self.assertEqual([call[1:] for call in calls], [(False, "SPECTFewShot"), ()])
         self.assertEqual(results, [0, 0])
+        for call in calls:  # Slicer's own numpy is pinned: a dependency cannot upgrade it
+            words = call[0].split()
+            self.assertEqual(words[:2], ["scipy>=1.10", "-c"])
+            import importlib.metadata
+
+            pins = Path(words[2]).read_text(encoding="utf-8").split()
+            self.assertIn(f"numpy=={importlib.metadata.version('numpy')}", pins)
+
+    def test_tests_never_install_and_a_declined_install_changes_nothing(self):
+        from types import SimpleNamespace
+        from unittest import mock
+
+        from SPECTFewShotLib import dependencies
+        from SPECTFewShotLib.dependencies import Requirement, ensure_in_slicer
+
+        missing = [Requirement("scipy", "scipy", "999")]
+        installs = []
+        app = SimpleNamespace(app=SimpleNamespace(testingEnabled=lambda: True),
+                              util=SimpleNamespace(pip_install=lambda *a, **k: installs.append(a),
+                                                   confirmOkCancelDisplay=lambda *a: False))
+        with mock.patch.object(dependencies, "missing_requirements", return_value=missing):
+            with self.assertRaisesRegex(RuntimeError, "scipy>=999"):
+                ensure_in_slicer(app)
+            app.app.testingEnabled = lambda: False
+            self.assertFalse(ensure_in_slicer(app))  # the user declined
+        self.assertEqual(installs, [])
 
 
 class ExtensionMetadataTest(unittest.TestCase):

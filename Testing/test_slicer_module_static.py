@@ -8,6 +8,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import types
 import unittest
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -97,13 +98,34 @@ class ModuleFileTest(unittest.TestCase):
         self.assertIn("10.13026/ce2z-dw74", text)
         # Every action of the widget shows errors in a dialog.
         widget = classes["SPECTFewShotWidget"]
-        for name in ("onClassifyButton", "onLocalizeButton", "onEditSupportButton", "onLoadSampleButton"):
+        for name in ("onAction", "onEditSupportButton", "onLoadSampleButton"):
             method = next(f for f in widget.body if isinstance(f, ast.FunctionDef) and f.name == name)
             self.assertIn("tryWithErrorDisplay", ast.unparse(method), name)
-        # The self-test runs the library's scenario, the very function pytest runs on slicer-core.
+        # The self-test runs the library's scenario, the very function pytest runs on slicer-core, and never
+        # installs packages (Slicer runs it with --testing, offline).
         test_class = ast.unparse(classes["SPECTFewShotTest"])
         self.assertIn("from SPECTFewShotLib.scenario import run_scenario", test_class)
         self.assertIn("run_scenario(slicer.mrmlScene", test_class)
+        for installer in ("ensureDependencies", "ensure_in_slicer", "pip_install", "install_"):
+            self.assertNotIn(installer, test_class)
+
+    def test_the_module_is_thin(self):
+        """Metadata, parameter node, a widget binding the .ui, the console API and the self-test (issue 39's
+        SlicerNNUnet-sized module): the work is in the library, where it is tested headless."""
+        self.assertLessEqual(len(MODULE_FILE.read_text(encoding="utf-8").splitlines()), 250)
+        widget = next(n for n in module_tree().body if isinstance(n, ast.ClassDef) and n.name == "SPECTFewShotWidget")
+        text = ast.unparse(widget)
+        for leftover in ("BackgroundJob", "threading", "QTimer()", "_pollJob"):
+            self.assertNotIn(leftover, text)  # jobs and timers live in SPECTFewShotLib.runtime
+
+    def test_the_buttons_the_panel_enables_exist_in_the_ui(self):
+        from SPECTFewShotLib.runtime.panel import ModulePanel
+
+        class Timer:
+            start = stop = staticmethod(lambda: None)
+
+        panel = ModulePanel(types.SimpleNamespace(jobs=None), lambda *a: None, lambda *a: None, lambda *a: Timer())
+        self.assertLessEqual(set(panel.enabled()), set(ui_widgets()))
 
     def test_imports_only_light_library_parts_when_slicer_loads_it(self):
         """Slicer imports the module file at start-up: its top-level library imports must not pull in torch."""
@@ -264,6 +286,19 @@ class CMakeListsTest(unittest.TestCase):
         testing = (ROOT / "Testing" / "CMakeLists.txt").read_text(encoding="utf-8")
         self.assertIn("slicer_add_python_unittest(", testing)
         self.assertIn("test_*.py", testing)
+        # slicer_add_python_unittest passes --additional-module-paths itself (UNITTEST_LIB_PATHS in Slicer's
+        # CMake/SlicerMacroPythonTesting.cmake); a second one makes CTK read the paths as data files.
+        for cmake in (text, re.sub(r"#[^\n]*", "", testing)):
+            self.assertNotIn("--additional-module-paths", cmake)
+
+    def test_the_minimum_slicer_version_is_stated_once_and_checked(self):
+        top = re.sub(r"#[^\n]*", "", TOP_CMAKE.read_text(encoding="utf-8"))
+        self.assertEqual(re.findall(r'set\(SPECTFewShot_MINIMUM_SLICER_VERSION "([0-9.]+)"\)', top), ["5.10"])
+        self.assertIn('VERSION_LESS "${SPECTFewShot_MINIMUM_SLICER_VERSION}"', top)
+        others = [path for path in (ROOT / "README.md", MODULE_FILE, ROOT / "SPECTFewShotLib" / "dependencies.py")
+                  if re.search(r"Slicer (before|older than|>=|≥) ?[0-9]\.[0-9]+|Slicer [0-9]\.[0-9]+\+",
+                               path.read_text(encoding="utf-8"))]
+        self.assertEqual(others, [], "a second, different statement of the minimum Slicer version")
 
     def test_extension_metadata(self):
         text = TOP_CMAKE.read_text(encoding="utf-8")

@@ -18,7 +18,7 @@ except ImportError:  # the test extra installs it
 # A tilted, anisotropic grid so that axis order, origin and direction all show in the comparison.
 _ANGLE = np.deg2rad(20)
 _DIRECTION = (np.cos(_ANGLE), -np.sin(_ANGLE), 0.0, np.sin(_ANGLE), np.cos(_ANGLE), 0.0, 0.0, 0.0, 1.0)
-_EXPECTED_TYPES = {"LV_myocardium": "74281007", "LV_blood_pool": "87878005", "liver": "10200004",
+_EXPECTED_TYPES = {"LV_myocardium": "71616004", "LV_blood_pool": "87878005", "liver": "10200004",
                    "background": "85756007"}
 
 
@@ -59,7 +59,7 @@ class SlicerioRoundTripTest(unittest.TestCase):
             else:
                 self.assertNotIn("terminology", segment)
         myocardium = by_name["LV_myocardium"]["terminology"]
-        self.assertEqual(myocardium["anatomicRegion"][:2], ["SCT", "87878005"])
+        self.assertEqual(myocardium["anatomicRegion"][:2], ["SCT", "80891009"])  # heart
 
     def test_slicers_storage_node_reads_the_terminology(self):
         from SPECTFewShotLib.mrml.scene import new_scene, slicer_module

@@ -11,6 +11,7 @@ turned to show the three views in their display convention (`orient_slice_node`)
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any, Callable, Optional, Sequence
 
@@ -186,7 +187,7 @@ def add_cardiac_layout(layout_node: Any) -> int:
 
 def show_views(scene: Any, nodes: CardiacViewNodes, frame: CardiacFrame) -> list[str]:
     """Put SA, VLA and HLA in the Red, Yellow and Green slice views (turned to their planes) and the polar-map
-    figure in the PolarMap view, for the views the scene has; returns the layout names it set."""
+    figure in the PolarMap view, fitted to it, for the views the scene has; returns the layout names it set."""
     volumes = {"Red": nodes.short_axis, "Yellow": nodes.vertical_long_axis, "Green": nodes.horizontal_long_axis,
                POLAR_MAP_VIEW: nodes.polar_map_image}
     shown = []
@@ -198,28 +199,91 @@ def show_views(scene: Any, nodes: CardiacViewNodes, frame: CardiacFrame) -> list
             composite.SetForegroundVolumeID(None)
             shown.append(composite.GetLayoutName())
     orient_slice_views(scene, frame)
+    fit_polar_map_view(scene, nodes)
     return shown
 
 
-class CardiacViewsLogic:
-    """Builds and updates the cardiac views of one study in a scene; the views follow the axis line."""
+def fit_slice_to_node(slice_node: Any, node: Any, margin: float = 1.05) -> None:
+    """Centre a slice view on a node's RAS bounds and set its field of view so that the whole node shows (the
+    view's aspect kept), as Slicer's `vtkMRMLSliceLogic::FitSliceToVolume` does for the volume it shows."""
+    bounds = [0.0] * 6
+    node.GetRASBounds(bounds)
+    if bounds[0] > bounds[1]:
+        return
+    size = np.array([bounds[1] - bounds[0], bounds[3] - bounds[2], bounds[5] - bounds[4]])
+    centre = np.array([bounds[0] + bounds[1], bounds[2] + bounds[3], bounds[4] + bounds[5]]) / 2.0
+    slice_to_ras = slice_node.GetSliceToRAS()
+    axes = np.array([[slice_to_ras.GetElement(row, column) for column in range(3)] for row in range(3)])
+    extent = np.abs(axes.T) @ size  # the node's extent along the view's x, y and normal
+    width, height = (max(1, value) for value in slice_node.GetDimensions()[:2])
+    fov_x = max(extent[0], extent[1] * width / height) * margin
+    fov_y = fov_x * height / width
+    slice_node.SetFieldOfView(float(fov_x), float(fov_y), float(slice_node.GetFieldOfView()[2]))
+    for row in range(3):
+        slice_to_ras.SetElement(row, 3, float(centre[row]))
+    slice_node.UpdateMatrices()
 
-    def __init__(self, scene: Any, settings: Optional[PolarMapSettings] = None) -> None:
+
+def fit_polar_map_view(scene: Any, nodes: CardiacViewNodes) -> bool:
+    """Fit the PolarMap slice view (when the scene has one) to the polar-map image; returns whether it did."""
+    if nodes.polar_map_image is None:
+        return False
+    fitted = False
+    for index in range(scene.GetNumberOfNodesByClass("vtkMRMLSliceNode")):
+        slice_node = scene.GetNthNodeByClass(index, "vtkMRMLSliceNode")
+        if slice_node.GetLayoutName() == POLAR_MAP_VIEW:
+            fit_slice_to_node(slice_node, nodes.polar_map_image)
+            fitted = True
+    return fitted
+
+
+# While the axis line is dragged the views update at most this often, and once more when it is released.
+DRAG_UPDATE_INTERVAL_S = 0.25
+
+
+class CardiacViewsLogic:
+    """Builds and updates the cardiac views of one study in a scene; the views follow the axis line.
+
+    `setup` runs `prepare` (read the nodes: main thread), `compute` (no MRML: any thread) and `write` (the nodes:
+    main thread); the Slicer module runs `compute` on its job runner. A second setup reuses the nodes of the first
+    that are still in the scene. While the user drags the line the views update at most every
+    `drag_interval_s` and once more on release; a line moved by a script updates them at once.
+    """
+
+    def __init__(self, scene: Any, settings: Optional[PolarMapSettings] = None,
+                 drag_interval_s: float = DRAG_UPDATE_INTERVAL_S) -> None:
         self.scene = scene
         self.settings = settings or PolarMapSettings()
+        self.drag_interval_s = drag_interval_s
         self.nodes = CardiacViewNodes()
         self.result: Optional[CardiacAnalysis] = None
+        self.updates = 0  # how many times the views were recomputed
         self._volume = None
         self._wall = None
         self._insertions: dict[str, np.ndarray] = {}
         self._observer: Optional[tuple[Any, list[int]]] = None
         self._after_update: Optional[Callable[[CardiacAnalysis], None]] = None
         self._title = ""
+        self._own_axis_line = False
+        self._dragging = False
+        self._pending = False
+        self._last_update = -np.inf
 
     def setup(self, volume_node: Any, segmentation_node: Any, landmarks_node: Any = None,
               axis_line_node: Any = None, label: Optional[str] = None) -> CardiacViewNodes:
         """Read the study, its LV wall (segment LV_myocardium or `label`) and the axis (an existing line, else
         the landmarks' LV_apex -> LV_base); compute and write every output node."""
+        self.write(self.compute(self.prepare(volume_node, segmentation_node, landmarks_node, axis_line_node, label)))
+        return self.nodes
+
+    def prepare(self, volume_node: Any, segmentation_node: Any, landmarks_node: Any = None,
+                axis_line_node: Any = None, label: Optional[str] = None) -> CardiacFrame:
+        """Read the study, its wall and the axis (main thread); returns the cardiac frame to compute."""
+        for field in ("axis_line", "short_axis", "vertical_long_axis", "horizontal_long_axis", "polar_map_image",
+                      "segment_table"):
+            node = getattr(self.nodes, field)
+            if node is not None and node.GetScene() is not self.scene:  # deleted since: write a new one
+                setattr(self.nodes, field, None)
         self._volume = volume_from_node(volume_node)
         segmentation = segmentation_from_node(segmentation_node, volume_node)
         self._wall = myocardium_mask(segmentation, label)
@@ -228,36 +292,46 @@ class CardiacViewsLogic:
                             if lm.label in INSERTION_ANGLES_DEG}
         self._title = _node_name(volume_node, "")
         if axis_line_node is not None:
-            self.nodes.axis_line = axis_line_node
-            frame = frame_from_line(axis_line_node, self._insertions or None)
-        else:
-            frame = frame_from_landmarks(landmarks)
-            self.nodes.axis_line = axis_line_to_node(frame, self.scene)
-        self._compute(frame)
-        return self.nodes
+            self.nodes.axis_line, self._own_axis_line = axis_line_node, False
+            return frame_from_line(axis_line_node, self._insertions or None)
+        frame = frame_from_landmarks(landmarks)
+        own = self.nodes.axis_line if self._own_axis_line else None
+        self.nodes.axis_line, self._own_axis_line = axis_line_to_node(frame, self.scene, own), True
+        return frame
+
+    def compute(self, frame: CardiacFrame) -> CardiacAnalysis:
+        """The views, the polar map and its segments for a frame (no MRML access: any thread)."""
+        if self._volume is None:
+            raise InputError("set up the cardiac views first (volume, LV wall and landmarks)")
+        return analyse(self._volume, self._wall, [], self.settings, frame=frame)
+
+    def write(self, result: CardiacAnalysis) -> CardiacAnalysis:
+        """Write a computed analysis into the output nodes (new ones the first time; main thread)."""
+        self.result = result
+        views_to_nodes(result.views, self.scene, self.nodes)
+        self.nodes.polar_map_image = polar_map_to_image_node(result.polar_map, self.scene,
+                                                             self.nodes.polar_map_image, title=self._title)
+        self.nodes.segment_table = segments_to_table(result.polar_map, self.scene, self.nodes.segment_table)
+        self.updates += 1
+        return result
 
     def update(self) -> CardiacAnalysis:
         """Recompute everything from the axis line as it is now."""
         if self._volume is None:
             raise InputError("set up the cardiac views first (volume, LV wall and landmarks)")
-        return self._compute(frame_from_line(self.nodes.axis_line, self._insertions or None))
-
-    def _compute(self, frame: CardiacFrame) -> CardiacAnalysis:
-        self.result = analyse(self._volume, self._wall, [], self.settings, frame=frame)
-        views_to_nodes(self.result.views, self.scene, self.nodes)
-        self.nodes.polar_map_image = polar_map_to_image_node(self.result.polar_map, self.scene,
-                                                             self.nodes.polar_map_image, title=self._title)
-        self.nodes.segment_table = segments_to_table(self.result.polar_map, self.scene, self.nodes.segment_table)
-        return self.result
+        self._last_update, self._pending = time.perf_counter(), False
+        return self.write(self.compute(frame_from_line(self.nodes.axis_line, self._insertions or None)))
 
     def observe_axis_line(self, after_update: Optional[Callable[[CardiacAnalysis], None]] = None) -> None:
-        """Update the views whenever a point of the axis line is moved; `after_update(result)` then runs (e.g. to
-        turn the slice views with `orient_slice_views(scene, result.frame)`)."""
+        """Update the views whenever a point of the axis line is moved (at a bounded rate while it is dragged, and
+        on release); `after_update(result)` then runs (e.g. to turn the slice views to the new frame)."""
         self.stop_observing()
         self._after_update = after_update
+        self._dragging = self._pending = False
         line = self.nodes.axis_line
-        events = [line.PointModifiedEvent]
-        tags = [line.AddObserver(event, self._on_line_moved) for event in events]
+        tags = [line.AddObserver(line.PointModifiedEvent, self._on_line_moved),
+                line.AddObserver(line.PointStartInteractionEvent, self._on_drag_start),
+                line.AddObserver(line.PointEndInteractionEvent, self._on_drag_end)]
         self._observer = (line, tags)
 
     def stop_observing(self) -> None:
@@ -269,10 +343,26 @@ class CardiacViewsLogic:
             self._observer = None
 
     def flush(self) -> None:
-        """Nothing is deferred: observers update synchronously (kept for callers that time an update)."""
+        """Bring the views up to date with the line if a drag left an update pending."""
+        if self._pending:
+            self._refresh()
+
+    def _on_drag_start(self, caller: Any, event: Any) -> None:
+        self._dragging = True
+
+    def _on_drag_end(self, caller: Any, event: Any) -> None:
+        self._dragging = False
+        self.flush()
 
     def _on_line_moved(self, caller: Any, event: Any) -> None:
-        if caller.GetNumberOfControlPoints() < 2:
+        if self._dragging and time.perf_counter() - self._last_update < self.drag_interval_s:
+            self._pending = True  # the next move after the interval, or the release, shows it
+            return
+        self._refresh()
+
+    def _refresh(self) -> None:
+        line = self.nodes.axis_line
+        if line is None or line.GetNumberOfControlPoints() < 2:
             return
         try:
             result = self.update()
@@ -281,3 +371,45 @@ class CardiacViewsLogic:
             return
         if self._after_update is not None:
             self._after_update(result)
+
+
+def views_logic_for(scene_logic: Any, reduced_threshold: float = 70.0) -> CardiacViewsLogic:
+    """The scene's one CardiacViewsLogic (every Show views reuses its nodes), no longer following the axis, with
+    the reduced-uptake threshold (%) set."""
+    views = scene_logic.cardiac_views
+    if views is None or views.scene is not scene_logic.scene:
+        views = scene_logic.cardiac_views = CardiacViewsLogic(scene_logic.scene)
+    views.stop_observing()
+    views.settings = PolarMapSettings(threshold_percent=float(reduced_threshold))
+    return views
+
+
+def present_in_application(slicer: Any, views: CardiacViewsLogic) -> None:
+    """Show computed views in the application's cardiac layout: SA, VLA, HLA turned to their planes, the polar map
+    fitted to its view (Slicer's FitSliceToAll, as for any volume shown), the segment table selected. Headless
+    (no layout manager) it does nothing."""
+    layout_manager = slicer.app.layoutManager()
+    if layout_manager is None or views.result is None:
+        return
+    layout_node = layout_manager.layoutLogic().GetLayoutNode()
+    layout_node.SetViewArrangement(add_cardiac_layout(layout_node))
+    show_views(views.scene, views.nodes, views.result.frame)
+    polar_view = layout_manager.sliceWidget(POLAR_MAP_VIEW)
+    if polar_view is not None:
+        polar_view.sliceLogic().FitSliceToAll()
+    selection = slicer.app.applicationLogic().GetSelectionNode()
+    selection.SetActiveTableID(views.nodes.segment_table.GetID())
+    slicer.app.applicationLogic().PropagateTableSelection()
+
+
+def show_cardiac_views(scene_logic: Any, volume_node: Any, segmentation_node: Any, landmarks_node: Any = None,
+                       axis_line_node: Any = None, reduced_threshold: float = 70.0,
+                       present: Optional[Callable[[CardiacViewsLogic], None]] = None) -> CardiacAnalysis:
+    """Compute and write the cardiac views now (the scripting API; the module panel computes them on its job
+    runner), `present` them, and follow the axis line; returns the analysis."""
+    views = views_logic_for(scene_logic, reduced_threshold)
+    views.setup(volume_node, segmentation_node, landmarks_node, axis_line_node=axis_line_node)
+    if present is not None:
+        present(views)
+    views.observe_axis_line(None if present is None else (lambda _: present(views)))
+    return views.result

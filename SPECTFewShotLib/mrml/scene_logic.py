@@ -11,13 +11,13 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from ..background_job import Work
 from ..errors import InputError
 from ..io.markups_io import Landmark
 from ..io.segmentation_io import Segmentation
 from ..io.volume_io import require_counts
 from ..measurements import Measurement, class_measurements, landmark_measurements
 from ..progress import CancelToken, ProgressCallback, report
+from ..runtime.jobs import JobRunner, Work
 from ..volume import Volume
 from .markups import landmarks_from_node, landmarks_to_node
 from .scene import _node_name
@@ -55,7 +55,11 @@ class SceneLogic:
         self._features_key: str | None = None
         self._localizer: Any = None
         self._predicting = threading.Lock()
+        self._computing = threading.Lock()  # one feature computation at a time: a second caller finds them cached
         self.long_axis_node: Any = None  # the line node the latest `localize` wrote
+        self.jobs = JobRunner()  # the module's and the effect's one job runner on this scene
+        self.effect_segmentation_ids: set[str] = set()  # segmentations the Few-shot SPECT effect is previewing
+        self.cardiac_views: Any = None  # the CardiacViewsLogic whose nodes every Show views reuses
 
     # -- configuration
 
@@ -110,15 +114,20 @@ class SceneLogic:
     def compute_features(self, volume: Volume, progress: Optional[ProgressCallback] = None,
                          cancel: Optional[CancelToken] = None) -> None:
         """Compute and cache the classifier's features of a volume (skipped when already cached)."""
-        if self.features_ready(volume):
-            return
-        session = self._classifier()
-        start = time.perf_counter()
-        self._features_key = None
-        session.set_volume(volume, progress=progress, cancel=cancel)
-        self._features_key = volume_digest(volume)
-        self.feature_computations += 1
-        self.timings["features_s"] = time.perf_counter() - start
+        with self._computing:
+            if self.features_ready(volume):
+                return
+            session = self._classifier()
+            start = time.perf_counter()
+            self._features_key = None
+            session.set_volume(volume, progress=progress, cancel=cancel)
+            self._features_key = volume_digest(volume)
+            self.feature_computations += 1
+            self.timings["features_s"] = time.perf_counter() - start
+
+    def features_job_key(self, volume: Volume) -> tuple:
+        """The job key of a volume's feature computation (the module and the effect join one running job)."""
+        return ("features", self.model, self.device, volume_digest(volume))
 
     def predict(self, volume: Volume, support: Segmentation, stages: Optional[str] = None) -> Any:
         """Classify every voxel from the cached features and the painted support (a ClassificationResult); one
@@ -335,3 +344,27 @@ class SceneLogic:
             rows += landmark_measurements(landmarks_from_node(landmarksNode))
         name = f"{_node_name(volumeNode, 'volume')} measurements"
         return measurements_to_table(rows, self.scene, name, tableNode)
+
+
+_SCENE_LOGIC: dict[int, tuple[Any, SceneLogic]] = {}  # id(scene) -> (scene, its SceneLogic)
+
+
+def scene_logic_for(scene: Any, schedule: Any = None) -> SceneLogic:
+    """The scene's one SceneLogic, shared by the module panel and the Segment Editor effect (one session, so a
+    volume's features are computed once; one job runner, kept pumped by `schedule` when given: in Slicer
+    `runtime.jobs.qt_schedule(qt)`). A new scene drops the old one's, cancelling its jobs. Creating it turns
+    numpy's huge-page advice off for the application (`memory_pages`: live updates allocate fresh arrays at every
+    stroke)."""
+    entry = _SCENE_LOGIC.get(id(scene))
+    if entry is None or entry[0] is not scene:
+        from ..memory_pages import avoid_huge_page_advice
+
+        avoid_huge_page_advice()
+        for _, old in _SCENE_LOGIC.values():
+            old.jobs.forget_all()
+        _SCENE_LOGIC.clear()  # one application scene at a time
+        entry = (scene, SceneLogic(scene))
+        _SCENE_LOGIC[id(scene)] = entry
+    if schedule is not None:
+        entry[1].jobs.schedule = schedule
+    return entry[1]

@@ -1,11 +1,14 @@
-"""Headless logic of the "Few-shot SPECT" Segment Editor effect.
+"""The "Few-shot SPECT" Segment Editor effect's logic, shared by the Qt effect and headless callers.
 
-The effect works like Grow from seeds: the visible painted segments are the seeds, the preview is the library's
+The effect works like Grow from seeds: the visible painted segments are the seeds and the preview is the library's
 classification of every voxel of the source volume from them (the classifier's features of the volume are cached,
-so each stroke only re-classifies), Apply writes the preview into the edited segmentation through Slicer's segment
-editor logic (masking and undo as for any effect), and Cancel drops the preview without touching the segmentation.
-The Qt effect (SegmentEditorFewShotSPECT) calls `classify_seeds` from `computePreviewLabelmap`; tests and scripts
-drive `FewShotEffectLogic` on a slicer-core scene.
+so each stroke only re-classifies). Unlike Grow from seeds, Apply never replaces the seeds: the seeds are the
+classifier's support, so the result goes into a separate segmentation (`write_result`: "<painting> tissue classes",
+the one the SPECT Few-Shot module shows too), and the painting stays as painted. Cancel drops the preview.
+
+The Qt effect (SegmentEditorFewShotSPECT) computes its preview with `effect_preview` and applies it with
+`write_result`, the very functions `FewShotEffectLogic` runs on a slicer-core scene in the tests; the features are
+computed on the scene's job runner (`SceneLogic.jobs`), never on the main thread.
 """
 
 from __future__ import annotations
@@ -19,11 +22,14 @@ from ..errors import InputError
 from ..io.segmentation_io import Segmentation, SegmentInfo
 from ..volume import Volume
 from .images import image_array, oriented_image_like, padded_to, volume_from_image
-from .scene import slicer_module
+from .scene import _node_name, slicer_module
+from .scene_logic import scene_logic_for
 
 log = logging.getLogger(__name__)
 
-EFFECT_NAME = "Few-shot SPECT"  # the effect's name in the Segment Editor (not translated: modules find it by name)
+EFFECT_NAME = "Few-shot SPECT"  # the effect's name in the Segment Editor (not translated: modules find effects by it)
+# The painting's node reference to the segmentation its classification goes into (saved with the scene).
+OUTPUT_REFERENCE_ROLE = "SPECTFewShotClassification"
 
 
 class Classifier(Protocol):
@@ -34,28 +40,6 @@ class Classifier(Protocol):
 
     def predict(self, volume: Volume, support: Segmentation) -> Any:
         """Classify every voxel from the cached features and the painted support (result.labels)."""
-
-
-_SHARED: dict[int, Any] = {}  # id(scene) -> (scene, SceneLogic): one classification session per scene
-
-
-def shared_classifier(scene: Any) -> Any:
-    """The scene's classification session (a SceneLogic), shared by the effect and the module panel so that a
-    volume's features are computed once. Creating it turns numpy's huge-page advice off for the application
-    (`memory_pages`: live updates allocate fresh arrays at every stroke)."""
-    entry = _SHARED.get(id(scene))
-    if entry is None or entry[0] is not scene:
-        from ..memory_pages import avoid_huge_page_advice
-        from .scene_logic import SceneLogic
-
-        avoid_huge_page_advice()
-        entry = (scene, SceneLogic(scene))
-        _SHARED.clear()  # one application scene at a time; a new scene drops the old session
-        _SHARED[id(scene)] = entry
-    return entry[1]
-
-
-# ---------------------------------------------------------------------------------------------------- images
 
 
 # ---------------------------------------------------------------------------------------------------- preview
@@ -125,8 +109,71 @@ def edit_mask_for(editor_node: Any, reference_image: Any) -> Optional[Any]:
     return mask
 
 
+def effect_preview(editor_node: Any, segment_ids: Sequence[str], source_image: Any, classifier: Classifier) -> Any:
+    """The preview labelmap (label n = the n-th seed segment, 0 where editing is masked) over the source image: the
+    one preview computation of the Qt effect (`computePreviewLabelmap`) and of `FewShotEffectLogic.preview`."""
+    node = editor_node.GetSegmentationNode()
+    if node is None:
+        raise InputError("select the segmentation to edit")
+    if len(segment_ids) < 2:
+        raise InputError("paint at least two visible segments (e.g. LV_myocardium and background)")
+    segmentation = node.GetSegmentation()
+    names = [segmentation.GetSegment(segment_id).GetName() or segment_id for segment_id in segment_ids]
+    seeds = merged_seeds(node, segment_ids, source_image)
+    return classify_seeds(source_image, seeds, names, classifier, edit_mask_for(editor_node, source_image))
+
+
+def classification_node_for(seeds_node: Any) -> Optional[Any]:
+    """The segmentation the painting's classification goes into (None before the first one, or once deleted)."""
+    node = seeds_node.GetNodeReference(OUTPUT_REFERENCE_ROLE)
+    return node if node is not None and node.GetScene() is seeds_node.GetScene() else None
+
+
+def write_result(seeds_node: Any, segment_ids: Sequence[str], preview_image: Any, source_volume_node: Any = None,
+                 output_node: Any = None) -> Any:
+    """Apply: write the preview into the painting's classification segmentation (`output_node`, else the one the
+    painting refers to, else a new "<painting> tissue classes"), never into the seeds; returns that node.
+
+    Segments carry the seeds' names and colors. Where the preview is 0 (editing masked) the classification keeps
+    what it held. The painting refers to the node afterwards, so the module and later Applies find it.
+    """
+    if seeds_node is None or preview_image is None:
+        raise InputError("there is no preview: run the preview first")
+    scene = seeds_node.GetScene()
+    content = seeds_node.GetSegmentation()
+    infos = []
+    for number, segment_id in enumerate(segment_ids, start=1):
+        segment = content.GetSegment(segment_id)
+        if segment is None:
+            raise InputError(f"segment {segment_id} was removed while the preview was shown")
+        infos.append(SegmentInfo(number, segment.GetName() or segment_id, tuple(segment.GetColor())))
+    labels = volume_from_image(preview_image)
+    array = np.asarray(labels.array, dtype=np.int32).copy()
+    if output_node is None:
+        output_node = classification_node_for(seeds_node)
+    if output_node is seeds_node:
+        raise InputError("the classification must not be written into the painting")
+    if output_node is not None and source_volume_node is not None and (array == 0).any():
+        from .segmentations import segmentation_from_node
+
+        before = segmentation_from_node(output_node, source_volume_node)
+        if before.labels.array.shape == array.shape:
+            by_name = {info.name: info.label for info in infos}
+            masked = array == 0
+            for info in before.segments:
+                if info.name in by_name:
+                    array[masked & (before.labels.array == info.label)] = by_name[info.name]
+    from .segmentations import segmentation_to_node
+
+    name = f"{_node_name(seeds_node, 'painting')} tissue classes"
+    output_node = segmentation_to_node(Segmentation(labels.with_array(array), tuple(infos)), scene, name,
+                                       output_node, source_volume_node)
+    seeds_node.SetNodeReferenceID(OUTPUT_REFERENCE_ROLE, output_node.GetID())
+    return output_node
+
+
 class FewShotEffectLogic:
-    """The effect without its widgets: preview, apply and cancel on the segmentation a segment editor node edits."""
+    """The effect without its widgets: preview, apply and cancel on the painting a segment editor node edits."""
 
     def __init__(self, editor_node: Any, classifier: Optional[Classifier] = None) -> None:
         slicer = slicer_module()
@@ -134,16 +181,15 @@ class FewShotEffectLogic:
         if scene is None:
             raise InputError("the segment editor node is not in a scene")
         if classifier is None:
-            classifier = shared_classifier(scene)
+            classifier = scene_logic_for(scene)
         self.editor_node = editor_node
         self.classifier = classifier
         self.preview_image: Any = None
         self.segment_ids: list[str] = []
+        self.output_node: Any = None
         self._editor = slicer.vtkSlicerSegmentEditorLogic()
         self._editor.SetMRMLScene(scene)
         self._editor.SetSegmentEditorNode(editor_node)
-        self._history = slicer.vtkSegmentationHistory()
-        self._editor.SetSegmentationHistory(self._history)
 
     def _segmentation_node(self) -> Any:
         node = self.editor_node.GetSegmentationNode()
@@ -163,15 +209,8 @@ class FewShotEffectLogic:
     def preview(self) -> Any:
         """Classify the source volume from the visible painted segments; returns (and keeps) the preview labelmap."""
         node = self._segmentation_node()
-        source = self.source_image()
         ids = seed_segment_ids(node)
-        if len(ids) < 2:
-            raise InputError("paint at least two visible segments (e.g. LV_myocardium and background)")
-        segmentation = node.GetSegmentation()
-        names = [segmentation.GetSegment(segment_id).GetName() or segment_id for segment_id in ids]
-        seeds = merged_seeds(node, ids, source)
-        self.preview_image = classify_seeds(source, seeds, names, self.classifier, edit_mask_for(self.editor_node,
-                                                                                                  source))
+        self.preview_image = effect_preview(self.editor_node, ids, self.source_image(), self.classifier)
         self.segment_ids = ids
         return self.preview_image
 
@@ -181,31 +220,26 @@ class FewShotEffectLogic:
             raise InputError("there is no preview: run the preview first")
         return image_array(self.preview_image)
 
-    def apply(self) -> None:
-        """Write the preview into the edited segmentation (one undo step; masking honoured), then drop it."""
-        labels = self.preview_labels()
-        node = self._segmentation_node()
-        slicer = slicer_module()
-        self._history.SetSegmentation(node.GetSegmentation())
-        self._editor.SaveStateForUndo()
-        was_modifying = node.StartModify()
-        try:
-            for number, segment_id in enumerate(self.segment_ids, start=1):
-                if node.GetSegmentation().GetSegment(segment_id) is None:
-                    raise InputError(f"segment {segment_id} was removed while the preview was shown")
-                modifier = oriented_image_like((labels == number).astype(np.uint8), self.preview_image)
-                self._editor.ModifySegmentByLabelmap(node, segment_id, modifier,
-                                                     slicer.vtkSlicerSegmentEditorLogic.ModificationModeSet,
-                                                     False, False)
-        finally:
-            node.EndModify(was_modifying)
+    def apply(self) -> Any:
+        """Write the preview into the painting's classification segmentation (the seeds stay as painted), then drop
+        the preview; returns the classification node."""
+        self.preview_labels()
+        self.output_node = write_result(self._segmentation_node(), self.segment_ids, self.preview_image,
+                                        self.editor_node.GetSourceVolumeNode())
         self.cancel()
-
-    def undo(self) -> None:
-        """Restore the segmentation as it was before the latest apply."""
-        self._editor.Undo()
+        return self.output_node
 
     def cancel(self) -> None:
         """Drop the preview; the segmentation is left as it is."""
         self.preview_image = None
         self.segment_ids = []
+
+
+def open_in_segment_editor(slicer: Any, painting_node: Any, volume_node: Any) -> None:
+    """Show the painting in the application's Segment Editor with this effect active (the module's "Paint in
+    Segment Editor"): its preview follows the strokes, and Apply writes the classification, not the painting."""
+    slicer.util.selectModule("SegmentEditor")
+    editor = slicer.modules.segmenteditor.widgetRepresentation().self().editor
+    editor.setSegmentationNode(painting_node)
+    editor.setSourceVolumeNode(volume_node)
+    editor.setActiveEffectByName(EFFECT_NAME)

@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
         segmentation_to_node,
         volume_to_node,
     )
-    from SPECTFewShotLib.mrml.segment_editor_effect import shared_classifier
+    from SPECTFewShotLib.mrml.scene_logic import scene_logic_for
     from SPECTFewShotLib.painting import paint_slices, quartile_slices
     from SPECTFewShotLib.research.baselines.growcut import grow_from_seeds
     from SPECTFewShotLib.resources import sample_study
@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     scene = new_scene()
     volume_node = volume_to_node(volume, scene, "study")
     painting = segmentation_to_node(support, scene, "painting", reference_volume_node=volume_node)
-    logic = shared_classifier(scene)  # the module's and the effect's own session on the scene
+    logic = scene_logic_for(scene)  # the module's and the effect's own session on the scene
     logic.configure(args.model, args.device)
 
     start = time.perf_counter()
