@@ -18,7 +18,8 @@ SPACING = (4.0, 4.0, 4.0)
 # A negative voxel size is a mirrored axis in NIfTI's and NRRD's geometry, which ITK (and so Slicer) reads as such:
 # a well-defined volume, expected to give a result whose direction has that axis reversed.
 NEGATIVE_SPACING = "negative spacing (a mirrored axis)"
-VALID_CLASSES = ("valid control", NEGATIVE_SPACING)
+NM_SLICE_FOLDER = "NM slice folder (single-frame files)"
+VALID_CLASSES = ("valid control", NEGATIVE_SPACING, NM_SLICE_FOLDER)
 
 
 def counts(shape: tuple[int, ...] = SHAPE) -> np.ndarray:
@@ -172,4 +173,32 @@ def write_cases(folder: Path) -> list[tuple[str, Path]]:
         path = folder / name
         path.write_bytes(content)
         written.append((kind, path))
+    return written
+
+
+def write_dicom_folders(folder: Path) -> list[tuple[str, Path]]:
+    """Folders of single-frame NM files (one slice per file) as cameras and converters write them: consistent,
+    shuffled, positions only in the Detector Information Sequence, no positions at all (read with a notice), and
+    unusable geometry (uneven spacing, positions in only some files, two orientations). Returns (class, folder)."""
+    import pydicom
+
+    from Testing.nm_dicom_factory import write_nm_slices
+
+    frames = np.round(counts((8, 10, 12)) * 10).astype(np.uint16)
+    unusable = "NM slice folder, unusable geometry"
+    cases = [(NM_SLICE_FOLDER, "nm_slices_consistent", {}),
+             (NM_SLICE_FOLDER, "nm_slices_shuffled", {"shuffle": True}),
+             (NM_SLICE_FOLDER, "nm_slices_detector_positions", {"positions": "detector"}),
+             (NM_SLICE_FOLDER, "nm_slices_no_positions", {"positions": "none", "shuffle": True}),
+             (unusable, "nm_slices_uneven", {"slice_gaps": [4.0, 4.0, 4.0, 8.0, 4.0, 4.0, 4.0]}),
+             (unusable, "nm_slices_some_positions", {"positions": "some"}),
+             (unusable, "nm_slices_two_orientations", {})]
+    written = []
+    for kind, name, options in cases:
+        files = write_nm_slices(folder / name, frames, **options)
+        if name == "nm_slices_two_orientations":
+            ds = pydicom.dcmread(str(files[3]))
+            ds.ImageOrientationPatient = [1, 0, 0, 0, 0, -1]
+            ds.save_as(str(files[3]), enforce_file_format=True)
+        written.append((kind, folder / name))
     return written

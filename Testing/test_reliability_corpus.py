@@ -3,8 +3,9 @@ line on stderr and a non-zero exit, and nothing else (no traceback, no library w
 'internal error'); inputs and earlier outputs stay byte for byte as they were.
 
 The corpus: every file and folder pydicom ships for its own tests (the local `pydicom/data/test_files` and
-`charset_files`, never a download) and the damaged NIfTI / NRRD files of `Testing.hostile_files`. Each damaged file
-goes through `classify` twice: as the volume, and as the painted support of a valid volume.
+`charset_files`, never a download), the damaged NIfTI / NRRD files and the NM slice folders of
+`Testing.hostile_files`. Each written file or folder goes through `classify` twice: as the volume, and as the
+painted support of a valid volume.
 `python -m Testing.test_reliability_corpus` prints the table of docs/evaluation/hostile_corpus.md.
 """
 
@@ -28,7 +29,7 @@ from SPECTFewShotLib.errors import SPECTFewShotError
 from SPECTFewShotLib.io.segmentation_io import Segmentation, segments_for, write_segmentation
 from SPECTFewShotLib.io.volume_io import read_volume
 from Testing.cli_runner import run_cli
-from Testing.hostile_files import NEGATIVE_SPACING, VALID_CLASSES, write_cases
+from Testing.hostile_files import NEGATIVE_SPACING, VALID_CLASSES, write_cases, write_dicom_folders
 
 PREVIOUS = b"the previous result"
 
@@ -170,7 +171,7 @@ def run_corpus(folder: Path, pydicom_classify: bool = True) -> Corpus:
     corpus = Corpus(folder)
     damaged = folder / "damaged"
     damaged.mkdir()
-    cases = corpus.cases = write_cases(damaged)
+    cases = corpus.cases = write_cases(damaged) + write_dicom_folders(damaged)
     corpus.control_volume = next(p for kind, p in cases if kind == "valid control")
     corpus.control_support = support_on_grid(corpus.control_volume, folder)
     for kind, path in cases:
