@@ -79,10 +79,24 @@ def local_cluster(workers: Optional[int] = None, threads_per_worker: int = 1, da
     when asked for and bokeh is installed."""
     dask, distributed = _distributed()
     serve = dashboard and importlib.util.find_spec("bokeh") is not None
-    with dask.config.set(CLUSTER_CONFIG):
-        return distributed.LocalCluster(n_workers=workers or default_workers(), threads_per_worker=threads_per_worker,
-                                        processes=True, dashboard_address=DASHBOARD_ADDRESS if serve else None,
-                                        silence_logs=logging.ERROR)
+    workers = workers or default_workers()
+    # Dask starts each worker with one OpenMP / BLAS thread; each study gets its share of the cores instead, as a
+    # single command run alone on those cores would (one per core when there is one worker per core).
+    share = str(max(1, default_workers() // (workers * threads_per_worker)))
+    environ = {**dask.config.get("distributed.nanny.pre-spawn-environ", {}), "OMP_NUM_THREADS": share,
+               "MKL_NUM_THREADS": share, "OPENBLAS_NUM_THREADS": share}
+    saved = {name: os.environ.get(name) for name in environ}  # the nanny writes them into this process's environ
+    try:
+        with dask.config.set({**CLUSTER_CONFIG, "distributed.nanny.pre-spawn-environ": environ}):
+            return distributed.LocalCluster(n_workers=workers, threads_per_worker=threads_per_worker,
+                                            processes=True, dashboard_address=DASHBOARD_ADDRESS if serve else None,
+                                            silence_logs=logging.ERROR)
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def run_tasks(tasks: Sequence[StudyTask], options: ClusterOptions, stream: Optional[TextIO] = None,
@@ -100,8 +114,10 @@ def run_tasks(tasks: Sequence[StudyTask], options: ClusterOptions, stream: Optio
             except (OSError, TimeoutError, ValueError) as error:
                 reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
                 raise InputError(f"cannot reach the Dask scheduler at {options.scheduler} ({reason})") from None
-            workers = len(client.scheduler_info().get("workers", {}))
-            print(f"Dask: scheduler {options.scheduler}, {workers} workers now; dashboard {client.dashboard_link}",
+            info = client.scheduler_info()
+            dashboard = f"dashboard {client.dashboard_link}" if "dashboard" in info.get("services", {}) \
+                else "no dashboard"
+            print(f"Dask: scheduler {options.scheduler}, {len(info.get('workers', {}))} workers now; {dashboard}",
                   file=stream)
         else:
             cluster = local_cluster(options.workers, options.threads_per_worker, options.dashboard)

@@ -43,6 +43,8 @@ SUBCOMMANDS: dict[str, dict[str, tuple[str, str]]] = {
                         "what a stroke costs in the Slicer module, next to GrowCut"),
         "views": ("SPECTFewShotLib.research.commands.bench_views:register",
                   "reorientation + polar map on a 128^3 study, and a moved axis line in the Slicer scene"),
+        "batch": ("SPECTFewShotLib.research.commands.bench_batch:register",
+                  "a cohort of 12 small studies on Dask, 1 worker against 2, next to the commands in one process"),
     },
 }
 HELP = {
