@@ -9,7 +9,13 @@ from pathlib import Path
 from SPECTFewShotLib.cohort.figure import render_cohort_figure
 from SPECTFewShotLib.cohort.manifest import read_manifest
 from SPECTFewShotLib.cohort.runner import ClusterOptions
-from SPECTFewShotLib.cohort.table import COHORT_CSV, UPTAKE_COLUMNS, cohort_columns, write_cohort_table
+from SPECTFewShotLib.cohort.table import (
+    COHORT_CSV,
+    UPTAKE_COLUMNS,
+    cohort_columns,
+    parquet_available,
+    write_cohort_table,
+)
 from SPECTFewShotLib.errors import InputError
 
 from .cli_runner import run_cli
@@ -125,6 +131,17 @@ class CohortTableTest(unittest.TestCase):
         self.assertEqual(back[1]["error"], "classify: bad file")
         self.assertEqual(back[1]["uptake_01"], "")
         self.assertEqual(float(back[0]["uptake_17"]), 86.0)
+
+    @unittest.skipUnless(parquet_available(), "pyarrow (the optional Parquet writer) is not installed")
+    def test_parquet_holds_the_same_rows(self):
+        import pyarrow.parquet as pq
+
+        with tempfile.TemporaryDirectory() as folder:
+            written = write_cohort_table(self.rows(), folder)
+            table = pq.read_table(written[1])
+        self.assertEqual(table.column("id").to_pylist(), ["s1", "s2"])
+        self.assertEqual(table.column("uptake_17").to_pylist(), [86.0, None])
+        self.assertEqual(table.column("error").to_pylist(), [None, "classify: bad file"])
 
     def test_cohort_figure_has_one_band_per_group(self):
         rows = self.rows()

@@ -79,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"{len(studies)} studies in {Path(args.manifest).name}; results in {results}")
     sys.stdout.flush()
     result = run_batch(studies, results.resolve(), settings, options, args.retry_failed, sys.stderr,
-                       f"{Path(args.manifest).stem}")
+                       f"cohort {Path(args.manifest).stem}")
     failed = result.failed
     print(f"{len(result.rows)} studies: {len(result.rows) - len(failed)} ok, {len(failed)} failed "
           f"({result.ran} run now, {result.kept} kept from before)")
