@@ -1,21 +1,28 @@
-"""The live API of the product's classifier: the ProtoNet prior, a learner fitted on the study's own paint, a graph cut.
+"""The live API of the product's classifier: ProtoNet prototypes from the paint, a learner fitted on the study's own
+paint that reads them, a graph cut.
 
     session = StudySession()                      # default shipped weights, device "auto", all stages
-    session.set_volume(volume, progress, cancel)  # the study's features (and the prior's embedding), once
+    session.set_volume(volume, progress, cancel)  # the ProtoNet embedding and the study features, once per volume
     session.set_support(painted)                  # a Segmentation on the volume's grid, >= 2 classes
     result = session.predict()                    # labels (painted values, names, colours) and probabilities
 
-Stages (`stages`): "prior" is ProtoNet alone (its spatial prior and connectivity step included); "learner" fits
-the per-study randomised trees on the painted voxels (study features and distances to the paint; the prior's
-probabilities too with `use_prior_features`) and keeps each class's regions that touch its paint; "full" adds the
-graph cut before that connectivity step; "preview" is the learner's quick answer for a live display (a sample of
-the paint, a coarse grid, no graph cut). After the learner, the cut and the preview, blood pool that the myocardium
-does not enclose goes to another class (`enclose_cavity`; the segments' names or terminology say which class is
-which, else the paint does: enclosure.py). The prior's network pass runs only when a stage reads it. Painted
-voxels always keep their painted label and a class that is not painted never appears. `probabilities` are the
-learner's, calibrated to the painted class shares (calibrate_to_paint; the prior's for "prior"), with painted
-voxels certain; the labels are the graph cut's (or, for "learner", the most probable class before that
-calibration), so they need not be the most probable class of `probabilities`.
+What runs ("full", the default): the ProtoNet embedding of the volume is computed once (set_volume); at every paint
+change prototypes are built from the painted voxels and give every voxel its class probabilities, cross-fitted over
+the folds of the paint so that no painted voxel sees prototypes of its own fold (prior_features.py). A forest of
+randomised trees is fitted on the painted voxels and reads, per voxel, the study's filter bank, the embedding's
+EMBEDDING_CHANNELS leading principal components, those prototype probabilities and the distances to the paint (left
+out by slice for the painted voxels); a graph cut makes its answer spatially coherent; each class keeps its regions
+that touch its paint, and blood pool that the myocardium does not enclose goes to another class (`enclose_cavity`;
+the segments' names or terminology say which class is which, else the paint does: enclosure.py).
+
+Other stages: "prior" is ProtoNet alone (prototypes from all the paint, its spatial prior from the painted slices,
+the same connectivity and blood-pool steps); "learner" skips the graph cut; "preview" is the learner's quick answer
+for a live display (a sample of the paint, a coarse grid, no graph cut). `use_protonet=False` runs the same learner
+and graph cut without any ProtoNet input (the ablation; `classify --without-protonet`). Painted voxels always keep
+their painted label and a class that is not painted never appears. `probabilities` are the ones the labels come
+from: the learner's, calibrated to the painted class shares (calibrate_to_paint; the prior's for "prior"), painted
+voxels certain, and where the graph cut or a rule chose another class than the most probable one, the two classes'
+probabilities swapped (label_most_probable), so every label is its voxel's most probable class.
 """
 
 from __future__ import annotations
@@ -31,7 +38,7 @@ from ..errors import InputError
 from ..io.segmentation_io import Segmentation
 from ..io.volume_io import require_counts
 from ..progress import CancelToken, ProgressCallback, report
-from ..protonet.refinement import keep_connected_to_paint
+from ..protonet.refinement import apply_paint, keep_connected_to_paint
 from ..protonet.support import PaintedSupport, check_support, class_index_map, painted_voxels
 from ..vocabulary import tissue_of_segment
 from ..volume import Volume
@@ -39,6 +46,7 @@ from .enclosure import cavity_from_paint, drop_unenclosed_blood_pool
 from .graph_cut import SMOOTHNESS, alpha_expansion, contrast_weights, uncertain_band
 from .learner import TreeEnsemble
 from .paint_distances import euclidean_distances, training_distances
+from .prior_features import held_out_prior, sampled_prior, voxel_prior
 from .result import ClassificationResult
 from .study_features import StudyFeatures, compute_study_features
 
@@ -50,19 +58,26 @@ PREVIEW_VOXELS = 40_000  # grid points the preview predicts
 # A volume of more voxels than this is classified on a coarser grid first and voxel by voxel only where the
 # coarse answer changes class or no class has the majority: the same labels at a fraction of the cost
 FINE_VOXELS = 300_000
-# Peak bytes per voxel: the feature channels (float32), the graph cut's contrast weights (float64, three axes),
-# distances, probabilities and labels of a few classes, and the features of the voxels being predicted
-STUDY_BYTES_PER_VOXEL = 4 * 20 + 8 * 3 + 4 * 20 + 16 * 4
+# Peak bytes per voxel: the feature channels with the embedding's components (float32), the graph cut's contrast
+# weights (float64, three axes), distances, prototype probabilities and labels of a few classes, the features of
+# the voxels being predicted, and the ProtoNet embedding (48 float32 per cell of 2^3 voxels on a large volume)
+STUDY_BYTES_PER_VOXEL = 4 * 24 + 8 * 3 + 4 * 24 + 16 * 4 + 4 * 48 // 8
 COARSE_CERTAIN = 0.5
 PRIOR_SHARE = 0.5  # the part of set_volume's progress bar that the prior's network pass takes
+# The ProtoNet embedding's leading principal components, given to the learner beside the study's own features
+# (paint-free, so nothing leaks); docs/decisions.md has the ablation that chose 4
+EMBEDDING_CHANNELS = 4
 
 
 class StudySession:
-    """One volume's cached prior embedding and study features, classified again at every paint change."""
+    """One volume's cached ProtoNet embedding and study features, classified again at every paint change."""
 
     def __init__(self, model: Optional[str] = None, device: str = "auto", stages: str = "full",
                  network=None, workers: int = 2, smoothness: float = SMOOTHNESS,
-                 use_prior_features: bool = False, enclose_cavity: bool = True) -> None:
+                 use_protonet: bool = True, enclose_cavity: bool = True,
+                 embedding_channels: int = EMBEDDING_CHANNELS, prior_features: bool = True) -> None:
+        """`use_protonet=False` is the ablation without any ProtoNet input; `embedding_channels` and
+        `prior_features` choose which ProtoNet inputs the learner reads (the evaluation's ablations)."""
         if stages not in STAGES:
             raise InputError(f"unknown stages '{stages}'; choose one of {', '.join(STAGES)}")
         self._prior_arguments = (model, device, network)
@@ -70,7 +85,9 @@ class StudySession:
         self.stages = stages
         self.workers = int(workers)
         self.smoothness = float(smoothness)
-        self.use_prior_features = bool(use_prior_features)
+        self.use_protonet = bool(use_protonet)
+        self.embedding_channels = int(embedding_channels) if use_protonet else 0
+        self.prior_features = bool(prior_features) and self.use_protonet
         self.enclose_cavity = bool(enclose_cavity)
         self.feature_computations = 0
         self.timings: dict[str, float] = {}
@@ -110,18 +127,21 @@ class StudySession:
 
     def set_volume(self, volume: Volume, progress: Optional[ProgressCallback] = None,
                    cancel: Optional[CancelToken] = None) -> None:
-        """Compute and cache the prior's embedding and the study features; a cancelled or failed call leaves the
-        session as it was."""
+        """Compute and cache the ProtoNet embedding (unless use_protonet is off) and the study features; a
+        cancelled or failed call leaves the session as it was."""
         require_counts(volume, "the volume")
         _check_memory(volume)
         started = time.perf_counter()
-        needs_prior = self.stages == "prior" or self.use_prior_features
+        needs_prior = self.stages == "prior" or self.use_protonet
         share = PRIOR_SHARE if needs_prior else 0.0
         self._prior_ready = False
         if needs_prior:
             self.prior.set_volume(volume, _scaled(progress, 0.0, share), cancel)
         prior_s = time.perf_counter() - started
         study = compute_study_features(volume.array, _scaled(progress, share, 1.0), cancel)
+        if self.embedding_channels:
+            study = study.with_channels(self.prior.principal_channels(self.embedding_channels),
+                                        tuple(f"embedding_{n}" for n in range(self.embedding_channels)))
         spacing = _spacing_kji(volume)
         edges = contrast_weights(study.counts, spacing, self.smoothness)
         self._volume, self._study, self._edges, self._support = volume, study, edges, None
@@ -144,16 +164,12 @@ class StudySession:
             raise InputError(f"unknown stages '{stages}'; choose one of {', '.join(STAGES)}")
         if self._volume is None or self._support is None or self._study is None:
             raise InputError("set the volume and paint a support before classifying")
-        if stages == "prior":
-            started = time.perf_counter()
-            self.prepare_prior()
-            prior = self.prior.predict()
-            self.timings["prior_s"] = time.perf_counter() - started
-            return prior
         support, volume = self._support, self._volume
         painted = class_index_map(support)
         where = painted_voxels(painted, support.slices)
         n_classes = len(support.class_labels)
+        if stages == "prior":
+            return self._prior_alone(painted, where)
         if stages == "preview":
             return self._preview(painted, where, n_classes)
         started = time.perf_counter()
@@ -173,6 +189,30 @@ class StudySession:
         values = np.asarray(support.class_labels, dtype=np.int32)[labels]
         result = Segmentation(volume.with_array(values), support.segments)
         calibrate_to_paint(probabilities, painted[tuple(where.T)], n_classes)
+        label_most_probable(probabilities, labels)
+        return ClassificationResult(result, support.class_labels, support.class_names, probabilities)
+
+    def _prior_alone(self, painted: np.ndarray, where: np.ndarray) -> ClassificationResult:
+        """ProtoNet alone: the prototypes' probabilities, its spatial prior from the painted slices, the paint, then
+        the same connectivity and blood-pool steps as the full pipeline (the roles read the same way)."""
+        from ..protonet.spatial_prior import apply_prior
+
+        assert self._support is not None and self._volume is not None
+        started = time.perf_counter()
+        self.prepare_prior()
+        probabilities = voxel_prior(self.prior, painted, where)
+        if self.prior.spatial_prior is not None:
+            apply_prior(probabilities, painted, self._volume.spacing, self.prior.spatial_prior)
+        apply_paint(probabilities, painted)
+        labels = probabilities.argmax(0)
+        if self.prior.refine:
+            labels = _connected_to_paint(labels, probabilities, painted, self._cavity_finder(painted, where),
+                                         _spacing_kji(self._volume))
+        label_most_probable(probabilities, labels)
+        support = self._support
+        values = np.asarray(support.class_labels, dtype=np.int32)[labels]
+        result = Segmentation(self._volume.with_array(values), support.segments)
+        self.timings["prior_s"] = time.perf_counter() - started
         return ClassificationResult(result, support.class_labels, support.class_names, probabilities)
 
     def _cavity_finder(self, painted: np.ndarray, where: np.ndarray, stride: int = 1
@@ -200,18 +240,6 @@ class StudySession:
             self._prior_ready = True
         self.prior.set_support(self._support_segmentation)
 
-    def _prior_probabilities(self, painted: np.ndarray, where: np.ndarray) -> np.ndarray:
-        """The prototypes' class probabilities [C, k, j, i] on the voxels, before paint, spatial prior and
-        connectivity (the learner would otherwise learn the paint back from them)."""
-        import torch
-
-        self.prepare_prior()
-        cells = self.prior.cell_probabilities(painted, where)
-        grid = self.prior._grid
-        if grid is None or grid.stride == 1:
-            return cells
-        return np.ascontiguousarray(grid.upsample(torch.from_numpy(cells)).numpy())
-
     def _preview(self, painted: np.ndarray, where: np.ndarray, n_classes: int) -> ClassificationResult:
         """The learner's quick answer: fitted on at most PREVIEW_TRAINING painted voxels per class, predicted on a
         grid of about PREVIEW_VOXELS points, each class's regions kept where they touch its paint, spread to the
@@ -221,11 +249,16 @@ class StudySession:
         support, channels = self._support, self._study.channels
         spacing = _spacing_kji(self._volume)
         rows = _per_class_sample(painted[tuple(where.T)], PREVIEW_TRAINING)
-        learner, use_distances = self._fit(painted, where, where[rows], n_classes)
         stride = _stride_for(painted.shape, PREVIEW_VOXELS)
         sample = tuple(slice(None, None, stride) for _ in range(3))
         grid = channels[(slice(None), *sample)]
         features = [grid.reshape(grid.shape[0], -1)]
+        train_extra: tuple = ()
+        if self.prior_features:
+            self.prepare_prior()
+            train_extra = (held_out_prior(self.prior, painted, where, rows),)
+            features.append(sampled_prior(self.prior, painted, where, sample).reshape(n_classes, -1))
+        learner, use_distances = self._fit(painted, where, where[rows], n_classes, train_extra)
         if use_distances:
             features.append(euclidean_distances(painted, n_classes, spacing, sample=sample).reshape(n_classes, -1))
         coarse = learner.predict_proba(np.ascontiguousarray(np.concatenate(features).T))
@@ -247,6 +280,7 @@ class StudySession:
             voxels[:, k, j, i] = 0.0
             voxels[painted[k, j, i], k, j, i] = 1.0
             calibrate_to_paint(voxels, shares, n_classes)
+            label_most_probable(voxels, labels)
             return voxels
 
         return ClassificationResult(result, support.class_labels, support.class_names,
@@ -271,10 +305,10 @@ class StudySession:
         assert self._study is not None and self._volume is not None
         channels = self._study.channels
         extra, train_extra = [], []
-        if self.use_prior_features:
-            prior_probabilities = self._prior_probabilities(painted, where)
-            extra.append(prior_probabilities)
-            train_extra.append(prior_probabilities[:, where[:, 0], where[:, 1], where[:, 2]].T)
+        if self.prior_features:
+            self.prepare_prior()
+            extra.append(voxel_prior(self.prior, painted, where))
+            train_extra.append(held_out_prior(self.prior, painted, where))
         learner, use_distances = self._fit(painted, where, where, n_classes, tuple(train_extra))
         if use_distances:
             extra.append(euclidean_distances(painted, n_classes, _spacing_kji(self._volume)))
@@ -328,6 +362,20 @@ def calibrate_to_paint(probabilities: np.ndarray, painted_classes: np.ndarray, n
     shares /= max(float(shares.sum()), 1.0)
     probabilities *= shares.reshape(-1, *([1] * (probabilities.ndim - 1)))
     probabilities /= np.maximum(probabilities.sum(0, keepdims=True), np.float32(1e-12))
+
+
+def label_most_probable(probabilities: np.ndarray, labels: np.ndarray) -> None:
+    """Make every voxel's label its most probable class (in place on probabilities [C, k, j, i]): where the graph
+    cut, the connectivity or the blood-pool step chose another class than the most probable one, the labelled class
+    and the most probable one swap their probabilities. The map then says how sure each label is, with the
+    learner's own (calibrated) probability values."""
+    top = probabilities.argmax(0)
+    k, j, i = np.nonzero(top != labels)
+    if len(k) == 0:
+        return
+    chosen, best = labels[k, j, i], top[k, j, i]
+    high, low = probabilities[best, k, j, i].copy(), probabilities[chosen, k, j, i].copy()
+    probabilities[chosen, k, j, i], probabilities[best, k, j, i] = high, low
 
 
 def coarse_to_fine(predict, shape: tuple, n_classes: int, fine_voxels: Optional[int] = None) -> np.ndarray:

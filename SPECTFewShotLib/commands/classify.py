@@ -1,12 +1,19 @@
 """`spectfewshot classify VOLUME --support SUPPORT -o OUTPUT`: classify every voxel from a few painted shots.
 
-A learner fitted on this study's own paint (its intensities at several scales, distances to the paint), then a
-graph cut for spatial coherence; `--stages prior` runs the ProtoNet prior alone, `--stages learner` the learner
-without the graph cut. Painted voxels keep their labels; a class that is not painted never appears.
+The ProtoNet embedding of the volume is computed once; prototypes are built from the painted voxels and give every
+voxel its class probabilities (the prior). A learner fitted on this study's own paint reads them beside the study's
+intensities at several scales and the distances to the paint (each painted voxel sees the prior and the distances
+as they would be without its own slice of paint), then a graph cut makes the answer spatially coherent, and blood
+pool the myocardium does not enclose goes to another class. `--stages prior` runs ProtoNet alone, `--stages
+learner` skips the graph cut, `--without-protonet` runs the same learner and graph cut without the prior (the
+ablation: what ProtoNet adds on your data). Painted voxels keep their labels; a class that is not painted never
+appears.
 
 SUPPORT is a labelmap on VOLUME's grid (0 = unpainted, every other value a class) or a Slicer `.seg.nrrd`; OUTPUT
 holds the painted label values on VOLUME's grid (`.seg.nrrd` keeps segment names and colors, a labelmap gets a
-`.ctbl` color table beside it). `--probabilities FILE` (.nrrd or .mha) writes one float32 component per class.
+`.ctbl` color table beside it). `--probabilities FILE` (.nrrd or .mha) writes one float32 component per class: the
+probabilities the labels come from (each voxel's label is its most probable class), calibrated to the painted
+classes' shares, painted voxels certain.
 """
 
 from __future__ import annotations
@@ -31,9 +38,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--support", required=True, help="painted labelmap on the volume's grid, or a .seg.nrrd")
     parser.add_argument("-o", "--output", required=True, help="output segmentation (.seg.nrrd, .nrrd, .nii.gz)")
     parser.add_argument("--probabilities", metavar="FILE", help="also write per-class probabilities (.nrrd, .mha)")
-    parser.add_argument("--stages", default="full", choices=("prior", "learner", "full"),
-                        help="prior: ProtoNet alone; learner: the per-study learner without the graph cut; "
+    parser.add_argument("--stages", default="full", choices=("prior", "preview", "learner", "full"),
+                        help="prior: ProtoNet alone; preview: the learner's quick answer (a sample of the paint, a "
+                             "coarse grid, no graph cut); learner: the per-study learner without the graph cut; "
                              "full: learner and graph cut (default: %(default)s)")
+    parser.add_argument("--without-protonet", action="store_true",
+                        help="the same learner and graph cut without the ProtoNet prior (the ablation)")
     parser.add_argument("--model", help="registered ProtoNet model id or a weights file (default: the shipped one)")
     parser.add_argument("--device", default="auto", choices=DEVICE_CHOICES, help="default: %(default)s")
     parser.add_argument("--no-prior", action="store_true",
@@ -58,8 +68,10 @@ def run(args: argparse.Namespace) -> int:
     volume = require_counts(read_volume(args.volume), Path(args.volume).name)
     support = read_segmentation(args.support)
     painted = check_support(support, volume)
+    if args.without_protonet and args.stages == "prior":
+        raise InputError("--without-protonet leaves nothing to run with --stages prior; choose learner or full")
     started = time.perf_counter()
-    session = StudySession(args.model, args.device, stages=args.stages)
+    session = StudySession(args.model, args.device, stages=args.stages, use_protonet=not args.without_protonet)
     if args.stages == "prior":
         session.prior.refine = not args.no_refine
         session.prior.spatial_prior = None if args.no_prior else SpatialPrior()
@@ -75,11 +87,14 @@ def run(args: argparse.Namespace) -> int:
         print(f"wrote {args.probabilities}")
     counts = np.bincount(np.searchsorted(result.class_labels, result.labels.labels.array.ravel()),
                          minlength=len(result.class_labels))
+    stages = ["per-study learner" + (" preview (a sample of the paint, a coarse grid)" if args.stages == "preview"
+                                     else "")] + (["graph cut"] if args.stages == "full" else [])
     if args.stages == "prior":
-        how = f"ProtoNet prior, model {session.model_entry.id if session.model_entry else 'in-memory'}, " \
-              f"{session.device.type}"
-    else:
-        how = "per-study learner" + (" and graph cut" if args.stages == "full" else "")
+        stages = []
+    if not args.without_protonet:
+        model = session.model_entry.id if session.model_entry else "in-memory"
+        stages.insert(0, f"ProtoNet prototypes from the paint (model {model}, {session.device.type})")
+    how = ", ".join(stages[:-1]) + (" and " if len(stages) > 1 else "") + stages[-1]
     print(f"classified {volume.array.size} voxels from {int((painted.labels != 0).sum())} painted voxels "
           f"in {elapsed:.2f} s ({how})")
     for label, name, count in zip(result.class_labels, result.class_names, counts):

@@ -87,24 +87,35 @@ class FeatureGrid:
             labels[tuple(voxels.T)] = self._interpolate(probabilities, voxels).argmax(0)
         return labels
 
-    def _interpolate(self, values: np.ndarray, voxels: np.ndarray) -> np.ndarray:
-        """Trilinear interpolation (align_corners=False, as upsample) of cell values [C, ...] at voxels (n, 3)."""
-        corners_low, weights = [], []
+    def interpolation_corners(self, voxels: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """The eight flat cell indices and trilinear weights (align_corners=False, as upsample) of voxels (n, 3)."""
+        lows, fractions = [], []
         for axis in range(3):
-            position = np.clip((voxels[:, axis] + 0.5) / self.stride - 0.5, 0, values.shape[axis + 1] - 1)
+            position = np.clip((voxels[:, axis] + 0.5) / self.stride - 0.5, 0, self.cells[axis] - 1)
             low = np.floor(position).astype(np.int64)
-            corners_low.append(low)
-            weights.append((position - low).astype(np.float32))
-        out = np.zeros((values.shape[0], len(voxels)), dtype=np.float32)
+            lows.append(low)
+            fractions.append((position - low).astype(np.float32))
+        _, cj, ci = self.cells
+        corners, weights = [], []
         for dk in (0, 1):
             for dj in (0, 1):
                 for di in (0, 1):
-                    index = [np.minimum(low + d, values.shape[axis + 1] - 1)
-                             for axis, (low, d) in enumerate(zip(corners_low, (dk, dj, di)))]
+                    k, j, i = (np.minimum(low + d, self.cells[axis] - 1)
+                               for axis, (low, d) in enumerate(zip(lows, (dk, dj, di))))
                     weight = np.ones(len(voxels), dtype=np.float32)
-                    for w, d in zip(weights, (dk, dj, di)):
-                        weight *= w if d else 1.0 - w
-                    out += values[:, index[0], index[1], index[2]] * weight
+                    for f, d in zip(fractions, (dk, dj, di)):
+                        weight *= f if d else 1.0 - f
+                    corners.append((k * cj + j) * ci + i)
+                    weights.append(weight)
+        return corners, weights
+
+    def _interpolate(self, values: np.ndarray, voxels: np.ndarray) -> np.ndarray:
+        """Trilinear interpolation (align_corners=False, as upsample) of cell values [C, ...] at voxels (n, 3)."""
+        flat = values.reshape(values.shape[0], -1)
+        corners, weights = self.interpolation_corners(voxels)
+        out = np.zeros((values.shape[0], len(voxels)), dtype=np.float32)
+        for corner, weight in zip(corners, weights):
+            out += flat[:, corner] * weight
         return out
 
 

@@ -29,7 +29,7 @@ from .embedding import DenseEmbedding, trunk_scale_for
 from .features import FeatureGrid, choose_stride, compute_features
 from .model_store import load_embedding
 from .normalization import normalize_counts
-from .prototypes import build_prototypes, column_probabilities
+from .prototypes import Prototypes, build_prototypes, column_probabilities
 from .refinement import apply_paint, keep_connected_to_paint
 from .spatial_prior import SpatialPrior, apply_prior
 from .support import PaintedSupport, check_support, paint_boundaries
@@ -125,20 +125,67 @@ class FewShotSession:
         return ClassificationResult(labels, support.class_labels, support.class_names,
                                     make_probabilities=voxel_probabilities)
 
+    @property
+    def grid(self) -> Optional[FeatureGrid]:
+        """The grid the cached embeddings live on (None before set_volume)."""
+        return self._grid
+
     def cell_probabilities(self, painted: np.ndarray, where: np.ndarray) -> np.ndarray:
         """Class probabilities [C, k', j', i'] (float32) on the feature grid, for painted class indices [k, j, i]
         (-1 = unpainted) whose painted voxels are `where` (n, 3)."""
+        return self.grid_probabilities(self.prototypes(painted, where))
+
+    def grid_probabilities(self, prototypes: Prototypes) -> np.ndarray:
+        """Class probabilities [C, k', j', i'] (float32) of every cell of the feature grid against `prototypes`."""
         assert self._features is not None and self._grid is not None
-        grid = self._grid
-        cells = torch.from_numpy(grid.cell_index(where))
-        classes = torch.from_numpy(painted[tuple(where.T)].astype(np.int64))
-        n_classes = int(painted.max()) + 1
-        boundary = torch.from_numpy(paint_boundaries(painted)[tuple(where.T)])
-        prototypes = build_prototypes(self._features[:, cells].T.contiguous(), classes, n_classes, boundary)
         probabilities = column_probabilities(self._features, prototypes, self.network.temperature,
                                              self.network.config.metric, workers=torch.get_num_threads())
-        return probabilities.view(n_classes, *grid.cells).numpy()
+        return probabilities.view(prototypes.n_classes, *self._grid.cells).numpy()
 
+    def prototypes(self, painted: np.ndarray, where: np.ndarray, fallback: Optional[np.ndarray] = None
+                   ) -> Prototypes:
+        """Prototypes from the painted voxels `where` (n, 3) of the class indices `painted` [k, j, i]; a class with
+        no voxel in `where` takes its prototypes from its voxels in `fallback` (n', 3) instead."""
+        assert self._features is not None and self._grid is not None
+        n_classes = int(painted.max()) + 1
+        chosen = where
+        if fallback is not None and len(fallback):
+            present = np.zeros(n_classes, dtype=bool)
+            present[np.unique(painted[tuple(where.T)])] = True
+            missing = ~present[painted[tuple(fallback.T)]]
+            if missing.any():
+                chosen = np.concatenate([where, fallback[missing]])
+        cells = torch.from_numpy(self._grid.cell_index(chosen))
+        classes = torch.from_numpy(painted[tuple(chosen.T)].astype(np.int64))
+        boundary = torch.from_numpy(paint_boundaries(painted)[tuple(chosen.T)])
+        return build_prototypes(self._features[:, cells].T.contiguous(), classes, n_classes, boundary)
+
+    def principal_channels(self, count: int) -> np.ndarray:
+        """The embedding's first `count` principal components [count, k, j, i] (float32) at every voxel: what the
+        network sees in the volume, reduced, without any paint."""
+        assert self._features is not None and self._grid is not None
+        features = self._features
+        sample = features[:, :: max(1, features.shape[1] // 20_000)]
+        mean = sample.mean(1, keepdim=True)
+        _, _, vectors = torch.linalg.svd((sample - mean).T, full_matrices=False)
+        components = (vectors[:count] @ (features - mean)).view(count, *self._grid.cells)
+        return np.ascontiguousarray(self._grid.upsample(components).numpy(), dtype=np.float32)
+
+    def probabilities_at(self, prototypes: Prototypes, voxels: np.ndarray) -> np.ndarray:
+        """Class probabilities [C, n] (float32) of the voxels (n, 3) [k, j, i] against `prototypes` (on a coarse
+        grid, the cells' probabilities interpolated trilinearly to the voxels, as the whole-volume answer is)."""
+        assert self._features is not None and self._grid is not None
+        grid = self._grid
+        temperature, metric = self.network.temperature, self.network.config.metric
+        if grid.stride == 1:
+            columns = self._features[:, torch.from_numpy(grid.cell_index(voxels))]
+            return column_probabilities(columns.contiguous(), prototypes, temperature, metric).numpy()
+        corners, weights = grid.interpolation_corners(voxels)
+        unique, inverse = np.unique(np.concatenate(corners), return_inverse=True)
+        columns = self._features[:, torch.from_numpy(unique)].contiguous()
+        values = column_probabilities(columns, prototypes, temperature, metric).numpy()[:, inverse]
+        values = values.reshape(values.shape[0], len(corners), len(voxels))
+        return np.einsum("cqn,qn->cn", values, np.stack(weights)).astype(np.float32)
 
 def _argmax(probabilities: np.ndarray, _painted: np.ndarray) -> np.ndarray:
     """The most probable class of every cell (no refinement)."""

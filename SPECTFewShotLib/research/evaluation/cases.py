@@ -176,3 +176,98 @@ def condition_cases(crops: Sequence[int] = CONDITION_CROPS) -> list[tuple[str, C
                                        case.class_names, case.slices)
             cases.append((f"real patient{p}, {crop}^3, low counts", noisy))
     return cases
+
+
+# Crops that cut the heart, as a user who crops tightly gets (and as the unseen studies' LV crops are): a 32^3 crop
+# moved by 13 voxels along each axis in turn (its face then runs 3 voxels from the wall's centre, through the
+# cavity), and 20^3 crops around the centre
+FACE_SHIFT = 13
+TIGHT_CROP = 20
+
+
+def _cropped(case: ClassificationCase, wall: np.ndarray, size: int, shift: Sequence[int], name: str
+             ) -> ClassificationCase:
+    """A size^3 crop of a case around its wall's centre moved by `shift` voxels [k, j, i] (clamped to the volume)."""
+    from scipy import ndimage
+
+    centre = np.round(ndimage.center_of_mass(wall)).astype(int) + np.asarray(shift)
+    low = np.clip(centre - size // 2, 0, np.array(wall.shape) - size)
+    box = tuple(slice(int(a), int(a) + size) for a in low)
+    k0, j0, i0 = (int(a) for a in low)
+    volume = case.volume
+    origin = volume.index_to_lps((i0, j0, k0))
+    cropped = Volume(np.ascontiguousarray(volume.array[box]), volume.spacing, tuple(origin), volume.direction,
+                     volume.modality, volume.units)
+    return ClassificationCase(f"{case.name}, {name}", cropped, np.ascontiguousarray(case.class_map[box]),
+                              case.class_names, quartile_slices(wall[box]))
+
+
+def short_axis_case(patient: str) -> ClassificationCase:
+    """A real study resampled so that its LV long axis (from its wall mask's landmarks) runs along k, at its own
+    voxel size: axial slices are then short-axis slices, as in the unseen reoriented LV crops; three classes, the
+    blood pool enclosed by the wall on each short-axis slice."""
+    from scipy import ndimage
+
+    from SPECTFewShotLib.cardiac_landmarks import lv_landmarks
+
+    paths = shared_study_paths(patient)
+    if paths is None:
+        raise FileNotFoundError(f"real study patient{patient} not found (set SPECTFEWSHOT_SHARED_DATA)")
+    volume = read_volume(paths[0])
+    mask = read_segmentation(paths[1]).labels
+    points = {p.label: np.asarray(p.position_lps) for p in lv_landmarks(mask)}
+    to_index = np.linalg.inv(volume.index_to_lps_matrix)
+    base, apex = (to_index[:3, :3] @ points[n] + to_index[:3, 3] for n in ("LV_base", "LV_apex"))
+    spacing = np.asarray(volume.spacing)  # (i, j, k) mm
+    axis = (apex - base) * spacing  # mm, in (i, j, k)
+    axis /= np.linalg.norm(axis)
+    helper = np.array([1.0, 0.0, 0.0]) if abs(axis[0]) < 0.9 else np.array([0.0, 1.0, 0.0])
+    first = np.cross(axis, helper)
+    first /= np.linalg.norm(first)
+    second = np.cross(axis, first)
+    rotation = np.stack([first, second, axis], axis=1)  # columns: new i, j, k directions in old (i, j, k) mm
+    step = float(min(volume.spacing))
+    size = np.array(volume.array.shape[::-1])  # (i, j, k)
+    centre = (base + apex) / 2.0 * spacing
+    # new voxel n (i, j, k) -> old mm: centre + rotation @ ((n - half) * step); old index = mm / spacing
+    half = size / 2.0
+    matrix = (rotation * step) / spacing[:, None]
+    offset = centre / spacing - matrix @ half
+    # ndimage works in [k, j, i] order: reverse both sides
+    flip = np.eye(3)[::-1]
+    m_kji, o_kji = flip @ matrix @ flip, flip @ offset
+    shape = tuple(int(n) for n in size[::-1])
+    image = ndimage.affine_transform(np.asarray(volume.array, dtype=np.float32), m_kji, o_kji, output_shape=shape,
+                                     order=1, mode="constant", cval=0.0)
+    wall = ndimage.affine_transform(np.asarray(mask.array > 0, dtype=np.float32), m_kji, o_kji,
+                                    output_shape=shape, order=1, mode="constant", cval=0.0) >= 0.5
+    class_map = np.where(wall, MYOCARDIUM, BACKGROUND).astype(np.int32)
+    class_map[enclosed_cavity(wall)] = BLOOD_POOL
+    names = {BACKGROUND: "background", MYOCARDIUM: "LV_myocardium", BLOOD_POOL: "LV_blood_pool"}
+    resampled = Volume(image, (step, step, step), (0.0, 0.0, 0.0), (1, 0, 0, 0, 1, 0, 0, 0, 1), volume.modality,
+                       volume.units)
+    return ClassificationCase(f"patient{patient} short axis", resampled, class_map, names, quartile_slices(wall))
+
+
+def cut_heart_cases() -> list[tuple[str, ClassificationCase]]:
+    """(group, case) pairs of crops whose cavity reaches the volume's faces, and of short-axis-reoriented 32^3
+    crops: each real study's 32^3 crop moved by FACE_SHIFT voxels along k, j and i, its TIGHT_CROP^3 crop, and its
+    short-axis resampling cropped to 32^3 (centred and moved along the long axis)."""
+    cases = []
+    for p in (p for p in SHARED_STUDIES if shared_study_paths(p) is not None):
+        whole = shared_study_case(p, blood_pool=True)
+        wall = whole.class_map == MYOCARDIUM
+        for axis, name in enumerate(("k", "j", "i")):
+            shift = [0, 0, 0]
+            shift[axis] = FACE_SHIFT
+            cases.append((f"real patient{p}, 32^3 moved along {name}",
+                          _cropped(whole, wall, CROP_SIZE, shift, f"32^3 crop moved along {name}")))
+        cases.append((f"real patient{p}, {TIGHT_CROP}^3", _cropped(whole, wall, TIGHT_CROP, (0, 0, 0),
+                                                                   f"{TIGHT_CROP}^3 crop")))
+        axial = short_axis_case(p)
+        sa_wall = axial.class_map == MYOCARDIUM
+        cases.append((f"real patient{p}, short axis 32^3", _cropped(axial, sa_wall, CROP_SIZE, (0, 0, 0),
+                                                                    "32^3 crop")))
+        cases.append((f"real patient{p}, short axis 32^3 moved along k",
+                      _cropped(axial, sa_wall, CROP_SIZE, (FACE_SHIFT, 0, 0), "32^3 crop moved along k")))
+    return cases
