@@ -88,6 +88,7 @@ class SPECTFewShotWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.logic = SPECTFewShotLogic()
         self.panel = slicer_panel(slicer, qt, self.logic.sceneLogic, self._show)
         self.panel.on_busy_changed = self._onParameterNodeModified
+        self._show("", None)  # no progress bar until a job runs
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
         self.ui.classifyButton.connect("clicked(bool)", lambda checked: self.onAction("classify"))

@@ -10,6 +10,7 @@ its time on an idle main thread.
 import contextlib
 import ctypes
 import os
+import statistics
 import threading
 import time
 import unittest
@@ -28,8 +29,20 @@ def qt_turn(seconds: float) -> None:
     _LIBC.usleep(int(seconds * 1e6))
 
 
+def runqueue_wait_s() -> float:
+    """Seconds this thread has waited for a free core so far (Linux schedstat; 0 where it is not available)."""
+    try:
+        with open("/proc/thread-self/schedstat", encoding="ascii") as file:
+            return int(file.read().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
 def python_work(progress, cancel):
-    """Small numpy operations and Python glue, as feature extraction and the live update do (needs the GIL)."""
+    """Small numpy operations and Python glue, as feature extraction and the live update do (needs the GIL).
+    Returns its own time on the worker minus the time the worker waited for a free core: what the GIL cost it, plus
+    its work, whatever else the shared cores run."""
+    start, waited = time.perf_counter(), runqueue_wait_s()
     rng = np.random.default_rng(0)
     total = 0.0
     for step in range(8000):
@@ -37,34 +50,33 @@ def python_work(progress, cancel):
         total += float(np.sort(block)[32]) + sum(range(3000))
         if step % 100 == 0:
             report(progress, step / 8000, "working", cancel)
-    return total
+    return (time.perf_counter() - start) - (runqueue_wait_s() - waited)
 
 
 def run_unloaded() -> float:
     """The work's time with the main thread waiting in join() (GIL free): what the headless tests see."""
     runner = JobRunner(yield_s=0)
-    start = time.perf_counter()
     job = runner.start(python_work, "work")
     job.wait()
-    elapsed = time.perf_counter() - start
     runner.pump()
-    return elapsed
+    return job.result
 
 
 def run_under_pythonqt(runner: JobRunner, turn_s: float, limit_s: float = 30.0) -> tuple[float, bool]:
-    """The work's time with the main thread in Qt (GIL held) for `turn_s` between pumps; (seconds, finished)."""
+    """The work's time with the main thread in Qt (GIL held) for `turn_s` between pumps; (seconds, finished).
+    Unfinished within `limit_s` (wall clock), it is cancelled and the wall time returned."""
     done = []
     start = time.perf_counter()
     job = runner.start(python_work, "work", on_done=done.append)
     while not done and time.perf_counter() - start < limit_s:
         qt_turn(turn_s)
         runner.pump()
-    elapsed = time.perf_counter() - start
     if not done:
         job.cancel()
         job.wait()
         runner.pump()
-    return elapsed, bool(done)
+        return time.perf_counter() - start, False
+    return done[0], True
 
 
 @contextlib.contextmanager
@@ -83,15 +95,17 @@ def cpu_priority():
 
 class GilHeldByTheMainThreadTest(unittest.TestCase):
     def test_work_finishes_within_1_2x_of_its_unloaded_time_when_the_runner_yields_the_gil(self):
-        """Qt's turn of the event loop between two pumps: 1 ms (an idle application; a render takes longer)."""
-        unloaded, loaded = [], []
+        """Qt's turn of the event loop between two pumps: 1 ms (an idle application; a render takes longer). Times
+        are the worker's own, less its waits for a free core (other processes share the cores); medians of five
+        interleaved pairs."""
+        ratios = []
         with cpu_priority():
-            for _ in range(5):  # best of five of each, interleaved: other processes share the cores
-                unloaded.append(run_unloaded())
-                elapsed, finished = run_under_pythonqt(JobRunner(), turn_s=0.001)
+            for _ in range(5):
+                unloaded = run_unloaded()
+                loaded, finished = run_under_pythonqt(JobRunner(), turn_s=0.001)
                 self.assertTrue(finished)
-                loaded.append(elapsed)
-        self.assertLess(min(loaded) / min(unloaded), 1.2, (unloaded, loaded))
+                ratios.append(loaded / unloaded)
+        self.assertLess(statistics.median(ratios), 1.2, ratios)
 
     def test_without_yielding_a_worker_crawls_under_a_100_ms_poll(self):
         """The simulation bites: the old module's poll timer (no yield) leaves the worker a few percent of the time."""

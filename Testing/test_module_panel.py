@@ -139,6 +139,33 @@ class CancelAndSceneCloseTest(PanelTestCase):
         self.assertTrue(job.done and job.cancelled)
 
 
+class ClassifyTest(PanelTestCase):
+    def test_classify_then_a_stroke_classifies_again_into_the_same_node(self):
+        from SPECTFewShotLib.mrml.segment_editor_effect import classification_node_for
+
+        self.panel.classify()
+        self.logic.jobs.wait()  # features, then the classification, each on a worker; written here
+        self.assertEqual(self.errors, [])
+        output = self.parameters.outputSegmentation
+        self.assertIsNotNone(output)
+        self.assertIs(classification_node_for(self.painting), output)  # where the effect's Apply writes too
+        self.assertIsNotNone(self.parameters.resultsTable)
+        self.assertTrue(self.shown[-1][0].startswith("Classified in"))
+        painted = mrml.node_fingerprint(self.painting)
+        computations = self.logic.feature_computations
+
+        self.panel.paint_changed()  # a stroke: the debounced live update
+        stale = self.panel.live.latest
+        self.panel.paint_changed()  # and another before the first update ran
+        self.timers[0].fire()
+        self.logic.jobs.wait()
+        self.assertEqual(self.errors, [])
+        self.assertGreater(self.panel.live.shown_generation, stale)  # the newest paint's result is shown
+        self.assertIs(self.parameters.outputSegmentation, output)
+        self.assertEqual(self.logic.feature_computations, computations)  # the features were reused
+        self.assertEqual(mrml.node_fingerprint(self.painting), painted)  # the painting is never written
+
+
 class ViewsTest(PanelTestCase):
     def setUp(self):
         super().setUp()

@@ -343,6 +343,18 @@ class QtEffectTest(EffectTestCase):
         self.assertEqual(self.effect.previews, [])
         self.assertEqual(self.errors, [])
 
+    def test_a_computation_dropped_by_a_scene_close_does_not_block_the_next_initialize(self):
+        self.effect.onPreview()
+        job = self.effect.featureJob
+        self.scene_logic.jobs.forget_all()  # what the module does when the scene closes
+        self.run_event_loop()
+        job.wait(60)
+        self.effect.onPreview()  # Initialize again: a new computation, not "already running" forever
+        self.assertIsNotNone(self.effect.featureJob)
+        self.assertIsNot(self.effect.featureJob, job)
+        self.effect.onCancel()
+        self.run_event_loop()
+
     def test_while_active_the_module_does_not_classify_the_same_strokes(self):
         from SPECTFewShotLib.runtime.panel import ModulePanel
 

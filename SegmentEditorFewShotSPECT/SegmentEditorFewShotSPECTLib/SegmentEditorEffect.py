@@ -92,8 +92,10 @@ class SegmentEditorEffect(AbstractScriptedSegmentEditorAutoCompleteEffect):
     def onPreview(self):
         """Initialize / Update: with the volume's features cached, the base class's preview (a fraction of a second);
         otherwise they are computed on the job runner first, and the preview follows when they are ready."""
-        if self.featureJob is not None:
+        if self.featureJob is not None and not self.featureJob.done:
             return  # the features are being computed: the preview follows
+        if self.featureJob is not None:  # dropped without a callback (the scene was closed meanwhile)
+            self.stopFollowingJob()
         with slicer.util.tryWithErrorDisplay(_("Few-shot SPECT failed."), waitCursor=True):
             from SPECTFewShotLib.dependencies import ensure_in_slicer
 
