@@ -84,10 +84,11 @@ class StudyTask:
 
 
 def input_hash(study: StudyInputs, settings: StudySettings) -> str:
-    """SHA-256 of the software version, the settings and the bytes of every input file (folders: every file)."""
+    """SHA-256 of the software version, the models' weights, the settings and the bytes of every input file
+    (folders: every file)."""
     digest = hashlib.sha256()
-    digest.update(json.dumps({"version": __version__, "settings": asdict(settings), "group": study.group},
-                             sort_keys=True).encode())
+    digest.update(json.dumps({"version": __version__, "models": models_fingerprint(settings.model),
+                              "settings": asdict(settings), "group": study.group}, sort_keys=True).encode())
     named = [("volume", study.volume), ("paint", study.paint), ("segmentation", study.segmentation),
              ("template", study.template), ("template_landmarks", study.template_landmarks),
              ("normals", settings.normals)]
@@ -96,6 +97,19 @@ def input_hash(study: StudyInputs, settings: StudySettings) -> str:
         if path:
             digest.update(_path_digest(Path(path)).encode())
     return digest.hexdigest()
+
+
+@functools.lru_cache(maxsize=8)
+def models_fingerprint(model: Optional[str] = None) -> list:
+    """The weights the commands use: each task's default model (id, SHA-256) and the chosen one (its registered
+    SHA-256, or the digest of a weights file): new weights make every study run again."""
+    from ..models.registry import list_models
+
+    entries = list_models()
+    chosen = [[e.task, e.id, e.sha256] for e in entries if e.default or (model is not None and e.id == model)]
+    if model is not None and Path(model).is_file():
+        chosen.append(["file", Path(model).name, _path_digest(Path(model))])
+    return sorted(chosen)
 
 
 def _path_digest(path: Path) -> str:
@@ -175,6 +189,9 @@ def run_study(task: StudyTask) -> dict:
             row.update(study_numbers(task, segmentation))
     except SPECTFewShotError as error:
         row.update(status=FAILED, error=f"{step}: {_one_line(str(error))}")
+    except OSError as error:  # the system refused a file (permissions, a full disk): the user's to fix
+        where = f"{error.filename}: " if error.filename else ""
+        row.update(status=FAILED, error=f"{step}: {where}{(error.strerror or str(error)).lower()}")
     except Exception as error:  # a study must never stop the cohort: recorded in one line, like the CLI does
         row.update(status=FAILED, error=f"{step}: internal error ({type(error).__name__}: {short_reason(error)})")
     row["warnings"] = " | ".join(line[len("warning:"):].strip() for line in log.getvalue().splitlines()

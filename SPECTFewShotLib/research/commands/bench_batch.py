@@ -170,6 +170,9 @@ def run(args: argparse.Namespace) -> int:
                 times[f"{workers} worker{'s' if workers > 1 else ''}"].append(seconds)
                 same &= _same_outputs(one_dir, work / f"batch-{workers}-{run_number}", timed)
         medians = {arm: statistics.median(values) for arm, values in times.items()}
+        full = _full_size_studies(work)
+        hashing = _client_side(studies, work)
+        table_s = _cohort_outputs(rows, work)
     n = len(timed)
     speedup = medians["1 worker"] / medians["2 workers"]
     overhead = medians["1 worker"] / medians["one process"] - 1.0
@@ -192,6 +195,12 @@ def run(args: argparse.Namespace) -> int:
         f"- fixed costs, once per batch: local cluster of 2 workers started in {start_s:.2f} s; a worker's first "
         f"study (imports, weights) {first_study_s:.2f} s",
         f"- Dask's own cost per task ({EMPTY_TASKS} empty tasks, 2 warm workers): {1000 * per_task:.2f} ms",
+        f"- the client's work before submitting (content hash of every input, the records read): "
+        f"{1000 * hashing:.1f} ms per study; cohort.csv and the cohort polar map for {TABLE_ROWS} rows: "
+        f"{table_s:.2f} s",
+        "- full-size studies (the two real studies, 70 x 70 x 50 voxels; a template; one warm process): "
+        + (", ".join(f"{name} {seconds:.2f} s" for name, seconds in full) or "not available")
+        + " for classify + localize + polar-map",
         f"- per-study outputs of both batches equal the one-process commands' outputs: {'yes' if same else 'NO'}",
     ]
     text = "\n".join(lines) + "\n"
@@ -202,6 +211,72 @@ def run(args: argparse.Namespace) -> int:
         write_text_atomic(args.output, f"<!-- written by: spectfewshot bench batch --runs {args.runs} -->\n" + text)
         print(f"wrote {args.output}")
     return 0
+
+
+TABLE_ROWS = 10_000
+
+
+def _full_size_studies(work: Path) -> list[tuple[str, float]]:
+    """Seconds of the three commands on each whole real study (the other as template), in this warm process."""
+    import numpy as np
+
+    from SPECTFewShotLib.cardiac_landmarks import lv_landmarks
+    from SPECTFewShotLib.cohort.manifest import StudyInputs
+    from SPECTFewShotLib.io.markups_io import write_landmarks
+    from SPECTFewShotLib.io.segmentation_io import Segmentation, segments_for, write_segmentation
+    from SPECTFewShotLib.io.volume_io import write_volume
+    from SPECTFewShotLib.painting import paint
+    from SPECTFewShotLib.research.evaluation.cases import SHARED_STUDIES, shared_study_case, shared_study_paths
+
+    folder = work / "full"
+    folder.mkdir(exist_ok=True)
+    names = [p for p in SHARED_STUDIES if shared_study_paths(p) is not None]
+    if len(names) < 2:
+        return []
+    for patient in names:
+        case = shared_study_case(patient)
+        write_volume(case.volume, folder / f"p{patient}.nii.gz")
+        support = paint(case.class_map, case.slices, "slices")
+        write_segmentation(Segmentation(case.volume.with_array(support), segments_for(case.classes,
+                                                                                      case.class_names)),
+                           folder / f"p{patient}_paint.seg.nrrd")
+        wall = Segmentation(case.volume.with_array((case.class_map == 2).astype(np.uint8)),
+                            segments_for([1], {1: "LV_myocardium"}))
+        write_landmarks(lv_landmarks(wall.labels), folder / f"p{patient}_lm.mrk.json")
+    out = []
+    for patient, template in zip(names, names[1:] + names[:1]):
+        study = StudyInputs(f"p{patient}", str(folder / f"p{patient}.nii.gz"),
+                            str(folder / f"p{patient}_paint.seg.nrrd"), None, str(folder / f"p{template}.nii.gz"),
+                            str(folder / f"p{template}_lm.mrk.json"))
+        seconds = [_one_process([study], folder / f"run{k}") for k in range(3)]
+        out.append((f"patient{patient}", statistics.median(seconds)))
+    return out
+
+
+def _client_side(studies, work: Path) -> float:
+    """Seconds per study for what the client does before submitting: hashing the inputs, reading the records."""
+    from SPECTFewShotLib.cohort.batch import make_tasks
+    from SPECTFewShotLib.cohort.study import StudySettings, _file_digest, reusable_row
+
+    _file_digest.cache_clear()
+    started = time.perf_counter()
+    for task in make_tasks(studies, work / "plan", StudySettings()):
+        reusable_row(task, False)
+    return (time.perf_counter() - started) / len(studies)
+
+
+def _cohort_outputs(rows: list, work: Path) -> float:
+    """Seconds to write cohort.csv and the cohort polar map for TABLE_ROWS rows (the bench's rows repeated)."""
+    from SPECTFewShotLib.cohort.figure import write_cohort_figure
+    from SPECTFewShotLib.cohort.table import write_cohort_table
+
+    many = [{**rows[k % len(rows)], "id": f"study{k:05d}"} for k in range(TABLE_ROWS)]
+    folder = work / "table"
+    folder.mkdir(exist_ok=True)
+    started = time.perf_counter()
+    write_cohort_table(many, folder)
+    write_cohort_figure(many, folder / "cohort_polar_map.png")
+    return time.perf_counter() - started
 
 
 def _dask_per_task(address: str) -> float:
