@@ -215,7 +215,7 @@ class SPECTFewShotLogic(ScriptedLoadableModuleLogic):
         from SPECTFewShotLib.mrml.cardiac_views import present_in_application, show_cardiac_views
 
         return show_cardiac_views(self.sceneLogic, volumeNode, segmentationNode, landmarksNode, axisLineNode,
-                                  reducedThreshold, lambda views: present_in_application(slicer, views))
+                                  reducedThreshold, lambda views, first: present_in_application(slicer, views, first))
 
     def createPainting(self, volumeNode):
         """A new segmentation to paint into, with empty segments for the usual classes."""

@@ -221,7 +221,10 @@ class ViewsTest(PanelTestCase):
         self.assertLess(min(width / (bounds[1] - bounds[0]), height / (bounds[3] - bounds[2])), 1.1)  # ... filling it
 
     def test_dragging_the_axis_updates_at_a_bounded_rate_and_once_more_on_release(self):
+        presented = []  # what the application shows: the layout once, then the slice views after each update
+        self.panel.present_views = lambda views, first: presented.append(first)
         views = self.show_views()
+        self.assertEqual(presented, [True])
         views.drag_interval_s = 3600.0  # no update between the first move and the release, whatever the machine
         line = views.nodes.axis_line
         start = np.asarray(line.GetNthControlPointPositionWorld(0))
@@ -236,6 +239,7 @@ class ViewsTest(PanelTestCase):
         np.testing.assert_allclose(views.result.frame.base, final * [-1, -1, 1], atol=1e-6)
         line.SetNthControlPointPositionWorld(0, *start)  # a move by a script (no drag) updates at once
         self.assertEqual(views.updates, updates + 3)
+        self.assertEqual(presented, [True, False, False, False])  # the layout and the polar-map zoom are kept
 
 
 @unittest.skipIf(slicer is None, "needs slicer-core")

@@ -185,9 +185,10 @@ def add_cardiac_layout(layout_node: Any) -> int:
     return CARDIAC_LAYOUT_ID
 
 
-def show_views(scene: Any, nodes: CardiacViewNodes, frame: CardiacFrame) -> list[str]:
+def show_views(scene: Any, nodes: CardiacViewNodes, frame: CardiacFrame, fit: bool = True) -> list[str]:
     """Put SA, VLA and HLA in the Red, Yellow and Green slice views (turned to their planes) and the polar-map
-    figure in the PolarMap view, fitted to it, for the views the scene has; returns the layout names it set."""
+    figure in the PolarMap view (fitted to it unless `fit` is False: a moved axis keeps the user's zoom), for the
+    views the scene has; returns the layout names it set."""
     volumes = {"Red": nodes.short_axis, "Yellow": nodes.vertical_long_axis, "Green": nodes.horizontal_long_axis,
                POLAR_MAP_VIEW: nodes.polar_map_image}
     shown = []
@@ -199,7 +200,8 @@ def show_views(scene: Any, nodes: CardiacViewNodes, frame: CardiacFrame) -> list
             composite.SetForegroundVolumeID(None)
             shown.append(composite.GetLayoutName())
     orient_slice_views(scene, frame)
-    fit_polar_map_view(scene, nodes)
+    if fit:
+        fit_polar_map_view(scene, nodes)
     return shown
 
 
@@ -384,12 +386,15 @@ def views_logic_for(scene_logic: Any, reduced_threshold: float = 70.0) -> Cardia
     return views
 
 
-def present_in_application(slicer: Any, views: CardiacViewsLogic) -> None:
+def present_in_application(slicer: Any, views: CardiacViewsLogic, first: bool = True) -> None:
     """Show computed views in the application's cardiac layout: SA, VLA, HLA turned to their planes, the polar map
-    fitted to its view (Slicer's FitSliceToAll, as for any volume shown), the segment table selected. Headless
-    (no layout manager) it does nothing."""
+    fitted to its view (Slicer's FitSliceToAll, as for any volume shown), the segment table selected. After a
+    moved axis (`first` False) only the slice views follow. Headless (no layout manager) it does nothing."""
     layout_manager = slicer.app.layoutManager()
     if layout_manager is None or views.result is None:
+        return
+    if not first:
+        show_views(views.scene, views.nodes, views.result.frame, fit=False)
         return
     layout_node = layout_manager.layoutLogic().GetLayoutNode()
     layout_node.SetViewArrangement(add_cardiac_layout(layout_node))
@@ -404,12 +409,12 @@ def present_in_application(slicer: Any, views: CardiacViewsLogic) -> None:
 
 def show_cardiac_views(scene_logic: Any, volume_node: Any, segmentation_node: Any, landmarks_node: Any = None,
                        axis_line_node: Any = None, reduced_threshold: float = 70.0,
-                       present: Optional[Callable[[CardiacViewsLogic], None]] = None) -> CardiacAnalysis:
+                       present: Optional[Callable[[CardiacViewsLogic, bool], None]] = None) -> CardiacAnalysis:
     """Compute and write the cardiac views now (the scripting API; the module panel computes them on its job
     runner), `present` them, and follow the axis line; returns the analysis."""
     views = views_logic_for(scene_logic, reduced_threshold)
     views.setup(volume_node, segmentation_node, landmarks_node, axis_line_node=axis_line_node)
     if present is not None:
-        present(views)
-    views.observe_axis_line(None if present is None else (lambda _: present(views)))
+        present(views, True)
+    views.observe_axis_line(None if present is None else (lambda _: present(views, False)))
     return views.result

@@ -32,7 +32,7 @@ class ModulePanel:
     """The module widget's actions on one scene's SceneLogic (`mrml.scene_logic.scene_logic_for`)."""
 
     def __init__(self, scene_logic: Any, show: Show, error: ErrorDisplay, make_timer: TimerFactory,
-                 present_views: Optional[Callable[[Any], None]] = None) -> None:
+                 present_views: Optional[Callable[[Any, bool], None]] = None) -> None:
         self.logic = scene_logic
         self.show = show
         self.error = error
@@ -270,9 +270,10 @@ class ModulePanel:
 
     def _write_views(self, views: Any, result: Any) -> None:
         views.write(result)
-        if self.present_views is not None:
-            self.present_views(views)
-        views.observe_axis_line(self.present_views and (lambda _: self.present_views(views)))
+        present = self.present_views
+        if present is not None:
+            present(views, True)
+        views.observe_axis_line(None if present is None else (lambda _: present(views, False)))
         reduced = [str(segment.number) for segment in result.polar_map.segments if segment.reduced]
         self.show(f"Reduced segments: {', '.join(reduced)}" if reduced else "No reduced segment", None)
 
@@ -301,6 +302,6 @@ def slicer_panel(slicer: Any, qt: Any, scene_logic: Any, show: Show) -> ModulePa
         return qt_timer
 
     panel = ModulePanel(scene_logic, show, lambda message, error: slicer.util.errorDisplay(
-        message, detailedText=str(error)), timer, lambda views: present_in_application(slicer, views))
+        message, detailedText=str(error)), timer, lambda views, first: present_in_application(slicer, views, first))
     scene_logic.jobs.listeners.append(panel.progress)
     return panel
