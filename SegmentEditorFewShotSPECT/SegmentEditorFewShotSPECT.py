@@ -19,7 +19,8 @@ class SegmentEditorFewShotSPECT(ScriptedLoadableModule):
         self.parent.hidden = True
         self.parent.helpText = _(
             "Registers the <b>Few-shot SPECT</b> effect of the Segment Editor: paint a few strokes of each tissue "
-            "and the ProtoNet classifier completes the segmentation (preview, auto-update, Apply, Cancel).")
+            "and the few-shot classifier (ProtoNet prototypes from the paint, a learner fitted on it, a graph cut) "
+            "completes the segmentation (preview, auto-update, Apply, Cancel).")
         self.parent.acknowledgementText = _(
             "Method after Khan, Boddepalli, Bhattacharyya and Mitra, Few-Shot Classification and Anatomical "
             "Localization of Tissues in SPECT Imaging, arXiv:2502.06632 (2025).")

@@ -9,7 +9,7 @@ from unittest import mock
 import numpy as np
 
 from SPECTFewShotLib.classification import session as session_module
-from SPECTFewShotLib.classification.prior_features import held_out_prior, paint_folds
+from SPECTFewShotLib.classification.prior_features import CrossFittedPrior, paint_folds
 from SPECTFewShotLib.classification.session import StudySession
 from SPECTFewShotLib.io.segmentation_io import read_segmentation, write_segmentation
 from SPECTFewShotLib.io.volume_io import write_volume
@@ -54,20 +54,26 @@ class DefaultPathRunsProtoNetTest(unittest.TestCase):
         session.set_volume(self.volume)
         self.assertEqual(network.slabs, self.volume.array.shape[0])  # every axial slice, once per volume
         session.set_support(self.support)
-        for stages in ("preview", "learner", "full"):
-            with mock.patch.object(session_module, "held_out_prior", wraps=held_out_prior) as held_out:
+        with mock.patch.object(session_module, "CrossFittedPrior", wraps=CrossFittedPrior) as prototypes:
+            session.predict("preview")  # the quick answer reads the embedding's components, not yet the prototypes
+            self.assertEqual(prototypes.call_count, 0)
+            for stages in ("learner", "full"):
                 session.predict(stages)
-            self.assertGreater(held_out.call_count, 0, stages)
+            self.assertEqual(prototypes.call_count, 1)  # once per paint change, shared by the stages
+            session.set_support(self.support)
+            session.predict("full")
+            self.assertEqual(prototypes.call_count, 2)
+        self.assertEqual(session._embedding.shape[0], session.embedding_channels)
         self.assertEqual(network.slabs, self.volume.array.shape[0])  # a paint change costs no network pass
 
     def test_without_protonet_nothing_is_embedded(self):
         session, network = self.session(use_protonet=False)
         session.set_volume(self.volume)
         session.set_support(self.support)
-        with mock.patch.object(session_module, "held_out_prior", wraps=held_out_prior) as held_out:
+        with mock.patch.object(session_module, "CrossFittedPrior", wraps=CrossFittedPrior) as prototypes:
             session.predict("full")
         self.assertEqual(network.slabs, 0)
-        self.assertEqual(held_out.call_count, 0)
+        self.assertEqual(prototypes.call_count, 0)
 
 
 class HeldOutPrototypesTest(unittest.TestCase):
@@ -88,7 +94,7 @@ class HeldOutPrototypesTest(unittest.TestCase):
 
     def test_each_painted_slice_sees_prototypes_of_the_other_slices_only(self):
         painted, where = self.painted([7, 12, 16])
-        held_out = held_out_prior(self.prior, painted, where)
+        held_out = CrossFittedPrior(self.prior, painted, where).held_out()
         all_paint = self.prior.probabilities_at(self.prior.prototypes(painted, where), where).T
         self.assertGreater(float(np.abs(held_out - all_paint).max()), 0.01)  # the leak it removes
         mine = where[:, 0] == 12
@@ -99,7 +105,7 @@ class HeldOutPrototypesTest(unittest.TestCase):
         painted, where = self.painted([12])
         folds = paint_folds(where)
         self.assertGreaterEqual(len(np.unique(folds)), 3)
-        held_out = held_out_prior(self.prior, painted, where)
+        held_out = CrossFittedPrior(self.prior, painted, where).held_out()
         all_paint = self.prior.probabilities_at(self.prior.prototypes(painted, where), where).T
         self.assertFalse(np.allclose(held_out, all_paint, atol=1e-3))
 

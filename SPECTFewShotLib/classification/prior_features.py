@@ -9,6 +9,9 @@ Unpainted voxels get the mean of those per-fold probabilities (cross-fitting): t
 what prototypes of all folds but one say, and a prior that is only confident on its own paint cannot fool it (with
 an untrained network, all-paint probabilities for the unpainted voxels cost 0.09 of myocardium Dice on patient001,
 the per-fold mean 0.01; docs/decisions.md). A class painted in one fold only keeps its prototypes from that fold.
+
+Each fold's probabilities are computed once per paint change on the embedding's grid, and every answer (the
+painted voxels', the unpainted voxels', a preview's sample) is read from them.
 """
 
 from __future__ import annotations
@@ -31,49 +34,43 @@ def paint_folds(where: np.ndarray) -> np.ndarray:
     return np.minimum(((angle + np.pi) / (2 * np.pi) * SECTORS).astype(np.int64), SECTORS - 1)
 
 
-def fold_prototypes(prior: Any, painted: np.ndarray, where: np.ndarray) -> list[tuple[np.ndarray, Any]]:
-    """(the fold's rows of `where`, prototypes of the other folds) for every fold of the paint; `prior` is a
-    FewShotSession on the volume."""
-    folds = paint_folds(where)
-    out = []
-    for fold in np.unique(folds):
-        mine = folds == fold
-        out.append((np.flatnonzero(mine), prior.prototypes(painted, where[~mine], fallback=where[mine])))
-    return out
+class CrossFittedPrior:
+    """The prior's class probabilities for one paint: per fold of the paint, from prototypes of the other folds."""
 
+    def __init__(self, prior: Any, painted: np.ndarray, where: np.ndarray) -> None:
+        """`prior`: a FewShotSession on the volume; `painted`: class indices [k, j, i] (-1 unpainted); `where`: the
+        painted voxels (n, 3)."""
+        self.prior, self.where = prior, where
+        self.folds = paint_folds(where)
+        self.cells = []  # per fold: probabilities [C, k', j', i'] on the embedding's grid
+        for fold in np.unique(self.folds):
+            mine = self.folds == fold
+            prototypes = prior.prototypes(painted, where[~mine], fallback=where[mine])
+            self.cells.append(prior.grid_probabilities(prototypes))
+        self.mean_cells = sum(self.cells) / np.float32(len(self.cells))
 
-def held_out_prior(prior: Any, painted: np.ndarray, where: np.ndarray, rows: np.ndarray | None = None
-                   ) -> np.ndarray:
-    """The prior's class probabilities [n, C] (float32) of the painted voxels where[rows] (all when `rows` is None),
-    each from prototypes built without its own fold of the paint."""
-    rows = np.arange(len(where)) if rows is None else np.asarray(rows)
-    position = np.full(len(where), -1)
-    position[rows] = np.arange(len(rows))
-    out = np.empty((len(rows), int(painted.max()) + 1), dtype=np.float32)
-    for members, prototypes in fold_prototypes(prior, painted, where):
-        chosen = members[position[members] >= 0]
-        if len(chosen):
-            out[position[chosen]] = prior.probabilities_at(prototypes, where[chosen]).T
-    return out
+    def held_out(self, rows: np.ndarray | None = None) -> np.ndarray:
+        """Probabilities [n, C] (float32) of the painted voxels where[rows] (all when None), each from its own fold's
+        held-out prototypes."""
+        rows = np.arange(len(self.where)) if rows is None else np.asarray(rows)
+        out = np.empty((len(rows), self.mean_cells.shape[0]), dtype=np.float32)
+        for fold, cells in zip(np.unique(self.folds), self.cells):
+            chosen = np.flatnonzero(self.folds[rows] == fold)
+            out[chosen] = self._at(cells, self.where[rows[chosen]]).T
+        return out
 
+    def voxels(self) -> np.ndarray:
+        """Probabilities [C, k, j, i] (float32) at every voxel: the mean over the folds."""
+        import torch
 
-def voxel_prior(prior: Any, painted: np.ndarray, where: np.ndarray) -> np.ndarray:
-    """The prior's class probabilities [C, k, j, i] (float32) at every voxel: the mean over the folds of the paint of
-    what prototypes of the other folds say (cross-fitting, as the painted voxels see it)."""
-    import torch
+        grid = self.prior.grid
+        if grid.stride == 1:
+            return self.mean_cells
+        return np.ascontiguousarray(grid.upsample(torch.from_numpy(self.mean_cells)).numpy())
 
-    folds = fold_prototypes(prior, painted, where)
-    cells = sum(prior.grid_probabilities(prototypes) for _, prototypes in folds) / np.float32(len(folds))
-    grid = prior.grid
-    if grid.stride == 1:
-        return cells
-    return np.ascontiguousarray(grid.upsample(torch.from_numpy(cells)).numpy())
-
-
-def sampled_prior(prior: Any, painted: np.ndarray, where: np.ndarray, sample: tuple) -> np.ndarray:
-    """voxel_prior on a grid of voxels `sample` (slices along k, j, i) only: [C, ...] (float32)."""
-    axes = [np.arange(n)[s] for n, s in zip(painted.shape, sample)]
-    voxels = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, 3)
-    folds = fold_prototypes(prior, painted, where)
-    values = sum(prior.probabilities_at(prototypes, voxels) for _, prototypes in folds) / np.float32(len(folds))
-    return values.reshape(values.shape[0], *(len(a) for a in axes))
+    def _at(self, cells: np.ndarray, voxels: np.ndarray) -> np.ndarray:
+        """Grid probabilities [C, ...] at voxels (n, 3), interpolated as the voxel grid is: [C, n]."""
+        grid = self.prior.grid
+        if grid.stride == 1:
+            return cells[:, voxels[:, 0], voxels[:, 1], voxels[:, 2]]
+        return grid.interpolate(cells, voxels)

@@ -17,7 +17,8 @@ the segments' names or terminology say which class is which, else the paint does
 
 Other stages: "prior" is ProtoNet alone (prototypes from all the paint, its spatial prior from the painted slices,
 the same connectivity and blood-pool steps); "learner" skips the graph cut; "preview" is the learner's quick answer
-for a live display (a sample of the paint, a coarse grid, no graph cut). `use_protonet=False` runs the same learner
+for a live display (a sample of the paint, a coarse grid, the embedding's components but not yet the prototypes,
+no graph cut). `use_protonet=False` runs the same learner
 and graph cut without any ProtoNet input (the ablation; `classify --without-protonet`). Painted voxels always keep
 their painted label and a class that is not painted never appears. `probabilities` are the ones the labels come
 from: the learner's, calibrated to the painted class shares (calibrate_to_paint; the prior's for "prior"), painted
@@ -46,7 +47,7 @@ from .enclosure import cavity_from_paint, drop_unenclosed_blood_pool
 from .graph_cut import SMOOTHNESS, alpha_expansion, contrast_weights, uncertain_band
 from .learner import TreeEnsemble
 from .paint_distances import euclidean_distances, training_distances
-from .prior_features import held_out_prior, sampled_prior, voxel_prior
+from .prior_features import CrossFittedPrior
 from .result import ClassificationResult
 from .study_features import StudyFeatures, compute_study_features
 
@@ -93,10 +94,12 @@ class StudySession:
         self.timings: dict[str, float] = {}
         self._volume: Optional[Volume] = None
         self._study: Optional[StudyFeatures] = None
+        self._embedding: Optional[np.ndarray] = None  # the ProtoNet embedding's leading components [n, k, j, i]
         self._edges: Optional[list[np.ndarray]] = None
         self._support: Optional[PaintedSupport] = None
         self._support_segmentation: Optional[Segmentation] = None
         self._prior_ready = False
+        self._cross_fitted: Optional[CrossFittedPrior] = None  # the prototypes' probabilities for this paint
 
     @property
     def prior(self):
@@ -139,12 +142,11 @@ class StudySession:
             self.prior.set_volume(volume, _scaled(progress, 0.0, share), cancel)
         prior_s = time.perf_counter() - started
         study = compute_study_features(volume.array, _scaled(progress, share, 1.0), cancel)
-        if self.embedding_channels:
-            study = study.with_channels(self.prior.principal_channels(self.embedding_channels),
-                                        tuple(f"embedding_{n}" for n in range(self.embedding_channels)))
+        embedding = self.prior.principal_channels(self.embedding_channels) if self.embedding_channels else None
         spacing = _spacing_kji(volume)
         edges = contrast_weights(study.counts, spacing, self.smoothness)
         self._volume, self._study, self._edges, self._support = volume, study, edges, None
+        self._embedding, self._cross_fitted = embedding, None
         self._prior_ready = needs_prior
         self.feature_computations += 1
         self.timings = {"prior_features_s": prior_s, "study_features_s": time.perf_counter() - started - prior_s}
@@ -156,10 +158,13 @@ class StudySession:
             raise InputError("set the volume before the painted support")
         self._support = check_support(support, self._volume)
         self._support_segmentation = support
+        self._cross_fitted = None
 
-    def predict(self, stages: Optional[str] = None) -> ClassificationResult:
-        """Classify every voxel from the current support; `stages` overrides the session's for this call."""
+    def predict(self, stages: Optional[str] = None, use_protonet: Optional[bool] = None) -> ClassificationResult:
+        """Classify every voxel from the current support; `stages` overrides the session's for this call, and
+        `use_protonet=False` leaves the ProtoNet inputs out of this call (the ablation on the same features)."""
         stages = stages or self.stages
+        protonet = self.use_protonet if use_protonet is None else bool(use_protonet) and self.use_protonet
         if stages not in STAGES:
             raise InputError(f"unknown stages '{stages}'; choose one of {', '.join(STAGES)}")
         if self._volume is None or self._support is None or self._study is None:
@@ -171,9 +176,9 @@ class StudySession:
         if stages == "prior":
             return self._prior_alone(painted, where)
         if stages == "preview":
-            return self._preview(painted, where, n_classes)
+            return self._preview(painted, where, n_classes, protonet)
         started = time.perf_counter()
-        probabilities = self._learner_probabilities(painted, where, n_classes)
+        probabilities = self._learner_probabilities(painted, where, n_classes, protonet)
         self.timings["learner_s"] = time.perf_counter() - started
         started = time.perf_counter()
         if stages == "full":
@@ -200,7 +205,11 @@ class StudySession:
         assert self._support is not None and self._volume is not None
         started = time.perf_counter()
         self.prepare_prior()
-        probabilities = voxel_prior(self.prior, painted, where)
+        probabilities = self.prior.cell_probabilities(painted, where)  # prototypes of all the paint
+        if self.prior.grid.stride > 1:
+            import torch
+
+            probabilities = np.ascontiguousarray(self.prior.grid.upsample(torch.from_numpy(probabilities)).numpy())
         if self.prior.spatial_prior is not None:
             apply_prior(probabilities, painted, self._volume.spacing, self.prior.spatial_prior)
         apply_paint(probabilities, painted)
@@ -240,30 +249,27 @@ class StudySession:
             self._prior_ready = True
         self.prior.set_support(self._support_segmentation)
 
-    def _preview(self, painted: np.ndarray, where: np.ndarray, n_classes: int) -> ClassificationResult:
+    def _preview(self, painted: np.ndarray, where: np.ndarray, n_classes: int, protonet: bool
+                 ) -> ClassificationResult:
         """The learner's quick answer: fitted on at most PREVIEW_TRAINING painted voxels per class, predicted on a
         grid of about PREVIEW_VOXELS points, each class's regions kept where they touch its paint, spread to the
         voxels; no graph cut."""
         assert self._study is not None and self._volume is not None and self._support is not None
         started = time.perf_counter()
-        support, channels = self._support, self._study.channels
+        support = self._support
         spacing = _spacing_kji(self._volume)
         rows = _per_class_sample(painted[tuple(where.T)], PREVIEW_TRAINING)
         stride = _stride_for(painted.shape, PREVIEW_VOXELS)
         sample = tuple(slice(None, None, stride) for _ in range(3))
-        grid = channels[(slice(None), *sample)]
-        features = [grid.reshape(grid.shape[0], -1)]
-        train_extra: tuple = ()
-        if self.prior_features:
-            self.prepare_prior()
-            train_extra = (held_out_prior(self.prior, painted, where, rows),)
-            features.append(sampled_prior(self.prior, painted, where, sample).reshape(n_classes, -1))
-        learner, use_distances = self._fit(painted, where, where[rows], n_classes, train_extra)
+        grids = [c[(slice(None), *sample)] for c in self._volume_channels(protonet)]
+        grid_shape = grids[0].shape[1:]
+        features = [g.reshape(g.shape[0], -1) for g in grids]
+        learner, use_distances = self._fit(painted, where, where[rows], n_classes, protonet)
         if use_distances:
             features.append(euclidean_distances(painted, n_classes, spacing, sample=sample).reshape(n_classes, -1))
         coarse = learner.predict_proba(np.ascontiguousarray(np.concatenate(features).T))
-        coarse = np.ascontiguousarray(coarse.T).reshape(n_classes, *grid.shape[1:])
-        cells = np.full(grid.shape[1:], -1, dtype=painted.dtype)  # a cell holding paint takes one painted class
+        coarse = np.ascontiguousarray(coarse.T).reshape(n_classes, *grid_shape)
+        cells = np.full(grid_shape, -1, dtype=painted.dtype)  # a cell holding paint takes one painted class
         cells[tuple((where // stride).T)] = painted[tuple(where.T)]
         cavity, grid_spacing = self._cavity_finder(painted, where, stride), tuple(stride * s for s in spacing)
         labels = _spread(_connected_to_paint(coarse.argmax(0), coarse, cells, cavity, grid_spacing), stride,
@@ -286,33 +292,48 @@ class StudySession:
         return ClassificationResult(result, support.class_labels, support.class_names,
                                     make_probabilities=probabilities)
 
+    def cross_fitted_prior(self, painted: np.ndarray, where: np.ndarray) -> CrossFittedPrior:
+        """The prototypes' probabilities for the current paint (computed once per paint change)."""
+        if self._cross_fitted is None:
+            self.prepare_prior()
+            self._cross_fitted = CrossFittedPrior(self.prior, painted, where)
+        return self._cross_fitted
+
+    def _volume_channels(self, protonet: bool) -> list[np.ndarray]:
+        """The per-voxel channels [F, k, j, i] the learner reads whatever the paint: the study's filter bank, and
+        the embedding's leading components when ProtoNet is used."""
+        assert self._study is not None
+        if protonet and self._embedding is not None:
+            return [self._study.channels, self._embedding]
+        return [self._study.channels]
+
     def _fit(self, painted: np.ndarray, where: np.ndarray, train_where: np.ndarray, n_classes: int,
-             extra_train: tuple = ()) -> tuple:
+             protonet: bool, extra_train: tuple = ()) -> tuple:
         """The learner fitted on the painted voxels `train_where` (a subset of all painted voxels `where`), and
         whether it reads distances to the paint (leave one slice out needs paint on two axial slices)."""
         assert self._study is not None and self._volume is not None
         slices = np.unique(where[:, 0])
         use_distances = len(slices) >= 2
         k, j, i = train_where.T
-        train = [self._study.channels[:, k, j, i].T, *extra_train]
+        train = [*(c[:, k, j, i].T for c in self._volume_channels(protonet)), *extra_train]
         if use_distances:
             train.append(training_distances(painted, n_classes, _spacing_kji(self._volume), slices, train_where))
         classes = painted[k, j, i].astype(np.int64)
         return TreeEnsemble(workers=self.workers).fit(np.concatenate(train, axis=1), classes), use_distances
 
-    def _learner_probabilities(self, painted: np.ndarray, where: np.ndarray, n_classes: int) -> np.ndarray:
+    def _learner_probabilities(self, painted: np.ndarray, where: np.ndarray, n_classes: int, protonet: bool
+                               ) -> np.ndarray:
         """The tree ensemble's class probabilities [C, k, j, i] (float32), painted voxels certain."""
         assert self._study is not None and self._volume is not None
-        channels = self._study.channels
         extra, train_extra = [], []
-        if self.prior_features:
-            self.prepare_prior()
-            extra.append(voxel_prior(self.prior, painted, where))
-            train_extra.append(held_out_prior(self.prior, painted, where))
-        learner, use_distances = self._fit(painted, where, where, n_classes, tuple(train_extra))
+        if self.prior_features and protonet:
+            prior = self.cross_fitted_prior(painted, where)
+            extra.append(prior.voxels())
+            train_extra.append(prior.held_out())
+        learner, use_distances = self._fit(painted, where, where, n_classes, protonet, tuple(train_extra))
         if use_distances:
             extra.append(euclidean_distances(painted, n_classes, _spacing_kji(self._volume)))
-        voxel_features = [channels, *extra]
+        voxel_features = [*self._volume_channels(protonet), *extra]
 
         def features_at(index: tuple) -> np.ndarray:
             return np.concatenate([f[(slice(None), *index)].reshape(f.shape[0], -1) for f in voxel_features]).T

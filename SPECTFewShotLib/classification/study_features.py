@@ -34,11 +34,6 @@ class StudyFeatures:
     names: tuple[str, ...]
     counts: np.ndarray
 
-    def with_channels(self, channels: np.ndarray, names: tuple[str, ...]) -> StudyFeatures:
-        """These features with more channels [n, k, j, i] appended."""
-        return StudyFeatures(np.concatenate([self.channels, channels.astype(np.float32)]), self.names + names,
-                             self.counts)
-
     @property
     def count(self) -> int:
         """Number of feature channels."""

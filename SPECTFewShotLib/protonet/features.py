@@ -84,7 +84,7 @@ class FeatureGrid:
         voxels = (np.argwhere(label_changes_nearby(cell_labels))[:, None, :] * s + offsets[None]).reshape(-1, 3)
         voxels = voxels[(voxels < np.asarray(self.shape)).all(axis=1)]
         if len(voxels):
-            labels[tuple(voxels.T)] = self._interpolate(probabilities, voxels).argmax(0)
+            labels[tuple(voxels.T)] = self.interpolate(probabilities, voxels).argmax(0)
         return labels
 
     def interpolation_corners(self, voxels: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
@@ -109,7 +109,7 @@ class FeatureGrid:
                     weights.append(weight)
         return corners, weights
 
-    def _interpolate(self, values: np.ndarray, voxels: np.ndarray) -> np.ndarray:
+    def interpolate(self, values: np.ndarray, voxels: np.ndarray) -> np.ndarray:
         """Trilinear interpolation (align_corners=False, as upsample) of cell values [C, ...] at voxels (n, 3)."""
         flat = values.reshape(values.shape[0], -1)
         corners, weights = self.interpolation_corners(voxels)

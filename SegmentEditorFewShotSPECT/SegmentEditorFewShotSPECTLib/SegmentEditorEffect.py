@@ -1,5 +1,5 @@
-"""The "Few-shot SPECT" Segment Editor effect: complete a segmentation from painted seeds with the ProtoNet
-classifier, the way Grow from seeds completes it with GrowCut (preview, auto-update after each stroke, Cancel,
+"""The "Few-shot SPECT" Segment Editor effect: complete a segmentation from painted seeds with the few-shot
+classifier (ProtoNet prototypes, a per-study learner, a graph cut), the way Grow from seeds completes it with GrowCut (preview, auto-update after each stroke, Cancel,
 masking), except that Apply writes the result into a separate segmentation and leaves the seeds as painted.
 
 The preview is SPECTFewShotLib.mrml.segment_editor_effect.effect_preview and Apply is its write_result, the
@@ -51,8 +51,10 @@ class SegmentEditorEffect(AbstractScriptedSegmentEditorAutoCompleteEffect):
         return "<html>" + _("""Complete a SPECT segmentation from a few painted strokes or slices.<br>
         Paint each tissue (e.g. LV_myocardium, LV_blood_pool, liver, background) with its own segment, at least two.
         <ul style="margin: 0">
-        <li>Click <dfn>Initialize</dfn>: a Prototypical Network classifies every voxel of the source volume from the
-        painted voxels (the first time, the volume's features are computed in the background, with a progress bar).
+        <li>Click <dfn>Initialize</dfn>: every voxel of the source volume is classified from the painted voxels:
+        prototypes of each tissue in a Prototypical Network's embedding, a learner fitted on the paint, a graph cut
+        (the first time, the embedding and the volume's features are computed in the background, with a progress
+        bar).
         <li>Paint more where the preview is wrong: with <dfn>Auto-update</dfn> the preview follows each stroke.
         <li>Click <dfn>Apply</dfn> to write the preview into the painting's <i>tissue classes</i> segmentation (the
         one the SPECT Few-Shot module shows); your painted seeds stay as painted, so you can paint more and apply

@@ -28,13 +28,17 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--held-out", type=int, default=12,
                         help="held-out phantom studies (default: %(default)s; 0 = none)")
     parser.add_argument("--model", help="ProtoNet model id or weights file (default: the shipped one)")
+    parser.add_argument("--real-model", action="append", default=[], metavar="PATIENT=MODEL",
+                        help="the ProtoNet model a real study is classified with, e.g. 001=loso-001.pt (a model "
+                             "trained without it; repeatable; default: --model)")
     parser.add_argument("--patch-episodes", type=int, default=500,
                         help="episodes of the paper's patch protocol per K (default: %(default)s; 0 = skip)")
     parser.add_argument("--no-real", action="store_true", help="leave out the real studies")
     parser.add_argument("--conditions", action="store_true",
                         help="instead: the unseen studies' conditions rehearsed on the real studies (three-class "
-                             "crops of 24^3, 32^3 and 48^3, each also as a low-count copy), the study classifier "
-                             "next to GrowCut and the random forest")
+                             "crops of 24^3, 32^3 and 48^3, each also as a low-count copy; crops whose cavity "
+                             "reaches the faces; short-axis-reoriented crops), the study classifier and its "
+                             "ablation next to GrowCut and the random forest")
     parser.add_argument("--cache", metavar="DIR", help="phantom cache folder (default: ~/.cache/spectfewshot)")
     parser.add_argument("-o", "--output", metavar="FILE.md", help="also write the results as markdown")
     parser.set_defaults(func=run)
@@ -43,12 +47,20 @@ def register(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Evaluate and print the tables (and write them as markdown)."""
     from SPECTFewShotLib.classification.session import StudySession
-    from SPECTFewShotLib.research.evaluation.cases import CROP_SIZE, condition_cases, phantom_case, real_cases
+    from SPECTFewShotLib.research.evaluation.cases import (
+        CROP_SIZE,
+        condition_cases,
+        cut_heart_cases,
+        phantom_case,
+        real_cases,
+    )
     from SPECTFewShotLib.research.evaluation.classify_evaluation import (
         GROWCUT,
         METHODS,
+        PROTONET,
         RANDOM_FOREST,
         STUDY,
+        STUDY_WITHOUT_PROTONET,
         evaluate_cases,
         markdown_table,
         summary_table,
@@ -60,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
     if args.output:
         check_writable(args.output)
     started = time.perf_counter()
+    real_models = _real_models(args.real_model)
     session = StudySession(args.model, "cpu")
     entry = session.model_entry
     seeds = held_out_seeds(0 if args.conditions else max(args.held_out, 0))
@@ -69,15 +82,26 @@ def run(args: argparse.Namespace) -> int:
         print(f"model {entry.id if entry else '?'}; {len(studies)} held-out phantom studies (seeds {seeds[0]}-"
               f"{seeds[-1]}) ready in {time.perf_counter() - started:.0f} s", flush=True)
     if args.conditions:
-        cases, methods = condition_cases(), (STUDY, GROWCUT, RANDOM_FOREST)
+        cases = condition_cases() + cut_heart_cases()
+        methods = (STUDY, STUDY_WITHOUT_PROTONET, PROTONET, GROWCUT, RANDOM_FOREST)
     else:
         cases, methods = ([] if args.no_real else real_cases(CROP_SIZE)), METHODS
     cases += [("held-out phantoms", phantom_case(f"phantom seed {s.seed}", s.image, s.tissues, s.label_values))
               for s in studies]
-    results = evaluate_cases(cases, session, methods=methods, progress=lambda name: print(f"  {name}", flush=True))
+    results = []
+    sessions = {None: session}
+    for group, case in cases:
+        model = next((m for patient, m in real_models.items() if f"patient{patient}" in group), None)
+        if model not in sessions:
+            sessions[model] = StudySession(model, "cpu")
+        results += evaluate_cases([(group, case)], sessions[model], methods=methods,
+                                  progress=lambda name: print(f"  {name}", flush=True))
     table = markdown_table(summary_table(results), PAINTING_CLASSES)
+    calibration = _calibration_table(results)
     print()
     print(table)
+    print()
+    print(calibration)
     patch_lines = []
     if args.patch_episodes > 0 and studies and not args.conditions:
         for result in run_patch_protocol(session.prior.network, studies, episodes=args.patch_episodes):
@@ -90,9 +114,37 @@ def run(args: argparse.Namespace) -> int:
     elapsed = time.perf_counter() - started
     print(f"\nevaluation took {elapsed / 60:.1f} min")
     if args.output:
-        write_text_atomic(args.output, _markdown(args, entry, seeds, table, patch_lines, results, elapsed))
+        write_text_atomic(args.output, _markdown(args, entry, seeds, table, patch_lines, results, elapsed,
+                                                 calibration, real_models))
         print(f"wrote {args.output}")
     return 0
+
+
+def _real_models(pairs: list[str]) -> dict[str, str]:
+    """PATIENT=MODEL pairs as a dict; one line of error for a malformed pair."""
+    from SPECTFewShotLib.errors import InputError
+
+    out = {}
+    for pair in pairs:
+        patient, _, model = pair.partition("=")
+        if not patient or not model:
+            raise InputError(f"--real-model takes PATIENT=MODEL (e.g. 001=model.pt), not '{pair}'")
+        out[patient.removeprefix("patient")] = model
+    return out
+
+
+def _calibration_table(results) -> str:
+    """The product's probabilities per group and painting: labels that are their voxel's most probable class, and
+    the expected calibration error on the unpainted slices (mean over the cases)."""
+    import numpy as np
+
+    rows = ["| data | painting | labels most probable | calibration error (unpainted slices) |", "|---|---|---|---|"]
+    keys = list(dict.fromkeys((r.group, r.protocol) for r in results if r.agreement is not None))
+    for group, protocol in keys:
+        chosen = [r for r in results if (r.group, r.protocol) == (group, protocol) and r.agreement is not None]
+        rows.append(f"| {group} (n={len(chosen)}) | {protocol} | {np.mean([r.agreement for r in chosen]):.2%} | "
+                    f"{np.mean([r.calibration_error for r in chosen]):.3f} |")
+    return "\n".join(rows)
 
 
 def _conditions(args) -> str:
@@ -100,10 +152,13 @@ def _conditions(args) -> str:
     if not args.conditions:
         return ""
     return (" (with --conditions: crops of 24^3, 32^3 and 48^3 instead, each also as a low-count copy, Poisson "
-            "counts scaled to 8 expected at the hottest voxels, like a gated frame's)")
+            "counts scaled to 8 expected at the hottest voxels, like a gated frame's; 32^3 crops moved by 13 voxels "
+            "along k, j and i, whose face cuts the cavity where the volume allows, and 20^3 crops; each study "
+            "resampled with its LV long axis along k (short-axis slices) and cropped to 32^3, centred and moved "
+            "along the axis)")
 
 
-def _markdown(args, entry, seeds, table, patch_lines, results, elapsed) -> str:
+def _markdown(args, entry, seeds, table, patch_lines, results, elapsed, calibration, real_models) -> str:
     """The full report as markdown, with the command and the per-case Dice."""
     command = command_line()
     per_case = ["| case | painting | method | " + " | ".join(PAINTING_CLASSES) + " | s |",
@@ -113,13 +168,14 @@ def _markdown(args, entry, seeds, table, patch_lines, results, elapsed) -> str:
         per_case.append(f"| {r.case} | {r.protocol} | {r.method} | " + " | ".join(cells) + f" | {r.seconds:.2f} |")
     patch = "\n".join(patch_lines) if patch_lines else "(not run)"
     model = f"{entry.id} (sha256 {entry.sha256[:16]}...)" if entry else "?"
+    real = "".join(f"; patient{p} classified with {m}" for p, m in real_models.items())
     phantoms = (f"Held-out phantom seeds {seeds[0]}-{seeds[-1]} (never used in training or for choosing settings)."
                 if seeds else "No phantoms.")
     return f"""# Few-shot classification: evaluation
 
 Written by `{command}`
 on {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC ({platform.machine()}, {elapsed / 60:.0f} min).
-Prior model: {model}. {phantoms}
+Prior model: {model}{real}. {phantoms}
 
 Painting: the rounded quartile slices of the LV myocardium's axial extent; "slices" = full labels on those
 slices, "strokes" = one-voxel medial-axis strokes of every class on the same slices (SPECTFewShotLib/painting.py).
@@ -131,6 +187,14 @@ class was painted). Times: the study classifier and its stages include the study
 network pass), computed once per case; GrowCut and the random forest are in-process calls.
 
 {table}
+
+"Study classifier" is the product's default (ProtoNet prototypes, the per-study learner, the graph cut);
+"Without ProtoNet" the same with no ProtoNet input (`classify --without-protonet`); "ProtoNet prior" ProtoNet
+alone (`--stages prior`).
+
+## The written probabilities
+
+{calibration}
 
 ## The paper's protocol
 

@@ -22,16 +22,19 @@ from SPECTFewShotLib.research.evaluation.metrics import class_dice
 
 log = logging.getLogger(__name__)
 
-STUDY = "Study classifier"  # the product: per-study learner, graph cut, connectivity step
+STUDY = "Study classifier"  # the product: ProtoNet prototypes, per-study learner, graph cut, connectivity step
+STUDY_WITHOUT_PROTONET = "Without ProtoNet"  # the same learner and graph cut, no ProtoNet input (the ablation)
 STUDY_LEARNER = "Learner without graph cut"
-STUDY_VARIANTS = (STUDY, STUDY_LEARNER)
-PROTONET = "ProtoNet prior"  # the prior: classifier, spatial prior from the painted slices, connectivity step
+STUDY_VARIANTS = (STUDY, STUDY_WITHOUT_PROTONET, STUDY_LEARNER)
+PROTONET = "ProtoNet prior"  # ProtoNet alone: prototypes, spatial prior from the painted slices, connectivity and
+# blood-pool steps (StudySession's "prior" stage)
 PROTONET_NO_PRIOR = "ProtoNet without spatial prior"
 PROTONET_ALONE = "ProtoNet classifier alone"  # neither the spatial prior nor the connectivity step
 PROTONET_VARIANTS = (PROTONET, PROTONET_NO_PRIOR, PROTONET_ALONE)
 GROWCUT = "GrowCut"
 RANDOM_FOREST = "Random forest"
-METHODS = (STUDY, STUDY_LEARNER, PROTONET, GROWCUT, RANDOM_FOREST)
+METHODS = (STUDY, STUDY_WITHOUT_PROTONET, STUDY_LEARNER, PROTONET, GROWCUT, RANDOM_FOREST)
+CALIBRATION_BINS = 15
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,8 @@ class CaseResult:
     method: str
     dice: dict
     seconds: float
+    agreement: Optional[float] = None  # share of voxels whose label is their most probable class
+    calibration_error: Optional[float] = None  # expected calibration error on the unpainted slices
 
 
 def evaluate_case(case: ClassificationCase, group: str, session, protocols: Sequence[str] = PROTOCOLS,
@@ -63,12 +68,15 @@ def evaluate_case(case: ClassificationCase, group: str, session, protocols: Sequ
         painted = Segmentation(case.volume.with_array(support), segments_for(case.classes, case.class_names))
         for method in methods:
             started = time.perf_counter()
-            labels = _run(method, case, painted, support, session)
+            labels, probabilities = _run(method, case, painted, support, session)
             product = method in STUDY_VARIANTS or method in PROTONET_VARIANTS
             seconds = time.perf_counter() - started + (feature_seconds if product else 0.0)
             scores = class_dice(labels, case.class_map, case.classes, where)
             named = {case.class_names[c]: scores[c] for c in case.classes}
-            results.append(CaseResult(case.name, group, protocol, method, named, seconds))
+            agreement = ece = None
+            if probabilities is not None:
+                agreement, ece = probability_checks(probabilities, labels, case.class_map, case.classes, where)
+            results.append(CaseResult(case.name, group, protocol, method, named, seconds, agreement, ece))
             log.info("%s %s %s %s", case.name, protocol, method,
                      " ".join(f"{k}={v:.3f}" for k, v in named.items()))
     return results
@@ -79,10 +87,33 @@ def _prior(session):
     return getattr(session, "prior", session)
 
 
-def _run(method: str, case: ClassificationCase, painted: Segmentation, support: np.ndarray, session) -> np.ndarray:
+def probability_checks(probabilities: np.ndarray, labels: np.ndarray, class_map: np.ndarray,
+                       classes: Sequence[int], where: np.ndarray) -> tuple[float, float]:
+    """(share of voxels whose label is their most probable class, expected calibration error of the labels'
+    probabilities on `where` against the reference, in CALIBRATION_BINS equal-width bins)."""
+    index = np.searchsorted(np.asarray(classes), labels)
+    agreement = float((probabilities.argmax(0) == index).mean())
+    confidence = np.take_along_axis(probabilities, index[None], axis=0)[0][where]
+    correct = (labels == class_map)[where]
+    bins = np.minimum((confidence * CALIBRATION_BINS).astype(int), CALIBRATION_BINS - 1)
+    error = 0.0
+    for b in np.unique(bins):
+        chosen = bins == b
+        error += chosen.mean() * abs(float(correct[chosen].mean()) - float(confidence[chosen].mean()))
+    return agreement, float(error)
+
+
+def _run(method: str, case: ClassificationCase, painted: Segmentation, support: np.ndarray, session
+         ) -> tuple[np.ndarray, Optional[np.ndarray]]:
+    """The method's labels on the case, and its probabilities where it has them."""
     if method in STUDY_VARIANTS:
         session.set_support(painted)
-        return session.predict("full" if method == STUDY else "learner").labels.labels.array
+        stages = "learner" if method == STUDY_LEARNER else "full"
+        result = session.predict(stages, use_protonet=method != STUDY_WITHOUT_PROTONET)
+        return result.labels.labels.array, result.probabilities if method == STUDY else None
+    if method == PROTONET and hasattr(session, "prior"):
+        session.set_support(painted)
+        return session.predict("prior").labels.labels.array, None
     if method in PROTONET_VARIANTS:
         from SPECTFewShotLib.protonet.spatial_prior import SpatialPrior
 
@@ -93,15 +124,15 @@ def _run(method: str, case: ClassificationCase, painted: Segmentation, support: 
         prior.refine = method != PROTONET_ALONE
         prior.spatial_prior = SpatialPrior() if method == PROTONET else None
         prior.set_support(painted)
-        return prior.predict().labels.labels.array
+        return prior.predict().labels.labels.array, None
     if method == GROWCUT:
         from SPECTFewShotLib.research.baselines.growcut import grow_from_seeds
 
-        return grow_from_seeds(case.volume, support)
+        return grow_from_seeds(case.volume, support), None
     if method == RANDOM_FOREST:
         from SPECTFewShotLib.research.baselines.random_forest import random_forest_segment
 
-        return random_forest_segment(case.volume.array, support)
+        return random_forest_segment(case.volume.array, support), None
     raise ValueError(f"unknown method {method}")
 
 
