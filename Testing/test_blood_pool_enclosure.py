@@ -67,7 +67,7 @@ class CutAtTheVolumesFaceTest(unittest.TestCase):
         cut = classes[:, :, c - 1:]  # the face i = 0 runs through the cavity
         wall = cut == MYOCARDIUM
         cavity = np.argwhere(cut == BLOOD_POOL)
-        uncut = enclosed_share(classes == MYOCARDIUM, cavity + [0, 0, c - 1], (4.0, 4.0, 4.0))
+        uncut = enclosed_share(classes == MYOCARDIUM, cavity + np.array([0, 0, c - 1]), (4.0, 4.0, 4.0))
         share = enclosed_share(wall, cavity, (4.0, 4.0, 4.0))
         enclosed = uncut >= ENCLOSED_SHARE  # all but the voxels beyond the open base
         self.assertGreater(enclosed.mean(), 0.9)

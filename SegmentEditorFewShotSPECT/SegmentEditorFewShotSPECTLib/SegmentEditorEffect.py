@@ -1,6 +1,7 @@
 """The "Few-shot SPECT" Segment Editor effect: complete a segmentation from painted seeds with the few-shot
-classifier (ProtoNet prototypes, a per-study learner, a graph cut), the way Grow from seeds completes it with GrowCut (preview, auto-update after each stroke, Cancel,
-masking), except that Apply writes the result into a separate segmentation and leaves the seeds as painted.
+classifier (ProtoNet prototypes, a per-study learner, a graph cut), the way Grow from seeds completes it with
+GrowCut (preview, auto-update after each stroke, Cancel, masking), except that Apply writes the result into a
+separate segmentation and leaves the seeds as painted.
 
 The preview is SPECTFewShotLib.mrml.segment_editor_effect.effect_preview and Apply is its write_result, the
 functions the headless tests run. Initialize computes the study's features first on the scene's job runner (the
