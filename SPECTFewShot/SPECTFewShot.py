@@ -34,9 +34,8 @@ Paint a few strokes or slices of each tissue (LV myocardium, LV blood pool, live
 ProtoNet prototypes of your paint, a learner fitted on it and a graph cut classify every voxel (again after each
 stroke with <b>Live update</b>). Place landmarks (LV apex, base, centre) once in a template study: the localiser
 places them in new studies. Outputs are new segmentations, point lists and a measurement table; the volume and your
-painting are never modified (the Segment Editor's Few-shot SPECT effect applies its result to a separate
-segmentation, not to the painting). See
-the <a href="https://github.com/SPECTFewShot/SlicerSPECTFewShot#using-it-in-3d-slicer">documentation</a>.
+painting are never modified (the Few-shot SPECT effect applies its result to a separate segmentation). See the
+<a href="https://github.com/SPECTFewShot/SlicerSPECTFewShot#using-it-in-3d-slicer">documentation</a>.
 """)
         self.parent.acknowledgementText = _("""
 Method after Khan, Boddepalli, Bhattacharyya and Mitra, <i>Few-Shot Classification and Anatomical Localization of
