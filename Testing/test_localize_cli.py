@@ -74,6 +74,19 @@ class LocalizeCommandTest(unittest.TestCase):
         self.assertEqual(code, 2, err)
         self.assertIn("0 --template but 1 --template-landmarks", err)
 
+    def test_the_prnet_stage_runs_on_request_and_moves_points_at_most_its_radius(self):
+        root = Path(self.tmp.name)
+        code, out, err = self.localize(self.lps, root / "plain.mrk.json")
+        self.assertEqual(code, 0, err)
+        code, out, err = self.localize(self.lps, root / "prnet.mrk.json", "--prnet")
+        self.assertEqual(code, 0, err)
+        self.assertIn("PRNet search (prnet-25d-v2)", out)
+        for plain, refined in zip(read_landmarks(root / "plain.mrk.json"), read_landmarks(root / "prnet.mrk.json")):
+            self.assertLessEqual(np.linalg.norm(np.subtract(plain.position_lps, refined.position_lps)), 4.0 + 1e-6)
+        code, _, err = self.localize(self.lps, root / "x.mrk.json", "--prnet-model", "prnet-25d-v2")
+        self.assertEqual(code, 2, err)
+        self.assertIn("give --prnet too", err)
+
     def test_the_long_axis_is_written_as_a_line_markup_from_base_to_apex(self):
         root = Path(self.tmp.name)
         code, out, err = self.localize(self.lps, root / "axis_points.mrk.json", "--long-axis",

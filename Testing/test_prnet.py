@@ -8,9 +8,10 @@ import torch
 
 from SPECTFewShotLib.errors import InputError
 from SPECTFewShotLib.io.markups_io import Landmark
-from SPECTFewShotLib.research.prnet.config import ScaleConfig, TrainingConfig
-from SPECTFewShotLib.research.prnet.network import PRNet, PRNetOutput, network_input
-from SPECTFewShotLib.research.prnet.patches import patch_offsets_mm, prepare_volume, sample_patches
+from SPECTFewShotLib.landmarks.prnet.config import ScaleConfig
+from SPECTFewShotLib.landmarks.prnet.network import PRNet, PRNetOutput, network_input
+from SPECTFewShotLib.landmarks.prnet.patches import patch_offsets_mm, prepare_volume, sample_patches
+from SPECTFewShotLib.research.prnet_training.config import TrainingConfig
 from SPECTFewShotLib.research.prnet_training.losses import distance_loss, predicted_offset_mm, reconstruction_loss
 from SPECTFewShotLib.research.prnet_training.masking import mask_patches
 from SPECTFewShotLib.research.prnet_training.training import train_scale

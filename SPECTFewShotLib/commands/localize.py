@@ -3,7 +3,9 @@
 The staged localiser finds the LV in VOLUME, estimates its own frame (centre, long axis from base to apex) and
 places the template's landmarks (any names, LPS or RAS markups), every one of them (LV_center, LV_apex and LV_base
 included) where the template puts it relative to its own LV: carried over in the LV frame, turned about the axis
-to where the two studies' counts agree, then refined by aligning the counts around the LV. Without `--template`,
+to where the two studies' counts agree, and refined by aligning the counts around the LV; with `--prnet`, then
+moved within 4 mm to where the study's PRNet features on axial slices best match the template's. Without
+`--template`,
 LV_center, LV_apex and LV_base are placed by their built-in definitions (`vocabulary.LANDMARKS`) on the LV found.
 A template LV landmark far from its definition on the template's own LV is warned about. With
 `--template-segmentation` (one per template, same order) the template's LV frame comes from its myocardium.
@@ -48,6 +50,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "frame comes from it instead of the counts")
     parser.add_argument("--label", help="with --segmentation: the myocardium's segment name or label value "
                                         "(default: LV_myocardium)")
+    parser.add_argument("--prnet", action="store_true",
+                        help="add the PRNet stage: each point moved within 4 mm to where the study's PRNet features "
+                             "on axial slices best match the template's at that landmark (off by default: it "
+                             "lowers the mean error by about 1 mm across studies but moves a template localised in "
+                             "a rotated copy of itself by up to 5 mm)")
+    parser.add_argument("--prnet-model", metavar="ID_OR_FILE",
+                        help="with --prnet: the PRNet weights, a registered model id or a .pt file (default: the "
+                             "registry's default)")
     parser.add_argument("--coordinate-system", choices=("LPS", "RAS"), default="LPS",
                         help="coordinate system of the output file (default: %(default)s)")
     parser.set_defaults(func=run)
@@ -89,7 +99,9 @@ def run(args: argparse.Namespace) -> int:
         templates.append((template, template_landmarks))
         template_walls.append(study_myocardium(template, args.template_segmentation[number], args.label)
                               if args.template_segmentation else None)
-    localizer = Localizer()
+    if args.prnet_model and not args.prnet:
+        raise InputError("--prnet-model names the weights of the PRNet stage; give --prnet too")
+    localizer = Localizer(prnet=args.prnet and bool(templates), prnet_model=args.prnet_model)
     placement = localizer.place(volume, templates, myocardium=myocardium, template_myocardia=template_walls)
     placed = placement.landmarks
     for warning in placement.warnings:

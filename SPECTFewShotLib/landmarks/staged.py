@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field, replace
-from typing import Optional, Sequence
+from typing import TYPE_CHECKING, Optional, Sequence
 
 import numpy as np
 
@@ -36,11 +36,14 @@ from ..memory_guard import LOCALIZE_BYTES_PER_VOXEL, require_memory
 from ..progress import CancelToken, ProgressCallback, report
 from ..volume import Volume
 from .carry import carry_landmarks, convention_warnings, roll_offset, roll_profile
-from .fusion import fuse_landmarks, landmark_description
+from .fusion import agreement_confidence, fuse_landmarks, landmark_description
 from .heart_search import find_lv_candidates, smoothed_counts
 from .local_alignment import MAX_CORRECTION_MM, frame_map, refine_map
 from .long_axis import LongAxis, angle_between_deg
 from .lv_frame import LVFrame, frame_from_counts, frame_from_segmentation
+
+if TYPE_CHECKING:
+    from .prnet.refine import PRNetRefiner
 
 log = logging.getLogger(__name__)
 CANDIDATES = 3
@@ -128,10 +131,13 @@ def long_axis_of(landmarks: Sequence[Landmark], frame: LVFrame, confidence: Opti
 def place_landmarks(volume: Volume, template_volume: Volume, template_landmarks: Sequence[Landmark],
                     myocardium: Optional[Volume] = None, template_myocardium: Optional[Volume] = None,
                     target_frame: Optional[LVFrame] = None, counts: Optional[np.ndarray] = None,
-                    align: bool = True) -> Placement:
+                    align: bool = True, refiner: Optional[PRNetRefiner] = None) -> Placement:
     """Every template landmark carried into `volume` through the two LV frames (turned about the axis to where the
-    counts agree), then, with `align`, the frame map refined on the counts around the LV (local_alignment); with
-    the long axis and warnings. `counts`: the target's smoothed counts when already known."""
+    counts agree); with `align`, the frame map refined on the counts around the LV (local_alignment), applied when
+    a frame comes from the counts (two frames from myocardia are the walls' own and stay); with `refiner`, each
+    point moved by PRNet's feature search (prnet.refine). Confidence: how far the frame's and the alignment's
+    positions agree (`fusion.agreement_confidence`). With the long axis and warnings. `counts`: the target's
+    smoothed counts when already known."""
     counts = smoothed_counts(volume) if counts is None else counts
     target = target_frame or find_lv_frame(volume, myocardium, counts=counts)
     template_counts = smoothed_counts(template_volume)
@@ -141,18 +147,26 @@ def place_landmarks(volume: Volume, template_volume: Volume, template_landmarks:
         warnings.append(f"template: {template.note}")
     roll, _ = roll_offset(roll_profile(template_volume, template_counts, template),
                           roll_profile(volume, counts, target))
-    positions = carry_landmarks(template, target, template_landmarks, roll)
+    template_points = np.array([lm.position_lps for lm in template_landmarks], dtype=float)
+    positions = np.asarray(carry_landmarks(template, target, template_landmarks, roll))
+    confidences = np.full(len(positions), float(target.confidence * template.confidence))
     if align:
-        mapped, _ = refine_map(volume, counts, target, template_volume, template_counts,
-                               frame_map(template, target, roll))
-        refined = mapped(np.array([lm.position_lps for lm in template_landmarks], dtype=float))
-        positions = [new if np.linalg.norm(new - old) <= MAX_CORRECTION_MM else old
-                     for old, new in zip(positions, refined)]
-    confidence = float(target.confidence * template.confidence)
-    landmarks = [Landmark(landmark.label, tuple(float(v) for v in position), confidence,
-                          landmark_description(confidence)) for landmark, position in zip(template_landmarks,
-                                                                                          positions)]
-    return Placement(landmarks, long_axis_of(landmarks, target, confidence), target, warnings)
+        mapped, correlation = refine_map(volume, counts, target, template_volume, template_counts,
+                                         frame_map(template, target, roll))
+        aligned = mapped(template_points)
+        disagreement = np.linalg.norm(aligned - positions, axis=1)
+        if correlation > 0:
+            confidences = np.asarray(agreement_confidence(disagreement), dtype=float)
+        if "counts" in (template.source, target.source):
+            use = disagreement <= MAX_CORRECTION_MM
+            positions = np.where(use[:, None], aligned, positions)
+    if refiner is not None:
+        positions = refiner.refine(template_volume, template_points, volume, positions).points
+    landmarks = [Landmark(landmark.label, tuple(float(v) for v in position), float(confidence),
+                          landmark_description(float(confidence)))
+                 for landmark, position, confidence in zip(template_landmarks, positions, confidences)]
+    axis_confidence = min(confidence for confidence in confidences) if len(confidences) else None
+    return Placement(landmarks, long_axis_of(landmarks, target, axis_confidence), target, warnings)
 
 
 def defined_landmarks(frame: LVFrame) -> list[Landmark]:
@@ -164,12 +178,26 @@ def defined_landmarks(frame: LVFrame) -> list[Landmark]:
 
 
 class Localizer:
-    """Places a template's landmarks in new volumes in the LV's own frame (the staged localiser); the stages use
-    the study's counts (or its myocardium) only and load no network."""
+    """Places a template's landmarks in new volumes in the LV's own frame (the staged localiser), then, with
+    `prnet` (off by default: it breaks the identity under rotation, prnet/refine.py), moves each point by PRNet's
+    feature search on axial slices (the registry's default PRNet, or `prnet_model`: a registered id or a weights
+    file), loaded at the first placement with a template."""
 
-    def __init__(self) -> None:
-        self.model_id = MODEL_ID
+    def __init__(self, prnet: bool = False, prnet_model: Optional[str] = None) -> None:
+        self.prnet = prnet
+        self.prnet_model = prnet_model
+        self._refiner: Optional[PRNetRefiner] = None
+        self.model_id = MODEL_ID + (" + PRNet search" if prnet else "")
         self.last_placement: Optional[Placement] = None
+
+    def refiner(self) -> Optional[PRNetRefiner]:
+        """The PRNet stage (loaded once, weights checked), or None without `prnet`."""
+        if self.prnet and self._refiner is None:
+            from .prnet.refine import PRNetRefiner
+
+            self._refiner = PRNetRefiner(self.prnet_model)
+            self.model_id = f"{MODEL_ID} + PRNet search ({self._refiner.model_id})"
+        return self._refiner
 
     def localize(self, volume: Volume, template_volume: Volume, template_landmarks: Sequence[Landmark],
                  progress: Optional[ProgressCallback] = None, cancel: Optional[CancelToken] = None,
@@ -209,12 +237,13 @@ class Localizer:
             report(progress, 1.0, "landmarks placed", cancel)
             self.last_placement = placement
             return placement
+        refiner = self.refiner()
         placements = []
         for number, ((template_volume, template_landmarks), wall) in enumerate(zip(templates, walls), start=1):
             report(progress, number / (len(templates) + 1), f"carrying template {number} of {len(templates)}",
                    cancel)
             placements.append(place_landmarks(volume, template_volume, template_landmarks, target_frame=target,
-                                              template_myocardium=wall, counts=counts))
+                                              template_myocardium=wall, counts=counts, refiner=refiner))
         if len(placements) == 1:
             only = placements[0]
             placement = Placement(only.landmarks, only.long_axis, only.frame, unused + only.warnings)

@@ -23,8 +23,8 @@ from ..resources import RESOURCES_DIR
 
 MODELS_DIR = RESOURCES_DIR / "Models"
 REGISTRY_PATH = MODELS_DIR / "registry.json"
-# The tasks whose models the product runs; other tasks (PRNet) belong to the research bench.
-PRODUCT_TASKS = ("protonet",)
+# The tasks whose models the product runs (PRNet: the localiser's optional refinement stage, `localize --prnet`).
+PRODUCT_TASKS = ("protonet", "prnet")
 EXTENSION = "SPECTFewShot"
 
 

@@ -10,7 +10,7 @@ import numpy as np
 
 from SPECTFewShotLib.errors import InputError
 from SPECTFewShotLib.io.markups_io import Landmark
-from SPECTFewShotLib.research.prnet.patches import normalised_counts_image
+from SPECTFewShotLib.landmarks.prnet.patches import normalised_counts_image
 from SPECTFewShotLib.sitk_registration import execute_reproducibly, sampling_seed
 from SPECTFewShotLib.volume import Volume
 

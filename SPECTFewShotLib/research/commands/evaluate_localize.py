@@ -38,6 +38,12 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-registration", action="store_true", help="leave out the registration baseline")
     parser.add_argument("--no-real", action="store_true", help="leave out the bundled real study")
     parser.add_argument("--json", metavar="FILE.json", help="also write every error and summary as JSON")
+    parser.add_argument("--conventions", action="store_true",
+                        help="instead: templates annotated in three conventions (research.evaluation."
+                             "localize_conventions) on the real pairs of --real and --held-out phantoms: with and "
+                             "without PRNet and the local alignment, frames from the counts and from the "
+                             "classifications (target: classify on its wall's quartile slices; template: its "
+                             "mask), registration, confidence against error")
     parser.set_defaults(func=run)
 
 
@@ -63,6 +69,10 @@ def run(args: argparse.Namespace) -> int:
     if args.template_seed >= HELD_OUT_SEED_START:
         raise InputError("--template-seed must be a training-range seed (below 1,000,000)")
     started = time.perf_counter()
+    if args.conventions:
+        _conventions(args)
+        print(f"evaluation took {time.perf_counter() - started:.0f} s")
+        return 0
     localizer = Localizer()
     methods = {"Staged": localizer.localize}
     if not args.no_registration:
@@ -165,3 +175,64 @@ def _write_json(args: argparse.Namespace, model_id: str, seeds: list, results: d
                             for title, methods_results in results.items()}}
     write_text_atomic(args.json, json.dumps(document, indent=1) + "\n")
     print(f"wrote {Path(args.json)}")
+
+
+def _conventions(args: argparse.Namespace) -> None:
+    """The convention table: for each convention, real pairs (both ways) and held-out phantoms, four methods."""
+    import numpy as np
+
+    from SPECTFewShotLib.landmarks.fusion import LOW_CONFIDENCE
+    from SPECTFewShotLib.landmarks.staged import Localizer, place_landmarks
+    from SPECTFewShotLib.research.baselines.registration import register_landmarks
+    from SPECTFewShotLib.research.evaluation.localize_cases import phantom_cases, real_pair_cases
+    from SPECTFewShotLib.research.evaluation.localize_conventions import CONVENTIONS, with_convention
+    from SPECTFewShotLib.research.evaluation.localize_eval import evaluate_cases, format_table
+    from SPECTFewShotLib.research.seeds import held_out_seeds
+
+    groups = {}
+    if args.real:
+        cases = real_pair_cases(args.real)
+        walls = {case.name.split(" -> ")[1]: case.target_wall for case in cases}
+        groups["real pairs"] = (cases, [walls[case.name.split(" -> ")[0]] for case in cases])
+    if args.held_out:
+        cases = phantom_cases(held_out_seeds(args.held_out, args.skip))
+        groups["held-out phantoms"] = (cases, [cases[(n + 1) % len(cases)].target_wall for n in range(len(cases))])
+    all_cases = [case for cases, _ in groups.values() for case in cases]
+    classified = {id(case.target_volume): _classified_wall(case.target_volume, case.target_wall, "slices")
+                  for case in all_cases}
+    masks = {id(case.template_volume): case.template_volume.with_array(wall.astype(np.uint8))
+             for cases, template_walls in groups.values() for case, wall in zip(cases, template_walls)}
+    localizer, without_prnet = Localizer(), Localizer(prnet=False)
+    localizer.refiner()  # loaded before the clock runs
+    for convention in CONVENTIONS:
+        for title, (cases, template_walls) in groups.items():
+            converted = with_convention(cases, template_walls, convention)
+            methods = {
+                "Carry+align+PRNet": localizer.localize,
+                "Carry+align": without_prnet.localize,
+                "Carry only": lambda target, template, landmarks: place_landmarks(target, template, landmarks,
+                                                                                  align=False).landmarks,
+                "Classify+PRNet": lambda target, template, landmarks: localizer.place(
+                    target, [(template, landmarks)], myocardium=classified[id(target)],
+                    template_myocardia=[masks[id(template)]]).landmarks,
+                "Classify": lambda target, template, landmarks: without_prnet.place(
+                    target, [(template, landmarks)], myocardium=classified[id(target)],
+                    template_myocardia=[masks[id(template)]]).landmarks,
+            }
+            if not args.no_registration:
+                methods["Registration"] = register_landmarks
+            results = evaluate_cases(converted, methods)
+            print("\n".join(format_table(f"{title} ({len(converted)} cases), convention '{convention}', error in mm",
+                                         results)))
+            for name, result in results.items():
+                if not result.confidences:
+                    continue
+                errors = np.array([e for label in result.errors for e in result.errors[label]])
+                confidences = np.array([c for label in result.errors for c in result.confidences[label]])
+                sure = confidences >= 0.8
+                within = float(np.mean(errors[sure] <= 8.0)) if sure.any() else float("nan")
+                far = errors > 15.0
+                flagged = float(np.mean(confidences[far] < LOW_CONFIDENCE)) if far.any() else float("nan")
+                print(f"  {name}: confidence >= 0.8 on {int(sure.sum())} of {len(errors)} points, {within:.0%} of "
+                      f"them within 8 mm; {int(far.sum())} points off by > 15 mm, {flagged:.0%} of them flagged")
+            print(flush=True)

@@ -49,9 +49,10 @@ def run(args: argparse.Namespace) -> int:
     """Train both scales, validate, save, register and write the model card."""
     import torch
 
+    from SPECTFewShotLib.landmarks.prnet.config import default_scales
+    from SPECTFewShotLib.landmarks.prnet.model_io import SCALES, save_pair
     from SPECTFewShotLib.models.registry import MODELS_DIR, ModelEntry, register_model, sha256_of
-    from SPECTFewShotLib.research.prnet.config import TrainingConfig, default_scales
-    from SPECTFewShotLib.research.prnet.model_io import SCALES, save_pair
+    from SPECTFewShotLib.research.prnet_training.config import TrainingConfig
     from SPECTFewShotLib.research.prnet_training.model_card import write_model_card
     from SPECTFewShotLib.research.prnet_training.training import train_scale
     from SPECTFewShotLib.research.protonet_training.phantom_cache import load_study
@@ -134,8 +135,8 @@ def _train_scales_in_parallel(volumes, scales, training, threads: int):
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    from SPECTFewShotLib.research.prnet.model_io import SCALES
-    from SPECTFewShotLib.research.prnet.network import PRNet
+    from SPECTFewShotLib.landmarks.prnet.model_io import SCALES
+    from SPECTFewShotLib.landmarks.prnet.network import PRNet
 
     with ProcessPoolExecutor(max_workers=len(SCALES), mp_context=multiprocessing.get_context("spawn")) as pool:
         futures = {name: pool.submit(_train_one_scale, volumes, scales[name], training[name], threads)

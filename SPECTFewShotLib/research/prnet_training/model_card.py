@@ -6,7 +6,8 @@ import json
 from pathlib import Path
 from typing import Sequence
 
-from SPECTFewShotLib.research.prnet.config import ScaleConfig, TrainingConfig
+from SPECTFewShotLib.landmarks.prnet.config import ScaleConfig
+from SPECTFewShotLib.research.prnet_training.config import TrainingConfig
 
 
 def write_model_card(path: Path, model_id: str, scales: dict[str, ScaleConfig], training: dict[str, TrainingConfig],

@@ -17,14 +17,15 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from SPECTFewShotLib.research.prnet.config import ScaleConfig, TrainingConfig
-from SPECTFewShotLib.research.prnet.patches import (
+from SPECTFewShotLib.landmarks.prnet.config import ScaleConfig
+from SPECTFewShotLib.landmarks.prnet.patches import (
     FOREGROUND_THRESHOLD,
     PreparedVolume,
     normalised_counts,
     prepare_volume,
     sample_patches,
 )
+from SPECTFewShotLib.research.prnet_training.config import TrainingConfig
 from SPECTFewShotLib.rotations import axis_rotation
 from SPECTFewShotLib.volume import Volume
 

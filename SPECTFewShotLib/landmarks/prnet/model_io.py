@@ -15,9 +15,9 @@ from typing import Any, Optional
 import torch
 
 from SPECTFewShotLib.errors import ModelError
+from SPECTFewShotLib.landmarks.prnet.config import ScaleConfig
+from SPECTFewShotLib.landmarks.prnet.network import PRNet
 from SPECTFewShotLib.models.registry import ModelEntry, load_weights
-from SPECTFewShotLib.research.prnet.config import ScaleConfig
-from SPECTFewShotLib.research.prnet.network import PRNet
 
 SCALES = ("coarse", "fine")
 TASK = "prnet"

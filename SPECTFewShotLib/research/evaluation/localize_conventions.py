@@ -1,0 +1,70 @@
+"""Templates annotated in other conventions than ours, for `evaluate localize --conventions`.
+
+Each convention places LV_center, LV_apex and LV_base on an LV-wall mask in its own way; a case's template is
+annotated on the template's mask and its truth on the target's mask by the same convention (RV insertion points,
+where a phantom has them, are the phantom's own in every convention):
+- "ours": the built-in definitions (`cardiac_landmarks.lv_geometry`).
+- "extremal": the wall's extreme points along its first principal axis (apex end by the anatomical prior), the
+  centre halfway between them.
+- "endocardial": the apex where the long axis first meets the wall from inside the cavity (the endocardial apex),
+  the base at the centre of the basal ring (not moved to the valve plane), the centre halfway between them.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from SPECTFewShotLib.cardiac_landmarks import APEX_PRIOR_LPS, APEX_RADIUS_MM, SLAB_MM, lv_geometry
+from SPECTFewShotLib.io.markups_io import Landmark
+from SPECTFewShotLib.research.evaluation.localize_cases import LandmarkCase
+from SPECTFewShotLib.volume import Volume
+
+CONVENTIONS = ("ours", "extremal", "endocardial")
+
+
+def convention_landmarks(wall: np.ndarray, volume: Volume, convention: str) -> dict[str, np.ndarray]:
+    """LV_center, LV_apex and LV_base on the wall mask [k, j, i] of `volume`'s grid by `convention`."""
+    k, j, i = np.nonzero(wall)
+    points = volume.index_to_lps(np.stack([i, j, k], axis=1).astype(float))
+    geometry = lv_geometry(points, min(volume.spacing))
+    if convention == "ours":
+        return {"LV_center": geometry.center, "LV_apex": geometry.apex, "LV_base": geometry.base}
+    if convention == "extremal":
+        centred = points - points.mean(axis=0)
+        axis = np.linalg.svd(centred, full_matrices=False)[2][0]
+        axis = axis if axis @ APEX_PRIOR_LPS > 0 else -axis  # towards the apex
+        t = centred @ axis
+        apex, base = points[np.argmax(t)], points[np.argmin(t)]
+        return {"LV_center": (apex + base) / 2, "LV_apex": apex, "LV_base": base}
+    if convention == "endocardial":
+        toward_base = geometry.axis
+        t = (points - geometry.center) @ toward_base
+        radial = np.linalg.norm(points - geometry.center - t[:, None] * toward_base, axis=1)
+        near = radial <= APEX_RADIUS_MM
+        apical = near & (t < 0)
+        apex = geometry.center + (t[apical].max() if apical.any() else t.min()) * toward_base
+        base = points[t >= t.max() - SLAB_MM].mean(axis=0)
+        return {"LV_center": (apex + base) / 2, "LV_apex": apex, "LV_base": base}
+    raise ValueError(f"unknown convention {convention!r}")
+
+
+def with_convention(cases: Sequence[LandmarkCase], template_walls: Sequence[np.ndarray], convention: str
+                    ) -> list[LandmarkCase]:
+    """The cases with their template and truth LV landmarks re-annotated by `convention` on the two walls (the
+    template's wall in `template_walls`, the target's in the case); other landmarks kept."""
+    converted = []
+    for case, template_wall in zip(cases, template_walls):
+        template = convention_landmarks(template_wall, case.template_volume, convention)
+        truth = convention_landmarks(case.target_wall, case.target_volume, convention)
+
+        def relabel(landmarks: Sequence[Landmark], positions: dict[str, np.ndarray]) -> list[Landmark]:
+            return [Landmark(lm.label, tuple(float(v) for v in positions[lm.label])) if lm.label in positions
+                    else lm for lm in landmarks]
+
+        converted.append(LandmarkCase(f"{case.name} ({convention})", case.template_volume,
+                                      relabel(case.template_landmarks, template), case.target_volume,
+                                      relabel(case.target_landmarks, truth), target_wall=case.target_wall))
+    return converted
+
