@@ -95,5 +95,31 @@ class CardiacLandmarksTest(unittest.TestCase):
             lv_landmarks(mask.with_array(solid))
 
 
+
+class FlaggedPointsWarningTest(unittest.TestCase):
+    def test_the_polar_map_names_the_flagged_points_its_axis_and_septum_rest_on(self):
+        from SPECTFewShotLib.cardiac_views.frame import flagged_points_warning, frame_from_landmarks
+        from SPECTFewShotLib.io.markups_io import Landmark
+
+        def points(apex=0.9, base=0.9, anterior=0.9, inferior=0.9):
+            return [Landmark("LV_apex", (40.0, -30.0, -30.0), apex), Landmark("LV_base", (0.0, 0.0, 0.0), base),
+                    Landmark("RV_insertion_anterior", (10.0, -30.0, 20.0), anterior),
+                    Landmark("RV_insertion_inferior", (-10.0, 10.0, -30.0), inferior)]
+
+        sure = points()
+        self.assertIsNone(flagged_points_warning(sure, frame_from_landmarks(sure)))
+        base = points(base=0.1)
+        warning = flagged_points_warning(base, frame_from_landmarks(base))
+        self.assertIn("the long axis rests on", warning)
+        self.assertIn("LV_base", warning)
+        septum = points(inferior=0.05)
+        warning = flagged_points_warning(septum, frame_from_landmarks(septum))
+        self.assertIn("the septum rests on", warning)
+        self.assertIn("RV_insertion_inferior", warning)
+        self.assertEqual(len(warning.splitlines()), 1)
+        without = points(inferior=0.05)[:2]  # no insertion points: the septum from the anatomical convention
+        self.assertIsNone(flagged_points_warning(without, frame_from_landmarks(without)))
+
+
 if __name__ == "__main__":
     unittest.main()

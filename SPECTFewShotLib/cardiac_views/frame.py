@@ -129,6 +129,22 @@ def orientation_warning(frame: CardiacFrame) -> str | None:
     return None
 
 
+def flagged_points_warning(landmarks: Sequence[Landmark], frame: CardiacFrame) -> str | None:
+    """One sentence naming the low-confidence points (landmarks.fusion) the long axis (LV_apex, LV_base) or the
+    septum (the RV insertion points, when they set it) rests on, or None."""
+    from ..landmarks.fusion import is_low_confidence
+
+    used = ["LV_apex", "LV_base"] + (list(INSERTION_ANGLES_DEG) if frame.septum_source == SEPTUM_FROM_INSERTIONS
+                                     else [])
+    flagged = [lm.label for lm in landmarks if lm.label in used and is_low_confidence(lm.confidence)]
+    if not flagged:
+        return None
+    rests = "the long axis" if set(flagged) <= {"LV_apex", "LV_base"} else \
+        "the septum" if not set(flagged) & {"LV_apex", "LV_base"} else "the long axis and the septum"
+    return (f"{rests} rest{'s' if ' and ' not in rests else ''} on points flagged for checking "
+            f"({', '.join(flagged)}): check them before reading the polar map")
+
+
 def frame_from_landmarks(landmarks: Sequence[Landmark]) -> CardiacFrame:
     """The cardiac frame of landmarks: LV_apex and LV_base (required), RV insertion points (optional)."""
     by_name = {landmark.label: np.asarray(landmark.position_lps, dtype=float) for landmark in landmarks}

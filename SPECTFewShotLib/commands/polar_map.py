@@ -55,7 +55,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Check every input, then write the views, the table and the figure."""
     from ..cardiac_views.analysis import analyse, check_same_grid, myocardium_mask
-    from ..cardiac_views.frame import orientation_warning
+    from ..cardiac_views.frame import flagged_points_warning, orientation_warning
     from ..cardiac_views.normal_limits import read_normal_limits
     from ..cardiac_views.polar_figure import reduced_segments_text, render_views_figure, write_png, write_polar_figure
     from ..cardiac_views.polar_map import PolarMapSettings, segments_csv
@@ -90,9 +90,9 @@ def run(args: argparse.Namespace) -> int:
     write_png(render_views_figure(result.views, result.frame, result.polar_map.maximum, Path(args.volume).name),
               outdir / VIEWS_FIGURE_FILE)
     frame, polar = result.frame, result.polar_map
-    warning = orientation_warning(frame)
-    if warning:
-        print(f"warning: {warning}")
+    for warning in (orientation_warning(frame), flagged_points_warning(landmarks, frame)):
+        if warning:
+            print(f"warning: {warning}")
     print(f"long axis {frame.length_mm:.1f} mm (apex to base); septum from the {frame.septum_source}; "
           f"cap {polar.cap_depth_mm:.1f} mm; {100 * polar.found.mean():.0f} % of rays met the wall")
     print(f"{'seg':>3}  {'name':<22}{'uptake':>8}")
