@@ -29,7 +29,9 @@ probabilities swapped (label_most_probable), so every label is its voxel's most 
 from __future__ import annotations
 
 import logging
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Optional
 
 import numpy as np
@@ -136,12 +138,20 @@ class StudySession:
         _check_memory(volume)
         started = time.perf_counter()
         needs_prior = self.stages == "prior" or self.use_protonet
-        share = PRIOR_SHARE if needs_prior else 0.0
         self._prior_ready = False
         if needs_prior:
-            self.prior.set_volume(volume, _scaled(progress, 0.0, share), cancel)
-        prior_s = time.perf_counter() - started
-        study = compute_study_features(volume.array, _scaled(progress, share, 1.0), cancel)
+            # the network's pass and the filter bank are independent: run side by side (torch and scipy release
+            # the GIL), the progress bar showing their joint share
+            joint = _JointProgress(progress, PRIOR_SHARE)
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                network = pool.submit(self._embed, volume, joint.part(0), cancel)
+                try:
+                    study = compute_study_features(volume.array, joint.part(1), cancel)
+                finally:
+                    prior_s = network.result()
+        else:
+            study = compute_study_features(volume.array, progress, cancel)
+            prior_s = 0.0
         embedding = self.prior.principal_channels(self.embedding_channels) if self.embedding_channels else None
         spacing = _spacing_kji(volume)
         edges = contrast_weights(study.counts, spacing, self.smoothness)
@@ -149,8 +159,14 @@ class StudySession:
         self._embedding, self._cross_fitted = embedding, None
         self._prior_ready = needs_prior
         self.feature_computations += 1
-        self.timings = {"prior_features_s": prior_s, "study_features_s": time.perf_counter() - started - prior_s}
+        self.timings = {"prior_features_s": prior_s, "features_s": time.perf_counter() - started}
         report(progress, 1.0, "features ready", cancel)
+
+    def _embed(self, volume: Volume, progress: Optional[ProgressCallback], cancel: Optional[CancelToken]) -> float:
+        """The ProtoNet embedding of `volume` (the prior's network pass); its seconds."""
+        started = time.perf_counter()
+        self.prior.set_volume(volume, progress, cancel)
+        return time.perf_counter() - started
 
     def set_support(self, support: Segmentation) -> None:
         """Set the painted support (checked against the volume's grid; at least two painted classes)."""
@@ -463,11 +479,25 @@ def _spacing_kji(volume: Volume) -> tuple[float, float, float]:
     return (k, j, i)
 
 
-def _scaled(progress: Optional[ProgressCallback], low: float, high: float) -> Optional[ProgressCallback]:
-    """A progress callback mapping [0, 1] onto [low, high] of `progress`."""
-    if progress is None:
-        return None
-    return lambda fraction, message: progress(low + (high - low) * fraction, message)
+class _JointProgress:
+    """One progress bar for two tasks running side by side: the first weighs `share` of it, the second the rest."""
+
+    def __init__(self, progress: Optional[ProgressCallback], share: float) -> None:
+        self.progress, self.weights, self.done = progress, (share, 1.0 - share), [0.0, 0.0]
+        self.lock = threading.Lock()
+
+    def part(self, index: int) -> Optional[ProgressCallback]:
+        """The callback of task `index` (0 or 1)."""
+        if self.progress is None:
+            return None
+
+        def update(fraction: float, message: str) -> None:
+            with self.lock:
+                self.done[index] = fraction
+                total = sum(w * d for w, d in zip(self.weights, self.done))
+            self.progress(total, message)
+
+        return update
 
 
 def _check_memory(volume: Volume) -> None:

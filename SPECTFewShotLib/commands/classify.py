@@ -19,6 +19,8 @@ classes' shares, painted voxels certain.
 from __future__ import annotations
 
 import argparse
+import importlib
+import threading
 import time
 from pathlib import Path
 
@@ -60,6 +62,9 @@ def run(args: argparse.Namespace) -> int:
     from ..protonet.spatial_prior import SpatialPrior
     from ..protonet.support import check_support
 
+    if not args.without_protonet:  # torch takes seconds to import: let it load while the inputs are read
+        threading.Thread(target=importlib.import_module, args=("SPECTFewShotLib.protonet.session",),
+                         daemon=True).start()
     output = check_segmentation_output(args.output)
     outputs = [output]
     if args.probabilities:
