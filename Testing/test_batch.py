@@ -172,6 +172,24 @@ class BatchTest(unittest.TestCase):
         again = {p.parent.name: p.read_text() for p in results.glob("*/study.json")}
         self.assertEqual(again["lv"], after["lv"])
 
+    def test_normal_limits_reach_every_study_and_changed_settings_run_it_again(self):
+        from SPECTFewShotLib.cardiac_views.normal_limits import NormalLimits, write_normal_limits
+
+        results = Path(self.tmp.name) / "with-normals"
+        shutil.copytree(self.results, results)
+        limits = write_normal_limits(NormalLimits((97.0,) * 17, (2.0,) * 17, 10, "strict normals"),
+                                     Path(self.tmp.name) / "strict.csv")
+        manifest = write_manifest(Path(self.tmp.name) / "lv_only.csv",
+                                  [{"id": "lv", "volume": str(self.inputs / "lv.nii.gz"),
+                                    "segmentation": str(self.inputs / "lv_wall.seg.nrrd")}])
+        code, out, err = self.rerun(results, "--normals", limits, manifest=manifest)
+        self.assertEqual(code, 0, err)
+        self.assertIn("1 run now, 0 kept", out)  # other settings: the finished study runs again
+        row = read_rows(results / "cohort.csv")["lv"]
+        self.assertEqual(int(self.rows["lv"]["reduced_segments"]), 0)  # over 70 % everywhere
+        self.assertEqual(int(row["reduced_segments"]), 17)  # every segment more than 2 SD under 97 %
+        self.assertIn("more than 2 SD under the normal mean", (results / "lv" / "log.txt").read_text())
+
     def test_a_killed_worker_s_study_is_retried(self):
         results = Path(self.tmp.name) / "killed"
         results.mkdir()
