@@ -2,22 +2,24 @@
 
 MANIFEST is a CSV with one row per study: id and volume, then paint (a painted support to classify from) and/or
 segmentation (an LV wall already drawn; with paint too it is the reference of the myocardium Dice), optional
-template and template_landmarks (else --template for all, else the template-free LV landmarks) and group (normal,
-abnormal, rest, stress, ...). Relative paths are relative to the manifest. Duplicate ids, missing columns or
-missing files are refused before anything runs, in one line naming the rows.
+template and template_landmarks (else --template for all, else LV_center, LV_apex and LV_base by their
+definitions) and group (normal, abnormal, rest, stress, ...). Relative paths are relative to the manifest.
+Duplicate ids, missing columns or missing files are refused before anything runs, in one line naming the rows.
 
 Each study is one Dask task (`dask[distributed]`): on a local cluster of one worker process per core (--workers,
 --threads-per-worker), or on an existing cluster (--scheduler ADDRESS; its workers read the inputs and write the
 outputs on shared storage). RESULTS/<id>/ receives what the single-study commands write (classes.seg.nrrd,
 landmarks.mrk.json, long_axis.mrk.json, the three views, segments.csv, polar_map.png, views.png), what they print
-(log.txt) and study.json (the row and a content hash of the inputs and settings). RESULTS/cohort.csv has one row
-per study: status, the one-line error if it failed, class volumes (mL), the Dice against a drawn segmentation,
-LV length, landmark confidences, the 17 segment uptakes and reduced flags, seconds (and cohort.parquet when pyarrow
-is installed); cohort_polar_map.png shows the mean and SD of each segment per group.
+(log.txt) and study.json (the row and a content hash of the inputs, the settings and the models' weights).
+RESULTS/cohort.csv has one row per study: status, the one-line error if it failed, class volumes (mL), the Dice
+against a drawn segmentation, LV length, landmark confidences, the 17 segment uptakes and reduced flags, seconds
+(and cohort.parquet when pyarrow is installed); cohort_polar_map.png shows the mean and SD of each segment per
+group.
 
 A failed study is recorded and the others go on; the exit status is 3 when any study failed. A rerun keeps the
-studies whose inputs and settings have not changed (their outputs still there), runs new and changed ones, and
-with --retry-failed also the failed ones. A worker process that dies mid-study is replaced and the study runs again.
+studies whose inputs, settings and weights have not changed (their outputs still there), runs new and changed
+ones, and with --retry-failed also the failed ones. A worker process that dies mid-study is replaced and the study
+runs again.
 """
 
 from __future__ import annotations
