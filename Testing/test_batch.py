@@ -36,6 +36,11 @@ def dying_study(task: StudyTask) -> dict:
     return run_study(task)
 
 
+def always_dying_study(task: StudyTask) -> dict:
+    """A study task whose worker process always dies."""
+    os._exit(1)
+
+
 def digests(folder: Path) -> dict[str, str]:
     """SHA-256 of every file under a folder."""
     return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
@@ -205,6 +210,23 @@ class BatchTest(unittest.TestCase):
         self.assertEqual([row["status"] for row in result.rows], ["ok"])
         self.assertEqual((results / "lv" / "segments.csv").read_text(),
                          (self.results / "lv" / "segments.csv").read_text())
+
+    def test_a_study_whose_workers_keep_dying_is_recorded_as_failed(self):
+        results = Path(self.tmp.name) / "always-killed"
+        results.mkdir()
+        studies = [s for s in read_manifest(self.manifest) if s.id == "lv"]
+        scheduler = self.cluster.scheduler
+        allowed, scheduler.allowed_failures = scheduler.allowed_failures, 0  # give up at the first death
+        try:
+            result = run_batch(studies, results, StudySettings(),
+                               ClusterOptions(scheduler=self.cluster.scheduler_address),
+                               task_function=always_dying_study)
+        finally:
+            scheduler.allowed_failures = allowed
+        self.assertEqual(result.rows[0]["status"], "failed")
+        self.assertIn("the worker process running this study died 1 time (killed", result.rows[0]["error"])
+        record = json.loads((results / "lv" / "study.json").read_text())
+        self.assertEqual(record["row"]["status"], "failed")  # recorded: a rerun keeps it unless --retry-failed
 
 
 if __name__ == "__main__":

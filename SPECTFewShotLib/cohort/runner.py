@@ -5,7 +5,7 @@ existing scheduler (`scheduler`, e.g. `tcp://host:8786` of a dask-jobqueue or Ku
 the inputs and write the outputs on shared storage). Each study is one task whose argument is a few paths and
 settings and whose result is one small row; nothing large goes through the scheduler. A worker process that dies
 mid-study (killed, out of memory) is replaced by its nanny and the scheduler runs the study again on a live
-worker, up to ALLOWED_FAILURES deaths per study (Dask's `distributed.scheduler.allowed-failures`; a task's own
+worker, up to ALLOWED_FAILURES times (Dask's `distributed.scheduler.allowed-failures`; a task's own
 exception is not retried: a study's errors are recorded in its row instead). Progress (done, failed, time left)
 goes to `stream`, the dashboard's address with it when the local cluster serves one.
 """
@@ -24,7 +24,7 @@ from typing import Callable, Optional, Sequence, TextIO
 from ..errors import InputError
 from .study import StudyTask, failed_row, run_study
 
-ALLOWED_FAILURES = 3  # worker deaths a study may cause before it is recorded as failed
+ALLOWED_FAILURES = 3  # a study whose workers die once more than this is recorded as failed
 DASHBOARD_ADDRESS = ":8787"
 CONNECT_TIMEOUT_S = 30
 
@@ -173,8 +173,9 @@ def _failure(error: Optional[BaseException]) -> str:
     if error is None:
         return "the task was lost"
     if type(error).__name__ == "KilledWorker":
-        return (f"the worker process running this study died {ALLOWED_FAILURES} times (killed, or out of memory?); "
-                "Dask gave up on it")
+        deaths = int(getattr(error, "allowed_failures", ALLOWED_FAILURES)) + 1
+        return (f"the worker process running this study died {deaths} time{'s' if deaths > 1 else ''} (killed, or "
+                "out of memory?); Dask gave up on it")
     reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
     return f"dask: {type(error).__name__}" + (f": {reason}" if reason else "")
 
