@@ -167,8 +167,10 @@ class FewShotSession:
         features = self._features
         sample = features[:, :: max(1, features.shape[1] // 20_000)]
         mean = sample.mean(1, keepdim=True)
-        _, _, vectors = torch.linalg.svd((sample - mean).T, full_matrices=False)
-        components = (vectors[:count] @ (features - mean)).view(count, *self._grid.cells)
+        centred = sample - mean
+        _, vectors = torch.linalg.eigh(centred @ centred.T)  # ascending eigenvalues of the D x D covariance
+        leading = vectors[:, -count:].flip(1).T.contiguous()
+        components = (leading @ features - leading @ mean).view(count, *self._grid.cells)
         return np.ascontiguousarray(self._grid.upsample(components).numpy(), dtype=np.float32)
 
     def probabilities_at(self, prototypes: Prototypes, voxels: np.ndarray) -> np.ndarray:
