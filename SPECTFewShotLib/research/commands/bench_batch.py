@@ -219,7 +219,17 @@ def run(args: argparse.Namespace) -> int:
         + (", ".join(f"{name} {seconds:.2f} s ({cpu:.2f} CPU s)" for name, seconds, cpu in full) or "not available")
         + " for classify + localize + polar-map",
         f"- per-study outputs of both batches equal the one-process commands' outputs: {'yes' if same else 'NO'}",
+        f"- 2 workers against the commands in one process (a shell loop without process start-ups): "
+        f"{medians['one process'] / medians['2 workers']:.2f}x faster",
     ]
+    if full:
+        core_s = statistics.mean(cpu for _, _, cpu in full)
+        lines += ["", f"Estimate for {ESTIMATE_STUDIES:,} full-size studies ({core_s:.2f} CPU seconds each, the mean "
+                  "of the two above), one core per worker, from the figures above:", ""]
+        first_s = first_study_s + core_s  # a worker's first study: its imports and weights on top of a study
+        lines += [f"- {workers} worker{'s' if workers > 1 else ''}: "
+                  f"{_duration(estimate_seconds(workers, core_s, start_s, first_s, hashing, per_task, table_s))}"
+                  for workers in ESTIMATE_WORKERS]
     text = "\n".join(lines) + "\n"
     print(text, end="")
     if args.output:
@@ -231,6 +241,24 @@ def run(args: argparse.Namespace) -> int:
 
 
 TABLE_ROWS = 10_000
+ESTIMATE_STUDIES = 10_000
+ESTIMATE_WORKERS = (1, 16, 256)
+
+
+def estimate_seconds(workers: int, study_s: float, start_s: float, first_s: float, client_s: float,
+                     task_s: float, table_s: float, studies: int = ESTIMATE_STUDIES) -> float:
+    """Wall time of a batch: starting the cluster, the client hashing every study (before submitting), the
+    workers' first studies (imports, weights; in parallel), the remaining rounds of one study per worker, and the
+    cohort table and figure; never less than the scheduler's own time for every task (it handles one at a time)."""
+    rounds = -(-studies // workers)
+    compute = first_s + (rounds - 1) * study_s
+    return start_s + studies * client_s + max(compute, studies * task_s) + table_s
+
+
+def _duration(seconds: float) -> str:
+    """Seconds as h:mm:ss (and in minutes)."""
+    whole = round(seconds)
+    return f"{whole // 3600}:{whole % 3600 // 60:02d}:{whole % 60:02d} ({seconds / 60:.1f} min)"
 
 
 def _full_size_studies(work: Path) -> list[tuple[str, float, float]]:
