@@ -65,7 +65,7 @@ def evaluate_cases(cases: Sequence[LandmarkCase], methods: dict[str, LandmarkMet
                    several: Optional[dict[str, SeveralTemplatesMethod]] = None) -> dict[str, MethodResult]:
     """Run every method on every case; errors against the cases' true landmarks. A case with several templates
     runs the method's entry in `several` when it has one (the product's own multi-template path), otherwise the
-    method once per template, fused per landmark by the geometric median (prnet.fusion), as that path does."""
+    method once per template, fused per landmark by the geometric median (landmarks.fusion), as that path does."""
     from SPECTFewShotLib.landmarks.fusion import fuse_landmarks
 
     several = several or {}
