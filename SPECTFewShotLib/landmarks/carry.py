@@ -49,15 +49,38 @@ def frame_axes(frame: LVFrame, roll_deg: float = 0.0) -> np.ndarray:
 
 
 def to_frame(frame: LVFrame, points_lps: np.ndarray, roll_deg: float = 0.0) -> np.ndarray:
-    """LPS points (n, 3) as frame coordinates: across (two, in LV radii) and along the axis (in LV lengths)."""
-    scale = np.array([frame.radius_mm, frame.radius_mm, frame.length_mm])
-    return (np.asarray(points_lps, dtype=float) - frame.geometry.center) @ frame_axes(frame, roll_deg) / scale
+    """LPS points (n, 3) as frame coordinates: across the axis (two, in LV radii) from the LV's centreline (the
+    polyline from the base through the centre to the apex) and along it (0 at the centre, 1 at the apex, -1 at the
+    base, linear on each side and beyond), so that the frame's own centre, apex and base have the same coordinates
+    in every study."""
+    along, centreline = _along(frame, np.asarray(points_lps, dtype=float).reshape(-1, 3))
+    across = (np.asarray(points_lps, dtype=float).reshape(-1, 3) - centreline) @ frame_axes(frame, roll_deg)[:, :2]
+    return np.column_stack([across / frame.radius_mm, along])
 
 
 def from_frame(frame: LVFrame, coordinates: np.ndarray, roll_deg: float = 0.0) -> np.ndarray:
     """Frame coordinates (n, 3) back to LPS points."""
-    scale = np.array([frame.radius_mm, frame.radius_mm, frame.length_mm])
-    return frame.geometry.center + (np.asarray(coordinates, dtype=float) * scale) @ frame_axes(frame, roll_deg).T
+    coordinates = np.asarray(coordinates, dtype=float).reshape(-1, 3)
+    return _centreline(frame, coordinates[:, 2]) + (coordinates[:, :2] * frame.radius_mm) @ \
+        frame_axes(frame, roll_deg)[:, :2].T
+
+
+def _centreline(frame: LVFrame, along: np.ndarray) -> np.ndarray:
+    """Points of the LV's centreline at along-axis coordinates (see `to_frame`)."""
+    geometry = frame.geometry
+    ends = np.where(along[:, None] >= 0, geometry.apex - geometry.center, geometry.base - geometry.center)
+    return geometry.center + np.abs(along)[:, None] * ends
+
+
+def _along(frame: LVFrame, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The along-axis coordinates of LPS points (see `to_frame`) and their centreline points."""
+    geometry = frame.geometry
+    toward_apex = -geometry.axis
+    t = (points - geometry.center) @ toward_apex
+    apex_t = float((geometry.apex - geometry.center) @ toward_apex)
+    base_t = float((geometry.base - geometry.center) @ toward_apex)
+    along = np.where(t >= 0, t / max(apex_t, 1e-9), -t / min(base_t, -1e-9))
+    return along, _centreline(frame, along)
 
 
 def carry_landmarks(template_frame: LVFrame, target_frame: LVFrame, landmarks: Sequence[Landmark],

@@ -51,8 +51,9 @@ class FrameMap:
 
 
 def frame_map(template: LVFrame, target: LVFrame, roll_deg: float) -> FrameMap:
-    """The affine map that `carry.carry_landmarks` applies (the template's frame to the target's, turned by
-    `roll_deg`)."""
+    """The affine map nearest `carry.carry_landmarks` (the template's frame to the target's, turned by `roll_deg`,
+    lengths scaled by the LVs' apex-base lengths; carry's own map is piecewise along the axis): it resamples the
+    template's counts for the alignment."""
     source_scale = np.array([template.radius_mm, template.radius_mm, template.length_mm])
     target_scale = np.array([target.radius_mm, target.radius_mm, target.length_mm])
     matrix = frame_axes(target, roll_deg) @ np.diag(target_scale / source_scale) @ frame_axes(template).T
@@ -71,8 +72,9 @@ def lv_region(volume: Volume, frame: LVFrame) -> np.ndarray:
 
 def refine_map(volume: Volume, counts: np.ndarray, target: LVFrame, template_volume: Volume,
                template_counts: np.ndarray, initial: FrameMap) -> tuple[Callable[[np.ndarray], np.ndarray], float]:
-    """The frame map refined by aligning the counts around the LV (see the module docstring): a function mapping
-    template LPS points into the new study, and the correlation reached (0..1; 0 when the alignment failed)."""
+    """How the counts around the LV say the frame map's points must move (see the module docstring): a function
+    correcting points of the new study placed through `initial` (or through `carry`, which nearly agrees with it),
+    and the correlation reached (0..1; 0 when the alignment failed: the function then moves nothing)."""
     import SimpleITK as sitk
 
     fixed = volume.with_array(counts.astype(np.float32)).to_sitk()
@@ -101,12 +103,12 @@ def refine_map(volume: Volume, counts: np.ndarray, target: LVFrame, template_vol
         execute_reproducibly(method, fixed, moved)
     except RuntimeError as error:
         log.info("the local alignment failed (%s); the frame map is kept", str(error).strip().splitlines()[-1][:80])
-        return initial, 0.0
+        return lambda points: np.asarray(points, dtype=float).reshape(-1, 3), 0.0
     correlation = float(np.clip(-method.GetMetricValue(), 0.0, 1.0))
     inverse = similarity.GetInverse()  # the pre-aligned template's points -> the new study's
 
-    def mapped(points_lps: np.ndarray) -> np.ndarray:
-        carried = initial(points_lps)
-        return np.array([inverse.TransformPoint(tuple(map(float, p))) for p in carried]).reshape(-1, 3)
+    def corrected(points_lps: np.ndarray) -> np.ndarray:
+        points = np.asarray(points_lps, dtype=float).reshape(-1, 3)
+        return np.array([inverse.TransformPoint(tuple(map(float, p))) for p in points]).reshape(-1, 3)
 
-    return mapped, correlation
+    return corrected, correlation

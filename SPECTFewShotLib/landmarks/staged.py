@@ -136,8 +136,9 @@ def place_landmarks(volume: Volume, template_volume: Volume, template_landmarks:
     counts agree); with `align`, the frame map refined on the counts around the LV (local_alignment), applied when
     a frame comes from the counts (two frames from myocardia are the walls' own and stay); with `refiner`, each
     point moved by PRNet's feature search (prnet.refine). Confidence: how far the frame's and the alignment's
-    positions agree (`fusion.agreement_confidence`). With the long axis and warnings. `counts`: the target's
-    smoothed counts when already known."""
+    positions agree (`fusion.agreement_confidence`) when a frame comes from the counts; with two myocardia, the
+    frames' own (the counts cannot check where a user's wall ends). With the long axis and warnings. `counts`: the
+    target's smoothed counts when already known."""
     counts = smoothed_counts(volume) if counts is None else counts
     target = target_frame or find_lv_frame(volume, myocardium, counts=counts)
     template_counts = smoothed_counts(template_volume)
@@ -150,16 +151,14 @@ def place_landmarks(volume: Volume, template_volume: Volume, template_landmarks:
     template_points = np.array([lm.position_lps for lm in template_landmarks], dtype=float)
     positions = np.asarray(carry_landmarks(template, target, template_landmarks, roll))
     confidences = np.full(len(positions), float(target.confidence * template.confidence))
-    if align:
-        mapped, correlation = refine_map(volume, counts, target, template_volume, template_counts,
-                                         frame_map(template, target, roll))
-        aligned = mapped(template_points)
+    if align and "counts" in (template.source, target.source):  # two myocardia: their frames are the walls' own
+        correct, correlation = refine_map(volume, counts, target, template_volume, template_counts,
+                                          frame_map(template, target, roll))
+        aligned = correct(positions)
         disagreement = np.linalg.norm(aligned - positions, axis=1)
         if correlation > 0:
             confidences = np.asarray(agreement_confidence(disagreement), dtype=float)
-        if "counts" in (template.source, target.source):
-            use = disagreement <= MAX_CORRECTION_MM
-            positions = np.where(use[:, None], aligned, positions)
+        positions = np.where((disagreement <= MAX_CORRECTION_MM)[:, None], aligned, positions)
     if refiner is not None:
         positions = refiner.refine(template_volume, template_points, volume, positions).points
     landmarks = [Landmark(landmark.label, tuple(float(v) for v in position), float(confidence),

@@ -1,9 +1,11 @@
 """Landmarks for the demo: place LV centre, apex and base on a study with the staged localiser, and draw them.
 
 The template is the simulated phantom (for a CZT camera, like the bundled study) of a fixed training-range seed
-with its exact LV landmarks. The staged localiser takes the LV's own landmarks from the study's own LV frame (their
-definitions applied to the myocardium it finds), so the template's anatomy does not move them; it is checked
-against its own LV and would carry any further landmark. When the study's LV-wall mask is given, the reference
+with its LV landmarks annotated in our convention (the definitions applied to its exact LV wall, which is its
+myocardium segmentation too). The staged localiser carries every template landmark in the LV frame; with the
+study's classified myocardium and the template's wall, the frames are the two walls' own, so the template's
+annotation lands where it says on the study's wall (another convention is followed: `other_convention`). When
+the study's LV-wall mask is given, the reference
 landmarks derived from it (`cardiac_landmarks`) are written next to the placed ones with the distance between,
 and the long axis is written as a line markup.
 """
@@ -26,30 +28,63 @@ MARKERS = {"LV_center": "o", "LV_apex": "^", "LV_base": "s"}
 
 
 @functools.lru_cache(maxsize=2)
-def demo_template(seed: int = DEMO_TEMPLATE_SEED) -> tuple[Volume, list[Landmark]]:
-    """The phantom template (volume and its LV landmarks) of a training-range seed, simulated for a CZT camera
-    (once per seed and process)."""
+def _demo_study(seed: int) -> Any:
+    """The phantom study of the template (once per seed and process)."""
     from SPECTFewShotLib.research.evaluation.localize_cases import REAL_STUDY_CAMERA
     from SPECTFewShotLib.research.phantom import PhantomConfig, generate_study
 
-    study = generate_study(seed, PhantomConfig(camera=REAL_STUDY_CAMERA))
-    return study.image, [lm for lm in study.landmarks if lm.label in LV_LANDMARK_NAMES]
+    return generate_study(seed, PhantomConfig(camera=REAL_STUDY_CAMERA))
+
+
+def demo_template_wall(seed: int = DEMO_TEMPLATE_SEED) -> Volume:
+    """The template's exact LV wall (1 inside), its myocardium segmentation."""
+    study = _demo_study(seed)
+    return study.image.with_array((study.labels.labels.array == study.label_values["LV_myocardium"]).astype(np.uint8))
+
+
+def demo_template(seed: int = DEMO_TEMPLATE_SEED) -> tuple[Volume, list[Landmark]]:
+    """The phantom template (volume and its LV landmarks: our definitions on its wall) of a training-range seed,
+    simulated for a CZT camera."""
+    from SPECTFewShotLib.cardiac_landmarks import lv_landmarks
+
+    landmarks = lv_landmarks(demo_template_wall(seed))
+    return _demo_study(seed).image, [lm for lm in landmarks if lm.label in LV_LANDMARK_NAMES]
+
+
+def other_convention(landmarks: Sequence[Landmark], apex_beyond_mm: float = 8.0, base_short_mm: float = 6.0
+                     ) -> list[Landmark]:
+    """The landmarks annotated another way: the apex `apex_beyond_mm` beyond the wall along the long axis (an
+    epicardial tip), the base `base_short_mm` towards the apex."""
+    by_label = {lm.label: np.asarray(lm.position_lps, dtype=float) for lm in landmarks}
+    toward_apex = by_label["LV_apex"] - by_label["LV_base"]
+    toward_apex /= np.linalg.norm(toward_apex)
+    moved = {"LV_apex": by_label["LV_apex"] + apex_beyond_mm * toward_apex,
+             "LV_base": by_label["LV_base"] + base_short_mm * toward_apex}
+    return [Landmark(lm.label, tuple(float(v) for v in moved.get(lm.label, by_label[lm.label]))) for lm in landmarks]
 
 
 def place_demo_landmarks(volume: Volume, out_dir: str | os.PathLike, reference_mask: Optional[Volume] = None,
                          model: Optional[str] = None, template_seed: int = DEMO_TEMPLATE_SEED,
-                         myocardium: Optional[Volume] = None) -> tuple[list[Landmark], list[Landmark], list[str]]:
-    """Place the LV landmarks on `volume` (the phantom template's labels), in the LV frame of `myocardium` (the
-    classified wall) when given, else of the counts; write landmarks.mrk.json and long_axis.mrk.json. Returns the
-    placed landmarks, the reference landmarks derived from `reference_mask` (none without it) and summary lines."""
+                         myocardium: Optional[Volume] = None,
+                         template: Optional[tuple[Volume, list[Landmark], Volume]] = None
+                         ) -> tuple[list[Landmark], list[Landmark], list[str]]:
+    """Place the phantom template's LV landmarks on `volume`, in the LV frame of `myocardium` (the classified wall,
+    the template's frame then from its wall) when given, else of the counts; write landmarks.mrk.json and
+    long_axis.mrk.json. `template`: (volume, landmarks, wall) to use instead of the seed's (e.g. as read back from
+    the files the demo writes). Returns the placed landmarks, the reference landmarks derived from `reference_mask`
+    (none without it) and summary lines."""
     from SPECTFewShotLib.landmarks.fusion import confidence_note
     from SPECTFewShotLib.landmarks.long_axis import write_long_axis
     from SPECTFewShotLib.landmarks.staged import Localizer
 
     out = Path(out_dir)
-    template, template_landmarks = demo_template(template_seed)
+    if template is None:
+        template = (*demo_template(template_seed), demo_template_wall(template_seed))
+    template_volume, template_landmarks, wall = template
     localizer = Localizer()
-    placement = localizer.place(volume, [(template, template_landmarks)], myocardium=myocardium)
+    template_wall = wall if myocardium is not None else None
+    placement = localizer.place(volume, [(template_volume, template_landmarks)], myocardium=myocardium,
+                                template_myocardia=[template_wall])
     placed = placement.landmarks
     written = write_landmarks(placed, out / "landmarks.mrk.json")
     source = "the classified myocardium" if myocardium is not None else "the counts"

@@ -35,6 +35,7 @@ from SPECTFewShotLib.volume_stats import describe
 # line chain of the README (classify, localize, polar-map) reproduces the demo's landmarks and polar map.
 TEMPLATE_FILE = "template.nrrd"
 TEMPLATE_LANDMARKS = "template_landmarks.mrk.json"
+TEMPLATE_MYOCARDIUM = "template_myocardium.seg.nrrd"
 
 
 @dataclass
@@ -152,12 +153,14 @@ def landmarks_step(context: DemoContext) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from SPECTFewShotLib.commands.localize import study_myocardium
     from SPECTFewShotLib.io.atomic import atomic_path
-    from SPECTFewShotLib.io.markups_io import write_landmarks
+    from SPECTFewShotLib.io.markups_io import read_landmarks, write_landmarks
     from SPECTFewShotLib.landmarks.staged import Localizer
     from SPECTFewShotLib.research.demo_landmarks import (
         DEMO_TEMPLATE_SEED,
         demo_template,
+        demo_template_wall,
         draw_landmarks,
         place_demo_landmarks,
     )
@@ -168,22 +171,33 @@ def landmarks_step(context: DemoContext) -> None:
           f"frame of the myocardium classified in step 2 (labels from one phantom template, seed "
           f"{DEMO_TEMPLATE_SEED}); x = reference derived from the LV-wall mask")
     started = time.perf_counter()
-    classified = volume.with_array(context.results["classified_myocardium"].astype(np.uint8))
-    placed, reference, lines = place_demo_landmarks(volume, out, mask, myocardium=classified)
+    # the classification and the template as written, as the README's chain reads them: the same landmarks to the
+    # last digit
+    classified = study_myocardium(volume, str(out / "classes.seg.nrrd"))
+    template, template_landmarks = demo_template(DEMO_TEMPLATE_SEED)
+    template_wall = demo_template_wall(DEMO_TEMPLATE_SEED)
+    written = [write_volume(template, out / TEMPLATE_FILE),
+               write_landmarks(template_landmarks, out / TEMPLATE_LANDMARKS),
+               write_segmentation(Segmentation(template_wall, segments_for([1], {1: "LV_myocardium"})),
+                                  out / TEMPLATE_MYOCARDIUM)]
+    template = require_counts(read_volume(written[0]), TEMPLATE_FILE)
+    template_landmarks = read_landmarks(written[1])
+    template_wall = study_myocardium(template, str(written[2]))
+    placed, reference, lines = place_demo_landmarks(volume, out, mask, myocardium=classified,
+                                                    template=(template, template_landmarks, template_wall))
     seconds = time.perf_counter() - started
     print("\n".join(lines))
     print(f"(template simulated and landmarks placed in {seconds:.1f} s)")
-    counts_only = Localizer().place(volume, [demo_template(DEMO_TEMPLATE_SEED)]).landmarks
+    counts_only = Localizer().place(volume, [(template, template_landmarks)]).landmarks
     truth = {lm.label: np.asarray(lm.position_lps) for lm in reference}
     errors = [f"{lm.label} {np.linalg.norm(np.asarray(lm.position_lps) - truth[lm.label]):.1f} mm"
               for lm in counts_only if lm.label in truth]
     print(f"  for comparison, the LV frame from the counts alone: {', '.join(errors)} from the reference")
-    context.results["landmarks"] = placed
-    template, template_landmarks = demo_template(DEMO_TEMPLATE_SEED)
-    written = [write_volume(template, out / TEMPLATE_FILE),
-               write_landmarks(template_landmarks, out / TEMPLATE_LANDMARKS)]
-    print(f"wrote {written[0]} and {written[1].name} (the template: `spectfewshot localize --template` with these two "
-          "files gives these landmarks; for your own study take Resources/SampleData/physionet-mps/patient003_*)")
+    context.results["landmarks"] = read_landmarks(out / "landmarks.mrk.json")  # as written, as the chain reads them
+    print(_convention_followed(volume, classified, template, template_wall, template_landmarks, placed))
+    print(f"wrote {written[0]}, {written[1].name} and {written[2].name} (the template: `spectfewshot localize "
+          "--template ... --template-landmarks ... --template-segmentation ...` with these three files gives these "
+          "landmarks; for your own study take Resources/SampleData/physionet-mps/patient003_*)")
     figure, axes = plt.subplots(1, len(placed), figsize=(4 * len(placed), 4.3))
     for ax, landmark in zip(np.atleast_1d(axes), placed):
         k = int(np.clip(np.round(volume.lps_to_index(landmark.position_lps)[2]), 0, volume.array.shape[0] - 1))
@@ -196,6 +210,24 @@ def landmarks_step(context: DemoContext) -> None:
         figure.savefig(temporary, format="png", dpi=110)
     plt.close(figure)
     print(f"wrote {path}")
+
+
+def _convention_followed(volume: Volume, myocardium: Volume, template: Volume, template_wall: Volume,
+                         template_landmarks: list, placed: list) -> str:
+    """One line showing that a template annotated another way (apex 8 mm beyond the wall, base 6 mm towards the
+    apex: research.demo_landmarks.other_convention) is followed: where its apex and base land along the placed
+    long axis, relative to our convention's."""
+    from SPECTFewShotLib.landmarks.staged import Localizer
+    from SPECTFewShotLib.research.demo_landmarks import other_convention
+
+    theirs = Localizer().place(volume, [(template, other_convention(template_landmarks))], myocardium=myocardium,
+                               template_myocardia=[template_wall]).landmarks
+    ours = {lm.label: np.asarray(lm.position_lps) for lm in placed}
+    toward_apex = (ours["LV_apex"] - ours["LV_base"]) / np.linalg.norm(ours["LV_apex"] - ours["LV_base"])
+    shift = {lm.label: float((np.asarray(lm.position_lps) - ours[lm.label]) @ toward_apex) for lm in theirs}
+    return (f"  a template annotated another way (apex 8 mm beyond the wall, base 6 mm towards the apex) is followed: "
+            f"its apex lands {shift['LV_apex']:.1f} mm beyond ours, its base {shift['LV_base']:.1f} mm towards the "
+            "apex (per the template's LV length)")
 
 
 def views_step(context: DemoContext) -> None:

@@ -202,7 +202,7 @@ def _conventions(args: argparse.Namespace) -> None:
                   for case in all_cases}
     masks = {id(case.template_volume): case.template_volume.with_array(wall.astype(np.uint8))
              for cases, template_walls in groups.values() for case, wall in zip(cases, template_walls)}
-    localizer, without_prnet = Localizer(), Localizer(prnet=False)
+    localizer, without_prnet = Localizer(prnet=True), Localizer(prnet=False)
     localizer.refiner()  # loaded before the clock runs
     for convention in CONVENTIONS:
         for title, (cases, template_walls) in groups.items():
