@@ -4,7 +4,7 @@ numpy advises the kernel to back large arrays with transparent huge pages. Where
 honour that advice (transparent_hugepage/defrag = "madvise", a common default), every first touch of a new large
 array waits for that compaction, and classification allocates fresh feature, probability and label arrays at
 every paint change. The advice is only a hint about page size: turning it off changes no result. Measurements:
-docs/evaluation/classify_speed.md.
+docs/evaluation/classify/classify_speed.md.
 """
 
 from __future__ import annotations

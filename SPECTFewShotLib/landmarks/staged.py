@@ -209,7 +209,7 @@ class Localizer:
                                 progress: Optional[ProgressCallback] = None, cancel: Optional[CancelToken] = None,
                                 myocardium: Optional[Volume] = None) -> list[Landmark]:
         """The landmarks of one or several templates placed in `volume`; several are combined per label by the
-        geometric median (prnet.fusion). The placement with the long axis stays in `last_placement`."""
+        geometric median (landmarks.fusion). The placement with the long axis stays in `last_placement`."""
         return self.place(volume, templates, progress, cancel, myocardium).landmarks
 
     def place(self, volume: Volume, templates: Sequence[tuple[Volume, Sequence[Landmark]]],

@@ -13,13 +13,12 @@ episodic patch classification (blood pool, myocardium, liver) on the held-out ph
 from __future__ import annotations
 
 import argparse
-import platform
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 
 from SPECTFewShotLib.io.atomic import check_writable, write_text_atomic
-from SPECTFewShotLib.research.commands import command_line
+from SPECTFewShotLib.research.commands import command_line, provenance_line
 from SPECTFewShotLib.vocabulary import PAINTING_CLASSES
 
 
@@ -171,10 +170,11 @@ def _markdown(args, entry, seeds, table, patch_lines, results, elapsed, calibrat
     real = "".join(f"; patient{p} classified with {m}" for p, m in real_models.items())
     phantoms = (f"Held-out phantom seeds {seeds[0]}-{seeds[-1]} (never used in training or for choosing settings)."
                 if seeds else "No phantoms.")
-    return f"""# Few-shot classification: evaluation
+    return f"""{provenance_line(command)}
 
-Written by `{command}`
-on {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC ({platform.machine()}, {elapsed / 60:.0f} min).
+# Few-shot classification: evaluation
+
+Run on {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC ({elapsed / 60:.0f} min).
 Prior model: {model}{real}. {phantoms}
 
 Painting: the rounded quartile slices of the LV myocardium's axial extent; "slices" = full labels on those

@@ -4,11 +4,10 @@ mask, next to the study classifier and GrowCut on the same paint (three quartile
 from __future__ import annotations
 
 import argparse
-import platform
 from datetime import datetime, timezone
 
 from SPECTFewShotLib.io.atomic import check_writable, write_text_atomic
-from SPECTFewShotLib.research.commands import command_line
+from SPECTFewShotLib.research.commands import command_line, provenance_line
 
 MARGIN = 0.02  # the margin over GrowCut that issue 24 asks for
 
@@ -49,10 +48,11 @@ def run(args: argparse.Namespace) -> int:
     print(table)
     if args.output:
         command = command_line()
-        write_text_atomic(args.output, f"""# Few-shot classification: how far the masks can be followed
+        write_text_atomic(args.output, f"""{provenance_line(command)}
 
-Written by `{command}`
-on {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC ({platform.machine()}).
+# Few-shot classification: how far the masks can be followed
+
+Run on {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC.
 
 Myocardium Dice on the unpainted slices of the two shared real studies (PhysioNet MPS; Calixto et al. 2025,
 doi:10.13026/ce2z-dw74), painted on the three quartile slices with full labels. The oracles know the mask: they

@@ -48,7 +48,8 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Evaluate PRNet and the registration baseline; print the tables."""
+    """Evaluate the staged localiser next to the registration baseline (--conventions: also with and without PRNet);
+    print the tables."""
     from SPECTFewShotLib.errors import InputError
     from SPECTFewShotLib.io.atomic import check_writable
     from SPECTFewShotLib.landmarks.staged import Localizer

@@ -50,14 +50,14 @@ def run(args: argparse.Namespace) -> int:
     """Evaluate; print the tables; optionally write JSON and Markdown."""
     from SPECTFewShotLib.errors import InputError
     from SPECTFewShotLib.io.atomic import write_text_atomic
+    from SPECTFewShotLib.research.commands import command_line, provenance_line
     from SPECTFewShotLib.research.seeds import held_out_seeds
 
     if args.held_out < 0 or args.skip < 0 or args.workers < 1:
         raise InputError("--held-out and --skip must not be negative, --workers at least 1")
     if args.markdown_dir and not Path(args.markdown_dir).is_dir():
         raise InputError(f"{args.markdown_dir} is not a folder")
-    command = "spectfewshot evaluate polar-map " + " ".join(sys.argv[3:]) if len(sys.argv) > 3 else \
-        "spectfewshot evaluate polar-map"
+    command = command_line() if sys.argv[1:3] == ["evaluate", "polar-map"] else "spectfewshot evaluate polar-map"
     stored = json.loads(Path(args.json).read_text()) if args.json and Path(args.json).exists() else {}
     records = {r["seed"]: r for r in stored.get("phantoms", [])}
     seeds = [s for s in held_out_seeds(args.held_out, args.skip) if s not in records]
@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
         if args.markdown_dir:
             suffix = "_corrected" if args.corrected and name != "polar_map_real" else ""
             write_text_atomic(Path(args.markdown_dir) / f"{name}{suffix}.md",
-                              f"Produced by: `{command}`\n\n{text}\n")
+                              f"{provenance_line(command)}\n\n{text}\n")
     return 0
 
 
@@ -140,9 +140,11 @@ def _paired_table(phantoms: list[dict], args: argparse.Namespace) -> str:
 
 def _normal_limit_tables(phantoms: list[dict], args: argparse.Namespace, tables: dict) -> dict[str, str]:
     """Normal limits from defect-free validation-range phantoms; the held-out phantoms scored against them."""
+    from dataclasses import replace
     from functools import partial
 
     from SPECTFewShotLib.cardiac_views.normal_limits import write_normal_limits
+    from SPECTFewShotLib.research.commands import provenance_line
     from SPECTFewShotLib.research.evaluation.polar_map_eval import (
         DEPTHS,
         limits_rule,
@@ -167,7 +169,8 @@ def _normal_limit_tables(phantoms: list[dict], args: argparse.Namespace, tables:
     if args.markdown_dir:
         for ac, name in ((True, "on"), (False, "off")):
             if counts[ac] >= 3:
-                write_normal_limits(limits[ac], Path(args.markdown_dir) / f"polar_map_normals_ac_{name}{suffix}.csv")
+                described = replace(limits[ac], description=f"{provenance_line()}\n{limits[ac].description or ''}")
+                write_normal_limits(described, Path(args.markdown_dir) / f"polar_map_normals_ac_{name}{suffix}.csv")
     lines = [f"### Normal limits from {len(normals)} defect-free validation phantoms {seeds[0]}-{seeds[-1]} "
              f"(attenuation correction on {counts[True]}, off {counts[False]}); held-out phantoms scored against "
              "the limits of their own protocol (truth frame)", "",

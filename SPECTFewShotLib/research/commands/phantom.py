@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from SPECTFewShotLib.errors import InputError
+from SPECTFewShotLib.research.commands import command_line
 from SPECTFewShotLib.research.evaluation.cases import SHARED_DATA
 from SPECTFewShotLib.research.phantom.config import CAMERA_CHOICES, PhantomConfig
 
@@ -146,7 +147,7 @@ def register_realism(parser: argparse.ArgumentParser) -> None:
                           "table (count ratios, noise, wall FWHM), written as DIR/realism.md and "
                           "DIR/figures/realism.png.")
     parser.add_argument("-o", "--output", required=True,
-                        help="folder for realism.md and figures/ (e.g. docs/evaluation)")
+                        help="folder for realism.md and figures/ (e.g. docs/evaluation/realism)")
     parser.add_argument("--phantoms", type=int, default=20,
                         help="held-out phantoms in the table (default: %(default)s)")
     parser.set_defaults(func=run_realism)
@@ -190,7 +191,8 @@ def register_realism_behaviour(parser: argparse.ArgumentParser) -> None:
                           "studies (myocardium against everything else on three quartile slices), on held-out "
                           "phantoms and on the real studies, next to statistics measured identically on both; "
                           "written as DIR/realism_behaviour.md.")
-    parser.add_argument("-o", "--output", required=True, help="folder for realism_behaviour.md (e.g. docs/evaluation)")
+    parser.add_argument("-o", "--output", required=True,
+                        help="folder for realism_behaviour.md (e.g. docs/evaluation/realism)")
     parser.add_argument("--phantoms", type=int, default=12, help="held-out phantoms (default: %(default)s)")
     parser.add_argument("--skip", type=int, default=0, help="held-out seeds to skip first (default: %(default)s)")
     parser.add_argument("--profile", choices=("real-like", "default"), default="real-like",
@@ -218,7 +220,7 @@ def run_realism_behaviour(args: argparse.Namespace) -> int:
     config = real_like_config() if args.profile == "real-like" else None
     seeds = held_out_seeds(args.phantoms, args.skip)
     phantoms = rb.measure_phantoms(seeds, config, progress=lambda m: print(m, file=sys.stderr))
-    command = "spectfewshot " + " ".join(sys.argv[1:]) if sys.argv[1:3] == ["evaluate", "realism-behaviour"] \
+    command = command_line() if sys.argv[1:3] == ["evaluate", "realism-behaviour"] \
         else "spectfewshot evaluate realism-behaviour"
     config_text = (f"held-out seeds {seeds[0]}-{seeds[-1]}, "
                    + ("phantom.config.real_like_config() (CZT, 70 x 70 x 50)" if config else "default config"))

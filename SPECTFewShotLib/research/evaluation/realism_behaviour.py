@@ -222,7 +222,9 @@ def markdown_report(real: Sequence[BehaviourResult], phantoms: Sequence[Behaviou
             mean = float(np.nanmean(table[:, index]))
             checks.append(f"- {name}: phantom mean {mean:.3g}, real range {low:.3g}-{high:.3g}: "
                           f"{'inside' if in_range(mean, low, high) else 'OUTSIDE'}")
-    text = ["# Phantom realism by behaviour", "", f"Written by `{command}`.", "", f"Phantoms: {config_text}.",
+    from SPECTFewShotLib.research.commands import provenance_line
+
+    text = [provenance_line(command), "", "# Phantom realism by behaviour", "", f"Phantoms: {config_text}.",
             "Real: the shared PhysioNet MPS studies (Calixto et al. 2025, PhysioNet, doi:10.13026/ce2z-dw74).", "",
             *lines, "", "Real range used for each number (the two real studies; GrowCut, forest and the count ratio "
             "widened to METHODS section 8):", "", *checks]

@@ -94,7 +94,7 @@ Dice on the unpainted slices, painting the rounded quartile slices of the LV myo
 {chr(10).join(rows)}
 {real_rows}
 Held-out results (phantom seeds from 1,000,000 and the bundled real study, next to GrowCut and the random
-forest): `spectfewshot evaluate classify`, quoted in docs/evaluation/classify_protonet_prior.md.
+forest): `spectfewshot evaluate classify`, quoted in docs/evaluation/classify/classify_protonet_prior.md.
 
 ## Licence
 BSD-3-Clause, like the code. {"Real training data: PhysioNet MPS database (Calixto et al. 2025, "
