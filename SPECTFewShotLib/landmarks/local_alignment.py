@@ -73,8 +73,8 @@ def lv_region(volume: Volume, frame: LVFrame) -> np.ndarray:
 def refine_map(volume: Volume, counts: np.ndarray, target: LVFrame, template_volume: Volume,
                template_counts: np.ndarray, initial: FrameMap) -> tuple[Callable[[np.ndarray], np.ndarray], float]:
     """How the counts around the LV say the frame map's points must move (see the module docstring): a function
-    correcting points of the new study placed through `initial` (or through `carry`, which nearly agrees with it),
-    and the correlation reached (0..1; 0 when the alignment failed: the function then moves nothing)."""
+    correcting points of the new study placed through `initial`, and the correlation reached (0..1; 0 when the
+    alignment failed: the function then moves nothing)."""
     import SimpleITK as sitk
 
     fixed = volume.with_array(counts.astype(np.float32)).to_sitk()

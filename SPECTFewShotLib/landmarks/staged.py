@@ -152,9 +152,9 @@ def place_landmarks(volume: Volume, template_volume: Volume, template_landmarks:
     positions = np.asarray(carry_landmarks(template, target, template_landmarks, roll))
     confidences = np.full(len(positions), float(target.confidence * template.confidence))
     if align and "counts" in (template.source, target.source):  # two myocardia: their frames are the walls' own
-        correct, correlation = refine_map(volume, counts, target, template_volume, template_counts,
-                                          frame_map(template, target, roll))
-        aligned = correct(positions)
+        initial = frame_map(template, target, roll)
+        correct, correlation = refine_map(volume, counts, target, template_volume, template_counts, initial)
+        aligned = correct(initial(template_points))  # the alignment corrects the map it was run on
         disagreement = np.linalg.norm(aligned - positions, axis=1)
         if correlation > 0:
             confidences = np.asarray(agreement_confidence(disagreement), dtype=float)
