@@ -10,9 +10,10 @@ import numpy as np
 from SPECTFewShotLib.io.markups_io import Landmark
 from SPECTFewShotLib.landmarks.lv_frame import frame_from_segmentation
 from SPECTFewShotLib.landmarks.staged import Localizer, find_lv_frame
+from SPECTFewShotLib.mrml.scene_logic import SceneLogic
 from SPECTFewShotLib.research.evaluation.localize_cases import moved_copy
 from SPECTFewShotLib.research.phantom import generate_study
-from Testing.test_landmarks_stages import study
+from Testing.fixtures import study
 
 MOTIONS = [((1.0, 1.0, 1.0), 30.0, (12.0, -8.0, 16.0)), ((1.0, 0.0, 0.0), 30.0, (0.0, 0.0, 0.0)),
            ((0.0, 1.0, 0.0), -30.0, (5.0, 5.0, 5.0))]
@@ -72,6 +73,10 @@ class HijackedFrameTest(unittest.TestCase):
         self.assertIn("left out", with_blob.note)
         frame = find_lv_frame(volume, mask.with_array((wall | blob).astype(np.uint8)))
         self.assertEqual(frame.source, "segmentation")
+        placement = Localizer().place(volume, [], myocardium=mask.with_array((wall | blob).astype(np.uint8)))
+        status = SceneLogic.landmark_status(placement)  # the module's status line says which frame, and why
+        self.assertIn("LV frame from the classified myocardium, left out", status)
+        self.assertEqual(len(status.splitlines()), 1)
 
     def test_a_wall_joined_to_a_far_structure_is_not_used_and_the_user_is_told(self):
         volume, mask, *_ = study(seed=6)

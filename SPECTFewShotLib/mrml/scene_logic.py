@@ -327,6 +327,8 @@ class SceneLogic:
 
         low = low_confidence_labels(placement.landmarks)
         source = "the classified myocardium" if placement.frame.source == "segmentation" else "the counts"
+        if placement.frame.source == "segmentation" and placement.frame.note:
+            source += f", {placement.frame.note}"
         status = f"Placed {len(placement.landmarks)} landmarks (LV frame from {source})"
         status += f"; low confidence, check: {', '.join(low)}" if low else ""
         return "; ".join([status, *placement.warnings])
