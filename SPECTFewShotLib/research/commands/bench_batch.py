@@ -234,8 +234,9 @@ def run(args: argparse.Namespace) -> int:
     print(text, end="")
     if args.output:
         from SPECTFewShotLib.io.atomic import write_text_atomic
+        from SPECTFewShotLib.research.commands import provenance_line
 
-        write_text_atomic(args.output, f"<!-- written by: spectfewshot bench batch --runs {args.runs} -->\n" + text)
+        write_text_atomic(args.output, f"{provenance_line()}\n\n{text}")
         print(f"wrote {args.output}")
     return 0
 
