@@ -1,8 +1,9 @@
 """Damaged and strange NIfTI / NRRD files, written byte by byte, for the hostile-file tests and the corpus table.
 
-Each case is (class, name, bytes): the class groups cases for the table in docs/evaluation/reliability/hostile_corpus.md. The
-headers are written here rather than by a library, so a case can say exactly what a broken exporter writes: a
-spacing of zero, a sheared direction, a size the data cannot back, NaN voxels.
+Each case is (class, name, bytes): the class groups cases for the table in
+docs/evaluation/reliability/hostile_corpus.md. The headers are written here rather than by a library, so a case can
+say exactly what a broken exporter writes: a spacing of zero, a sheared direction, a size the data cannot back, NaN
+voxels.
 """
 
 from __future__ import annotations

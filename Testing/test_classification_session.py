@@ -15,7 +15,7 @@ from SPECTFewShotLib.io.segmentation_io import Segmentation, segments_for
 from SPECTFewShotLib.painting import paint, unpainted_slices
 from SPECTFewShotLib.progress import CancelToken
 from SPECTFewShotLib.research.evaluation.metrics import dice
-from Testing.test_protonet import ring_volume, support_from, tiny_network
+from Testing.fixtures import ring_volume, support_from, tiny_network
 
 
 def session_on(volume, **options) -> StudySession:

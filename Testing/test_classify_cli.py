@@ -15,7 +15,7 @@ from SPECTFewShotLib.research.evaluation.cases import phantom_case
 from SPECTFewShotLib.research.evaluation.metrics import dice
 from SPECTFewShotLib.volume import Volume
 from Testing.cli_runner import run_cli
-from Testing.test_protonet import ring_volume, support_from
+from Testing.fixtures import ring_volume, support_from
 
 UNSEEN_PHANTOM_SEED = 1_000_777  # held-out range: never used in training or for choosing settings
 

@@ -13,8 +13,8 @@ import SimpleITK as sitk
 from SPECTFewShotLib.io.volume_io import write_volume
 from SPECTFewShotLib.resources import sample_study
 from Testing.cli_runner import run_cli
+from Testing.fixtures import make_volume
 from Testing.nm_dicom_factory import write_nm_file
-from Testing.test_volume_io import make_volume
 
 
 class InfoTest(unittest.TestCase):
@@ -71,40 +71,6 @@ class ErrorPolicyTest(unittest.TestCase):
                                 capture_output=True, text=True, timeout=120)
         self.assertEqual(result.returncode, 2)
         self.assertEqual(result.stderr.strip(), "error: /nonexistent/volume.nii.gz: file not found")
-
-
-class ResearchCommandsTest(unittest.TestCase):
-    """The research bench's commands without its extra: one line saying how to install it, and exit status 2."""
-
-    def test_a_product_only_install_names_the_extra_in_one_line(self):
-        import contextlib
-        import io
-        from unittest import mock
-
-        from SPECTFewShotLib import cli
-
-        for argv in (["train", "protonet", "--iterations", "1"], ["demo"], ["evaluate", "classify"]):
-            err = io.StringIO()
-            with mock.patch("SPECTFewShotLib.research.missing_packages", return_value=["matplotlib"]), \
-                    contextlib.redirect_stderr(err):
-                code = cli.main(argv)
-            self.assertEqual(code, 2, argv)
-            lines = err.getvalue().strip().splitlines()
-            self.assertEqual(len(lines), 1, lines)
-            self.assertIn('pip install "SPECTFewShot[research]"', lines[0])
-            self.assertIn(f"'{argv[0]}' is a research command", lines[0])
-
-    def test_with_the_extra_the_research_commands_are_real(self):
-        import contextlib
-        import io
-
-        from SPECTFewShotLib import cli
-
-        out = io.StringIO()
-        with self.assertRaises(SystemExit) as done, contextlib.redirect_stdout(out):
-            cli.build_parser().parse_args(["train", "protonet", "--help"])
-        self.assertEqual(done.exception.code, 0)
-        self.assertIn("--iterations", out.getvalue())
 
 
 class HugePageAdviceTest(unittest.TestCase):

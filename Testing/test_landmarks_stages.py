@@ -16,38 +16,7 @@ from SPECTFewShotLib.landmarks.heart_search import find_lv_candidates, smoothed_
 from SPECTFewShotLib.landmarks.long_axis import LongAxis, angle_between_deg, write_long_axis
 from SPECTFewShotLib.landmarks.lv_frame import frame_from_counts, frame_from_segmentation
 from SPECTFewShotLib.landmarks.staged import Localizer, find_lv_frame
-from SPECTFewShotLib.volume import Volume
-
-SPACING = 4.0
-SIZE = 48
-
-
-def study(center=(10.0, -8.0, 4.0), apex_direction=(0.6, -0.5, -0.6), liver=True, rim=True, seed=0):
-    """A torso with an LV cup (hot shell, cold cavity, open base), a larger and hotter solid liver, hot voxels at
-    the rim of the field of view, noise; and the LV's true centre, apex, base and apex direction (LPS)."""
-    rng = np.random.default_rng(seed)
-    origin = -np.full(3, (SIZE - 1) * SPACING / 2)
-    volume = Volume(np.zeros((SIZE,) * 3, np.float32), (SPACING,) * 3, tuple(origin), (1, 0, 0, 0, 1, 0, 0, 0, 1))
-    k, j, i = np.indices((SIZE,) * 3)
-    lps = volume.index_to_lps(np.stack([i, j, k], -1).reshape(-1, 3).astype(float)).reshape(SIZE, SIZE, SIZE, 3)
-    toward_apex = np.asarray(apex_direction, dtype=float) / np.linalg.norm(apex_direction)
-    c = np.asarray(center, dtype=float)
-    rel = lps - c
-    along = rel @ toward_apex
-    radial = np.linalg.norm(rel - along[..., None] * toward_apex, axis=-1)
-    outer = (along / 44.0) ** 2 + (radial / 28.0) ** 2 <= 1
-    inner = (along / 34.0) ** 2 + (radial / 18.0) ** 2 <= 1
-    wall = outer & ~inner & (along >= -18.0)
-    array = 0.1 * (np.linalg.norm(lps, axis=-1) < 90) + 1.0 * wall
-    if liver:  # solid, larger and hotter than the heart, about 70 mm away
-        array += 1.6 * (np.linalg.norm((lps - c - np.array([-55.0, 20.0, -45.0])) / [35, 30, 25], axis=-1) <= 1)
-    if rim:
-        array[:, :, :2] += 3.0 * (rng.random((SIZE, SIZE, 2)) > 0.7)
-    array += rng.normal(0, 0.03, array.shape)
-    truth_points = lps[wall]
-    return (volume.with_array(np.clip(array, 0, None).astype(np.float32) * 1000),
-            volume.with_array(wall.astype(np.uint8)), truth_points.mean(axis=0), c + 44.0 * toward_apex,
-            c - 18.0 * toward_apex, toward_apex)
+from Testing.fixtures import study
 
 
 class HeartSearchTest(unittest.TestCase):

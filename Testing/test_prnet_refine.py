@@ -45,7 +45,7 @@ class RefinerTest(unittest.TestCase):
         result = self.refiner.refine(self.volume, self.points, self.volume, start)
         self.assertTrue(np.all(result.moved_mm <= SEARCH_MM + 1e-9))
         np.testing.assert_allclose(np.linalg.norm(result.points - start, axis=1), result.moved_mm, atol=1e-9)
-        self.assertTrue(np.all((0.0 <= result.similarity) & (result.similarity <= 1.0)))
+        self.assertTrue(np.all((result.similarity >= 0.0) & (result.similarity <= 1.0)))
 
     def test_damaged_weights_are_refused(self):
         with tempfile.TemporaryDirectory() as tmp:

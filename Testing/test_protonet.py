@@ -11,7 +11,6 @@ import torch
 from SPECTFewShotLib.errors import CancelledError, InputError
 from SPECTFewShotLib.io.segmentation_io import Segmentation, read_segmentation, segments_for, write_segmentation
 from SPECTFewShotLib.progress import CancelToken
-from SPECTFewShotLib.protonet.embedding import DenseEmbedding, EmbeddingConfig
 from SPECTFewShotLib.protonet.features import FeatureGrid, label_changes_nearby
 from SPECTFewShotLib.protonet.prototypes import (
     build_prototypes,
@@ -25,34 +24,7 @@ from SPECTFewShotLib.protonet.session import FewShotSession
 from SPECTFewShotLib.protonet.spatial_prior import SpatialPrior, apply_prior, slice_prior
 from SPECTFewShotLib.protonet.support import paint_boundaries
 from SPECTFewShotLib.volume import Volume
-
-
-def tiny_network() -> DenseEmbedding:
-    torch.manual_seed(0)
-    return DenseEmbedding(EmbeddingConfig(trunk_depth=1, head_channels=8, deep_dim=4, shallow_dim=4)).eval()
-
-
-def ring_volume(size: int = 24, seed: int = 0) -> tuple[Volume, np.ndarray]:
-    """A hot cylindrical shell (class 2) around a cool cavity (class 3) in a warm background (class 1)."""
-    rng = np.random.default_rng(seed)
-    k, j, i = np.mgrid[:size, :size, :size]
-    radius = np.hypot(j - size / 2, i - size / 2)
-    classes = np.ones((size, size, size), dtype=np.int32)
-    classes[(radius < 7) & (k > 3) & (k < size - 4)] = 2
-    classes[(radius < 4) & (k > 3) & (k < size - 4)] = 3
-    counts = np.choose(classes - 1, [20.0, 100.0, 35.0]) + rng.normal(0, 3, classes.shape)
-    volume = Volume(counts.astype(np.float32), (4.0, 4.0, 4.0), (-40.0, -30.0, 100.0))
-    return volume, classes
-
-
-def support_from(volume: Volume, classes: np.ndarray, slices, values=None, names=None) -> Segmentation:
-    painted = np.zeros_like(classes)
-    for k in slices:
-        painted[k] = classes[k]
-    if values is not None:
-        painted = np.asarray(values, dtype=np.int32)[painted]
-    labels = [int(v) for v in np.unique(painted) if v]
-    return Segmentation(volume.with_array(painted), segments_for(labels, names))
+from Testing.fixtures import ring_volume, support_from, tiny_network
 
 
 class PrototypeMathTest(unittest.TestCase):
@@ -322,33 +294,6 @@ class SupportCheckTest(unittest.TestCase):
             sticking_out = Volume(box, self.volume.spacing, tuple(outside_origin), self.volume.direction)
             path = write_segmentation(Segmentation(sticking_out, segments_for([1, 2, 3])), Path(tmp) / "o.seg.nrrd")
             self.check_refused(read_segmentation(path), "painted voxels lie outside the volume")
-
-
-class PretrainingTest(unittest.TestCase):
-    def test_training_is_reproducible_by_seed_and_imagenet_weights_load(self):
-        from SPECTFewShotLib.protonet.embedding import load_imagenet_trunk
-        from SPECTFewShotLib.research.protonet_training.pretraining import PretrainingConfig, TrainingData, pretrain
-
-        volume, classes = ring_volume(size=24)
-        tissues = np.choose(classes - 1, [1, 7, 8]).astype(np.uint8)
-        values = {"body": 1, "LV_myocardium": 7, "LV_blood_pool": 8}
-        data = TrainingData([volume.array / volume.array.max()] * 2, [tissues] * 2, [values] * 2, [0, 1], [1.3, 1.3])
-        tiny = EmbeddingConfig(trunk_depth=1, head_channels=8, deep_dim=4, shallow_dim=4).to_dict()
-        config = PretrainingConfig(iterations=3, warmup=1, superpixel_fraction=0.5, recalibration_studies=1,
-                                   embedding=tiny, seed=5)
-        runs = []
-        for _ in range(2):
-            torch.manual_seed(5)
-            network, _ = pretrain(data, config)
-            runs.append(network.state_dict())
-        self.assertFalse(network.training)
-        for key, value in runs[0].items():
-            self.assertTrue(torch.equal(value, runs[1][key]), key)
-        torch.manual_seed(6)
-        imagenet_like = DenseEmbedding(EmbeddingConfig(trunk_depth=3)).state_dict()  # ResNet-18's names and shapes
-        copied = load_imagenet_trunk(network, imagenet_like)
-        self.assertIn("layer1.0.conv1.weight", copied)
-        self.assertTrue(torch.equal(network.state_dict()["conv1.weight"], imagenet_like["conv1.weight"]))
 
 
 class ShippedWeightsTest(unittest.TestCase):

@@ -16,7 +16,7 @@ from SPECTFewShotLib.io.volume_io import write_volume
 from SPECTFewShotLib.protonet.probability_io import read_probabilities
 from SPECTFewShotLib.protonet.support import class_index_map, painted_voxels
 from Testing.cli_runner import run_cli
-from Testing.test_protonet import ring_volume, support_from, tiny_network
+from Testing.fixtures import ring_volume, support_from, tiny_network
 
 
 class CountingNetwork:

@@ -11,18 +11,8 @@ import SimpleITK as sitk
 from SPECTFewShotLib.errors import InputError
 from SPECTFewShotLib.io.volume_io import read_volume, require_counts, write_volume
 from SPECTFewShotLib.resources import sample_study
-from SPECTFewShotLib.volume import Volume
+from Testing.fixtures import make_volume
 from Testing.nm_dicom_factory import write_nm_file
-
-# An oblique, non-trivial geometry: rotated 30 degrees about the superior axis, anisotropic voxels.
-_C, _S = np.cos(np.pi / 6), np.sin(np.pi / 6)
-OBLIQUE = (_C, -_S, 0.0, _S, _C, 0.0, 0.0, 0.0, 1.0)
-
-
-def make_volume(shape=(12, 10, 14), spacing=(4.42, 4.42, 5.0), origin=(-120.5, -95.25, 310.0),
-                direction=OBLIQUE, seed=0) -> Volume:
-    rng = np.random.default_rng(seed)
-    return Volume(rng.poisson(50.0, size=shape).astype(np.int16), spacing, origin, direction)
 
 
 class VolumeGeometryTest(unittest.TestCase):

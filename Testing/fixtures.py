@@ -1,0 +1,85 @@
+"""Shared test fixtures: small synthetic volumes, paint and networks that several test files use.
+
+Tests import these from here (never from one another), so a test file can move or change on its own.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from SPECTFewShotLib.io.segmentation_io import Segmentation, segments_for
+from SPECTFewShotLib.volume import Volume
+
+# An oblique, non-trivial geometry: rotated 30 degrees about the superior axis, anisotropic voxels.
+_C, _S = np.cos(np.pi / 6), np.sin(np.pi / 6)
+OBLIQUE = (_C, -_S, 0.0, _S, _C, 0.0, 0.0, 0.0, 1.0)
+# The synthetic torso of `study`: SIZE^3 voxels of SPACING mm.
+SPACING = 4.0
+SIZE = 48
+
+
+def make_volume(shape=(12, 10, 14), spacing=(4.42, 4.42, 5.0), origin=(-120.5, -95.25, 310.0),
+                direction=OBLIQUE, seed=0) -> Volume:
+    rng = np.random.default_rng(seed)
+    return Volume(rng.poisson(50.0, size=shape).astype(np.int16), spacing, origin, direction)
+
+
+def tiny_network():
+    """A one-stage DenseEmbedding with a few channels, seeded (imports torch)."""
+    import torch
+
+    from SPECTFewShotLib.protonet.embedding import DenseEmbedding, EmbeddingConfig
+
+    torch.manual_seed(0)
+    return DenseEmbedding(EmbeddingConfig(trunk_depth=1, head_channels=8, deep_dim=4, shallow_dim=4)).eval()
+
+
+def ring_volume(size: int = 24, seed: int = 0) -> tuple[Volume, np.ndarray]:
+    """A hot cylindrical shell (class 2) around a cool cavity (class 3) in a warm background (class 1)."""
+    rng = np.random.default_rng(seed)
+    k, j, i = np.mgrid[:size, :size, :size]
+    radius = np.hypot(j - size / 2, i - size / 2)
+    classes = np.ones((size, size, size), dtype=np.int32)
+    classes[(radius < 7) & (k > 3) & (k < size - 4)] = 2
+    classes[(radius < 4) & (k > 3) & (k < size - 4)] = 3
+    counts = np.choose(classes - 1, [20.0, 100.0, 35.0]) + rng.normal(0, 3, classes.shape)
+    volume = Volume(counts.astype(np.float32), (4.0, 4.0, 4.0), (-40.0, -30.0, 100.0))
+    return volume, classes
+
+
+def support_from(volume: Volume, classes: np.ndarray, slices, values=None, names=None) -> Segmentation:
+    painted = np.zeros_like(classes)
+    for k in slices:
+        painted[k] = classes[k]
+    if values is not None:
+        painted = np.asarray(values, dtype=np.int32)[painted]
+    labels = [int(v) for v in np.unique(painted) if v]
+    return Segmentation(volume.with_array(painted), segments_for(labels, names))
+
+
+def study(center=(10.0, -8.0, 4.0), apex_direction=(0.6, -0.5, -0.6), liver=True, rim=True, seed=0):
+    """A torso with an LV cup (hot shell, cold cavity, open base), a larger and hotter solid liver, hot voxels at
+    the rim of the field of view, noise; and the LV's true centre, apex, base and apex direction (LPS)."""
+    rng = np.random.default_rng(seed)
+    origin = -np.full(3, (SIZE - 1) * SPACING / 2)
+    volume = Volume(np.zeros((SIZE,) * 3, np.float32), (SPACING,) * 3, tuple(origin), (1, 0, 0, 0, 1, 0, 0, 0, 1))
+    k, j, i = np.indices((SIZE,) * 3)
+    lps = volume.index_to_lps(np.stack([i, j, k], -1).reshape(-1, 3).astype(float)).reshape(SIZE, SIZE, SIZE, 3)
+    toward_apex = np.asarray(apex_direction, dtype=float) / np.linalg.norm(apex_direction)
+    c = np.asarray(center, dtype=float)
+    rel = lps - c
+    along = rel @ toward_apex
+    radial = np.linalg.norm(rel - along[..., None] * toward_apex, axis=-1)
+    outer = (along / 44.0) ** 2 + (radial / 28.0) ** 2 <= 1
+    inner = (along / 34.0) ** 2 + (radial / 18.0) ** 2 <= 1
+    wall = outer & ~inner & (along >= -18.0)
+    array = 0.1 * (np.linalg.norm(lps, axis=-1) < 90) + 1.0 * wall
+    if liver:  # solid, larger and hotter than the heart, about 70 mm away
+        array += 1.6 * (np.linalg.norm((lps - c - np.array([-55.0, 20.0, -45.0])) / [35, 30, 25], axis=-1) <= 1)
+    if rim:
+        array[:, :, :2] += 3.0 * (rng.random((SIZE, SIZE, 2)) > 0.7)
+    array += rng.normal(0, 0.03, array.shape)
+    truth_points = lps[wall]
+    return (volume.with_array(np.clip(array, 0, None).astype(np.float32) * 1000),
+            volume.with_array(wall.astype(np.uint8)), truth_points.mean(axis=0), c + 44.0 * toward_apex,
+            c - 18.0 * toward_apex, toward_apex)
