@@ -142,6 +142,12 @@ class BatchTest(unittest.TestCase):
         self.assertEqual([float(row[f"uptake_{n:02d}"]) for n in range(1, 18)],
                          [float(line.split(",")[2]) for line in lines])
         self.assertIn("wrote", (batch / "log.txt").read_text())  # what the commands printed
+        from SPECTFewShotLib.measurements import class_measurements
+
+        volumes = {m.name: m.value for m in class_measurements(read_volume(i / f"{name}.nii.gz"),
+                                                               read_segmentation(out / "classes.seg.nrrd"))}
+        self.assertAlmostEqual(float(row["LV_myocardium_ml"]), volumes["LV_myocardium volume"], places=2)
+        self.assertAlmostEqual(float(row["background_ml"]), volumes["background volume"], places=2)
 
     def test_rerun_keeps_finished_studies_and_redoes_a_changed_one(self):
         results = Path(self.tmp.name) / "rerun"

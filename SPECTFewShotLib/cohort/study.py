@@ -219,19 +219,18 @@ def study_numbers(task: StudyTask, segmentation: str) -> dict:
     from ..cardiac_views.analysis import check_same_grid, myocardium_mask
     from ..io.markups_io import read_landmarks
     from ..io.segmentation_io import read_segmentation
-    from ..io.volume_io import read_volume
-    from ..measurements import class_measurements, landmark_measurements
+    from ..measurements import landmark_measurements
 
     numbers: dict[str, Any] = {}
-    volume = read_volume(task.study.volume)
-    classes = read_segmentation(segmentation)
-    for measurement in class_measurements(volume, classes):
-        if measurement.unit == "mL":
-            numbers[f"{measurement.name.removesuffix(' volume')}_ml"] = round(measurement.value, 3)
+    classes = read_segmentation(segmentation)  # on the study's grid: classify wrote it there, polar-map checked it
+    labels = classes.labels
+    for info in classes.segments:  # the volumes measurements.class_measurements gives, without reading the study
+        numbers[f"{info.name}_ml"] = round(int(np.count_nonzero(labels.array == info.label)) * labels.voxel_volume_ml,
+                                           3)
     if task.study.paint and task.study.segmentation:
         reference = read_segmentation(task.study.segmentation)
         try:
-            check_same_grid(volume, reference)
+            check_same_grid(labels, reference)
         except InputError as error:
             raise InputError(f"the drawn segmentation (the Dice's reference): {error}") from None
         ours, truth = myocardium_mask(classes), myocardium_mask(reference)
