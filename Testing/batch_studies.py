@@ -15,8 +15,7 @@ from SPECTFewShotLib.io.segmentation_io import Segmentation, segments_for, write
 from SPECTFewShotLib.io.volume_io import write_volume
 from SPECTFewShotLib.painting import paint
 from SPECTFewShotLib.research.evaluation.cases import shared_study_case, shared_study_paths
-
-from .cardiac_synthetic import synthetic_lv
+from Testing.cardiac_synthetic import synthetic_lv
 
 
 def write_real_crop(folder: Path, patient: str, crop: int = 32) -> Optional[str]:

@@ -19,9 +19,8 @@ from SPECTFewShotLib.cohort.study import StudySettings, StudyTask, run_study
 from SPECTFewShotLib.io.markups_io import read_landmarks
 from SPECTFewShotLib.io.segmentation_io import read_segmentation
 from SPECTFewShotLib.io.volume_io import read_volume, write_volume
-
-from .batch_studies import read_rows, write_damaged, write_manifest, write_real_crop, write_synthetic
-from .cli_runner import run_cli
+from Testing.batch_studies import read_rows, write_damaged, write_manifest, write_real_crop, write_synthetic
+from Testing.cli_runner import run_cli
 
 KILL_MARKER = "kill-worker-once"
 
