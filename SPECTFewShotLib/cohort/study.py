@@ -3,8 +3,8 @@
 The task runs `spectfewshot classify` (when the study is painted), `localize` and `polar-map` through the CLI's own
 parser and `run` functions, so `RESULTS/<id>/` holds exactly what those commands write (classes.seg.nrrd,
 landmarks.mrk.json, long_axis.mrk.json, the three views, segments.csv, polar_map.png, views.png), and what they
-print goes to `RESULTS/<id>/log.txt`. Without a template the LV landmarks come from the study's own LV frame (the
-definitions on the classified or drawn myocardium), as the localiser places them. The task reads its inputs from
+print goes to `RESULTS/<id>/log.txt`. Without a template, `localize` places the LV landmarks by their definitions
+on the study's own LV (its frame from the classified or drawn myocardium). The task reads its inputs from
 their paths, writes its outputs itself and returns one small row (a dict) for the cohort table; it then writes
 `study.json` (the row and the content hash of the inputs and settings) last, atomically: a study whose record
 holds the current hash and whose outputs exist is finished, and a rerun skips it.
@@ -296,61 +296,13 @@ def _command(*argv: str) -> None:
 
 
 def _localize(task: StudyTask, segmentation: str) -> None:
-    """`localize` with the study's (or the batch's) template, else the template-free LV landmarks."""
+    """`localize` with the study's (or the batch's) template, else without one (the LV landmarks by their
+    definitions), the LV frame from the study's myocardium."""
     folder = task.folder
-    if task.study.template:
-        _command("localize", task.study.volume, "--template", task.study.template, "--template-landmarks",
-                 task.study.template_landmarks, "-o", str(folder / LANDMARKS_FILE), "--long-axis",
-                 str(folder / AXIS_FILE), "--segmentation", segmentation)
-    elif not _localize_needs_template():
-        _command("localize", task.study.volume, "-o", str(folder / LANDMARKS_FILE), "--long-axis",
-                 str(folder / AXIS_FILE), "--segmentation", segmentation)
-    else:
-        template_free_landmarks(task.study.volume, segmentation, folder / LANDMARKS_FILE, folder / AXIS_FILE)
-
-
-def _localize_needs_template() -> bool:
-    """Whether this version's `localize` requires --template (then the batch places the template-free landmarks)."""
-    subparsers = next(a for a in _parser()._actions if a.dest == "command")
-    localize = subparsers.choices["localize"]
-    return any(action.dest == "template" and action.required for action in localize._actions)
-
-
-def template_free_landmarks(volume_path: str, segmentation: str, output: Path, axis_output: Path) -> None:
-    """`localize` without a template, for a `localize` command that still requires one: the localiser's own
-    template-free placement (LV_center, LV_apex, LV_base by their definitions on the LV frame, from the myocardium
-    when it makes one), written and reported as the command writes them."""
-    from ..commands.localize import study_myocardium
-    from ..io.markups_io import write_landmarks
-    from ..io.volume_io import read_volume, require_counts
-    from ..landmarks.long_axis import write_long_axis
-    from ..landmarks.staged import Localizer
-
-    volume = require_counts(read_volume(volume_path), Path(volume_path).name)
-    myocardium = study_myocardium(volume, segmentation)
-    localizer = Localizer()
-    placement = localizer.place(volume, [], myocardium=myocardium)
-    for warning in placement.warnings:
-        _say(f"warning: {warning}")
-    write_landmarks(placement.landmarks, output, "LPS")
-    if placement.long_axis is not None:
-        write_long_axis(placement.long_axis, axis_output, "LPS")
-    for landmark in placement.landmarks:
-        x, y, z = landmark.position_lps
-        _say(f"{landmark.label:<24} {x:8.1f} {y:8.1f} {z:8.1f} mm LPS   confidence {landmark.confidence:.2f}")
-    if placement.long_axis is not None:
-        _say(f"{'LV long axis':<24} {placement.long_axis.description()}")
-    source = f"the myocardium of {Path(segmentation).name}" if placement.frame.source == "segmentation" \
-        else "the counts"
-    _say(f"LV frame from {source} (no template: the LV landmarks by their definitions)")
-    _say(f"wrote {output} ({len(placement.landmarks)} landmarks, LPS, {localizer.model_id})")
-    if placement.long_axis is not None:
-        _say(f"wrote {axis_output} (LV long axis line, LPS)")
-
-
-def _say(text: str) -> None:
-    """One line of what the commands print (into the study's log while it runs)."""
-    sys.stdout.write(text + "\n")
+    template = ["--template", task.study.template, "--template-landmarks", task.study.template_landmarks] \
+        if task.study.template else []
+    _command("localize", task.study.volume, *template, "-o", str(folder / LANDMARKS_FILE), "--long-axis",
+             str(folder / AXIS_FILE), "--segmentation", segmentation)
 
 
 # --- files ---------------------------------------------------------------------------------------------------------
