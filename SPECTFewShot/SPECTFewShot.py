@@ -233,7 +233,7 @@ class SPECTFewShotLogic(ScriptedLoadableModuleLogic):
 
 
 class SPECTFewShotTest(ScriptedLoadableModuleTest):
-    """The library's end-to-end scenario on the application's scene (pytest: Testing/test_scenario.py)."""
+    """The library's end-to-end scenario on the application's scene (pytest: Testing/product/test_scenario.py)."""
 
     def runTest(self):
         slicer.mrmlScene.Clear()

@@ -194,7 +194,7 @@ class ApplyCancelTest(EffectTestCase):
         self.assertEqual(volume_digest(aligned), volume_digest(volume_from_node(self.volume_node)))
 
 
-EFFECT_FILE = (Path(__file__).resolve().parent.parent / "SegmentEditorFewShotSPECT" / "SegmentEditorFewShotSPECTLib"
+EFFECT_FILE = (Path(__file__).resolve().parents[2] / "SegmentEditorFewShotSPECT" / "SegmentEditorFewShotSPECTLib"
                / "SegmentEditorEffect.py")
 
 

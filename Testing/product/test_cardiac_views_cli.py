@@ -12,9 +12,8 @@ import numpy as np
 from SPECTFewShotLib.io.markups_io import Landmark, write_landmarks
 from SPECTFewShotLib.io.segmentation_io import Segmentation, segments_for, write_segmentation
 from SPECTFewShotLib.io.volume_io import read_volume, write_volume
-
-from .cardiac_synthetic import synthetic_lv
-from .cli_runner import run_cli
+from Testing.cardiac_synthetic import synthetic_lv
+from Testing.cli_runner import run_cli
 
 
 def png_size(path: Path) -> tuple[int, int]:

@@ -6,7 +6,7 @@ The corpus: every file and folder pydicom ships for its own tests (the local `py
 `charset_files`, never a download), the damaged NIfTI / NRRD files and the NM slice folders of
 `Testing.hostile_files`. Each written file or folder goes through `classify` twice: as the volume, and as the
 painted support of a valid volume.
-`python -m Testing.test_reliability_corpus` prints the table of docs/evaluation/reliability/hostile_corpus.md.
+`python -m Testing.product.test_reliability_corpus` prints the table of docs/evaluation/reliability/hostile_corpus.md.
 """
 
 from __future__ import annotations

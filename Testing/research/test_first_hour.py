@@ -1,6 +1,6 @@
 """A new user's first hour (issue 36): what a wrong support, an unwritable output, the tool's own files given to
 `info`, a polar map with many reduced segments, the README's own command chain and the written views do. Each test
-reproduces one "Why" item of the issue (NM slice folders: Testing/test_dicom_nm.py)."""
+reproduces one "Why" item of the issue (NM slice folders: Testing/product/test_dicom_nm.py)."""
 
 from __future__ import annotations
 
@@ -289,7 +289,7 @@ if __name__ == "__main__":
     unittest.main()
 
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def readme_commands(section: str = "## Your own study") -> list[list[str]]:

@@ -10,8 +10,7 @@ import numpy as np
 from SPECTFewShotLib import mrml
 from SPECTFewShotLib.cardiac_views.polar_map import segments_csv
 from SPECTFewShotLib.io.segmentation_io import Segmentation, segments_for
-
-from .cardiac_synthetic import synthetic_lv
+from Testing.cardiac_synthetic import synthetic_lv
 
 try:
     import slicer

@@ -13,7 +13,7 @@ import unittest
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 MODULE_FILE = ROOT / "SPECTFewShot" / "SPECTFewShot.py"
 MODULE_CMAKE = ROOT / "SPECTFewShot" / "CMakeLists.txt"
 TOP_CMAKE = ROOT / "CMakeLists.txt"

@@ -8,7 +8,7 @@ starts its first atomic write, the test forks it many times; each copy carries o
 - by SIGKILL from the test after a random delay within the write's duration;
 - by SIGKILL right after a temporary file is complete and right after each rename.
 After each copy dies the outputs are checked, then restored to the previous results. Forking at the write keeps one
-kill point to milliseconds. `python -m Testing.test_reliability_kill --points 2000` runs a larger series.
+kill point to milliseconds. `python -m Testing.product.test_reliability_kill --points 2000` runs a larger series.
 """
 
 from __future__ import annotations

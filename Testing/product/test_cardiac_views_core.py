@@ -28,8 +28,7 @@ from SPECTFewShotLib.cardiac_views.polar_map import (
 from SPECTFewShotLib.cardiac_views.reorientation import reorient, slice_to_ras, view_axes
 from SPECTFewShotLib.errors import InputError
 from SPECTFewShotLib.io.markups_io import Landmark
-
-from .cardiac_synthetic import synthetic_lv
+from Testing.cardiac_synthetic import synthetic_lv
 
 
 class AHASegmentsTest(unittest.TestCase):

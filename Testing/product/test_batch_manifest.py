@@ -17,8 +17,7 @@ from SPECTFewShotLib.cohort.table import (
     write_cohort_table,
 )
 from SPECTFewShotLib.errors import InputError
-
-from .cli_runner import run_cli
+from Testing.cli_runner import run_cli
 
 
 class ManifestTest(unittest.TestCase):

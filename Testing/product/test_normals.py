@@ -15,9 +15,8 @@ from SPECTFewShotLib.cohort.table import write_cohort_table
 from SPECTFewShotLib.io.markups_io import write_landmarks
 from SPECTFewShotLib.io.segmentation_io import Segmentation, segments_for, write_segmentation
 from SPECTFewShotLib.io.volume_io import write_volume
-
-from .cardiac_synthetic import synthetic_lv
-from .cli_runner import run_cli
+from Testing.cardiac_synthetic import synthetic_lv
+from Testing.cli_runner import run_cli
 
 
 def cohort_row(study_id: str, group: str, uptakes, status: str = "ok") -> dict:
