@@ -148,6 +148,22 @@ class BatchTest(unittest.TestCase):
         self.assertAlmostEqual(float(row["LV_myocardium_ml"]), volumes["LV_myocardium volume"], places=2)
         self.assertAlmostEqual(float(row["background_ml"]), volumes["background volume"], places=2)
 
+    def test_a_drawn_wall_without_template_is_the_commands_outputs_too(self):
+        out = Path(self.tmp.name) / "single" / "lv"
+        out.mkdir(parents=True)
+        volume, wall = self.inputs / "lv.nii.gz", self.inputs / "lv_wall.seg.nrrd"
+        for argv in (("localize", volume, "-o", out / "landmarks.mrk.json", "--long-axis", out / "long_axis.mrk.json",
+                      "--segmentation", wall),
+                     ("polar-map", volume, "--segmentation", wall, "--landmarks", out / "landmarks.mrk.json", "-o",
+                      out)):
+            code, _, err = run_cli(*argv)
+            self.assertEqual(code, 0, err)
+        batch = self.results / "lv"
+        self.assertFalse((batch / "classes.seg.nrrd").exists())  # nothing painted: nothing classified
+        self.assertEqual([(lm.label, lm.position_lps) for lm in read_landmarks(batch / "landmarks.mrk.json")],
+                         [(lm.label, lm.position_lps) for lm in read_landmarks(out / "landmarks.mrk.json")])
+        self.assertEqual((batch / "segments.csv").read_text(), (out / "segments.csv").read_text())
+
     def test_rerun_keeps_finished_studies_and_redoes_a_changed_one(self):
         results = Path(self.tmp.name) / "rerun"
         shutil.copytree(self.results, results)
