@@ -250,5 +250,29 @@ class BatchTest(unittest.TestCase):
         self.assertEqual(record["row"]["status"], "failed")  # recorded: a rerun keeps it unless --retry-failed
 
 
+class ProgressTest(unittest.TestCase):
+    def test_a_line_per_study_elsewhere_and_a_redrawn_bar_on_a_terminal(self):
+        import io
+
+        from SPECTFewShotLib.cohort.runner import Progress
+
+        class Terminal(io.StringIO):
+            def isatty(self):
+                return True
+
+        rows = [{"id": "a", "status": "ok"}, {"id": "b", "status": "failed", "error": "classify: b.nii.gz is damaged"},
+                {"id": "c", "status": "ok"}]
+        for stream in (io.StringIO(), Terminal()):
+            progress = Progress(3, stream)
+            for row in rows:
+                progress.update(row)
+            progress.close()
+            text = stream.getvalue()
+            self.assertIn("3/3 studies, 1 failed", text)
+            self.assertIn("b: FAILED: classify: b.nii.gz is damaged", text)
+            self.assertIn("left", text)
+            self.assertEqual(text.count("\r") > 0, isinstance(stream, Terminal))
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -199,6 +199,8 @@ class Progress:
         state = (f"{self.done}/{self.total} studies, {self.failed} failed, {_duration(elapsed)} elapsed, "
                  f"{_duration(left)} left")
         if self.terminal:
+            if row.get("status") != "ok":  # named above the bar as it happens
+                self.stream.write(f"\r{row.get('id')}: FAILED: {row.get('error', '')}".ljust(len(state) + 34) + "\n")
             self.stream.write(f"\r[{'#' * filled}{'.' * (self.width - filled)}] {state} ")
         else:
             outcome = "ok" if row.get("status") == "ok" else f"FAILED: {row.get('error', '')}"
