@@ -33,6 +33,7 @@ FIT_ROUNDS = 3
 LV_SEMI_AXES_MM = (12.0, 80.0)  # a plausible LV's fitted semi-axes lie in this range
 LV_WALL_ML = (30.0, 600.0)  # and its myocardium's volume in this range
 CAVITY_RATIO = 0.75  # the cavity's count is at most this fraction of the wall's level
+PIECE_GAP_MM = 10.0  # a segmentation's piece this close to its LV-shaped piece is part of the same wall
 
 
 @dataclass(frozen=True)
@@ -149,9 +150,10 @@ def frame_from_segmentation(mask: Volume, label: Optional[int] = None) -> LVFram
 
 
 def lv_shaped_wall(mask: Volume, label: Optional[int] = None) -> tuple[np.ndarray, float]:
-    """LPS points of the LV-shaped piece of a myocardium segmentation and the mL left out: of its connected pieces
+    """LPS points of the LV-shaped part of a myocardium segmentation and the mL left out: of its connected pieces
     (26-connected), the largest that is LV-sized (`LV_WALL_ML`) and a wall around a cavity (`lv_geometry` accepts
-    it). Raises InputError when none is."""
+    it), with every other piece within `PIECE_GAP_MM` of it (a wall classified in fragments); farther pieces (an
+    extracardiac blob) are left out. Raises InputError when no piece is LV-shaped."""
     wall = mask.array != 0 if label is None else mask.array == label
     labels, _ = ndimage.label(wall, structure=np.ones((3, 3, 3), dtype=bool))
     sizes = np.bincount(labels.ravel())[1:]
@@ -164,17 +166,30 @@ def lv_shaped_wall(mask: Volume, label: Optional[int] = None) -> tuple[np.ndarra
             if piece_ml < LV_WALL_ML[0]:
                 break  # the rest are smaller still
             continue
-        k, j, i = np.nonzero(labels == piece)
-        points = mask.index_to_lps(np.stack([i, j, k], axis=1).astype(float))
+        points = _piece_points(mask, labels, piece)
         try:
             lv_geometry(points, min(mask.spacing))
         except InputError as error:
             reasons.append(f"{piece_ml:.0f} mL: {error}")
             continue
-        return points, total_ml - piece_ml
+        tree = cKDTree(points)
+        kept = [points]
+        for other in range(1, len(sizes) + 1):
+            if other != piece:
+                near = _piece_points(mask, labels, other)
+                if tree.query(near)[0].min() <= PIECE_GAP_MM:
+                    kept.append(near)
+        joined = np.concatenate(kept)
+        return joined, total_ml - len(joined) * mask.voxel_volume_ml
     low, high = LV_WALL_ML
     raise InputError(f"no piece of the myocardium given is an LV-sized ({low:.0f}-{high:.0f} mL) wall around a "
                      f"cavity ({'; '.join(reasons[:3]) or 'empty'})")
+
+
+def _piece_points(mask: Volume, labels: np.ndarray, piece: int) -> np.ndarray:
+    """LPS points of one labelled piece."""
+    k, j, i = np.nonzero(labels == piece)
+    return mask.index_to_lps(np.stack([i, j, k], axis=1).astype(float))
 
 
 def _myocardium(volume: Volume, counts: np.ndarray, mid_wall: np.ndarray, level: float) -> np.ndarray:
