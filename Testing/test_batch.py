@@ -184,7 +184,8 @@ class BatchTest(unittest.TestCase):
         code, out, err = self.rerun(results, manifest=manifest)
         self.assertEqual(code, 3, err)
         self.assertIn("1 run now", out)
-        self.assertIn(f"kept {len(self.real) + 1} studies whose inputs have not changed (1 of them failed", err)
+        self.assertIn(f"kept {len(self.real) + 1} studies whose inputs, settings and weights have not changed "
+                      "(1 of them failed", err)
         after = {p.parent.name: p.read_text() for p in results.glob("*/study.json")}
         for name in [*self.real, "damaged"]:
             self.assertEqual(after[name], records[name])  # untouched

@@ -67,7 +67,8 @@ def run_batch(studies: Sequence[StudyInputs], results: Path, settings: StudySett
             to_run.append(task)
     if kept and stream is not None:
         failed = sum(row.get("status") != "ok" for row in kept.values())
-        print(f"kept {len(kept)} studies whose inputs have not changed ({failed} of them failed"
+        print(f"kept {len(kept)} {'study' if len(kept) == 1 else 'studies'} whose inputs, settings and weights have "
+              f"not changed ({failed} of them failed"
               f"{'' if retry_failed or not failed else '; --retry-failed runs those again'})", file=stream)
     ran = {row["id"]: row for row in run_tasks(to_run, options, stream, task_function)}
     rows = [kept.get(task.study.id) or ran[task.study.id] for task in tasks]

@@ -78,15 +78,19 @@ def run(args: argparse.Namespace) -> int:
     inputs = [args.manifest, *(p for study in studies for p in study.input_paths())]
     results = results_folder(args.output, inputs + ([normals] if normals else []))
     settings = StudySettings(args.threshold, normals, args.normal_sd, args.statistic, args.model, args.device)
-    print(f"{len(studies)} studies in {Path(args.manifest).name}; results in {results}")
+    print(f"{_studies(len(studies))} in {Path(args.manifest).name}; results in {results}")
     sys.stdout.flush()
     result = run_batch(studies, results.resolve(), settings, options, args.retry_failed, sys.stderr,
                        f"cohort {Path(args.manifest).stem}")
     failed = result.failed
-    print(f"{len(result.rows)} studies: {len(result.rows) - len(failed)} ok, {len(failed)} failed "
+    print(f"{_studies(len(result.rows))}: {len(result.rows) - len(failed)} ok, {len(failed)} failed "
           f"({result.ran} run now, {result.kept} kept from before)")
     for row in failed:
         print(f"  failed {row['id']}: {row.get('error', '')}")
     for path in result.written:
         print(f"wrote {path}")
     return EXIT_STUDIES_FAILED if failed else 0
+
+
+def _studies(count: int) -> str:
+    return f"{count} {'study' if count == 1 else 'studies'}"
