@@ -223,6 +223,12 @@ def _localization_part(scene: Any, logic: SceneLogic, result: dict,
     off = max(float(np.linalg.norm(np.asarray(m.position_lps) - expected[m.label])) for m in placement.landmarks)
     _check(off <= MAX_TRANSLATION_DISCREPANCY_MM,
            f"placed with the classification, the LV landmarks lie {off:.2f} mm from the classified wall's own")
+    itself = landmarks_from_node(logic.localize(volume_node, volume_node, template_markups,
+                                                segmentationNode=classes_node, templateSegmentationNode=classes_node))
+    drift = max(float(np.linalg.norm(np.subtract(a.position_lps, b.position_lps)))
+                for a, b in zip(itself, template_landmarks))
+    _check(drift <= MAX_TRANSLATION_DISCREPANCY_MM,
+           f"the template placed in itself, both frames from the same wall, moved its landmarks {drift:.2f} mm")
 
     result["nodes"].update(landmarks=found_node, long_axis=axis_node, template=volume_node, target=moved_node)
     return {

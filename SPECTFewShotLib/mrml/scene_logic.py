@@ -158,11 +158,14 @@ class SceneLogic:
 
     def place_landmarks(self, volume: Volume, templates: Sequence[tuple[Volume, Sequence[Landmark]]],
                         progress: Optional[ProgressCallback] = None, cancel: Optional[CancelToken] = None,
-                        myocardium: Optional[Volume] = None) -> Any:
+                        myocardium: Optional[Volume] = None,
+                        template_myocardia: Optional[Sequence[Optional[Volume]]] = None) -> Any:
         """`find_landmarks` with the LV long axis and the warnings for the user (a `landmarks.staged.Placement`);
-        the LV frame comes from `myocardium` (a mask) when given, else from the counts."""
+        the LV frame comes from `myocardium` (a mask) when given, else from the counts; each template's from its
+        entry of `template_myocardia` (a mask or None)."""
         start = time.perf_counter()
-        placement = self._landmark_finder().place(volume, templates, progress, cancel, myocardium)
+        placement = self._landmark_finder().place(volume, templates, progress, cancel, myocardium,
+                                                  template_myocardia)
         self.timings["localize_s"] = time.perf_counter() - start
         return placement
 
@@ -277,16 +280,21 @@ class SceneLogic:
     def localize(self, volumeNode: Any, templateVolumeNode: Any, templateLandmarksNode: Any,
                  outputLandmarksNode: Any = None, progress: Optional[ProgressCallback] = None,
                  cancel: Optional[CancelToken] = None, moreTemplates: Sequence[tuple[Any, Any]] = (),
-                 outputLongAxisNode: Any = None, segmentationNode: Any = None) -> Any:
+                 outputLongAxisNode: Any = None, segmentationNode: Any = None,
+                 templateSegmentationNode: Any = None) -> Any:
         """Place the template's landmarks in the volume; returns a point list node (labels, confidences). The LV
         long axis goes into a line node (`outputLongAxisNode`, or a new one: `self.long_axis_node`).
         `moreTemplates`: further (volume node, point list node) templates; each landmark is then the geometric
         median of the templates' placements. `segmentationNode`: the study's classification (or any
-        segmentation with an LV_myocardium segment); the LV frame then comes from that wall."""
+        segmentation with an LV_myocardium segment); the LV frame then comes from that wall.
+        `templateSegmentationNode`: the (first) template's, for its LV frame: give both so that the two frames come
+        from the walls."""
         volume, templates = self.read_localization_inputs(volumeNode, templateVolumeNode, templateLandmarksNode,
                                                           moreTemplates, outputLandmarksNode)
         myocardium = self.read_myocardium(segmentationNode, volumeNode)
-        placement = self.place_landmarks(volume, templates, progress, cancel, myocardium)
+        template_walls = [self.read_myocardium(templateSegmentationNode, templateVolumeNode)] + \
+            [None] * (len(templates) - 1)
+        placement = self.place_landmarks(volume, templates, progress, cancel, myocardium, template_walls)
         points, self.long_axis_node = self.write_placement(placement, volumeNode, outputLandmarksNode,
                                                            outputLongAxisNode)
         return points
@@ -312,13 +320,17 @@ class SceneLogic:
 
     def landmark_work(self, volumeNode: Any, templateVolumeNode: Any, templateLandmarksNode: Any,
                       moreTemplates: Sequence[tuple[Any, Any]] = (), outputLandmarksNode: Any = None,
-                      segmentationNode: Any = None) -> Work:
+                      segmentationNode: Any = None, templateSegmentationNode: Any = None) -> Work:
         """Check the inputs now; the work that places the templates' landmarks (it returns the placement), in the
-        LV frame of `segmentationNode`'s LV_myocardium when it has one, else of the counts."""
+        LV frame of `segmentationNode`'s LV_myocardium when it has one, else of the counts (the first template's
+        frame from `templateSegmentationNode` likewise)."""
         volume, templates = self.read_localization_inputs(volumeNode, templateVolumeNode, templateLandmarksNode,
                                                           moreTemplates, outputLandmarksNode)
         myocardium = self.read_myocardium(segmentationNode, volumeNode)
-        return lambda progress, cancel: self.place_landmarks(volume, templates, progress, cancel, myocardium)
+        template_walls = [self.read_myocardium(templateSegmentationNode, templateVolumeNode)] + \
+            [None] * (len(templates) - 1)
+        return lambda progress, cancel: self.place_landmarks(volume, templates, progress, cancel, myocardium,
+                                                             template_walls)
 
     @staticmethod
     def landmark_status(placement: Any) -> str:
