@@ -11,7 +11,15 @@ import numpy as np
 
 from SPECTFewShotLib.errors import InputError
 from SPECTFewShotLib.io.markups_io import Landmark
-from SPECTFewShotLib.landmarks.carry import carry_landmarks, convention_warnings, from_frame, to_frame
+from SPECTFewShotLib.landmarks.carry import (
+    ROLL_SEARCH_DEG,
+    ROLL_STEP_DEG,
+    carry_landmarks,
+    convention_warnings,
+    from_frame,
+    roll_offset,
+    to_frame,
+)
 from SPECTFewShotLib.landmarks.heart_search import find_lv_candidates, smoothed_counts
 from SPECTFewShotLib.landmarks.long_axis import LongAxis, angle_between_deg, write_long_axis
 from SPECTFewShotLib.landmarks.lv_frame import frame_from_counts, frame_from_segmentation
@@ -64,6 +72,25 @@ class LVFrameTest(unittest.TestCase):
 
 
 class CarryTest(unittest.TestCase):
+    def test_the_frames_own_landmarks_land_on_the_other_frames_own(self):
+        _v, template_mask, *_ = study(apex_direction=(0.6, -0.5, -0.6))
+        _v, target_mask, *_ = study(center=(-6.0, 4.0, 10.0), apex_direction=(0.2, -0.9, -0.3))
+        template, target = frame_from_segmentation(template_mask), frame_from_segmentation(target_mask)
+        own = [Landmark(lm.label, lm.position_lps) for lm in template.geometry.landmarks()]
+        for carried, expected in zip(carry_landmarks(template, target, own, roll_deg=17.0),
+                                     (target.geometry.center, target.geometry.apex, target.geometry.base)):
+            self.assertLess(np.linalg.norm(carried - expected), 1e-6)
+
+    def test_the_roll_is_found_where_the_counts_around_the_axis_agree(self):
+        rng = np.random.default_rng(0)
+        profile = rng.random((10, 10, 180))
+        for steps in (-7, 0, 5):
+            offset, correlation = roll_offset(profile, np.roll(profile, steps, axis=-1))
+            self.assertAlmostEqual(offset, steps * ROLL_STEP_DEG, places=6)
+            self.assertAlmostEqual(correlation, 1.0, places=6)
+        far, _ = roll_offset(profile, np.roll(profile, 60, axis=-1))  # 120 degrees: beyond the search
+        self.assertLessEqual(abs(far), ROLL_SEARCH_DEG)
+
     def test_frame_coordinates_round_trip_and_follow_the_lv(self):
         _template_volume, template_mask, *_ = study(apex_direction=(0.6, -0.5, -0.6))
         _target_volume, target_mask, *_ = study(center=(-6.0, 4.0, 10.0), apex_direction=(0.2, -0.9, -0.3))
