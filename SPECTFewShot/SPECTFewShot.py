@@ -15,10 +15,10 @@ from slicer.ScriptedLoadableModule import (
 from slicer.util import VTKObservationMixin
 
 # Only light parts of the library at import time (no torch): Slicer imports this file when it starts.
-from SPECTFewShotLib.dependencies import ensure_in_slicer, missing_requirements
 from SPECTFewShotLib.runtime.jobs import qt_schedule
-from SPECTFewShotLib.runtime.panel import DEFAULT_MODEL, model_choices, slicer_panel
-from SPECTFewShotLib.sample_data import register_sample_data
+from SPECTFewShotLib.slicer_app.dependencies import ensure_in_slicer, missing_requirements
+from SPECTFewShotLib.slicer_app.panel import DEFAULT_MODEL, model_choices, slicer_panel
+from SPECTFewShotLib.slicer_app.sample_data import register_sample_data
 from SPECTFewShotLib.vocabulary import PAINTING_CLASSES
 
 
@@ -72,7 +72,7 @@ class SPECTFewShotParameterNode:
 
 
 class SPECTFewShotWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
-    """Binds the .ui to the parameter node; the actions are SPECTFewShotLib.runtime.panel.ModulePanel's."""
+    """Binds the .ui to the parameter node; the actions are SPECTFewShotLib.slicer_app.panel.ModulePanel's."""
 
     def __init__(self, parent=None) -> None:
         ScriptedLoadableModuleWidget.__init__(self, parent)
@@ -212,7 +212,7 @@ class SPECTFewShotLogic(ScriptedLoadableModuleLogic):
     def showCardiacViews(self, volumeNode, segmentationNode, landmarksNode=None, axisLineNode=None,
                          reducedThreshold: float = 70.0):
         """SA, VLA, HLA and the polar map along the axis line, following it; returns the analysis."""
-        from SPECTFewShotLib.mrml.cardiac_views import present_in_application, show_cardiac_views
+        from SPECTFewShotLib.mrml.cardiac_view_nodes import present_in_application, show_cardiac_views
 
         return show_cardiac_views(self.sceneLogic, volumeNode, segmentationNode, landmarksNode, axisLineNode,
                                   reducedThreshold, lambda views, first: present_in_application(slicer, views, first))
@@ -241,7 +241,7 @@ class SPECTFewShotTest(ScriptedLoadableModuleTest):
 
     def test_SPECTFewShot1(self):
         """Load the bundled study, paint, classify, paint a stroke and classify again, localize, views, measure."""
-        from SPECTFewShotLib.scenario import run_scenario
+        from SPECTFewShotLib.selftest.scenario import run_scenario
 
         missing = missing_requirements()  # the test never installs: a test machine provides the packages
         self.assertFalse(missing, f"install first: {', '.join(str(r) for r in missing)}")

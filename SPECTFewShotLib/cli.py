@@ -18,9 +18,10 @@ import sys
 from typing import Sequence
 
 from . import __version__
+from .cohort import COMMAND_MODULES as COHORT_COMMANDS
 from .commands import COMMAND_MODULES
 from .errors import SPECTFewShotError
-from .memory_pages import avoid_huge_page_advice
+from .runtime.memory_pages import avoid_huge_page_advice
 
 RESEARCH_PACKAGE = f"{__package__}.research"
 RESEARCH_COMMANDS = ("demo", "phantom", "train", "evaluate", "bench")
@@ -40,6 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers.required = True
     for module_name in COMMAND_MODULES:
         importlib.import_module(f"{__package__}.commands.{module_name}").register(subparsers)
+    for module_name in COHORT_COMMANDS:
+        importlib.import_module(f"{__package__}.cohort.{module_name}").register(subparsers)
     _register_research_commands(subparsers)
     return parser
 

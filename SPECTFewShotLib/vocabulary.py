@@ -53,7 +53,8 @@ _TISSUE = ("85756007", "Tissue")
 _LEFT_VENTRICLE = ("87878005", "Left ventricle")
 # Slicer's DICOM master list has no myocardium type (its cardiac entries are Heart 80891009, the chambers, septa,
 # valves and Pericardium): the LV wall is the Tissue category's Muscle in the anatomic region Heart, codes that list
-# and its anatomic regions carry (Testing/product/test_slicer_conventions.py checks them against an excerpt of the lists).
+# and its anatomic regions carry (Testing/product/test_slicer_conventions.py checks them against an excerpt of the
+# lists).
 _MUSCLE = ("71616004", "Muscle")
 _HEART = ("80891009", "Heart")
 

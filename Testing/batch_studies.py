@@ -13,8 +13,8 @@ from SPECTFewShotLib.cardiac_landmarks import lv_landmarks
 from SPECTFewShotLib.io.markups_io import write_landmarks
 from SPECTFewShotLib.io.segmentation_io import Segmentation, segments_for, write_segmentation
 from SPECTFewShotLib.io.volume_io import write_volume
-from SPECTFewShotLib.painting import paint
 from SPECTFewShotLib.research.evaluation.cases import shared_study_case, shared_study_paths
+from SPECTFewShotLib.selftest.painting import paint
 from Testing.cardiac_synthetic import synthetic_lv
 
 

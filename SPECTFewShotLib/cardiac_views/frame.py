@@ -22,7 +22,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..io.markups_io import Landmark
-from ..rotations import axis_rotation
+from .rotations import axis_rotation
 
 INSERTION_ANGLES_DEG = {"RV_insertion_anterior": 30.0, "RV_insertion_inferior": 150.0}
 MIN_AXIS_MM = 20.0

@@ -40,9 +40,9 @@ from scipy import ndimage
 from ..errors import InputError
 from ..io.segmentation_io import Segmentation
 from ..io.volume_io import require_counts
-from ..progress import CancelToken, ProgressCallback, report
 from ..protonet.refinement import apply_paint, keep_connected_to_paint
 from ..protonet.support import PaintedSupport, check_support, class_index_map, painted_voxels
+from ..runtime.progress import CancelToken, ProgressCallback, report
 from ..vocabulary import tissue_of_segment
 from ..volume import Volume
 from .enclosure import cavity_from_paint, drop_unenclosed_blood_pool
@@ -107,7 +107,7 @@ class StudySession:
     def prior(self):
         """The ProtoNet prior's FewShotSession (torch and its weights load on first use)."""
         if self._prior is None:
-            from ..protonet.session import FewShotSession
+            from .prior_session import FewShotSession
 
             model, device, network = self._prior_arguments
             self._prior = FewShotSession(model, device, network=network)
@@ -116,7 +116,7 @@ class StudySession:
     @property
     def device(self):
         """The torch device of the prior's network."""
-        from ..device import resolve_device
+        from ..runtime.device import resolve_device
 
         return self.prior.device if self._prior is not None else resolve_device(self._prior_arguments[1])
 
@@ -502,7 +502,7 @@ class _JointProgress:
 
 def _check_memory(volume: Volume) -> None:
     """Refuse, before allocating, a volume whose study features and classification would not fit in memory."""
-    from ..memory_guard import require_memory
+    from ..runtime.memory_guard import require_memory
 
     require_memory(volume.array.shape, STUDY_BYTES_PER_VOXEL, "computing the study features")
 

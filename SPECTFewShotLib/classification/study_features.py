@@ -15,8 +15,8 @@ from typing import Optional
 import numpy as np
 from scipy import ndimage
 
-from ..progress import CancelToken, ProgressCallback, report
 from ..protonet.normalization import normalize_counts
+from ..runtime.progress import CancelToken, ProgressCallback, report
 
 SMOOTHING_SIGMAS = (0.5, 1.0, 2.0, 4.0)
 LOG_SIGMAS = (1.0, 2.0, 4.0)

@@ -7,4 +7,7 @@
 - figure.py: the cohort polar map (mean and SD of each segment's uptake, per group).
 - normals.py: per-segment normal limits from a cohort's normal studies (the `polar-map --normals` format).
 - runner.py: the Dask engine: a local cluster or an existing scheduler, progress, a dead worker's study retried.
+- batch_command.py, normals_command.py: the `spectfewshot batch` and `spectfewshot normals` commands.
 """
+
+COMMAND_MODULES = ("batch_command", "normals_command")

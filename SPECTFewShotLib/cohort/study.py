@@ -260,13 +260,19 @@ _PREPARED = False
 
 
 def _parser():
-    """The CLI's parser (built once per worker process)."""
+    """The single-study commands' parser, as the CLI registers them (built once per worker process)."""
     global _PARSER
     with _PARSER_LOCK:
         if _PARSER is None:
-            from ..cli import build_parser
+            import argparse
+            import importlib
 
-            _PARSER = build_parser()
+            from ..commands import COMMAND_MODULES
+
+            _PARSER = argparse.ArgumentParser(prog="spectfewshot")
+            subparsers = _PARSER.add_subparsers(dest="command", metavar="COMMAND", required=True)
+            for module_name in COMMAND_MODULES:
+                importlib.import_module(f"{__package__.rsplit('.', 1)[0]}.commands.{module_name}").register(subparsers)
         return _PARSER
 
 
@@ -277,7 +283,7 @@ def _prepare_process() -> None:
         return
     import SimpleITK as sitk
 
-    from ..memory_pages import avoid_huge_page_advice
+    from ..runtime.memory_pages import avoid_huge_page_advice
 
     sitk.ProcessObject.SetGlobalWarningDisplay(False)
     avoid_huge_page_advice()

@@ -26,10 +26,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..device import DEVICE_CHOICES
 from ..errors import InputError
 from ..io.segmentation_io import check_segmentation_output, read_segmentation, write_segmentation
 from ..io.volume_io import read_volume, require_counts
+from ..runtime.device import DEVICE_CHOICES
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     from ..protonet.support import check_support
 
     if not args.without_protonet:  # torch takes seconds to import: let it load while the inputs are read
-        threading.Thread(target=importlib.import_module, args=("SPECTFewShotLib.protonet.session",),
+        threading.Thread(target=importlib.import_module, args=("SPECTFewShotLib.classification.prior_session",),
                          daemon=True).start()
     output = check_segmentation_output(args.output)
     outputs = [output]

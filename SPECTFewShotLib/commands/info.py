@@ -17,7 +17,7 @@ import numpy as np
 
 from ..io.atomic import full_suffix
 from ..io.volume_io import read_volume, require_counts
-from ..volume_stats import describe
+from ..io.volume_stats import describe
 
 PROBABILITY_LABELS_KEY = "SPECTFewShot_class_labels"
 

@@ -19,7 +19,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from ..errors import InputError, short_reason
-from ..memory_guard import VOLUME_BYTES_PER_VOXEL, require_memory
+from ..runtime.memory_guard import VOLUME_BYTES_PER_VOXEL, require_memory
 from ..volume import Volume
 
 log = logging.getLogger(__name__)

@@ -20,7 +20,7 @@ from typing import BinaryIO, Iterator, Optional
 import numpy as np
 
 from ..errors import InputError
-from ..memory_guard import VOLUME_BYTES_PER_VOXEL, require_memory
+from ..runtime.memory_guard import VOLUME_BYTES_PER_VOXEL, require_memory
 from .atomic import full_suffix
 
 _CHUNK = 1 << 22

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError, short_reason
-from ..memory_guard import VOLUME_BYTES_PER_VOXEL, require_memory
+from ..runtime.memory_guard import VOLUME_BYTES_PER_VOXEL, require_memory
 from ..volume import Volume
 from .atomic import atomic_path, check_writable, full_suffix
 from .dicom_nm import is_dicom_file, read_dicom_directory, read_dicom_file

@@ -19,10 +19,10 @@ from typing import Callable
 
 import numpy as np
 
-from ..sitk_registration import execute_reproducibly
 from ..volume import Volume
 from .carry import frame_axes
 from .lv_frame import LVFrame
+from .sitk_registration import execute_reproducibly
 
 log = logging.getLogger(__name__)
 

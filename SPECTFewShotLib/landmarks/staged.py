@@ -32,8 +32,8 @@ import numpy as np
 from ..errors import InputError
 from ..io.markups_io import Landmark
 from ..io.volume_io import require_counts
-from ..memory_guard import LOCALIZE_BYTES_PER_VOXEL, require_memory
-from ..progress import CancelToken, ProgressCallback, report
+from ..runtime.memory_guard import LOCALIZE_BYTES_PER_VOXEL, require_memory
+from ..runtime.progress import CancelToken, ProgressCallback, report
 from ..volume import Volume
 from .carry import carry_landmarks, convention_warnings, roll_offset, roll_profile
 from .fusion import agreement_confidence, fuse_landmarks, landmark_description

@@ -8,7 +8,10 @@ world coordinates without a parent transform, so inputs under different transfor
 
 - `scene`: the `slicer` module, new scenes, VTK images and matrices, node fingerprints;
 - `volumes`: scalar volume nodes; `segmentations`: segmentation nodes and the painting; `markups`: landmarks;
-  `tables`: measurements;
+  `tables`: measurements; `images`: oriented images (the effect's voxels) as arrays; `long_axis_line`: the LV long
+  axis's markups line; `cardiac_view_nodes`: the short- and long-axis view volumes, the polar-map image and segment
+  table, and the slice views turned to them;
+- `segment_editor_effect`: the Few-shot SPECT effect's logic and its preview (`FewShotEffectLogic`);
 - `scene_logic`: `SceneLogic`, the logic that adapts a scene to the library (what the Slicer module calls).
 """
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
@@ -10,8 +10,11 @@ from ..errors import InputError
 from ..volume import Volume
 from .scene import _LPS_TO_RAS, _from_vtk_matrix, _to_vtk_matrix, slicer_module
 
+if TYPE_CHECKING:  # Slicer's classes, for readers and type checkers; never imported at run time
+    from vtkSegmentationCore import vtkOrientedImageData
 
-def image_to_world(image: Any) -> np.ndarray:
+
+def image_to_world(image: vtkOrientedImageData) -> np.ndarray:
     """The image's index-to-world (RAS) matrix as a numpy array."""
     from vtkmodules.vtkCommonMath import vtkMatrix4x4
 
@@ -20,7 +23,7 @@ def image_to_world(image: Any) -> np.ndarray:
     return _from_vtk_matrix(matrix)
 
 
-def image_array(image: Any) -> np.ndarray:
+def image_array(image: vtkOrientedImageData) -> np.ndarray:
     """The voxels of a (oriented) image as a [k, j, i] array (a copy)."""
     from vtkmodules.util import numpy_support
 
@@ -49,7 +52,7 @@ def oriented_image_like(array: np.ndarray, like: Any) -> Any:
     return oriented_image(array, image_to_world(like), like.GetExtent()[::2])
 
 
-def volume_from_image(image: Any) -> Volume:
+def volume_from_image(image: vtkOrientedImageData) -> Volume:
     """An oriented image (the Segment Editor's aligned source volume) as a `Volume` in LPS."""
     array = image_array(image)
     index_to_lps = _LPS_TO_RAS @ image_to_world(image)

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from typing import Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 from ..errors import InputError
 from ..io.markups_io import Landmark
 from .scene import _node_name, slicer_module
 
+if TYPE_CHECKING:  # Slicer's classes, for readers and type checkers; never imported at run time
+    from slicer import vtkMRMLMarkupsFiducialNode, vtkMRMLScene
+
 log = logging.getLogger(__name__)
 
 
-def landmarks_from_node(markups_node: Any, name: str | None = None) -> list[Landmark]:
+def landmarks_from_node(markups_node: vtkMRMLMarkupsFiducialNode, name: str | None = None) -> list[Landmark]:
     """The placed control points of a markups node as LPS landmarks (world positions; confidences if stored)."""
     label = name or f"landmarks '{_node_name(markups_node, 'unnamed')}'"
     if markups_node is None:
@@ -40,7 +43,7 @@ def landmarks_from_node(markups_node: Any, name: str | None = None) -> list[Land
     return landmarks
 
 
-def _confidence_values(markups_node: Any, count: int) -> list[float] | None:
+def _confidence_values(markups_node: vtkMRMLMarkupsFiducialNode, count: int) -> list[float] | None:
     for index in range(markups_node.GetNumberOfMeasurements()):
         measurement = markups_node.GetNthMeasurement(index)
         if measurement is not None and measurement.GetName() == "confidence":
@@ -50,7 +53,8 @@ def _confidence_values(markups_node: Any, count: int) -> list[float] | None:
     return None
 
 
-def landmarks_to_node(landmarks: Sequence[Landmark], scene: Any, name: str = "landmarks", node: Any = None) -> Any:
+def landmarks_to_node(landmarks: Sequence[Landmark], scene: vtkMRMLScene, name: str = "landmarks",
+                      node: Any = None) -> Any:
     """Write LPS landmarks into a point list node (a new one unless `node` is given), confidences included."""
     from vtkmodules.vtkCommonCore import vtkDoubleArray
 
@@ -79,7 +83,7 @@ def landmarks_to_node(landmarks: Sequence[Landmark], scene: Any, name: str = "la
 
 
 @contextlib.contextmanager
-def rewritten_markups(scene: Any, node: Any, class_name: str, name: str) -> Iterator[Any]:
+def rewritten_markups(scene: vtkMRMLScene, node: Any, class_name: str, name: str) -> Iterator[Any]:
     """A markups node to write anew (a new one of `class_name` unless `node` is given): display nodes made, parent
     transform and control points removed, modification events held until the block ends."""
     if node is None:

@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..errors import InputError
+
+if TYPE_CHECKING:  # Slicer's classes, for readers and type checkers; never imported at run time
+    from vtk import vtkMatrix4x4
+    from vtkSegmentationCore import vtkOrientedImageData
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +73,7 @@ def _to_vtk_matrix(matrix: np.ndarray) -> Any:
     return vtkMatrixFromArray(np.asarray(matrix, dtype=float))
 
 
-def _from_vtk_matrix(matrix: Any) -> np.ndarray:
+def _from_vtk_matrix(matrix: vtkMatrix4x4) -> np.ndarray:
     """A 4x4 array from a vtkMatrix4x4 (slicer.util's scene-free helper)."""
     from slicer.util import arrayFromVTKMatrix
 
@@ -119,7 +123,7 @@ def node_fingerprint(node: Any) -> str:
 
     digest = hashlib.blake2b(digest_size=16)
 
-    def add_image(image: Any) -> None:
+    def add_image(image: vtkOrientedImageData) -> None:
         scalars = image.GetPointData().GetScalars() if image is not None else None
         if scalars is None:
             digest.update(b"no image")

@@ -7,7 +7,7 @@ import hashlib
 import logging
 import threading
 import time
-from typing import Any, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Optional, Sequence
 
 import numpy as np
 
@@ -16,14 +16,25 @@ from ..io.markups_io import Landmark
 from ..io.segmentation_io import Segmentation
 from ..io.volume_io import require_counts
 from ..measurements import Measurement, class_measurements, landmark_measurements
-from ..progress import CancelToken, ProgressCallback, report
 from ..runtime.jobs import JobRunner, Work
+from ..runtime.progress import CancelToken, ProgressCallback, report
 from ..volume import Volume
 from .markups import landmarks_from_node, landmarks_to_node
 from .scene import _node_name
 from .segmentations import segmentation_from_node, segmentation_to_node
 from .tables import measurements_to_table
 from .volumes import volume_from_node, volume_to_node
+
+if TYPE_CHECKING:  # Slicer's classes, for readers and type checkers; never imported at run time
+    from slicer import (
+        vtkMRMLMarkupsLineNode,
+        vtkMRMLScalarVolumeNode,
+        vtkMRMLScene,
+        vtkMRMLSegmentationNode,
+        vtkMRMLVectorVolumeNode,
+    )
+
+    from ..classification.session import StudySession
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +55,7 @@ class SceneLogic:
     `predict` and `find_landmarks` touch no MRML object and may run on a worker thread.
     """
 
-    def __init__(self, scene: Any, model: Optional[str] = None, device: str = "auto") -> None:
+    def __init__(self, scene: vtkMRMLScene, model: Optional[str] = None, device: str = "auto") -> None:
         self.scene = scene
         self.model = model
         self.device = device
@@ -56,7 +67,7 @@ class SceneLogic:
         self._localizer: Any = None
         self._predicting = threading.Lock()
         self._computing = threading.Lock()  # one feature computation at a time: a second caller finds them cached
-        self.long_axis_node: Any = None  # the line node the latest `localize` wrote
+        self.long_axis_node: Optional[vtkMRMLMarkupsLineNode] = None  # the line node the latest `localize` wrote
         self.jobs = JobRunner()  # the module's and the effect's one job runner on this scene
         self.effect_segmentation_ids: set[str] = set()  # segmentations the Few-shot SPECT effect is previewing
         self.cardiac_views: Any = None  # the CardiacViewsLogic whose nodes every Show views reuses
@@ -69,14 +80,14 @@ class SceneLogic:
 
     # -- reading (scene thread)
 
-    def read_volume(self, volume_node: Any, role: str = "input volume") -> Volume:
+    def read_volume(self, volume_node: vtkMRMLScalarVolumeNode, role: str = "input volume") -> Volume:
         """A volume node as a `Volume` holding counts (refuses empty or constant volumes)."""
         if volume_node is None:
             raise InputError(f"select the {role}")
         volume = volume_from_node(volume_node, f"{role} '{_node_name(volume_node, 'unnamed')}'")
         return require_counts(volume, f"{role} '{_node_name(volume_node, 'unnamed')}'")
 
-    def read_support(self, support_node: Any, volume_node: Any) -> Segmentation:
+    def read_support(self, support_node: vtkMRMLSegmentationNode, volume_node: vtkMRMLScalarVolumeNode) -> Segmentation:
         """The painted segments on the volume's grid; refuses empty and one-class painting."""
         if support_node is None:
             raise InputError("select the painted segmentation (the support)")
@@ -96,7 +107,11 @@ class SceneLogic:
 
     # -- computing (any thread; no MRML access)
 
-    def _classifier(self) -> Any:
+    def study_session(self) -> StudySession:
+        """The classification session this logic runs (one per model and device, its features cached)."""
+        return self._classifier()
+
+    def _classifier(self) -> StudySession:
         from ..classification.session import StudySession
 
         key = (self.model, self.device)
@@ -171,8 +186,8 @@ class SceneLogic:
 
     # -- writing (scene thread)
 
-    def write_classification(self, result: Any, volume_node: Any, output_node: Any = None,
-                             probability_node: Any = None) -> Any:
+    def write_classification(self, result: Any, volume_node: vtkMRMLScalarVolumeNode, output_node: Any = None,
+                             probability_node: Optional[vtkMRMLVectorVolumeNode] = None) -> Any:
         """Write a ClassificationResult into a segmentation node (and the winning-class probability volume)."""
         start = time.perf_counter()
         name = f"{_node_name(volume_node, 'volume')} tissue classes"
@@ -260,16 +275,17 @@ class SceneLogic:
         wall = segmentation.labels.array == values[0]
         return segmentation.labels.with_array(wall.astype(np.uint8)) if wall.sum() >= MIN_WALL_VOXELS else None
 
-    def write_landmarks(self, landmarks: Sequence[Landmark], volume_node: Any, output_node: Any = None) -> Any:
+    def write_landmarks(self, landmarks: Sequence[Landmark], volume_node: vtkMRMLScalarVolumeNode,
+                        output_node: Any = None) -> Any:
         """Write found landmarks into a point list node (new unless given)."""
         name = f"{_node_name(volume_node, 'volume')} landmarks"
         return landmarks_to_node(landmarks, self.scene, name, output_node)
 
-    def write_placement(self, placement: Any, volume_node: Any, output_node: Any = None,
+    def write_placement(self, placement: Any, volume_node: vtkMRMLScalarVolumeNode, output_node: Any = None,
                         axis_node: Any = None) -> tuple[Any, Any]:
         """Write a placement: its landmarks into a point list node and its LV long axis into a line node (each new
         unless given; no line when the axis is unknown). Returns both nodes."""
-        from .long_axis import long_axis_to_node
+        from .long_axis_line import long_axis_to_node
 
         points = self.write_landmarks(placement.landmarks, volume_node, output_node)
         if placement.long_axis is None:
@@ -363,7 +379,7 @@ class SceneLogic:
 _SCENE_LOGIC: dict[int, tuple[Any, SceneLogic]] = {}  # id(scene) -> (scene, its SceneLogic)
 
 
-def scene_logic_for(scene: Any, schedule: Any = None) -> SceneLogic:
+def scene_logic_for(scene: vtkMRMLScene, schedule: Any = None) -> SceneLogic:
     """The scene's one SceneLogic, shared by the module panel and the Segment Editor effect (one session, so a
     volume's features are computed once; one job runner, kept pumped by `schedule` when given: in Slicer
     `runtime.jobs.qt_schedule(qt)`). A new scene drops the old one's, cancelling its jobs. Creating it turns
@@ -371,7 +387,7 @@ def scene_logic_for(scene: Any, schedule: Any = None) -> SceneLogic:
     stroke)."""
     entry = _SCENE_LOGIC.get(id(scene))
     if entry is None or entry[0] is not scene:
-        from ..memory_pages import avoid_huge_page_advice
+        from ..runtime.memory_pages import avoid_huge_page_advice
 
         avoid_huge_page_advice()
         for _, old in _SCENE_LOGIC.values():

@@ -14,7 +14,7 @@ computed on the scene's job runner (`SceneLogic.jobs`), never on the main thread
 from __future__ import annotations
 
 import logging
-from typing import Any, Optional, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Optional, Protocol, Sequence
 
 import numpy as np
 
@@ -24,6 +24,10 @@ from ..volume import Volume
 from .images import image_array, oriented_image_like, padded_to, volume_from_image
 from .scene import _node_name, slicer_module
 from .scene_logic import scene_logic_for
+
+if TYPE_CHECKING:  # Slicer's classes, for readers and type checkers; never imported at run time
+    from slicer import vtkMRMLScalarVolumeNode, vtkMRMLSegmentationNode, vtkMRMLSegmentEditorNode
+    from vtkSegmentationCore import vtkOrientedImageData
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +49,8 @@ class Classifier(Protocol):
 # ---------------------------------------------------------------------------------------------------- preview
 
 
-def classify_seeds(source_image: Any, seeds_image: Any, segment_names: Sequence[str], classifier: Classifier,
+def classify_seeds(source_image: vtkOrientedImageData, seeds_image: vtkOrientedImageData,
+                   segment_names: Sequence[str], classifier: Classifier,
                    edit_mask: Any = None) -> Any:
     """The preview labelmap over the source's extent, classified from the seeds.
 
@@ -64,7 +69,7 @@ def classify_seeds(source_image: Any, seeds_image: Any, segment_names: Sequence[
     return oriented_image_like(labels.astype(np.uint8 if len(segment_names) < 256 else np.uint16), source_image)
 
 
-def seed_segment_ids(segmentation_node: Any) -> list[str]:
+def seed_segment_ids(segmentation_node: vtkMRMLSegmentationNode) -> list[str]:
     """The seeds: the visible segments (all segments when the node has no display node), in the node's order."""
     from vtkmodules.vtkCommonCore import vtkStringArray
 
@@ -77,7 +82,8 @@ def seed_segment_ids(segmentation_node: Any) -> list[str]:
     return [segmentation.GetNthSegmentID(n) for n in range(segmentation.GetNumberOfSegments())]
 
 
-def merged_seeds(segmentation_node: Any, segment_ids: Sequence[str], reference_image: Any) -> Any:
+def merged_seeds(segmentation_node: vtkMRMLSegmentationNode, segment_ids: Sequence[str],
+                 reference_image: vtkOrientedImageData) -> Any:
     """The seed segments merged on the reference's lattice, label n + 1 for the n-th ID (as the effect gets them)."""
     from vtkmodules.vtkCommonCore import vtkStringArray
 
@@ -92,7 +98,7 @@ def merged_seeds(segmentation_node: Any, segment_ids: Sequence[str], reference_i
     return merged
 
 
-def edit_mask_for(editor_node: Any, reference_image: Any) -> Optional[Any]:
+def edit_mask_for(editor_node: vtkMRMLSegmentEditorNode, reference_image: vtkOrientedImageData) -> Optional[Any]:
     """The editor's edit mask on the reference's lattice (non-zero = not editable), None when editing is free."""
     slicer = slicer_module()
     segmentation_node = editor_node.GetSegmentationNode()
@@ -109,7 +115,8 @@ def edit_mask_for(editor_node: Any, reference_image: Any) -> Optional[Any]:
     return mask
 
 
-def effect_preview(editor_node: Any, segment_ids: Sequence[str], source_image: Any, classifier: Classifier) -> Any:
+def effect_preview(editor_node: vtkMRMLSegmentEditorNode, segment_ids: Sequence[str],
+                   source_image: vtkOrientedImageData, classifier: Classifier) -> Any:
     """The preview labelmap (label n = the n-th seed segment, 0 where editing is masked) over the source image: the
     one preview computation of the Qt effect (`computePreviewLabelmap`) and of `FewShotEffectLogic.preview`."""
     node = editor_node.GetSegmentationNode()
@@ -123,13 +130,14 @@ def effect_preview(editor_node: Any, segment_ids: Sequence[str], source_image: A
     return classify_seeds(source_image, seeds, names, classifier, edit_mask_for(editor_node, source_image))
 
 
-def classification_node_for(seeds_node: Any) -> Optional[Any]:
+def classification_node_for(seeds_node: vtkMRMLSegmentationNode) -> Optional[Any]:
     """The segmentation the painting's classification goes into (None before the first one, or once deleted)."""
     node = seeds_node.GetNodeReference(OUTPUT_REFERENCE_ROLE)
     return node if node is not None and node.GetScene() is seeds_node.GetScene() else None
 
 
-def write_result(seeds_node: Any, segment_ids: Sequence[str], preview_image: Any, source_volume_node: Any = None,
+def write_result(seeds_node: vtkMRMLSegmentationNode, segment_ids: Sequence[str], preview_image: vtkOrientedImageData,
+                 source_volume_node: Optional[vtkMRMLScalarVolumeNode] = None,
                  output_node: Any = None) -> Any:
     """Apply: write the preview into the painting's classification segmentation (`output_node`, else the one the
     painting refers to, else a new "<painting> tissue classes"), never into the seeds; returns that node.
@@ -175,7 +183,7 @@ def write_result(seeds_node: Any, segment_ids: Sequence[str], preview_image: Any
 class FewShotEffectLogic:
     """The effect without its widgets: preview, apply and cancel on the painting a segment editor node edits."""
 
-    def __init__(self, editor_node: Any, classifier: Optional[Classifier] = None) -> None:
+    def __init__(self, editor_node: vtkMRMLSegmentEditorNode, classifier: Optional[Classifier] = None) -> None:
         slicer = slicer_module()
         scene = editor_node.GetScene()
         if scene is None:
@@ -184,7 +192,7 @@ class FewShotEffectLogic:
             classifier = scene_logic_for(scene)
         self.editor_node = editor_node
         self.classifier = classifier
-        self.preview_image: Any = None
+        self.preview_image: Optional[vtkOrientedImageData] = None
         self.segment_ids: list[str] = []
         self.output_node: Any = None
         self._editor = slicer.vtkSlicerSegmentEditorLogic()
@@ -235,7 +243,8 @@ class FewShotEffectLogic:
         self.segment_ids = []
 
 
-def open_in_segment_editor(slicer: Any, painting_node: Any, volume_node: Any) -> None:
+def open_in_segment_editor(slicer: Any, painting_node: vtkMRMLSegmentationNode,
+                           volume_node: vtkMRMLScalarVolumeNode) -> None:
     """Show the painting in the application's Segment Editor with this effect active (the module's "Paint in
     Segment Editor"): its preview follows the strokes, and Apply writes the classification, not the painting."""
     slicer.util.selectModule("SegmentEditor")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from typing import Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Optional, Sequence
 
 import numpy as np
 
@@ -15,10 +15,13 @@ from .images import oriented_image, padded_to
 from .scene import _ijk_to_ras, _node_name, _to_vtk_matrix, slicer_module
 from .volumes import _index_to_ras, volume_from_node
 
+if TYPE_CHECKING:  # Slicer's classes, for readers and type checkers; never imported at run time
+    from slicer import vtkMRMLScalarVolumeNode, vtkMRMLScene, vtkMRMLSegmentationNode
+
 log = logging.getLogger(__name__)
 
 
-def segment_infos(segmentation_node: Any) -> list[tuple[str, SegmentInfo]]:
+def segment_infos(segmentation_node: vtkMRMLSegmentationNode) -> list[tuple[str, SegmentInfo]]:
     """(segment ID, SegmentInfo) of every segment, in the node's order; label values 1, 2, ... by that order."""
     segmentation = segmentation_node.GetSegmentation()
     infos = []
@@ -31,7 +34,7 @@ def segment_infos(segmentation_node: Any) -> list[tuple[str, SegmentInfo]]:
     return infos
 
 
-def segmentation_from_node(segmentation_node: Any, reference_volume_node: Any,
+def segmentation_from_node(segmentation_node: vtkMRMLSegmentationNode, reference_volume_node: vtkMRMLScalarVolumeNode,
                            name: str | None = None) -> Segmentation:
     """The segments of a segmentation node as labels on the reference volume's grid (Slicer's export path).
 
@@ -72,7 +75,7 @@ def segmentation_from_node(segmentation_node: Any, reference_volume_node: Any,
 
 
 @contextlib.contextmanager
-def _binary_labelmap_source(segmentation_node: Any, label: str) -> Iterator[Any]:
+def _binary_labelmap_source(segmentation_node: vtkMRMLSegmentationNode, label: str) -> Iterator[Any]:
     """The node itself when it holds binary labelmaps; otherwise a converted copy under the same transform, in the
     scene only while it is used (the input node stays untouched)."""
     slicer = slicer_module()
@@ -106,8 +109,8 @@ def _segment_id(name: str, taken: set[str]) -> str:
     return candidate
 
 
-def segmentation_to_node(segmentation: Segmentation, scene: Any, name: str = "segmentation", node: Any = None,
-                         reference_volume_node: Any = None) -> Any:
+def segmentation_to_node(segmentation: Segmentation, scene: vtkMRMLScene, name: str = "segmentation", node: Any = None,
+                         reference_volume_node: Optional[vtkMRMLScalarVolumeNode] = None) -> Any:
     """Write labels with their names and colors into a segmentation node (a new one unless `node` is given).
 
     An existing node keeps the segments whose names reappear (updated in place, so their display settings
@@ -153,7 +156,8 @@ def segmentation_to_node(segmentation: Segmentation, scene: Any, name: str = "se
     return node
 
 
-def create_painting(scene: Any, volume_node: Any, class_names: Sequence[str], name: str = "") -> Any:
+def create_painting(scene: vtkMRMLScene, volume_node: vtkMRMLScalarVolumeNode, class_names: Sequence[str],
+                    name: str = "") -> Any:
     """A new segmentation node to paint on the volume, with one empty segment per class (project colors)."""
     slicer_module()
     node = scene.AddNewNodeByClass("vtkMRMLSegmentationNode",
@@ -173,7 +177,8 @@ def create_painting(scene: Any, volume_node: Any, class_names: Sequence[str], na
     return node
 
 
-def paint_segment(segmentation_node: Any, segment_name: str, mask: np.ndarray, reference_volume_node: Any,
+def paint_segment(segmentation_node: vtkMRMLSegmentationNode, segment_name: str, mask: np.ndarray,
+                  reference_volume_node: vtkMRMLScalarVolumeNode,
                   color: Sequence[float] | None = None) -> str:
     """Add voxels ([k, j, i] mask on the reference volume's grid) to a segment, as a paint stroke would.
 

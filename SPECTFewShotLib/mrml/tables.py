@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import logging
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from ..errors import InputError
 from ..measurements import Measurement
 from .scene import _node_name
 
+if TYPE_CHECKING:  # Slicer's classes, for readers and type checkers; never imported at run time
+    from slicer import vtkMRMLScene, vtkMRMLTableNode
+
 log = logging.getLogger(__name__)
 
 
-def measurements_to_table(measurements: Sequence[Measurement], scene: Any, name: str = "measurements",
+def measurements_to_table(measurements: Sequence[Measurement], scene: vtkMRMLScene, name: str = "measurements",
                           node: Any = None) -> Any:
     """Write measurements into a table node (columns Measurement, Value, Unit), replacing its content."""
     from vtkmodules.vtkCommonCore import vtkDoubleArray, vtkStringArray
@@ -37,7 +40,7 @@ def measurements_to_table(measurements: Sequence[Measurement], scene: Any, name:
     return node
 
 
-def table_rows(table_node: Any) -> list[tuple[str, float, str]]:
+def table_rows(table_node: vtkMRMLTableNode) -> list[tuple[str, float, str]]:
     """The (measurement, value, unit) rows of a table written by `measurements_to_table`."""
     table = table_node.GetTable()
     names, values, units = (table.GetColumnByName(column) for column in ("Measurement", "Value", "Unit"))

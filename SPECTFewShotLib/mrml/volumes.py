@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -11,10 +11,13 @@ from ..errors import InputError
 from ..volume import Volume
 from .scene import _LPS_TO_RAS, _geometry_from_matrix, _ijk_to_ras, _node_name, _to_vtk_matrix, _to_world_matrix
 
+if TYPE_CHECKING:  # Slicer's classes, for readers and type checkers; never imported at run time
+    from slicer import vtkMRMLScalarVolumeNode, vtkMRMLScene
+
 log = logging.getLogger(__name__)
 
 
-def volume_from_node(volume_node: Any, name: str | None = None) -> Volume:
+def volume_from_node(volume_node: vtkMRMLScalarVolumeNode, name: str | None = None) -> Volume:
     """A scalar volume node as a `Volume` (voxels copied; LPS world geometry, parent transform included)."""
     from vtkmodules.util import numpy_support
 
@@ -49,7 +52,7 @@ def _index_to_ras(volume: Volume) -> np.ndarray:
     return _LPS_TO_RAS @ volume.index_to_lps_matrix
 
 
-def volume_to_node(volume: Volume, scene: Any, name: str = "volume", node: Any = None) -> Any:
+def volume_to_node(volume: Volume, scene: vtkMRMLScene, name: str = "volume", node: Any = None) -> Any:
     """Write a `Volume` into a scalar volume node (a new one unless `node` is given); returns the node."""
     from vtkmodules.util import numpy_support
     from vtkmodules.vtkCommonDataModel import vtkImageData

@@ -5,8 +5,8 @@ Modules: `normalization` (robust count scaling), `embedding` (the ResNet-18-trun
 and cancel), `prototypes` (masked average pooling, several prototypes per heterogeneous class, distances to
 probabilities), `support` (checking a painted support against the volume), `refinement` (connectivity to the painted
 voxels), `spatial_prior` (the shape prior from the painted slices), `model_store` (building the network from
-registered weights), `probability_io` (per-class probabilities as one vector volume), `session` (the live API:
-FewShotSession, classify_volume). Training (episodes, pretraining) and the paper's patch test live in
-research/protonet_training.
+registered weights), `probability_io` (per-class probabilities as one vector volume). The session that classifies
+with ProtoNet alone (FewShotSession) is classification/prior_session.py. Training (episodes, pretraining) and the
+paper's patch test live in research/protonet_training.
 Importing this package does not import torch; its modules do.
 """

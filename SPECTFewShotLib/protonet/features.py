@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from ..progress import CancelToken, ProgressCallback, report
+from ..runtime.progress import CancelToken, ProgressCallback, report
 from .embedding import DenseEmbedding
 
 SLICES_PER_BATCH = 16
@@ -168,7 +168,7 @@ def compute_features(model: DenseEmbedding, normalized: np.ndarray, device: torc
     single-threaded: as fast as torch's own threading on idle cores, and about three times faster than it when
     another process holds one of two cores (its threads then wait for each other at every operation).
     """
-    from ..threads import one_thread
+    from ..runtime.threads import one_thread
 
     model.eval()
     depth = normalized.shape[0]

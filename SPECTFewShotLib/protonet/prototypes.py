@@ -20,7 +20,7 @@ from typing import Optional
 import torch
 from torch.nn import functional as F
 
-from ..threads import one_thread
+from ..runtime.threads import one_thread
 
 MAX_PROTOTYPES_PER_CLASS = 12
 VOXELS_PER_PROTOTYPE = 150  # a class gets one more prototype per this many painted voxels, up to the maximum

@@ -9,7 +9,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..io.segmentation_io import Segmentation, SegmentInfo
-from ..memory_guard import classification_bytes_per_voxel, require_memory
+from ..runtime.memory_guard import classification_bytes_per_voxel, require_memory
 from ..volume import ORIGIN_TOLERANCE_VOXELS, Volume
 
 SLICER_SEGMENTATION = "Slicer segmentation"

@@ -6,8 +6,8 @@ runs Python), so a worker thread advances only while the main thread runs Python
 GIL on the main thread for as long as work is running, the way SlicerSimpleFilters does (`main_queue_process`: a
 `QTimer.singleShot(0)` loop that sleeps briefly "since Qt doesn't yield the python GIL"): `pump()` hands finished
 results to their callbacks, then sleeps `yield_s` with the GIL released, and the application's event loop calls it
-again at once (`schedule`). Testing/product/test_job_runner.py holds the GIL on the main thread the way PythonQt does and
-measures the work finishing within 1.2x of its time on an idle main thread.
+again at once (`schedule`). Testing/product/test_job_runner.py holds the GIL on the main thread the way PythonQt
+does and measures the work finishing within 1.2x of its time on an idle main thread.
 
 A work is a callable `work(progress, cancel)` that touches no MRML or Qt object; its result or its error goes to
 `on_done` / `on_error` on the main thread, which writes the outputs.
@@ -20,16 +20,16 @@ import time
 from typing import Any, Callable, Optional
 
 from ..errors import CancelledError
-from ..progress import CancelToken, ProgressCallback
+from .progress import CancelToken, ProgressCallback
 
 Work = Callable[[ProgressCallback, CancelToken], Any]
 Schedule = Callable[[Callable[[], None]], None]
 
 # The main thread sleeps this long (GIL released) per turn of the event loop while work runs: the worker gets the
 # GIL about yield_s / (yield_s + the event loop's turn) of the time, and events wait at most this long (the screen
-# then updates at 20 frames a second or more). Chosen by measurement (Testing/product/test_job_runner.py's work, medians of
-# five pairs, three repeats, 2 cores shared at load 7): 20 ms cost the worker 1.10-1.13x its unloaded time, 30 ms
-# 1.07-1.13x, 50 ms 1.04-1.07x.
+# then updates at 20 frames a second or more). Chosen by measurement (Testing/product/test_job_runner.py's work,
+# medians of five pairs, three repeats, 2 cores shared at load 7): 20 ms cost the worker 1.10-1.13x its unloaded
+# time, 30 ms 1.07-1.13x, 50 ms 1.04-1.07x.
 YIELD_S = 0.05
 
 

@@ -100,7 +100,7 @@ class SegmentEditorEffect(AbstractScriptedSegmentEditorAutoCompleteEffect):
         if self.featureJob is not None:  # dropped without a callback (the scene was closed meanwhile)
             self.stopFollowingJob()
         with slicer.util.tryWithErrorDisplay(_("Few-shot SPECT failed."), waitCursor=True):
-            from SPECTFewShotLib.dependencies import ensure_in_slicer
+            from SPECTFewShotLib.slicer_app.dependencies import ensure_in_slicer
 
             if not ensure_in_slicer(slicer):
                 return

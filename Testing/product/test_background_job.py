@@ -4,8 +4,8 @@ import threading
 import unittest
 
 from SPECTFewShotLib.errors import CancelledError, InputError
-from SPECTFewShotLib.progress import report
 from SPECTFewShotLib.runtime.jobs import BackgroundJob
+from SPECTFewShotLib.runtime.progress import report
 
 
 class BackgroundJobTest(unittest.TestCase):

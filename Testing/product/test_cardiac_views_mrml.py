@@ -21,7 +21,7 @@ except ImportError:  # pragma: no cover - slicer-core is a test dependency
 @unittest.skipIf(slicer is None, "needs slicer-core")
 class CardiacViewsSceneTest(unittest.TestCase):
     def setUp(self):
-        from SPECTFewShotLib.mrml.cardiac_views import CardiacViewsLogic
+        from SPECTFewShotLib.mrml.cardiac_view_nodes import CardiacViewsLogic
 
         self.lv = synthetic_lv((2, 8), depth=0.5, blur_mm=8.0)
         self.scene = mrml.new_scene()
@@ -35,7 +35,7 @@ class CardiacViewsSceneTest(unittest.TestCase):
         self.nodes = self.logic.setup(self.volume_node, self.segmentation_node, self.landmarks_node)
 
     def test_nodes_hold_the_views_table_and_figure(self):
-        from SPECTFewShotLib.mrml.cardiac_views import segment_table_rows
+        from SPECTFewShotLib.mrml.cardiac_view_nodes import segment_table_rows
 
         rows = segment_table_rows(self.nodes.segment_table)
         self.assertEqual([r[0] for r in rows], list(range(1, 18)))
@@ -79,7 +79,7 @@ class CardiacViewsSceneTest(unittest.TestCase):
         np.testing.assert_allclose(self.logic.result.frame.base, np.asarray(ras) * [-1, -1, 1], atol=1e-6)
 
     def test_an_existing_line_and_slice_views(self):
-        from SPECTFewShotLib.mrml.cardiac_views import CardiacViewsLogic, orient_slice_views
+        from SPECTFewShotLib.mrml.cardiac_view_nodes import CardiacViewsLogic, orient_slice_views
 
         line = self.nodes.axis_line
         line.SetNthControlPointPositionWorld(1, [0.0, 0.0, 0.0])  # the apex
@@ -97,7 +97,7 @@ class CardiacViewsSceneTest(unittest.TestCase):
         np.testing.assert_allclose(up, self.logic.result.frame.anterior * [-1, -1, 1], atol=1e-9)
 
     def test_cardiac_layout_and_shown_views(self):
-        from SPECTFewShotLib.mrml.cardiac_views import CARDIAC_LAYOUT_ID, add_cardiac_layout, show_views
+        from SPECTFewShotLib.mrml.cardiac_view_nodes import CARDIAC_LAYOUT_ID, add_cardiac_layout, show_views
 
         layout = self.scene.AddNewNodeByClass("vtkMRMLLayoutNode")
         self.assertEqual(add_cardiac_layout(layout), CARDIAC_LAYOUT_ID)

@@ -18,8 +18,8 @@ import unittest
 import numpy as np
 
 from SPECTFewShotLib.errors import CancelledError, InputError
-from SPECTFewShotLib.progress import report
 from SPECTFewShotLib.runtime.jobs import JobRunner
+from SPECTFewShotLib.runtime.progress import report
 
 _LIBC = ctypes.PyDLL(None)  # PyDLL: the GIL stays held during the call
 

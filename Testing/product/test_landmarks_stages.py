@@ -149,7 +149,7 @@ class LongAxisTest(unittest.TestCase):
             import slicer
         except ImportError:
             self.skipTest("slicer-core is not installed")
-        from SPECTFewShotLib.mrml.long_axis import long_axis_to_node
+        from SPECTFewShotLib.mrml.long_axis_line import long_axis_to_node
 
         scene = slicer.vtkMRMLScene()
         axis = LongAxis((1.0, 2.0, 3.0), (21.0, -18.0, -17.0))

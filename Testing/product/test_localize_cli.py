@@ -11,7 +11,7 @@ import numpy as np
 from SPECTFewShotLib.io.markups_io import Landmark, read_landmarks, write_landmarks
 from SPECTFewShotLib.io.volume_io import write_volume
 from SPECTFewShotLib.landmarks.fusion import LOW_CONFIDENCE, agreement_confidence
-from SPECTFewShotLib.threads import one_thread
+from SPECTFewShotLib.runtime.threads import one_thread
 from Testing.cli_runner import run_cli
 from Testing.prnet_synthetic import synthetic_torso
 

@@ -1,4 +1,4 @@
-"""The SPECT Few-Shot module's panel (SPECTFewShotLib.runtime.panel) on a slicer-core scene, as the Slicer widget
+"""The SPECT Few-Shot module's panel (SPECTFewShotLib.slicer_app.panel) on a slicer-core scene, as the Slicer widget
 drives it: Cancel and a scene closed mid-job leave nothing running and write nothing, no timer acts on a missing
 parameter node; Show views computes on the runner, reuses its nodes and fits the polar-map view; dragging the axis
 updates the views at a bounded rate and once more on release."""
@@ -48,7 +48,7 @@ def parameters(**values):
 class PanelTestCase(unittest.TestCase):
     def setUp(self):
         from SPECTFewShotLib.mrml.scene_logic import SceneLogic
-        from SPECTFewShotLib.runtime.panel import ModulePanel
+        from SPECTFewShotLib.slicer_app.panel import ModulePanel
 
         self.lv = synthetic_lv((2, 8), depth=0.5, blur_mm=8.0)
         self.scene = mrml.new_scene()
@@ -198,7 +198,7 @@ class ViewsTest(PanelTestCase):
                          {k: v for k, v in first.items() if k != "polar_map_image"})
 
     def test_the_polar_map_view_is_fitted_to_its_image(self):
-        from SPECTFewShotLib.mrml.cardiac_views import POLAR_MAP_VIEW, fit_polar_map_view
+        from SPECTFewShotLib.mrml.cardiac_view_nodes import POLAR_MAP_VIEW, fit_polar_map_view
 
         views = self.show_views()
         slice_node = self.scene.AddNewNodeByClass("vtkMRMLSliceNode")

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from SPECTFewShotLib.classification.prior_session import FewShotSession
 from SPECTFewShotLib.errors import CancelledError, InputError
 from SPECTFewShotLib.io.segmentation_io import Segmentation, read_segmentation, segments_for, write_segmentation
-from SPECTFewShotLib.progress import CancelToken
 from SPECTFewShotLib.protonet.features import FeatureGrid, label_changes_nearby
 from SPECTFewShotLib.protonet.prototypes import (
     build_prototypes,
@@ -20,9 +20,9 @@ from SPECTFewShotLib.protonet.prototypes import (
     prototype_logits,
 )
 from SPECTFewShotLib.protonet.refinement import bounding_box, keep_connected_to_paint
-from SPECTFewShotLib.protonet.session import FewShotSession
 from SPECTFewShotLib.protonet.spatial_prior import SpatialPrior, apply_prior, slice_prior
 from SPECTFewShotLib.protonet.support import paint_boundaries
+from SPECTFewShotLib.runtime.progress import CancelToken
 from SPECTFewShotLib.volume import Volume
 from Testing.fixtures import ring_volume, support_from, tiny_network
 

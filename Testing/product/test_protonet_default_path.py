@@ -43,7 +43,7 @@ class DefaultPathRunsProtoNetTest(unittest.TestCase):
         network = CountingNetwork(tiny_network())
         session = StudySession(device="cpu", **options)
         session._prior_arguments = (None, "cpu", None)
-        from SPECTFewShotLib.protonet.session import FewShotSession
+        from SPECTFewShotLib.classification.prior_session import FewShotSession
 
         session._prior = FewShotSession(device="cpu", network=tiny_network())
         session._prior.network = network
@@ -79,7 +79,7 @@ class DefaultPathRunsProtoNetTest(unittest.TestCase):
 class HeldOutPrototypesTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        from SPECTFewShotLib.protonet.session import FewShotSession
+        from SPECTFewShotLib.classification.prior_session import FewShotSession
 
         cls.volume, cls.classes = ring_volume(size=24)
         cls.prior = FewShotSession(device="cpu", network=tiny_network())

@@ -9,9 +9,9 @@ from unittest import mock
 
 import numpy as np
 
-from SPECTFewShotLib import memory_guard
 from SPECTFewShotLib.errors import InputError
 from SPECTFewShotLib.io.volume_io import read_volume, write_volume
+from SPECTFewShotLib.runtime import memory_guard
 from SPECTFewShotLib.volume import Volume
 from Testing.cli_runner import run_cli
 from Testing.hostile_files import counts, nifti, nrrd

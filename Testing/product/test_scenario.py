@@ -9,8 +9,8 @@ import numpy as np
 from SPECTFewShotLib.io.segmentation_io import Segmentation, read_segmentation, segments_for, write_segmentation
 from SPECTFewShotLib.io.volume_io import read_volume
 from SPECTFewShotLib.models.registry import list_models
-from SPECTFewShotLib.painting import paint_slices, quartile_slices, unpainted_slices
 from SPECTFewShotLib.resources import sample_study
+from SPECTFewShotLib.selftest.painting import paint_slices, quartile_slices, unpainted_slices
 from Testing.cli_runner import run_cli
 
 try:
@@ -28,7 +28,7 @@ class ScenarioTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         from SPECTFewShotLib import mrml
-        from SPECTFewShotLib.scenario import run_scenario
+        from SPECTFewShotLib.selftest.scenario import run_scenario
 
         cls.mrml = mrml
         cls.scene = slicer.vtkMRMLScene()
@@ -47,7 +47,7 @@ class ScenarioTest(unittest.TestCase):
         wall = read_segmentation(mask_path).labels.array > 0
         slices = quartile_slices(wall)
         self.assertEqual(slices, self.result["painted_slices"])
-        from SPECTFewShotLib.scenario import BACKGROUND, CLASS_NAMES, MYOCARDIUM
+        from SPECTFewShotLib.selftest.scenario import BACKGROUND, CLASS_NAMES, MYOCARDIUM
 
         class_map = np.where(wall, MYOCARDIUM, BACKGROUND).astype(np.int32)
         support = Segmentation(volume.with_array(paint_slices(class_map, slices)),
@@ -60,7 +60,7 @@ class ScenarioTest(unittest.TestCase):
             self.assertEqual(code, 0, err)
             command_line = read_segmentation(output_path).labels.array
         unpainted = unpainted_slices(wall.shape, slices)
-        from SPECTFewShotLib.scenario import dice
+        from SPECTFewShotLib.selftest.scenario import dice
 
         cli_dice = dice(command_line[unpainted] == MYOCARDIUM, wall[unpainted])
         self.assertAlmostEqual(self.result["dice_unpainted"], cli_dice, places=6)
@@ -85,14 +85,14 @@ class ScenarioTest(unittest.TestCase):
         self.assertLessEqual(self.result["translation_discrepancy_mm"], 1.0)
         self.assertGreater(np.linalg.norm(self.result["translation_shift_mm"]), 10.0)
         found = self.mrml.landmarks_from_node(self.nodes["landmarks"])
-        from SPECTFewShotLib.scenario import TEMPLATE_LANDMARKS_NAME
+        from SPECTFewShotLib.selftest.scenario import TEMPLATE_LANDMARKS_NAME
 
         template = self.mrml.landmarks_from_node(self.scene.GetFirstNodeByName(TEMPLATE_LANDMARKS_NAME))
         self.assertEqual([m.label for m in found], [m.label for m in template])
         self.assertTrue(all(0.0 <= m.confidence <= 1.0 for m in found))
 
     def test_cardiac_views_stand_on_the_placed_axis(self):
-        from SPECTFewShotLib.mrml.cardiac_views import segment_table_rows
+        from SPECTFewShotLib.mrml.cardiac_view_nodes import segment_table_rows
 
         rows = segment_table_rows(self.nodes["polar_table"])
         self.assertEqual([row[0] for row in rows], list(range(1, 18)))

@@ -356,7 +356,7 @@ class QtEffectTest(EffectTestCase):
         self.run_event_loop()
 
     def test_while_active_the_module_does_not_classify_the_same_strokes(self):
-        from SPECTFewShotLib.runtime.panel import ModulePanel
+        from SPECTFewShotLib.slicer_app.panel import ModulePanel
 
         started = []
         panel = ModulePanel(self.scene_logic, lambda status, fraction: None, lambda message, error: None,

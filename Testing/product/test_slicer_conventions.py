@@ -86,7 +86,7 @@ class TerminologyTest(unittest.TestCase):
 
 class SampleDataTest(unittest.TestCase):
     def test_the_bundled_study_is_a_nuclear_medicine_sample_with_a_valid_checksum(self):
-        from SPECTFewShotLib.sample_data import sample_data_source
+        from SPECTFewShotLib.slicer_app.sample_data import sample_data_source
 
         source = sample_data_source()
         self.assertEqual(source["category"], "Nuclear Medicine")
@@ -105,7 +105,7 @@ class RequirementsFileTest(unittest.TestCase):
             import tomllib
         except ImportError:  # Python < 3.11
             self.skipTest("tomllib needs Python 3.11")
-        from SPECTFewShotLib.dependencies import REQUIREMENTS, SLICER_OWNED, read_requirements
+        from SPECTFewShotLib.slicer_app.dependencies import REQUIREMENTS, SLICER_OWNED, read_requirements
 
         project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
         declared = dict(re.match(r"([A-Za-z0-9_.-]+)\s*>=\s*([0-9.]+)", item).groups()
@@ -121,7 +121,7 @@ class RequirementsFileTest(unittest.TestCase):
     def test_a_malformed_line_is_refused_with_its_line_number(self):
         import tempfile
 
-        from SPECTFewShotLib.dependencies import read_requirements
+        from SPECTFewShotLib.slicer_app.dependencies import read_requirements
 
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "requirements.txt"
@@ -135,7 +135,7 @@ class RequirementsFileTest(unittest.TestCase):
     def test_install_reports_through_the_callback_blocking_or_not(self):
         from types import SimpleNamespace
 
-        from SPECTFewShotLib.dependencies import Requirement, install_in_slicer
+        from SPECTFewShotLib.slicer_app.dependencies import Requirement, install_in_slicer
 
         calls, results = [], []
 
@@ -163,8 +163,8 @@ class RequirementsFileTest(unittest.TestCase):
         from types import SimpleNamespace
         from unittest import mock
 
-        from SPECTFewShotLib import dependencies
-        from SPECTFewShotLib.dependencies import Requirement, ensure_in_slicer
+        from SPECTFewShotLib.slicer_app import dependencies
+        from SPECTFewShotLib.slicer_app.dependencies import Requirement, ensure_in_slicer
 
         missing = [Requirement("scipy", "scipy", "999")]
         installs = []

@@ -104,7 +104,7 @@ class ModuleFileTest(unittest.TestCase):
         # The self-test runs the library's scenario, the very function pytest runs on slicer-core, and never
         # installs packages (Slicer runs it with --testing, offline).
         test_class = ast.unparse(classes["SPECTFewShotTest"])
-        self.assertIn("from SPECTFewShotLib.scenario import run_scenario", test_class)
+        self.assertIn("from SPECTFewShotLib.selftest.scenario import run_scenario", test_class)
         self.assertIn("run_scenario(slicer.mrmlScene", test_class)
         for installer in ("ensureDependencies", "ensure_in_slicer", "pip_install", "install_"):
             self.assertNotIn(installer, test_class)
@@ -119,7 +119,7 @@ class ModuleFileTest(unittest.TestCase):
             self.assertNotIn(leftover, text)  # jobs and timers live in SPECTFewShotLib.runtime
 
     def test_the_buttons_the_panel_enables_exist_in_the_ui(self):
-        from SPECTFewShotLib.runtime.panel import ModulePanel
+        from SPECTFewShotLib.slicer_app.panel import ModulePanel
 
         class Timer:
             start = stop = staticmethod(lambda: None)
@@ -140,7 +140,7 @@ class ModuleFileTest(unittest.TestCase):
         self.assertEqual(result.returncode, 0, result.stderr)
 
     def test_parameter_node_choices_cover_the_device_choices(self):
-        from SPECTFewShotLib.device import DEVICE_CHOICES
+        from SPECTFewShotLib.runtime.device import DEVICE_CHOICES
 
         text = MODULE_FILE.read_text(encoding="utf-8")
         match = re.search(r"device: Annotated\[str, Choice\((\[[^\]]*\])\)\]", text)
@@ -295,7 +295,8 @@ class CMakeListsTest(unittest.TestCase):
         top = re.sub(r"#[^\n]*", "", TOP_CMAKE.read_text(encoding="utf-8"))
         self.assertEqual(re.findall(r'set\(SPECTFewShot_MINIMUM_SLICER_VERSION "([0-9.]+)"\)', top), ["5.10"])
         self.assertIn('VERSION_LESS "${SPECTFewShot_MINIMUM_SLICER_VERSION}"', top)
-        others = [path for path in (ROOT / "README.md", MODULE_FILE, ROOT / "SPECTFewShotLib" / "dependencies.py")
+        dependencies = ROOT / "SPECTFewShotLib" / "slicer_app" / "dependencies.py"
+        others = [path for path in (ROOT / "README.md", MODULE_FILE, dependencies)
                   if re.search(r"Slicer (before|older than|>=|≥) ?[0-9]\.[0-9]+|Slicer [0-9]\.[0-9]+\+",
                                path.read_text(encoding="utf-8"))]
         self.assertEqual(others, [], "a second, different statement of the minimum Slicer version")
@@ -320,7 +321,7 @@ class DependenciesTest(unittest.TestCase):
             import tomllib
         except ImportError:  # Python < 3.11
             self.skipTest("tomllib needs Python 3.11")
-        from SPECTFewShotLib.dependencies import REQUIREMENTS, SLICER_OWNED
+        from SPECTFewShotLib.slicer_app.dependencies import REQUIREMENTS, SLICER_OWNED
 
         project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
         declared = {}
@@ -331,7 +332,12 @@ class DependenciesTest(unittest.TestCase):
         self.assertEqual({r.distribution: r.minimum for r in REQUIREMENTS}, expected)
 
     def test_missing_requirements_and_versions(self):
-        from SPECTFewShotLib.dependencies import Requirement, is_satisfied, missing_requirements, version_tuple
+        from SPECTFewShotLib.slicer_app.dependencies import (
+            Requirement,
+            is_satisfied,
+            missing_requirements,
+            version_tuple,
+        )
 
         self.assertEqual(version_tuple("2.13.0+cpu"), (2, 13, 0))
         self.assertGreater(version_tuple("0.28.0"), version_tuple("0.16"))

@@ -4,11 +4,11 @@ import unittest
 
 import numpy as np
 
-from SPECTFewShotLib.painting import paint, unpainted_slices
 from SPECTFewShotLib.research.baselines.growcut import grow_from_seeds
 from SPECTFewShotLib.research.baselines.random_forest import FILTER_SIGMAS, filter_bank, random_forest_segment
 from SPECTFewShotLib.research.evaluation.cases import real_study_case
 from SPECTFewShotLib.research.evaluation.metrics import dice
+from SPECTFewShotLib.selftest.painting import paint, unpainted_slices
 
 
 class BaselinesOnTheRealStudyTest(unittest.TestCase):

@@ -12,9 +12,9 @@ from SPECTFewShotLib.classification.session import StudySession
 from SPECTFewShotLib.classification.study_features import compute_study_features, feature_names
 from SPECTFewShotLib.errors import CancelledError, InputError
 from SPECTFewShotLib.io.segmentation_io import Segmentation, segments_for
-from SPECTFewShotLib.painting import paint, unpainted_slices
-from SPECTFewShotLib.progress import CancelToken
 from SPECTFewShotLib.research.evaluation.metrics import dice
+from SPECTFewShotLib.runtime.progress import CancelToken
+from SPECTFewShotLib.selftest.painting import paint, unpainted_slices
 from Testing.fixtures import ring_volume, support_from, tiny_network
 
 

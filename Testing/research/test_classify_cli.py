@@ -9,10 +9,10 @@ import numpy as np
 
 from SPECTFewShotLib.io.segmentation_io import Segmentation, read_segmentation, segments_for, write_segmentation
 from SPECTFewShotLib.io.volume_io import write_volume
-from SPECTFewShotLib.painting import paint_slices, unpainted_slices
 from SPECTFewShotLib.protonet.probability_io import read_probabilities
 from SPECTFewShotLib.research.evaluation.cases import phantom_case
 from SPECTFewShotLib.research.evaluation.metrics import dice
+from SPECTFewShotLib.selftest.painting import paint_slices, unpainted_slices
 from SPECTFewShotLib.volume import Volume
 from Testing.cli_runner import run_cli
 from Testing.fixtures import ring_volume, support_from

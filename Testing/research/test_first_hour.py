@@ -16,12 +16,12 @@ from unittest import mock
 import numpy as np
 import pytest
 
-from SPECTFewShotLib import memory_guard
 from SPECTFewShotLib.errors import InputError
 from SPECTFewShotLib.io.segmentation_io import Segmentation, read_segmentation, segments_for, write_segmentation
 from SPECTFewShotLib.io.volume_io import read_volume, write_volume
 from SPECTFewShotLib.protonet.support import MAX_PAINTED_CLASSES, check_support
 from SPECTFewShotLib.resources import sample_study
+from SPECTFewShotLib.runtime import memory_guard
 from SPECTFewShotLib.volume import Volume
 from Testing.cli_runner import run_cli
 
@@ -450,7 +450,7 @@ class ShippedTemplateTest(unittest.TestCase):
         from SPECTFewShotLib.cardiac_landmarks import lv_landmarks
         from SPECTFewShotLib.io.markups_io import read_landmarks
         from SPECTFewShotLib.resources import SAMPLE_DIR, template_study
-        from SPECTFewShotLib.sample_data import template_data_source
+        from SPECTFewShotLib.slicer_app.sample_data import template_data_source
 
         image, landmarks = template_study()
         volume = read_volume(image)

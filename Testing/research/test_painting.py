@@ -5,8 +5,8 @@ import unittest
 import numpy as np
 
 from SPECTFewShotLib.errors import InputError
-from SPECTFewShotLib.painting import paint, paint_slices, paint_strokes, quartile_slices, unpainted_slices
 from SPECTFewShotLib.research.evaluation.cases import real_study_case
+from SPECTFewShotLib.selftest.painting import paint, paint_slices, paint_strokes, quartile_slices, unpainted_slices
 
 
 class QuartileSlicesTest(unittest.TestCase):

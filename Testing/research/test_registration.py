@@ -4,10 +4,10 @@ import unittest
 
 import numpy as np
 
+from SPECTFewShotLib.cardiac_views.rotations import axis_rotation
 from SPECTFewShotLib.io.markups_io import Landmark
 from SPECTFewShotLib.research.baselines.registration import register_landmarks
 from SPECTFewShotLib.research.evaluation.localize_cases import moved_copy
-from SPECTFewShotLib.rotations import axis_rotation
 from Testing.prnet_synthetic import synthetic_torso
 
 

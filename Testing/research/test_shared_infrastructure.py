@@ -8,8 +8,8 @@ import numpy as np
 
 from SPECTFewShotLib.errors import CancelledError, InputError, ModelError
 from SPECTFewShotLib.models.registry import ModelEntry, find_model, load_weights, register_model, sha256_of
-from SPECTFewShotLib.progress import CancelToken, report
 from SPECTFewShotLib.research.seeds import held_out_seeds, is_held_out, training_seeds
+from SPECTFewShotLib.runtime.progress import CancelToken, report
 
 
 class RegistryTest(unittest.TestCase):
@@ -90,7 +90,7 @@ class DeviceTest(unittest.TestCase):
     def test_cpu_and_unknown_devices(self):
         import torch
 
-        from SPECTFewShotLib.device import resolve_device
+        from SPECTFewShotLib.runtime.device import resolve_device
 
         self.assertEqual(resolve_device("cpu").type, "cpu")
         self.assertIn(resolve_device("auto").type, ("cpu", "cuda"))

@@ -11,7 +11,7 @@ import numpy as np
 from SPECTFewShotLib.errors import InputError
 from SPECTFewShotLib.io.markups_io import Landmark
 from SPECTFewShotLib.landmarks.prnet.patches import normalised_counts_image
-from SPECTFewShotLib.sitk_registration import execute_reproducibly, sampling_seed
+from SPECTFewShotLib.landmarks.sitk_registration import execute_reproducibly, sampling_seed
 from SPECTFewShotLib.volume import Volume
 
 log = logging.getLogger(__name__)

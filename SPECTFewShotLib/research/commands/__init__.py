@@ -1,54 +1,7 @@
 """The research subcommands of `spectfewshot` (offered by the CLI when the research extra is installed)."""
 
-import os
-import platform
-import shlex
-import subprocess
-import sys
-from pathlib import Path
+from SPECTFewShotLib.research.provenance import command_line, provenance_line
 
 COMMAND_MODULES = ("demo", "phantom", "train", "evaluate", "bench")
-REPOSITORY = Path(__file__).resolve().parents[3]
-PROVENANCE_START = "Command: "
 
-
-def command_line() -> str:
-    """The `spectfewshot` command being run, quoted as a shell would need it, without the machine's own paths: a
-    path inside the repository is written relative to it, any other absolute path as .../its-last-name."""
-    return "spectfewshot " + " ".join(shlex.quote(_portable(a)) for a in sys.argv[1:])
-
-
-def _portable(argument: str) -> str:
-    if not os.path.isabs(argument):
-        return argument
-    path = Path(argument).resolve()
-    if path == REPOSITORY or REPOSITORY in path.parents:
-        return str(path.relative_to(REPOSITORY))
-    return f".../{path.name}"
-
-
-def provenance_line(command: str | None = None) -> str:
-    """The one line every evaluation file opens with: the command, the commit and the machine kind."""
-    return (f"{PROVENANCE_START}`{command or command_line()}` · commit {current_commit()} · "
-            f"machine: {machine_kind()}")
-
-
-def current_commit() -> str:
-    """The repository's commit (short hash, '+ uncommitted changes' when the tree differs), or 'unknown'."""
-    try:
-        run = lambda *args: subprocess.run(["git", *args], cwd=REPOSITORY, capture_output=True, text=True,  # noqa: E731
-                                           check=True, timeout=10).stdout.strip()
-        commit = run("rev-parse", "--short=7", "HEAD")
-        dirty = run("status", "--porcelain", "--untracked-files=no")
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return f"{commit} + uncommitted changes" if dirty else commit
-
-
-def machine_kind() -> str:
-    """The machine in words: architecture, CPU cores and the GPU when torch is loaded and sees one."""
-    kind = f"{platform.machine()}, {os.cpu_count()} CPU cores"
-    torch = sys.modules.get("torch")
-    if torch is not None and torch.cuda.is_available():
-        return f"{kind}, {torch.cuda.get_device_name(0)}"
-    return f"{kind}, no GPU used"
+__all__ = ["COMMAND_MODULES", "command_line", "provenance_line"]

@@ -44,8 +44,8 @@ def write_studies(folder: Path) -> list:
     from SPECTFewShotLib.io.markups_io import write_landmarks
     from SPECTFewShotLib.io.segmentation_io import Segmentation, segments_for, write_segmentation
     from SPECTFewShotLib.io.volume_io import write_volume
-    from SPECTFewShotLib.painting import paint
     from SPECTFewShotLib.research.evaluation.cases import MYOCARDIUM, condition_cases
+    from SPECTFewShotLib.selftest.painting import paint
 
     cases = condition_cases()
     written = []
@@ -272,8 +272,8 @@ def _full_size_studies(work: Path) -> list[tuple[str, float, float]]:
     from SPECTFewShotLib.io.markups_io import write_landmarks
     from SPECTFewShotLib.io.segmentation_io import Segmentation, segments_for, write_segmentation
     from SPECTFewShotLib.io.volume_io import write_volume
-    from SPECTFewShotLib.painting import paint
     from SPECTFewShotLib.research.evaluation.cases import SHARED_STUDIES, shared_study_case, shared_study_paths
+    from SPECTFewShotLib.selftest.painting import paint
 
     folder = work / "full"
     folder.mkdir(exist_ok=True)

@@ -32,11 +32,11 @@ def run(args: argparse.Namespace) -> int:
 
     from SPECTFewShotLib.io.segmentation_io import Segmentation, segments_for, write_segmentation
     from SPECTFewShotLib.io.volume_io import write_volume
-    from SPECTFewShotLib.painting import paint_slices, paint_strokes
     from SPECTFewShotLib.research.evaluation.cases import phantom_case
     from SPECTFewShotLib.research.evaluation.classify_bench import run_benchmark
     from SPECTFewShotLib.research.phantom import PhantomConfig
     from SPECTFewShotLib.research.protonet_training.phantom_cache import load_study
+    from SPECTFewShotLib.selftest.painting import paint_slices, paint_strokes
 
     study = load_study(args.seed, PhantomConfig(matrix=args.size, voxel_mm=args.voxel_mm))
     case = phantom_case(f"phantom seed {args.seed}", study.image, study.tissues, study.label_values)

@@ -45,9 +45,9 @@ def run(args: argparse.Namespace) -> int:
         volume_to_node,
     )
     from SPECTFewShotLib.mrml.scene_logic import scene_logic_for
-    from SPECTFewShotLib.painting import paint_slices, quartile_slices
     from SPECTFewShotLib.research.baselines.growcut import grow_from_seeds
     from SPECTFewShotLib.resources import sample_study
+    from SPECTFewShotLib.selftest.painting import paint_slices, quartile_slices
 
     if args.strokes < 1:
         raise InputError("--strokes must be at least 1")
@@ -83,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
         logic.classify(volume_node, painting, output)
         updates.append(time.perf_counter() - start)
         steps.append(dict(logic.timings))
-        session = logic._classifier()
+        session = logic.study_session()
         start = time.perf_counter()
         session.predict("preview")
         preview.append(time.perf_counter() - start)

@@ -98,7 +98,7 @@ def _bench_scene(volume, mask, landmarks, runs: int) -> None:
 
     from SPECTFewShotLib import mrml
     from SPECTFewShotLib.io.segmentation_io import Segmentation, segments_for
-    from SPECTFewShotLib.mrml.cardiac_views import CardiacViewsLogic
+    from SPECTFewShotLib.mrml.cardiac_view_nodes import CardiacViewsLogic
 
     scene = mrml.new_scene()
     volume_node = mrml.volume_to_node(volume, scene, "study")

@@ -27,9 +27,9 @@ import numpy as np
 from SPECTFewShotLib.commands.info import format_info
 from SPECTFewShotLib.io.segmentation_io import Segmentation, read_segmentation, segments_for, write_segmentation
 from SPECTFewShotLib.io.volume_io import read_volume, require_counts, write_volume
+from SPECTFewShotLib.io.volume_stats import describe
 from SPECTFewShotLib.resources import sample_study
 from SPECTFewShotLib.volume import Volume
-from SPECTFewShotLib.volume_stats import describe
 
 # The landmarks step writes its template (a phantom with its LV landmarks) beside the results, so that the command
 # line chain of the README (classify, localize, polar-map) reproduces the demo's landmarks and polar map.
@@ -84,12 +84,12 @@ def describe_step(context: DemoContext) -> None:
 def classify_step(context: DemoContext) -> None:
     """Step 2: paint three slices, classify with the study classifier and GrowCut, write results, report Dice."""
     from SPECTFewShotLib.classification.session import StudySession
-    from SPECTFewShotLib.painting import paint, unpainted_slices
     from SPECTFewShotLib.protonet.probability_io import write_probabilities
     from SPECTFewShotLib.research.baselines.growcut import grow_from_seeds
     from SPECTFewShotLib.research.evaluation.cases import real_study_case
     from SPECTFewShotLib.research.evaluation.classify_figure import classification_figure
     from SPECTFewShotLib.research.evaluation.metrics import dice
+    from SPECTFewShotLib.selftest.painting import paint, unpainted_slices
 
     case = real_study_case()
     volume, out = case.volume, context.output

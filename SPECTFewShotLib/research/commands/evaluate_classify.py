@@ -178,7 +178,8 @@ Run on {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC ({elapsed / 60:.0f} min).
 Prior model: {model}{real}. {phantoms}
 
 Painting: the rounded quartile slices of the LV myocardium's axial extent; "slices" = full labels on those
-slices, "strokes" = one-voxel medial-axis strokes of every class on the same slices (SPECTFewShotLib/painting.py).
+slices, "strokes" = one-voxel medial-axis strokes of every class on the same slices
+(SPECTFewShotLib/selftest/painting.py).
 Dice on the unpainted slices over the whole volume (or crop). Real studies: patient001 and patient003 (PhysioNet
 MPS; Calixto et al. 2025, doi:10.13026/ce2z-dw74), myocardium against background on the whole volume, and with
 the LV blood pool (the cavity the wall encloses, slice by slice) on 32^3 crops around the

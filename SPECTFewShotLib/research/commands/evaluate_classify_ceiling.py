@@ -21,7 +21,6 @@ def register(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Measure and print the table (and write it as markdown)."""
     from SPECTFewShotLib.classification.session import StudySession
-    from SPECTFewShotLib.painting import unpainted_slices
     from SPECTFewShotLib.research.evaluation.cases import (
         MYOCARDIUM,
         SHARED_STUDIES,
@@ -30,6 +29,7 @@ def run(args: argparse.Namespace) -> int:
     )
     from SPECTFewShotLib.research.evaluation.classify_ceiling import BAND, oracle_ceiling
     from SPECTFewShotLib.research.evaluation.classify_evaluation import GROWCUT, STUDY, evaluate_case
+    from SPECTFewShotLib.selftest.painting import unpainted_slices
 
     if args.output:
         check_writable(args.output)

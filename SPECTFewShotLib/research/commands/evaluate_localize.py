@@ -141,7 +141,7 @@ def _classified_wall(volume, wall, protocol: str):
 
     from SPECTFewShotLib.classification.session import StudySession
     from SPECTFewShotLib.io.segmentation_io import Segmentation, segments_for
-    from SPECTFewShotLib.painting import paint, quartile_slices
+    from SPECTFewShotLib.selftest.painting import paint, quartile_slices
 
     class_map = np.where(wall, 2, 1).astype(np.int32)
     support = Segmentation(volume.with_array(paint(class_map, quartile_slices(wall), protocol)),

@@ -22,8 +22,8 @@ import numpy as np
 
 from SPECTFewShotLib.io.segmentation_io import read_segmentation
 from SPECTFewShotLib.io.volume_io import read_volume
-from SPECTFewShotLib.painting import quartile_slices
 from SPECTFewShotLib.resources import sample_study
+from SPECTFewShotLib.selftest.painting import quartile_slices
 from SPECTFewShotLib.volume import Volume
 
 BACKGROUND = 1

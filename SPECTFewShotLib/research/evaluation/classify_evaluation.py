@@ -16,9 +16,9 @@ from typing import Callable, Iterable, Optional, Sequence
 import numpy as np
 
 from SPECTFewShotLib.io.segmentation_io import Segmentation, segments_for
-from SPECTFewShotLib.painting import PROTOCOLS, paint, unpainted_slices
 from SPECTFewShotLib.research.evaluation.cases import ClassificationCase
 from SPECTFewShotLib.research.evaluation.metrics import class_dice
+from SPECTFewShotLib.selftest.painting import PROTOCOLS, paint, unpainted_slices
 
 log = logging.getLogger(__name__)
 

@@ -13,9 +13,9 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
+from SPECTFewShotLib.cardiac_views.rotations import axis_rotation
 from SPECTFewShotLib.errors import InputError
 from SPECTFewShotLib.io.markups_io import Landmark
-from SPECTFewShotLib.rotations import axis_rotation
 from SPECTFewShotLib.vocabulary import LV_LANDMARK_NAMES
 from SPECTFewShotLib.volume import Volume
 

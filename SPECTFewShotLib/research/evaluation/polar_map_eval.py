@@ -360,7 +360,7 @@ def product_segmentation(volume: Volume, wall: np.ndarray, workdir: Path, name: 
     from SPECTFewShotLib.errors import InputError
     from SPECTFewShotLib.io.segmentation_io import Segmentation, read_segmentation, segments_for, write_segmentation
     from SPECTFewShotLib.io.volume_io import write_volume
-    from SPECTFewShotLib.painting import paint_slices, quartile_slices
+    from SPECTFewShotLib.selftest.painting import paint_slices, quartile_slices
     from SPECTFewShotLib.vocabulary import TISSUE_BY_NAME
 
     myocardium, background = TISSUE_BY_NAME["LV_myocardium"].label, TISSUE_BY_NAME["background"].label

@@ -81,8 +81,8 @@ def read_real_study(image_path: Path, mask_path: Path) -> tuple[Volume, np.ndarr
 
 def painted_dice(volume: Volume, wall: np.ndarray, methods: Sequence[str] = ("growcut", "forest")) -> dict:
     """Myocardium Dice on the unpainted slices of GrowCut and the random forest, painted as on real studies."""
-    from SPECTFewShotLib.painting import paint, quartile_slices, unpainted_slices
     from SPECTFewShotLib.research.evaluation.metrics import dice
+    from SPECTFewShotLib.selftest.painting import paint, quartile_slices, unpainted_slices
 
     class_map = np.where(wall, MYOCARDIUM, BACKGROUND).astype(np.int32)
     slices = quartile_slices(wall)
@@ -222,7 +222,7 @@ def markdown_report(real: Sequence[BehaviourResult], phantoms: Sequence[Behaviou
             mean = float(np.nanmean(table[:, index]))
             checks.append(f"- {name}: phantom mean {mean:.3g}, real range {low:.3g}-{high:.3g}: "
                           f"{'inside' if in_range(mean, low, high) else 'OUTSIDE'}")
-    from SPECTFewShotLib.research.commands import provenance_line
+    from SPECTFewShotLib.research.provenance import provenance_line
 
     text = [provenance_line(command), "", "# Phantom realism by behaviour", "", f"Phantoms: {config_text}.",
             "Real: the shared PhysioNet MPS studies (Calixto et al. 2025, PhysioNet, doi:10.13026/ce2z-dw74).", "",

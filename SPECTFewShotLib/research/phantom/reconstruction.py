@@ -6,8 +6,8 @@ from typing import Optional
 
 import numpy as np
 
-from SPECTFewShotLib.progress import CancelToken, ProgressCallback, report
 from SPECTFewShotLib.research.phantom.physics.projector import FWHM_PER_SIGMA, Projector
+from SPECTFewShotLib.runtime.progress import CancelToken, ProgressCallback, report
 
 
 def osem(projector: Projector, projections: np.ndarray, iterations: int, subsets: int,

@@ -13,11 +13,11 @@ import numpy as np
 
 from SPECTFewShotLib.io.atomic import atomic_path, write_text_atomic
 from SPECTFewShotLib.io.volume_io import read_volume
-from SPECTFewShotLib.progress import ProgressCallback, report
 from SPECTFewShotLib.research.phantom.config import PhantomConfig, axis_signs
 from SPECTFewShotLib.research.phantom.realism import RealismMetrics, cavity_from_wall, liver_from_counts, measure
 from SPECTFewShotLib.research.seeds import held_out_seeds
 from SPECTFewShotLib.resources import sample_study
+from SPECTFewShotLib.runtime.progress import ProgressCallback, report
 from SPECTFewShotLib.volume import Volume
 
 log = logging.getLogger(__name__)
@@ -113,7 +113,7 @@ def realism_markdown(real: RealismMetrics, rows: list[tuple[int, str, RealismMet
     """The realism document: how it was made, the figure, the table and the remaining differences."""
     seeds = [seed for seed, _, _ in rows]
     setting = "default settings (`PhantomConfig()`)" if config is None else f"`{config}`"
-    from SPECTFewShotLib.research.commands import provenance_line
+    from SPECTFewShotLib.research.provenance import provenance_line
 
     return "\n".join([
         provenance_line(),

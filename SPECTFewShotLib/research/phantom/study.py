@@ -11,7 +11,6 @@ import numpy as np
 
 from SPECTFewShotLib.io.markups_io import Landmark
 from SPECTFewShotLib.io.segmentation_io import Segmentation, segments_for
-from SPECTFewShotLib.progress import CancelToken, ProgressCallback, report
 from SPECTFewShotLib.research.phantom.anatomy import LABEL_VALUES, Anatomy, sample_anatomy
 from SPECTFewShotLib.research.phantom.config import PhantomConfig, axis_signs
 from SPECTFewShotLib.research.phantom.landmarks import heart_landmarks, to_landmarks
@@ -19,6 +18,7 @@ from SPECTFewShotLib.research.phantom.motion import blurred_by_motion, sample_mo
 from SPECTFewShotLib.research.phantom.physics.camera import CameraProtocol, orbit_radii, sample_protocol
 from SPECTFewShotLib.research.phantom.rasterize import Grid, rasterize
 from SPECTFewShotLib.research.phantom.texture import textured
+from SPECTFewShotLib.runtime.progress import CancelToken, ProgressCallback, report
 from SPECTFewShotLib.volume import Volume
 
 log = logging.getLogger(__name__)

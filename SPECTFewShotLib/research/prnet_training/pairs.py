@@ -17,6 +17,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from SPECTFewShotLib.cardiac_views.rotations import axis_rotation
 from SPECTFewShotLib.landmarks.prnet.config import ScaleConfig
 from SPECTFewShotLib.landmarks.prnet.patches import (
     FOREGROUND_THRESHOLD,
@@ -26,7 +27,6 @@ from SPECTFewShotLib.landmarks.prnet.patches import (
     sample_patches,
 )
 from SPECTFewShotLib.research.prnet_training.config import TrainingConfig
-from SPECTFewShotLib.rotations import axis_rotation
 from SPECTFewShotLib.volume import Volume
 
 

@@ -12,11 +12,11 @@ import torch
 
 from SPECTFewShotLib.landmarks.prnet.config import ScaleConfig
 from SPECTFewShotLib.landmarks.prnet.network import PRNet, network_input
-from SPECTFewShotLib.progress import CancelToken, ProgressCallback, report
 from SPECTFewShotLib.research.prnet_training.config import TrainingConfig
 from SPECTFewShotLib.research.prnet_training.losses import distance_loss, predicted_offset_mm, reconstruction_loss
 from SPECTFewShotLib.research.prnet_training.masking import mask_patches
 from SPECTFewShotLib.research.prnet_training.pairs import TrainingStudy, group_pairs, sample_group
+from SPECTFewShotLib.runtime.progress import CancelToken, ProgressCallback, report
 from SPECTFewShotLib.volume import Volume
 
 log = logging.getLogger(__name__)

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from SPECTFewShotLib.painting import paint_slices, paint_strokes
 from SPECTFewShotLib.protonet.features import axial_slabs
+from SPECTFewShotLib.selftest.painting import paint_slices, paint_strokes
 
 MYOCARDIUM, BLOOD_POOL, LIVER = "LV_myocardium", "LV_blood_pool", "liver"
 # chance that a tissue becomes a class of its own in a phantom episode (otherwise it is background)

@@ -19,13 +19,13 @@ from typing import Any, Optional, Sequence
 import numpy as np
 import torch
 
-from SPECTFewShotLib.progress import CancelToken, ProgressCallback, report
 from SPECTFewShotLib.protonet.embedding import DenseEmbedding, EmbeddingConfig, trunk_scale_for
 from SPECTFewShotLib.protonet.normalization import normalize_counts
 from SPECTFewShotLib.protonet.prototypes import build_prototypes, class_log_probabilities, prototype_logits
 from SPECTFewShotLib.protonet.support import paint_boundaries
 from SPECTFewShotLib.research.protonet_training.episodes import Episode, phantom_episode, superpixel_episode
 from SPECTFewShotLib.research.protonet_training.phantom_cache import CachedStudy
+from SPECTFewShotLib.runtime.progress import CancelToken, ProgressCallback, report
 
 log = logging.getLogger(__name__)
 

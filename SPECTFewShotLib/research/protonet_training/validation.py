@@ -7,11 +7,11 @@ from typing import Sequence
 
 import numpy as np
 
-from SPECTFewShotLib.painting import PROTOCOLS
 from SPECTFewShotLib.protonet.embedding import DenseEmbedding
 from SPECTFewShotLib.research.evaluation.cases import phantom_case
 from SPECTFewShotLib.research.evaluation.classify_evaluation import PROTONET, PROTONET_VARIANTS, evaluate_case
 from SPECTFewShotLib.research.protonet_training.phantom_cache import CachedStudy
+from SPECTFewShotLib.selftest.painting import PROTOCOLS
 
 
 @dataclass
@@ -38,7 +38,7 @@ def validate_dense(network: DenseEmbedding, studies: Sequence[CachedStudy],
                    protocols: Sequence[str] = PROTOCOLS) -> DenseScores:
     """ProtoNet (with and without the spatial prior and the connectivity step) on every study under every painting
     protocol."""
-    from SPECTFewShotLib.protonet.session import FewShotSession
+    from SPECTFewShotLib.classification.prior_session import FewShotSession
 
     session = FewShotSession(network=network, device="cpu")
     scores = DenseScores()
@@ -54,10 +54,10 @@ def real_prior_dice(network: DenseEmbedding, volume, wall: np.ndarray) -> float:
     """Myocardium Dice of the ProtoNet classifier alone (no spatial prior, no connectivity step, no per-study
     learning) on a real study, painted as in the evaluation: the wall against everything else on the rounded
     quartile slices of its axial extent, scored on the other slices."""
+    from SPECTFewShotLib.classification.prior_session import FewShotSession
     from SPECTFewShotLib.io.segmentation_io import Segmentation, segments_for
-    from SPECTFewShotLib.painting import paint, quartile_slices, unpainted_slices
-    from SPECTFewShotLib.protonet.session import FewShotSession
     from SPECTFewShotLib.research.evaluation.metrics import dice
+    from SPECTFewShotLib.selftest.painting import paint, quartile_slices, unpainted_slices
 
     session = FewShotSession(network=network, device="cpu", refine=False, spatial_prior=None)
     class_map = np.where(wall, 2, 1).astype(np.int32)

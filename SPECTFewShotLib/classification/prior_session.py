@@ -18,23 +18,23 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from ..classification.result import ClassificationResult
-from ..device import resolve_device
 from ..errors import InputError
 from ..io.segmentation_io import Segmentation
 from ..io.volume_io import require_counts
-from ..progress import CancelToken, ProgressCallback, report
+from ..protonet.embedding import DenseEmbedding, trunk_scale_for
+from ..protonet.features import FeatureGrid, choose_stride, compute_features
+from ..protonet.model_store import load_embedding
+from ..protonet.normalization import normalize_counts
+from ..protonet.prototypes import Prototypes, build_prototypes, column_probabilities
+from ..protonet.refinement import apply_paint, keep_connected_to_paint
+from ..protonet.spatial_prior import SpatialPrior, apply_prior
+from ..protonet.support import PaintedSupport, check_support, paint_boundaries
+from ..protonet.support import class_index_map as _class_index_map
+from ..protonet.support import painted_voxels as _painted_voxels
+from ..runtime.device import resolve_device
+from ..runtime.progress import CancelToken, ProgressCallback, report
 from ..volume import Volume
-from .embedding import DenseEmbedding, trunk_scale_for
-from .features import FeatureGrid, choose_stride, compute_features
-from .model_store import load_embedding
-from .normalization import normalize_counts
-from .prototypes import Prototypes, build_prototypes, column_probabilities
-from .refinement import apply_paint, keep_connected_to_paint
-from .spatial_prior import SpatialPrior, apply_prior
-from .support import PaintedSupport, check_support, paint_boundaries
-from .support import class_index_map as _class_index_map
-from .support import painted_voxels as _painted_voxels
+from .result import ClassificationResult
 
 log = logging.getLogger(__name__)
 

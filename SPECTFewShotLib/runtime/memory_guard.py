@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Optional, Sequence, Union
 
-from .errors import InputError
+from ..errors import InputError
 
 # Work may use this fraction of the available memory; the rest stays for the application and the system.
 USABLE_FRACTION = 0.8

@@ -14,11 +14,11 @@ from typing import Any, Optional
 
 import numpy as np
 
-from .cardiac_landmarks import lv_landmarks
-from .io.markups_io import Landmark
-from .io.segmentation_io import Segmentation, read_segmentation, segments_for
-from .io.volume_io import read_volume, require_counts
-from .mrml import (
+from ..cardiac_landmarks import lv_landmarks
+from ..io.markups_io import Landmark
+from ..io.segmentation_io import Segmentation, read_segmentation, segments_for
+from ..io.volume_io import read_volume, require_counts
+from ..mrml import (
     SceneLogic,
     landmarks_from_node,
     landmarks_to_node,
@@ -31,11 +31,11 @@ from .mrml import (
     volume_from_node,
     volume_to_node,
 )
+from ..resources import sample_study
+from ..runtime.progress import ProgressCallback, report
+from ..vocabulary import TISSUE_BY_NAME
+from ..volume import Volume
 from .painting import paint_slices, quartile_slices, unpainted_slices
-from .progress import ProgressCallback, report
-from .resources import sample_study
-from .vocabulary import TISSUE_BY_NAME
-from .volume import Volume
 
 log = logging.getLogger(__name__)
 
@@ -244,7 +244,7 @@ def _rotated_copy_error(logic: SceneLogic, study: Volume, template: list[Landmar
     """The largest distance (mm) between the template's landmarks placed in a copy of the study turned by
     `ROTATION_DEGREES` about `ROTATION_AXIS` through its field of view's centre (the grid turned, the voxels
     untouched) and the template's own landmarks turned the same way."""
-    from .rotations import axis_rotation
+    from ..cardiac_views.rotations import axis_rotation
 
     rotation = axis_rotation(ROTATION_AXIS, ROTATION_DEGREES)
     centre = study.index_to_lps((np.asarray(study.size, dtype=float) - 1) / 2)
@@ -258,7 +258,7 @@ def _rotated_copy_error(logic: SceneLogic, study: Volume, template: list[Landmar
 
 def _views_part(scene: Any, result: dict, progress: Optional[ProgressCallback]) -> dict:
     """The cardiac views of the classified study along the placed long axis; they must follow a moved axis."""
-    from .mrml.cardiac_views import CardiacViewsLogic, segment_table_rows
+    from ..mrml.cardiac_view_nodes import CardiacViewsLogic, segment_table_rows
 
     nodes = result["nodes"]
     report(progress, 0.85, "short-axis views and the polar map")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .volume import Volume
+from ..volume import Volume
 
 
 def describe(volume: Volume) -> dict:

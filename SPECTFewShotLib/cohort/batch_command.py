@@ -29,7 +29,7 @@ import sys
 from pathlib import Path
 
 from ..cardiac_views.polar_map import STATISTICS
-from ..device import DEVICE_CHOICES
+from ..runtime.device import DEVICE_CHOICES
 
 EXIT_STUDIES_FAILED = 3
 
@@ -64,10 +64,10 @@ def run(args: argparse.Namespace) -> int:
     """Check the manifest and the settings, run the studies, write the cohort outputs, report."""
     from ..cardiac_views.normal_limits import read_normal_limits
     from ..cardiac_views.polar_map import PolarMapSettings
-    from ..cohort.batch import results_folder, run_batch
-    from ..cohort.manifest import read_manifest
-    from ..cohort.runner import ClusterOptions
-    from ..cohort.study import StudySettings
+    from .batch import results_folder, run_batch
+    from .manifest import read_manifest
+    from .runner import ClusterOptions
+    from .study import StudySettings
 
     options = ClusterOptions(args.scheduler, args.workers, args.threads_per_worker, not args.no_dashboard)
     normals = str(Path(args.normals).resolve()) if args.normals else None

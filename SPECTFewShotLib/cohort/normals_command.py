@@ -26,10 +26,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Read the cohort table, build the limits of the group, write them."""
     from ..cardiac_views.normal_limits import write_normal_limits
-    from ..cohort.normals import limits_from_cohort
-    from ..cohort.table import COHORT_CSV, read_cohort_table
     from ..errors import InputError
     from ..io.atomic import check_writable
+    from .normals import limits_from_cohort
+    from .table import COHORT_CSV, read_cohort_table
 
     output = check_writable(args.output)
     table = Path(args.results) / COHORT_CSV if Path(args.results).is_dir() else Path(args.results)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from .errors import InputError
+from ..errors import InputError
 
 log = logging.getLogger(__name__)
 DEVICE_CHOICES = ("auto", "cpu", "cuda")

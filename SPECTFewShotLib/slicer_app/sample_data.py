@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .models.registry import sha256_of
-from .resources import RESOURCES_DIR, sample_study, template_study
+from ..models.registry import sha256_of
+from ..resources import RESOURCES_DIR, sample_study, template_study
 
 SAMPLE_CATEGORY = "Nuclear Medicine"
 SAMPLE_NAME = "SPECT MPS rest (PhysioNet patient001)"

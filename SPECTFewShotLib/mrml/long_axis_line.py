@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..landmarks.long_axis import AXIS_NAME, LongAxis
 from .markups import rewritten_markups
 
+if TYPE_CHECKING:  # Slicer's classes, for readers and type checkers; never imported at run time
+    from slicer import vtkMRMLScene
 
-def long_axis_to_node(axis: LongAxis, scene: Any, name: str = AXIS_NAME, node: Any = None) -> Any:
+
+def long_axis_to_node(axis: LongAxis, scene: vtkMRMLScene, name: str = AXIS_NAME, node: Any = None) -> Any:
     """Write the long axis into a line markup node (a new one unless `node` is given): two control points,
     LV_base then LV_apex (RAS world positions), the length and angles in the node's description."""
     with rewritten_markups(scene, node, "vtkMRMLMarkupsLineNode", name) as node:

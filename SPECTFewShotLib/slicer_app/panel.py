@@ -16,8 +16,8 @@ import time
 from typing import Any, Callable, Optional
 
 from ..errors import CancelledError, SPECTFewShotError
-from .jobs import BackgroundJob
-from .live_update import LiveUpdates
+from ..runtime.jobs import BackgroundJob
+from ..runtime.live_update import LiveUpdates
 
 # A live update runs this long after the last paint event (strokes arrive as bursts of events).
 LIVE_UPDATE_DELAY_MS = 300
@@ -259,7 +259,7 @@ class ModulePanel:
     def show_views(self) -> None:
         """SA, VLA, HLA, the polar map and its table along the long axis, computed on the runner; the nodes of the
         previous Show views are reused, and the views then follow the axis line."""
-        from ..mrml.cardiac_views import views_logic_for
+        from ..mrml.cardiac_view_nodes import views_logic_for
 
         p = self.parameters
         views = views_logic_for(self.logic, p.reducedThreshold)
@@ -292,7 +292,7 @@ def model_choices(task: str) -> list[str]:
 def slicer_panel(slicer: Any, qt: Any, scene_logic: Any, show: Show) -> ModulePanel:
     """The panel as the Slicer widget uses it: Qt timers, Slicer's error dialog, the cardiac layout, progress
     refreshed at every pump of the scene's job runner."""
-    from ..mrml.cardiac_views import present_in_application
+    from ..mrml.cardiac_view_nodes import present_in_application
 
     def timer(interval_ms: int, slot: Callable[[], None]) -> Any:
         qt_timer = qt.QTimer()

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
-from .resources import RESOURCES_DIR
+from ..resources import RESOURCES_DIR
 
 REQUIREMENTS_FILE = RESOURCES_DIR / "requirements.txt"
 # Distributions Slicer ships and updates itself; listed in pyproject.toml for the command line only.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from typing import Callable, Optional
 
-from .errors import CancelledError
+from ..errors import CancelledError
 
 ProgressCallback = Callable[[float, str], None]
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence
 
 import numpy as np
 
@@ -25,11 +25,25 @@ from ..cardiac_views.reorientation import VIEW_TITLES, VIEWS, CardiacViews, slic
 from ..errors import InputError
 from ..io.markups_io import Landmark
 from ..landmarks.long_axis import AXIS_NAME, LongAxis
-from .long_axis import long_axis_to_node
+from .long_axis_line import long_axis_to_node
 from .markups import landmarks_from_node
 from .scene import _node_name, _to_vtk_matrix
 from .segmentations import segmentation_from_node
 from .volumes import volume_from_node, volume_to_node
+
+if TYPE_CHECKING:  # Slicer's classes, for readers and type checkers; never imported at run time
+    from slicer import (
+        vtkMRMLLayoutNode,
+        vtkMRMLMarkupsFiducialNode,
+        vtkMRMLMarkupsLineNode,
+        vtkMRMLScalarVolumeNode,
+        vtkMRMLScene,
+        vtkMRMLSegmentationNode,
+        vtkMRMLSliceNode,
+        vtkMRMLTableNode,
+    )
+
+    from .scene_logic import SceneLogic
 
 log = logging.getLogger(__name__)
 
@@ -63,13 +77,14 @@ class CardiacViewNodes:
     segment_table: Any = None
 
 
-def axis_line_to_node(frame: CardiacFrame, scene: Any, node: Any = None, name: str = AXIS_NAME) -> Any:
+def axis_line_to_node(frame: CardiacFrame, scene: vtkMRMLScene, node: Any = None, name: str = AXIS_NAME) -> Any:
     """Write the frame's axis into the LV long-axis line markup (points LV_base then LV_apex, as the localiser
     writes it)."""
     return long_axis_to_node(LongAxis(tuple(frame.base), tuple(frame.apex)), scene, name, node)
 
 
-def frame_from_line(line_node: Any, insertions: Optional[dict[str, Sequence[float]]] = None) -> CardiacFrame:
+def frame_from_line(line_node: vtkMRMLMarkupsLineNode, insertions: Optional[dict[str,
+                    Sequence[float]]] = None) -> CardiacFrame:
     """The cardiac frame of the LV long-axis line (points labelled LV_base and LV_apex; unlabelled, the line runs
     from the base to the apex as the localiser writes it; world positions)."""
     if line_node is None or line_node.GetNumberOfControlPoints() < 2:
@@ -85,14 +100,14 @@ def frame_from_line(line_node: Any, insertions: Optional[dict[str, Sequence[floa
     return frame_from_points(apex, base, insertions)
 
 
-def views_to_nodes(views: CardiacViews, scene: Any, nodes: CardiacViewNodes, prefix: str = "") -> None:
+def views_to_nodes(views: CardiacViews, scene: vtkMRMLScene, nodes: CardiacViewNodes, prefix: str = "") -> None:
     """Write the SA, VLA and HLA volumes into the nodes' volume nodes (new ones the first time)."""
     for name, volume in views.items():
         node = volume_to_node(volume, scene, f"{prefix}{VIEW_TITLES[name]}", getattr(nodes, name))
         setattr(nodes, name, node)
 
 
-def polar_map_to_image_node(polar_map: PolarMap, scene: Any, node: Any = None, name: str = "polar map",
+def polar_map_to_image_node(polar_map: PolarMap, scene: vtkMRMLScene, node: Any = None, name: str = "polar map",
                             title: str = "") -> Any:
     """The polar-map figure as an RGB vector volume (one slice, 1 mm pixels, upright in an axial slice view)."""
     from vtkmodules.util import numpy_support
@@ -118,7 +133,7 @@ def polar_map_to_image_node(polar_map: PolarMap, scene: Any, node: Any = None, n
     return node
 
 
-def segments_to_table(polar_map: PolarMap, scene: Any, node: Any = None, name: str = "AHA segments") -> Any:
+def segments_to_table(polar_map: PolarMap, scene: vtkMRMLScene, node: Any = None, name: str = "AHA segments") -> Any:
     """The 17 segments in a table node with the CSV's columns: segment, name, uptake_percent, reduced (0/1)."""
     from vtkmodules.vtkCommonCore import vtkDoubleArray, vtkIntArray, vtkStringArray
 
@@ -142,7 +157,7 @@ def segments_to_table(polar_map: PolarMap, scene: Any, node: Any = None, name: s
     return node
 
 
-def segment_table_rows(table_node: Any) -> list[tuple[int, str, float, int]]:
+def segment_table_rows(table_node: vtkMRMLTableNode) -> list[tuple[int, str, float, int]]:
     """The (segment, name, uptake_percent, reduced) rows of a table written by `segments_to_table`."""
     table = table_node.GetTable()
     columns = [table.GetColumnByName(column) for column in CSV_COLUMNS]
@@ -152,7 +167,7 @@ def segment_table_rows(table_node: Any) -> list[tuple[int, str, float, int]]:
              int(columns[3].GetValue(n))) for n in range(table.GetNumberOfRows())]
 
 
-def orient_slice_node(slice_node: Any, frame: CardiacFrame, view: str) -> None:
+def orient_slice_node(slice_node: vtkMRMLSliceNode, frame: CardiacFrame, view: str) -> None:
     """Turn a slice node so it shows `view` (short_axis, vertical_long_axis, horizontal_long_axis) through the
     axis midpoint in the display convention."""
     if view not in VIEWS:
@@ -165,7 +180,7 @@ def orient_slice_node(slice_node: Any, frame: CardiacFrame, view: str) -> None:
     slice_node.UpdateMatrices()
 
 
-def orient_slice_views(scene: Any, frame: CardiacFrame) -> list[str]:
+def orient_slice_views(scene: vtkMRMLScene, frame: CardiacFrame) -> list[str]:
     """Turn the Red, Yellow and Green slice views to SA, VLA and HLA (those the scene has); returns their names."""
     turned = []
     for view, layout_name in SLICE_VIEW_OF.items():
@@ -177,7 +192,7 @@ def orient_slice_views(scene: Any, frame: CardiacFrame) -> list[str]:
     return turned
 
 
-def add_cardiac_layout(layout_node: Any) -> int:
+def add_cardiac_layout(layout_node: vtkMRMLLayoutNode) -> int:
     """Register the cardiac layout (SA, VLA, HLA on top; polar map and segment table below) with a layout node;
     returns its id for `layout_node.SetViewArrangement`."""
     if not layout_node.IsLayoutDescription(CARDIAC_LAYOUT_ID):
@@ -185,7 +200,7 @@ def add_cardiac_layout(layout_node: Any) -> int:
     return CARDIAC_LAYOUT_ID
 
 
-def show_views(scene: Any, nodes: CardiacViewNodes, frame: CardiacFrame, fit: bool = True) -> list[str]:
+def show_views(scene: vtkMRMLScene, nodes: CardiacViewNodes, frame: CardiacFrame, fit: bool = True) -> list[str]:
     """Put SA, VLA and HLA in the Red, Yellow and Green slice views (turned to their planes) and the polar-map
     figure in the PolarMap view (fitted to it unless `fit` is False: a moved axis keeps the user's zoom), for the
     views the scene has; returns the layout names it set."""
@@ -205,7 +220,7 @@ def show_views(scene: Any, nodes: CardiacViewNodes, frame: CardiacFrame, fit: bo
     return shown
 
 
-def fit_slice_to_node(slice_node: Any, node: Any, margin: float = 1.05) -> None:
+def fit_slice_to_node(slice_node: vtkMRMLSliceNode, node: Any, margin: float = 1.05) -> None:
     """Centre a slice view on a node's RAS bounds and set its field of view so that the whole node shows (the
     view's aspect kept), as Slicer's `vtkMRMLSliceLogic::FitSliceToVolume` does for the volume it shows."""
     bounds = [0.0] * 6
@@ -226,7 +241,7 @@ def fit_slice_to_node(slice_node: Any, node: Any, margin: float = 1.05) -> None:
     slice_node.UpdateMatrices()
 
 
-def fit_polar_map_view(scene: Any, nodes: CardiacViewNodes) -> bool:
+def fit_polar_map_view(scene: vtkMRMLScene, nodes: CardiacViewNodes) -> bool:
     """Fit the PolarMap slice view (when the scene has one) to the polar-map image; returns whether it did."""
     if nodes.polar_map_image is None:
         return False
@@ -252,7 +267,7 @@ class CardiacViewsLogic:
     `drag_interval_s` and once more on release; a line moved by a script updates them at once.
     """
 
-    def __init__(self, scene: Any, settings: Optional[PolarMapSettings] = None,
+    def __init__(self, scene: vtkMRMLScene, settings: Optional[PolarMapSettings] = None,
                  drag_interval_s: float = DRAG_UPDATE_INTERVAL_S) -> None:
         self.scene = scene
         self.settings = settings or PolarMapSettings()
@@ -271,15 +286,17 @@ class CardiacViewsLogic:
         self._pending = False
         self._last_update = -np.inf
 
-    def setup(self, volume_node: Any, segmentation_node: Any, landmarks_node: Any = None,
-              axis_line_node: Any = None, label: Optional[str] = None) -> CardiacViewNodes:
+    def setup(self, volume_node: vtkMRMLScalarVolumeNode, segmentation_node: vtkMRMLSegmentationNode,
+              landmarks_node: Optional[vtkMRMLMarkupsFiducialNode] = None,
+              axis_line_node: Optional[vtkMRMLMarkupsLineNode] = None, label: Optional[str] = None) -> CardiacViewNodes:
         """Read the study, its LV wall (segment LV_myocardium or `label`) and the axis (an existing line, else
         the landmarks' LV_apex -> LV_base); compute and write every output node."""
         self.write(self.compute(self.prepare(volume_node, segmentation_node, landmarks_node, axis_line_node, label)))
         return self.nodes
 
-    def prepare(self, volume_node: Any, segmentation_node: Any, landmarks_node: Any = None,
-                axis_line_node: Any = None, label: Optional[str] = None) -> CardiacFrame:
+    def prepare(self, volume_node: vtkMRMLScalarVolumeNode, segmentation_node: vtkMRMLSegmentationNode,
+                landmarks_node: Optional[vtkMRMLMarkupsFiducialNode] = None,
+                axis_line_node: Optional[vtkMRMLMarkupsLineNode] = None, label: Optional[str] = None) -> CardiacFrame:
         """Read the study, its wall and the axis (main thread); returns the cardiac frame to compute."""
         for field in ("axis_line", "short_axis", "vertical_long_axis", "horizontal_long_axis", "polar_map_image",
                       "segment_table"):
@@ -375,7 +392,7 @@ class CardiacViewsLogic:
             self._after_update(result)
 
 
-def views_logic_for(scene_logic: Any, reduced_threshold: float = 70.0) -> CardiacViewsLogic:
+def views_logic_for(scene_logic: SceneLogic, reduced_threshold: float = 70.0) -> CardiacViewsLogic:
     """The scene's one CardiacViewsLogic (every Show views reuses its nodes), no longer following the axis, with
     the reduced-uptake threshold (%) set."""
     views = scene_logic.cardiac_views
@@ -407,8 +424,10 @@ def present_in_application(slicer: Any, views: CardiacViewsLogic, first: bool = 
     slicer.app.applicationLogic().PropagateTableSelection()
 
 
-def show_cardiac_views(scene_logic: Any, volume_node: Any, segmentation_node: Any, landmarks_node: Any = None,
-                       axis_line_node: Any = None, reduced_threshold: float = 70.0,
+def show_cardiac_views(scene_logic: SceneLogic, volume_node: vtkMRMLScalarVolumeNode,
+                       segmentation_node: vtkMRMLSegmentationNode,
+                       landmarks_node: Optional[vtkMRMLMarkupsFiducialNode] = None,
+                       axis_line_node: Optional[vtkMRMLMarkupsLineNode] = None, reduced_threshold: float = 70.0,
                        present: Optional[Callable[[CardiacViewsLogic, bool], None]] = None) -> CardiacAnalysis:
     """Compute and write the cardiac views now (the scripting API; the module panel computes them on its job
     runner), `present` them, and follow the axis line; returns the analysis."""
