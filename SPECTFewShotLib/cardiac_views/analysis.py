@@ -64,7 +64,7 @@ def myocardium_mask(segmentation: Segmentation, label: Optional[str] = None) -> 
                      "say which one is the LV wall with --label")
 
 
-def analyse(volume: Volume, wall: np.ndarray, landmarks: Sequence[Landmark],
+def analyze(volume: Volume, wall: np.ndarray, landmarks: Sequence[Landmark],
             settings: Optional[PolarMapSettings] = None, spacing_mm: Optional[float] = None,
             frame: Optional[CardiacFrame] = None) -> CardiacAnalysis:
     """Frame from the landmarks (or the given frame), the three views and the polar map of one study."""

@@ -54,7 +54,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Check every input, then write the views, the table and the figure."""
-    from ..cardiac_views.analysis import analyse, check_same_grid, myocardium_mask
+    from ..cardiac_views.analysis import analyze, check_same_grid, myocardium_mask
     from ..cardiac_views.frame import flagged_points_warning, orientation_warning
     from ..cardiac_views.normal_limits import read_normal_limits
     from ..cardiac_views.polar_figure import reduced_segments_text, render_views_figure, write_png, write_polar_figure
@@ -80,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
     wall = myocardium_mask(segmentation, args.label)
     landmarks = read_landmarks(args.landmarks)
     started = time.perf_counter()
-    result = analyse(volume, wall, landmarks, settings, args.spacing)
+    result = analyze(volume, wall, landmarks, settings, args.spacing)
     elapsed = time.perf_counter() - started
     make_output_folder(outdir)
     for name, view in result.views.items():

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence
 
 import numpy as np
 
-from ..cardiac_views.analysis import CardiacAnalysis, analyse, myocardium_mask
+from ..cardiac_views.analysis import CardiacAnalysis, analyze, myocardium_mask
 from ..cardiac_views.frame import INSERTION_ANGLES_DEG, CardiacFrame, frame_from_landmarks, frame_from_points
 from ..cardiac_views.polar_figure import render_polar_figure
 from ..cardiac_views.polar_map import CSV_COLUMNS, PolarMap, PolarMapSettings
@@ -322,7 +322,7 @@ class CardiacViewsLogic:
         """The views, the polar map and its segments for a frame (no MRML access: any thread)."""
         if self._volume is None:
             raise InputError("set up the cardiac views first (volume, LV wall and landmarks)")
-        return analyse(self._volume, self._wall, [], self.settings, frame=frame)
+        return analyze(self._volume, self._wall, [], self.settings, frame=frame)
 
     def write(self, result: CardiacAnalysis) -> CardiacAnalysis:
         """Write a computed analysis into the output nodes (new ones the first time; main thread)."""

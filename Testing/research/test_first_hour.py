@@ -247,12 +247,12 @@ class ReducedSegmentsListTest(unittest.TestCase):
     summary "reduced segments: 4" read like a count; now every reduced segment is listed by number and name."""
 
     def polar_map(self, threshold: float, blur_mm: float = 0.0):
-        from SPECTFewShotLib.cardiac_views.analysis import analyse
+        from SPECTFewShotLib.cardiac_views.analysis import analyze
         from SPECTFewShotLib.cardiac_views.polar_map import PolarMapSettings
         from Testing.cardiac_synthetic import synthetic_lv
 
         lv = synthetic_lv(defect_segments=(4,), depth=0.5, blur_mm=blur_mm)
-        return analyse(lv.image, lv.wall, lv.landmarks, PolarMapSettings(threshold_percent=threshold)).polar_map
+        return analyze(lv.image, lv.wall, lv.landmarks, PolarMapSettings(threshold_percent=threshold)).polar_map
 
     def test_one_reduced_segment_reads_as_a_segment_not_a_count(self):
         from SPECTFewShotLib.cardiac_views.polar_figure import reduced_segments_text
@@ -410,12 +410,12 @@ class DisplayedViewsTest(unittest.TestCase):
     convention, so the Red (axial) view shows SA, VLA and HLA as a cardiologist reads them."""
 
     def test_view_files_are_axis_aligned_and_centred_on_the_lv(self):
-        from SPECTFewShotLib.cardiac_views.analysis import analyse
+        from SPECTFewShotLib.cardiac_views.analysis import analyze
         from SPECTFewShotLib.io.markups_io import write_landmarks
         from Testing.cardiac_synthetic import synthetic_lv
 
         lv = synthetic_lv(defect_segments=(1, 7), depth=0.6)  # a defect in the basal and mid anterior wall
-        result = analyse(lv.image, lv.wall, lv.landmarks)
+        result = analyze(lv.image, lv.wall, lv.landmarks)
         with tempfile.TemporaryDirectory() as tmp:
             tmp = Path(tmp)
             write_volume(lv.image, tmp / "study.nii.gz")

@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from SPECTFewShotLib.cardiac_landmarks import lv_landmarks
-    from SPECTFewShotLib.cardiac_views.analysis import analyse
+    from SPECTFewShotLib.cardiac_views.analysis import analyze
     from SPECTFewShotLib.cardiac_views.polar_figure import render_polar_figure, write_png
     from SPECTFewShotLib.errors import InputError
 
@@ -70,11 +70,11 @@ def run(args: argparse.Namespace) -> int:
     volume, mask = _study(args.size)
     wall = mask.array > 0
     landmarks = lv_landmarks(mask)
-    analyse(volume, wall, landmarks)  # warm-up (imports, first allocations)
+    analyze(volume, wall, landmarks)  # warm-up (imports, first allocations)
     times, figure_times = [], []
     for _ in range(args.runs):
         started = time.perf_counter()
-        result = analyse(volume, wall, landmarks)
+        result = analyze(volume, wall, landmarks)
         times.append(time.perf_counter() - started)
         started = time.perf_counter()
         with tempfile.TemporaryDirectory() as folder:

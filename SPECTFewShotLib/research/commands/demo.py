@@ -233,7 +233,7 @@ def _convention_followed(volume: Volume, myocardium: Volume, template: Volume, t
 def views_step(context: DemoContext) -> None:
     """Step 4: short-axis and long-axis views and the 17-segment polar map of the classified myocardium along the
     placed long axis, next to the same polar map from the reference mask."""
-    from SPECTFewShotLib.cardiac_views.analysis import analyse
+    from SPECTFewShotLib.cardiac_views.analysis import analyze
     from SPECTFewShotLib.cardiac_views.polar_figure import reduced_segments_text, write_polar_figure
     from SPECTFewShotLib.cardiac_views.polar_map import segments_csv
     from SPECTFewShotLib.cardiac_views.reorientation import display_aligned
@@ -243,9 +243,9 @@ def views_step(context: DemoContext) -> None:
     classified = context.results["classified_myocardium"]
     print("== 4. Cardiac views and the 17-segment polar map of the classified myocardium along the placed long axis")
     started = time.perf_counter()
-    result = analyse(volume, classified, context.results["landmarks"])
+    result = analyze(volume, classified, context.results["landmarks"])
     seconds = time.perf_counter() - started
-    reference = analyse(volume, context.wall, context.results["landmarks"])
+    reference = analyze(volume, context.wall, context.results["landmarks"])
     differences = [abs(a.uptake_percent - b.uptake_percent)
                    for a, b in zip(result.polar_map.segments, reference.polar_map.segments)]
     print(f"views and polar map in {seconds:.2f} s; reduced segments (< 70 % of the myocardial maximum): "
