@@ -27,6 +27,7 @@ from .volumes import volume_from_node, volume_to_node
 
 if TYPE_CHECKING:  # Slicer's classes, for readers and type checkers; never imported at run time
     from slicer import (
+        vtkMRMLMarkupsFiducialNode,
         vtkMRMLMarkupsLineNode,
         vtkMRMLScalarVolumeNode,
         vtkMRMLScene,
@@ -201,7 +202,8 @@ class SceneLogic:
 
     # -- the scripting API
 
-    def classify(self, volumeNode: Any, supportSegmentationNode: Any, outputSegmentationNode: Any = None,
+    def classify(self, volumeNode: vtkMRMLScalarVolumeNode, supportSegmentationNode: vtkMRMLSegmentationNode,
+                 outputSegmentationNode: Optional[vtkMRMLSegmentationNode] = None,
                  probabilityVolumeNode: Any = None, progress: Optional[ProgressCallback] = None,
                  cancel: Optional[CancelToken] = None) -> Any:
         """Classify every voxel of the volume from the painted segments; returns the output segmentation node.
@@ -227,8 +229,11 @@ class SceneLogic:
         report(progress, 1.0, "classified", cancel)
         return node
 
-    def read_localization_inputs(self, volumeNode: Any, templateVolumeNode: Any, templateLandmarksNode: Any,
-                                 moreTemplates: Sequence[tuple[Any, Any]] = (), outputLandmarksNode: Any = None
+    def read_localization_inputs(self, volumeNode: vtkMRMLScalarVolumeNode,
+                                 templateVolumeNode: vtkMRMLScalarVolumeNode,
+                                 templateLandmarksNode: vtkMRMLMarkupsFiducialNode,
+                                 moreTemplates: Sequence[tuple[Any, Any]] = (),
+                                 outputLandmarksNode: Optional[vtkMRMLMarkupsFiducialNode] = None
                                  ) -> tuple[Volume, list[tuple[Volume, list[Landmark]]]]:
         """The target volume and every template (volume, landmarks), checked: each template's landmarks inside its
         volume, and the output point list none of the templates' (it would overwrite one). A further template
@@ -244,7 +249,8 @@ class SceneLogic:
                         *[self.read_template(template, landmarks) for template, landmarks in moreTemplates
                           if template is not None]]
 
-    def read_template(self, templateVolumeNode: Any, templateLandmarksNode: Any) -> tuple[Volume, list[Landmark]]:
+    def read_template(self, templateVolumeNode: vtkMRMLScalarVolumeNode,
+                      templateLandmarksNode: vtkMRMLMarkupsFiducialNode) -> tuple[Volume, list[Landmark]]:
         """A template volume and its landmarks, checked (every landmark inside the volume)."""
         template = self.read_volume(templateVolumeNode, "template volume")
         landmarks = landmarks_from_node(templateLandmarksNode, f"template landmarks "
@@ -254,7 +260,8 @@ class SceneLogic:
             raise InputError(f"template landmarks {', '.join(outside)} lie outside the template volume")
         return template, landmarks
 
-    def read_myocardium(self, segmentationNode: Any, volumeNode: Any) -> Optional[Volume]:
+    def read_myocardium(self, segmentationNode: vtkMRMLSegmentationNode,
+                        volumeNode: vtkMRMLScalarVolumeNode) -> Optional[Volume]:
         """The LV myocardium of a segmentation node (its segment named LV_myocardium) as a mask on the volume's
         grid, for the landmarks' LV frame; None without a node or without such a segment (the frame then comes
         from the counts)."""
@@ -293,11 +300,13 @@ class SceneLogic:
         name = f"{_node_name(volume_node, 'volume')} LV long axis"
         return points, long_axis_to_node(placement.long_axis, self.scene, name, axis_node)
 
-    def localize(self, volumeNode: Any, templateVolumeNode: Any, templateLandmarksNode: Any,
-                 outputLandmarksNode: Any = None, progress: Optional[ProgressCallback] = None,
+    def localize(self, volumeNode: vtkMRMLScalarVolumeNode, templateVolumeNode: vtkMRMLScalarVolumeNode,
+                 templateLandmarksNode: vtkMRMLMarkupsFiducialNode,
+                 outputLandmarksNode: Optional[vtkMRMLMarkupsFiducialNode] = None,
+                 progress: Optional[ProgressCallback] = None,
                  cancel: Optional[CancelToken] = None, moreTemplates: Sequence[tuple[Any, Any]] = (),
-                 outputLongAxisNode: Any = None, segmentationNode: Any = None,
-                 templateSegmentationNode: Any = None) -> Any:
+                 outputLongAxisNode: Any = None, segmentationNode: Optional[vtkMRMLSegmentationNode] = None,
+                 templateSegmentationNode: Optional[vtkMRMLSegmentationNode] = None) -> Any:
         """Place the template's landmarks in the volume; returns a point list node (labels, confidences). The LV
         long axis goes into a line node (`outputLongAxisNode`, or a new one: `self.long_axis_node`).
         `moreTemplates`: further (volume node, point list node) templates; each landmark is then the geometric
@@ -317,7 +326,8 @@ class SceneLogic:
 
     # -- work for a worker thread, planned on the scene thread (the Slicer module's widget runs it)
 
-    def feature_work(self, volumeNode: Any, supportSegmentationNode: Any) -> Optional[Work]:
+    def feature_work(self, volumeNode: vtkMRMLScalarVolumeNode,
+                     supportSegmentationNode: vtkMRMLSegmentationNode) -> Optional[Work]:
         """Check the inputs now; the work that computes the volume's features, or None when they are cached."""
         volume = self.read_volume(volumeNode)
         self.read_support(supportSegmentationNode, volumeNode)  # bad painting is refused before any computation
@@ -325,7 +335,8 @@ class SceneLogic:
             return None
         return lambda progress, cancel: self.compute_features(volume, progress, cancel)
 
-    def classification_work(self, volumeNode: Any, supportSegmentationNode: Any) -> Work:
+    def classification_work(self, volumeNode: vtkMRMLScalarVolumeNode,
+                            supportSegmentationNode: vtkMRMLSegmentationNode) -> Work:
         """Read and check the volume and the painting now; the work that classifies them from the cached features
         (it returns the ClassificationResult; `write_classification` shows it)."""
         volume = self.read_volume(volumeNode)
@@ -334,9 +345,12 @@ class SceneLogic:
             raise InputError("the volume's features are not computed yet: click Classify once")
         return lambda progress, cancel: self.predict(volume, support)
 
-    def landmark_work(self, volumeNode: Any, templateVolumeNode: Any, templateLandmarksNode: Any,
-                      moreTemplates: Sequence[tuple[Any, Any]] = (), outputLandmarksNode: Any = None,
-                      segmentationNode: Any = None, templateSegmentationNode: Any = None) -> Work:
+    def landmark_work(self, volumeNode: vtkMRMLScalarVolumeNode, templateVolumeNode: vtkMRMLScalarVolumeNode,
+                      templateLandmarksNode: vtkMRMLMarkupsFiducialNode,
+                      moreTemplates: Sequence[tuple[Any, Any]] = (),
+                      outputLandmarksNode: Optional[vtkMRMLMarkupsFiducialNode] = None,
+                      segmentationNode: Optional[vtkMRMLSegmentationNode] = None,
+                      templateSegmentationNode: Optional[vtkMRMLSegmentationNode] = None) -> Work:
         """Check the inputs now; the work that places the templates' landmarks (it returns the placement), in the
         LV frame of `segmentationNode`'s LV_myocardium when it has one, else of the counts (the first template's
         frame from `templateSegmentationNode` likewise)."""
@@ -361,7 +375,8 @@ class SceneLogic:
         status += f"; low confidence, check: {', '.join(low)}" if low else ""
         return "; ".join([status, *placement.warnings])
 
-    def measure(self, volumeNode: Any, segmentationNode: Any = None, landmarksNode: Any = None,
+    def measure(self, volumeNode: vtkMRMLScalarVolumeNode, segmentationNode: Optional[vtkMRMLSegmentationNode] = None,
+                landmarksNode: Optional[vtkMRMLMarkupsFiducialNode] = None,
                 tableNode: Any = None) -> Any:
         """A table of per-class volume (mL) and mean counts, and landmark distances (e.g. LV length)."""
         if segmentationNode is None and landmarksNode is None:
