@@ -16,11 +16,15 @@ painted voxels', the unpainted voxels', a preview's sample) is read from them.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 
+from ..protonet.support import paint_boundaries
+
 SECTORS = 4  # folds of paint lying on one axial slice: sectors of the angle around the paint's centre
+PROTOTYPE_WORKERS = 2
 
 
 def paint_folds(where: np.ndarray) -> np.ndarray:
@@ -42,11 +46,15 @@ class CrossFittedPrior:
         painted voxels (n, 3)."""
         self.prior, self.where = prior, where
         self.folds = paint_folds(where)
-        self.cells = []  # per fold: probabilities [C, k', j', i'] on the embedding's grid
-        for fold in np.unique(self.folds):
+        boundary = paint_boundaries(painted)
+
+        def held_out_prototypes(fold: int) -> Any:
             mine = self.folds == fold
-            prototypes = prior.prototypes(painted, where[~mine], fallback=where[mine])
-            self.cells.append(prior.grid_probabilities(prototypes))
+            return prior.prototypes(painted, where[~mine], fallback=where[mine], boundary=boundary)
+
+        with ThreadPoolExecutor(max_workers=PROTOTYPE_WORKERS) as pool:  # k-means runs single-threaded per fold
+            prototypes = list(pool.map(held_out_prototypes, np.unique(self.folds)))
+        self.cells = [prior.grid_probabilities(p) for p in prototypes]  # per fold: [C, k', j', i'] on the grid
         self.mean_cells = sum(self.cells) / np.float32(len(self.cells))
 
     def held_out(self, rows: np.ndarray | None = None) -> np.ndarray:

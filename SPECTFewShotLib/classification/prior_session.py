@@ -142,10 +142,11 @@ class FewShotSession:
                                              self.network.config.metric, workers=torch.get_num_threads())
         return probabilities.view(prototypes.n_classes, *self._grid.cells).numpy()
 
-    def prototypes(self, painted: np.ndarray, where: np.ndarray, fallback: Optional[np.ndarray] = None
-                   ) -> Prototypes:
+    def prototypes(self, painted: np.ndarray, where: np.ndarray, fallback: Optional[np.ndarray] = None,
+                   boundary: Optional[np.ndarray] = None) -> Prototypes:
         """Prototypes from the painted voxels `where` (n, 3) of the class indices `painted` [k, j, i]; a class with
-        no voxel in `where` takes its prototypes from its voxels in `fallback` (n', 3) instead."""
+        no voxel in `where` takes its prototypes from its voxels in `fallback` (n', 3) instead; `boundary`:
+        paint_boundaries(painted) when the caller has it."""
         assert self._features is not None and self._grid is not None
         n_classes = int(painted.max()) + 1
         chosen = where
@@ -157,8 +158,9 @@ class FewShotSession:
                 chosen = np.concatenate([where, fallback[missing]])
         cells = torch.from_numpy(self._grid.cell_index(chosen))
         classes = torch.from_numpy(painted[tuple(chosen.T)].astype(np.int64))
-        boundary = torch.from_numpy(paint_boundaries(painted)[tuple(chosen.T)])
-        return build_prototypes(self._features[:, cells].T.contiguous(), classes, n_classes, boundary)
+        boundary = paint_boundaries(painted) if boundary is None else boundary
+        return build_prototypes(self._features[:, cells].T.contiguous(), classes, n_classes,
+                                torch.from_numpy(boundary[tuple(chosen.T)]))
 
     def principal_channels(self, count: int) -> np.ndarray:
         """The embedding's first `count` principal components [count, k, j, i] (float32) at every voxel: what the
