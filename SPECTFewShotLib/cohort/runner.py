@@ -80,15 +80,14 @@ def local_cluster(workers: Optional[int] = None, threads_per_worker: int = 1, da
     dask, distributed = _distributed()
     serve = dashboard and importlib.util.find_spec("bokeh") is not None
     workers = workers or default_workers()
-    # Dask starts each worker with one OpenMP / BLAS thread; each study gets its share of the cores instead, as a
-    # single command run alone on those cores would (one per core when there is one worker per core). Dask's
-    # MALLOC_TRIM_THRESHOLD_ is left out: setting it turns off glibc's adaptive mmap threshold, so every large array
-    # becomes fresh pages to fault in again, where a `spectfewshot` process reuses its heap (memory_pages.py says
-    # what a first touch costs on such machines).
-    share = str(max(1, default_workers() // (workers * threads_per_worker)))
+    # Workers run like a `spectfewshot` process started from this shell: Dask's pre-spawn settings are left out.
+    # OMP/MKL/OPENBLAS_NUM_THREADS=1 would change the summation order of threaded reductions, and with it the last
+    # digits of some studies' results (a landmark by 0.01 mm, an uptake by 0.1 point), so that a batch would not
+    # write what the single command writes; the environment's own settings, if any, reach the workers as they are.
+    # MALLOC_TRIM_THRESHOLD_ turns off glibc's adaptive mmap threshold, so every large array becomes fresh pages to
+    # fault in again, where a `spectfewshot` process reuses its heap (memory_pages.py says what a first touch costs).
     environ = {name: value for name, value in dask.config.get("distributed.nanny.pre-spawn-environ", {}).items()
-               if name != "MALLOC_TRIM_THRESHOLD_"}
-    environ.update(OMP_NUM_THREADS=share, MKL_NUM_THREADS=share, OPENBLAS_NUM_THREADS=share)
+               if name not in ("MALLOC_TRIM_THRESHOLD_", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
     saved = {name: os.environ.get(name) for name in environ}  # the nanny writes them into this process's environ
     try:
         with dask.config.set({**CLUSTER_CONFIG, "distributed.nanny.pre-spawn-environ": environ}):
