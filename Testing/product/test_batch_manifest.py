@@ -2,6 +2,7 @@
 rows, with exit status 2 and no results folder; the cohort table and figure from rows alone (no Dask)."""
 
 import csv
+import importlib.util
 import tempfile
 import unittest
 from pathlib import Path
@@ -86,6 +87,7 @@ class ManifestTest(unittest.TestCase):
         self.assertIn("file not found", self.refused(good, "--normals", str(self.root / "none.csv")))
         self.assertIn("together", self.refused(good, "--template", str(self.root / "t.nii.gz")))
 
+    @unittest.skipUnless(importlib.util.find_spec("distributed"), "the batch extra (Dask) is not installed")
     def test_an_unreachable_scheduler_is_one_line(self):
         import socket
         from unittest import mock
