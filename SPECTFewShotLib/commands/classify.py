@@ -62,9 +62,6 @@ def run(args: argparse.Namespace) -> int:
     from ..protonet.spatial_prior import SpatialPrior
     from ..protonet.support import check_support
 
-    if not args.without_protonet:  # torch takes seconds to import: let it load while the inputs are read
-        threading.Thread(target=importlib.import_module, args=("SPECTFewShotLib.classification.prior_session",),
-                         daemon=True).start()
     output = check_segmentation_output(args.output)
     outputs = [output]
     if args.probabilities:
@@ -75,6 +72,12 @@ def run(args: argparse.Namespace) -> int:
     painted = check_support(support, volume)
     if args.without_protonet and args.stages == "prior":
         raise InputError("--without-protonet leaves nothing to run with --stages prior; choose learner or full")
+    # torch (the network) and scikit-learn (the learner) take seconds to import: they load in the background while
+    # the filter bank runs (which releases the GIL), each before it is first needed; started after the inputs are
+    # read, whose Python work an importing thread would slow down
+    modules = ([] if args.without_protonet else ["SPECTFewShotLib.classification.prior_session"]) + \
+        ["SPECTFewShotLib.classification.learner", "sklearn.ensemble"]
+    threading.Thread(target=_import_all, args=(modules,), daemon=True).start()
     started = time.perf_counter()
     session = StudySession(args.model, args.device, stages=args.stages, use_protonet=not args.without_protonet)
     if args.stages == "prior":
@@ -105,6 +108,15 @@ def run(args: argparse.Namespace) -> int:
     for label, name, count in zip(result.class_labels, result.class_names, counts):
         print(f"  {label:>5}  {name:<24} {int(count):>9} voxels  {count * volume.voxel_volume_ml:9.1f} mL")
     return 0
+
+
+def _import_all(modules: list[str]) -> None:
+    """Import the modules in turn (a background thread's work; a failure shows where the module is used)."""
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except Exception:  # the main thread imports it again and reports the error there
+            return
 
 
 def _refuse_overwriting_inputs(outputs: list[Path], inputs: list[Path]) -> None:
