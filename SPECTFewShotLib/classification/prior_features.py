@@ -69,12 +69,7 @@ class CrossFittedPrior:
 
     def voxels(self) -> np.ndarray:
         """Probabilities [C, k, j, i] (float32) at every voxel: the mean over the folds."""
-        import torch
-
-        grid = self.prior.grid
-        if grid.stride == 1:
-            return self.mean_cells
-        return np.ascontiguousarray(grid.upsample(torch.from_numpy(self.mean_cells)).numpy())
+        return self.prior.grid.to_voxels(self.mean_cells)
 
     def _at(self, cells: np.ndarray, voxels: np.ndarray) -> np.ndarray:
         """Grid probabilities [C, ...] at voxels (n, 3), interpolated as the voxel grid is: [C, n]."""

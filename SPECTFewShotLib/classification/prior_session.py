@@ -118,7 +118,7 @@ class FewShotSession:
             return ClassificationResult(labels, support.class_labels, support.class_names, probabilities)
 
         def voxel_probabilities() -> np.ndarray:
-            upsampled = np.ascontiguousarray(grid.upsample(torch.from_numpy(probabilities)).numpy())
+            upsampled = grid.to_voxels(probabilities)
             apply_paint(upsampled, painted)
             return upsampled
 
@@ -173,7 +173,7 @@ class FewShotSession:
         _, vectors = torch.linalg.eigh(centred @ centred.T)  # ascending eigenvalues of the D x D covariance
         leading = vectors[:, -count:].flip(1).T.contiguous()
         components = (leading @ features - leading @ mean).view(count, *self._grid.cells)
-        return np.ascontiguousarray(self._grid.upsample(components).numpy(), dtype=np.float32)
+        return np.ascontiguousarray(self._grid.to_voxels(components.numpy()), dtype=np.float32)
 
     def probabilities_at(self, prototypes: Prototypes, voxels: np.ndarray) -> np.ndarray:
         """Class probabilities [C, n] (float32) of the voxels (n, 3) [k, j, i] against `prototypes` (on a coarse

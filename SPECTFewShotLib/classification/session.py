@@ -18,8 +18,8 @@ the segments' names or terminology say which class is which, else the paint does
 Other stages: "prior" is ProtoNet alone (prototypes from all the paint, its spatial prior from the painted slices,
 the same connectivity and blood-pool steps); "learner" skips the graph cut; "preview" is the learner's quick answer
 for a live display (a sample of the paint, a coarse grid, the embedding's components but not yet the prototypes,
-no graph cut). `use_protonet=False` runs the same learner
-and graph cut without any ProtoNet input (the ablation; `classify --without-protonet`). Painted voxels always keep
+no graph cut). `use_protonet=False` runs the same learner and graph cut without any ProtoNet input (the ablation;
+`classify --without-protonet`). Painted voxels always keep
 their painted label and a class that is not painted never appears. `probabilities` are the ones the labels come
 from: the learner's, calibrated to the painted class shares (calibrate_to_paint; the prior's for "prior"), painted
 voxels certain, and where the graph cut or a rule chose another class than the most probable one, the two classes'
@@ -221,11 +221,7 @@ class StudySession:
         assert self._support is not None and self._volume is not None
         started = time.perf_counter()
         self.prepare_prior()
-        probabilities = self.prior.cell_probabilities(painted, where)  # prototypes of all the paint
-        if self.prior.grid.stride > 1:
-            import torch
-
-            probabilities = np.ascontiguousarray(self.prior.grid.upsample(torch.from_numpy(probabilities)).numpy())
+        probabilities = self.prior.grid.to_voxels(self.prior.cell_probabilities(painted, where))  # all the paint
         if self.prior.spatial_prior is not None:
             apply_prior(probabilities, painted, self._volume.spacing, self.prior.spatial_prior)
         apply_paint(probabilities, painted)

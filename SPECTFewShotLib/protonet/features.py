@@ -62,6 +62,12 @@ class FeatureGrid:
         k, j, i = self.shape
         return up[:, :k, :j, :i]
 
+    def to_voxels(self, values: np.ndarray) -> np.ndarray:
+        """Per-cell values [C, k', j', i'] (float32 numpy) interpolated to the voxel grid as upsample does, as one
+        contiguous array (`values` itself on a voxel grid)."""
+        if self.stride == 1:
+            return values
+        return np.ascontiguousarray(self.upsample(torch.from_numpy(values)).numpy())
 
     def voxel_labels(self, probabilities: np.ndarray, cell_labels: np.ndarray) -> np.ndarray:
         """The argmax of the trilinearly interpolated cell probabilities [C, k', j', i'] at every voxel [k, j, i]
