@@ -101,7 +101,8 @@ def run(args: argparse.Namespace) -> int:
         stages = []
     if not args.without_protonet:
         model = session.model_entry.id if session.model_entry else "in-memory"
-        stages.insert(0, f"ProtoNet prototypes from the paint (model {model}, {session.device.type})")
+        reads = "embedding" if args.stages == "preview" else "prototypes from the paint"  # the preview's input
+        stages.insert(0, f"ProtoNet {reads} (model {model}, {session.device.type})")
     how = ", ".join(stages[:-1]) + (" and " if len(stages) > 1 else "") + stages[-1]
     print(f"classified {volume.array.size} voxels from {int((painted.labels != 0).sum())} painted voxels "
           f"in {elapsed:.2f} s ({how})")
