@@ -91,7 +91,6 @@ def shared_study_paths(patient: str) -> Optional[tuple[Path, Path]]:
 def shared_study_case(patient: str, blood_pool: bool = False, crop: Optional[int] = None) -> ClassificationCase:
     """A real study as a case: myocardium against background, with the LV blood pool as a third class when
     `blood_pool`, on the whole volume or a crop of `crop`^3 voxels around the wall's centre."""
-    from scipy import ndimage
 
     paths = shared_study_paths(patient)
     if paths is None:
@@ -105,13 +104,7 @@ def shared_study_case(patient: str, blood_pool: bool = False, crop: Optional[int
         names[BLOOD_POOL] = "LV_blood_pool"
     name = f"patient{patient}"
     if crop is not None:
-        centre = np.round(ndimage.center_of_mass(wall)).astype(int)
-        low = np.clip(centre - crop // 2, 0, np.array(wall.shape) - crop)
-        box = tuple(slice(int(a), int(a) + crop) for a in low)
-        k0, j0, i0 = (int(a) for a in low)
-        origin = volume.index_to_lps((i0, j0, k0))
-        volume = Volume(np.ascontiguousarray(volume.array[box]), volume.spacing, tuple(origin), volume.direction,
-                        volume.modality, volume.units)
+        volume, box = crop_around_wall(volume, wall, crop)
         class_map, wall = np.ascontiguousarray(class_map[box]), wall[box]
         name += f" {crop}^3 crop"
     return ClassificationCase(name, volume, class_map, names, quartile_slices(wall))
@@ -185,19 +178,25 @@ FACE_SHIFT = 13
 TIGHT_CROP = 20
 
 
-def _cropped(case: ClassificationCase, wall: np.ndarray, size: int, shift: Sequence[int], name: str
-             ) -> ClassificationCase:
-    """A size^3 crop of a case around its wall's centre moved by `shift` voxels [k, j, i] (clamped to the volume)."""
+def crop_around_wall(volume: Volume, wall: np.ndarray, size: int, shift: Sequence[int] = (0, 0, 0)
+                     ) -> tuple[Volume, tuple[slice, ...]]:
+    """A size^3 crop of `volume` around the centre of `wall` [k, j, i] moved by `shift` voxels (clamped to the
+    volume), with its origin where the crop starts, and the crop's box [k, j, i]."""
     from scipy import ndimage
 
     centre = np.round(ndimage.center_of_mass(wall)).astype(int) + np.asarray(shift)
     low = np.clip(centre - size // 2, 0, np.array(wall.shape) - size)
     box = tuple(slice(int(a), int(a) + size) for a in low)
     k0, j0, i0 = (int(a) for a in low)
-    volume = case.volume
-    origin = volume.index_to_lps((i0, j0, k0))
-    cropped = Volume(np.ascontiguousarray(volume.array[box]), volume.spacing, tuple(origin), volume.direction,
-                     volume.modality, volume.units)
+    cropped = Volume(np.ascontiguousarray(volume.array[box]), volume.spacing, tuple(volume.index_to_lps((i0, j0, k0))),
+                     volume.direction, volume.modality, volume.units)
+    return cropped, box
+
+
+def _cropped(case: ClassificationCase, wall: np.ndarray, size: int, shift: Sequence[int], name: str
+             ) -> ClassificationCase:
+    """A size^3 crop of a case around its wall's centre moved by `shift` voxels [k, j, i] (clamped to the volume)."""
+    cropped, box = crop_around_wall(case.volume, wall, size, shift)
     return ClassificationCase(f"{case.name}, {name}", cropped, np.ascontiguousarray(case.class_map[box]),
                               case.class_names, quartile_slices(wall[box]))
 
