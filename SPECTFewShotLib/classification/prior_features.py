@@ -6,9 +6,9 @@ those probabilities would learn to trust them blindly. So the paint is split int
 all of it lies on one slice, sectors around its centre) and each fold's voxels get the probabilities of prototypes
 built from the other folds only, as the distances to the paint leave their own slice out (paint_distances.py).
 Unpainted voxels get the mean of those per-fold probabilities (cross-fitting): the learner then reads, everywhere,
-what prototypes of all folds but one say, and a prior that is only confident on its own paint cannot fool it (with
-an untrained network, all-paint probabilities for the unpainted voxels cost 0.09 of myocardium Dice on patient001,
-the per-fold mean 0.01; docs/decisions.md). A class painted in one fold only keeps its prototypes from that fold.
+what prototypes of all folds but one say, and a prior that is only confident on its own paint cannot fool it
+(docs/decisions.md, "ProtoNet in the default path"). A class painted in one fold only keeps its prototypes from
+that fold.
 
 Each fold's probabilities are computed once per paint change on the embedding's grid, and every answer (the
 painted voxels', the unpainted voxels', a preview's sample) is read from them.
