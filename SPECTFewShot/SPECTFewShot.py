@@ -31,11 +31,11 @@ class SPECTFewShot(ScriptedLoadableModule):
         self.parent.contributors = ["SPECTFewShot developers"]
         self.parent.helpText = _("""
 Paint a few strokes or slices of each tissue (LV myocardium, LV blood pool, liver, background) in a SPECT volume:
-ProtoNet prototypes of your paint, a learner fitted on it and a graph cut classify every voxel (again after each
-stroke with <b>Live update</b>). Place landmarks (LV apex, base, centre) once in a template study: the localiser
-places them in new studies. Outputs are new segmentations, point lists and a measurement table; the volume and your
-painting are never modified (the Few-shot SPECT effect applies its result to a separate segmentation). See the
-<a href="https://github.com/SPECTFewShot/SlicerSPECTFewShot#using-it-in-3d-slicer">documentation</a>.
+ProtoNet prototypes of your paint, a learner and a graph cut classify every voxel (again after each stroke with
+<b>Live update</b>). <b>Localize</b> carries every landmark of a template, annotated once in your own convention, in
+the LV frame of the classified wall (else of the counts); the status line names the frame and the points to check.
+Outputs are new nodes; the volume and your painting are never modified. See the <a
+href="https://github.com/SPECTFewShot/SlicerSPECTFewShot#using-it-in-3d-slicer">documentation</a>.
 """)
         self.parent.acknowledgementText = _("""
 Method after Khan, Boddepalli, Bhattacharyya and Mitra, <i>Few-Shot Classification and Anatomical Localization of
@@ -58,6 +58,8 @@ class SPECTFewShotParameterNode:
     liveUpdate: bool = True
     templateVolume: slicer.vtkMRMLScalarVolumeNode
     templateLandmarks: slicer.vtkMRMLMarkupsFiducialNode
+    templateSegmentation: slicer.vtkMRMLSegmentationNode
+    frameFromClassification: bool = True
     templateVolume2: slicer.vtkMRMLScalarVolumeNode
     templateLandmarks2: slicer.vtkMRMLMarkupsFiducialNode
     templateVolume3: slicer.vtkMRMLScalarVolumeNode
@@ -86,8 +88,6 @@ class SPECTFewShotWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui = slicer.util.childWidgetVariables(uiWidget)
         uiWidget.setMRMLScene(slicer.mrmlScene)  # the .ui connects mrmlSceneChanged to every MRML widget
         self.logic = SPECTFewShotLogic()
-        self.panel = slicer_panel(slicer, qt, self.logic.sceneLogic, self._show)
-        self.panel.on_busy_changed = self._onParameterNodeModified
         self._show("", None)  # no progress bar until a job runs
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
@@ -132,7 +132,7 @@ class SPECTFewShotWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.initializeParameterNode()
 
     def initializeParameterNode(self) -> None:
-        if self.panel.logic is not self.logic.sceneLogic:  # a new scene: a new panel on its SceneLogic
+        if self.panel is None or self.panel.logic is not self.logic.sceneLogic:  # a panel on the scene's SceneLogic
             self.panel = slicer_panel(slicer, qt, self.logic.sceneLogic, self._show)
             self.panel.on_busy_changed = self._onParameterNodeModified
         self.setParameterNode(self.logic.getParameterNode())
@@ -200,10 +200,11 @@ class SPECTFewShotLogic(ScriptedLoadableModuleLogic):
                                         probabilityVolumeNode)
 
     def localize(self, volumeNode, templateVolumeNode, templateLandmarksNode, outputLandmarksNode=None,
-                 moreTemplates=(), segmentationNode=None):
+                 moreTemplates=(), segmentationNode=None, templateSegmentationNode=None):
         """Place the template's landmarks in the volume (blocking); returns the output point list node."""
         return self.sceneLogic.localize(volumeNode, templateVolumeNode, templateLandmarksNode, outputLandmarksNode,
-                                        moreTemplates=moreTemplates, segmentationNode=segmentationNode)
+                                        moreTemplates=moreTemplates, segmentationNode=segmentationNode,
+                                        templateSegmentationNode=templateSegmentationNode)
 
     def measure(self, volumeNode, segmentationNode=None, landmarksNode=None, tableNode=None):
         """Per-class volume (mL) and mean counts, landmark distances; returns the table node."""
@@ -245,6 +246,5 @@ class SPECTFewShotTest(ScriptedLoadableModuleTest):
 
         missing = missing_requirements()  # the test never installs: a test machine provides the packages
         self.assertFalse(missing, f"install first: {', '.join(str(r) for r in missing)}")
-
         result = run_scenario(slicer.mrmlScene, progress=lambda fraction, message: self.delayDisplay(message, 10))
         self.delayDisplay(f"Passed: myocardium Dice on the unpainted slices {result['dice_unpainted']:.3f}")

@@ -69,6 +69,7 @@ class SceneLogic:
         self._predicting = threading.Lock()
         self._computing = threading.Lock()  # one feature computation at a time: a second caller finds them cached
         self.long_axis_node: Optional[vtkMRMLMarkupsLineNode] = None  # the line node the latest `localize` wrote
+        self.last_placement: Any = None  # the latest `localize`'s Placement (its frame, warnings; landmark_status)
         self.jobs = JobRunner()  # the module's and the effect's one job runner on this scene
         self.effect_segmentation_ids: set[str] = set()  # segmentations the Few-shot SPECT effect is previewing
         self.cardiac_views: Any = None  # the CardiacViewsLogic whose nodes every Show views reuses
@@ -229,52 +230,52 @@ class SceneLogic:
         report(progress, 1.0, "classified", cancel)
         return node
 
-    def read_localization_inputs(self, volumeNode: vtkMRMLScalarVolumeNode,
-                                 templateVolumeNode: vtkMRMLScalarVolumeNode,
-                                 templateLandmarksNode: vtkMRMLMarkupsFiducialNode,
-                                 moreTemplates: Sequence[tuple[Any, Any]] = (),
-                                 outputLandmarksNode: Optional[vtkMRMLMarkupsFiducialNode] = None
+    def read_localization_inputs(self, volume_node: vtkMRMLScalarVolumeNode,
+                                 template_volume_node: vtkMRMLScalarVolumeNode,
+                                 template_landmarks_node: vtkMRMLMarkupsFiducialNode,
+                                 more_templates: Sequence[tuple[Any, Any]] = (),
+                                 output_landmarks_node: Optional[vtkMRMLMarkupsFiducialNode] = None
                                  ) -> tuple[Volume, list[tuple[Volume, list[Landmark]]]]:
         """The target volume and every template (volume, landmarks), checked: each template's landmarks inside its
         volume, and the output point list none of the templates' (it would overwrite one). A further template
         with neither node is skipped (an empty row of the module's panel); one with a single node is refused."""
-        pairs = [(templateVolumeNode, templateLandmarksNode), *moreTemplates]
-        if outputLandmarksNode is not None and any(outputLandmarksNode is landmarks for _, landmarks in pairs):
+        pairs = [(template_volume_node, template_landmarks_node), *more_templates]
+        if output_landmarks_node is not None and any(output_landmarks_node is landmarks for _, landmarks in pairs):
             raise InputError("the output landmarks must not be the template landmarks")
-        for number, (template, landmarks) in enumerate(moreTemplates, start=2):
+        for number, (template, landmarks) in enumerate(more_templates, start=2):
             if (template is None) != (landmarks is None):
                 raise InputError(f"template {number}: select both its volume and its landmarks")
-        volume = self.read_volume(volumeNode)
-        return volume, [self.read_template(templateVolumeNode, templateLandmarksNode),
-                        *[self.read_template(template, landmarks) for template, landmarks in moreTemplates
+        volume = self.read_volume(volume_node)
+        return volume, [self.read_template(template_volume_node, template_landmarks_node),
+                        *[self.read_template(template, landmarks) for template, landmarks in more_templates
                           if template is not None]]
 
-    def read_template(self, templateVolumeNode: vtkMRMLScalarVolumeNode,
-                      templateLandmarksNode: vtkMRMLMarkupsFiducialNode) -> tuple[Volume, list[Landmark]]:
+    def read_template(self, template_volume_node: vtkMRMLScalarVolumeNode,
+                      template_landmarks_node: vtkMRMLMarkupsFiducialNode) -> tuple[Volume, list[Landmark]]:
         """A template volume and its landmarks, checked (every landmark inside the volume)."""
-        template = self.read_volume(templateVolumeNode, "template volume")
-        landmarks = landmarks_from_node(templateLandmarksNode, f"template landmarks "
-                                        f"'{_node_name(templateLandmarksNode, 'unnamed')}'")
+        template = self.read_volume(template_volume_node, "template volume")
+        landmarks = landmarks_from_node(template_landmarks_node, f"template landmarks "
+                                        f"'{_node_name(template_landmarks_node, 'unnamed')}'")
         outside = [landmark.label for landmark in landmarks if not template.contains_lps(landmark.position_lps)]
         if outside:
             raise InputError(f"template landmarks {', '.join(outside)} lie outside the template volume")
         return template, landmarks
 
-    def read_myocardium(self, segmentationNode: vtkMRMLSegmentationNode,
-                        volumeNode: vtkMRMLScalarVolumeNode) -> Optional[Volume]:
+    def read_myocardium(self, segmentation_node: vtkMRMLSegmentationNode,
+                        volume_node: vtkMRMLScalarVolumeNode) -> Optional[Volume]:
         """The LV myocardium of a segmentation node (its segment named LV_myocardium) as a mask on the volume's
         grid, for the landmarks' LV frame; None without a node or without such a segment (the frame then comes
         from the counts)."""
         from ..cardiac_landmarks import MIN_WALL_VOXELS
         from ..cardiac_views.analysis import is_myocardium_name
 
-        if segmentationNode is None:
+        if segmentation_node is None:
             return None
-        content = segmentationNode.GetSegmentation()
+        content = segmentation_node.GetSegmentation()
         if not any(is_myocardium_name(content.GetNthSegment(n).GetName())
                    for n in range(content.GetNumberOfSegments())):
             return None  # checked on the node first: an empty node, or one without a myocardium, is optional input
-        segmentation = segmentation_from_node(segmentationNode, volumeNode)
+        segmentation = segmentation_from_node(segmentation_node, volume_node)
         values = [value for value in segmentation.painted_labels()
                   if is_myocardium_name(segmentation.segment(value).name)]
         if not values:
@@ -311,69 +312,70 @@ class SceneLogic:
         long axis goes into a line node (`outputLongAxisNode`, or a new one: `self.long_axis_node`).
         `moreTemplates`: further (volume node, point list node) templates; each landmark is then the geometric
         median of the templates' placements. `segmentationNode`: the study's classification (or any
-        segmentation with an LV_myocardium segment); the LV frame then comes from that wall.
-        `templateSegmentationNode`: the (first) template's, for its LV frame: give both so that the two frames come
-        from the walls."""
-        volume, templates = self.read_localization_inputs(volumeNode, templateVolumeNode, templateLandmarksNode,
-                                                          moreTemplates, outputLandmarksNode)
-        myocardium = self.read_myocardium(segmentationNode, volumeNode)
-        template_walls = [self.read_myocardium(templateSegmentationNode, templateVolumeNode)] + \
-            [None] * (len(templates) - 1)
-        placement = self.place_landmarks(volume, templates, progress, cancel, myocardium, template_walls)
+        segmentation with an LV_myocardium segment); the LV frame then comes from that wall unless it does not look
+        like an LV or disagrees with the counts' frame (then from the counts). `templateSegmentationNode`: the
+        (first) template's, for its LV frame: give both so that the two frames come from the walls. Which frame was
+        used and the points to check: `landmark_status(self.last_placement)`."""
+        work = self.landmark_work(volumeNode, templateVolumeNode, templateLandmarksNode, moreTemplates,
+                                  outputLandmarksNode, segmentationNode, templateSegmentationNode)
+        placement = self.last_placement = work(progress, cancel)
         points, self.long_axis_node = self.write_placement(placement, volumeNode, outputLandmarksNode,
                                                            outputLongAxisNode)
         return points
 
     # -- work for a worker thread, planned on the scene thread (the Slicer module's widget runs it)
 
-    def feature_work(self, volumeNode: vtkMRMLScalarVolumeNode,
-                     supportSegmentationNode: vtkMRMLSegmentationNode) -> Optional[Work]:
+    def feature_work(self, volume_node: vtkMRMLScalarVolumeNode,
+                     support_node: vtkMRMLSegmentationNode) -> Optional[Work]:
         """Check the inputs now; the work that computes the volume's features, or None when they are cached."""
-        volume = self.read_volume(volumeNode)
-        self.read_support(supportSegmentationNode, volumeNode)  # bad painting is refused before any computation
+        volume = self.read_volume(volume_node)
+        self.read_support(support_node, volume_node)  # bad painting is refused before any computation
         if self.features_ready(volume):
             return None
         return lambda progress, cancel: self.compute_features(volume, progress, cancel)
 
-    def classification_work(self, volumeNode: vtkMRMLScalarVolumeNode,
-                            supportSegmentationNode: vtkMRMLSegmentationNode) -> Work:
+    def classification_work(self, volume_node: vtkMRMLScalarVolumeNode,
+                            support_node: vtkMRMLSegmentationNode) -> Work:
         """Read and check the volume and the painting now; the work that classifies them from the cached features
         (it returns the ClassificationResult; `write_classification` shows it)."""
-        volume = self.read_volume(volumeNode)
-        support = self.read_support(supportSegmentationNode, volumeNode)
+        volume = self.read_volume(volume_node)
+        support = self.read_support(support_node, volume_node)
         if not self.features_ready(volume):
             raise InputError("the volume's features are not computed yet: click Classify once")
         return lambda progress, cancel: self.predict(volume, support)
 
-    def landmark_work(self, volumeNode: vtkMRMLScalarVolumeNode, templateVolumeNode: vtkMRMLScalarVolumeNode,
-                      templateLandmarksNode: vtkMRMLMarkupsFiducialNode,
-                      moreTemplates: Sequence[tuple[Any, Any]] = (),
-                      outputLandmarksNode: Optional[vtkMRMLMarkupsFiducialNode] = None,
-                      segmentationNode: Optional[vtkMRMLSegmentationNode] = None,
-                      templateSegmentationNode: Optional[vtkMRMLSegmentationNode] = None) -> Work:
+    def landmark_work(self, volume_node: vtkMRMLScalarVolumeNode, template_volume_node: vtkMRMLScalarVolumeNode,
+                      template_landmarks_node: vtkMRMLMarkupsFiducialNode,
+                      more_templates: Sequence[tuple[Any, Any]] = (),
+                      output_landmarks_node: Optional[vtkMRMLMarkupsFiducialNode] = None,
+                      segmentation_node: Optional[vtkMRMLSegmentationNode] = None,
+                      template_segmentation_node: Optional[vtkMRMLSegmentationNode] = None) -> Work:
         """Check the inputs now; the work that places the templates' landmarks (it returns the placement), in the
-        LV frame of `segmentationNode`'s LV_myocardium when it has one, else of the counts (the first template's
-        frame from `templateSegmentationNode` likewise)."""
-        volume, templates = self.read_localization_inputs(volumeNode, templateVolumeNode, templateLandmarksNode,
-                                                          moreTemplates, outputLandmarksNode)
-        myocardium = self.read_myocardium(segmentationNode, volumeNode)
-        template_walls = [self.read_myocardium(templateSegmentationNode, templateVolumeNode)] + \
+        LV frame of `segmentation_node`'s LV_myocardium when it has one, else of the counts (the first template's
+        frame from `template_segmentation_node` likewise)."""
+        volume, templates = self.read_localization_inputs(volume_node, template_volume_node, template_landmarks_node,
+                                                          more_templates, output_landmarks_node)
+        myocardium = self.read_myocardium(segmentation_node, volume_node)
+        template_walls = [self.read_myocardium(template_segmentation_node, template_volume_node)] + \
             [None] * (len(templates) - 1)
         return lambda progress, cancel: self.place_landmarks(volume, templates, progress, cancel, myocardium,
                                                              template_walls)
 
     @staticmethod
     def landmark_status(placement: Any) -> str:
-        """One line for the user: how many landmarks were placed, which ones to check, and any warning."""
+        """One line for the user: how many landmarks were placed, which LV frame was used (with the reason when a
+        segmentation given was not used), the points to check (`landmarks.fusion.low_confidence_labels`) and any
+        warning."""
         from ..landmarks.fusion import low_confidence_labels
+        from ..landmarks.staged import frame_description
 
-        low = low_confidence_labels(placement.landmarks)
-        source = "the classified myocardium" if placement.frame.source == "segmentation" else "the counts"
-        if placement.frame.source == "segmentation" and placement.frame.note:
-            source += f", {placement.frame.note}"
-        status = f"Placed {len(placement.landmarks)} landmarks (LV frame from {source})"
-        status += f"; low confidence, check: {', '.join(low)}" if low else ""
-        return "; ".join([status, *placement.warnings])
+        frame, low = placement.frame, low_confidence_labels(placement.landmarks)
+        source = frame_description(frame)
+        if frame.source == "segmentation" and frame.note:
+            source += f", {frame.note}"
+        status = [f"Placed {len(placement.landmarks)} landmarks (LV frame from {source})",
+                  f"check: {', '.join(low)}" if low else "no point flagged for checking"]
+        return "; ".join(status + [warning for warning in placement.warnings if warning])
 
     def measure(self, volumeNode: vtkMRMLScalarVolumeNode, segmentationNode: Optional[vtkMRMLSegmentationNode] = None,
                 landmarksNode: Optional[vtkMRMLMarkupsFiducialNode] = None,

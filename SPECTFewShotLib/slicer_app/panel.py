@@ -13,15 +13,20 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence
 
 from ..errors import CancelledError, SPECTFewShotError
 from ..runtime.jobs import BackgroundJob
 from ..runtime.live_update import LiveUpdates
 
+if TYPE_CHECKING:
+    from ..io.markups_io import Landmark
+
 # A live update runs this long after the last paint event (strokes arrive as bursts of events).
 LIVE_UPDATE_DELAY_MS = 300
 DEFAULT_MODEL = "default"
+# An end of the long-axis line this close (mm) to its landmark rests on that landmark (further: the user moved it).
+AXIS_END_TOLERANCE_MM = 0.5
 
 Show = Callable[[str, Optional[float]], None]
 ErrorDisplay = Callable[[str, BaseException], None]
@@ -229,11 +234,14 @@ class ModulePanel:
     # -- Place landmarks
 
     def localize(self) -> None:
-        """Place the templates' landmarks, in the LV frame of the classified wall when there is one."""
+        """Place the templates' landmarks: the study's LV frame from the output classes' myocardium when ticked and
+        there is one (as `localize --segmentation`), the first template's from its segmentation when chosen (as
+        `--template-segmentation`), each else from the counts."""
         p = self.parameters
         more = [(p.templateVolume2, p.templateLandmarks2), (p.templateVolume3, p.templateLandmarks3)]
+        study_wall = p.outputSegmentation if p.frameFromClassification else None
         work = self.logic.landmark_work(p.inputVolume, p.templateVolume, p.templateLandmarks, more,
-                                        p.outputLandmarks, p.outputSegmentation)
+                                        p.outputLandmarks, study_wall, p.templateSegmentation)
         self._start("Placing landmarks", work, self._write_landmarks)
 
     def _write_landmarks(self, placement: Any) -> None:
@@ -260,22 +268,42 @@ class ModulePanel:
         """SA, VLA, HLA, the polar map and its table along the long axis, computed on the runner; the nodes of the
         previous Show views are reused, and the views then follow the axis line."""
         from ..mrml.cardiac_view_nodes import views_logic_for
+        from ..mrml.markups import landmarks_from_node
 
         p = self.parameters
         views = views_logic_for(self.logic, p.reducedThreshold)
         frame = views.prepare(p.inputVolume, p.viewsSegmentation or p.outputSegmentation, p.outputLandmarks,
                               axis_line_node=p.outputLongAxis)
+        landmarks = landmarks_from_node(p.outputLandmarks) if p.outputLandmarks is not None else []
         self._start("Computing the cardiac views", lambda progress, cancel: views.compute(frame),
-                    lambda result: self._write_views(views, result))
+                    lambda result: self._write_views(views, result, landmarks))
 
-    def _write_views(self, views: Any, result: Any) -> None:
+    def _write_views(self, views: Any, result: Any, landmarks: Any = ()) -> None:
         views.write(result)
         present = self.present_views
         if present is not None:
             present(views, True)
         views.observe_axis_line(None if present is None else (lambda _: present(views, False)))
-        reduced = [str(segment.number) for segment in result.polar_map.segments if segment.reduced]
-        self.show(f"Reduced segments: {', '.join(reduced)}" if reduced else "No reduced segment", None)
+        self.show(views_status(result, landmarks), None)
+
+
+def views_status(result: Any, landmarks: Sequence[Landmark] = ()) -> str:
+    """The status line after Show views: the reduced segments, where the septum came from, and the library's warning
+    (`cardiac_views.frame.flagged_points_warning`) when the long axis or the septum rests on points flagged for
+    checking. An end of the axis the user has moved away from its landmark no longer rests on it."""
+    import numpy as np
+
+    from ..cardiac_views.frame import flagged_points_warning
+
+    frame = result.frame
+    ends = {"LV_apex": frame.apex, "LV_base": frame.base}
+    resting = [lm for lm in landmarks if lm.label not in ends
+               or float(np.linalg.norm(np.subtract(lm.position_lps, ends[lm.label]))) <= AXIS_END_TOLERANCE_MM]
+    reduced = [str(segment.number) for segment in result.polar_map.segments if segment.reduced]
+    parts = [f"Reduced segments: {', '.join(reduced)}" if reduced else "No reduced segment",
+             f"septum from the {frame.septum_source}"]
+    warning = flagged_points_warning(resting, frame)
+    return "; ".join(parts + ([f"warning: {warning}"] if warning else []))
 
 
 def model_choices(task: str) -> list[str]:

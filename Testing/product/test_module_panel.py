@@ -39,9 +39,10 @@ class FakeTimer:
 def parameters(**values):
     """The parameter node's fields (the wrapper in Slicer), None unless given."""
     fields = ("inputVolume", "supportSegmentation", "outputSegmentation", "outputProbability", "templateVolume",
-              "templateLandmarks", "templateVolume2", "templateLandmarks2", "templateVolume3", "templateLandmarks3",
-              "outputLandmarks", "outputLongAxis", "viewsSegmentation", "resultsTable")
-    return types.SimpleNamespace(**{**dict.fromkeys(fields), "liveUpdate": True, "reducedThreshold": 70.0, **values})
+              "templateLandmarks", "templateSegmentation", "templateVolume2", "templateLandmarks2", "templateVolume3",
+              "templateLandmarks3", "outputLandmarks", "outputLongAxis", "viewsSegmentation", "resultsTable")
+    return types.SimpleNamespace(**{**dict.fromkeys(fields), "liveUpdate": True, "reducedThreshold": 70.0,
+                                    "frameFromClassification": True, **values})
 
 
 @unittest.skipIf(slicer is None, "needs slicer-core")
@@ -239,6 +240,95 @@ class ViewsTest(PanelTestCase):
         line.SetNthControlPointPositionWorld(0, *start)  # a move by a script (no drag) updates at once
         self.assertEqual(views.updates, updates + 3)
         self.assertEqual(presented, [True, False, False, False])  # the layout and the polar-map zoom are kept
+
+
+class LocalizeTest(PanelTestCase):
+    """Localize takes the study's frame from the output classes unless unticked, the template's from its
+    segmentation, and says in the status line which frame was used and which points to check."""
+
+    def setUp(self):
+        super().setUp()
+        labels = self.lv.image.with_array(self.lv.wall.astype(np.int32) * 3)
+        self.wall_node = mrml.segmentation_to_node(Segmentation(labels, segments_for([3], {3: "LV_myocardium"})),
+                                                   self.scene, "classes")
+        self.parameters.outputSegmentation = self.wall_node
+        self.parameters.templateVolume = self.volume_node
+        self.parameters.templateLandmarks = mrml.landmarks_to_node(self.lv.landmarks, self.scene, "template")
+        self.calls = []
+        place = self.logic.place_landmarks
+
+        def spy(volume, templates, progress=None, cancel=None, myocardium=None, template_myocardia=None):
+            self.calls.append((myocardium, template_myocardia))
+            return place(volume, templates, progress, cancel, myocardium, template_myocardia)
+
+        self.logic.place_landmarks = spy
+
+    def localize(self):
+        self.panel.localize()
+        self.assertTrue(self.panel.busy)  # placed on the runner
+        self.logic.jobs.wait()
+        self.assertEqual(self.errors, [])
+        return self.shown[-1][0]
+
+    def test_the_classified_wall_and_the_template_segmentation_make_the_frames(self):
+        self.parameters.templateSegmentation = self.wall_node
+        status = self.localize()
+        myocardium, template_walls = self.calls[-1]
+        self.assertIsNotNone(myocardium)
+        self.assertIsNotNone(template_walls[0])
+        self.assertTrue(status.startswith(f"Placed {len(self.lv.landmarks)} landmarks (LV frame from the classified "
+                                          "myocardium)"), status)
+        self.assertEqual(len(status.splitlines()), 1)
+        # the template placed in itself with both frames from the same wall: its own points come back
+        placed = mrml.landmarks_from_node(self.parameters.outputLandmarks)
+        for found, given in zip(placed, self.lv.landmarks):
+            self.assertLess(np.linalg.norm(np.subtract(found.position_lps, given.position_lps)), 0.5)
+        self.assertIsNotNone(self.parameters.outputLongAxis)
+
+    def test_unticked_the_frame_comes_from_the_counts(self):
+        self.parameters.frameFromClassification = False
+        status = self.localize()
+        myocardium, template_walls = self.calls[-1]
+        self.assertIsNone(myocardium)
+        self.assertEqual(template_walls, [None])
+        self.assertIn("LV frame from the counts", status)
+
+    def test_the_status_names_the_points_to_check(self):
+        from SPECTFewShotLib.landmarks.fusion import LOW_CONFIDENCE, low_confidence_labels
+        from SPECTFewShotLib.landmarks.staged import Placement
+
+        placement = self.logic.place_landmarks(self.lv.image, [(self.lv.image, self.lv.landmarks)],
+                                               myocardium=self.lv.image.with_array(self.lv.wall.astype(np.uint8)))
+        doubtful = [type(lm)(lm.label, lm.position_lps, LOW_CONFIDENCE / 2 if lm.label == "LV_apex" else 0.9)
+                    for lm in placement.landmarks]
+        self.assertEqual(low_confidence_labels(doubtful), ["LV_apex"])
+        status = self.logic.landmark_status(Placement(doubtful, placement.long_axis, placement.frame,
+                                                      ["a warning"]))
+        self.assertIn("; check: LV_apex", status)
+        self.assertTrue(status.endswith("; a warning"), status)
+        sure = self.logic.landmark_status(Placement([type(lm)(lm.label, lm.position_lps, 0.9) for lm in doubtful],
+                                                    placement.long_axis, placement.frame))
+        self.assertIn("no point flagged for checking", sure)
+
+
+class ViewsStatusTest(ViewsTest):
+    def test_a_flagged_apex_the_axis_rests_on_is_named_until_the_axis_end_is_moved(self):
+        from SPECTFewShotLib.landmarks.fusion import LOW_CONFIDENCE
+        from SPECTFewShotLib.slicer_app.panel import views_status
+
+        landmarks = [type(lm)(lm.label, lm.position_lps, LOW_CONFIDENCE / 2 if lm.label == "LV_apex" else 0.9)
+                     for lm in self.lv.landmarks]
+        self.parameters.outputLandmarks = mrml.landmarks_to_node(landmarks, self.scene, "flagged")
+        views = self.show_views()
+        status = self.shown[-1][0]
+        self.assertIn("septum from the ", status)
+        self.assertIn("warning: the long axis rests on points flagged for checking (LV_apex)", status)
+        line = views.nodes.axis_line
+        apex = np.asarray(line.GetNthControlPointPositionWorld(1))
+        line.SetNthControlPointPositionWorld(1, *(apex + np.array([6.0, 0.0, 0.0])))  # the user moves the apex end
+        self.assertNotIn("warning", views_status(views.result, landmarks))
+        sure = [type(lm)(lm.label, lm.position_lps, 0.9) for lm in self.lv.landmarks]
+        self.assertNotIn("warning", views_status(views.result, sure))
 
 
 @unittest.skipIf(slicer is None, "needs slicer-core")

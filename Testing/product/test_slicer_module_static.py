@@ -189,6 +189,7 @@ class UiFileTest(unittest.TestCase):
                     "supportSegmentationSelector": "vtkMRMLSegmentationNode",
                     "outputSegmentationSelector": "vtkMRMLSegmentationNode",
                     "templateLandmarksSelector": "vtkMRMLMarkupsFiducialNode",
+                    "templateSegmentationSelector": "vtkMRMLSegmentationNode",
                     "outputLandmarksSelector": "vtkMRMLMarkupsFiducialNode", "resultsTableSelector": "vtkMRMLTableNode",
                     "templateVolume2Selector": "vtkMRMLScalarVolumeNode",
                     "templateLandmarks2Selector": "vtkMRMLMarkupsFiducialNode",
