@@ -78,12 +78,14 @@ class StudySession:
     def __init__(self, model: Optional[str] = None, device: str = "auto", stages: str = "full",
                  network=None, workers: int = 2, smoothness: float = SMOOTHNESS,
                  use_protonet: bool = True, enclose_cavity: bool = True,
-                 embedding_channels: int = EMBEDDING_CHANNELS, prior_features: bool = True) -> None:
+                 embedding_channels: int = EMBEDDING_CHANNELS, prior_features: bool = True,
+                 runtime: str = "auto") -> None:
         """`use_protonet=False` is the ablation without any ProtoNet input; `embedding_channels` and
         `prior_features` choose which ProtoNet inputs the learner reads (the evaluation's ablations)."""
         if stages not in STAGES:
             raise InputError(f"unknown stages '{stages}'; choose one of {', '.join(STAGES)}")
         self._prior_arguments = (model, device, network)
+        self.runtime = runtime  # the embedding's runtime: "auto" (ONNX Runtime where it can), "onnxruntime", "torch"
         self._prior = None
         self.stages = stages
         self.workers = int(workers)
@@ -105,17 +107,17 @@ class StudySession:
 
     @property
     def prior(self):
-        """The ProtoNet prior's FewShotSession (torch and its weights load on first use)."""
+        """The ProtoNet prior's FewShotSession (its network and weights load on first use)."""
         if self._prior is None:
             from .prior_session import FewShotSession
 
             model, device, network = self._prior_arguments
-            self._prior = FewShotSession(model, device, network=network)
+            self._prior = FewShotSession(model, device, network=network, runtime=self.runtime)
         return self._prior
 
     @property
     def device(self):
-        """The torch device of the prior's network."""
+        """The device of the prior's network (`.type` "cpu" or "cuda")."""
         from ..runtime.device import resolve_device
 
         return self.prior.device if self._prior is not None else resolve_device(self._prior_arguments[1])

@@ -1,9 +1,11 @@
 """The Slicer module's end-to-end scenario on a scene: its self-test runs it inside Slicer, pytest on slicer-core.
 
 Load the bundled real study, paint the protocol's slices, classify, paint one more stroke and classify again
-(features reused), place landmarks (template: the study with landmarks derived from its LV-wall mask) in the study
-and in a translated copy of it (they must move by exactly the translation, with the LV long-axis line), measure,
-and check every output. It uses shipped files only. Nothing is downloaded; it takes the scene it is given.
+(features reused), place landmarks (template: the study with landmarks derived from its LV-wall mask) in the study,
+in a translated copy of it (they must move by exactly the translation, with the LV long-axis line) and in a copy
+turned 20 degrees about an oblique axis and shifted (they must move the same way within one voxel), in the LV frame
+of the classified wall, measure, and check every output. It uses shipped files only. Nothing is downloaded; it
+takes the scene it is given.
 """
 
 from __future__ import annotations
@@ -51,9 +53,10 @@ MIN_DICE_UNPAINTED = 0.5
 MAX_TRANSLATION_DISCREPANCY_MM = 0.5
 # The translation, in whole voxels so that the voxels themselves are identical.
 TRANSLATION_VOXELS = (3, -2, 4)
-# A rotated copy (its grid turned about the field of view's centre, the voxels untouched): the template's landmarks
-# must come back turned the same way, within one voxel.
+# A rigidly moved copy (its grid turned about the field of view's centre about an oblique axis, then shifted; the
+# voxels untouched): the template's landmarks must come back moved the same way, within one voxel.
 ROTATION_AXIS, ROTATION_DEGREES = (1.0, 1.0, 1.0), 20.0
+ROTATION_SHIFT_MM = (12.0, -8.0, 16.0)
 TEMPLATE_LANDMARKS_NAME = "patient001 landmarks (from the LV-wall mask)"
 
 
@@ -202,10 +205,11 @@ def _localization_part(scene: Any, logic: SceneLogic, result: dict,
            f"a translated copy moved the landmarks {discrepancy:.2f} mm away from the same translation")
     axis_node = logic.long_axis_node
     _check(axis_node is not None and axis_node.GetNumberOfControlPoints() == 2, "localize wrote no LV long-axis line")
-    report(progress, 0.77, "placing them in a rotated copy of it")
-    rotation_error = _rotated_copy_error(logic, study, template_landmarks)
+    report(progress, 0.77, "placing them in a rotated and shifted copy of it")
+    rotation_error = _moved_copy_error(scene, logic, volume_node, template_markups)
     _check(rotation_error <= min(study.spacing),
-           f"a rotated copy moved the landmarks {rotation_error:.2f} mm away from the same rotation (over one voxel)")
+           f"a rotated and shifted copy moved the landmarks {rotation_error:.2f} mm away from the same motion (over "
+           "one voxel)")
     axis_points = {axis_node.GetNthControlPointLabel(n): np.asarray(axis_node.GetNthControlPointPositionWorld(n))
                    * (-1, -1, 1) for n in range(2)}
     placed = {m.label: np.asarray(m.position_lps) for m in found}
@@ -235,25 +239,35 @@ def _localization_part(scene: Any, logic: SceneLogic, result: dict,
         "translation_shift_mm": tuple(float(v) for v in shift),
         "translation_discrepancy_mm": discrepancy,
         "rotation_discrepancy_mm": rotation_error,
+        "rotation": (ROTATION_AXIS, ROTATION_DEGREES, ROTATION_SHIFT_MM),
         "classified_wall_discrepancy_mm": off,
         "landmarks": [Landmark(m.label, m.position_lps, m.confidence) for m in found],
     }
 
 
-def _rotated_copy_error(logic: SceneLogic, study: Volume, template: list[Landmark]) -> float:
-    """The largest distance (mm) between the template's landmarks placed in a copy of the study turned by
-    `ROTATION_DEGREES` about `ROTATION_AXIS` through its field of view's centre (the grid turned, the voxels
-    untouched) and the template's own landmarks turned the same way."""
+def _moved_copy_error(scene: Any, logic: SceneLogic, volume_node: Any, template_node: Any) -> float:
+    """The largest distance (mm) between the template's landmarks (`template_node` on the study `volume_node`)
+    placed through the scene's `localize` in a copy of the study turned by `ROTATION_DEGREES` about `ROTATION_AXIS`
+    through its field of view's centre and shifted by `ROTATION_SHIFT_MM` (the grid moved, the voxels untouched),
+    and the template's own landmarks moved the same way."""
     from ..cardiac_views.rotations import axis_rotation
 
+    study, template = volume_from_node(volume_node), landmarks_from_node(template_node)
     rotation = axis_rotation(ROTATION_AXIS, ROTATION_DEGREES)
     centre = study.index_to_lps((np.asarray(study.size, dtype=float) - 1) / 2)
+    shift = np.asarray(ROTATION_SHIFT_MM)
+
+    def move(point: Any) -> np.ndarray:
+        return rotation @ (np.asarray(point, dtype=float) - centre) + centre + shift
+
     direction = rotation @ study.direction_matrix
-    origin = rotation @ (np.asarray(study.origin) - centre) + centre
-    turned = Volume(study.array, study.spacing, tuple(origin), tuple(direction.ravel()))
-    placed = logic.place_landmarks(turned, [(study, template)]).landmarks
-    return max(float(np.linalg.norm(np.asarray(p.position_lps) - (rotation @ (np.asarray(t.position_lps) - centre)
-                                                                  + centre))) for p, t in zip(placed, template))
+    moved = Volume(study.array, study.spacing, tuple(move(study.origin)), tuple(direction.ravel()))
+    moved_node = volume_to_node(moved, scene, "patient001 rotated and shifted")
+    placed = landmarks_from_node(logic.localize(moved_node, volume_node, template_node))
+    _check([p.label for p in placed] == [t.label for t in template],
+           "the landmarks placed in the moved copy do not carry the template's labels")
+    return max(float(np.linalg.norm(np.asarray(p.position_lps) - move(t.position_lps)))
+               for p, t in zip(placed, template))
 
 
 def _views_part(scene: Any, result: dict, progress: Optional[ProgressCallback]) -> dict:

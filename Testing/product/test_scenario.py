@@ -91,6 +91,14 @@ class ScenarioTest(unittest.TestCase):
         self.assertEqual([m.label for m in found], [m.label for m in template])
         self.assertTrue(all(0.0 <= m.confidence <= 1.0 for m in found))
 
+    def test_landmarks_follow_a_rotated_and_shifted_volume_within_one_voxel(self):
+        axis, degrees, shift = self.result["rotation"]
+        self.assertGreaterEqual(degrees, 15.0)  # a rotation, not only a shift ...
+        self.assertGreater(np.count_nonzero(axis), 1)  # ... about an oblique axis ...
+        self.assertGreater(np.linalg.norm(shift), 10.0)  # ... and a shift
+        voxel = min(read_volume(sample_study()[0]).spacing)
+        self.assertLessEqual(self.result["rotation_discrepancy_mm"], voxel)
+
     def test_cardiac_views_stand_on_the_placed_axis(self):
         from SPECTFewShotLib.mrml.cardiac_view_nodes import segment_table_rows
 
