@@ -6,32 +6,35 @@
     result = session.predict()                    # milliseconds to a fraction of a second: no network pass
 
 Label values are whatever the user painted and names and colors pass through to the result.
+
+The network runs once per volume, by ONNX Runtime when the weights have a registered ONNX export and ONNX Runtime is
+installed (the default on the CPU: no torch import), else by torch (`runtime="torch"`, user-given .pt weights,
+`device="cuda"`, an in-memory network); both give the same embeddings to ~1e-5. Everything after the network
+(prototypes, probabilities, components, interpolation) is numpy.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import time
-from typing import Optional
+from typing import Any, Optional
 
 import numpy as np
-import torch
-from torch.nn import functional as F
 
-from ..errors import InputError
+from ..errors import InputError, ModelError
 from ..io.segmentation_io import Segmentation
 from ..io.volume_io import require_counts
-from ..protonet.embedding import DenseEmbedding, trunk_scale_for
+from ..protonet.embedding_config import trunk_scale_for
 from ..protonet.features import FeatureGrid, choose_stride, compute_features
-from ..protonet.model_store import load_embedding
 from ..protonet.normalization import normalize_counts
-from ..protonet.prototypes import Prototypes, build_prototypes, column_probabilities
+from ..protonet.onnx_embedding import RUNTIMES, RuntimeDevice, cpu_workers, describe, onnxruntime_available
+from ..protonet.prototypes import Prototypes, build_prototypes, column_probabilities, normalize_rows
 from ..protonet.refinement import apply_paint, keep_connected_to_paint
 from ..protonet.spatial_prior import SpatialPrior, apply_prior
 from ..protonet.support import PaintedSupport, check_support, paint_boundaries
 from ..protonet.support import class_index_map as _class_index_map
 from ..protonet.support import painted_voxels as _painted_voxels
-from ..runtime.device import resolve_device
 from ..runtime.progress import CancelToken, ProgressCallback, report
 from ..volume import Volume
 from .result import ClassificationResult
@@ -48,21 +51,20 @@ class FewShotSession:
     """One volume's cached embeddings, classified again from every new support without another network pass."""
 
     def __init__(self, model: Optional[str] = None, device: str = "auto", refine: bool = True,
-                 max_feature_cells: int = MAX_FEATURE_CELLS, network: Optional[DenseEmbedding] = None,
-                 spatial_prior: Optional[SpatialPrior] = DEFAULT_PRIOR) -> None:
-        self.device = resolve_device(device)
-        if network is None:
-            network, self.model_entry = load_embedding(model, self.device)
-        else:
-            network, self.model_entry = network.to(self.device).eval(), None
-        self.network = network
+                 max_feature_cells: int = MAX_FEATURE_CELLS, network: Any = None,
+                 spatial_prior: Optional[SpatialPrior] = DEFAULT_PRIOR, runtime: str = "auto") -> None:
+        """`network`: an in-memory DenseEmbedding (run by torch) or a features.SlabEmbedder instead of registered
+        weights; `runtime`: "auto" (ONNX Runtime where it can run these weights, else torch), "onnxruntime" or
+        "torch"."""
+        self.network, self.model_entry, self.device = load_network(model, device, network, runtime)
+        self.runtime = describe(self.network)
         self.refine = refine
         self.spatial_prior = spatial_prior  # None: the classifier alone
         self.max_feature_cells = int(max_feature_cells)
         self.feature_computations = 0  # how often a volume went through the network (for tests and logs)
         self._volume: Optional[Volume] = None
         self._grid: Optional[FeatureGrid] = None
-        self._features: Optional[torch.Tensor] = None
+        self._features: Optional[np.ndarray] = None  # [D, cells] float32
         self._support: Optional[PaintedSupport] = None
 
     @property
@@ -79,9 +81,9 @@ class FewShotSession:
         grid = FeatureGrid(tuple(volume.array.shape), choose_stride(volume.array.shape, self.max_feature_cells))
         cells = grid.pool(normalize_counts(volume.array))
         scale = trunk_scale_for(grid.stride * float(np.sqrt(volume.spacing[0] * volume.spacing[1])))
-        features = compute_features(self.network, cells, self.device, scale, progress, cancel)
+        features = compute_features(self.network, cells, scale, progress, cancel)
         if self.network.config.metric == "cosine":
-            features = F.normalize(features, dim=0)
+            features = normalize_rows(features, axis=0)
         self._volume, self._grid, self._features, self._support = volume, grid, features, None
         self.feature_computations += 1
         log.debug("features of %s voxels (stride %d) in %.2f s", volume.size, grid.stride,
@@ -139,8 +141,8 @@ class FewShotSession:
         """Class probabilities [C, k', j', i'] (float32) of every cell of the feature grid against `prototypes`."""
         assert self._features is not None and self._grid is not None
         probabilities = column_probabilities(self._features, prototypes, self.network.temperature,
-                                             self.network.config.metric, workers=torch.get_num_threads())
-        return probabilities.view(prototypes.n_classes, *self._grid.cells).numpy()
+                                             self.network.config.metric, workers=cpu_workers())
+        return probabilities.reshape(prototypes.n_classes, *self._grid.cells)
 
     def prototypes(self, painted: np.ndarray, where: np.ndarray, fallback: Optional[np.ndarray] = None,
                    boundary: Optional[np.ndarray] = None) -> Prototypes:
@@ -156,11 +158,10 @@ class FewShotSession:
             missing = ~present[painted[tuple(fallback.T)]]
             if missing.any():
                 chosen = np.concatenate([where, fallback[missing]])
-        cells = torch.from_numpy(self._grid.cell_index(chosen))
-        classes = torch.from_numpy(painted[tuple(chosen.T)].astype(np.int64))
+        cells = self._grid.cell_index(chosen)
+        classes = painted[tuple(chosen.T)].astype(np.int64)
         boundary = paint_boundaries(painted) if boundary is None else boundary
-        return build_prototypes(self._features[:, cells].T.contiguous(), classes, n_classes,
-                                torch.from_numpy(boundary[tuple(chosen.T)]))
+        return build_prototypes(self._features[:, cells].T, classes, n_classes, boundary[tuple(chosen.T)])
 
     def principal_channels(self, count: int) -> np.ndarray:
         """The embedding's first `count` principal components [count, k, j, i] (float32) at every voxel: what the
@@ -168,12 +169,12 @@ class FewShotSession:
         assert self._features is not None and self._grid is not None
         features = self._features
         sample = features[:, :: max(1, features.shape[1] // 20_000)]
-        mean = sample.mean(1, keepdim=True)
+        mean = sample.mean(1, keepdims=True)
         centred = sample - mean
-        _, vectors = torch.linalg.eigh(centred @ centred.T)  # ascending eigenvalues of the D x D covariance
-        leading = vectors[:, -count:].flip(1).T.contiguous()
-        components = (leading @ features - leading @ mean).view(count, *self._grid.cells)
-        return np.ascontiguousarray(self._grid.to_voxels(components.numpy()), dtype=np.float32)
+        _, vectors = np.linalg.eigh(centred @ centred.T)  # ascending eigenvalues of the D x D covariance
+        leading = np.ascontiguousarray(vectors[:, -count:][:, ::-1].T, dtype=np.float32)
+        components = (leading @ features - leading @ mean).reshape(count, *self._grid.cells)
+        return np.ascontiguousarray(self._grid.to_voxels(components), dtype=np.float32)
 
     def probabilities_at(self, prototypes: Prototypes, voxels: np.ndarray) -> np.ndarray:
         """Class probabilities [C, n] (float32) of the voxels (n, 3) [k, j, i] against `prototypes` (on a coarse
@@ -182,14 +183,63 @@ class FewShotSession:
         grid = self._grid
         temperature, metric = self.network.temperature, self.network.config.metric
         if grid.stride == 1:
-            columns = self._features[:, torch.from_numpy(grid.cell_index(voxels))]
-            return column_probabilities(columns.contiguous(), prototypes, temperature, metric).numpy()
+            columns = self._features[:, grid.cell_index(voxels)]
+            return column_probabilities(columns, prototypes, temperature, metric)
         corners, weights = grid.interpolation_corners(voxels)
         unique, inverse = np.unique(np.concatenate(corners), return_inverse=True)
-        columns = self._features[:, torch.from_numpy(unique)].contiguous()
-        values = column_probabilities(columns, prototypes, temperature, metric).numpy()[:, inverse]
+        columns = self._features[:, unique]
+        values = column_probabilities(columns, prototypes, temperature, metric)[:, inverse.ravel()]
         values = values.reshape(values.shape[0], len(corners), len(voxels))
         return np.einsum("cqn,qn->cn", values, np.stack(weights)).astype(np.float32)
+
+def load_network(model: Optional[str] = None, device: str = "auto", network: Any = None, runtime: str = "auto"
+                 ) -> tuple[Any, Any, Any]:
+    """The embedding network as a features.SlabEmbedder, its registered model entry (None for an in-memory one)
+    and its device (`.type` "cpu" or "cuda").
+
+    ONNX Runtime (CPU) runs the registered weights' ONNX export when `runtime` is "auto" or "onnxruntime", the
+    device is not CUDA, the weights are a registry id (or the default) with a current export, and ONNX Runtime is
+    installed; "auto" falls back to torch otherwise, with the same results.
+    """
+    if runtime not in RUNTIMES:
+        raise InputError(f"unknown runtime '{runtime}'; choose one of {', '.join(RUNTIMES)}")
+    if network is not None:
+        if hasattr(network, "embed_slabs"):
+            return network, None, getattr(network, "device", RuntimeDevice())
+        return _torch_network(None, device, network)
+    cuda = (device or "auto").lower().startswith("cuda")
+    user_file = model is not None and (os.sep in model or "/" in model or model.endswith((".pt", ".pth")))
+    if runtime == "onnxruntime":
+        if cuda or user_file:
+            raise InputError("ONNX Runtime runs the registered weights on the CPU; use --runtime torch for "
+                             + ("CUDA" if cuda else "a weights file"))
+        if not onnxruntime_available():
+            raise InputError("ONNX Runtime is not installed: `pip install onnxruntime`, or use --runtime torch")
+    if runtime != "torch" and not cuda and not user_file and onnxruntime_available():
+        from ..protonet.onnx_embedding import load_onnx_embedding
+
+        try:
+            embedder, entry = load_onnx_embedding(model)
+            return embedder, entry, RuntimeDevice("cpu")
+        except ModelError as error:
+            if runtime == "onnxruntime":
+                raise
+            log.info("ProtoNet runs in torch: %s", error)
+    return _torch_network(model, device, None)
+
+
+def _torch_network(model: Optional[str], device: str, network: Any) -> tuple[Any, Any, Any]:
+    """The torch path: registered or user-given weights (or an in-memory DenseEmbedding) on the device."""
+    from ..protonet.embedding import TorchSlabEmbedder
+    from ..protonet.model_store import load_embedding
+    from ..runtime.device import resolve_device
+
+    resolved = resolve_device(device)
+    entry = None
+    if network is None:
+        network, entry = load_embedding(model, resolved)
+    return TorchSlabEmbedder(network, resolved), entry, resolved
+
 
 def _argmax(probabilities: np.ndarray, _painted: np.ndarray) -> np.ndarray:
     """The most probable class of every cell (no refinement)."""
@@ -205,11 +255,11 @@ def _cell_paint(painted: np.ndarray, where: np.ndarray, grid: FeatureGrid) -> np
 
 def classify_volume(volume: Volume, support: Segmentation, model: Optional[str] = None, device: str = "auto",
                     progress: Optional[ProgressCallback] = None, cancel: Optional[CancelToken] = None,
-                    refine: bool = True, spatial_prior: Optional[SpatialPrior] = DEFAULT_PRIOR
-                    ) -> ClassificationResult:
+                    refine: bool = True, spatial_prior: Optional[SpatialPrior] = DEFAULT_PRIOR,
+                    runtime: str = "auto") -> ClassificationResult:
     """Classify every voxel of `volume` from one painted support (checked before any computation)."""
     check_support(support, volume)
-    session = FewShotSession(model, device, refine=refine, spatial_prior=spatial_prior)
+    session = FewShotSession(model, device, refine=refine, spatial_prior=spatial_prior, runtime=runtime)
     session.set_volume(volume, progress, cancel)
     session.set_support(support)
     result = session.predict()

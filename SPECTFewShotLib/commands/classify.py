@@ -1,6 +1,7 @@
 """`spectfewshot classify VOLUME --support SUPPORT -o OUTPUT`: classify every voxel from a few painted shots.
 
-The ProtoNet embedding of the volume is computed once; prototypes are built from the painted voxels and give every
+The ProtoNet embedding of the volume is computed once (by ONNX Runtime on the CPU where it is installed, else by
+torch; `--runtime`); prototypes are built from the painted voxels and give every
 voxel its class probabilities (the prior). A learner fitted on this study's own paint reads them beside the study's
 intensities at several scales and the distances to the paint (each painted voxel sees the prior and the distances
 as they would be without its own slice of paint), then a graph cut makes the answer spatially coherent, and blood
@@ -29,6 +30,7 @@ import numpy as np
 from ..errors import InputError
 from ..io.segmentation_io import check_segmentation_output, read_segmentation, write_segmentation
 from ..io.volume_io import read_volume, require_counts
+from ..protonet.onnx_embedding import RUNTIMES
 from ..runtime.device import DEVICE_CHOICES
 
 
@@ -48,6 +50,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="the same learner and graph cut without the ProtoNet prior (the ablation)")
     parser.add_argument("--model", help="registered ProtoNet model id or a weights file (default: the shipped one)")
     parser.add_argument("--device", default="auto", choices=DEVICE_CHOICES, help="default: %(default)s")
+    parser.add_argument("--runtime", default="auto", choices=RUNTIMES,
+                        help="what runs the ProtoNet network: auto = ONNX Runtime on the CPU where it is installed and "
+                             "the weights have a registered ONNX export, else torch; the same embeddings to ~1e-5 "
+                             "(default: %(default)s)")
     parser.add_argument("--no-prior", action="store_true",
                         help="with --stages prior: no shape prior from the painted slices")
     parser.add_argument("--no-refine", action="store_true",
@@ -72,14 +78,15 @@ def run(args: argparse.Namespace) -> int:
     painted = check_support(support, volume)
     if args.without_protonet and args.stages == "prior":
         raise InputError("--without-protonet leaves nothing to run with --stages prior; choose learner or full")
-    # torch (the network) and scikit-learn (the learner) take seconds to import: they load in the background while
-    # the filter bank runs (which releases the GIL), each before it is first needed; started after the inputs are
-    # read, whose Python work an importing thread would slow down
-    modules = ([] if args.without_protonet else ["SPECTFewShotLib.classification.prior_session"]) + \
+    # the network's runtime (ONNX Runtime or torch) and scikit-learn (the learner) take a while to import: they load
+    # in the background while the filter bank runs (which releases the GIL), each before it is first needed; started
+    # after the inputs are read, whose Python work an importing thread would slow down
+    modules = ([] if args.without_protonet else _network_modules(args)) + \
         ["SPECTFewShotLib.classification.learner", "sklearn.ensemble"]
     threading.Thread(target=_import_all, args=(modules,), daemon=True).start()
     started = time.perf_counter()
-    session = StudySession(args.model, args.device, stages=args.stages, use_protonet=not args.without_protonet)
+    session = StudySession(args.model, args.device, stages=args.stages, use_protonet=not args.without_protonet,
+                           runtime=args.runtime)
     if args.stages == "prior":
         session.prior.refine = not args.no_refine
         session.prior.spatial_prior = None if args.no_prior else SpatialPrior()
@@ -102,13 +109,24 @@ def run(args: argparse.Namespace) -> int:
     if not args.without_protonet:
         model = session.model_entry.id if session.model_entry else "in-memory"
         reads = "embedding" if args.stages == "preview" else "prototypes from the paint"  # the preview's input
-        stages.insert(0, f"ProtoNet {reads} (model {model}, {session.device.type})")
+        stages.insert(0, f"ProtoNet {reads} (model {model}, {session.prior.runtime} on {session.device.type})")
     how = ", ".join(stages[:-1]) + (" and " if len(stages) > 1 else "") + stages[-1]
     print(f"classified {volume.array.size} voxels from {int((painted.labels != 0).sum())} painted voxels "
           f"in {elapsed:.2f} s ({how})")
     for label, name, count in zip(result.class_labels, result.class_names, counts):
         print(f"  {label:>5}  {name:<24} {int(count):>9} voxels  {count * volume.voxel_volume_ml:9.1f} mL")
     return 0
+
+
+def _network_modules(args: argparse.Namespace) -> list[str]:
+    """The modules the ProtoNet network's runtime needs, as the session will choose it (prior_session.load_network):
+    ONNX Runtime on the CPU where it can, else torch."""
+    from ..protonet.onnx_embedding import onnxruntime_available
+
+    torch = args.runtime == "torch" or args.device.startswith("cuda") or not onnxruntime_available() or (
+        args.model is not None and args.model.endswith((".pt", ".pth")))
+    return ["SPECTFewShotLib.classification.prior_session"] + (
+        ["SPECTFewShotLib.protonet.model_store", "SPECTFewShotLib.protonet.embedding"] if torch else ["onnxruntime"])
 
 
 def _import_all(modules: list[str]) -> None:

@@ -23,8 +23,9 @@ from ..resources import RESOURCES_DIR
 
 MODELS_DIR = RESOURCES_DIR / "Models"
 REGISTRY_PATH = MODELS_DIR / "registry.json"
-# The tasks whose models the product runs (PRNet: the localiser's optional refinement stage, `localize --prnet`).
-PRODUCT_TASKS = ("protonet", "prnet")
+# The tasks whose models the product runs (PRNet: the localiser's optional refinement stage, `localize --prnet`;
+# protonet-onnx: the ProtoNet embedding exported to ONNX, which ONNX Runtime runs without torch).
+PRODUCT_TASKS = ("protonet", "protonet-onnx", "prnet")
 EXTENSION = "SPECTFewShot"
 
 
@@ -33,7 +34,7 @@ class ModelEntry:
     """One registered model."""
 
     id: str
-    task: str  # "protonet" or "prnet"
+    task: str  # "protonet", "protonet-onnx" or "prnet"
     file: str  # relative to Resources/Models
     sha256: str
     default: bool = False
@@ -43,6 +44,7 @@ class ModelEntry:
     card: str = ""
     config: dict = field(default_factory=dict)  # architecture parameters needed to rebuild the network
     trained_with: str = ""  # the exact command that produced the weights
+    exported_from: str = ""  # an export (ONNX): the id of the registered weights it was exported from
 
     @property
     def path(self) -> Path:
@@ -95,6 +97,33 @@ def find_model(task: str, model: Optional[str] = None, registry_path: Optional[P
     raise ModelError(f"unknown {task} model '{model}' (registered: {known}); or give the path of a weights file")
 
 
+def read_verified(entry: ModelEntry, registry_path: Optional[Path] = None) -> bytes:
+    """The bytes of a registered model's file, checked against its SHA-256 (a ModelError of one line otherwise)."""
+    path = (registry_path or REGISTRY_PATH).parent / entry.file
+    remedy = f"reinstall the {EXTENSION} extension"
+    data = _read_weights(path, f"weights file {path} of model '{entry.id}'", remedy)
+    if hashlib.sha256(data).hexdigest() != entry.sha256:
+        raise ModelError(f"weights file {path} does not match its registered SHA-256 (damaged, truncated or "
+                         f"replaced): {remedy}")
+    return data
+
+
+def find_export(task: str, source_task: str, source_id: Optional[str] = None, registry_path: Optional[Path] = None
+                ) -> tuple[ModelEntry, ModelEntry]:
+    """The registered export (of `task`) of the registered weights `source_id` of `source_task` (None: its
+    default), and those weights' entry; a ModelError when there is none, or when it was exported from other bytes
+    than the weights registered now (its config's `source_sha256`)."""
+    source = find_model(source_task, source_id, registry_path)
+    exports = [e for e in list_models(task, registry_path) if e.exported_from == source.id]
+    if not exports:
+        raise ModelError(f"model '{source.id}' has no registered {task} export")
+    export = exports[0]
+    if export.config.get("source_sha256") != source.sha256:
+        raise ModelError(f"{export.id} was exported from other weights than the registered '{source.id}': "
+                         "export it again")
+    return export, source
+
+
 def load_weights(task: str, model: Optional[str] = None, registry_path: Optional[Path] = None
                  ) -> tuple[dict[str, Any], ModelEntry]:
     """Load a model's state dict, verified: a registry id (or default), or a path to the user's own .pt file.
@@ -112,10 +141,7 @@ def load_weights(task: str, model: Optional[str] = None, registry_path: Optional
         entry = find_model(task, model, registry_path)
         path = registry_path.parent / entry.file
         remedy = f"reinstall the {EXTENSION} extension"
-        data = _read_weights(path, f"weights file {path} of model '{entry.id}'", remedy)
-        if hashlib.sha256(data).hexdigest() != entry.sha256:
-            raise ModelError(f"weights file {path} does not match its registered SHA-256 (damaged, truncated or "
-                             f"replaced): {remedy}")
+        data = read_verified(entry, registry_path)
     payload = _load_payload(data, path, remedy)
     state = payload.get("state_dict", payload) if isinstance(payload, dict) else None
     if not isinstance(state, dict) or not state or not all(

@@ -12,66 +12,29 @@ intensity and edge features (`shallow_dim` channels). The embedding is the conca
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
-from typing import Any, Mapping
+import contextlib
+from typing import Any, Iterator, Mapping, Optional, Sequence
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from ..errors import ModelError
+from .embedding_config import (  # noqa: F401 (the configuration's names, where they were before)
+    INPUT_MEAN,
+    INPUT_STD,
+    METRICS,
+    TRUNK_SCALE_RANGE,
+    WORKING_PIXEL_MM,
+    EmbeddingConfig,
+    trunk_scale_for,
+    trunk_size,
+)
 from .resnet_trunk import resnet18_trunk
 
-# Normalised counts lie in [0, 3] with most tissue below 1: centre them roughly, as images are for ImageNet.
-INPUT_MEAN = 0.25
-INPUT_STD = 0.3
 TRUNK_CHANNELS = (64, 128, 256)
 TRUNK_PREFIXES = ("conv1.", "bn1.", "layer1.", "layer2.", "layer3.")
-METRICS = ("euclidean", "cosine")
-# The trunk works on axial slices resampled to this pixel size (SPECT resolution is 5-15 mm FWHM): its stride-4
-# features are then 12 mm apart and its deepest stage (stride 16) sees the whole heart, for any voxel size.
-WORKING_PIXEL_MM = 3.0
-TRUNK_SCALE_RANGE = (0.5, 2.5)
-
-
-def trunk_scale_for(spacing_mm: float) -> float:
-    """How much to resize an axial slice of this in-plane voxel size for the trunk (clamped to 0.5-2.5)."""
-    low, high = TRUNK_SCALE_RANGE
-    return float(min(high, max(low, spacing_mm / WORKING_PIXEL_MM)))
-
-
-@dataclass(frozen=True)
-class EmbeddingConfig:
-    """Architecture of the embedding network (stored with the weights)."""
-
-    trunk_depth: int = 3  # ResNet-18 stages used: 1, 2 or 3
-    head_channels: int = 64  # channels of the feature-pyramid head
-    deep_dim: int = 32  # embedding channels from the trunk
-    shallow_dim: int = 16  # embedding channels from the full-resolution branch
-    metric: str = "euclidean"  # distance between embeddings and prototypes
-
-    def __post_init__(self) -> None:
-        if self.trunk_depth not in (1, 2, 3):
-            raise ModelError(f"trunk_depth must be 1, 2 or 3, not {self.trunk_depth}")
-        if self.metric not in METRICS:
-            raise ModelError(f"metric must be one of {', '.join(METRICS)}, not {self.metric!r}")
-        if min(self.head_channels, self.deep_dim) < 1 or self.shallow_dim < 0:
-            raise ModelError("the embedding's channel counts must be positive")
-
-    @property
-    def dim(self) -> int:
-        """Number of channels of the embedding."""
-        return self.deep_dim + self.shallow_dim
-
-    def to_dict(self) -> dict[str, Any]:
-        """The configuration as plain JSON-able values."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: Mapping[str, Any]) -> EmbeddingConfig:
-        """A configuration from stored values (unknown keys are ignored)."""
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in dict(values).items() if k in known})
 
 
 class DenseEmbedding(nn.Module):
@@ -114,12 +77,19 @@ class DenseEmbedding(nn.Module):
         The trunk sees the slabs resized by `trunk_scale` (voxel size / WORKING_PIXEL_MM), so that its strides and
         receptive fields span the same millimetres whatever the voxel size.
         """
+        size = None
+        if abs(trunk_scale - 1.0) > 1e-3:
+            size = trunk_size(tuple(slabs.shape[-2:]), trunk_scale)
+        return self.embed(slabs, size)
+
+    def embed(self, slabs: torch.Tensor, trunk_size: Optional[Sequence[Any]] = None) -> torch.Tensor:
+        """Embed slabs [B, 3, H, W] -> [B, dim, H, W], the trunk seeing them resized to `trunk_size` (height,
+        width; None: as they are). The ONNX export calls this with sizes read from a tensor's shape."""
         x = (slabs - INPUT_MEAN) / INPUT_STD
         height, width = x.shape[-2:]
         trunk_input = x
-        if abs(trunk_scale - 1.0) > 1e-3:
-            size = (max(16, round(x.shape[-2] * trunk_scale)), max(16, round(x.shape[-1] * trunk_scale)))
-            trunk_input = F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+        if trunk_size is not None:
+            trunk_input = F.interpolate(x, size=trunk_size, mode="bilinear", align_corners=False)
         h = self.maxpool(self.relu(self.bn1(self.conv1(trunk_input))))
         pyramid = None
         for stage, lateral in zip(self.stages(), self.lateral):
@@ -142,3 +112,36 @@ def load_imagenet_trunk(model: DenseEmbedding, state: Mapping[str, torch.Tensor]
         raise ModelError("the weights file is not a ResNet-18 state dict (no matching trunk layers)")
     model.load_state_dict(copied, strict=False)
     return sorted(copied)
+
+
+class TorchSlabEmbedder:
+    """DenseEmbedding as a features.SlabEmbedder: numpy slabs in, numpy embeddings out, on a torch device."""
+
+    def __init__(self, network: DenseEmbedding, device: torch.device | str = "cpu") -> None:
+        """The network (put in eval mode on `device`)."""
+        self.device = torch.device(device)
+        self.network = network.to(self.device).eval()
+        self.config = network.config
+
+    @property
+    def temperature(self) -> float:
+        """The network's distance temperature."""
+        return self.network.temperature
+
+    def embed_slabs(self, slabs: np.ndarray, trunk_scale: float) -> np.ndarray:
+        """Embeddings [B, dim, H, W] (float32) of slabs [B, 3, H, W], without gradients."""
+        with torch.inference_mode():
+            x = torch.from_numpy(np.ascontiguousarray(slabs, dtype=np.float32)).to(self.device)
+            return self.network(x, trunk_scale=trunk_scale).float().cpu().numpy()
+
+    @contextlib.contextmanager
+    def parallel(self) -> Iterator[int]:
+        """On the CPU, as many single-threaded batches side by side as torch has threads (see one_thread)."""
+        from ..runtime.threads import one_thread
+
+        workers = torch.get_num_threads() if self.device.type == "cpu" else 1
+        if workers <= 1:
+            yield 1
+            return
+        with one_thread():
+            yield workers

@@ -4,6 +4,9 @@ Volumes up to `max_cells` voxels are embedded on their own voxel grid. A larger 
 blocks of stride^3 voxels (stride 2, 4, ...) and embedded on that coarser grid, whose cells are still finer than
 SPECT's resolution for any clinical 128^3 study; class probabilities are then interpolated (trilinearly) back to
 the voxels. This keeps the feature pass and every re-classification interactive for large volumes.
+
+Nothing here imports torch: the network is any `SlabEmbedder` (ONNX Runtime's OnnxEmbedding, or torch's
+TorchSlabEmbedder around DenseEmbedding), and the grid's pooling and interpolation are numpy.
 """
 
 from __future__ import annotations
@@ -11,14 +14,12 @@ from __future__ import annotations
 import math
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Optional
+from typing import Any, ContextManager, Optional, Protocol
 
 import numpy as np
-import torch
-from torch.nn import functional as F
 
 from ..runtime.progress import CancelToken, ProgressCallback, report
-from .embedding import DenseEmbedding
+from .embedding_config import EmbeddingConfig
 
 SLICES_PER_BATCH = 16
 
@@ -48,26 +49,28 @@ class FeatureGrid:
 
     def pool(self, array: np.ndarray) -> np.ndarray:
         """The volume averaged over the grid's cells [k', j', i'] (float32)."""
-        if self.stride == 1:
-            return np.asarray(array, dtype=np.float32)
-        padding = [(0, p - n) for p, n in zip(self.padded, array.shape)]
-        padded = torch.from_numpy(np.pad(np.asarray(array, dtype=np.float32), padding, mode="edge"))
-        return F.avg_pool3d(padded[None, None], self.stride)[0, 0].numpy()
-
-    def upsample(self, values: torch.Tensor) -> torch.Tensor:
-        """Per-cell values [C, k', j', i'] interpolated (trilinearly) to the voxel grid [C, k, j, i]."""
+        values = np.asarray(array, dtype=np.float32)
         if self.stride == 1:
             return values
-        up = F.interpolate(values[None], size=self.padded, mode="trilinear", align_corners=False)[0]
-        k, j, i = self.shape
-        return up[:, :k, :j, :i]
+        padding = [(0, p - n) for p, n in zip(self.padded, values.shape)]
+        padded = np.pad(values, padding, mode="edge")
+        s = self.stride
+        kc, jc, ic = self.cells
+        return padded.reshape(kc, s, jc, s, ic, s).mean(axis=(1, 3, 5), dtype=np.float32)
 
     def to_voxels(self, values: np.ndarray) -> np.ndarray:
-        """Per-cell values [C, k', j', i'] (float32 numpy) interpolated to the voxel grid as upsample does, as one
-        contiguous array (`values` itself on a voxel grid)."""
+        """Per-cell values [C, k', j', i'] (float32) interpolated trilinearly to the voxel grid [C, k, j, i] as one
+        contiguous array (`values` itself on a voxel grid): torch's interpolate(mode="trilinear",
+        align_corners=False) on the padded volume, cut to the volume's shape, by one linear pass per axis."""
         if self.stride == 1:
             return values
-        return np.ascontiguousarray(self.upsample(torch.from_numpy(values)).numpy())
+        out = np.asarray(values, dtype=np.float32)
+        for axis in range(1, 4):
+            out = _upsample_axis(out, axis, self.stride)
+        k, j, i = self.shape
+        if out.shape[1:] != (k, j, i):
+            out = out[:, :k, :j, :i]
+        return np.ascontiguousarray(out)
 
     def voxel_labels(self, probabilities: np.ndarray, cell_labels: np.ndarray) -> np.ndarray:
         """The argmax of the trilinearly interpolated cell probabilities [C, k', j', i'] at every voxel [k, j, i]
@@ -148,6 +151,27 @@ def _neighbours_extreme(values: np.ndarray, axis: int, extreme: np.ufunc) -> np.
     return out
 
 
+def _upsample_axis(values: np.ndarray, axis: int, stride: int) -> np.ndarray:
+    """Linear interpolation of `values` to `stride` times as many samples along `axis` (align_corners=False: output
+    sample o sits at (o + 0.5) / stride - 0.5 input samples, clamped to the first and last input sample)."""
+    n = values.shape[axis]
+    edged = np.concatenate([values.take([0], axis), values, values.take([n - 1], axis)], axis=axis)
+    shape = list(values.shape)
+    shape[axis] = n * stride
+    out = np.empty(shape, dtype=np.float32)
+    for phase in range(stride):
+        offset = (phase + 0.5) / stride - 0.5  # in (-0.5, 0.5): between input samples m - 1 and m, or m and m + 1
+        low = 0 if offset < 0 else 1  # index of sample m - 1 or m in `edged`
+        fraction = np.float32(offset + 1.0 if offset < 0 else offset)
+        below = edged.take(np.arange(low, low + n), axis)
+        above = edged.take(np.arange(low + 1, low + 1 + n), axis)
+        target = [slice(None)] * values.ndim
+        target[axis] = slice(phase, None, stride)
+        np.multiply(below, np.float32(1.0) - fraction, out=out[tuple(target)])
+        out[tuple(target)] += above * fraction
+    return out
+
+
 def choose_stride(shape: tuple[int, int, int], max_cells: int) -> int:
     """The smallest stride (1, 2, 4, ...) that keeps the feature grid within `max_cells` cells."""
     stride = 1
@@ -164,46 +188,56 @@ def axial_slabs(volume: np.ndarray, start: int, stop: int) -> np.ndarray:
     return volume[index]
 
 
-def compute_features(model: DenseEmbedding, normalized: np.ndarray, device: torch.device,
-                     trunk_scale: float = 1.0, progress: Optional[ProgressCallback] = None,
-                     cancel: Optional[CancelToken] = None) -> torch.Tensor:
-    """Embeddings of every voxel of `normalized` [k, j, i] as a float32 CPU tensor [dim, k * j * i] (channels first:
-    re-classification multiplies the prototypes by blocks of columns, which is faster than by blocks of rows).
+class SlabEmbedder(Protocol):
+    """A network that embeds axial slabs: OnnxEmbedding (ONNX Runtime) or TorchSlabEmbedder (torch)."""
 
-    On the CPU, batches of slices are shared among as many Python threads as torch has threads, each running torch
-    single-threaded: as fast as torch's own threading on idle cores, and about three times faster than it when
+    config: EmbeddingConfig
+    temperature: float
+
+    def embed_slabs(self, slabs: np.ndarray, trunk_scale: float) -> np.ndarray:
+        """Embeddings [B, dim, H, W] (float32) of slabs [B, 3, H, W]."""
+
+    def parallel(self) -> ContextManager[int]:
+        """A context inside which embed_slabs may run in that many Python threads at once."""
+
+
+def compute_features(model: Any, normalized: np.ndarray, trunk_scale: float = 1.0,
+                     progress: Optional[ProgressCallback] = None, cancel: Optional[CancelToken] = None
+                     ) -> np.ndarray:
+    """Embeddings of every voxel of `normalized` [k, j, i] by `model` (a SlabEmbedder) as float32 [dim, k * j * i]
+    (channels first: re-classification multiplies the prototypes by blocks of columns, which is faster than by
+    blocks of rows).
+
+    Batches of slices are shared among Python threads, each running the network single-threaded (model.parallel
+    says how many): as fast as the runtime's own threading on idle cores, and about three times faster than it when
     another process holds one of two cores (its threads then wait for each other at every operation).
     """
-    from ..runtime.threads import one_thread
-
-    model.eval()
     depth = normalized.shape[0]
-    out = torch.empty((model.config.dim, *normalized.shape), dtype=torch.float32)
+    out = np.empty((model.config.dim, *normalized.shape), dtype=np.float32)
     batches = [(start, min(depth, start + SLICES_PER_BATCH)) for start in range(0, depth, SLICES_PER_BATCH)]
 
     def embed(batch: tuple[int, int]) -> int:
         start, stop = batch
-        with torch.inference_mode():
-            slabs = torch.from_numpy(np.ascontiguousarray(axial_slabs(normalized, start, stop))).to(device)
-            out[:, start:stop] = model(slabs, trunk_scale=trunk_scale).permute(1, 0, 2, 3).float().cpu()
+        embedded = model.embed_slabs(np.ascontiguousarray(axial_slabs(normalized, start, stop)), trunk_scale)
+        out[:, start:stop] = embedded.transpose(1, 0, 2, 3)
         return stop
 
     report(progress, 0.0, "computing features", cancel)
-    workers = torch.get_num_threads() if device.type == "cpu" else 1
-    if workers <= 1 or len(batches) == 1:
-        for batch in batches:
-            stop = embed(batch)
-            report(progress, stop / depth, f"computing features: slice {stop} of {depth}", cancel)
-        return out.view(model.config.dim, -1)
-    with one_thread(), ThreadPoolExecutor(max_workers=workers) as pool:
-        futures = [pool.submit(embed, batch) for batch in batches]
-        try:
-            for done, future in enumerate(futures, start=1):
-                future.result()
-                report(progress, done / len(batches), f"computing features: {done} of {len(batches)} slice batches",
-                       cancel)
-        except BaseException:
-            for future in futures:
-                future.cancel()
-            raise
-    return out.view(model.config.dim, -1)
+    with model.parallel() as workers:
+        if workers <= 1 or len(batches) == 1:
+            for batch in batches:
+                stop = embed(batch)
+                report(progress, stop / depth, f"computing features: slice {stop} of {depth}", cancel)
+            return out.reshape(model.config.dim, -1)
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            futures = [pool.submit(embed, batch) for batch in batches]
+            try:
+                for done, future in enumerate(futures, start=1):
+                    future.result()
+                    report(progress, done / len(batches),
+                           f"computing features: {done} of {len(batches)} slice batches", cancel)
+            except BaseException:
+                for future in futures:
+                    future.cancel()
+                raise
+    return out.reshape(model.config.dim, -1)

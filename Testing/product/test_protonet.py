@@ -14,10 +14,9 @@ from SPECTFewShotLib.io.segmentation_io import Segmentation, read_segmentation, 
 from SPECTFewShotLib.protonet.features import FeatureGrid, label_changes_nearby
 from SPECTFewShotLib.protonet.prototypes import (
     build_prototypes,
-    class_log_probabilities,
     class_probabilities,
     cluster_means,
-    prototype_logits,
+    prototype_members,
 )
 from SPECTFewShotLib.protonet.refinement import bounding_box, keep_connected_to_paint
 from SPECTFewShotLib.protonet.spatial_prior import SpatialPrior, apply_prior, slice_prior
@@ -29,22 +28,33 @@ from Testing.fixtures import ring_volume, support_from, tiny_network
 
 class PrototypeMathTest(unittest.TestCase):
     def test_prototype_is_the_mean_of_the_painted_embeddings(self):
-        features = torch.tensor([[0.0, 0.0], [2.0, 0.0], [10.0, 10.0], [12.0, 10.0]])
-        prototypes = build_prototypes(features, torch.tensor([0, 0, 1, 1]), 2)
-        self.assertTrue(torch.allclose(prototypes.vectors, torch.tensor([[1.0, 0.0], [11.0, 10.0]])))
+        features = np.array([[0.0, 0.0], [2.0, 0.0], [10.0, 10.0], [12.0, 10.0]], dtype=np.float32)
+        prototypes = build_prototypes(features, np.array([0, 0, 1, 1]), 2)
+        np.testing.assert_allclose(prototypes.vectors, [[1.0, 0.0], [11.0, 10.0]])
+        self.assertEqual(prototypes.vectors.dtype, np.float32)
 
     def test_a_heterogeneous_class_gets_one_prototype_per_cluster(self):
-        generator = torch.Generator().manual_seed(0)
-        near = torch.randn(900, 3, generator=generator) * 0.1
-        far = torch.randn(300, 3, generator=generator) * 0.1 + 5.0
-        other = torch.randn(50, 3, generator=generator) * 0.1 - 5.0
-        features = torch.cat([near, far, other])
-        classes = torch.cat([torch.zeros(1200, dtype=torch.long), torch.ones(50, dtype=torch.long)])
+        rng = np.random.default_rng(0)
+        near = rng.normal(size=(900, 3)) * 0.1
+        far = rng.normal(size=(300, 3)) * 0.1 + 5.0
+        other = rng.normal(size=(50, 3)) * 0.1 - 5.0
+        features = np.concatenate([near, far, other]).astype(np.float32)
+        classes = np.concatenate([np.zeros(1200, dtype=np.int64), np.ones(50, dtype=np.int64)])
         prototypes = build_prototypes(features, classes, 2, max_per_class=2, voxels_per_prototype=100)
         self.assertEqual(prototypes.class_of.tolist(), [0, 0, 1])
         centres = sorted(float(v) for v in prototypes.vectors[:2].mean(1))
         self.assertAlmostEqual(centres[0], 0.0, delta=0.05)
         self.assertAlmostEqual(centres[1], 5.0, delta=0.05)
+
+    def test_a_large_class_is_clustered_on_a_sample_and_every_voxel_joins_its_nearest_centre(self):
+        rng = np.random.default_rng(3)
+        features = np.concatenate([rng.normal(size=(2500, 2)) * 0.1, rng.normal(size=(2500, 2)) * 0.1 + 3.0,
+                                   rng.normal(size=(10, 2)) - 4.0]).astype(np.float32)
+        classes = np.r_[np.zeros(5000, dtype=np.int64), np.ones(10, dtype=np.int64)]
+        members = prototype_members(features, classes, 2, max_per_class=2, voxels_per_prototype=100)
+        self.assertEqual(members.class_of.tolist(), [0, 0, 1])
+        self.assertEqual(sorted(np.bincount(members.prototype).tolist()), [10, 2500, 2500])
+        np.testing.assert_array_equal(np.sort(members.rows), np.arange(5010))
 
     def test_touching_painted_classes_get_boundary_prototypes_on_both_sides(self):
         painted = np.full((1, 6, 8), -1)
@@ -55,29 +65,37 @@ class PrototypeMathTest(unittest.TestCase):
         expected = np.zeros_like(flags)
         expected[0, :, 3:5] = True
         np.testing.assert_array_equal(flags, expected)
-        features = torch.tensor([[float(i)] for i in np.nonzero(painted.ravel() >= 0)[0] % 8])
-        classes = torch.from_numpy(painted.ravel()[painted.ravel() >= 0])
-        boundary = torch.from_numpy(flags.ravel()[painted.ravel() >= 0])
+        features = np.array([[float(i)] for i in np.nonzero(painted.ravel() >= 0)[0] % 8], dtype=np.float32)
+        classes = painted.ravel()[painted.ravel() >= 0]
+        boundary = flags.ravel()[painted.ravel() >= 0]
         prototypes = build_prototypes(features, classes, 2, boundary)
         edges = sorted(float(v) for v in prototypes.vectors[:, 0] if v in (3.0, 4.0))
         self.assertEqual(edges, [3.0, 4.0])  # the columns either side of the painted boundary
         self.assertEqual(len(build_prototypes(features, classes, 2).vectors), 2)
 
-    def test_fast_probabilities_equal_the_differentiable_ones_and_sum_to_one(self):
-        generator = torch.Generator().manual_seed(1)
-        features = torch.randn(500, 6, generator=generator)
-        classes = torch.arange(500) % 3
+    def test_probabilities_are_the_softmax_of_distances_summed_per_class(self):
+        rng = np.random.default_rng(1)
+        features = rng.normal(size=(500, 6)).astype(np.float32)
+        classes = np.arange(500) % 3
         prototypes = build_prototypes(features[:300], classes[:300], 3, voxels_per_prototype=40)
+        vectors = prototypes.vectors.astype(np.float64)
         for metric in ("euclidean", "cosine"):
-            reference = class_log_probabilities(prototype_logits(features, prototypes, 0.7, metric), prototypes).exp()
-            rows = torch.nn.functional.normalize(features, dim=1) if metric == "cosine" else features
-            fast = class_probabilities(rows, prototypes, 0.7, metric)
-            self.assertTrue(torch.allclose(fast.T, reference, atol=1e-5), metric)
-            self.assertTrue(torch.allclose(fast.sum(0), torch.ones(500), atol=1e-5))
+            if metric == "cosine":
+                rows = features / np.linalg.norm(features, axis=1, keepdims=True)
+                scores = rows @ (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).T
+            else:
+                rows = features
+                scores = -((features[:, None, :].astype(np.float64) - vectors[None]) ** 2).sum(-1)
+            weights = np.exp(scores / 0.7 - (scores / 0.7).max(1, keepdims=True))
+            per_class = np.stack([weights[:, prototypes.class_of == c].sum(1) for c in range(3)], axis=1)
+            reference = per_class / per_class.sum(1, keepdims=True)
+            fast = class_probabilities(rows, prototypes, 0.7, metric, workers=2)
+            np.testing.assert_allclose(fast.T, reference, atol=1e-5, err_msg=metric)
+            np.testing.assert_allclose(fast.sum(0), np.ones(500), atol=1e-5)
 
     def test_a_voxel_at_a_prototype_belongs_to_its_class(self):
-        features = torch.tensor([[0.0, 0.0], [4.0, 4.0], [0.1, 0.0], [3.9, 4.1]])
-        prototypes = build_prototypes(features[:2], torch.tensor([0, 1]), 2)
+        features = np.array([[0.0, 0.0], [4.0, 4.0], [0.1, 0.0], [3.9, 4.1]], dtype=np.float32)
+        prototypes = build_prototypes(features[:2], np.array([0, 1]), 2)
         probabilities = class_probabilities(features, prototypes, 1.0)
         self.assertEqual(probabilities.argmax(0).tolist(), [0, 1, 0, 1])
         self.assertGreater(float(probabilities[0, 2]), 0.99)
@@ -107,18 +125,37 @@ class ReclassificationStepsTest(unittest.TestCase):
             grid = FeatureGrid(shape, stride)
             probabilities = ndimage.gaussian_filter(rng.random((3, *grid.cells)), (0, 1, 1, 1)).astype(np.float32)
             probabilities /= probabilities.sum(0)
-            expected = grid.upsample(torch.from_numpy(probabilities)).numpy().argmax(0)
+            expected = torch.nn.functional.interpolate(torch.from_numpy(probabilities)[None], size=grid.padded,
+                                                       mode="trilinear", align_corners=False)[0]
+            expected = expected[:, :shape[0], :shape[1], :shape[2]].numpy().argmax(0)
             labels = grid.voxel_labels(probabilities, probabilities.argmax(0).astype(np.int16))
             self.assertEqual(labels.shape, shape)
             self.assertEqual(labels.dtype, np.int16)
             self.assertLess(float(np.mean(labels != expected)), 1e-3, f"{shape} {stride}")
 
+    def test_grid_pooling_and_interpolation_are_torch_s_average_pool_and_trilinear_upsample(self):
+        rng = np.random.default_rng(2)
+        for shape, stride in [((13, 17, 19), 2), ((13, 17, 19), 4), ((16, 16, 16), 2), ((5, 6, 7), 1)]:
+            grid = FeatureGrid(shape, stride)
+            volume = rng.random(shape).astype(np.float32)
+            padding = [(0, p - n) for p, n in zip(grid.padded, shape)]
+            padded = torch.from_numpy(np.pad(volume, padding, mode="edge"))[None, None]
+            pooled = torch.nn.functional.avg_pool3d(padded, stride)[0, 0].numpy()
+            np.testing.assert_allclose(grid.pool(volume), pooled, atol=1e-6, err_msg=f"{shape} {stride}")
+            cells = rng.random((3, *grid.cells)).astype(np.float32)
+            expected = torch.nn.functional.interpolate(torch.from_numpy(cells)[None], size=grid.padded,
+                                                       mode="trilinear", align_corners=False)[0]
+            upsampled = grid.to_voxels(cells)
+            self.assertTrue(upsampled.flags.c_contiguous)
+            np.testing.assert_allclose(upsampled, expected[:, :shape[0], :shape[1], :shape[2]].numpy(), atol=1e-6,
+                                       err_msg=f"{shape} {stride}")
+
     def test_cluster_means_are_the_means_of_the_non_empty_clusters(self):
-        points = torch.arange(12.0).view(6, 2)
-        assign = torch.tensor([3, 0, 3, 0, 3, 1])  # cluster 2 is empty
+        points = np.arange(12.0, dtype=np.float32).reshape(6, 2)
+        assign = np.array([3, 0, 3, 0, 3, 1])  # cluster 2 is empty
         means = cluster_means(points, assign)
-        expected = torch.stack([points[assign == q].mean(0) for q in (0, 1, 3)])
-        self.assertTrue(torch.allclose(means, expected))
+        expected = np.stack([points[assign == q].mean(0) for q in (0, 1, 3)])
+        np.testing.assert_allclose(means, expected)
 
     def test_regions_without_their_class_paint_go_to_the_next_class(self):
         probabilities = np.zeros((3, 6, 12, 12), dtype=np.float32)

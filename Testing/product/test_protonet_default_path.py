@@ -20,7 +20,7 @@ from Testing.fixtures import ring_volume, support_from, tiny_network
 
 
 class CountingNetwork:
-    """Wraps an embedding network and counts the slabs it embeds."""
+    """Wraps an embedding network (a features.SlabEmbedder) and counts the slabs it embeds."""
 
     def __init__(self, network):
         self.network, self.slabs = network, 0
@@ -28,9 +28,9 @@ class CountingNetwork:
     def __getattr__(self, name):
         return getattr(self.network, name)
 
-    def __call__(self, slabs, **options):
+    def embed_slabs(self, slabs, trunk_scale):
         self.slabs += int(slabs.shape[0])
-        return self.network(slabs, **options)
+        return self.network.embed_slabs(slabs, trunk_scale)
 
 
 class DefaultPathRunsProtoNetTest(unittest.TestCase):
@@ -40,13 +40,10 @@ class DefaultPathRunsProtoNetTest(unittest.TestCase):
         cls.support = support_from(cls.volume, cls.classes, [7, 12, 16])
 
     def session(self, **options) -> tuple[StudySession, CountingNetwork]:
-        network = CountingNetwork(tiny_network())
-        session = StudySession(device="cpu", **options)
-        session._prior_arguments = (None, "cpu", None)
-        from SPECTFewShotLib.classification.prior_session import FewShotSession
+        from SPECTFewShotLib.protonet.embedding import TorchSlabEmbedder
 
-        session._prior = FewShotSession(device="cpu", network=tiny_network())
-        session._prior.network = network
+        network = CountingNetwork(TorchSlabEmbedder(tiny_network()))
+        session = StudySession(device="cpu", network=network, **options)
         return session, network
 
     def test_the_default_path_embeds_the_volume_and_reads_the_prototypes(self):

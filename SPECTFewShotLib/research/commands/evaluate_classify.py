@@ -103,7 +103,10 @@ def run(args: argparse.Namespace) -> int:
     print(calibration)
     patch_lines = []
     if args.patch_episodes > 0 and studies and not args.conditions:
-        for result in run_patch_protocol(session.prior.network, studies, episodes=args.patch_episodes):
+        from SPECTFewShotLib.protonet.model_store import load_embedding
+
+        network, _ = load_embedding(args.model, "cpu")  # the patch protocol runs the torch network itself
+        for result in run_patch_protocol(network, studies, episodes=args.patch_episodes):
             classes = ", ".join(f"{name} {value:.1%}" for name, value in result.per_class.items())
             patch_lines.append(f"- {result.setting}: 3-way {result.shots}-shot, {result.queries_per_class} queries "
                                f"per class, {result.episodes} episodes: accuracy **{result.accuracy:.2%}** ({classes})")

@@ -94,6 +94,7 @@ def run_patch_protocol(network: DenseEmbedding, studies: Sequence[CachedStudy], 
     metric, temperature = network.config.metric, network.temperature
     if metric == "cosine":
         pool = torch.nn.functional.normalize(pool, dim=1)
+    pool = pool.detach().numpy()
     results = []
     for setting in SETTINGS:
         for k in shots:
@@ -110,11 +111,11 @@ def run_patch_protocol(network: DenseEmbedding, studies: Sequence[CachedStudy], 
                     support.append(drawn[:k])
                     query.append(drawn[k:])
                 support_index, query_index = np.concatenate(support), np.concatenate(query)
-                prototypes = build_prototypes(pool[support_index], torch.from_numpy(classes[support_index]),
+                prototypes = build_prototypes(pool[support_index], classes[support_index],
                                               len(PATCH_CLASSES), max_per_class=1)  # one per class, as the paper
                 predicted = class_probabilities(pool[query_index], prototypes, temperature, metric).argmax(0)
                 truth = classes[query_index]
-                np.add.at(correct, truth, predicted.numpy() == truth)
+                np.add.at(correct, truth, predicted == truth)
                 np.add.at(total, truth, 1)
             per_class = {name: float(correct[c] / total[c]) for c, name in enumerate(PATCH_CLASSES)}
             results.append(PatchProtocolResult(setting, k, episodes, queries, float(correct.sum() / total.sum()),

@@ -21,10 +21,14 @@ import torch
 
 from SPECTFewShotLib.protonet.embedding import DenseEmbedding, EmbeddingConfig, trunk_scale_for
 from SPECTFewShotLib.protonet.normalization import normalize_counts
-from SPECTFewShotLib.protonet.prototypes import build_prototypes, class_log_probabilities, prototype_logits
 from SPECTFewShotLib.protonet.support import paint_boundaries
 from SPECTFewShotLib.research.protonet_training.episodes import Episode, phantom_episode, superpixel_episode
 from SPECTFewShotLib.research.protonet_training.phantom_cache import CachedStudy
+from SPECTFewShotLib.research.protonet_training.prototype_loss import (
+    class_log_probabilities,
+    differentiable_prototypes,
+    prototype_logits,
+)
 from SPECTFewShotLib.runtime.progress import CancelToken, ProgressCallback, report
 
 log = logging.getLogger(__name__)
@@ -80,7 +84,7 @@ def episode_loss(embeddings: torch.Tensor, episode: Episode, temperature: torch.
     query = torch.from_numpy(episode.query.reshape(-1))
     painted = support >= 0
     boundary = torch.from_numpy(paint_boundaries(episode.support).reshape(-1))[painted]
-    prototypes = build_prototypes(flat[painted], support[painted], episode.n_classes, boundary)
+    prototypes = differentiable_prototypes(flat[painted], support[painted], episode.n_classes, boundary)
     scored = query >= 0
     targets = query[scored]
     log_probabilities = class_log_probabilities(prototype_logits(flat[scored], prototypes, temperature, metric),
