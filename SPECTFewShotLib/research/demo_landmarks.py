@@ -4,8 +4,8 @@ The template is the simulated phantom (for a CZT camera, like the bundled study)
 with its LV landmarks annotated in our convention (the definitions applied to its exact LV wall, which is its
 myocardium segmentation too). The staged localiser carries every template landmark in the LV frame; with the
 study's classified myocardium and the template's wall, the frames are the two walls' own, so the template's
-annotation lands where it says on the study's wall (another convention is followed: `other_convention`). When
-the study's LV-wall mask is given, the reference
+annotation lands where it says on the study's wall (a template annotated in another convention,
+`endocardial_convention`, is followed). When the study's LV-wall mask is given, the reference
 landmarks derived from it (`cardiac_landmarks`) are written next to the placed ones with the distance between,
 and the long axis is written as a line markup.
 """
@@ -19,6 +19,7 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
+from SPECTFewShotLib.cardiac_landmarks import LVGeometry
 from SPECTFewShotLib.io.markups_io import Landmark, write_landmarks
 from SPECTFewShotLib.vocabulary import LV_LANDMARK_NAMES
 from SPECTFewShotLib.volume import Volume
@@ -51,16 +52,30 @@ def demo_template(seed: int = DEMO_TEMPLATE_SEED) -> tuple[Volume, list[Landmark
     return _demo_study(seed).image, [lm for lm in landmarks if lm.label in LV_LANDMARK_NAMES]
 
 
-def other_convention(landmarks: Sequence[Landmark], apex_beyond_mm: float = 8.0, base_short_mm: float = 6.0
-                     ) -> list[Landmark]:
-    """The landmarks annotated another way: the apex `apex_beyond_mm` beyond the wall along the long axis (an
-    epicardial tip), the base `base_short_mm` towards the apex."""
-    by_label = {lm.label: np.asarray(lm.position_lps, dtype=float) for lm in landmarks}
-    toward_apex = by_label["LV_apex"] - by_label["LV_base"]
-    toward_apex /= np.linalg.norm(toward_apex)
-    moved = {"LV_apex": by_label["LV_apex"] + apex_beyond_mm * toward_apex,
-             "LV_base": by_label["LV_base"] + base_short_mm * toward_apex}
-    return [Landmark(lm.label, tuple(float(v) for v in moved.get(lm.label, by_label[lm.label]))) for lm in landmarks]
+def endocardial_convention(mask: Volume, geometry: Optional[LVGeometry] = None) -> list[Landmark]:
+    """LV_center, LV_apex and LV_base annotated on an LV-wall mask in another convention than ours (the demo's
+    template and its truth): the apex where the cavity begins on the long axis (walking from our epicardial apex
+    towards the base, the first point past the wall: the endocardial apex; the epicardial one when no cavity begins
+    within the apical half), the base at the centre of the basal ring (the wall's last `SLAB_MM` towards the
+    base, not moved to the valve plane), the centre halfway between them."""
+    from SPECTFewShotLib.cardiac_landmarks import SLAB_MM, lv_geometry, wall_points_lps
+
+    points = wall_points_lps(mask)
+    geometry = lv_geometry(points, min(mask.spacing))
+    length = float(np.linalg.norm(geometry.base - geometry.apex))
+    apex, entered = geometry.apex, False
+    for depth in np.arange(0.0, length / 2, 0.5):
+        point = geometry.apex + depth * geometry.axis
+        i, j, k = np.round(mask.lps_to_index(point)).astype(int)
+        in_wall = bool(mask.array[k, j, i])
+        if entered and not in_wall:
+            apex = point
+            break
+        entered = entered or in_wall
+    along = (points - geometry.center) @ geometry.axis
+    ring = points[along >= along.max() - SLAB_MM].mean(axis=0)
+    positions = {"LV_center": (apex + ring) / 2, "LV_apex": apex, "LV_base": ring}
+    return [Landmark(label, tuple(float(v) for v in positions[label])) for label in LV_LANDMARK_NAMES]
 
 
 def place_demo_landmarks(volume: Volume, out_dir: str | os.PathLike, reference_mask: Optional[Volume] = None,

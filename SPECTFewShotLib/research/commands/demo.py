@@ -28,7 +28,7 @@ from SPECTFewShotLib.commands.info import format_info
 from SPECTFewShotLib.io.segmentation_io import Segmentation, read_segmentation, segments_for, write_segmentation
 from SPECTFewShotLib.io.volume_io import read_volume, require_counts, write_volume
 from SPECTFewShotLib.io.volume_stats import describe
-from SPECTFewShotLib.resources import sample_study
+from SPECTFewShotLib.resources import SAMPLE_DIR, sample_study, template_study
 from SPECTFewShotLib.volume import Volume
 
 # The landmarks step writes its template (a phantom with its LV landmarks) beside the results, so that the command
@@ -36,6 +36,9 @@ from SPECTFewShotLib.volume import Volume
 TEMPLATE_FILE = "template.nrrd"
 TEMPLATE_LANDMARKS = "template_landmarks.mrk.json"
 TEMPLATE_MYOCARDIUM = "template_myocardium.seg.nrrd"
+# The rigid motion of the copy the demo places a template in another convention in (as the self-test's).
+CONVENTION_ROTATION_AXIS, CONVENTION_ROTATION_DEGREES = (1.0, 1.0, 1.0), 20.0
+CONVENTION_SHIFT_MM = np.array([12.0, -8.0, 16.0])
 
 
 @dataclass
@@ -194,7 +197,7 @@ def landmarks_step(context: DemoContext) -> None:
               for lm in counts_only if lm.label in truth]
     print(f"  for comparison, the LV frame from the counts alone: {', '.join(errors)} from the reference")
     context.results["landmarks"] = read_landmarks(out / "landmarks.mrk.json")  # as written, as the chain reads them
-    print(_convention_followed(volume, classified, template, template_wall, template_landmarks, placed))
+    _convention_followed(volume, classified, mask)
     print(f"wrote {written[0]}, {written[1].name} and {written[2].name} (the template: `spectfewshot localize "
           "--template ... --template-landmarks ... --template-segmentation ...` with these three files gives these "
           "landmarks; for your own study take Resources/SampleData/physionet-mps/patient003_*)")
@@ -212,22 +215,63 @@ def landmarks_step(context: DemoContext) -> None:
     print(f"wrote {path}")
 
 
-def _convention_followed(volume: Volume, myocardium: Volume, template: Volume, template_wall: Volume,
-                         template_landmarks: list, placed: list) -> str:
-    """One line showing that a template annotated another way (apex 8 mm beyond the wall, base 6 mm towards the
-    apex: research.demo_landmarks.other_convention) is followed: where its apex and base land along the placed
-    long axis, relative to our convention's."""
+def _convention_followed(volume: Volume, myocardium: Volume, mask: Volume) -> None:
+    """Print where the points of a template annotated in another convention land (apex at the endocardial
+    apex, base at the basal ring's centre, centre halfway: research.demo_landmarks.endocardial_convention, made on
+    the fly from an LV-wall mask): each placed point's distance to that convention's point on the target, next to
+    its distance to our definition's (cardiac_landmarks). Two templates: this study itself placed in a copy of it
+    turned and shifted (the frames from its mask and the mask moved with the copy; the target's points are the
+    template's moved), and the bundled patient003 placed in this study (the frames from this study's classified wall
+    and patient003's mask; the target's points from this study's mask)."""
+    from SPECTFewShotLib.cardiac_landmarks import lv_geometry, wall_points_lps
+    from SPECTFewShotLib.cardiac_views.rotations import axis_rotation
     from SPECTFewShotLib.landmarks.staged import Localizer
-    from SPECTFewShotLib.research.demo_landmarks import other_convention
+    from SPECTFewShotLib.research.demo_landmarks import endocardial_convention
 
-    theirs = Localizer().place(volume, [(template, other_convention(template_landmarks))], myocardium=myocardium,
+    def distances(placed: list, theirs: list, ours: list) -> str:
+        by_label = {lm.label: np.asarray(lm.position_lps) for lm in placed}
+        return ", ".join(f"{t.label} {np.linalg.norm(by_label[t.label] - t.position_lps):.1f} mm "
+                         f"({np.linalg.norm(by_label[t.label] - o.position_lps):.1f})" for t, o in zip(theirs, ours))
+
+    def conventions(wall: Volume) -> tuple[list, list]:
+        geometry = lv_geometry(wall_points_lps(wall), min(wall.spacing))
+        return endocardial_convention(wall, geometry), geometry.landmarks()
+
+    mine, ours = conventions(mask)
+    rotation = axis_rotation(CONVENTION_ROTATION_AXIS, CONVENTION_ROTATION_DEGREES)
+    centre = volume.index_to_lps((np.asarray(volume.size, dtype=float) - 1) / 2)
+
+    def move(point: object) -> tuple:
+        return tuple(rotation @ (np.asarray(point, dtype=float) - centre) + centre + CONVENTION_SHIFT_MM)
+
+    print("  a template in another convention (apex where the cavity begins on the long axis, base at the basal "
+          "ring's centre short of the valve plane, centre halfway), annotated on the fly from an LV-wall mask; each "
+          "placed point's distance to that convention's point on the target (in brackets: to our definition's):")
+    moved = Volume(volume.array, volume.spacing, move(volume.origin),
+                   tuple((rotation @ volume.direction_matrix).ravel()))
+    itself = Localizer().place(moved, [(volume, mine)], myocardium=moved.with_array(mask.array),
+                               template_myocardia=[mask]).landmarks
+    print(f"    this study as the template, placed in a copy of it turned {CONVENTION_ROTATION_DEGREES:.0f} deg and "
+          f"shifted {np.linalg.norm(CONVENTION_SHIFT_MM):.0f} mm (LV frames from the two walls): "
+          + distances(itself, [type(lm)(lm.label, move(lm.position_lps)) for lm in mine],
+                      [type(lm)(lm.label, move(lm.position_lps)) for lm in ours]))
+    image_path, mask_path = template_study()[0], SAMPLE_DIR / "patient003_mask.nii.gz"
+    template = require_counts(read_volume(image_path), image_path.name)
+    template_wall = template.with_array((read_segmentation(mask_path).labels.array > 0).astype(np.uint8))
+    template_points, template_ours = conventions(template_wall)
+    placed = Localizer().place(volume, [(template, template_points)], myocardium=myocardium,
                                template_myocardia=[template_wall]).landmarks
-    ours = {lm.label: np.asarray(lm.position_lps) for lm in placed}
-    toward_apex = (ours["LV_apex"] - ours["LV_base"]) / np.linalg.norm(ours["LV_apex"] - ours["LV_base"])
-    shift = {lm.label: float((np.asarray(lm.position_lps) - ours[lm.label]) @ toward_apex) for lm in theirs}
-    return (f"  a template annotated another way (apex 8 mm beyond the wall, base 6 mm towards the apex) is followed: "
-            f"its apex lands {shift['LV_apex']:.1f} mm beyond ours, its base {shift['LV_base']:.1f} mm towards the "
-            "apex (per the template's LV length)")
+    print("    patient003 as the template (LV frames from this study's classified wall and patient003's mask; the "
+          "target's points from this study's mask): " + distances(placed, mine, ours))
+
+    def apical_wall(points: list, defined: list) -> float:
+        (theirs,), (own,) = ([lm.position_lps for lm in group if lm.label == "LV_apex"] for group in (points, defined))
+        return float(np.linalg.norm(np.subtract(theirs, own)))
+
+    print(f"    (the masks draw the apical wall {apical_wall(mine, ours):.0f} mm (this study) and "
+          f"{apical_wall(template_points, template_ours):.0f} mm (patient003) thick on the long axis: a carried apex "
+          "lands at the template's depth in proportion to the LV, not where this mask's cavity begins, and so does "
+          "the centre, halfway to it)")
 
 
 def views_step(context: DemoContext) -> None:
