@@ -293,6 +293,20 @@ class LocalizeTest(PanelTestCase):
         self.assertEqual(template_walls, [None])
         self.assertIn("LV frame from the counts", status)
 
+    def test_a_classified_wall_that_is_no_lv_is_not_used_and_the_user_is_told(self):
+        blob = np.zeros(self.lv.wall.shape, np.int32)
+        blob[2:12, 2:12, 2:12] = 3  # solid, in a corner: no wall around a cavity
+        self.parameters.outputSegmentation = mrml.segmentation_to_node(
+            Segmentation(self.lv.image.with_array(blob), segments_for([3], {3: "LV_myocardium"})), self.scene, "blob")
+        status = self.localize()
+        self.assertTrue(status.startswith(f"Placed {len(self.lv.landmarks)} landmarks (LV frame from the counts)"),
+                        status)
+        self.assertIn("the myocardium given was not used for the LV frame", status)
+        # the console API says the same from its last placement
+        self.logic.localize(self.volume_node, self.volume_node, self.parameters.templateLandmarks,
+                            segmentationNode=self.parameters.outputSegmentation)
+        self.assertEqual(self.logic.landmark_status(self.logic.last_placement), status)
+
     def test_the_status_names_the_points_to_check(self):
         from SPECTFewShotLib.landmarks.fusion import LOW_CONFIDENCE, low_confidence_labels
         from SPECTFewShotLib.landmarks.staged import Placement
