@@ -36,6 +36,7 @@ from ..protonet.support import PaintedSupport, check_support, paint_boundaries
 from ..protonet.support import class_index_map as _class_index_map
 from ..protonet.support import painted_voxels as _painted_voxels
 from ..runtime.progress import CancelToken, ProgressCallback, report
+from ..runtime.threads import one_blas_thread
 from ..volume import Volume
 from .result import ClassificationResult
 
@@ -168,12 +169,13 @@ class FewShotSession:
         network sees in the volume, reduced, without any paint."""
         assert self._features is not None and self._grid is not None
         features = self._features
-        sample = features[:, :: max(1, features.shape[1] // 20_000)]
-        mean = sample.mean(1, keepdims=True)
-        centred = sample - mean
-        _, vectors = np.linalg.eigh(centred @ centred.T)  # ascending eigenvalues of the D x D covariance
-        leading = np.ascontiguousarray(vectors[:, -count:][:, ::-1].T, dtype=np.float32)
-        components = (leading @ features - leading @ mean).reshape(count, *self._grid.cells)
+        with one_blas_thread():
+            sample = features[:, :: max(1, features.shape[1] // 20_000)]
+            mean = sample.mean(1, keepdims=True)
+            centred = sample - mean
+            _, vectors = np.linalg.eigh(centred @ centred.T)  # ascending eigenvalues of the D x D covariance
+            leading = np.ascontiguousarray(vectors[:, -count:][:, ::-1].T, dtype=np.float32)
+            components = (leading @ features - leading @ mean).reshape(count, *self._grid.cells)
         return np.ascontiguousarray(self._grid.to_voxels(components), dtype=np.float32)
 
     def probabilities_at(self, prototypes: Prototypes, voxels: np.ndarray) -> np.ndarray:

@@ -58,19 +58,30 @@ class FeatureGrid:
         kc, jc, ic = self.cells
         return padded.reshape(kc, s, jc, s, ic, s).mean(axis=(1, 3, 5), dtype=np.float32)
 
-    def to_voxels(self, values: np.ndarray) -> np.ndarray:
+    def to_voxels(self, values: np.ndarray, workers: int = 2) -> np.ndarray:
         """Per-cell values [C, k', j', i'] (float32) interpolated trilinearly to the voxel grid [C, k, j, i] as one
         contiguous array (`values` itself on a voxel grid): torch's interpolate(mode="trilinear",
-        align_corners=False) on the padded volume, cut to the volume's shape, by one linear pass per axis."""
+        align_corners=False) on the padded volume, cut to the volume's shape, by one linear pass per axis; channels
+        shared among `workers` Python threads."""
         if self.stride == 1:
             return values
-        out = np.asarray(values, dtype=np.float32)
-        for axis in range(1, 4):
-            out = _upsample_axis(out, axis, self.stride)
+        values = np.asarray(values, dtype=np.float32)
         k, j, i = self.shape
-        if out.shape[1:] != (k, j, i):
-            out = out[:, :k, :j, :i]
-        return np.ascontiguousarray(out)
+        out = np.empty((values.shape[0], k, j, i), dtype=np.float32)
+
+        def channel(c: int) -> None:
+            upsampled = values[c]
+            for axis in (2, 1, 0):  # the outermost axis last: its phases are written in contiguous slabs
+                upsampled = _upsample_axis(upsampled, axis, self.stride)
+            out[c] = upsampled[:k, :j, :i]
+
+        if workers <= 1 or values.shape[0] == 1:
+            for c in range(values.shape[0]):
+                channel(c)
+        else:
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                list(pool.map(channel, range(values.shape[0])))
+        return out
 
     def voxel_labels(self, probabilities: np.ndarray, cell_labels: np.ndarray) -> np.ndarray:
         """The argmax of the trilinearly interpolated cell probabilities [C, k', j', i'] at every voxel [k, j, i]
@@ -154,21 +165,29 @@ def _neighbours_extreme(values: np.ndarray, axis: int, extreme: np.ufunc) -> np.
 def _upsample_axis(values: np.ndarray, axis: int, stride: int) -> np.ndarray:
     """Linear interpolation of `values` to `stride` times as many samples along `axis` (align_corners=False: output
     sample o sits at (o + 0.5) / stride - 0.5 input samples, clamped to the first and last input sample)."""
-    n = values.shape[axis]
-    edged = np.concatenate([values.take([0], axis), values, values.take([n - 1], axis)], axis=axis)
+
+    def along(array: np.ndarray, part: slice) -> np.ndarray:
+        index = [slice(None)] * array.ndim
+        index[axis] = part
+        return array[tuple(index)]
+
     shape = list(values.shape)
-    shape[axis] = n * stride
+    shape[axis] *= stride
     out = np.empty(shape, dtype=np.float32)
+    one = np.float32(1.0)
     for phase in range(stride):
         offset = (phase + 0.5) / stride - 0.5  # in (-0.5, 0.5): between input samples m - 1 and m, or m and m + 1
-        low = 0 if offset < 0 else 1  # index of sample m - 1 or m in `edged`
-        fraction = np.float32(offset + 1.0 if offset < 0 else offset)
-        below = edged.take(np.arange(low, low + n), axis)
-        above = edged.take(np.arange(low + 1, low + 1 + n), axis)
-        target = [slice(None)] * values.ndim
-        target[axis] = slice(phase, None, stride)
-        np.multiply(below, np.float32(1.0) - fraction, out=out[tuple(target)])
-        out[tuple(target)] += above * fraction
+        target = along(out, slice(phase, None, stride))
+        if offset < 0:  # (1 - f) * a[m - 1] + f * a[m], a[-1] taken as a[0]
+            weight = np.float32(offset + 1.0)
+            np.multiply(values, weight, out=target)
+            along(target, slice(1, None))[...] += along(values, slice(None, -1)) * (one - weight)
+            along(target, slice(0, 1))[...] += along(values, slice(0, 1)) * (one - weight)
+        else:  # (1 - f) * a[m] + f * a[m + 1], a[n] taken as a[n - 1]
+            weight = np.float32(offset)
+            np.multiply(values, one - weight, out=target)
+            along(target, slice(None, -1))[...] += along(values, slice(1, None)) * weight
+            along(target, slice(-1, None))[...] += along(values, slice(-1, None)) * weight
     return out
 
 

@@ -24,6 +24,8 @@ from typing import Any, Optional
 
 import numpy as np
 
+from ..runtime.threads import one_blas_thread
+
 MAX_PROTOTYPES_PER_CLASS = 12
 VOXELS_PER_PROTOTYPE = 150  # a class gets one more prototype per this many painted voxels, up to the maximum
 MAX_BOUNDARY_PROTOTYPES = 3
@@ -97,8 +99,13 @@ def prototype_members(painted: np.ndarray, classes: np.ndarray, n_classes: int,
     """Which painted embeddings [n, D] (with class indices [n], 0..n_classes-1, each present) make up each
     prototype; `boundary` [n] (bool) marks painted voxels next to another painted class
     (support.paint_boundaries)."""
-    painted = np.asarray(painted, dtype=np.float32)
-    classes = np.asarray(classes)
+    with one_blas_thread():  # hundreds of small products: single-threaded BLAS, one class after another
+        return _prototype_members(np.asarray(painted, dtype=np.float32), np.asarray(classes), n_classes, boundary,
+                                  max_per_class, voxels_per_prototype)
+
+
+def _prototype_members(painted: np.ndarray, classes: np.ndarray, n_classes: int, boundary: Optional[np.ndarray],
+                       max_per_class: int, voxels_per_prototype: int) -> PrototypeMembers:
     rows, prototype, class_of = [], [], []
 
     def add(members: np.ndarray, assign: np.ndarray, c: int) -> None:
@@ -191,7 +198,8 @@ def class_probabilities(features: np.ndarray, prototypes: Prototypes, temperatur
 def column_probabilities(columns: np.ndarray, prototypes: Prototypes, temperature: float,
                          metric: str = "euclidean", workers: int = 1) -> np.ndarray:
     """Class probabilities [C, N] (float32) of every column of `columns` [D, N] (the session's channels-first
-    embeddings), block by block, blocks shared among `workers` Python threads (numpy releases the GIL).
+    embeddings), block by block, blocks shared among `workers` Python threads (numpy releases the GIL), BLAS
+    single-threaded (one_blas_thread).
 
     Columns keep every step contiguous along the voxels: the maximum over the prototypes, the exponential and the
     sum per class all run over whole rows.
@@ -213,10 +221,11 @@ def column_probabilities(columns: np.ndarray, prototypes: Prototypes, temperatur
         mixture /= mixture.sum(0, keepdims=True)
         out[:, start:start + CHUNK] = mixture
 
-    if workers <= 1 or n <= CHUNK:
-        for start in range(0, n, CHUNK):
-            block(start)
-    else:
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            list(pool.map(block, range(0, n, CHUNK)))
+    with one_blas_thread():
+        if workers <= 1 or n <= CHUNK:
+            for start in range(0, n, CHUNK):
+                block(start)
+        else:
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                list(pool.map(block, range(0, n, CHUNK)))
     return out

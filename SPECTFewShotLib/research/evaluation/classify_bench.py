@@ -6,9 +6,13 @@ native allocations, unlike tracemalloc), polled every 10 ms while it runs. (The 
 would not do: it starts from the parent's resident set at the fork.) Times are medians over repeats.
 
 Steps: "features" (StudySession.set_volume), "reclassify" (set_support with a changed support + predict with all
-stages, from cached features), "reclassify learner" (the same without the graph cut), "classify process" (the
-whole `spectfewshot classify` command: start, read, classify, write),
-"GrowCut" (vtkImageGrowCutSegment on the whole volume) and "GrowCut process" (start, read, grow, write).
+stages, from cached features), "reclassify learner" (the same without the graph cut), "GrowCut"
+(vtkImageGrowCutSegment on the whole volume); then whole processes, one of each in turn per repeat (so a change in
+the machine's load touches them alike): "classify process" (the whole `spectfewshot classify` command: start, read,
+classify, write; the network by ONNX Runtime where installed), "classify process (torch)" (`--runtime torch`),
+"classify --without-protonet process", "GrowCut process" (start, read, grow, write); and the imports ("import X":
+`python -c "import X"`, next to "python start": `python -c pass`). Processes report their CPU seconds (user + system,
+from wait4) beside their wall time: on a shared machine the CPU time moves less with the load.
 
 Run as a module, this file is the child: `python -m SPECTFewShotLib.research.evaluation.classify_bench STEP VOLUME
 SUPPORT OTHER_SUPPORT OUTPUT REPEATS RESULT.json`, writing {"seconds": [...]} to RESULT.json.
@@ -20,13 +24,16 @@ import json
 import os
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
-STEPS = ("features", "reclassify", "reclassify learner", "classify process", "GrowCut", "GrowCut process")
+STEPS = ("features", "reclassify", "reclassify learner", "GrowCut")
+CLASSIFY_PROCESSES = {"classify process": [], "classify process (torch)": ["--runtime", "torch"],
+                      "classify --without-protonet process": ["--without-protonet"]}
+IMPORTS = ("onnxruntime", "torch", "sklearn.ensemble", "scipy.ndimage", "SimpleITK")
 
 
 @dataclass(frozen=True)
@@ -36,6 +43,7 @@ class StepTiming:
     step: str
     seconds: list
     max_rss_mb: float
+    cpu_seconds: list = field(default_factory=list)  # user + system time of each process (process steps)
 
     @property
     def median(self) -> float:
@@ -58,15 +66,16 @@ def _high_water_mb(pid: int) -> float:
     return 0.0
 
 
-def _spawn_measured(argv: Sequence[str], env: dict, log: Path) -> tuple[float, float]:
-    """Run a child (output to `log`); its wall time and its own peak resident memory in MB (polled)."""
+def _spawn_measured(argv: Sequence[str], env: dict, log: Path) -> tuple[float, float, float]:
+    """Run a child (output to `log`); its wall time, its own peak resident memory in MB (polled) and its CPU
+    seconds (user + system)."""
     started = time.perf_counter()
     actions = [(os.POSIX_SPAWN_OPEN, 1, str(log), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644),
                (os.POSIX_SPAWN_DUP2, 1, 2)]
     pid = os.posix_spawn(argv[0], list(argv), env, file_actions=actions)
     peak = 0.0
     while True:
-        done, status = os.waitpid(pid, os.WNOHANG)
+        done, status, usage = os.wait4(pid, os.WNOHANG)
         if done:
             break
         peak = max(peak, _high_water_mb(pid))
@@ -75,7 +84,7 @@ def _spawn_measured(argv: Sequence[str], env: dict, log: Path) -> tuple[float, f
     if os.waitstatus_to_exitcode(status) != 0:
         lines = log.read_text(errors="replace").strip().splitlines() if log.exists() else []
         raise RuntimeError(f"benchmark child {Path(argv[0]).name} {argv[1:4]} failed: {lines[-1] if lines else status}")
-    return wall, peak
+    return wall, peak, usage.ru_utime + usage.ru_stime
 
 
 def run_benchmark(volume_path: Path, support_path: Path, other_support_path: Path, work_dir: Path,
@@ -89,24 +98,24 @@ def run_benchmark(volume_path: Path, support_path: Path, other_support_path: Pat
     log, result = work_dir / "child.log", work_dir / "child.json"
     inputs = [str(volume_path), str(support_path), str(other_support_path)]
     results = []
-    for step in ("features", "reclassify", "reclassify learner", "GrowCut"):
-        _, rss = _spawn_measured([python, "-m", __name__, step, *inputs, str(work_dir / "out.seg.nrrd"),
-                                  str(repeats), str(result)], env, log)
+    for step in STEPS:
+        _, rss, _ = _spawn_measured([python, "-m", __name__, step, *inputs, str(work_dir / "out.seg.nrrd"),
+                                     str(repeats), str(result)], env, log)
         results.append(StepTiming(step, json.loads(result.read_text(encoding="utf-8"))["seconds"], rss))
     cli = str(Path(python).with_name("spectfewshot"))
-    whole, whole_rss, grow, grow_rss = [], 0.0, [], 0.0
+    commands = {name: [cli, "classify", str(volume_path), "--support", str(support_path), "-o",
+                       str(work_dir / "classified.seg.nrrd"), *options] + (["--model", model] if model else [])
+                for name, options in CLASSIFY_PROCESSES.items()}
+    commands["GrowCut process"] = [python, "-m", __name__, "GrowCut process", *inputs,
+                                   str(work_dir / "growcut.seg.nrrd"), "1", str(result)]
+    commands["python start"] = [python, "-c", "pass"]
+    commands.update({f"import {name}": [python, "-c", f"import {name}"] for name in IMPORTS})
+    measured: dict[str, list] = {name: [] for name in commands}
     for _ in range(repeats):
-        argv = [cli, "classify", str(volume_path), "--support", str(support_path), "-o",
-                str(work_dir / "protonet.seg.nrrd")] + (["--model", model] if model else [])
-        wall, rss = _spawn_measured(argv, env, log)
-        whole.append(wall)
-        whole_rss = max(whole_rss, rss)
-        wall, rss = _spawn_measured([python, "-m", __name__, "GrowCut process", *inputs,
-                                     str(work_dir / "growcut.seg.nrrd"), "1", str(result)], env, log)
-        grow.append(wall)
-        grow_rss = max(grow_rss, rss)
-    results.append(StepTiming("classify process", whole, whole_rss))
-    results.append(StepTiming("GrowCut process", grow, grow_rss))
+        for name, argv in commands.items():
+            measured[name].append(_spawn_measured(argv, env, log))
+    for name, runs in measured.items():
+        results.append(StepTiming(name, [r[0] for r in runs], max(r[1] for r in runs), [r[2] for r in runs]))
     return results
 
 
@@ -119,12 +128,9 @@ def _child(step: str, volume_path: str, support_path: str, other_path: str, outp
     support = read_segmentation(support_path)
     seconds = []
     if step in ("features", "reclassify", "reclassify learner"):
-        import torch
-
         from SPECTFewShotLib.classification.session import StudySession
 
         threads = int(os.environ.get("SPECTFEWSHOT_BENCH_THREADS", "2"))
-        torch.set_num_threads(threads)
         session = StudySession(os.environ.get("SPECTFEWSHOT_BENCH_MODEL"), "cpu", workers=threads,
                                stages="learner" if step == "reclassify learner" else "full")
         session.set_volume(volume)  # warm-up (first-call allocations), not timed for "features"
