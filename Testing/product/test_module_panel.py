@@ -241,6 +241,27 @@ class ViewsTest(PanelTestCase):
         self.assertEqual(views.updates, updates + 3)
         self.assertEqual(presented, [True, False, False, False])  # the layout and the polar-map zoom are kept
 
+    def test_a_flagged_apex_the_axis_rests_on_is_named_until_the_axis_end_is_moved(self):
+        from SPECTFewShotLib.cardiac_views.frame import flagged_points_warning
+        from SPECTFewShotLib.landmarks.fusion import LOW_CONFIDENCE
+        from SPECTFewShotLib.slicer_app.panel import views_status
+
+        landmarks = [type(lm)(lm.label, lm.position_lps, LOW_CONFIDENCE / 2 if lm.label == "LV_apex" else 0.9)
+                     for lm in self.lv.landmarks]
+        self.parameters.outputLandmarks = mrml.landmarks_to_node(landmarks, self.scene, "flagged")
+        views = self.show_views()
+        status = self.shown[-1][0]
+        self.assertIn("septum from the ", status)
+        warning = flagged_points_warning(landmarks, views.result.frame)  # the library's line, as the CLI prints it
+        self.assertIn("LV_apex", warning)
+        self.assertTrue(status.endswith(f"; warning: {warning}"), status)
+        line = views.nodes.axis_line
+        apex = np.asarray(line.GetNthControlPointPositionWorld(1))
+        line.SetNthControlPointPositionWorld(1, *(apex + np.array([6.0, 0.0, 0.0])))  # the user moves the apex end
+        self.assertNotIn("warning", views_status(views.result, landmarks))
+        sure = [type(lm)(lm.label, lm.position_lps, 0.9) for lm in self.lv.landmarks]
+        self.assertNotIn("warning", views_status(views.result, sure))
+
 
 class LocalizeTest(PanelTestCase):
     """Localize takes the study's frame from the output classes unless unticked, the template's from its
@@ -323,30 +344,6 @@ class LocalizeTest(PanelTestCase):
         sure = self.logic.landmark_status(Placement([type(lm)(lm.label, lm.position_lps, 0.9) for lm in doubtful],
                                                     placement.long_axis, placement.frame))
         self.assertIn("no point flagged for checking", sure)
-
-
-class ViewsStatusTest(ViewsTest):
-    def test_a_flagged_apex_the_axis_rests_on_is_named_until_the_axis_end_is_moved(self):
-        from SPECTFewShotLib.landmarks.fusion import LOW_CONFIDENCE
-        from SPECTFewShotLib.slicer_app.panel import views_status
-
-        landmarks = [type(lm)(lm.label, lm.position_lps, LOW_CONFIDENCE / 2 if lm.label == "LV_apex" else 0.9)
-                     for lm in self.lv.landmarks]
-        self.parameters.outputLandmarks = mrml.landmarks_to_node(landmarks, self.scene, "flagged")
-        views = self.show_views()
-        status = self.shown[-1][0]
-        self.assertIn("septum from the ", status)
-        from SPECTFewShotLib.cardiac_views.frame import flagged_points_warning
-
-        warning = flagged_points_warning(landmarks, views.result.frame)  # the library's line, as the CLI prints it
-        self.assertIn("LV_apex", warning)
-        self.assertTrue(status.endswith(f"; warning: {warning}"), status)
-        line = views.nodes.axis_line
-        apex = np.asarray(line.GetNthControlPointPositionWorld(1))
-        line.SetNthControlPointPositionWorld(1, *(apex + np.array([6.0, 0.0, 0.0])))  # the user moves the apex end
-        self.assertNotIn("warning", views_status(views.result, landmarks))
-        sure = [type(lm)(lm.label, lm.position_lps, 0.9) for lm in self.lv.landmarks]
-        self.assertNotIn("warning", views_status(views.result, sure))
 
 
 @unittest.skipIf(slicer is None, "needs slicer-core")
