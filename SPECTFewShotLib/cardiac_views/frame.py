@@ -131,7 +131,8 @@ def orientation_warning(frame: CardiacFrame) -> str | None:
 
 def flagged_points_warning(landmarks: Sequence[Landmark], frame: CardiacFrame) -> str | None:
     """One sentence naming the low-confidence points (landmarks.fusion) the long axis (LV_apex, LV_base) or the
-    septum (the RV insertion points, when they set it) rests on, or None."""
+    septum (the RV insertion points, when they set it) rests on, and, when the septum does, where it came from and
+    what it would come from without them; None when it rests on none. The CLI and the module both print it."""
     from ..landmarks.fusion import is_low_confidence
 
     used = ["LV_apex", "LV_base"] + (list(INSERTION_ANGLES_DEG) if frame.septum_source == SEPTUM_FROM_INSERTIONS
@@ -139,10 +140,13 @@ def flagged_points_warning(landmarks: Sequence[Landmark], frame: CardiacFrame) -
     flagged = [lm.label for lm in landmarks if lm.label in used and is_low_confidence(lm.confidence)]
     if not flagged:
         return None
-    rests = "the long axis" if set(flagged) <= {"LV_apex", "LV_base"} else \
-        "the septum" if not set(flagged) & {"LV_apex", "LV_base"} else "the long axis and the septum"
-    return (f"{rests} rest{'s' if ' and ' not in rests else ''} on points flagged for checking "
-            f"({', '.join(flagged)}): check them before reading the polar map")
+    axis, septum = bool(set(flagged) & {"LV_apex", "LV_base"}), bool(set(flagged) & set(INSERTION_ANGLES_DEG))
+    rests = "the long axis and the septum rest" if axis and septum else \
+        "the long axis rests" if axis else "the septum rests"
+    source = (f"; the septum comes from the {SEPTUM_FROM_INSERTIONS} (without them, from the "
+              f"{SEPTUM_FROM_ANATOMY})") if septum else ""
+    return (f"{rests} on points flagged for checking ({', '.join(flagged)}){source}: check them before reading the "
+            "polar map")
 
 
 def frame_from_landmarks(landmarks: Sequence[Landmark]) -> CardiacFrame:

@@ -16,9 +16,11 @@ the frame found in the counts: farther than `FRAME_AGREEMENT_MM` or `FRAME_AGREE
 and the user is told in one line (`LVFrame.note`, `Placement.warnings`); `Placement.frame.source` says which frame
 was used.
 
-Confidence of a placed landmark: the heart search's margin (how much less LV-like the runner-up place is, 0 when
-they tie) times the fraction of rays from the cavity that meet a wall fitting the LV's ellipsoid, times the
-template frame's. `fusion.LOW_CONFIDENCE` and below is shown to the user as "check this landmark".
+Confidence of a landmark placed from a template: from evidence about that point (landmarks.confidence): how far
+its independent estimates (carried, after the local alignment, through the counts' frames when a frame comes from
+a segmentation, before PRNet) lie from it, how far from the LV's axis it lies, whether a frame comes from the
+counts; below `fusion.LOW_CONFIDENCE` it is shown to the user as "check this landmark". Without a template, the LV
+frame's own (the heart search's margin times the fraction of rays meeting a wall that fits the LV's ellipsoid).
 """
 
 from __future__ import annotations
@@ -35,8 +37,9 @@ from ..io.volume_io import require_counts
 from ..runtime.memory_guard import LOCALIZE_BYTES_PER_VOXEL, require_memory
 from ..runtime.progress import CancelToken, ProgressCallback, report
 from ..volume import Volume
-from .carry import carry_landmarks, convention_warnings, roll_offset, roll_profile
-from .fusion import agreement_confidence, fuse_landmarks, landmark_description
+from .carry import carry_landmarks, convention_warnings, roll_offset, roll_profile, to_frame
+from .confidence import PointEvidence, gather_evidence, point_confidence
+from .fusion import fuse_landmarks, landmark_description
 from .heart_search import find_lv_candidates, smoothed_counts
 from .local_alignment import MAX_CORRECTION_MM, frame_map, refine_map
 from .long_axis import LongAxis, angle_between_deg
@@ -62,6 +65,7 @@ class Placement:
     long_axis: Optional[LongAxis]
     frame: LVFrame
     warnings: list[str] = field(default_factory=list)
+    evidence: Optional[PointEvidence] = None  # what each landmark's confidence came from (one template)
 
 
 def find_lv_frame(volume: Volume, myocardium: Optional[Volume] = None, label: Optional[int] = None,
@@ -135,10 +139,9 @@ def place_landmarks(volume: Volume, template_volume: Volume, template_landmarks:
     """Every template landmark carried into `volume` through the two LV frames (turned about the axis to where the
     counts agree); with `align`, the frame map refined on the counts around the LV (local_alignment), applied when
     a frame comes from the counts (two frames from myocardia are the walls' own and stay); with `refiner`, each
-    point moved by PRNet's feature search (prnet.refine). Confidence: how far the frame's and the alignment's
-    positions agree (`fusion.agreement_confidence`) when a frame comes from the counts; with two myocardia, the
-    frames' own (the counts cannot check where a user's wall ends). With the long axis and warnings. `counts`: the
-    target's smoothed counts when already known."""
+    point moved by PRNet's feature search (prnet.refine). Confidence per point from its evidence (landmarks.
+    confidence, kept in `Placement.evidence`). With the long axis and warnings. `counts`: the target's smoothed
+    counts when already known."""
     counts = smoothed_counts(volume) if counts is None else counts
     target = target_frame or find_lv_frame(volume, myocardium, counts=counts)
     template_counts = smoothed_counts(template_volume)
@@ -150,22 +153,49 @@ def place_landmarks(volume: Volume, template_volume: Volume, template_landmarks:
                           roll_profile(volume, counts, target))
     template_points = np.array([lm.position_lps for lm in template_landmarks], dtype=float)
     positions = np.asarray(carry_landmarks(template, target, template_landmarks, roll))
-    confidences = np.full(len(positions), float(target.confidence * template.confidence))
+    estimates = [positions]  # independent estimates of each point, for its confidence (landmarks.confidence)
     if align and "counts" in (template.source, target.source):  # two myocardia: their frames are the walls' own
         initial = frame_map(template, target, roll)
         correct, correlation = refine_map(volume, counts, target, template_volume, template_counts, initial)
         aligned = correct(initial(template_points))  # the alignment corrects the map it was run on
         disagreement = np.linalg.norm(aligned - positions, axis=1)
         if correlation > 0:
-            confidences = np.asarray(agreement_confidence(disagreement), dtype=float)
+            estimates.append(aligned)
         positions = np.where((disagreement <= MAX_CORRECTION_MM)[:, None], aligned, positions)
+    if "segmentation" in (template.source, target.source):
+        estimates += counts_frames_estimate(volume, counts, template_volume, template_counts, template_landmarks)
     if refiner is not None:
+        estimates.append(positions)
         positions = refiner.refine(template_volume, template_points, volume, positions).points
+    evidence = gather_evidence(positions, estimates, to_frame(template, template_points)[:, :2],
+                               "counts" in (template.source, target.source))
+    confidences = point_confidence(evidence)
     landmarks = [Landmark(landmark.label, tuple(float(v) for v in position), float(confidence),
                           landmark_description(float(confidence)))
                  for landmark, position, confidence in zip(template_landmarks, positions, confidences)]
-    axis_confidence = min(confidence for confidence in confidences) if len(confidences) else None
-    return Placement(landmarks, long_axis_of(landmarks, target, axis_confidence), target, warnings)
+    return Placement(landmarks, long_axis_of(landmarks, target, axis_confidence(landmarks)), target, warnings,
+                     evidence)
+
+
+def axis_confidence(landmarks: Sequence[Landmark]) -> Optional[float]:
+    """The long axis's confidence: the least of its ends' (LV_apex, LV_base; of every landmark when it has
+    neither), None when none has one."""
+    ends = [lm for lm in landmarks if lm.label in ("LV_apex", "LV_base")] or list(landmarks)
+    confidences = [lm.confidence for lm in ends if lm.confidence is not None]
+    return min(confidences) if confidences else None
+
+
+def counts_frames_estimate(volume: Volume, counts: np.ndarray, template_volume: Volume,
+                           template_counts: np.ndarray, template_landmarks: Sequence[Landmark]) -> list[np.ndarray]:
+    """The template's landmarks carried through the LV frames found in the two studies' counts: one more estimate
+    of each point when a frame comes from a segmentation ([] when either study's counts show no LV)."""
+    try:
+        target, template = frame_in_counts(volume, counts), frame_in_counts(template_volume, template_counts)
+    except InputError:
+        return []
+    roll, _ = roll_offset(roll_profile(template_volume, template_counts, template),
+                          roll_profile(volume, counts, target))
+    return [np.asarray(carry_landmarks(template, target, template_landmarks, roll))]
 
 
 def defined_landmarks(frame: LVFrame) -> list[Landmark]:
@@ -245,13 +275,11 @@ class Localizer:
                                               template_myocardium=wall, counts=counts, refiner=refiner))
         if len(placements) == 1:
             only = placements[0]
-            placement = Placement(only.landmarks, only.long_axis, only.frame, unused + only.warnings)
+            placement = Placement(only.landmarks, only.long_axis, only.frame, unused + only.warnings, only.evidence)
         else:
             fused = [_at_most(landmark, placements) for landmark in fuse_landmarks([p.landmarks for p in placements])]
             warnings = unused + [w for p in placements for w in p.warnings]
-            confidences = [lm.confidence for lm in fused if lm.confidence is not None]
-            axis_confidence = min(confidences) if confidences else None
-            placement = Placement(fused, long_axis_of(fused, target, axis_confidence), target, warnings)
+            placement = Placement(fused, long_axis_of(fused, target, axis_confidence(fused)), target, warnings)
         report(progress, 1.0, "landmarks placed", cancel)
         self.last_placement = placement
         return placement

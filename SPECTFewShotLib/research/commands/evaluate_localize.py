@@ -44,6 +44,15 @@ def register(parser: argparse.ArgumentParser) -> None:
                              "without PRNet and the local alignment, frames from the counts and from the "
                              "classifications (target: classify on its wall's quartile slices; template: its "
                              "mask), registration, confidence against error")
+    parser.add_argument("--confidence", action="store_true",
+                        help="instead: landmark confidence against error (research.evaluation.localize_confidence): "
+                             "the error bound fitted on --fit-phantoms validation phantoms, checked on the real "
+                             "pairs of --real and --held-out phantoms, frames from the counts and the "
+                             "classification")
+    parser.add_argument("--fit-phantoms", type=int, default=10,
+                        help="with --confidence: validation-range phantoms the bound is refitted on "
+                             "(default: %(default)s)")
+    parser.add_argument("--output", metavar="FILE.txt", help="with --confidence: also write the report here")
     parser.set_defaults(func=run)
 
 
@@ -70,6 +79,9 @@ def run(args: argparse.Namespace) -> int:
     if args.template_seed >= HELD_OUT_SEED_START:
         raise InputError("--template-seed must be a training-range seed (below 1,000,000)")
     started = time.perf_counter()
+    if args.confidence:
+        _confidence(args, started)
+        return 0
     if args.conventions:
         _conventions(args)
         print(f"evaluation took {time.perf_counter() - started:.0f} s")
@@ -176,6 +188,62 @@ def _write_json(args: argparse.Namespace, model_id: str, seeds: list, results: d
                             for title, methods_results in results.items()}}
     write_text_atomic(args.json, json.dumps(document, indent=1) + "\n")
     print(f"wrote {Path(args.json)}")
+
+
+def _confidence(args: argparse.Namespace, started: float) -> None:
+    """The confidence report: validation phantoms (the fit), held-out phantoms, real pairs (both ways)."""
+    from SPECTFewShotLib.errors import InputError
+    from SPECTFewShotLib.io.atomic import check_writable, write_text_atomic
+    from SPECTFewShotLib.research.commands import provenance_line
+    from SPECTFewShotLib.research.evaluation.localize_cases import phantom_cases, real_pair_cases
+    from SPECTFewShotLib.research.evaluation.localize_confidence import collect, records_json, report
+    from SPECTFewShotLib.research.seeds import held_out_seeds, validation_seeds
+
+    if args.fit_phantoms < 2:
+        raise InputError("--fit-phantoms needs at least 2 phantoms (each is the template of another)")
+    for path in (args.output, args.json):
+        if path:
+            check_writable(path)
+    walls: dict = {}
+
+    def classified(case):
+        if id(case.target_volume) not in walls:
+            walls[id(case.target_volume)] = _classified_wall(case.target_volume, case.target_wall, "slices")
+        return walls[id(case.target_volume)]
+
+    def progress(name: str) -> None:
+        print(f"  placed {name} ({time.perf_counter() - started:.0f} s)", flush=True)
+
+    groups = {}
+    fit_cases = phantom_cases(validation_seeds(args.fit_phantoms))
+    fit_name = f"validation phantoms ({len(fit_cases)} cases, seeds {validation_seeds(1)[0]}+)"
+    groups[fit_name] = collect(fit_name, fit_cases, _next_walls(fit_cases), classified, progress)
+    if args.held_out:
+        cases = phantom_cases(held_out_seeds(args.held_out, args.skip))
+        name = f"held-out phantoms ({len(cases)} cases)"
+        groups[name] = collect(name, cases, _next_walls(cases), classified, progress)
+    real_name = None
+    if args.real:
+        cases = real_pair_cases(args.real)
+        by_target = {case.name.split(" -> ")[1]: case.target_wall for case in cases}
+        real_name = f"real pairs ({len(cases)} cases: {', '.join(c.name for c in cases)})"
+        groups[real_name] = collect(real_name, cases, [by_target[c.name.split(" -> ")[0]] for c in cases],
+                                    classified, progress)
+    text = "\n".join(report(groups, fit_name, real_name))
+    print(text)
+    print(f"evaluation took {time.perf_counter() - started:.0f} s")
+    if args.output:
+        write_text_atomic(args.output, f"{provenance_line()}\n\n{text}\n\nevaluation took "
+                                       f"{time.perf_counter() - started:.0f} s\n")
+        print(f"wrote {args.output}")
+    if args.json:
+        write_text_atomic(args.json, records_json(groups) + "\n")
+        print(f"wrote {args.json}")
+
+
+def _next_walls(cases) -> list:
+    """Each phantom case's template wall: the next case's target wall (phantom_cases' pairing)."""
+    return [cases[(n + 1) % len(cases)].target_wall for n in range(len(cases))]
 
 
 def _conventions(args: argparse.Namespace) -> None:
