@@ -150,11 +150,10 @@ class StudySession:
                 try:
                     study = compute_study_features(volume.array, joint.part(1), cancel)
                 finally:
-                    prior_s = network.result()
+                    prior_s, embedding = network.result()
         else:
             study = compute_study_features(volume.array, progress, cancel)
-            prior_s = 0.0
-        embedding = self.prior.principal_channels(self.embedding_channels) if self.embedding_channels else None
+            prior_s, embedding = 0.0, None
         spacing = _spacing_kji(volume)
         edges = contrast_weights(study.counts, spacing, self.smoothness)
         self._volume, self._study, self._edges, self._support = volume, study, edges, None
@@ -164,11 +163,14 @@ class StudySession:
         self.timings = {"prior_features_s": prior_s, "features_s": time.perf_counter() - started}
         report(progress, 1.0, "features ready", cancel)
 
-    def _embed(self, volume: Volume, progress: Optional[ProgressCallback], cancel: Optional[CancelToken]) -> float:
-        """The ProtoNet embedding of `volume` (the prior's network pass); its seconds."""
+    def _embed(self, volume: Volume, progress: Optional[ProgressCallback], cancel: Optional[CancelToken]
+               ) -> tuple[float, Optional[np.ndarray]]:
+        """The ProtoNet embedding of `volume` (the prior's network pass) and its leading components, beside the
+        filter bank; its seconds and the components (None when the learner reads none)."""
         started = time.perf_counter()
         self.prior.set_volume(volume, progress, cancel)
-        return time.perf_counter() - started
+        embedding = self.prior.principal_channels(self.embedding_channels) if self.embedding_channels else None
+        return time.perf_counter() - started, embedding
 
     def set_support(self, support: Segmentation) -> None:
         """Set the painted support (checked against the volume's grid; at least two painted classes)."""
