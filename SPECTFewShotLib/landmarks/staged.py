@@ -157,11 +157,15 @@ def place_landmarks(volume: Volume, template_volume: Volume, template_landmarks:
     if align and "counts" in (template.source, target.source):  # two myocardia: their frames are the walls' own
         initial = frame_map(template, target, roll)
         correct, correlation = refine_map(volume, counts, target, template_volume, template_counts, initial)
-        aligned = correct(initial(template_points))  # the alignment corrects the map it was run on
-        disagreement = np.linalg.norm(aligned - positions, axis=1)
+        mapped = initial(template_points)
+        aligned = correct(mapped)  # the alignment corrects the map it was run on
+        # how far the alignment moved each point from where the map it corrected put it (not from the carried
+        # position: carry's piecewise axis puts the base up to 20 mm from the affine map's, and a correct
+        # alignment was refused for it, e.g. a template localised in a copy of itself turned by 30 degrees)
+        correction = np.linalg.norm(aligned - mapped, axis=1)
         if correlation > 0:
             estimates.append(aligned)
-        positions = np.where((disagreement <= MAX_CORRECTION_MM)[:, None], aligned, positions)
+        positions = np.where((correction <= MAX_CORRECTION_MM)[:, None], aligned, positions)
     if "segmentation" in (template.source, target.source):
         estimates += counts_frames_estimate(volume, counts, template_volume, template_counts, template_landmarks)
     if refiner is not None:

@@ -14,6 +14,7 @@ from SPECTFewShotLib.io.markups_io import Landmark
 from SPECTFewShotLib.landmarks.carry import (
     ROLL_SEARCH_DEG,
     ROLL_STEP_DEG,
+    SAME_ANATOMY_CORRELATION,
     carry_landmarks,
     convention_warnings,
     from_frame,
@@ -88,7 +89,13 @@ class CarryTest(unittest.TestCase):
             offset, correlation = roll_offset(profile, np.roll(profile, steps, axis=-1))
             self.assertAlmostEqual(offset, steps * ROLL_STEP_DEG, places=6)
             self.assertAlmostEqual(correlation, 1.0, places=6)
-        far, _ = roll_offset(profile, np.roll(profile, 60, axis=-1))  # 120 degrees: beyond the search
+        # Beyond the anatomical window only where the counts agree as a turned copy of the same study does.
+        same, correlation = roll_offset(profile, np.roll(profile, 60, axis=-1))
+        self.assertAlmostEqual(same, 120.0, places=6)
+        self.assertGreaterEqual(correlation, SAME_ANATOMY_CORRELATION)
+        other = np.roll(profile, 60, axis=-1) + rng.random(profile.shape)  # another patient's: within the window
+        far, correlation = roll_offset(profile, other)
+        self.assertLess(correlation, SAME_ANATOMY_CORRELATION)
         self.assertLessEqual(abs(far), ROLL_SEARCH_DEG)
 
     def test_frame_coordinates_round_trip_and_follow_the_lv(self):
