@@ -10,8 +10,9 @@ What runs ("full", the default): the ProtoNet embedding of the volume is compute
 change prototypes are built from the painted voxels and give every voxel its class probabilities, cross-fitted over
 the folds of the paint so that no painted voxel sees prototypes of its own fold (prior_features.py). A forest of
 randomised trees is fitted on the painted voxels and reads, per voxel, the study's filter bank, the embedding's
-EMBEDDING_CHANNELS leading principal components, those prototype probabilities and the distances to the paint (left
-out by slice for the painted voxels); a graph cut makes its answer spatially coherent; each class keeps its regions
+EMBEDDING_CHANNELS leading principal components, those prototype probabilities (of every class but the LV
+myocardium when the segments say which class that is: prior_channels) and the distances to the paint (left out by
+slice for the painted voxels); a graph cut makes its answer spatially coherent; each class keeps its regions
 that touch its paint, and blood pool that the myocardium does not enclose goes to another class (`enclose_cavity`;
 the segments' names or terminology say which class is which, else the paint does: enclosure.py).
 
@@ -344,8 +345,9 @@ class StudySession:
         extra, train_extra = [], []
         if self.prior_features and protonet:
             prior = self.cross_fitted_prior(painted, where)
-            extra.append(prior.voxels())
-            train_extra.append(prior.held_out())
+            keep = prior_channels(self._support)
+            extra.append(prior.voxels()[keep])
+            train_extra.append(prior.held_out()[:, keep])
         learner, use_distances = self._fit(painted, where, where, n_classes, protonet, tuple(train_extra))
         if use_distances:
             extra.append(euclidean_distances(painted, n_classes, _spacing_kji(self._volume)))
@@ -462,6 +464,17 @@ def _connected_to_paint(labels: np.ndarray, probabilities: np.ndarray, painted: 
     if roles is not None:
         labels = drop_unenclosed_blood_pool(scores, painted, *roles, spacing)
     return labels
+
+
+def prior_channels(support: PaintedSupport) -> list[int]:
+    """The classes whose prototype probabilities the learner reads: every class but the LV myocardium when a
+    segment's name or terminology says which class that is, else every class. The prototypes call the wall too
+    wide at its rim, and a learner fitted on strokes (where every prototype is right) learnt to follow that call
+    (docs/decisions.md, "ProtoNet in the default path"); with two classes the other class's channel holds the same
+    information."""
+    tissues = [tissue_of_segment(s.name, s.terminology_entry()) for s in support.segments]
+    keep = [c for c, tissue in enumerate(tissues) if tissue != "LV_myocardium"]
+    return keep if keep else list(range(len(tissues)))
 
 
 def _cavity_classes(support: PaintedSupport) -> Optional[tuple[int, int]]:
