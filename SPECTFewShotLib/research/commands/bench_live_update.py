@@ -104,7 +104,8 @@ def run(args: argparse.Namespace) -> int:
         return statistics.median(step.get(key, 0.0) for step in steps)
 
     print(f"input: the bundled study ({' x '.join(str(s) for s in volume.size)} voxels), painted slices {slices}, "
-          f"strokes on slices {stroke_slices}; {args.threads} torch threads, device {args.device}")
+          f"strokes on slices {stroke_slices}; {args.threads} torch threads (the torch runtime's), device "
+          f"{args.device}, the network run by {logic.study_session().prior.runtime}")
     print(f"first classify (features + prototypes + output): {first:.2f} s "
           f"(features {first_timings.get('features_s', 0.0):.2f} s)")
     print(f"live update after a stroke, median of {len(updates)}: {statistics.median(updates):.3f} s "
