@@ -35,7 +35,7 @@ SURE = 0.8
 # The 90th percentile of the error (mm) given the evidence: intercept + sum of coefficient * evidence, fitted on the
 # 100 points of 10 validation phantoms (seeds 900000-900009, frames from the counts and from the classification;
 # `spectfewshot evaluate localize --confidence`, docs/evaluation/landmarks/localize_confidence.txt).
-BOUND_COEFFICIENTS = {"intercept": -0.21, "spread_mm": 0.89, "lever": 14.83, "counts_frame": 0.79}
+BOUND_COEFFICIENTS = {"intercept": -0.26, "spread_mm": 0.90, "lever": 11.75, "counts_frame": 0.83}
 
 
 @dataclass(frozen=True)
