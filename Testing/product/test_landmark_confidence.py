@@ -7,7 +7,9 @@ import unittest
 from pathlib import Path
 
 import numpy as np
+from scipy import ndimage
 
+from SPECTFewShotLib.cardiac_views.rotations import axis_rotation
 from SPECTFewShotLib.io.markups_io import Landmark, write_landmarks
 from SPECTFewShotLib.landmarks.confidence import (
     FAR_MM,
@@ -22,6 +24,18 @@ from SPECTFewShotLib.landmarks.confidence import (
 from SPECTFewShotLib.landmarks.fusion import LOW_CONFIDENCE, is_low_confidence, low_confidence_labels
 from SPECTFewShotLib.landmarks.staged import Localizer
 from Testing.fixtures import study
+
+
+def turned(volume, degrees, axis=(1.0, 1.0, 1.0)):
+    """The volume's content turned about the field of view's centre (same axis-aligned isotropic grid), and the
+    function that moves LPS points the same way."""
+    rotation = axis_rotation(axis, degrees)
+    centre = volume.index_to_lps((np.asarray(volume.size, dtype=float) - 1) / 2)
+    ic = volume.lps_to_index(centre[None])[0]
+    flip = np.eye(3)[::-1]  # (i, j, k) <-> the array's (k, j, i)
+    array = ndimage.affine_transform(np.asarray(volume.array, dtype=np.float32), flip @ rotation.T @ flip,
+                                     flip @ (ic - rotation.T @ ic), order=1)
+    return volume.with_array(array.astype(volume.array.dtype)), lambda points: (points - centre) @ rotation.T + centre
 
 
 def evidence(spread_mm, lever=0.0, counts_frame=1.0):
@@ -86,6 +100,18 @@ class PlacementConfidenceTest(unittest.TestCase):
                 self.assertGreaterEqual(by_label[label].confidence, SURE)
         self.assertGreaterEqual(placement.long_axis.confidence, SURE)
         self.assertEqual(len(placement.evidence.spread_mm), len(self.landmarks))
+
+    def test_a_template_placed_in_a_turned_copy_of_itself_keeps_a_high_confidence(self):
+        target, move = turned(self.volume, 30.0)
+        wall, _ = turned(self.mask, 30.0)
+        wall = wall.with_array((wall.array > 0.5).astype(np.uint8))
+        truth = move(np.array([lm.position_lps for lm in self.landmarks[:3]]))
+        for frames, walls in (("counts", {}), ("myocardia", {"myocardium": wall, "template_myocardia": [self.mask]})):
+            placement = Localizer().place(target, [(self.volume, self.landmarks[:3])], **walls)
+            with self.subTest(frames=frames):
+                placed = np.array([lm.position_lps for lm in placement.landmarks])
+                self.assertLess(float(np.linalg.norm(placed - truth, axis=1).max()), 4.0)
+                self.assertGreaterEqual(min(lm.confidence for lm in placement.landmarks), SURE)
 
     def test_a_point_far_from_the_lv_axis_is_flagged_whatever_the_frames_say(self):
         placement = Localizer().place(self.moved, [(self.volume, self.landmarks)], myocardium=self.moved_mask,
