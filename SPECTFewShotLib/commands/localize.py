@@ -8,7 +8,8 @@ moved within 4 mm to where the study's PRNet features on axial slices best match
 `--template`,
 LV_center, LV_apex and LV_base are placed by their built-in definitions (`vocabulary.LANDMARKS`) on the LV found.
 A template LV landmark far from its definition on the template's own LV is warned about. With
-`--template-segmentation` (one per template, same order) the template's LV frame comes from its myocardium.
+`--template-segmentation` (one per template, same order) the template's LV frame comes from its myocardium; with
+`--one-shot` too, the study's comes from its wall classified by ProtoNet from the template's myocardium.
 They are written as a Slicer markups
 file with the template's labels, positions in mm, the coordinate system stated and a confidence in [0, 1] per
 point. The LV long axis (base centre to apex, with its angles) is printed and, with `--long-axis`, written as a
@@ -50,6 +51,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "frame comes from it instead of the counts")
     parser.add_argument("--label", help="with --segmentation: the myocardium's segment name or label value "
                                         "(default: LV_myocardium)")
+    parser.add_argument("--one-shot", action="store_true",
+                        help="with --template-segmentation and without --segmentation: the study's LV frame comes "
+                             "from its wall classified by ProtoNet from the template's myocardium (the template as "
+                             "a one-shot support; checked against the counts' frame, which is used when they "
+                             "disagree)")
     parser.add_argument("--prnet", action="store_true",
                         help="add the PRNet stage: each point moved within 4 mm to where the study's PRNet features "
                              "on axial slices best match the template's at that landmark (off by default: it "
@@ -99,9 +105,16 @@ def run(args: argparse.Namespace) -> int:
         templates.append((template, template_landmarks))
         template_walls.append(study_myocardium(template, args.template_segmentation[number], args.label)
                               if args.template_segmentation else None)
+    if args.one_shot and not args.template_segmentation:
+        raise InputError("--one-shot classifies the study's wall from the template's myocardium; give "
+                         "--template-segmentation too")
+    if args.one_shot and args.segmentation:
+        raise InputError("--one-shot gives the study's LV frame from the template's myocardium, --segmentation from "
+                         "the study's own: give one of them")
     if args.prnet_model and not args.prnet:
         raise InputError("--prnet-model names the weights of the PRNet stage; give --prnet too")
-    localizer = Localizer(prnet=args.prnet and bool(templates), prnet_model=args.prnet_model)
+    localizer = Localizer(prnet=args.prnet and bool(templates), prnet_model=args.prnet_model,
+                          one_shot=args.one_shot)
     placement = localizer.place(volume, templates, myocardium=myocardium, template_myocardia=template_walls)
     placed = placement.landmarks
     for warning in placement.warnings:
@@ -116,8 +129,11 @@ def run(args: argparse.Namespace) -> int:
     if placement.long_axis is not None:
         print(f"{'LV long axis':<24} {placement.long_axis.description()}")
     from_wall = myocardium is not None and placement.frame.source == "segmentation"
-    print(f"LV frame from {'the myocardium of ' + Path(args.segmentation).name if from_wall else 'the counts'}"
-          + (f" ({placement.frame.note})" if from_wall and placement.frame.note else ""))
+    one_shot = args.one_shot and placement.frame.source == "segmentation"
+    frame_source = ("the myocardium of " + Path(args.segmentation).name if from_wall else
+                    "the wall classified from the template's myocardium" if one_shot else "the counts")
+    note = placement.frame.note if from_wall or args.one_shot else ""
+    print(f"LV frame from {frame_source}" + (f" ({note})" if note else ""))
     to_check = low_confidence_labels(placed)
     if to_check:
         print(f"check these points: {', '.join(to_check)}")

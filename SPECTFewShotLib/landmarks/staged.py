@@ -44,6 +44,7 @@ from .heart_search import find_lv_candidates, smoothed_counts
 from .local_alignment import MAX_CORRECTION_MM, frame_map, refine_map
 from .long_axis import LongAxis, angle_between_deg
 from .lv_frame import LVFrame, frame_from_counts, frame_from_segmentation
+from .template_segmentation import OneShotWall
 
 if TYPE_CHECKING:
     from .prnet.refine import PRNetRefiner
@@ -216,9 +217,13 @@ class Localizer:
     feature search on axial slices (the registry's default PRNet, or `prnet_model`: a registered id or a weights
     file), loaded at the first placement with a template."""
 
-    def __init__(self, prnet: bool = False, prnet_model: Optional[str] = None) -> None:
+    def __init__(self, prnet: bool = False, prnet_model: Optional[str] = None, one_shot: bool = False) -> None:
+        """`one_shot`: where a template has a myocardium and the study none, the study's LV frame comes from its
+        wall classified from the template's (template_segmentation.OneShotWall), checked against the counts'."""
         self.prnet = prnet
         self.prnet_model = prnet_model
+        self.one_shot = one_shot
+        self._one_shot_wall: Optional[OneShotWall] = None
         self._refiner: Optional[PRNetRefiner] = None
         self.model_id = MODEL_ID + (" + PRNet search" if prnet else "")
         self.last_placement: Optional[Placement] = None
@@ -231,6 +236,27 @@ class Localizer:
             self._refiner = PRNetRefiner(self.prnet_model)
             self.model_id = f"{MODEL_ID} + PRNet search ({self._refiner.model_id})"
         return self._refiner
+
+    def one_shot_frame(self, volume: Volume, counts: np.ndarray, from_counts: LVFrame, template_volume: Volume,
+                       template_myocardium: Volume) -> LVFrame:
+        """The study's LV frame from its wall classified in one shot from the template's myocardium, or
+        `from_counts` (with a note why) when that wall is no LV or disagrees with the counts' frame."""
+        try:
+            frame_from_segmentation(template_myocardium)
+        except InputError:  # the template's own myocardium is no LV wall: it cannot teach one (it is warned about)
+            return from_counts
+        if self._one_shot_wall is None:
+            self._one_shot_wall = OneShotWall()
+        wall = self._one_shot_wall.wall(template_volume, template_myocardium, volume, from_counts)
+        if not wall.array.any():
+            return replace(from_counts, note="no wall of the study was classified from the template's myocardium; "
+                                             "the frame comes from the counts")
+        frame = find_lv_frame(volume, wall, counts=counts)
+        if frame.source != "segmentation":
+            return replace(frame, note=frame.note.replace("the myocardium given", "the study's wall classified from "
+                                                          "the template's myocardium").replace(
+                                                              ": check the classification", ""))
+        return replace(frame, note="")
 
     def localize(self, volume: Volume, template_volume: Volume, template_landmarks: Sequence[Landmark],
                  progress: Optional[ProgressCallback] = None, cancel: Optional[CancelToken] = None,
@@ -275,8 +301,12 @@ class Localizer:
         for number, ((template_volume, template_landmarks), wall) in enumerate(zip(templates, walls), start=1):
             report(progress, number / (len(templates) + 1), f"carrying template {number} of {len(templates)}",
                    cancel)
-            placements.append(place_landmarks(volume, template_volume, template_landmarks, target_frame=target,
-                                              template_myocardium=wall, counts=counts, refiner=refiner))
+            frame = target
+            if self.one_shot and myocardium is None and wall is not None:
+                frame = self.one_shot_frame(volume, counts, target, template_volume, wall)
+            placement = place_landmarks(volume, template_volume, template_landmarks, target_frame=frame,
+                                        template_myocardium=wall, counts=counts, refiner=refiner)
+            placements.append(replace(placement, warnings=([frame.note] if frame.note else []) + placement.warnings))
         if len(placements) == 1:
             only = placements[0]
             placement = Placement(only.landmarks, only.long_axis, only.frame, unused + only.warnings, only.evidence)

@@ -236,6 +236,26 @@ class LocalizeFromSegmentationTest(unittest.TestCase):
                     for lm in read_landmarks(root / "counts.mrk.json"))
         self.assertGreater(worst, 5.0, "the counts' frame differs from this mask's: the option must change it")
 
+    def test_one_shot_classifies_the_studys_wall_from_the_templates_myocardium(self):
+        root = Path(self.tmp.name)
+        code, out, err = self.localize(root / "one_shot.mrk.json", "--template-segmentation", self.cropped,
+                                       "--one-shot")
+        self.assertEqual(code, 0, err)
+        self.assertIn("LV frame from the wall classified from the template's myocardium", out)
+        for landmark in read_landmarks(root / "one_shot.mrk.json"):  # the template is the study: its own points
+            error = np.linalg.norm(np.asarray(landmark.position_lps) - self.truth[landmark.label])
+            self.assertLess(error, 8.0, landmark.label)
+        for extra, expected in ((("--one-shot",), "give --template-segmentation too"),
+                                (("--one-shot", "--template-segmentation", self.cropped, "--segmentation",
+                                  self.segmentation), "give one of them")):
+            with self.subTest(expected):
+                code, _, err = self.localize(root / "refused.mrk.json", *extra)
+                self.assertNotEqual(code, 0)
+                self.assertEqual(len(err.strip().splitlines()), 1, err)
+                self.assertTrue(err.startswith("error: "), err)
+                self.assertIn(expected, err)
+                self.assertFalse((root / "refused.mrk.json").exists())
+
     def test_a_myocardium_that_is_not_lv_sized_is_not_used_and_the_user_is_told(self):
         root = Path(self.tmp.name)
         code, out, err = self.localize(root / "leaked.mrk.json", "--segmentation", self.leaked)
