@@ -306,7 +306,8 @@ class Localizer:
                 frame = self.one_shot_frame(volume, counts, target, template_volume, wall)
             placement = place_landmarks(volume, template_volume, template_landmarks, target_frame=frame,
                                         template_myocardium=wall, counts=counts, refiner=refiner)
-            placements.append(replace(placement, warnings=([frame.note] if frame.note else []) + placement.warnings))
+            told = [frame.note] if frame is not target and frame.note else []  # why the one-shot frame was not used
+            placements.append(replace(placement, warnings=told + placement.warnings))
         if len(placements) == 1:
             only = placements[0]
             placement = Placement(only.landmarks, only.long_axis, only.frame, unused + only.warnings, only.evidence)
