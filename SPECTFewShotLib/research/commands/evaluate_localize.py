@@ -41,9 +41,10 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--conventions", action="store_true",
                         help="instead: templates annotated in three conventions (research.evaluation."
                              "localize_conventions) on the real pairs of --real and --held-out phantoms: with and "
-                             "without PRNet and the local alignment, frames from the counts and from the "
+                             "without PRNet and the local alignment, frames from the counts, from the "
                              "classifications (target: classify on its wall's quartile slices; template: its "
-                             "mask), registration, confidence against error")
+                             "mask) and one-shot (target: its wall classified from the template's mask), "
+                             "registration, confidence against error")
     parser.add_argument("--confidence", action="store_true",
                         help="instead: landmark confidence against error (research.evaluation.localize_confidence): "
                              "the error bound fitted on --fit-phantoms validation phantoms, checked on the real "
@@ -252,6 +253,7 @@ def _conventions(args: argparse.Namespace) -> None:
 
     from SPECTFewShotLib.landmarks.fusion import LOW_CONFIDENCE
     from SPECTFewShotLib.landmarks.staged import Localizer, place_landmarks
+    from SPECTFewShotLib.landmarks.template_segmentation import OneShotWall
     from SPECTFewShotLib.research.baselines.registration import register_landmarks
     from SPECTFewShotLib.research.evaluation.localize_cases import phantom_cases, real_pair_cases
     from SPECTFewShotLib.research.evaluation.localize_conventions import CONVENTIONS, with_convention
@@ -273,6 +275,9 @@ def _conventions(args: argparse.Namespace) -> None:
              for cases, template_walls in groups.values() for case, wall in zip(cases, template_walls)}
     localizer, without_prnet = Localizer(prnet=True), Localizer(prnet=False)
     localizer.refiner()  # loaded before the clock runs
+    one_shot = Localizer(one_shot=True)
+    one_shot._one_shot_wall = OneShotWall()
+    one_shot._one_shot_wall.session()  # the embedding network, loaded before the clock runs
     for convention in CONVENTIONS:
         for title, (cases, template_walls) in groups.items():
             converted = with_convention(cases, template_walls, convention)
@@ -281,6 +286,8 @@ def _conventions(args: argparse.Namespace) -> None:
                 "Carry+align": without_prnet.localize,
                 "Carry only": lambda target, template, landmarks: place_landmarks(target, template, landmarks,
                                                                                   align=False).landmarks,
+                "One-shot": lambda target, template, landmarks: one_shot.place(
+                    target, [(template, landmarks)], template_myocardia=[masks[id(template)]]).landmarks,
                 "Classify+PRNet": lambda target, template, landmarks: localizer.place(
                     target, [(template, landmarks)], myocardium=classified[id(target)],
                     template_myocardia=[masks[id(template)]]).landmarks,
