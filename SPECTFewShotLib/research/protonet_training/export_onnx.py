@@ -15,6 +15,7 @@ import argparse
 import hashlib
 import io
 import sys
+import warnings
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -47,7 +48,8 @@ def export_bytes(network: DenseEmbedding) -> bytes:
     network = network.float().eval()
     slabs, like = torch.rand(2, 3, 53, 47), torch.zeros(1, 1, 121, 107)  # sizes in no simple ratio
     buffer = io.BytesIO()
-    with torch.no_grad():
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # the TorchScript exporter: dynamic sizes, no onnxscript
         torch.onnx.export(_Traced(network).eval(), (slabs, like), buffer, input_names=list(INPUTS),
                           output_names=[OUTPUT],
                           dynamic_axes={INPUTS[0]: {0: "slabs", 2: "height", 3: "width"},
