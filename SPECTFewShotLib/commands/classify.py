@@ -49,7 +49,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--without-protonet", action="store_true",
                         help="the same learner and graph cut without the ProtoNet prior (the ablation)")
     parser.add_argument("--model", help="registered ProtoNet model id or a weights file (default: the shipped one)")
-    parser.add_argument("--device", default="auto", choices=DEVICE_CHOICES, help="default: %(default)s")
+    parser.add_argument("--device", default="auto", choices=DEVICE_CHOICES,
+                        help="where the ProtoNet network runs: auto = the CPU by ONNX Runtime (see --runtime), else "
+                             "torch's GPU when it has one; cuda runs torch on the GPU (default: %(default)s)")
     parser.add_argument("--runtime", default="auto", choices=RUNTIMES,
                         help="what runs the ProtoNet network: auto = ONNX Runtime on the CPU where it is installed and "
                              "the weights have a registered ONNX export, else torch; the same embeddings to ~1e-5 "
