@@ -4,7 +4,7 @@ Extremely randomised trees (Geurts et al. 2006) on the study features and the di
 scaling, no learning rate, no iterations to choose; averaging many randomised splits gives smooth class
 probabilities for the graph cut, and prediction is a few array lookups per tree. Every class carries the same
 total weight, so a big painted background does not drown a thin myocardium stroke. A fixed random state: the same
-paint gives the same answer.
+paint gives the same answer (RANDOM_STATE unless the caller names another).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ class TreeEnsemble:
     """Extremely randomised trees on the painted voxels, with class-balanced weights."""
 
     workers: int = 2
+    random_state: int = RANDOM_STATE  # the trees' random state (the evaluation varies it to show what is noise)
 
     def fit(self, features: np.ndarray, classes: np.ndarray) -> TreeEnsemble:
         """Fit on painted voxels: features [n, F] (float32), class indices [n] (0..C-1, every class present)."""
@@ -31,7 +32,7 @@ class TreeEnsemble:
 
         self.n_classes = int(classes.max()) + 1
         self.trees = ExtraTreesClassifier(n_estimators=TREES, min_samples_leaf=MIN_SAMPLES_LEAF,
-                                          n_jobs=self.workers, random_state=RANDOM_STATE)
+                                          n_jobs=self.workers, random_state=self.random_state)
         self.trees.fit(features, classes, sample_weight=class_balanced_weights(classes))
         return self
 

@@ -48,7 +48,7 @@ from ..vocabulary import tissue_of_segment
 from ..volume import Volume
 from .enclosure import cavity_from_paint, drop_unenclosed_blood_pool
 from .graph_cut import SMOOTHNESS, alpha_expansion, contrast_weights, uncertain_band
-from .learner import TreeEnsemble
+from .learner import RANDOM_STATE, TreeEnsemble
 from .paint_distances import euclidean_distances, training_distances
 from .prior_features import CrossFittedPrior
 from .result import ClassificationResult
@@ -80,9 +80,10 @@ class StudySession:
                  network=None, workers: int = 2, smoothness: float = SMOOTHNESS,
                  use_protonet: bool = True, enclose_cavity: bool = True,
                  embedding_channels: int = EMBEDDING_CHANNELS, prior_features: bool = True,
-                 runtime: str = "auto") -> None:
+                 runtime: str = "auto", random_state: int = RANDOM_STATE) -> None:
         """`use_protonet=False` is the ablation without any ProtoNet input; `embedding_channels` and
-        `prior_features` choose which ProtoNet inputs the learner reads (the evaluation's ablations)."""
+        `prior_features` choose which ProtoNet inputs the learner reads (the evaluation's ablations);
+        `random_state` is the learner's trees' (the evaluation varies it to show what is noise)."""
         if stages not in STAGES:
             raise InputError(f"unknown stages '{stages}'; choose one of {', '.join(STAGES)}")
         self._prior_arguments = (model, device, network)
@@ -95,6 +96,7 @@ class StudySession:
         self.embedding_channels = int(embedding_channels) if use_protonet else 0
         self.prior_features = bool(prior_features) and self.use_protonet
         self.enclose_cavity = bool(enclose_cavity)
+        self.random_state = int(random_state)
         self.feature_computations = 0
         self.timings: dict[str, float] = {}
         self._volume: Optional[Volume] = None
@@ -336,7 +338,8 @@ class StudySession:
         if use_distances:
             train.append(training_distances(painted, n_classes, _spacing_kji(self._volume), slices, train_where))
         classes = painted[k, j, i].astype(np.int64)
-        return TreeEnsemble(workers=self.workers).fit(np.concatenate(train, axis=1), classes), use_distances
+        learner = TreeEnsemble(workers=self.workers, random_state=self.random_state)
+        return learner.fit(np.concatenate(train, axis=1), classes), use_distances
 
     def _learner_probabilities(self, painted: np.ndarray, where: np.ndarray, n_classes: int, protonet: bool
                                ) -> np.ndarray:

@@ -6,8 +6,9 @@ blood pool as a third class on 32^3 crops around the LV, a rehearsal of the unse
 phantom studies (seeds from 1,000,000, never used in training or for choosing settings); two painting protocols on
 the rounded quartile slices of the LV myocardium's axial extent (full labels, and one-voxel medial-axis strokes);
 per-class Dice on the unpainted slices. Methods: the study classifier (learner and graph cut), the learner without
-the graph cut, the ProtoNet prior alone, GrowCut, the random forest. Then the 2025 paper's protocol: 3-way K-shot
-episodic patch classification (blood pool, myocardium, liver) on the held-out phantoms.
+the graph cut, the ProtoNet prior alone, GrowCut, the random forest. Then the prior's share (the study classifier
+minus its without-ProtoNet ablation per setting, over the learner's random states of `--seeds`), and the 2025
+paper's protocol: 3-way K-shot episodic patch classification (blood pool, myocardium, liver) on the held-out phantoms.
 """
 
 from __future__ import annotations
@@ -38,6 +39,11 @@ def register(parser: argparse.ArgumentParser) -> None:
                              "crops of 24^3, 32^3 and 48^3, each also as a low-count copy; crops whose cavity "
                              "reaches the faces; short-axis-reoriented crops), the study classifier and its "
                              "ablation next to GrowCut and the random forest")
+    parser.add_argument("--seeds", metavar="S,S,...",
+                        help="the learner's random states, e.g. 0,1,2: the study classifier and its ablations run "
+                             "once per state on the same paint (the other methods once), tables give each case's "
+                             "mean over them, and the prior's share is reported per state (default: the product's "
+                             "fixed state, 0); not the held-out phantoms' seeds")
     parser.add_argument("--cache", metavar="DIR", help="phantom cache folder (default: ~/.cache/spectfewshot)")
     parser.add_argument("-o", "--output", metavar="FILE.md", help="also write the results as markdown")
     parser.set_defaults(func=run)
@@ -62,12 +68,14 @@ def run(args: argparse.Namespace) -> int:
         STUDY_WITHOUT_PROTONET,
         evaluate_cases,
         markdown_table,
+        share_markdown,
         summary_table,
     )
     from SPECTFewShotLib.research.protonet_training.patch_protocol import run_patch_protocol
     from SPECTFewShotLib.research.protonet_training.phantom_cache import load_study
     from SPECTFewShotLib.research.seeds import held_out_seeds
 
+    random_states = parse_random_states(args.seeds)
     if args.output:
         check_writable(args.output)
     started = time.perf_counter()
@@ -88,19 +96,26 @@ def run(args: argparse.Namespace) -> int:
     cases += [("held-out phantoms", phantom_case(f"phantom seed {s.seed}", s.image, s.tissues, s.label_values))
               for s in studies]
     results = []
+    session.random_state = random_states[0]
     sessions = {None: session}
     for group, case in cases:
         model = next((m for patient, m in real_models.items() if f"patient{patient}" in group), None)
         if model not in sessions:
-            sessions[model] = StudySession(model, "cpu")
+            sessions[model] = StudySession(model, "cpu", random_state=random_states[0])
         results += evaluate_cases([(group, case)], sessions[model], methods=methods,
-                                  progress=lambda name: print(f"  {name}", flush=True))
+                                  progress=lambda name: print(f"  {name}", flush=True),
+                                  random_states=random_states if len(random_states) > 1 else None)
     table = markdown_table(summary_table(results), PAINTING_CLASSES)
     calibration = _calibration_table(results)
+    share = share_markdown(results)
     print()
     print(table)
     print()
     print(calibration)
+    if share:
+        print()
+        print("The prior's share:")
+        print(share)
     patch_lines = []
     if args.patch_episodes > 0 and studies and not args.conditions:
         from SPECTFewShotLib.protonet.model_store import load_embedding
@@ -117,9 +132,25 @@ def run(args: argparse.Namespace) -> int:
     print(f"\nevaluation took {elapsed / 60:.1f} min")
     if args.output:
         write_text_atomic(args.output, _markdown(args, entry, seeds, table, patch_lines, results, elapsed,
-                                                 calibration, real_models))
+                                                 calibration, real_models, share))
         print(f"wrote {args.output}")
     return 0
+
+
+def parse_random_states(text: str | None) -> list[int]:
+    """--seeds as a list of distinct random states (the learner's fixed one when not given); one line of error for
+    anything else."""
+    from SPECTFewShotLib.classification.learner import RANDOM_STATE
+    from SPECTFewShotLib.errors import InputError
+
+    if text is None:
+        return [RANDOM_STATE]
+    parts = [part.strip() for part in text.split(",")]
+    states = [int(part) for part in parts if part.isascii() and part.isdigit()]
+    if len(states) != len(parts) or len(set(states)) != len(states) or max(states, default=0) >= 2 ** 32:
+        raise InputError(f"--seeds takes distinct whole numbers from 0 to 2^32-1 separated by commas (e.g. 0,1,2), "
+                         f"not '{text}'")
+    return states
 
 
 def _real_models(pairs: list[str]) -> dict[str, str]:
@@ -137,14 +168,15 @@ def _real_models(pairs: list[str]) -> dict[str, str]:
 
 def _calibration_table(results) -> str:
     """The product's probabilities per group and painting: labels that are their voxel's most probable class, and
-    the expected calibration error on the unpainted slices (mean over the cases)."""
+    the expected calibration error on the unpainted slices (mean over the cases, and the learner's random states)."""
     import numpy as np
 
     rows = ["| data | painting | labels most probable | calibration error (unpainted slices) |", "|---|---|---|---|"]
     keys = list(dict.fromkeys((r.group, r.protocol) for r in results if r.agreement is not None))
     for group, protocol in keys:
         chosen = [r for r in results if (r.group, r.protocol) == (group, protocol) and r.agreement is not None]
-        rows.append(f"| {group} (n={len(chosen)}) | {protocol} | {np.mean([r.agreement for r in chosen]):.2%} | "
+        cases = len({r.case for r in chosen})
+        rows.append(f"| {group} (n={cases}) | {protocol} | {np.mean([r.agreement for r in chosen]):.2%} | "
                     f"{np.mean([r.calibration_error for r in chosen]):.3f} |")
     return "\n".join(rows)
 
@@ -160,14 +192,21 @@ def _conditions(args) -> str:
             "along the axis)")
 
 
-def _markdown(args, entry, seeds, table, patch_lines, results, elapsed, calibration, real_models) -> str:
+def _markdown(args, entry, seeds, table, patch_lines, results, elapsed, calibration, real_models, share) -> str:
     """The full report as markdown, with the command and the per-case Dice."""
     command = command_line()
-    per_case = ["| case | painting | method | " + " | ".join(PAINTING_CLASSES) + " | s |",
-                "|" + "---|" * (len(PAINTING_CLASSES) + 4)]
+    states = len({r.random_state for r in results if r.random_state is not None}) > 1
+    state_header = " random state |" if states else ""
+    per_case = ["| case | painting | method |" + state_header + " " + " | ".join(PAINTING_CLASSES) + " | s |",
+                "|" + "---|" * (len(PAINTING_CLASSES) + 4 + states)]
     for r in results:
         cells = [f"{r.dice[name]:.3f}" if name in r.dice else "" for name in PAINTING_CLASSES]
-        per_case.append(f"| {r.case} | {r.protocol} | {r.method} | " + " | ".join(cells) + f" | {r.seconds:.2f} |")
+        state = (f" {r.random_state if r.random_state is not None else ''} |") if states else ""
+        per_case.append(f"| {r.case} | {r.protocol} | {r.method} |{state} " + " | ".join(cells)
+                        + f" | {r.seconds:.2f} |")
+    random_states = sorted({r.random_state for r in results if r.random_state is not None})
+    state_words = (f" The learner's random states {', '.join(map(str, random_states))}: the study classifier's rows "
+                   f"ran once per state, the tables give each case's mean over them." if states else "")
     patch = "\n".join(patch_lines) if patch_lines else "(not run)"
     model = f"{entry.id} (sha256 {entry.sha256[:16]}...)" if entry else "?"
     real = "".join(f"; patient{p} classified with {m}" for p, m in real_models.items())
@@ -188,13 +227,17 @@ MPS; Calixto et al. 2025, doi:10.13026/ce2z-dw74), myocardium against background
 the LV blood pool (the cavity the wall encloses, slice by slice) on 32^3 crops around the
 LV{_conditions(args)}. Rows over several cases: mean ± standard deviation (minimum, number of cases where the
 class was painted). Times: the study classifier and its stages include the study features (ProtoNet the prior's
-network pass), computed once per case; GrowCut and the random forest are in-process calls.
+network pass), computed once per case; GrowCut and the random forest are in-process calls.{state_words}
 
 {table}
 
 "Study classifier" is the product's default (ProtoNet prototypes, the per-study learner, the graph cut);
 "Without ProtoNet" the same with no ProtoNet input (`classify --without-protonet`); "ProtoNet prior" ProtoNet
 alone (`--stages prior`).
+
+## The prior's share
+
+{share or "(the study classifier and its ablation did not both run)"}
 
 ## The written probabilities
 
