@@ -4,12 +4,13 @@ Each convention places LV_center, LV_apex and LV_base on an LV-wall mask in its 
 annotated on the template's mask and its truth on the target's mask by the same convention (RV insertion points,
 where a phantom has them, are the phantom's own in every convention):
 - "ours": the built-in definitions (`cardiac_landmarks.lv_geometry`).
-- "extremal": the wall's extent along its principal axis nearest the LV's long axis (of the wall's three, the one
-  at the smallest angle to `lv_geometry`'s axis; oriented from the open end to the closed end as that axis is),
-  on the line through the wall's centroid: the apex at the wall's farthest extent towards the closed end, the
-  base at its farthest towards the open end, the centre halfway. (The wall's first principal axis, used before,
-  is not the long axis of a short or round LV, and the sign of an axis by the apex prior flips near its
-  perpendicular: template and truth disagreed by construction, 30-77 degrees even for registration.)
+- "extremal": the wall's extreme points along the LV's long axis (`lv_geometry`'s axis of revolution, oriented
+  from the open end to the closed end), on that axis through the wall's centroid: the apex at the wall's farthest
+  extent towards the closed end (the epicardial tip), the base at its farthest towards the open end (the outermost
+  basal rim), the centre halfway. The issue's "principal axis of the wall" is ill-defined on short or round LVs:
+  their inertia axes are nearly degenerate (patient001: the principal axis nearest the long axis lies 35 degrees
+  from it, patient003 12 degrees), and the first one, with its sign from the apex prior, made template and truth
+  disagree by construction (30-77 degrees even for registration; 43-72 degrees with the nearest principal axis).
 - "endocardial": the apex where the long axis first meets the wall from inside the cavity (the endocardial apex),
   the base at the centre of the basal ring (not moved to the valve plane), the centre halfway between them.
 """
@@ -37,12 +38,9 @@ def convention_landmarks(wall: np.ndarray, volume: Volume, convention: str) -> d
         return {"LV_center": geometry.center, "LV_apex": geometry.apex, "LV_base": geometry.base}
     if convention == "extremal":
         centroid = points.mean(axis=0)
-        principal = np.linalg.svd(points - centroid, full_matrices=False)[2]
         toward_apex = -geometry.axis  # from the open end to the closed end
-        axis = principal[int(np.argmax(np.abs(principal @ toward_apex)))]
-        axis = axis if axis @ toward_apex > 0 else -axis
-        t = (points - centroid) @ axis
-        apex, base = centroid + t.max() * axis, centroid + t.min() * axis
+        t = (points - centroid) @ toward_apex
+        apex, base = centroid + t.max() * toward_apex, centroid + t.min() * toward_apex
         return {"LV_center": (apex + base) / 2, "LV_apex": apex, "LV_base": base}
     if convention == "endocardial":
         toward_base = geometry.axis
