@@ -15,10 +15,15 @@ PROVENANCE_START = "Command: "
 def command_line() -> str:
     """The `spectfewshot` command being run, quoted as a shell would need it, without the machine's own paths: a
     path inside the repository is written relative to it, any other absolute path as .../its-last-name."""
-    return "spectfewshot " + " ".join(shlex.quote(_portable(a)) for a in sys.argv[1:])
+    return "spectfewshot " + " ".join(shlex.quote(portable_argument(a)) for a in sys.argv[1:])
 
 
-def _portable(argument: str) -> str:
+def portable_argument(argument: str) -> str:
+    """A command-line argument without the machine's own paths: a path inside the repository relative to it, any
+    other absolute path as .../its-last-name, also after a KEY= (as in --real-model 001=/path/weights.pt)."""
+    key, separator, value = argument.partition("=")
+    if separator and not os.path.isabs(argument) and os.path.isabs(value):
+        return f"{key}={portable_argument(value)}"
     if not os.path.isabs(argument):
         return argument
     path = Path(argument).resolve()

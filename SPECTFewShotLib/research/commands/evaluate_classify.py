@@ -20,6 +20,7 @@ from pathlib import Path
 
 from SPECTFewShotLib.io.atomic import check_writable, write_text_atomic
 from SPECTFewShotLib.research.commands import command_line, provenance_line
+from SPECTFewShotLib.research.provenance import portable_argument
 from SPECTFewShotLib.vocabulary import PAINTING_CLASSES
 
 
@@ -209,7 +210,7 @@ def _markdown(args, entry, seeds, table, patch_lines, results, elapsed, calibrat
                    f"ran once per state, the tables give each case's mean over them." if states else "")
     patch = "\n".join(patch_lines) if patch_lines else "(not run)"
     model = f"{entry.id} (sha256 {entry.sha256[:16]}...)" if entry else "?"
-    real = "".join(f"; patient{p} classified with {m}" for p, m in real_models.items())
+    real = "".join(f"; patient{p} classified with {portable_argument(m)}" for p, m in real_models.items())
     phantoms = (f"Held-out phantom seeds {seeds[0]}-{seeds[-1]} (never used in training or for choosing settings)."
                 if seeds else "No phantoms.")
     return f"""{provenance_line(command)}
