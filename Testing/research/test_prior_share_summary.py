@@ -125,6 +125,12 @@ class SeedsOptionTest(unittest.TestCase):
             self.assertEqual(len(lines), 1, lines)
             self.assertTrue(lines[0].startswith("error: --seeds takes"), lines[0])
 
+    def test_the_report_names_real_models_without_machine_paths(self):
+        from SPECTFewShotLib.research.provenance import portable_argument
+
+        self.assertEqual(portable_argument("001=/elsewhere/loso/weights.pt"), "001=.../weights.pt")
+        self.assertEqual(portable_argument("001=weights.pt"), "001=weights.pt")
+
 
 if __name__ == "__main__":
     unittest.main()
