@@ -11,8 +11,12 @@ where a phantom has them, are the phantom's own in every convention):
   their inertia axes are nearly degenerate (patient001: the principal axis nearest the long axis lies 35 degrees
   from it, patient003 12 degrees), and the first one, with its sign from the apex prior, made template and truth
   disagree by construction (30-77 degrees even for registration; 43-72 degrees with the nearest principal axis).
-- "endocardial": the apex where the long axis first meets the wall from inside the cavity (the endocardial apex),
-  the base at the centre of the basal ring (not moved to the valve plane), the centre halfway between them.
+- "endocardial": the apex where the long axis first meets the wall from inside the cavity (the endocardial apex:
+  the wall voxel on the axis, within `AXIS_VOXELS_MM` of it, nearest the centre on the apex side), the base at
+  the centre of the basal ring (not moved to the valve plane), the centre halfway between them. (Within
+  `cardiac_landmarks.APEX_RADIUS_MM`, 10 mm, as before, patient001's small cavity put wall beside the axis at
+  its centre and the "endocardial apex" there, 30 mm short of its apex, while patient003's lay 22 mm short of its
+  own: template and truth disagreed by construction.)
 """
 
 from __future__ import annotations
@@ -21,12 +25,13 @@ from typing import Sequence
 
 import numpy as np
 
-from SPECTFewShotLib.cardiac_landmarks import APEX_RADIUS_MM, SLAB_MM, lv_geometry
+from SPECTFewShotLib.cardiac_landmarks import SLAB_MM, lv_geometry
 from SPECTFewShotLib.io.markups_io import Landmark
 from SPECTFewShotLib.research.evaluation.localize_cases import LandmarkCase
 from SPECTFewShotLib.volume import Volume
 
 CONVENTIONS = ("ours", "extremal", "endocardial")
+AXIS_VOXELS_MM = 3.0  # under a voxel (4 mm): the wall the axis line itself crosses
 
 
 def convention_landmarks(wall: np.ndarray, volume: Volume, convention: str) -> dict[str, np.ndarray]:
@@ -46,7 +51,7 @@ def convention_landmarks(wall: np.ndarray, volume: Volume, convention: str) -> d
         toward_base = geometry.axis
         t = (points - geometry.center) @ toward_base
         radial = np.linalg.norm(points - geometry.center - t[:, None] * toward_base, axis=1)
-        near = radial <= APEX_RADIUS_MM
+        near = radial <= AXIS_VOXELS_MM  # the wall voxels the axis itself passes through
         apical = near & (t < 0)
         apex = geometry.center + (t[apical].max() if apical.any() else t.min()) * toward_base
         base = points[t >= t.max() - SLAB_MM].mean(axis=0)
