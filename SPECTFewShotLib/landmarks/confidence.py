@@ -3,8 +3,9 @@
 The evidence, gathered where the landmarks are placed (staged.place_landmarks):
 - `spread_mm`: how far the farthest independent estimate of the same point lies from where it was placed: the
   position carried through the LV frames, the one after the local alignment of the counts (frames from the counts),
-  the one carried through the frames found in the counts when a frame comes from a segmentation, the one before
-  PRNet's search. Estimates that agree do not prove a point right, estimates that disagree show it may be wrong.
+  the one before PRNet's search. Estimates that agree do not prove a point right, estimates that disagree show it
+  may be wrong. (Frames from walls are not second-guessed by the frames found in the counts: on the real studies
+  those lie 16-35 mm from the walls' and flagged right points; docs/decisions.md "Landmark confidence".)
 - `lever`: how far the template's point lies from its LV's long axis, in LV radii (0 for the LV centre, apex and
   base; about 1 for the RV insertion points). The LV frame pins the axis; a point away from it also rests on the
   roll about the axis and on anatomy the frame does not describe (how far the RV wraps the septum), which no

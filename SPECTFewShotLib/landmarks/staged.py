@@ -16,11 +16,11 @@ the frame found in the counts: farther than `FRAME_AGREEMENT_MM` or `FRAME_AGREE
 and the user is told in one line (`LVFrame.note`, `Placement.warnings`); `Placement.frame.source` says which frame
 was used.
 
-Confidence of a landmark placed from a template: from evidence about that point (landmarks.confidence): how far
-its independent estimates (carried, after the local alignment, through the counts' frames when a frame comes from
-a segmentation, before PRNet) lie from it, how far from the LV's axis it lies, whether a frame comes from the
-counts; below `fusion.LOW_CONFIDENCE` it is shown to the user as "check this landmark". Without a template, the LV
-frame's own (the heart search's margin times the fraction of rays meeting a wall that fits the LV's ellipsoid).
+Confidence of a landmark placed from a template: from evidence about that point (landmarks.confidence): how far its
+independent estimates (carried, after the local alignment, before PRNet) lie from it, how far from the LV's axis it
+lies, whether a frame comes from the counts; below `fusion.LOW_CONFIDENCE` it is shown to the user as "check this
+landmark". Without a template, the LV frame's own (the heart search's margin times the fraction of rays meeting a wall
+that fits the LV's ellipsoid).
 """
 
 from __future__ import annotations
@@ -167,8 +167,6 @@ def place_landmarks(volume: Volume, template_volume: Volume, template_landmarks:
         if correlation > 0:
             estimates.append(aligned)
         positions = np.where((correction <= MAX_CORRECTION_MM)[:, None], aligned, positions)
-    if "segmentation" in (template.source, target.source):
-        estimates += counts_frames_estimate(volume, counts, template_volume, template_counts, template_landmarks)
     if refiner is not None:
         estimates.append(positions)
         positions = refiner.refine(template_volume, template_points, volume, positions).points
@@ -188,19 +186,6 @@ def axis_confidence(landmarks: Sequence[Landmark]) -> Optional[float]:
     ends = [lm for lm in landmarks if lm.label in ("LV_apex", "LV_base")] or list(landmarks)
     confidences = [lm.confidence for lm in ends if lm.confidence is not None]
     return min(confidences) if confidences else None
-
-
-def counts_frames_estimate(volume: Volume, counts: np.ndarray, template_volume: Volume,
-                           template_counts: np.ndarray, template_landmarks: Sequence[Landmark]) -> list[np.ndarray]:
-    """The template's landmarks carried through the LV frames found in the two studies' counts: one more estimate
-    of each point when a frame comes from a segmentation ([] when either study's counts show no LV)."""
-    try:
-        target, template = frame_in_counts(volume, counts), frame_in_counts(template_volume, template_counts)
-    except InputError:
-        return []
-    roll, _ = roll_offset(roll_profile(template_volume, template_counts, template),
-                          roll_profile(volume, counts, target))
-    return [np.asarray(carry_landmarks(template, target, template_landmarks, roll))]
 
 
 def defined_landmarks(frame: LVFrame) -> list[Landmark]:

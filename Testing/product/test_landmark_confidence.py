@@ -120,17 +120,17 @@ class PlacementConfidenceTest(unittest.TestCase):
         self.assertEqual(low_confidence_labels(placement.landmarks), ["beside_the_lv"])
         self.assertGreaterEqual(min(lm.confidence for lm in placement.landmarks[:3]), SURE)
 
-    def test_a_wall_that_puts_the_points_far_from_the_counts_estimate_flags_them(self):
-        """The target's myocardium given 20 mm off the LV in its counts (a classification that drifted): the frame
-        from it is used, but the points carried through it lie far from their estimate through the counts'
-        frames, so they are flagged for checking."""
+    def test_frames_from_walls_are_not_second_guessed_by_the_counts_frames(self):
+        """The target's myocardium given 20 mm off the LV in its counts (within the frames' agreement guard): the
+        points follow the wall given, and their evidence holds no estimate through the counts' frames (on the real
+        studies those lie 16-35 mm from the walls' and flagged 4 of 5 right points; docs/decisions.md "Landmark
+        confidence"), so only the point beside the LV, resting on the roll, is flagged."""
         off = self.moved_mask.with_array(np.roll(self.moved_mask.array, 5, axis=2))  # 5 voxels of 4 mm along i
         placement = Localizer().place(self.moved, [(self.volume, self.landmarks)], myocardium=off,
                                       template_myocardia=[self.mask])
         self.assertEqual(placement.frame.source, "segmentation")
-        self.assertTrue(all(spread >= 15.0 for spread in placement.evidence.spread_mm[:3]))
-        self.assertEqual(low_confidence_labels(placement.landmarks),
-                         ["LV_center", "LV_apex", "LV_base", "beside_the_lv"])
+        self.assertTrue(all(spread < 1.0 for spread in placement.evidence.spread_mm))
+        self.assertEqual(low_confidence_labels(placement.landmarks), ["beside_the_lv"])
 
 
 class PolarMapWarningTest(unittest.TestCase):
