@@ -16,7 +16,6 @@ installed (the default on the CPU: no torch import), else by torch (`runtime="to
 from __future__ import annotations
 
 import logging
-import os
 import time
 from typing import Any, Optional
 
@@ -28,7 +27,14 @@ from ..io.volume_io import require_counts
 from ..protonet.embedding_config import trunk_scale_for
 from ..protonet.features import FeatureGrid, choose_stride, compute_features
 from ..protonet.normalization import normalize_counts
-from ..protonet.onnx_embedding import RUNTIMES, RuntimeDevice, cpu_workers, describe, onnxruntime_available
+from ..protonet.onnx_embedding import (
+    RUNTIMES,
+    RuntimeDevice,
+    cpu_workers,
+    describe,
+    is_weights_file,
+    runs_on_onnxruntime,
+)
 from ..protonet.prototypes import Prototypes, build_prototypes, column_probabilities, normalize_rows
 from ..protonet.refinement import apply_paint, keep_connected_to_paint
 from ..protonet.spatial_prior import SpatialPrior, apply_prior
@@ -209,15 +215,14 @@ def load_network(model: Optional[str] = None, device: str = "auto", network: Any
         if hasattr(network, "embed_slabs"):
             return network, None, getattr(network, "device", RuntimeDevice())
         return _torch_network(None, device, network)
-    cuda = (device or "auto").lower().startswith("cuda")
-    user_file = model is not None and (os.sep in model or "/" in model or model.endswith((".pt", ".pth")))
     if runtime == "onnxruntime":
-        if cuda or user_file:
+        cuda = (device or "auto").lower().startswith("cuda")
+        if cuda or is_weights_file(model):
             raise InputError("ONNX Runtime runs the registered weights on the CPU; use --runtime torch for "
                              + ("CUDA" if cuda else "a weights file"))
-        if not onnxruntime_available():
+        if not runs_on_onnxruntime(model, device, runtime):  # the CPU and registered weights: not installed
             raise InputError("ONNX Runtime is not installed: `pip install onnxruntime`, or use --runtime torch")
-    if runtime != "torch" and not cuda and not user_file and onnxruntime_available():
+    if runs_on_onnxruntime(model, device, runtime):
         from ..protonet.onnx_embedding import load_onnx_embedding
 
         try:

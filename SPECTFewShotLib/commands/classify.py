@@ -123,12 +123,11 @@ def run(args: argparse.Namespace) -> int:
 def _network_modules(args: argparse.Namespace) -> list[str]:
     """The modules the ProtoNet network's runtime needs, as the session will choose it (prior_session.load_network):
     ONNX Runtime on the CPU where it can, else torch."""
-    from ..protonet.onnx_embedding import onnxruntime_available
+    from ..protonet.onnx_embedding import runs_on_onnxruntime
 
-    torch = args.runtime == "torch" or args.device.startswith("cuda") or not onnxruntime_available() or (
-        args.model is not None and args.model.endswith((".pt", ".pth")))
+    onnx = runs_on_onnxruntime(args.model, args.device, args.runtime)
     return ["SPECTFewShotLib.classification.prior_session"] + (
-        ["SPECTFewShotLib.protonet.model_store", "SPECTFewShotLib.protonet.embedding"] if torch else ["onnxruntime"])
+        ["onnxruntime"] if onnx else ["SPECTFewShotLib.protonet.model_store", "SPECTFewShotLib.protonet.embedding"])
 
 
 def _import_all(modules: list[str]) -> None:

@@ -53,6 +53,19 @@ def cpu_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+def is_weights_file(model: Optional[str]) -> bool:
+    """Whether `model` names a weights file (a path or a .pt/.pth name) rather than a registered id."""
+    return model is not None and (os.sep in model or "/" in model or model.endswith((".pt", ".pth")))
+
+
+def runs_on_onnxruntime(model: Optional[str], device: str, runtime: str) -> bool:
+    """Whether these choices let ONNX Runtime run the network: not `runtime` "torch", not a CUDA device, registered
+    weights (not a file) and ONNX Runtime installed (whether the weights have a current export is checked when they
+    load, and "auto" falls back to torch without one)."""
+    cuda = (device or "auto").lower().startswith("cuda")
+    return runtime != "torch" and not cuda and not is_weights_file(model) and onnxruntime_available()
+
+
 class OnnxEmbedding:
     """The exported embedding in an ONNX Runtime session: slabs [B, 3, H, W] -> embeddings [B, dim, H, W]."""
 

@@ -12,13 +12,13 @@ from unittest import mock
 
 import numpy as np
 
-from SPECTFewShotLib.classification import prior_session
 from SPECTFewShotLib.classification.prior_session import FewShotSession
 from SPECTFewShotLib.classification.session import StudySession
 from SPECTFewShotLib.errors import InputError, ModelError
 from SPECTFewShotLib.io.segmentation_io import write_segmentation
 from SPECTFewShotLib.io.volume_io import write_volume
 from SPECTFewShotLib.models.registry import REGISTRY_PATH, find_export, find_model, read_verified
+from SPECTFewShotLib.protonet import onnx_embedding
 from SPECTFewShotLib.protonet.onnx_embedding import TASK, onnxruntime_available
 from Testing.fixtures import ring_volume, support_from
 
@@ -92,7 +92,7 @@ class SameAnswerTest(unittest.TestCase):
         np.testing.assert_array_equal(labels[0], labels[1])
 
     def test_without_onnx_runtime_auto_falls_back_to_torch(self):
-        with mock.patch.object(prior_session, "onnxruntime_available", return_value=False):
+        with mock.patch.object(onnx_embedding, "onnxruntime_available", return_value=False):
             session = FewShotSession(device="cpu")
         self.assertEqual(session.runtime, "torch")
         self.assertEqual(FewShotSession(device="cpu").runtime, "onnxruntime")
@@ -108,7 +108,7 @@ class RuntimeChoiceTest(unittest.TestCase):
             self.assertNotIn("\n", str(caught.exception))
 
     def test_without_onnx_runtime_asking_for_it_says_how_to_install_it(self):
-        with mock.patch.object(prior_session, "onnxruntime_available", return_value=False), \
+        with mock.patch.object(onnx_embedding, "onnxruntime_available", return_value=False), \
                 self.assertRaises(InputError) as caught:
             FewShotSession(runtime="onnxruntime")
         self.assertIn("pip install onnxruntime", str(caught.exception))
