@@ -70,11 +70,13 @@ class Placement:
 
 
 def find_lv_frame(volume: Volume, myocardium: Optional[Volume] = None, label: Optional[int] = None,
-                  counts: Optional[np.ndarray] = None) -> LVFrame:
+                  counts: Optional[np.ndarray] = None, wall_name: str = "the myocardium given",
+                  advice: str = ": check the classification") -> LVFrame:
     """The LV frame of a study: from the LV-shaped piece of `myocardium` (a segmentation on any grid; nonzero voxels
     or `label`) when given and it agrees with the counts' frame, else from the counts (the best of heart_search's
     candidates around which lv_frame finds an LV-shaped wall; its confidence includes the search's margin over the
-    runner-up). `LVFrame.note` tells the user when a segmentation given was not used, and why."""
+    runner-up). `LVFrame.note` tells the user when a segmentation given was not used, and why; it names the wall
+    `wall_name` and ends with `advice`."""
     counts = smoothed_counts(volume) if counts is None else counts
     try:
         from_counts: Optional[LVFrame] = frame_in_counts(volume, counts)
@@ -90,16 +92,16 @@ def find_lv_frame(volume: Volume, myocardium: Optional[Volume] = None, label: Op
     except InputError as error:
         if from_counts is None:
             raise InputError(f"{error}; and {counts_error}") from None
-        return replace(from_counts, note=f"the myocardium given was not used for the LV frame ({error}); the frame "
-                                         "comes from the counts: check the classification")
+        return replace(from_counts, note=f"{wall_name} was not used for the LV frame ({error}); the frame comes "
+                                         f"from the counts{advice}")
     if from_counts is None:
         return from_wall
     distance = float(np.linalg.norm(from_wall.geometry.center - from_counts.geometry.center))
     angle = angle_between_deg(from_wall.geometry.axis, from_counts.geometry.axis)
     if distance > FRAME_AGREEMENT_MM or angle > FRAME_AGREEMENT_DEG:
-        return replace(from_counts, note=f"the myocardium given makes an LV frame {distance:.0f} mm and "
-                                         f"{angle:.0f} deg from the LV in the counts; not used, the frame comes "
-                                         "from the counts: check the classification")
+        return replace(from_counts, note=f"{wall_name} makes an LV frame {distance:.0f} mm and {angle:.0f} deg "
+                                         f"from the LV in the counts; not used, the frame comes from the counts"
+                                         f"{advice}")
     return from_wall
 
 
@@ -236,12 +238,10 @@ class Localizer:
         if not wall.array.any():
             return replace(from_counts, note="no wall of the study was classified from the template's myocardium; "
                                              "the frame comes from the counts")
-        frame = find_lv_frame(volume, wall, counts=counts)
-        if frame.source != "segmentation":
-            return replace(frame, note=frame.note.replace("the myocardium given", "the study's wall classified from "
-                                                          "the template's myocardium").replace(
-                                                              ": check the classification", ""))
-        return replace(frame, note="")
+        frame = find_lv_frame(volume, wall, counts=counts, advice="",
+                              wall_name="the study's wall classified from the template's myocardium")
+        # an accepted wall's own note is about pieces of a segmentation the user never gave
+        return frame if frame.source != "segmentation" else replace(frame, note="")
 
     def localize(self, volume: Volume, template_volume: Volume, template_landmarks: Sequence[Landmark],
                  progress: Optional[ProgressCallback] = None, cancel: Optional[CancelToken] = None,
