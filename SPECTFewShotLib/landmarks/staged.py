@@ -162,9 +162,8 @@ def place_landmarks(volume: Volume, template_volume: Volume, template_landmarks:
         correct, correlation = refine_map(volume, counts, target, template_volume, template_counts, initial)
         mapped = initial(template_points)
         aligned = correct(mapped)  # the alignment corrects the map it was run on
-        # how far the alignment moved each point from where the map it corrected put it (not from the carried
-        # position: carry's piecewise axis puts the base up to 20 mm from the affine map's, and a correct
-        # alignment was refused for it, e.g. a template localised in a copy of itself turned by 30 degrees)
+        # how far the alignment moved each point from where the map it corrected put it, not from the carried
+        # position (carry's piecewise axis may put a point up to 20 mm from the affine map's: no correction)
         correction = np.linalg.norm(aligned - mapped, axis=1)
         if correlation > 0:
             estimates.append(aligned)
