@@ -53,8 +53,22 @@ def register(parser: argparse.ArgumentParser) -> None:
                         "(default: %(default)s)")
     parser.add_argument("--real-fraction", type=float, default=0.3,
                         help="share of steps on the real copies, when there are any (default: %(default)s)")
+    parser.add_argument("--real-cavity", action="store_true",
+                        help="in real copies, the cavity the wall encloses (as evaluate classify derives it) is a "
+                        "class of its own in most episodes, as in the product's three-class crops")
+    parser.add_argument("--real-crops", type=int, default=0, metavar="N",
+                        help="random cubic crops (24-48 voxels, centre moved up to a third of the side) around the "
+                        "wall per real copy, trained on beside the whole copy (default: %(default)s)")
+    parser.add_argument("--real-low-count", type=float, default=0.0, metavar="FRACTION",
+                        help="chance that a real copy or crop is thinned to 4-16 expected counts at its hottest "
+                        "voxels (default: %(default)s)")
     parser.add_argument("--check-study", nargs=2, action="append", default=[], metavar=("IMAGE", "MASK"),
-                        help="a real study (never trained on) to report the prior's Dice on (repeatable)")
+                        help="a real study (never trained on) to report the prior's Dice on (repeatable): the "
+                        "ProtoNet classifier alone on the whole volume (2 classes) and on crops with the cavity as "
+                        "a third class, painted slices and strokes")
+    parser.add_argument("--baseline-model", metavar="FILE",
+                        help="also report these weights (a .pt file or registered id) on every --check-study, by "
+                        "the same code in the same run")
     parser.add_argument("--default", action="store_true", help="register the weights as the default ProtoNet model")
     add_output_arguments(parser)
     parser.set_defaults(func=run)
@@ -86,6 +100,24 @@ def read_studies(pairs: list) -> list:
     return studies
 
 
+def report_checks(network, checks: list, label: str) -> tuple[dict, dict]:
+    """Print ProtoNet alone on every check study (every setting and protocol, then the means); returns the
+    whole-volume slices myocardium Dice per study and every study's checks."""
+    from SPECTFewShotLib.research.protonet_training.validation import check_means, real_prior_checks
+
+    scores, everything = {}, {}
+    for name, volume, wall in checks:
+        results = real_prior_checks(network, volume, wall)
+        for result in results:
+            print(f"[{label}] {result.line(name)}")
+        myocardium, pool = check_means(results)
+        print(f"[{label}] real study {name} (never seen): mean over the {len(results)} checks: myocardium "
+              f"{myocardium:.3f}, blood pool {pool:.3f} (three-class checks)", flush=True)
+        scores[name] = results[0].myocardium
+        everything[name] = results
+    return scores, everything
+
+
 def run(args: argparse.Namespace) -> int:
     """Train, validate, save, register and write the model card."""
     import torch
@@ -108,6 +140,8 @@ def run(args: argparse.Namespace) -> int:
     trained_on = {str(Path(image).resolve()) for image, _ in args.real_study}
     if any(str(Path(image).resolve()) in trained_on for image, _ in args.check_study):
         raise InputError("a --check-study is also a --real-study: check on studies the model never saw")
+    if args.real_crops < 0 or not 0.0 <= args.real_low_count <= 1.0:
+        raise InputError("--real-crops must be >= 0 and --real-low-count between 0 and 1")
     phantoms = phantom_config(args.phantoms)
     config = PretrainingConfig(iterations=args.iterations, seed=args.seed, learning_rate=args.learning_rate,
                                warmup=args.warmup, superpixel_fraction=args.superpixel_fraction,
@@ -132,9 +166,10 @@ def run(args: argparse.Namespace) -> int:
         studies.append(load_study(seed, phantoms, cache))
         if number % 10 == 0 or number == len(seeds):
             print(f"phantom studies: {number}/{len(seeds)} ({time.perf_counter() - started:.0f} s)", flush=True)
-    from SPECTFewShotLib.research.protonet_training.real_studies import real_training_studies
+    from SPECTFewShotLib.research.protonet_training.real_studies import RealRecipe, real_training_studies
 
-    copies = real_training_studies([(v, w) for _, v, w in real], args.real_copies, args.seed)
+    recipe = RealRecipe(cavity=args.real_cavity, crops=args.real_crops, low_count_fraction=args.real_low_count)
+    copies = real_training_studies([(v, w) for _, v, w in real], args.real_copies, args.seed, recipe)
     data = TrainingData.from_studies(studies, copies)
     del studies, copies
 
@@ -146,11 +181,11 @@ def run(args: argparse.Namespace) -> int:
     scores = validate_dense(network, [load_study(s, phantoms, cache) for s in validation])
     for line in scores.lines():
         print(line)
-    from SPECTFewShotLib.research.protonet_training.validation import real_prior_dice
+    real_scores, real_checks = report_checks(network, checks, "these weights")
+    if args.baseline_model:
+        from SPECTFewShotLib.protonet.model_store import load_embedding
 
-    real_scores = {name: real_prior_dice(network, volume, wall) for name, volume, wall in checks}
-    for name, value in real_scores.items():
-        print(f"real study {name} (never seen): ProtoNet classifier alone, myocardium Dice {value:.3f}")
+        report_checks(load_embedding(args.baseline_model, "cpu")[0], checks, f"baseline {args.baseline_model}")
 
     command = "spectfewshot train protonet " + " ".join(shlex.quote(a) for a in sys.argv[3:]) \
         if sys.argv[1:3] == ["train", "protonet"] else "spectfewshot train protonet"
@@ -164,7 +199,8 @@ def run(args: argparse.Namespace) -> int:
     write_model_card(card, args.id, network, config, seeds, validation, scores, history, command,
                      trained_seconds, args.init_weights, TrainingSources(args.from_model, args.phantoms,
                                                                          [name for name, _, _ in real],
-                                                                         args.real_copies, real_scores))
+                                                                         args.real_copies, real_scores,
+                                                                         recipe, real_checks))
     print(f"wrote {weights} ({weights.stat().st_size / 1e6:.1f} MB) and {card}")
     if output_dir.resolve() == MODELS_DIR.resolve():
         entry = ModelEntry(id=args.id, task="protonet", file=weights.name, sha256=sha256_of(weights),

@@ -10,6 +10,7 @@ from typing import Optional, Sequence
 from SPECTFewShotLib.io.atomic import write_text_atomic
 from SPECTFewShotLib.protonet.embedding import WORKING_PIXEL_MM, DenseEmbedding
 from SPECTFewShotLib.research.protonet_training.pretraining import PretrainingConfig
+from SPECTFewShotLib.research.protonet_training.real_studies import RealRecipe
 from SPECTFewShotLib.research.protonet_training.validation import DenseScores
 
 
@@ -23,6 +24,8 @@ class TrainingSources:
     real_studies: list = field(default_factory=list)
     real_copies: int = 0
     real_scores: dict = field(default_factory=dict)
+    recipe: Optional[RealRecipe] = None  # how the real copies were made into training studies (None: plain)
+    real_checks: dict = field(default_factory=dict)  # study name -> [RealCheck] (validation.real_prior_checks)
 
 
 PHANTOM_TEXT = {
@@ -30,6 +33,21 @@ PHANTOM_TEXT = {
     "real-like": "real-like configuration (phantom.config.real_like_config): CZT camera, 4-4.8 mm voxels, "
                  "70 x 70 x 50 heart-centred grid like the shared real studies, clinical counts, OSEM",
 }
+
+
+def _recipe_text(recipe: Optional[RealRecipe]) -> str:
+    """What the real episodes painted, in words."""
+    if recipe is None or recipe.plain:
+        return "myocardium painted against everything else"
+    parts = ["myocardium" + (" and the cavity the wall encloses as classes" if recipe.cavity else
+                             " painted against everything else")]
+    if recipe.crops:
+        parts.append(f"the whole copy and {recipe.crops} random {recipe.crop_sizes[0]}-{recipe.crop_sizes[1]}^3 "
+                     "crops around the wall per copy")
+    if recipe.low_count_fraction > 0:
+        parts.append(f"{recipe.low_count_fraction:.0%} of them thinned to {recipe.low_counts[0]:g}-"
+                     f"{recipe.low_counts[1]:g} counts at the hottest voxels")
+    return "; ".join(parts)
 
 
 def write_model_card(path: str | os.PathLike, model_id: str, network: DenseEmbedding, config: PretrainingConfig,
@@ -44,7 +62,7 @@ def write_model_card(path: str | os.PathLike, model_id: str, network: DenseEmbed
     if sources.real_studies:
         real_text = (f"- Real data: {sources.real_copies} augmented copies (in-plane turn, scale, shift, mirroring, "
                      f"extra Poisson noise) of each of {', '.join(sources.real_studies)} with its LV-wall mask, in "
-                     f"{config.real_fraction:.0%} of the steps (myocardium painted against everything else).")
+                     f"{config.real_fraction:.0%} of the steps ({_recipe_text(sources.recipe)}).")
     else:
         real_text = "- No real patient data was used for training."
     checked = "\n".join(f"| {name} | {value:.3f} |" for name, value in sources.real_scores.items())
@@ -52,6 +70,16 @@ def write_model_card(path: str | os.PathLike, model_id: str, network: DenseEmbed
                  "connectivity step, no per-study learning), LV myocardium painted against everything else on the "
                  "rounded quartile slices, Dice on the other slices:\n\n| study | myocardium Dice |\n|---|---|\n"
                  f"{checked}\n") if sources.real_scores else ""
+    if sources.real_checks:
+        rows_checked = "\n".join(
+            f"| {name} | {c.setting} | {c.protocol} | {c.myocardium:.3f} | "
+            f"{'-' if c.blood_pool is None else f'{c.blood_pool:.3f}'} |"
+            for name, checks in sources.real_checks.items() for c in checks)
+        real_rows += ("\nThe same classifier as the product uses the prior (validation.real_prior_checks: the whole "
+                      "volume and crops around the wall with the cavity as a third class, painted quartile slices "
+                      "or strokes):\n\n| study | setting | painting | myocardium | blood pool |\n"
+                      "|---|---|---|---|---|\n"
+                      f"{rows_checked}\n")
     parameters = sum(p.numel() for p in network.parameters())
     losses = [f"{h['step']}: {h['loss']:.3f}" for h in history[:: max(1, len(history) // 8)]]
     rows = ["| painting | method | class | mean Dice | min Dice | n |", "|---|---|---|---|---|---|"]
