@@ -34,8 +34,8 @@ def one_blas_thread() -> Iterator[None]:
     """Run numpy's BLAS (OpenBLAS) single-threaded while any thread is inside such a block: its threads spin-wait for
     each other when other processes share the cores (measured on 2 loaded cores: the prototypes' probabilities 1.7 s
     against 0.2 s single-threaded), and the callers spread their blocks over Python threads instead. The limit is
-    the process's (BLAS has one): set by the first thread in, restored by the last one out. Without threadpoolctl
-    (scikit-learn's dependency) nothing changes."""
+    the process's (BLAS has one): set by the first thread in, restored by the last one out, whichever threads they
+    are (_release_blas_control). Without threadpoolctl (scikit-learn's dependency) nothing changes."""
     global _blas_users, _blas_limits
     with _blas_lock:
         if _blas_users == 0:
@@ -43,7 +43,9 @@ def one_blas_thread() -> Iterator[None]:
                 from threadpoolctl import threadpool_limits
             except ImportError:
                 threadpool_limits = None
-            _blas_limits = threadpool_limits(1, user_api="blas") if threadpool_limits is not None else None
+            if threadpool_limits is not None:
+                _release_blas_control()
+                _blas_limits = threadpool_limits(1, user_api="blas")
         _blas_users += 1
     try:
         yield
@@ -51,5 +53,22 @@ def one_blas_thread() -> Iterator[None]:
         with _blas_lock:
             _blas_users -= 1
             if _blas_users == 0 and _blas_limits is not None:
+                _release_blas_control()
                 _blas_limits.restore_original_limits()
                 _blas_limits = None
+                _release_blas_control()
+
+
+def _release_blas_control() -> None:
+    """Let the calling thread set OpenBLAS's limit. threadpoolctl (3.8 and later) obeys only the first thread that
+    set a limit and silently ignores every other one until that claim is released, so the limit set by a worker
+    thread after the main thread had set one (a live update, the folds' prototypes on a thread pool) did nothing:
+    OpenBLAS kept its threads, which spin-wait on shared cores (the folds' prototypes 3-9 s instead of 0.3-0.5 s at
+    128^3). Called under _blas_lock, which orders every set and restore made here."""
+    try:
+        from threadpoolctl import OpenBLASController
+    except ImportError:
+        return
+    release = getattr(OpenBLASController, "clear_controlling_thread", None)
+    if release is not None:
+        release(force=True)
