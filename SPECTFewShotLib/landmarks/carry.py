@@ -1,8 +1,11 @@
 """Stage 3: carry a template's landmarks over in the LV's own frame.
 
-A landmark's frame coordinates say where on the LV it lies: along the long axis as a fraction of the LV's length
-(base centre to apex), across it as multiples of the LV's radius, from the LV centre. The rotation about the axis
-starts from the patient's anterior direction (superior when the axis runs anterior-posterior) and is then turned
+A landmark's frame coordinates say where on the LV it lies: along the long axis piecewise between anatomical knots
+that both studies' walls define (the base, the centre, where the cavity ends on the axis, the epicardial apex:
+a point inside the apical wall keeps its fraction of that wall's thickness, one in the cavity its fraction of the
+way from the centre to the cavity's end), across it as multiples of the LV's radius, from the LV's centreline.
+The rotation about the axis starts from the patient's anterior direction (superior when the axis runs
+anterior-posterior) and is then turned
 to where the two studies' counts around the LV agree best (`roll_offset`: within `ROLL_SEARCH_DEG`, or anywhere
 when they agree as a turned copy of the same study does): the anterior direction alone is not carried along when
 a study is rotated, the counts are. The template's landmarks (its LV landmarks included) are written in the
@@ -17,6 +20,7 @@ from typing import Sequence
 
 import numpy as np
 
+from ..cardiac_landmarks import APEX_RADIUS_MM
 from ..io.markups_io import Landmark
 from ..volume import Volume
 from .heart_search import sample
@@ -37,6 +41,13 @@ ROLL_SEARCH_DEG = 20.0  # the counts may turn the anterior-based roll this far (
 # anatomy turned (a study and a rotated copy: 0.94-1.00), not another patient's (0.64 real, at most 0.93 on
 # phantoms), whose best roll away from the anatomical prior put RV insertion points 5-30 mm worse.
 SAME_ANATOMY_CORRELATION = 0.95
+# The along-axis coordinate's knot where the cavity ends on the axis (the endocardial apex, `endocardial_apex_mm`):
+# the wall points within AXIS_WALL_MM of the axis (under a 4 mm voxel: the wall the axis line itself crosses), the
+# knot's coordinate between the centre's 0 and the apex's 1, and its range as a fraction of the centre-to-apex
+# distance (a wall point near the centre in the cavity would squeeze the cavity's coordinates to nothing).
+AXIS_WALL_MM = 3.0
+ENDOCARDIAL_ALONG = 0.5
+ENDOCARDIAL_RANGE = (0.1, 0.95)
 
 
 def frame_axes(frame: LVFrame, roll_deg: float = 0.0) -> np.ndarray:
@@ -54,9 +65,10 @@ def frame_axes(frame: LVFrame, roll_deg: float = 0.0) -> np.ndarray:
 
 def to_frame(frame: LVFrame, points_lps: np.ndarray, roll_deg: float = 0.0) -> np.ndarray:
     """LPS points (n, 3) as frame coordinates: across the axis (two, in LV radii) from the LV's centreline (the
-    polyline from the base through the centre to the apex) and along it (0 at the centre, 1 at the apex, -1 at the
-    base, linear on each side and beyond), so that the frame's own centre, apex and base have the same coordinates
-    in every study."""
+    polyline from the base through the centre to the apex) and along it (`along_knots`: 0 at the centre,
+    `ENDOCARDIAL_ALONG` where the cavity ends on the axis, 1 at the apex, -1 at the base, linear between them and
+    beyond the ends at the centre-to-end scale), so that the frame's own centre, endocardial apex, apex and base
+    have the same coordinates in every study."""
     along, centreline = _along(frame, np.asarray(points_lps, dtype=float).reshape(-1, 3))
     across = (np.asarray(points_lps, dtype=float).reshape(-1, 3) - centreline) @ frame_axes(frame, roll_deg)[:, :2]
     return np.column_stack([across / frame.radius_mm, along])
@@ -69,21 +81,58 @@ def from_frame(frame: LVFrame, coordinates: np.ndarray, roll_deg: float = 0.0) -
         frame_axes(frame, roll_deg)[:, :2].T
 
 
+def endocardial_apex_mm(frame: LVFrame) -> float:
+    """Where the cavity ends on the long axis, in mm from the LV centre towards the apex: the frame's wall point
+    within `AXIS_WALL_MM` of the axis (within `cardiac_landmarks.APEX_RADIUS_MM` when none is) on the apex side
+    nearest the centre, kept between `ENDOCARDIAL_RANGE` of the centre-to-apex distance (the epicardial apex's
+    fraction when the wall has no point near the axis on that side)."""
+    geometry = frame.geometry
+    toward_apex = -geometry.axis
+    apex_t = max(float((geometry.apex - geometry.center) @ toward_apex), 1e-9)
+    relative = frame.wall_points - geometry.center
+    t = relative @ toward_apex
+    radial = np.linalg.norm(relative - t[:, None] * toward_apex, axis=1)
+    for radius in (AXIS_WALL_MM, APEX_RADIUS_MM):
+        apical = (radial <= radius) & (t > 0)
+        if apical.any():
+            low, high = ENDOCARDIAL_RANGE
+            return float(np.clip(t[apical].min(), low * apex_t, high * apex_t))
+    return ENDOCARDIAL_ALONG * apex_t
+
+
+def along_knots(frame: LVFrame) -> tuple[np.ndarray, np.ndarray]:
+    """The along-axis coordinate's knots: positions along the axis (mm from the centre towards the apex: base,
+    centre, endocardial apex, apex) and their coordinates (-1, 0, `ENDOCARDIAL_ALONG`, 1). Both studies' walls
+    define every knot the same way, so a point inside the apical wall is carried as its fraction of that wall's
+    thickness and a point in the cavity as its fraction of the way from the centre to where the cavity ends."""
+    geometry = frame.geometry
+    toward_apex = -geometry.axis
+    base_t = min(float((geometry.base - geometry.center) @ toward_apex), -1e-9)
+    apex_t = max(float((geometry.apex - geometry.center) @ toward_apex), 1e-9)
+    return (np.array([base_t, 0.0, endocardial_apex_mm(frame), apex_t]),
+            np.array([-1.0, 0.0, ENDOCARDIAL_ALONG, 1.0]))
+
+
 def _centreline(frame: LVFrame, along: np.ndarray) -> np.ndarray:
     """Points of the LV's centreline at along-axis coordinates (see `to_frame`)."""
     geometry = frame.geometry
-    ends = np.where(along[:, None] >= 0, geometry.apex - geometry.center, geometry.base - geometry.center)
-    return geometry.center + np.abs(along)[:, None] * ends
+    t_knots, along_knots_ = along_knots(frame)
+    t = np.interp(along, along_knots_, t_knots)
+    t = np.where(along > 1.0, t_knots[-1] * along, np.where(along < -1.0, -t_knots[0] * along, t))
+    apex_fraction = t / t_knots[-1]  # the apex side of the centreline is the axis; the base side runs to the base
+    base_fraction = t / t_knots[0]
+    ends = np.where(along[:, None] >= 0, apex_fraction[:, None] * (geometry.apex - geometry.center),
+                    base_fraction[:, None] * (geometry.base - geometry.center))
+    return geometry.center + ends
 
 
 def _along(frame: LVFrame, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The along-axis coordinates of LPS points (see `to_frame`) and their centreline points."""
     geometry = frame.geometry
-    toward_apex = -geometry.axis
-    t = (points - geometry.center) @ toward_apex
-    apex_t = float((geometry.apex - geometry.center) @ toward_apex)
-    base_t = float((geometry.base - geometry.center) @ toward_apex)
-    along = np.where(t >= 0, t / max(apex_t, 1e-9), -t / min(base_t, -1e-9))
+    t_knots, along_knots_ = along_knots(frame)
+    t = (points - geometry.center) @ -geometry.axis
+    along = np.interp(t, t_knots, along_knots_)
+    along = np.where(t > t_knots[-1], t / t_knots[-1], np.where(t < t_knots[0], -t / t_knots[0], along))
     return along, _centreline(frame, along)
 
 

@@ -17,6 +17,7 @@ from SPECTFewShotLib.landmarks.carry import (
     SAME_ANATOMY_CORRELATION,
     carry_landmarks,
     convention_warnings,
+    endocardial_apex_mm,
     from_frame,
     roll_offset,
     to_frame,
@@ -25,7 +26,24 @@ from SPECTFewShotLib.landmarks.heart_search import find_lv_candidates, smoothed_
 from SPECTFewShotLib.landmarks.long_axis import LongAxis, angle_between_deg, write_long_axis
 from SPECTFewShotLib.landmarks.lv_frame import frame_from_counts, frame_from_segmentation
 from SPECTFewShotLib.landmarks.staged import Localizer, find_lv_frame
-from Testing.fixtures import study
+from SPECTFewShotLib.volume import Volume
+from Testing.fixtures import SIZE, SPACING, study
+
+
+def cup_mask(cavity_along_mm: float, center=(2.0, -3.0, 1.0), apex_direction=(0.6, -0.5, -0.6)) -> Volume:
+    """An LV-wall mask: an ellipsoidal cup (outer semi-axes 44 mm along the axis, 28 across; open base 18 mm from
+    the centre) whose cavity reaches `cavity_along_mm` towards the apex (apical wall 44 - that thick on the axis)."""
+    origin = -np.full(3, (SIZE - 1) * SPACING / 2)
+    grid = Volume(np.zeros((SIZE,) * 3, np.uint8), (SPACING,) * 3, tuple(origin), (1, 0, 0, 0, 1, 0, 0, 0, 1))
+    k, j, i = np.indices((SIZE,) * 3)
+    lps = grid.index_to_lps(np.stack([i, j, k], -1).reshape(-1, 3).astype(float)).reshape(SIZE, SIZE, SIZE, 3)
+    toward_apex = np.asarray(apex_direction, dtype=float) / np.linalg.norm(apex_direction)
+    rel = lps - np.asarray(center, dtype=float)
+    along = rel @ toward_apex
+    radial = np.linalg.norm(rel - along[..., None] * toward_apex, axis=-1)
+    outer = (along / 44.0) ** 2 + (radial / 28.0) ** 2 <= 1
+    inner = (along / cavity_along_mm) ** 2 + (radial / 18.0) ** 2 <= 1
+    return grid.with_array((outer & ~inner & (along >= -18.0)).astype(np.uint8))
 
 
 class HeartSearchTest(unittest.TestCase):
@@ -81,6 +99,30 @@ class CarryTest(unittest.TestCase):
         for carried, expected in zip(carry_landmarks(template, target, own, roll_deg=17.0),
                                      (target.geometry.center, target.geometry.apex, target.geometry.base)):
             self.assertLess(np.linalg.norm(carried - expected), 1e-6)
+
+    def test_a_point_in_the_apical_wall_keeps_its_fraction_of_the_wall(self):
+        # Apical walls 10 and 22 mm thick on the axis: the point where the cavity ends, and one halfway through the
+        # wall, land where the other wall's cavity ends and halfway through it (not at the LV-length proportion).
+        template, target = frame_from_segmentation(cup_mask(34.0)), frame_from_segmentation(cup_mask(22.0))
+
+        def on_axis(frame, t):
+            return frame.geometry.center - t * frame.geometry.axis
+
+        template_endo, target_endo = endocardial_apex_mm(template), endocardial_apex_mm(target)
+        for frame, endo, cavity in ((template, template_endo, 34.0), (target, target_endo, 22.0)):
+            true_endo = (np.array([2.0, -3.0, 1.0]) + cavity * np.array([0.6, -0.5, -0.6]) / np.sqrt(0.97)
+                         - frame.geometry.center) @ -frame.geometry.axis  # cup_mask's own centre and axis
+            self.assertLess(abs(endo - true_endo), SPACING)
+        lengths = [float((f.geometry.apex - f.geometry.center) @ -f.geometry.axis) for f in (template, target)]
+        points = [Landmark("endocardial", tuple(on_axis(template, template_endo))),
+                  Landmark("mid-wall", tuple(on_axis(template, (template_endo + lengths[0]) / 2))),
+                  Landmark("mid-cavity", tuple(on_axis(template, template_endo / 2)))]
+        expected = [on_axis(target, target_endo), on_axis(target, (target_endo + lengths[1]) / 2),
+                    on_axis(target, target_endo / 2)]
+        for landmark, carried, wanted in zip(points, carry_landmarks(template, target, points), expected):
+            self.assertLess(np.linalg.norm(carried - wanted), 1e-6, landmark.label)
+        self.assertGreater(np.linalg.norm(expected[0] - on_axis(target, template_endo / lengths[0] * lengths[1])),
+                           SPACING)  # the proportion of the LV's length would miss it by more than a voxel
 
     def test_the_roll_is_found_where_the_counts_around_the_axis_agree(self):
         rng = np.random.default_rng(0)
