@@ -46,6 +46,44 @@ def euclidean_distances(painted: np.ndarray, n_classes: int, spacing_kji: Sequen
     return np.sqrt(out, out=out)
 
 
+class PaintDistances:
+    """The distances of euclidean_distances (all the paint, no slice left out) at the voxels a caller asks for: the
+    in-plane distance maps of the painted slices are computed once, and each request computes only its own voxels
+    (a grid of every s-th voxel, or scattered voxels) with the same arithmetic, so the values are the same."""
+
+    def __init__(self, painted: np.ndarray, n_classes: int, spacing_kji: Sequence[float]) -> None:
+        """`painted`: class indices [k, j, i] (-1 unpainted); `spacing_kji`: voxel size (mm) along k, j, i."""
+        dz, dy, dx = (float(s) for s in spacing_kji)
+        self.n_classes, self.dz, self.shape = n_classes, dz, painted.shape
+        self.planes = []  # (slice k, class c, in-plane distance map [j, i] float32)
+        for k in np.flatnonzero((painted >= 0).reshape(painted.shape[0], -1).any(axis=1)):
+            plane = painted[k]
+            for c in np.unique(plane[plane >= 0]):
+                self.planes.append((k, c, ndimage.distance_transform_edt(plane != c, sampling=(dy, dx))
+                                    .astype(np.float32)))
+
+    def at(self, index: tuple) -> np.ndarray:
+        """Distances [C, n] (float32) at the voxels of `index`: slices along k, j and i (a grid, n its points in
+        C order) or three index arrays (scattered voxels)."""
+        if all(isinstance(part, slice) for part in index):
+            ks = np.arange(self.shape[0])[index[0]].astype(np.float32)
+            grid = tuple(len(range(n)[part]) for n, part in zip(self.shape, index))
+            out = np.full((self.n_classes, *grid), FAR_MM * FAR_MM, dtype=np.float32)
+            for k, c, in_plane in self.planes:
+                along = ((ks - k) * self.dz) ** 2
+                sampled = in_plane[index[1:]]
+                np.minimum(out[c], along[:, None, None] + (sampled * sampled)[None], out=out[c])
+            return np.sqrt(out, out=out).reshape(self.n_classes, -1)
+        k_index, j_index, i_index = (np.asarray(part).reshape(-1) for part in index)
+        ks = k_index.astype(np.float32)
+        out = np.full((self.n_classes, ks.size), FAR_MM * FAR_MM, dtype=np.float32)
+        for k, c, in_plane in self.planes:
+            along = ((ks - k) * self.dz) ** 2
+            sampled = in_plane[j_index, i_index]
+            np.minimum(out[c], along + sampled * sampled, out=out[c])
+        return np.sqrt(out, out=out)
+
+
 def training_distances(painted: np.ndarray, n_classes: int, spacing_kji: Sequence[float], slices: np.ndarray,
                        where: np.ndarray) -> np.ndarray:
     """Distances [n, C] of the painted voxels `where` (n, 3 [k, j, i]), each from the paint on the other axial

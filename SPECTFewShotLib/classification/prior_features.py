@@ -17,10 +17,11 @@ painted voxels', the unpainted voxels', a preview's sample) is read from them.
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 
+from ..protonet.prototypes import build_prototypes
 from ..protonet.support import paint_boundaries
 
 SECTORS = 4  # folds of paint lying on one axial slice: sectors of the angle around the paint's centre
@@ -46,15 +47,27 @@ class CrossFittedPrior:
         painted voxels (n, 3)."""
         self.prior, self.where = prior, where
         self.folds = paint_folds(where)
-        boundary = paint_boundaries(painted)
+        n_classes = int(painted.max()) + 1
+        # what every fold's prototypes are made of, gathered once: the painted voxels' embedding columns [D, n],
+        # class indices and boundary flags; a fold takes its rows (prior.prototypes' choice, same order)
+        columns = prior.embedding_columns(where)
+        classes = painted[tuple(where.T)].astype(np.int64)
+        edge = paint_boundaries(painted)[tuple(where.T)]
 
-        def held_out_prototypes(fold: int) -> Any:
+        def held_out_probabilities(fold: int) -> np.ndarray:
             mine = self.folds == fold
-            return prior.prototypes(painted, where[~mine], fallback=where[mine], boundary=boundary)
+            chosen = np.flatnonzero(~mine)
+            present = np.zeros(n_classes, dtype=bool)
+            present[np.unique(classes[chosen])] = True
+            missing = np.flatnonzero(mine)[~present[classes[mine]]]  # a class painted in this fold only
+            if len(missing):
+                chosen = np.concatenate([chosen, missing])
+            prototypes = build_prototypes(columns[:, chosen].T, classes[chosen], n_classes, edge[chosen])
+            return prior.grid_probabilities(prototypes, workers=1)
 
-        with ThreadPoolExecutor(max_workers=PROTOTYPE_WORKERS) as pool:  # k-means runs single-threaded per fold
-            prototypes = list(pool.map(held_out_prototypes, np.unique(self.folds)))
-        self.cells = [prior.grid_probabilities(p) for p in prototypes]  # per fold: [C, k', j', i'] on the grid
+        # one fold per thread, its k-means and its probabilities single-threaded, so that neither waits for the other
+        with ThreadPoolExecutor(max_workers=PROTOTYPE_WORKERS) as pool:
+            self.cells = list(pool.map(held_out_probabilities, np.unique(self.folds)))  # per fold: [C, k', j', i']
         self.mean_cells = sum(self.cells) / np.float32(len(self.cells))
 
     def held_out(self, rows: np.ndarray | None = None) -> np.ndarray:
@@ -67,9 +80,10 @@ class CrossFittedPrior:
             out[chosen] = self._at(cells, self.where[rows[chosen]]).T
         return out
 
-    def voxels(self) -> np.ndarray:
-        """Probabilities [C, k, j, i] (float32) at every voxel: the mean over the folds."""
-        return self.prior.grid.to_voxels(self.mean_cells)
+    def voxels(self, classes: Optional[list[int]] = None) -> np.ndarray:
+        """Probabilities [C, k, j, i] (float32) at every voxel: the mean over the folds, of the `classes` given (all
+        when None)."""
+        return self.prior.grid.to_voxels(self.mean_cells if classes is None else self.mean_cells[classes])
 
     def _at(self, cells: np.ndarray, voxels: np.ndarray) -> np.ndarray:
         """Grid probabilities [C, ...] at voxels (n, 3), interpolated as the voxel grid is: [C, n]."""

@@ -144,11 +144,13 @@ class FewShotSession:
         (-1 = unpainted) whose painted voxels are `where` (n, 3)."""
         return self.grid_probabilities(self.prototypes(painted, where))
 
-    def grid_probabilities(self, prototypes: Prototypes) -> np.ndarray:
-        """Class probabilities [C, k', j', i'] (float32) of every cell of the feature grid against `prototypes`."""
+    def grid_probabilities(self, prototypes: Prototypes, workers: Optional[int] = None) -> np.ndarray:
+        """Class probabilities [C, k', j', i'] (float32) of every cell of the feature grid against `prototypes`, on
+        `workers` threads (default: the process's cores)."""
         assert self._features is not None and self._grid is not None
         probabilities = column_probabilities(self._features, prototypes, self.network.temperature,
-                                             self.network.config.metric, workers=cpu_workers())
+                                             self.network.config.metric,
+                                             workers=cpu_workers() if workers is None else workers)
         return probabilities.reshape(prototypes.n_classes, *self._grid.cells)
 
     def prototypes(self, painted: np.ndarray, where: np.ndarray, fallback: Optional[np.ndarray] = None,
@@ -165,10 +167,14 @@ class FewShotSession:
             missing = ~present[painted[tuple(fallback.T)]]
             if missing.any():
                 chosen = np.concatenate([where, fallback[missing]])
-        cells = self._grid.cell_index(chosen)
         classes = painted[tuple(chosen.T)].astype(np.int64)
         boundary = paint_boundaries(painted) if boundary is None else boundary
-        return build_prototypes(self._features[:, cells].T, classes, n_classes, boundary[tuple(chosen.T)])
+        return build_prototypes(self.embedding_columns(chosen).T, classes, n_classes, boundary[tuple(chosen.T)])
+
+    def embedding_columns(self, voxels: np.ndarray) -> np.ndarray:
+        """The embedding [D, n] (float32) of the voxels (n, 3) [k, j, i]: their cells' columns."""
+        assert self._features is not None and self._grid is not None
+        return self._features[:, self._grid.cell_index(voxels)]
 
     def principal_channels(self, count: int) -> np.ndarray:
         """The embedding's first `count` principal components [count, k, j, i] (float32) at every voxel: what the

@@ -47,9 +47,9 @@ from ..runtime.progress import CancelToken, ProgressCallback, report
 from ..vocabulary import tissue_of_segment
 from ..volume import Volume
 from .enclosure import cavity_from_paint, drop_unenclosed_blood_pool
-from .graph_cut import SMOOTHNESS, alpha_expansion, contrast_weights, uncertain_band
+from .graph_cut import SMOOTHNESS, alpha_expansion, contrast_weights, first_argmax, uncertain_band
 from .learner import RANDOM_STATE, TreeEnsemble
-from .paint_distances import euclidean_distances, training_distances
+from .paint_distances import PaintDistances, euclidean_distances, training_distances
 from .prior_features import CrossFittedPrior
 from .result import ClassificationResult
 from .study_features import StudyFeatures, compute_study_features
@@ -107,6 +107,9 @@ class StudySession:
         self._support_segmentation: Optional[Segmentation] = None
         self._prior_ready = False
         self._cross_fitted: Optional[CrossFittedPrior] = None  # the prototypes' probabilities for this paint
+        # the paint-free channels at a grid the learner predicts on at every paint change, as the rows it reads
+        # [n, F]: keyed by (use_protonet, the grid's slices); emptied with every new volume
+        self._static_rows: dict[tuple, np.ndarray] = {}
 
     @property
     def prior(self):
@@ -160,7 +163,7 @@ class StudySession:
         spacing = _spacing_kji(volume)
         edges = contrast_weights(study.counts, spacing, self.smoothness)
         self._volume, self._study, self._edges, self._support = volume, study, edges, None
-        self._embedding, self._cross_fitted = embedding, None
+        self._embedding, self._cross_fitted, self._static_rows = embedding, None, {}
         self._prior_ready = needs_prior
         self.feature_computations += 1
         self.timings = {"prior_features_s": prior_s, "features_s": time.perf_counter() - started}
@@ -326,6 +329,17 @@ class StudySession:
             return [self._study.channels, self._embedding]
         return [self._study.channels]
 
+    def _static_rows_at(self, grid: tuple, protonet: bool) -> np.ndarray:
+        """The paint-free channels at the voxels of `grid` (slices along k, j, i) as rows [n, F] (float32), computed
+        once per volume: the learner predicts on the same grid at every paint change."""
+        key = (protonet, tuple((part.start, part.stop, part.step) for part in grid))
+        rows = self._static_rows.get(key)
+        if rows is None:
+            sampled = [c[(slice(None), *grid)].reshape(c.shape[0], -1) for c in self._volume_channels(protonet)]
+            rows = np.ascontiguousarray(np.concatenate(sampled).T)
+            self._static_rows[key] = rows
+        return rows
+
     def _fit(self, painted: np.ndarray, where: np.ndarray, train_where: np.ndarray, n_classes: int,
              protonet: bool, extra_train: tuple = ()) -> tuple:
         """The learner fitted on the painted voxels `train_where` (a subset of all painted voxels `where`), and
@@ -349,22 +363,41 @@ class StudySession:
         if self.prior_features and protonet:
             prior = self.cross_fitted_prior(painted, where)
             keep = prior_channels(self._support)
-            extra.append(prior.voxels()[keep])
+            extra.append(prior.voxels(keep))
             train_extra.append(prior.held_out()[:, keep])
         learner, use_distances = self._fit(painted, where, where, n_classes, protonet, tuple(train_extra))
-        if use_distances:
-            extra.append(euclidean_distances(painted, n_classes, _spacing_kji(self._volume)))
-        voxel_features = [*self._volume_channels(protonet), *extra]
+        distances = PaintDistances(painted, n_classes, _spacing_kji(self._volume)) if use_distances else None
+        static = self._volume_channels(protonet)
+        widths = [f.shape[0] for f in (*static, *extra)] + ([n_classes] if distances is not None else [])
 
         def features_at(index: tuple) -> np.ndarray:
-            return np.concatenate([f[(slice(None), *index)].reshape(f.shape[0], -1) for f in voxel_features]).T
+            # the columns in the order the learner was fitted on: the paint-free channels (kept between paint
+            # changes for a grid of slices), the prior's probabilities, the distances to the paint
+            static_rows = self._static_rows_at(index, protonet) if _is_grid(index) else None
+            n = static_rows.shape[0] if static_rows is not None else np.asarray(index[0]).size
+            rows = np.empty((n, sum(widths)), dtype=np.float32)
+            column = 0
+            if static_rows is not None:
+                column = static_rows.shape[1]
+                rows[:, :column] = static_rows
+            for f in ([] if static_rows is not None else static) + extra:
+                rows[:, column:column + f.shape[0]] = f[(slice(None), *index)].reshape(f.shape[0], -1).T
+                column += f.shape[0]
+            if distances is not None:
+                rows[:, column:] = distances.at(index).T
+            return rows
 
-        probabilities = coarse_to_fine(lambda index: learner.predict_proba(np.ascontiguousarray(features_at(index))),
-                                       painted.shape, n_classes)
+        probabilities = coarse_to_fine(lambda index: learner.predict_proba(features_at(index)), painted.shape,
+                                       n_classes)
         k, j, i = where.T
         probabilities[:, k, j, i] = 0.0
         probabilities[painted[k, j, i], k, j, i] = 1.0
         return probabilities
+
+
+def _is_grid(index: tuple) -> bool:
+    """Whether an index into the volume is slices along every axis (a grid) rather than index arrays."""
+    return all(isinstance(part, slice) for part in index)
 
 
 def _per_class_sample(classes: np.ndarray, limit: int) -> np.ndarray:
@@ -411,7 +444,7 @@ def label_most_probable(probabilities: np.ndarray, labels: np.ndarray) -> None:
     cut, the connectivity or the blood-pool step chose another class than the most probable one, the labelled class
     and the most probable one swap their probabilities. The map then says how sure each label is, with the
     learner's own (calibrated) probability values."""
-    top = probabilities.argmax(0)
+    top = first_argmax(probabilities)
     k, j, i = np.nonzero(top != labels)
     if len(k) == 0:
         return
@@ -434,7 +467,7 @@ def coarse_to_fine(predict, shape: tuple, n_classes: int, fine_voxels: Optional[
     coarse_index = tuple(slice(None, None, stride) for _ in shape)
     coarse_shape = tuple(len(range(0, n, stride)) for n in shape)
     coarse = np.ascontiguousarray(predict(coarse_index).T).reshape(n_classes, *coarse_shape)
-    labels = coarse.argmax(0)
+    labels = first_argmax(coarse)
     unsure = coarse.max(0) < COARSE_CERTAIN
     unsure |= ndimage.maximum_filter(labels, size=3) != ndimage.minimum_filter(labels, size=3)
     unsure = ndimage.binary_dilation(unsure)

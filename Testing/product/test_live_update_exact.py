@@ -1,0 +1,108 @@
+"""The live update's shortcuts give the values of the plain computations they replace, bit for bit: distances to the
+paint at the voxels asked for, the first most probable class, the folds' held-out prototypes from one gather, and
+the paint-free learner rows kept between paint changes."""
+
+from __future__ import annotations
+
+import unittest
+from unittest import mock
+
+import numpy as np
+
+from SPECTFewShotLib.classification import session as session_module
+from SPECTFewShotLib.classification.graph_cut import first_argmax
+from SPECTFewShotLib.classification.paint_distances import PaintDistances, euclidean_distances
+from SPECTFewShotLib.classification.prior_features import CrossFittedPrior, paint_folds
+from SPECTFewShotLib.classification.session import StudySession
+from SPECTFewShotLib.protonet.support import class_index_map, paint_boundaries, painted_voxels
+from Testing.fixtures import ring_volume, support_from, tiny_network
+
+
+class PaintDistancesTest(unittest.TestCase):
+    def test_the_same_values_as_the_whole_volume(self):
+        rng = np.random.default_rng(1)
+        painted = np.full((23, 31, 19), -1, dtype=np.int64)
+        for k in (3, 11, 19):
+            painted[k] = rng.integers(0, 3, painted.shape[1:])
+            painted[k][rng.random(painted.shape[1:]) < 0.7] = -1
+        painted[11][painted[11] == 2] = 1  # a class missing from one slice
+        spacing = (3.3, 2.1, 1.7)
+        whole = euclidean_distances(painted, 3, spacing)
+        distances = PaintDistances(painted, 3, spacing)
+        for grid in ((slice(None),) * 3, (slice(None, None, 2),) * 3, (slice(1, None, 3), slice(None), slice(2, 9))):
+            np.testing.assert_array_equal(distances.at(grid), whole[(slice(None), *grid)].reshape(3, -1))
+        points = np.nonzero(rng.random(painted.shape) < 0.05)
+        np.testing.assert_array_equal(distances.at(points), whole[(slice(None), *points)])
+
+
+class FirstArgmaxTest(unittest.TestCase):
+    def test_numpy_argmax_and_argmin_with_ties(self):
+        rng = np.random.default_rng(2)
+        values = rng.integers(0, 4, (3, 9, 8, 7)).astype(np.float32)  # many ties
+        np.testing.assert_array_equal(first_argmax(values), values.argmax(0))
+        np.testing.assert_array_equal(first_argmax(values, smallest=True), values.argmin(0))
+        self.assertEqual(first_argmax(values).dtype, np.uint8)
+
+
+class HeldOutProbabilitiesTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        from SPECTFewShotLib.classification.prior_session import FewShotSession
+
+        cls.volume, cls.classes = ring_volume(size=24)
+        cls.prior = FewShotSession(device="cpu", network=tiny_network())
+        cls.prior.set_volume(cls.volume)
+
+    def test_each_fold_as_the_prototypes_of_the_other_folds(self):
+        support = support_from(self.volume, self.classes, [7, 12, 16])
+        painted = support.labels.array.copy()
+        painted[12][painted[12] == 3] = 2  # the cavity painted on slice 7 only
+        painted[16][painted[16] == 3] = 2
+        support.labels.array[...] = painted  # the cavity now lives in fold 0 alone: the fallback's case
+        self.prior.set_support(support)
+        checked = self.prior._support
+        painted = class_index_map(checked)
+        where = painted_voxels(painted, checked.slices)
+        folds = paint_folds(where)
+        prior = CrossFittedPrior(self.prior, painted, where)
+        boundary = paint_boundaries(painted)
+        for n, fold in enumerate(np.unique(folds)):
+            mine = folds == fold
+            expected = self.prior.grid_probabilities(
+                self.prior.prototypes(painted, where[~mine], fallback=where[mine], boundary=boundary))
+            np.testing.assert_array_equal(prior.cells[n], expected)
+
+
+class CachedRowsTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.volume, cls.classes = ring_volume(size=24)
+        cls.support = support_from(cls.volume, cls.classes, [7, 12, 16])
+
+    def answers(self, calls, fine_voxels):
+        """The labels and probabilities of one session through `calls` (use_protonet per call)."""
+        from SPECTFewShotLib.protonet.embedding import TorchSlabEmbedder
+
+        with mock.patch.object(session_module, "FINE_VOXELS", fine_voxels):
+            session = StudySession(device="cpu", network=TorchSlabEmbedder(tiny_network()))
+            session.set_volume(self.volume)
+            session.set_support(self.support)
+            out = []
+            for protonet in calls:
+                result = session.predict(use_protonet=protonet)
+                out.append((result.labels.labels.array.copy(), result.probabilities.copy()))
+        return out
+
+    def test_the_kept_rows_change_no_answer(self):
+        for fine_voxels in (session_module.FINE_VOXELS, 2_000):  # the whole grid, and coarse then fine
+            kept = self.answers([True, False, True], fine_voxels)
+            fresh_with, = self.answers([True], fine_voxels)
+            fresh_without, = self.answers([False], fine_voxels)
+            for (labels, probabilities), (expected_labels, expected) in zip(
+                    kept, [fresh_with, fresh_without, fresh_with]):
+                np.testing.assert_array_equal(labels, expected_labels)
+                np.testing.assert_array_equal(probabilities, expected)
+
+
+if __name__ == "__main__":
+    unittest.main()
