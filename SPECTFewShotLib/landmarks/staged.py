@@ -233,7 +233,7 @@ class Localizer:
             return from_counts
         if self._one_shot_wall is None:
             self._one_shot_wall = OneShotWall()
-        wall = self._one_shot_wall.wall(template_volume, template_myocardium, volume, from_counts)
+        wall = self._one_shot_wall.wall(template_volume, template_myocardium, volume, from_counts, counts)
         if not wall.array.any():
             return replace(from_counts, note="no wall of the study was classified from the template's myocardium; "
                                              "the frame comes from the counts")

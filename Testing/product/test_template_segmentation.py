@@ -5,7 +5,10 @@ import unittest
 
 import numpy as np
 
+from SPECTFewShotLib.landmarks.heart_search import smoothed_counts
+from SPECTFewShotLib.landmarks.local_alignment import lv_region
 from SPECTFewShotLib.landmarks.long_axis import angle_between_deg
+from SPECTFewShotLib.landmarks.lv_frame import WALL_FRACTION, mid_wall_points
 from SPECTFewShotLib.landmarks.staged import Localizer, find_lv_frame
 from SPECTFewShotLib.landmarks.template_segmentation import (
     CAVITY,
@@ -46,6 +49,38 @@ class OneShotWallTest(unittest.TestCase):
         k, j, i = np.nonzero(found)
         far = np.linalg.norm(self.volume.index_to_lps(np.stack([i, j, k], 1).astype(float)) - self.centre, axis=1)
         self.assertLess(far.max(), 80.0)  # not the liver (70 mm away and larger) nor the hot rim
+
+    def test_a_network_that_calls_everything_near_the_lv_wall_still_gives_the_lvs_hot_wall(self):
+        # what went wrong on phantoms: lungs, body and the RV cavity beside the LV classified as wall (twice the LV's
+        # volume, a frame 29 degrees off); the counts' myocardium edge keeps only the hot shell
+        class EverythingWall:
+            grid = type("Grid", (), {"to_voxels": staticmethod(lambda cells: cells)})()
+
+            def set_volume(self, volume):
+                self.shape = volume.array.shape
+
+            def prototypes(self, classes, where):
+                return None
+
+            def grid_probabilities(self, prototypes):
+                return np.stack([np.zeros(self.shape), np.ones(self.shape), np.zeros(self.shape)])
+
+        one_shot = OneShotWall()
+        one_shot._session = EverythingWall()
+        counts_frame = find_lv_frame(self.volume)
+        counts = smoothed_counts(self.volume)
+        found = one_shot.wall(self.template, self.template_wall, self.volume, counts_frame, counts).array > 0
+        _, level = mid_wall_points(self.volume, counts, counts_frame.geometry.center)
+        self.assertTrue(np.all(counts[found] >= WALL_FRACTION * level))
+        truth = self.wall.array > 0
+        self.assertGreater((found & truth).sum() / truth.sum(), 0.9)  # the true wall is kept
+        frame = find_lv_frame(self.volume, self.volume.with_array(found.astype(np.uint8)), counts=counts)
+        self.assertEqual(frame.source, "segmentation")
+        self.assertLess(angle_between_deg(-frame.geometry.axis, self.toward_apex), 10.0)
+        self.assertLess(np.linalg.norm(frame.geometry.center - self.centre), 6.0)
+        # the region near the LV alone would have made its wall of everything there: no LV frame from it
+        region = lv_region(self.volume, counts_frame)
+        self.assertGreater(region.sum(), 3 * found.sum())
 
     def test_the_localizer_uses_its_frame_or_says_why_not(self):
         localizer = Localizer(one_shot=True)
