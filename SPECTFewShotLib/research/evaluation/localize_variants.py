@@ -1,0 +1,199 @@
+"""Carry and axis-fit variants on the classification path, side by side in one run (issue 35, the carry's knots).
+
+The LV frames come from walls: the target's classification (`classify` painted on its wall mask's quartile slices,
+as `evaluate localize --conventions` does) and the template's mask. Templates in the three conventions
+(localize_conventions), real pairs of --real (both ways) and --held-out phantoms (each with the next as template).
+Variants, each replacing one piece of the product for the run (unittest.mock):
+- "before": the along-axis coordinate without the endocardial knot (the frame's centre-to-apex proportion).
+- "knot": the product as it is (carry.along_knots: base, centre, where the cavity ends on the axis, apex).
+- "knot+centre": the template's LV_center, when farther than a voxel (4 mm) from its wall's centroid, carried
+  relative to its own placed LV_apex and LV_base (same fraction of the way, same offset across in LV radii),
+  blended linearly towards the centroid's own carry within that distance.
+- "knot+steady": a steadier revolution-axis fit (`steady_axis`) in place of cardiac_landmarks.revolution_axis,
+  everywhere it is used: the frames, and the conventions' own annotations and truths (they move with the fit).
+
+    python -m SPECTFewShotLib.research.evaluation.localize_variants --real DIR [--held-out 8] [--variants ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+import time
+from typing import Iterator, Sequence
+from unittest import mock
+
+import numpy as np
+
+from SPECTFewShotLib.volume import Volume
+
+VARIANTS = ("before", "knot", "knot+centre", "knot+steady")
+CENTROID_BLEND_MM = 4.0
+STEADY_SHIFTS = 4  # slab cuts averaged, offset by this fraction of SLAB_MM each
+STEADY_GRID_DEG, STEADY_RADIUS_DEG = 2.0, 12.0  # near-best directions around the fitted axis
+STEADY_TEMPERATURE = 0.01  # their weights: exp(-(score - best) / (this * best))
+
+
+def shifted_spread(points: np.ndarray, directions: np.ndarray) -> np.ndarray:
+    """cardiac_landmarks.ring_spread averaged over `STEADY_SHIFTS` slab cuts shifted along each direction (the
+    score no longer jumps where a slab boundary crosses a ring of voxels)."""
+    from SPECTFewShotLib.cardiac_landmarks import SLAB_MM
+
+    relative = points - points.mean(axis=0)
+    spreads = np.zeros(len(directions))
+    for number, direction in enumerate(directions):
+        t = relative @ direction
+        for shift in range(STEADY_SHIFTS):
+            slab = np.floor((t - t.min()) / SLAB_MM + shift / STEADY_SHIFTS).astype(int)
+            members = np.maximum(np.bincount(slab), 1)
+            centres = np.stack([np.bincount(slab, relative[:, d]) for d in range(3)], axis=1) / members[:, None]
+            across = relative - centres[slab]
+            across -= (across @ direction)[:, None] * direction
+            distance = np.linalg.norm(across, axis=1)
+            spreads[number] += np.mean((distance - (np.bincount(slab, distance) / members)[slab]) ** 2)
+    return spreads / STEADY_SHIFTS
+
+
+def steady_axis(points: np.ndarray) -> np.ndarray:
+    """The lattice search and refinement of cardiac_landmarks.revolution_axis on `shifted_spread`, then the
+    weighted centre of the directions within `STEADY_RADIUS_DEG` of it (a `STEADY_GRID_DEG` grid)."""
+    from SPECTFewShotLib.cardiac_landmarks import AXIS_DIRECTIONS, AXIS_REFINE_DEGREES
+
+    index = np.arange(AXIS_DIRECTIONS) + 0.5
+    polar, azimuth = np.arccos(1.0 - 2.0 * index / AXIS_DIRECTIONS), np.pi * (1.0 + 5.0 ** 0.5) * index
+    lattice = np.stack([np.cos(azimuth) * np.sin(polar), np.sin(azimuth) * np.sin(polar), np.cos(polar)], axis=1)
+    lattice = lattice[lattice[:, 2] >= 0]
+    axis = lattice[np.argmin(shifted_spread(points, lattice))]
+
+    def around(centre: np.ndarray, degrees: float, steps: int) -> np.ndarray:
+        first = np.cross(centre, [1.0, 0.0, 0.0] if abs(centre[0]) < 0.9 else [0.0, 1.0, 0.0])
+        first /= np.linalg.norm(first)
+        second = np.cross(centre, first)
+        step = np.tan(np.radians(degrees))
+        tries = np.array([centre + a * step * first + b * step * second for a in range(-steps, steps + 1)
+                          for b in range(-steps, steps + 1) if a * a + b * b <= steps * steps])
+        return tries / np.linalg.norm(tries, axis=1, keepdims=True)
+
+    for degrees in AXIS_REFINE_DEGREES:
+        tries = around(axis, degrees, 1)
+        axis = tries[np.argmin(shifted_spread(points, tries))]
+    grid = around(axis, STEADY_GRID_DEG, round(STEADY_RADIUS_DEG / STEADY_GRID_DEG))
+    scores = shifted_spread(points, grid)
+    weights = np.exp(-(scores - scores.min()) / (STEADY_TEMPERATURE * scores.min()))
+    mean = weights @ grid
+    return mean / np.linalg.norm(mean)
+
+
+def centre_rule_carry(template_frame, target_frame, landmarks, roll_deg: float = 0.0) -> list[np.ndarray]:
+    """carry.carry_landmarks, the LV_center then carried relative to the template's own apex and base (see the
+    module's "knot+centre")."""
+    from SPECTFewShotLib.landmarks.carry import carry_landmarks, frame_axes
+
+    carried = np.asarray(carry_landmarks(template_frame, target_frame, landmarks, roll_deg))
+    labels = [landmark.label for landmark in landmarks]
+    if not all(label in labels for label in ("LV_center", "LV_apex", "LV_base")):
+        return list(carried)
+    positions = np.array([landmark.position_lps for landmark in landmarks], dtype=float)
+    centre, apex, base = (labels.index(label) for label in ("LV_center", "LV_apex", "LV_base"))
+    segment = positions[base] - positions[apex]
+    fraction = float((positions[centre] - positions[apex]) @ segment / max(float(segment @ segment), 1e-9))
+    offset = positions[centre] - (positions[apex] + fraction * segment)
+    across = offset @ frame_axes(template_frame)[:, :2] / template_frame.radius_mm
+    between = carried[apex] + fraction * (carried[base] - carried[apex]) + \
+        (across * target_frame.radius_mm) @ frame_axes(target_frame, roll_deg)[:, :2].T
+    weight = min(1.0, float(np.linalg.norm(positions[centre] - template_frame.geometry.center)) / CENTROID_BLEND_MM)
+    carried[centre] = (1.0 - weight) * carried[centre] + weight * between
+    return list(carried)
+
+
+def _proportional_knot(frame) -> float:
+    """The endocardial knot where the centre-to-apex proportion puts it: the map without the knot."""
+    from SPECTFewShotLib.landmarks.carry import ENDOCARDIAL_ALONG
+
+    geometry = frame.geometry
+    return ENDOCARDIAL_ALONG * max(float((geometry.apex - geometry.center) @ -geometry.axis), 1e-9)
+
+
+@contextlib.contextmanager
+def variant(name: str) -> Iterator[None]:
+    """The product with `name`'s replacement in place for the duration."""
+    with contextlib.ExitStack() as stack:
+        if name == "before":
+            stack.enter_context(mock.patch("SPECTFewShotLib.landmarks.carry.endocardial_apex_mm", _proportional_knot))
+        elif name == "knot+centre":
+            stack.enter_context(mock.patch("SPECTFewShotLib.landmarks.staged.carry_landmarks", centre_rule_carry))
+        elif name == "knot+steady":
+            stack.enter_context(mock.patch("SPECTFewShotLib.cardiac_landmarks.revolution_axis", steady_axis))
+        elif name != "knot":
+            raise ValueError(f"unknown variant {name!r}")
+        yield
+
+
+def groups_of(real: str | None, held_out: int) -> dict[str, tuple[list, list, dict]]:
+    """Per group: the cases, their template walls and the targets' classified walls (by target volume id)."""
+    from SPECTFewShotLib.research.commands.evaluate_localize import _classified_wall
+    from SPECTFewShotLib.research.evaluation.localize_cases import phantom_cases, real_pair_cases
+    from SPECTFewShotLib.research.seeds import held_out_seeds
+
+    groups = {}
+    if real:
+        cases = real_pair_cases(real)
+        walls = {case.name.split(" -> ")[1]: case.target_wall for case in cases}
+        groups["real pairs"] = (cases, [walls[case.name.split(" -> ")[0]] for case in cases])
+    if held_out:
+        cases = phantom_cases(held_out_seeds(held_out))
+        groups["held-out phantoms"] = (cases, [cases[(n + 1) % len(cases)].target_wall for n in range(len(cases))])
+    return {title: (cases, template_walls,
+                    {id(case.target_volume): _classified_wall(case.target_volume, case.target_wall, "slices")
+                     for case in cases})
+            for title, (cases, template_walls) in groups.items()}
+
+
+def rows(groups: dict, names: Sequence[str]) -> Iterator[str]:
+    """One line per convention, group and variant: mean / max error per landmark (mm), long-axis angle, time."""
+    from SPECTFewShotLib.landmarks.staged import Localizer
+    from SPECTFewShotLib.research.evaluation.localize_conventions import CONVENTIONS, with_convention
+    from SPECTFewShotLib.research.evaluation.localize_eval import evaluate_cases
+
+    localizer = Localizer()
+    for convention in CONVENTIONS:
+        for title, (cases, template_walls, classified) in groups.items():
+            masks = {id(case.template_volume): case.template_volume.with_array(wall.astype(np.uint8))
+                     for case, wall in zip(cases, template_walls)}
+
+            def place(target: Volume, template: Volume, landmarks: list, walls: dict = classified,
+                      masks: dict = masks) -> list:
+                return localizer.place(target, [(template, landmarks)], myocardium=walls[id(target)],
+                                       template_myocardia=[masks[id(template)]]).landmarks
+
+            for name in names:
+                with variant(name):
+                    converted = with_convention(cases, template_walls, convention)
+                    result = evaluate_cases(converted, {name: place})[name]
+                summary = result.summary()
+                cells = "  ".join(f"{label.replace('RV_insertion_', 'RV_')} {s['mean']:.1f}/{s['max']:.1f}"
+                                  for label, s in summary.items())
+                yield (f"{convention:<11} {title:<17} {name:<12} {cells}  axis {np.mean(result.axis_deg):.1f}/"
+                       f"{np.max(result.axis_deg):.1f} deg  {np.median(result.seconds):.2f} s")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Print the variants' table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--real", metavar="DIR", help="real studies with LV-wall masks (NAME_image, NAME_mask)")
+    parser.add_argument("--held-out", type=int, default=8, help="held-out phantoms (default: %(default)s)")
+    parser.add_argument("--variants", nargs="*", default=list(VARIANTS), choices=VARIANTS)
+    args = parser.parse_args(argv)
+    started = time.perf_counter()
+    groups = groups_of(args.real, args.held_out)
+    sys.stdout.write("convention  group             variant      error mean/max (mm) per landmark, long axis, "
+                     "median seconds per case\n")
+    for line in rows(groups, args.variants):
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+    sys.stdout.write(f"took {time.perf_counter() - started:.0f} s\n")
+
+
+if __name__ == "__main__":
+    main()
