@@ -426,6 +426,21 @@ def _spread(coarse: np.ndarray, stride: int, shape: tuple) -> np.ndarray:
     return out
 
 
+def _spread_into(out: np.ndarray, coarse: np.ndarray, stride: int) -> None:
+    """Write into `out` [..., k, j, i] the values of a stride-`stride` grid `coarse` [..., k', j', i'] (each voxel
+    its cell's value): one broadcast copy when the grid covers the volume exactly, else repeated and cut."""
+    cells = coarse.shape[-3:]
+    if tuple(n * stride for n in cells) == out.shape[-3:]:
+        blocks = out.reshape(*out.shape[:-3], cells[0], stride, cells[1], stride, cells[2], stride)
+        blocks[...] = coarse[..., :, None, :, None, :, None]
+        return
+    expanded = coarse
+    for axis, n in enumerate(out.shape[-3:]):
+        at = coarse.ndim - 3 + axis
+        expanded = np.repeat(expanded, stride, axis=at).take(np.arange(n), axis=at)
+    out[...] = expanded
+
+
 def calibrate_to_paint(probabilities: np.ndarray, painted_classes: np.ndarray, n_classes: int) -> None:
     """Turn the class-balanced learner's probabilities [C, ...] into posteriors (in place): weighted by each class's
     share of the painted voxels and renormalised (the prior-shift correction of a balanced classifier).
@@ -472,13 +487,9 @@ def coarse_to_fine(predict, shape: tuple, n_classes: int, fine_voxels: Optional[
     unsure |= ndimage.maximum_filter(labels, size=3) != ndimage.minimum_filter(labels, size=3)
     unsure = ndimage.binary_dilation(unsure)
     probabilities = np.empty((n_classes, *shape), dtype=np.float32)
-    expanded = coarse
-    for axis, n in enumerate(shape):
-        expanded = np.repeat(expanded, stride, axis=axis + 1).take(np.arange(n), axis=axis + 1)
-    probabilities[:] = expanded
-    fine = unsure
-    for axis, n in enumerate(shape):
-        fine = np.repeat(fine, stride, axis=axis).take(np.arange(n), axis=axis)
+    _spread_into(probabilities, coarse, stride)
+    fine = np.empty(shape, dtype=bool)
+    _spread_into(fine, unsure, stride)
     where = np.nonzero(fine)
     if where[0].size:
         probabilities[(slice(None), *where)] = predict(where).T

@@ -44,6 +44,21 @@ class FirstArgmaxTest(unittest.TestCase):
         self.assertEqual(first_argmax(values).dtype, np.uint8)
 
 
+class SpreadTest(unittest.TestCase):
+    def test_the_values_of_repeating_and_cutting(self):
+        rng = np.random.default_rng(3)
+        for shape, stride in (((16, 16, 16), 2), ((15, 17, 10), 2), ((13, 11, 7), 3)):
+            cells = tuple(len(range(0, n, stride)) for n in shape)
+            for coarse, out in ((rng.random((2, *cells)).astype(np.float32), np.empty((2, *shape), np.float32)),
+                                (rng.random(cells) < 0.3, np.empty(shape, dtype=bool))):
+                expected = coarse
+                for axis, n in enumerate(shape):
+                    at = coarse.ndim - 3 + axis
+                    expected = np.repeat(expected, stride, axis=at).take(np.arange(n), axis=at)
+                session_module._spread_into(out, coarse, stride)
+                np.testing.assert_array_equal(out, expected)
+
+
 class HeldOutProbabilitiesTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
