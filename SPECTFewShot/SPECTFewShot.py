@@ -31,11 +31,11 @@ class SPECTFewShot(ScriptedLoadableModule):
         self.parent.contributors = ["SPECTFewShot developers"]
         self.parent.helpText = _("""
 Paint a few strokes or slices of each tissue (LV myocardium, LV blood pool, liver, background) in a SPECT volume:
-ProtoNet prototypes of your paint, a learner and a graph cut classify every voxel (again after each stroke with
-<b>Live update</b>). <b>Localize</b> carries every landmark of a template, annotated once in your own convention, in
-the LV frame of the classified wall (else of the counts); the status line names the frame and the points to check.
-Outputs are new nodes; the volume and your painting are never modified. See the <a
-href="https://github.com/SPECTFewShot/SlicerSPECTFewShot#using-it-in-3d-slicer">documentation</a>.
+ProtoNet prototypes of your paint, a learner and a graph cut classify every voxel (again after each stroke with <b>Live
+update</b>). <b>Localize</b> carries every landmark of a template, annotated once in your own convention, in the LV
+frame of the classified wall (else of the wall classified from a template segmentation, else of the counts); the status
+line names the frame and the points to check. Outputs are new nodes; the volume and your painting are never modified.
+See the <a href="https://github.com/SPECTFewShot/SlicerSPECTFewShot#using-it-in-3d-slicer">documentation</a>.
 """)
         self.parent.acknowledgementText = _("""
 Method after Khan, Boddepalli, Bhattacharyya and Mitra, <i>Few-Shot Classification and Anatomical Localization of

@@ -8,8 +8,10 @@ moved within 4 mm to where the study's PRNet features on axial slices best match
 `--template`,
 LV_center, LV_apex and LV_base are placed by their built-in definitions (`vocabulary.LANDMARKS`) on the LV found.
 A template LV landmark far from its definition on the template's own LV is warned about. With
-`--template-segmentation` (one per template, same order) the template's LV frame comes from its myocardium; with
-`--one-shot` too, the study's comes from its wall classified by ProtoNet from the template's myocardium.
+`--template-segmentation` (one per template, same order) the template's LV frame comes from its myocardium and,
+unless `--segmentation` gives the study's own or `--no-one-shot` is given, the study's from its wall classified by
+ProtoNet from the template's myocardium (one shot), checked against the counts' frame, which is used (and the user
+told) when they disagree.
 They are written as a Slicer markups
 file with the template's labels, positions in mm, the coordinate system stated and a confidence in [0, 1] per
 point. The LV long axis (base centre to apex, with its angles) is printed and, with `--long-axis`, written as a
@@ -51,11 +53,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "frame comes from it instead of the counts")
     parser.add_argument("--label", help="with --segmentation: the myocardium's segment name or label value "
                                         "(default: LV_myocardium)")
-    parser.add_argument("--one-shot", action="store_true",
-                        help="with --template-segmentation and without --segmentation: the study's LV frame comes "
-                             "from its wall classified by ProtoNet from the template's myocardium (the template as "
-                             "a one-shot support; checked against the counts' frame, which is used when they "
-                             "disagree)")
+    parser.add_argument("--one-shot", action=argparse.BooleanOptionalAction, default=None,
+                        help="the study's LV frame from its wall classified by ProtoNet from the template's "
+                             "myocardium (the template as a one-shot support; checked against the counts' frame, "
+                             "which is used when they disagree): the default with --template-segmentation and "
+                             "without --segmentation; --no-one-shot: the study's frame from its counts")
     parser.add_argument("--prnet", action="store_true",
                         help="add the PRNet stage: each point moved within 4 mm to where the study's PRNet features "
                              "on axial slices best match the template's at that landmark (off by default: it "
@@ -105,6 +107,8 @@ def run(args: argparse.Namespace) -> int:
         templates.append((template, template_landmarks))
         template_walls.append(study_myocardium(template, args.template_segmentation[number], args.label)
                               if args.template_segmentation else None)
+    one_shot = args.one_shot if args.one_shot is not None else bool(args.template_segmentation) and \
+        not args.segmentation
     if args.one_shot and not args.template_segmentation:
         raise InputError("--one-shot classifies the study's wall from the template's myocardium; give "
                          "--template-segmentation too")
@@ -114,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
     if args.prnet_model and not args.prnet:
         raise InputError("--prnet-model names the weights of the PRNet stage; give --prnet too")
     localizer = Localizer(prnet=args.prnet and bool(templates), prnet_model=args.prnet_model,
-                          one_shot=args.one_shot)
+                          one_shot=one_shot)
     placement = localizer.place(volume, templates, myocardium=myocardium, template_myocardia=template_walls)
     placed = placement.landmarks
     for warning in placement.warnings:
@@ -129,10 +133,10 @@ def run(args: argparse.Namespace) -> int:
     if placement.long_axis is not None:
         print(f"{'LV long axis':<24} {placement.long_axis.description()}")
     from_wall = myocardium is not None and placement.frame.source == "segmentation"
-    one_shot = args.one_shot and placement.frame.source == "segmentation"
     frame_source = ("the myocardium of " + Path(args.segmentation).name if from_wall else
-                    "the wall classified from the template's myocardium" if one_shot else "the counts")
-    note = placement.frame.note if from_wall or args.one_shot else ""
+                    "the wall classified from the template's myocardium" if placement.frame.source == "one-shot"
+                    else "the counts")
+    note = placement.frame.note if from_wall or one_shot else ""
     print(f"LV frame from {frame_source}" + (f" ({note})" if note else ""))
     to_check = low_confidence_labels(placed)
     if to_check:

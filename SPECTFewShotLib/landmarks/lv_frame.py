@@ -43,7 +43,7 @@ class LVFrame:
     geometry: LVGeometry
     radius_mm: float  # mean distance of the wall from the long axis
     confidence: float
-    source: str  # "counts" or "segmentation"
+    source: str  # "counts", "segmentation" or "one-shot" (a wall classified from a template's: staged.Localizer)
     wall_points: np.ndarray  # LPS points (n, 3) of the myocardium the geometry was derived from
     note: str = ""  # for the user: which frame was used and why (e.g. a segmentation refused), "" when plain
 

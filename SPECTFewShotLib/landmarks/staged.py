@@ -124,6 +124,8 @@ def frame_in_counts(volume: Volume, counts: np.ndarray) -> LVFrame:
 
 def frame_description(frame: LVFrame) -> str:
     """Which LV frame was used, in words for the status line."""
+    if frame.source == "one-shot":
+        return "the study's wall classified from the template's myocardium"
     return "the classified myocardium" if frame.source == "segmentation" else "the counts"
 
 
@@ -240,7 +242,7 @@ class Localizer:
         frame = find_lv_frame(volume, wall, counts=counts, advice="",
                               wall_name="the study's wall classified from the template's myocardium")
         # an accepted wall's own note is about pieces of a segmentation the user never gave
-        return frame if frame.source != "segmentation" else replace(frame, note="")
+        return frame if frame.source != "segmentation" else replace(frame, source="one-shot", note="")
 
     def localize(self, volume: Volume, template_volume: Volume, template_landmarks: Sequence[Landmark],
                  progress: Optional[ProgressCallback] = None, cancel: Optional[CancelToken] = None,

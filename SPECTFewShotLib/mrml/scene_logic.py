@@ -66,6 +66,9 @@ class SceneLogic:
         self._session_key: tuple = ()
         self._features_key: str | None = None
         self._localizer: Any = None
+        # a template's segmentation with no study wall: the study's LV frame from its wall classified from the
+        # template's (landmarks.template_segmentation); False: from the study's counts
+        self.one_shot = True
         self._predicting = threading.Lock()
         self._computing = threading.Lock()  # one feature computation at a time: a second caller finds them cached
         self.long_axis_node: Optional[vtkMRMLMarkupsLineNode] = None  # the line node the latest `localize` wrote
@@ -162,8 +165,8 @@ class SceneLogic:
     def _landmark_finder(self) -> Any:
         from ..landmarks.staged import Localizer
 
-        if self._localizer is None:
-            self._localizer = Localizer()
+        if self._localizer is None or self._localizer.one_shot != self.one_shot:
+            self._localizer = Localizer(one_shot=self.one_shot)
         return self._localizer
 
     def find_landmarks(self, volume: Volume, templates: Sequence[tuple[Volume, Sequence[Landmark]]],
@@ -178,7 +181,8 @@ class SceneLogic:
                         myocardium: Optional[Volume] = None,
                         template_myocardia: Optional[Sequence[Optional[Volume]]] = None) -> Any:
         """`find_landmarks` with the LV long axis and the warnings for the user (a `landmarks.staged.Placement`);
-        the LV frame comes from `myocardium` (a mask) when given, else from the counts; each template's from its
+        the LV frame comes from `myocardium` (a mask) when given, else (with `one_shot` and a template's myocardium)
+        from the study's wall classified from the template's, else from the counts; each template's from its
         entry of `template_myocardia` (a mask or None)."""
         start = time.perf_counter()
         placement = self._landmark_finder().place(volume, templates, progress, cancel, myocardium,
@@ -314,7 +318,9 @@ class SceneLogic:
         median of the templates' placements. `segmentationNode`: the study's classification (or any
         segmentation with an LV_myocardium segment); the LV frame then comes from that wall unless it does not look
         like an LV or disagrees with the counts' frame (then from the counts). `templateSegmentationNode`: the
-        (first) template's, for its LV frame: give both so that the two frames come from the walls. Which frame was
+        (first) template's, for its LV frame: give both so that the two frames come from the walls; given alone
+        (and `self.one_shot`, the default), the study's frame comes from its wall classified by ProtoNet from the
+        template's, checked against the counts' frame like a given wall. Which frame was
         used and the points to check: `landmark_status(self.last_placement)`."""
         work = self.landmark_work(volumeNode, templateVolumeNode, templateLandmarksNode, moreTemplates,
                                   outputLandmarksNode, segmentationNode, templateSegmentationNode)
@@ -351,8 +357,9 @@ class SceneLogic:
                       segmentation_node: Optional[vtkMRMLSegmentationNode] = None,
                       template_segmentation_node: Optional[vtkMRMLSegmentationNode] = None) -> Work:
         """Check the inputs now; the work that places the templates' landmarks (it returns the placement), in the
-        LV frame of `segmentation_node`'s LV_myocardium when it has one, else of the counts (the first template's
-        frame from `template_segmentation_node` likewise)."""
+        LV frame of `segmentation_node`'s LV_myocardium when it has one, else (with `one_shot`) of the study's wall
+        classified from `template_segmentation_node`'s, else of the counts (the first template's frame from
+        `template_segmentation_node` likewise)."""
         volume, templates = self.read_localization_inputs(volume_node, template_volume_node, template_landmarks_node,
                                                           more_templates, output_landmarks_node)
         myocardium = self.read_myocardium(segmentation_node, volume_node)

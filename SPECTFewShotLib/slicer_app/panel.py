@@ -236,7 +236,8 @@ class ModulePanel:
     def localize(self) -> None:
         """Place the templates' landmarks: the study's LV frame from the output classes' myocardium when ticked and
         there is one (as `localize --segmentation`), the first template's from its segmentation when chosen (as
-        `--template-segmentation`), each else from the counts."""
+        `--template-segmentation`; without the study's, its frame from its wall classified from that one, as
+        `localize` then does), each else from the counts."""
         p = self.parameters
         more = [(p.templateVolume2, p.templateLandmarks2), (p.templateVolume3, p.templateLandmarks3)]
         study_wall = p.outputSegmentation if p.frameFromClassification else None

@@ -229,7 +229,8 @@ class LocalizeFromSegmentationTest(unittest.TestCase):
                 for landmark in read_landmarks(output):
                     error = np.linalg.norm(np.asarray(landmark.position_lps) - self.truth[landmark.label])
                     self.assertLess(error, 0.5, landmark.label)
-        code, out, err = self.localize(root / "counts.mrk.json", "--template-segmentation", self.segmentation)
+        code, out, err = self.localize(root / "counts.mrk.json", "--template-segmentation", self.segmentation,
+                                       "--no-one-shot")
         self.assertEqual(code, 0, err)
         self.assertIn("LV frame from the counts", out)
         worst = max(np.linalg.norm(np.asarray(lm.position_lps) - self.truth[lm.label])
@@ -237,14 +238,21 @@ class LocalizeFromSegmentationTest(unittest.TestCase):
         self.assertGreater(worst, 5.0, "the counts' frame differs from this mask's: the option must change it")
 
     def test_one_shot_classifies_the_studys_wall_from_the_templates_myocardium(self):
+        # the default with a template's segmentation and no study wall; --one-shot says the same
         root = Path(self.tmp.name)
-        code, out, err = self.localize(root / "one_shot.mrk.json", "--template-segmentation", self.cropped,
-                                       "--one-shot")
+        for extra in ((), ("--one-shot",)):
+            with self.subTest(extra=extra):
+                code, out, err = self.localize(root / "one_shot.mrk.json", "--template-segmentation", self.cropped,
+                                               *extra)
+                self.assertEqual(code, 0, err)
+                self.assertIn("LV frame from the wall classified from the template's myocardium", out)
+                for landmark in read_landmarks(root / "one_shot.mrk.json"):  # the template is the study: its points
+                    error = np.linalg.norm(np.asarray(landmark.position_lps) - self.truth[landmark.label])
+                    self.assertLess(error, 8.0, landmark.label)
+        code, out, err = self.localize(root / "opted_out.mrk.json", "--template-segmentation", self.cropped,
+                                       "--no-one-shot")
         self.assertEqual(code, 0, err)
-        self.assertIn("LV frame from the wall classified from the template's myocardium", out)
-        for landmark in read_landmarks(root / "one_shot.mrk.json"):  # the template is the study: its own points
-            error = np.linalg.norm(np.asarray(landmark.position_lps) - self.truth[landmark.label])
-            self.assertLess(error, 8.0, landmark.label)
+        self.assertIn("LV frame from the counts", out)
         for extra, expected in ((("--one-shot",), "give --template-segmentation too"),
                                 (("--one-shot", "--template-segmentation", self.cropped, "--segmentation",
                                   self.segmentation), "give one of them")):

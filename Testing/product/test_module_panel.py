@@ -306,6 +306,16 @@ class LocalizeTest(PanelTestCase):
             self.assertLess(np.linalg.norm(np.subtract(found.position_lps, given.position_lps)), 0.5)
         self.assertIsNotNone(self.parameters.outputLongAxis)
 
+    def test_a_template_segmentation_alone_classifies_the_studys_wall_from_it_unless_opted_out(self):
+        self.parameters.frameFromClassification = False
+        self.parameters.templateSegmentation = self.wall_node
+        status = self.localize()
+        self.assertIsNone(self.calls[-1][0])
+        self.assertTrue(status.startswith(f"Placed {len(self.lv.landmarks)} landmarks (LV frame from the study's wall "
+                                          "classified from the template's myocardium)"), status)
+        self.logic.one_shot = False  # the console's opt-out
+        self.assertIn("LV frame from the counts", self.localize())
+
     def test_unticked_the_frame_comes_from_the_counts(self):
         self.parameters.frameFromClassification = False
         status = self.localize()

@@ -86,7 +86,7 @@ class OneShotWallTest(unittest.TestCase):
         localizer = Localizer(one_shot=True)
         landmarks = [lm for lm in find_lv_frame(self.template, self.template_wall).geometry.landmarks()]
         placement = localizer.place(self.volume, [(self.template, landmarks)], template_myocardia=[self.template_wall])
-        self.assertEqual(placement.frame.source, "segmentation")
+        self.assertEqual(placement.frame.source, "one-shot")
         self.assertLess(angle_between_deg(-placement.frame.geometry.axis, self.toward_apex), 10.0)
         placed = {lm.label: np.asarray(lm.position_lps) for lm in placement.landmarks}
         self.assertLess(np.linalg.norm(placed["LV_center"] - self.centre), 6.0)
