@@ -269,9 +269,10 @@ def _convention_followed(volume: Volume, myocardium: Volume, mask: Volume) -> No
         return float(np.linalg.norm(np.subtract(theirs, own)))
 
     print(f"    (the masks draw the apical wall {apical_wall(mine, ours):.0f} mm (this study) and "
-          f"{apical_wall(template_points, template_ours):.0f} mm (patient003) thick on the long axis: a carried apex "
-          "lands at the template's depth in proportion to the LV, not where this mask's cavity begins, and so does "
-          "the centre, halfway to it)")
+          f"{apical_wall(template_points, template_ours):.0f} mm (patient003) thick on the long axis: the carry keeps "
+          "a point's fraction of the apical wall and of the cavity (a knot where the cavity ends on the axis), so the "
+          "apex lands where this mask's cavity begins; this convention's centre, halfway between its apex and base, "
+          "is carried as its fraction of the way from the wall's centroid to the base, where the two LVs differ)")
 
 
 def views_step(context: DemoContext) -> None:
