@@ -47,9 +47,10 @@ def euclidean_distances(painted: np.ndarray, n_classes: int, spacing_kji: Sequen
 
 
 class PaintDistances:
-    """The distances of euclidean_distances (all the paint, no slice left out) at the voxels a caller asks for: the
-    in-plane distance maps of the painted slices are computed once, and each request computes only its own voxels
-    (a grid of every s-th voxel, or scattered voxels) with the same arithmetic, so the values are the same."""
+    """The distances of euclidean_distances (all the paint, no slice left out) at the voxels a caller asks for, and
+    the painted voxels' training_distances (left_out): the in-plane distance maps of the painted slices are computed
+    once per paint, and each request computes only its own voxels (a grid of every s-th voxel, or scattered voxels)
+    with the same arithmetic, so the values are the same."""
 
     def __init__(self, painted: np.ndarray, n_classes: int, spacing_kji: Sequence[float]) -> None:
         """`painted`: class indices [k, j, i] (-1 unpainted); `spacing_kji`: voxel size (mm) along k, j, i."""
@@ -74,10 +75,25 @@ class PaintDistances:
                 sampled = in_plane[index[1:]]
                 np.minimum(out[c], along[:, None, None] + (sampled * sampled)[None], out=out[c])
             return np.sqrt(out, out=out).reshape(self.n_classes, -1)
-        k_index, j_index, i_index = (np.asarray(part).reshape(-1) for part in index)
+        return self._points(*(np.asarray(part).reshape(-1) for part in index))
+
+    def left_out(self, where: np.ndarray) -> np.ndarray:
+        """The painted voxels' distances [n, C] (float32) from the paint on the other axial slices (leave one slice
+        out; `where` (n, 3) [k, j, i]): the values of training_distances, from the maps computed once."""
+        out = np.empty((len(where), self.n_classes), dtype=np.float32)
+        for k in np.unique(where[:, 0]):
+            rows = np.flatnonzero(where[:, 0] == k)
+            out[rows] = self._points(*where[rows].T, leave_out=int(k)).T
+        return out
+
+    def _points(self, k_index: np.ndarray, j_index: np.ndarray, i_index: np.ndarray,
+                leave_out: int | None = None) -> np.ndarray:
+        """Distances [C, n] at scattered voxels, the paint of axial slice `leave_out` not counting."""
         ks = k_index.astype(np.float32)
         out = np.full((self.n_classes, ks.size), FAR_MM * FAR_MM, dtype=np.float32)
         for k, c, in_plane in self.planes:
+            if k == leave_out:
+                continue
             along = ((ks - k) * self.dz) ** 2
             sampled = in_plane[j_index, i_index]
             np.minimum(out[c], along + sampled * sampled, out=out[c])

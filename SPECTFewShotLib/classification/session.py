@@ -49,7 +49,7 @@ from ..volume import Volume
 from .enclosure import cavity_from_paint, drop_unenclosed_blood_pool
 from .graph_cut import SMOOTHNESS, alpha_expansion, contrast_weights, first_argmax, uncertain_band
 from .learner import RANDOM_STATE, TreeEnsemble
-from .paint_distances import PaintDistances, euclidean_distances, training_distances
+from .paint_distances import PaintDistances
 from .prior_features import CrossFittedPrior
 from .result import ClassificationResult
 from .study_features import StudyFeatures, compute_study_features
@@ -283,13 +283,15 @@ class StudySession:
         rows = _per_class_sample(painted[tuple(where.T)], PREVIEW_TRAINING)
         stride = _stride_for(painted.shape, PREVIEW_VOXELS)
         sample = tuple(slice(None, None, stride) for _ in range(3))
-        grids = [c[(slice(None), *sample)] for c in self._volume_channels(protonet)]
-        grid_shape = grids[0].shape[1:]
-        features = [g.reshape(g.shape[0], -1) for g in grids]
-        learner, use_distances = self._fit(painted, where, where[rows], n_classes, protonet)
-        if use_distances:
-            features.append(euclidean_distances(painted, n_classes, spacing, sample=sample).reshape(n_classes, -1))
-        coarse = learner.predict_proba(np.ascontiguousarray(np.concatenate(features).T))
+        grid_shape = tuple(len(range(0, n, stride)) for n in painted.shape)
+        static = self._static_rows_at(sample, protonet)  # the paint-free channels on the preview's grid
+        learner, distances = self._fit(painted, where, where[rows], n_classes, protonet)
+        features = static
+        if distances is not None:
+            features = np.empty((static.shape[0], static.shape[1] + n_classes), dtype=np.float32)
+            features[:, :static.shape[1]] = static
+            features[:, static.shape[1]:] = distances.at(sample).T
+        coarse = learner.predict_proba(features)
         coarse = np.ascontiguousarray(coarse.T).reshape(n_classes, *grid_shape)
         cells = np.full(grid_shape, -1, dtype=painted.dtype)  # a cell holding paint takes one painted class
         cells[tuple((where // stride).T)] = painted[tuple(where.T)]
@@ -342,18 +344,20 @@ class StudySession:
 
     def _fit(self, painted: np.ndarray, where: np.ndarray, train_where: np.ndarray, n_classes: int,
              protonet: bool, extra_train: tuple = ()) -> tuple:
-        """The learner fitted on the painted voxels `train_where` (a subset of all painted voxels `where`), and
-        whether it reads distances to the paint (leave one slice out needs paint on two axial slices)."""
+        """The learner fitted on the painted voxels `train_where` (a subset of all painted voxels `where`), and the
+        distances to the paint it reads (PaintDistances), or None when it reads none (leave one slice out needs paint
+        on two axial slices)."""
         assert self._study is not None and self._volume is not None
-        slices = np.unique(where[:, 0])
-        use_distances = len(slices) >= 2
+        distances = None
+        if len(np.unique(where[:, 0])) >= 2:
+            distances = PaintDistances(painted, n_classes, _spacing_kji(self._volume))
         k, j, i = train_where.T
         train = [*(c[:, k, j, i].T for c in self._volume_channels(protonet)), *extra_train]
-        if use_distances:
-            train.append(training_distances(painted, n_classes, _spacing_kji(self._volume), slices, train_where))
+        if distances is not None:
+            train.append(distances.left_out(train_where))  # training_distances' values
         classes = painted[k, j, i].astype(np.int64)
         learner = TreeEnsemble(workers=self.workers, random_state=self.random_state)
-        return learner.fit(np.concatenate(train, axis=1), classes), use_distances
+        return learner.fit(np.concatenate(train, axis=1), classes), distances
 
     def _learner_probabilities(self, painted: np.ndarray, where: np.ndarray, n_classes: int, protonet: bool
                                ) -> np.ndarray:
@@ -365,8 +369,7 @@ class StudySession:
             keep = prior_channels(self._support)
             extra.append(prior.voxels(keep))
             train_extra.append(prior.held_out()[:, keep])
-        learner, use_distances = self._fit(painted, where, where, n_classes, protonet, tuple(train_extra))
-        distances = PaintDistances(painted, n_classes, _spacing_kji(self._volume)) if use_distances else None
+        learner, distances = self._fit(painted, where, where, n_classes, protonet, tuple(train_extra))
         static = self._volume_channels(protonet)
         widths = [f.shape[0] for f in (*static, *extra)] + ([n_classes] if distances is not None else [])
 

@@ -11,7 +11,7 @@ import numpy as np
 
 from SPECTFewShotLib.classification import session as session_module
 from SPECTFewShotLib.classification.graph_cut import first_argmax
-from SPECTFewShotLib.classification.paint_distances import PaintDistances, euclidean_distances
+from SPECTFewShotLib.classification.paint_distances import PaintDistances, euclidean_distances, training_distances
 from SPECTFewShotLib.classification.prior_features import CrossFittedPrior, paint_folds
 from SPECTFewShotLib.classification.session import StudySession
 from SPECTFewShotLib.protonet.support import class_index_map, paint_boundaries, painted_voxels
@@ -33,6 +33,9 @@ class PaintDistancesTest(unittest.TestCase):
             np.testing.assert_array_equal(distances.at(grid), whole[(slice(None), *grid)].reshape(3, -1))
         points = np.nonzero(rng.random(painted.shape) < 0.05)
         np.testing.assert_array_equal(distances.at(points), whole[(slice(None), *points)])
+        where = np.argwhere(painted >= 0)  # the training voxels, each slice's from the paint on the others
+        np.testing.assert_array_equal(distances.left_out(where),
+                                      training_distances(painted, 3, spacing, np.unique(where[:, 0]), where))
 
 
 class FirstArgmaxTest(unittest.TestCase):
