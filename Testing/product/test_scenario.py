@@ -135,6 +135,8 @@ class BenchLiveUpdateTest(unittest.TestCase):
         self.assertRegex(out, r"first classify \(features \+ prototypes \+ output\): [0-9.]+ s")
         self.assertRegex(out, r"live update after a stroke, median of 1: [0-9.]+ s \(read painting")
         self.assertRegex(out, r"GrowCut .* median: [0-9.]+ s")
+        self.assertRegex(out, r"CPU [0-9.]+ s \(all threads\)")
+        self.assertRegex(out, r"load average at the start ([0-9.]+|unknown), at the end ([0-9.]+|unknown)")
 
 
 if __name__ == "__main__":

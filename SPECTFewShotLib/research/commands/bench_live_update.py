@@ -7,7 +7,8 @@ each), each followed by the module's live update: read the painting from its nod
 features (all stages), write the output node. After each update the same paint is classified again by the
 preview stage, the learner without the graph cut and the ProtoNet prior alone (the quicker answers). Next to it,
 in the same run and on the same paintings, Slicer's "Grow from seeds" (GrowCut over the whole volume), the
-interactive tool a user would otherwise use. Times are medians over the strokes.
+interactive tool a user would otherwise use. Times are medians over the strokes; beside the update's wall time its
+CPU seconds (all the process's threads) and the load average, since the cores may be shared.
 """
 
 from __future__ import annotations
@@ -72,16 +73,18 @@ def run(args: argparse.Namespace) -> int:
     first_timings = dict(logic.timings)
     wall_slices = [k for k in np.nonzero(wall.any(axis=(1, 2)))[0] if k not in slices]
     stroke_slices = [int(wall_slices[n * len(wall_slices) // args.strokes]) for n in range(args.strokes)]
-    updates, steps, growcut, learner, prior, preview = [], [], [], [], [], []
+    updates, cpu, steps, growcut, learner, prior, preview = [], [], [], [], [], [], []
+    load_start = _load_average()
     for k in stroke_slices:
         stroke = np.zeros(wall.shape, dtype=bool)
         rows = np.nonzero(wall[k].any(axis=1))[0]
         half = int(np.median(rows)) + 1
         stroke[k, :half] = wall[k, :half]
         paint_segment(painting, "LV_myocardium", stroke, volume_node)
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         logic.classify(volume_node, painting, output)
         updates.append(time.perf_counter() - start)
+        cpu.append(time.process_time() - start_cpu)
         steps.append(dict(logic.timings))
         session = logic.study_session()
         start = time.perf_counter()
@@ -110,12 +113,24 @@ def run(args: argparse.Namespace) -> int:
           f"(features {first_timings.get('features_s', 0.0):.2f} s)")
     print(f"live update after a stroke, median of {len(updates)}: {statistics.median(updates):.3f} s "
           f"(read painting {median('read_s'):.3f} s, predict {median('predict_s'):.3f} s, "
-          f"write output {median('write_s'):.3f} s); min {min(updates):.3f} s, max {max(updates):.3f} s")
+          f"write output {median('write_s'):.3f} s); min {min(updates):.3f} s, max {max(updates):.3f} s; "
+          f"CPU {statistics.median(cpu):.3f} s (all threads)")
     print(f"  preview (learner on a sample of the paint, coarse grid), median: {statistics.median(preview):.3f} s; "
           f"learner without graph cut, median: {statistics.median(learner):.3f} s; ProtoNet prior alone "
           f"(first use includes its network pass), median: {statistics.median(prior):.3f} s")
     print(f"GrowCut (Grow from seeds, whole volume) on the same paintings, median: {statistics.median(growcut):.3f} s")
+    print(f"load average at the start {load_start}, at the end {_load_average()}")
     return 0
+
+
+def _load_average() -> str:
+    """The 1-minute load average, or "unknown" where the system does not say (the cores may be shared)."""
+    import os
+
+    try:
+        return f"{os.getloadavg()[0]:.2f}"
+    except (AttributeError, OSError):
+        return "unknown"
 
 
 def _resampled(volume, wall, size: int):
