@@ -140,12 +140,15 @@ def long_axis_of(landmarks: Sequence[Landmark], frame: LVFrame, confidence: Opti
 def place_landmarks(volume: Volume, template_volume: Volume, template_landmarks: Sequence[Landmark],
                     myocardium: Optional[Volume] = None, template_myocardium: Optional[Volume] = None,
                     target_frame: Optional[LVFrame] = None, counts: Optional[np.ndarray] = None,
-                    align: bool = True, refiner: Optional[PRNetRefiner] = None) -> Placement:
+                    align: bool = True, refiner: Optional[PRNetRefiner] = None,
+                    counts_estimate: Optional[np.ndarray] = None) -> Placement:
     """Every template landmark carried into `volume` through the two LV frames (turned about the axis to where the
     counts agree); with `align`, the frame map refined on the counts around the LV (local_alignment), applied when
     a frame comes from the counts (two frames from myocardia are the walls' own and stay); with `refiner`, each
     point moved by PRNet's feature search (prnet.refine). Confidence per point from its evidence (landmarks.
-    confidence, kept in `Placement.evidence`). With the long axis and warnings. `counts`: the target's smoothed
+    confidence, kept in `Placement.evidence`); `counts_estimate`: the points as placed from the two studies'
+    counts' frames, one more estimate for that confidence (for a frame from a one-shot wall, whose errors the
+    counts' frames do not share). With the long axis and warnings. `counts`: the target's smoothed
     counts when already known."""
     counts = smoothed_counts(volume) if counts is None else counts
     target = target_frame or find_lv_frame(volume, myocardium, counts=counts)
@@ -173,8 +176,10 @@ def place_landmarks(volume: Volume, template_volume: Volume, template_landmarks:
     if refiner is not None:
         estimates.append(positions)
         positions = refiner.refine(template_volume, template_points, volume, positions).points
+    if counts_estimate is not None:
+        estimates.append(np.asarray(counts_estimate, dtype=float))
     evidence = gather_evidence(positions, estimates, to_frame(template, template_points)[:, :2],
-                               "counts" in (template.source, target.source))
+                               "counts" in (template.source, target.source) or counts_estimate is not None)
     confidences = point_confidence(evidence)
     landmarks = [Landmark(landmark.label, tuple(float(v) for v in position), float(confidence),
                           landmark_description(float(confidence)))
@@ -287,11 +292,15 @@ class Localizer:
         for number, ((template_volume, template_landmarks), wall) in enumerate(zip(templates, walls), start=1):
             report(progress, number / (len(templates) + 1), f"carrying template {number} of {len(templates)}",
                    cancel)
-            frame = target
+            frame, from_counts = target, None
             if self.one_shot and myocardium is None and wall is not None:
                 frame = self.one_shot_frame(volume, counts, target, template_volume, wall)
+            if frame.source == "one-shot":  # the counts' placement: a second opinion for each point's confidence
+                from_counts = np.array([lm.position_lps for lm in place_landmarks(
+                    volume, template_volume, template_landmarks, target_frame=target, counts=counts).landmarks])
             placement = place_landmarks(volume, template_volume, template_landmarks, target_frame=frame,
-                                        template_myocardium=wall, counts=counts, refiner=refiner)
+                                        template_myocardium=wall, counts=counts, refiner=refiner,
+                                        counts_estimate=from_counts)
             told = [frame.note] if frame is not target and frame.note else []  # why the one-shot frame was not used
             placements.append(replace(placement, warnings=told + placement.warnings))
         if len(placements) == 1:

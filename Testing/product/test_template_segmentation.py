@@ -90,6 +90,11 @@ class OneShotWallTest(unittest.TestCase):
         self.assertLess(angle_between_deg(-placement.frame.geometry.axis, self.toward_apex), 10.0)
         placed = {lm.label: np.asarray(lm.position_lps) for lm in placement.landmarks}
         self.assertLess(np.linalg.norm(placed["LV_center"] - self.centre), 6.0)
+        # each point's confidence also hears the counts' placement, which does not share the one-shot wall's errors
+        from_counts = Localizer().place(self.volume, [(self.template, landmarks)]).landmarks
+        gap = [np.linalg.norm(placed[lm.label] - np.asarray(lm.position_lps)) for lm in from_counts]
+        self.assertTrue(np.all(placement.evidence.spread_mm >= np.asarray(gap) - 1e-6))
+        self.assertTrue(np.all(placement.evidence.counts_frame == 1.0))
         # a template "myocardium" that is no LV wall (14 mL outside the body) teaches nothing: the counts' frame
         outside = np.zeros_like(self.template_wall.array)
         outside[:6, :6, :6] = 1
