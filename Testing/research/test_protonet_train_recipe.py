@@ -121,6 +121,35 @@ class RealChecksTest(unittest.TestCase):
         self.assertAlmostEqual(first.myocardium, real_prior_dice(network, volume, wall), places=6)
 
 
+class ModelCardTest(unittest.TestCase):
+    def test_the_card_says_what_the_real_episodes_painted_and_lists_every_check(self):
+        import tempfile
+        from pathlib import Path
+
+        from SPECTFewShotLib.research.protonet_training.model_card import TrainingSources, write_model_card
+        from SPECTFewShotLib.research.protonet_training.pretraining import PretrainingConfig
+        from SPECTFewShotLib.research.protonet_training.validation import DenseScores, RealCheck
+
+        checks = {"patient001": [RealCheck("whole volume, 2 classes", "slices", 0.81, None),
+                                 RealCheck("32^3 crop, 3 classes", "strokes", 0.52, 0.43)]}
+        texts = {}
+        with tempfile.TemporaryDirectory() as folder:
+            for name, recipe in (("plain", RealRecipe()), ("recipe", RealRecipe(True, 2, low_count_fraction=0.25))):
+                path = Path(folder) / f"{name}.md"
+                sources = TrainingSources("protonet-spect-v1", "real-like", ["patient003"], 8, {"patient001": 0.81},
+                                          recipe, checks if name == "recipe" else {})
+                write_model_card(path, "x", DenseEmbedding(TINY), PretrainingConfig(real_fraction=0.5), [0, 1],
+                                 [900000], DenseScores(), [{"step": 1, "loss": 1.0}], "cmd", 60.0, None, sources)
+                texts[name] = path.read_text()
+        self.assertIn("myocardium painted against everything else", texts["plain"])
+        self.assertNotIn("| patient001 | 32^3 crop", texts["plain"])
+        self.assertIn("the cavity the wall encloses as classes", texts["recipe"])
+        self.assertIn("2 random 24-48^3 crops", texts["recipe"])
+        self.assertIn("25% of them thinned to 4-16 counts", texts["recipe"])
+        self.assertIn("| patient001 | 32^3 crop, 3 classes | strokes | 0.520 | 0.430 |", texts["recipe"])
+        self.assertIn("| patient001 | whole volume, 2 classes | slices | 0.810 | - |", texts["recipe"])
+
+
 class RecipeFlagsTest(unittest.TestCase):
     def test_bad_recipe_flags_give_one_error_line(self):
         from SPECTFewShotLib import cli
