@@ -135,14 +135,6 @@ def _load_average() -> str:
 
 def _resampled(volume, wall, size: int):
     """The volume (linear) and the wall mask (nearest) resampled to size^3 voxels over the same field of view."""
-    import numpy as np
-    from scipy import ndimage
+    from SPECTFewShotLib.research.evaluation.classify_identity import resampled
 
-    from SPECTFewShotLib.volume import Volume
-
-    factors = [size / n for n in volume.array.shape]
-    array = ndimage.zoom(volume.array.astype(np.float32), factors, order=1)
-    mask = ndimage.zoom(wall.astype(np.uint8), factors, order=0) > 0
-    k, j, i = factors
-    spacing = tuple(s / f for s, f in zip(volume.spacing, (i, j, k)))
-    return Volume(array, spacing, volume.origin, volume.direction, volume.modality, volume.units), mask
+    return resampled(volume, wall, size)
