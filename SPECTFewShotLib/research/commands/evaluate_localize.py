@@ -138,32 +138,15 @@ def _real_pairs(directory: str, methods: dict) -> dict:
 def with_classification(cases, methods: dict) -> dict:
     """`methods` and, for cases whose target wall is known, the staged localiser with the LV frame from the
     product's classification of the target painted on that wall's quartile slices ("slices" and "strokes")."""
+    from SPECTFewShotLib.research.evaluation.localize_cases import classified_wall
+
     cases = [case for case in cases if case.target_wall is not None]
     methods = dict(methods)
     for protocol in ("slices", "strokes"):
-        walls = {id(case.target_volume): _classified_wall(case.target_volume, case.target_wall, protocol)
+        walls = {id(case.target_volume): classified_wall(case.target_volume, case.target_wall, protocol)
                  for case in cases}
         methods[f"Staged+classify ({protocol})"] = _with_wall(walls)
     return methods
-
-
-def _classified_wall(volume, wall, protocol: str):
-    """The product's classification of a study painted from its wall mask (the mask's quartile slices,
-    `protocol`), its myocardium as a mask volume: what `localize --segmentation` reads after `classify`."""
-    import numpy as np
-
-    from SPECTFewShotLib.classification.session import StudySession
-    from SPECTFewShotLib.io.segmentation_io import Segmentation, segments_for
-    from SPECTFewShotLib.selftest.painting import paint, quartile_slices
-
-    class_map = np.where(wall, 2, 1).astype(np.int32)
-    support = Segmentation(volume.with_array(paint(class_map, quartile_slices(wall), protocol)),
-                           segments_for([1, 2], {1: "background", 2: "LV_myocardium"}))
-    session = StudySession()
-    session.set_volume(volume)
-    session.set_support(support)
-    labels = session.predict().labels.labels.array
-    return volume.with_array((labels == 2).astype(np.uint8))
 
 
 def _with_wall(walls: dict):
@@ -196,7 +179,7 @@ def _confidence(args: argparse.Namespace, started: float) -> None:
     from SPECTFewShotLib.errors import InputError
     from SPECTFewShotLib.io.atomic import check_writable, write_text_atomic
     from SPECTFewShotLib.research.commands import provenance_line
-    from SPECTFewShotLib.research.evaluation.localize_cases import phantom_cases, real_pair_cases
+    from SPECTFewShotLib.research.evaluation.localize_cases import classified_wall, phantom_cases, real_pair_cases
     from SPECTFewShotLib.research.evaluation.localize_confidence import collect, records_json, report
     from SPECTFewShotLib.research.seeds import held_out_seeds, validation_seeds
 
@@ -209,7 +192,7 @@ def _confidence(args: argparse.Namespace, started: float) -> None:
 
     def classified(case):
         if id(case.target_volume) not in walls:
-            walls[id(case.target_volume)] = _classified_wall(case.target_volume, case.target_wall, "slices")
+            walls[id(case.target_volume)] = classified_wall(case.target_volume, case.target_wall, "slices")
         return walls[id(case.target_volume)]
 
     def progress(name: str) -> None:
@@ -255,7 +238,7 @@ def _conventions(args: argparse.Namespace) -> None:
     from SPECTFewShotLib.landmarks.staged import Localizer, place_landmarks
     from SPECTFewShotLib.landmarks.template_segmentation import OneShotWall
     from SPECTFewShotLib.research.baselines.registration import register_landmarks
-    from SPECTFewShotLib.research.evaluation.localize_cases import phantom_cases, real_pair_cases
+    from SPECTFewShotLib.research.evaluation.localize_cases import classified_wall, phantom_cases, real_pair_cases
     from SPECTFewShotLib.research.evaluation.localize_conventions import CONVENTIONS, with_convention
     from SPECTFewShotLib.research.evaluation.localize_eval import evaluate_cases, format_table
     from SPECTFewShotLib.research.seeds import held_out_seeds
@@ -269,7 +252,7 @@ def _conventions(args: argparse.Namespace) -> None:
         cases = phantom_cases(held_out_seeds(args.held_out, args.skip))
         groups["held-out phantoms"] = (cases, [cases[(n + 1) % len(cases)].target_wall for n in range(len(cases))])
     all_cases = [case for cases, _ in groups.values() for case in cases]
-    classified = {id(case.target_volume): _classified_wall(case.target_volume, case.target_wall, "slices")
+    classified = {id(case.target_volume): classified_wall(case.target_volume, case.target_wall, "slices")
                   for case in all_cases}
     masks = {id(case.template_volume): case.template_volume.with_array(wall.astype(np.uint8))
              for cases, template_walls in groups.values() for case, wall in zip(cases, template_walls)}

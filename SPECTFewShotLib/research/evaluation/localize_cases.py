@@ -150,3 +150,19 @@ def real_pair_cases(directory: str) -> list[LandmarkCase]:
     return [LandmarkCase(f"{a} -> {b}", volume_a, landmarks_a, volume_b, landmarks_b, target_wall=wall_b)
             for a, volume_a, landmarks_a, _ in studies for b, volume_b, landmarks_b, wall_b in studies if a != b]
 
+
+def classified_wall(volume: Volume, wall: np.ndarray, protocol: str) -> Volume:
+    """The product's classification of a study painted from its wall mask (the mask's quartile slices,
+    `protocol`), its myocardium as a mask volume: what `localize --segmentation` reads after `classify`."""
+    from SPECTFewShotLib.classification.session import StudySession
+    from SPECTFewShotLib.io.segmentation_io import Segmentation, segments_for
+    from SPECTFewShotLib.selftest.painting import paint, quartile_slices
+
+    class_map = np.where(wall, 2, 1).astype(np.int32)
+    support = Segmentation(volume.with_array(paint(class_map, quartile_slices(wall), protocol)),
+                           segments_for([1, 2], {1: "background", 2: "LV_myocardium"}))
+    session = StudySession()
+    session.set_volume(volume)
+    session.set_support(support)
+    labels = session.predict().labels.labels.array
+    return volume.with_array((labels == 2).astype(np.uint8))

@@ -132,8 +132,7 @@ def variant(name: str) -> Iterator[None]:
 
 def groups_of(real: str | None, held_out: int) -> dict[str, tuple[list, list, dict]]:
     """Per group: the cases, their template walls and the targets' classified walls (by target volume id)."""
-    from SPECTFewShotLib.research.commands.evaluate_localize import _classified_wall
-    from SPECTFewShotLib.research.evaluation.localize_cases import phantom_cases, real_pair_cases
+    from SPECTFewShotLib.research.evaluation.localize_cases import classified_wall, phantom_cases, real_pair_cases
     from SPECTFewShotLib.research.seeds import held_out_seeds
 
     groups = {}
@@ -145,7 +144,7 @@ def groups_of(real: str | None, held_out: int) -> dict[str, tuple[list, list, di
         cases = phantom_cases(held_out_seeds(held_out))
         groups["held-out phantoms"] = (cases, [cases[(n + 1) % len(cases)].target_wall for n in range(len(cases))])
     return {title: (cases, template_walls,
-                    {id(case.target_volume): _classified_wall(case.target_volume, case.target_wall, "slices")
+                    {id(case.target_volume): classified_wall(case.target_volume, case.target_wall, "slices")
                      for case in cases})
             for title, (cases, template_walls) in groups.items()}
 
