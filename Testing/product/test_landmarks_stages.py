@@ -26,24 +26,7 @@ from SPECTFewShotLib.landmarks.heart_search import find_lv_candidates, smoothed_
 from SPECTFewShotLib.landmarks.long_axis import LongAxis, angle_between_deg, write_long_axis
 from SPECTFewShotLib.landmarks.lv_frame import frame_from_counts, frame_from_segmentation
 from SPECTFewShotLib.landmarks.staged import Localizer, find_lv_frame
-from SPECTFewShotLib.volume import Volume
-from Testing.fixtures import SIZE, SPACING, study
-
-
-def cup_mask(cavity_along_mm: float, center=(2.0, -3.0, 1.0), apex_direction=(0.6, -0.5, -0.6)) -> Volume:
-    """An LV-wall mask: an ellipsoidal cup (outer semi-axes 44 mm along the axis, 28 across; open base 18 mm from
-    the centre) whose cavity reaches `cavity_along_mm` towards the apex (apical wall 44 - that thick on the axis)."""
-    origin = -np.full(3, (SIZE - 1) * SPACING / 2)
-    grid = Volume(np.zeros((SIZE,) * 3, np.uint8), (SPACING,) * 3, tuple(origin), (1, 0, 0, 0, 1, 0, 0, 0, 1))
-    k, j, i = np.indices((SIZE,) * 3)
-    lps = grid.index_to_lps(np.stack([i, j, k], -1).reshape(-1, 3).astype(float)).reshape(SIZE, SIZE, SIZE, 3)
-    toward_apex = np.asarray(apex_direction, dtype=float) / np.linalg.norm(apex_direction)
-    rel = lps - np.asarray(center, dtype=float)
-    along = rel @ toward_apex
-    radial = np.linalg.norm(rel - along[..., None] * toward_apex, axis=-1)
-    outer = (along / 44.0) ** 2 + (radial / 28.0) ** 2 <= 1
-    inner = (along / cavity_along_mm) ** 2 + (radial / 18.0) ** 2 <= 1
-    return grid.with_array((outer & ~inner & (along >= -18.0)).astype(np.uint8))
+from Testing.fixtures import SPACING, cup_mask, study
 
 
 class HeartSearchTest(unittest.TestCase):

@@ -10,7 +10,7 @@ from SPECTFewShotLib.landmarks import carry
 from SPECTFewShotLib.landmarks.long_axis import angle_between_deg
 from SPECTFewShotLib.landmarks.lv_frame import frame_from_segmentation
 from SPECTFewShotLib.research.evaluation.localize_variants import steady_axis, variant
-from Testing.product.test_landmarks_stages import cup_mask
+from Testing.fixtures import cup_mask
 
 APEX_DIRECTION = np.array([0.6, -0.5, -0.6]) / np.sqrt(0.97)
 
