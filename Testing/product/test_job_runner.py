@@ -3,8 +3,8 @@
 Inside Slicer the main thread keeps Python's GIL while Qt idles; Python runs there only in slots (timers, buttons).
 The simulation: the main thread blocks in C with the GIL held (libc's usleep called through ctypes.PyDLL, which does
 not release the GIL, as Qt's event loop under PythonQt) and runs the runner's `pump` between those turns. A plain
-worker thread then crawls (the old module's 100 ms poll); with the runner yielding the GIL it finishes within 1.2x of
-its time on an idle main thread.
+worker thread then crawls (the old module's 100 ms poll); with the runner yielding the GIL it finishes within 1.5x of
+its time on an idle main thread (1.1-1.3x measured here; a runner that does not yield takes about 3x under 1 ms turns).
 """
 
 import contextlib
@@ -94,10 +94,12 @@ def cpu_priority():
 
 
 class GilHeldByTheMainThreadTest(unittest.TestCase):
-    def test_work_finishes_within_1_2x_of_its_unloaded_time_when_the_runner_yields_the_gil(self):
+    def test_work_finishes_within_1_5x_of_its_unloaded_time_when_the_runner_yields_the_gil(self):
         """Qt's turn of the event loop between two pumps: 1 ms (an idle application; a render takes longer). Times
         are the worker's own, less its waits for a free core (other processes share the cores); medians of five
-        interleaved pairs."""
+        interleaved pairs. The bound is 1.5x: a yielding runner measures 1.1-1.3x on these shared cores (1.21x once on
+        a fresh clone's CI run, which a 1.2x bound failed), one that does not yield 2.9-3.3x (`JobRunner(yield_s=0)`,
+        same 1 ms turns), so the bound still catches it."""
         medians = []
         with cpu_priority():
             for _ in range(3):  # a busy machine can spoil one round; a runner that does not yield fails all three
@@ -108,9 +110,9 @@ class GilHeldByTheMainThreadTest(unittest.TestCase):
                     self.assertTrue(finished)
                     ratios.append(loaded / unloaded)
                 medians.append(statistics.median(ratios))
-                if medians[-1] < 1.2:
+                if medians[-1] < 1.5:
                     break
-        self.assertLess(min(medians), 1.2, medians)
+        self.assertLess(min(medians), 1.5, medians)
 
     def test_without_yielding_a_worker_crawls_under_a_100_ms_poll(self):
         """The simulation bites: the old module's poll timer (no yield) leaves the worker a few percent of the time."""
