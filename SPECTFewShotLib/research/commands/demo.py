@@ -199,8 +199,10 @@ def landmarks_step(context: DemoContext) -> None:
     context.results["landmarks"] = read_landmarks(out / "landmarks.mrk.json")  # as written, as the chain reads them
     _convention_followed(volume, classified, mask)
     print(f"wrote {written[0]}, {written[1].name} and {written[2].name} (the template: `spectfewshot localize "
-          "--template ... --template-landmarks ... --template-segmentation ...` with these three files gives these "
-          "landmarks; for your own study take Resources/SampleData/physionet-mps/patient003_*)")
+          "--template ... --template-landmarks ... --template-segmentation ... --segmentation classes.seg.nrrd` with "
+          "these three files and step 2's classification gives these landmarks; without --segmentation the study's "
+          "frame comes from its wall classified from the template's (one-shot); for your own study take "
+          "Resources/SampleData/physionet-mps/patient003_*)")
     figure, axes = plt.subplots(1, len(placed), figsize=(4 * len(placed), 4.3))
     for ax, landmark in zip(np.atleast_1d(axes), placed):
         k = int(np.clip(np.round(volume.lps_to_index(landmark.position_lps)[2]), 0, volume.array.shape[0] - 1))
