@@ -21,7 +21,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from ..protonet.prototypes import build_prototypes
+from ..protonet.prototypes import build_prototypes, classes_missing
 from ..protonet.support import paint_boundaries
 
 SECTORS = 4  # folds of paint lying on one axial slice: sectors of the angle around the paint's centre
@@ -57,9 +57,7 @@ class CrossFittedPrior:
         def held_out_probabilities(fold: int) -> np.ndarray:
             mine = self.folds == fold
             chosen = np.flatnonzero(~mine)
-            present = np.zeros(n_classes, dtype=bool)
-            present[np.unique(classes[chosen])] = True
-            missing = np.flatnonzero(mine)[~present[classes[mine]]]  # a class painted in this fold only
+            missing = np.flatnonzero(mine)[classes_missing(classes[chosen], classes[mine], n_classes)]
             if len(missing):
                 chosen = np.concatenate([chosen, missing])
             prototypes = build_prototypes(columns[:, chosen].T, classes[chosen], n_classes, edge[chosen])

@@ -35,7 +35,13 @@ from ..protonet.onnx_embedding import (
     is_weights_file,
     runs_on_onnxruntime,
 )
-from ..protonet.prototypes import Prototypes, build_prototypes, column_probabilities, normalize_rows
+from ..protonet.prototypes import (
+    Prototypes,
+    build_prototypes,
+    classes_missing,
+    column_probabilities,
+    normalize_rows,
+)
 from ..protonet.refinement import apply_paint, keep_connected_to_paint
 from ..protonet.spatial_prior import SpatialPrior, apply_prior
 from ..protonet.support import PaintedSupport, check_support, paint_boundaries
@@ -162,9 +168,7 @@ class FewShotSession:
         n_classes = int(painted.max()) + 1
         chosen = where
         if fallback is not None and len(fallback):
-            present = np.zeros(n_classes, dtype=bool)
-            present[np.unique(painted[tuple(where.T)])] = True
-            missing = ~present[painted[tuple(fallback.T)]]
+            missing = classes_missing(painted[tuple(where.T)], painted[tuple(fallback.T)], n_classes)
             if missing.any():
                 chosen = np.concatenate([where, fallback[missing]])
         classes = painted[tuple(chosen.T)].astype(np.int64)

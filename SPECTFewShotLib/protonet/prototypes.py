@@ -135,6 +135,14 @@ def _prototype_members(painted: np.ndarray, classes: np.ndarray, n_classes: int,
     return PrototypeMembers(np.concatenate(rows), np.concatenate(prototype), np.asarray(class_of, dtype=np.int64))
 
 
+def classes_missing(kept: np.ndarray, others: np.ndarray, n_classes: int) -> np.ndarray:
+    """Which rows of the class indices `others` hold a class that has no row in `kept` (a class painted only
+    there): boolean, one per row of `others`."""
+    present = np.zeros(n_classes, dtype=bool)
+    present[np.unique(kept)] = True
+    return ~present[others]
+
+
 def build_prototypes(painted: np.ndarray, classes: np.ndarray, n_classes: int,
                      boundary: Optional[np.ndarray] = None, max_per_class: int = MAX_PROTOTYPES_PER_CLASS,
                      voxels_per_prototype: int = VOXELS_PER_PROTOTYPE) -> Prototypes:
