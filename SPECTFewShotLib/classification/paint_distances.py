@@ -17,40 +17,20 @@ from scipy import ndimage
 FAR_MM = 1000.0  # the distance to a class with no paint left (a class painted on one slice only, left out)
 
 
-def euclidean_distances(painted: np.ndarray, n_classes: int, spacing_kji: Sequence[float],
-                        leave_out: int | None = None, sample: tuple = (slice(None),) * 3) -> np.ndarray:
-    """Euclidean distance (mm) [C, k, j, i] (float32) from each class's painted voxels; `painted` holds class
-    indices (-1 = unpainted); `leave_out` is an axial slice whose paint does not count; `sample` (slices or
-    index arrays along k, j and i) picks the grid points computed (default: every voxel).
-
-    Exact and fast because paint lies on few axial slices: the distance to the paint of slice k' is
-    sqrt(((k - k') dz)^2 + d_k'(j, i)^2), d_k' the in-plane distance map of that slice, and the distance to a
-    class is the minimum over its painted slices.
-    """
-    dz, dy, dx = (float(s) for s in spacing_kji)
-    depth = painted.shape[0]
-    ks = np.arange(depth)[sample[0]].astype(np.float32).reshape(-1)
-    in_plane_sample = (sample[1], sample[2])
-    rows = np.arange(painted.shape[1])[sample[1]].size
-    cols = np.arange(painted.shape[2])[sample[2]].size
-    out = np.full((n_classes, ks.size, rows, cols), FAR_MM * FAR_MM, dtype=np.float32)  # squared until the end
-    for k in np.flatnonzero((painted >= 0).reshape(depth, -1).any(axis=1)):
-        if k == leave_out:
-            continue
-        plane = painted[k]
-        along = ((ks - k) * dz) ** 2
-        for c in np.unique(plane[plane >= 0]):
-            in_plane = ndimage.distance_transform_edt(plane != c, sampling=(dy, dx)).astype(np.float32)
-            in_plane = in_plane[np.ix_(*(np.arange(n)[s].reshape(-1) for n, s in zip(plane.shape, in_plane_sample)))]
-            np.minimum(out[c], along[:, None, None] + (in_plane * in_plane)[None], out=out[c])
-    return np.sqrt(out, out=out)
+def is_grid(index: tuple) -> bool:
+    """Whether an index into the volume is slices along every axis (a grid) rather than index arrays."""
+    return all(isinstance(part, slice) for part in index)
 
 
 class PaintDistances:
-    """The distances of euclidean_distances (all the paint, no slice left out) at the voxels a caller asks for, and
-    the painted voxels' training_distances (left_out): the in-plane distance maps of the painted slices are computed
-    once per paint, and each request computes only its own voxels (a grid of every s-th voxel, or scattered voxels)
-    with the same arithmetic, so the values are the same."""
+    """Euclidean distances (mm) from each class's painted voxels: from all the paint at the voxels a caller asks
+    for (`at`), and from the paint on the other axial slices at the painted voxels (`left_out`, the learner's
+    training voxels).
+
+    Exact and fast because paint lies on few axial slices: the distance to the paint of slice k' is
+    sqrt(((k - k') dz)^2 + d_k'(j, i)^2), d_k' the in-plane distance map of that slice, and the distance to a class
+    is the minimum over its painted slices. The in-plane maps are computed once per paint; each request computes
+    only its own voxels (a grid of every s-th voxel, or scattered voxels)."""
 
     def __init__(self, painted: np.ndarray, n_classes: int, spacing_kji: Sequence[float]) -> None:
         """`painted`: class indices [k, j, i] (-1 unpainted); `spacing_kji`: voxel size (mm) along k, j, i."""
@@ -66,7 +46,7 @@ class PaintDistances:
     def at(self, index: tuple) -> np.ndarray:
         """Distances [C, n] (float32) at the voxels of `index`: slices along k, j and i (a grid, n its points in
         C order) or three index arrays (scattered voxels)."""
-        if all(isinstance(part, slice) for part in index):
+        if is_grid(index):
             ks = np.arange(self.shape[0])[index[0]].astype(np.float32)
             grid = tuple(len(range(n)[part]) for n, part in zip(self.shape, index))
             out = np.full((self.n_classes, *grid), FAR_MM * FAR_MM, dtype=np.float32)
@@ -79,7 +59,7 @@ class PaintDistances:
 
     def left_out(self, where: np.ndarray) -> np.ndarray:
         """The painted voxels' distances [n, C] (float32) from the paint on the other axial slices (leave one slice
-        out; `where` (n, 3) [k, j, i]): the values of training_distances, from the maps computed once."""
+        out; `where` (n, 3) [k, j, i]), from the maps computed once."""
         out = np.empty((len(where), self.n_classes), dtype=np.float32)
         for k in np.unique(where[:, 0]):
             rows = np.flatnonzero(where[:, 0] == k)
@@ -98,21 +78,6 @@ class PaintDistances:
             sampled = in_plane[j_index, i_index]
             np.minimum(out[c], along + sampled * sampled, out=out[c])
         return np.sqrt(out, out=out)
-
-
-def training_distances(painted: np.ndarray, n_classes: int, spacing_kji: Sequence[float], slices: np.ndarray,
-                       where: np.ndarray) -> np.ndarray:
-    """Distances [n, C] of the painted voxels `where` (n, 3 [k, j, i]), each from the paint on the other axial
-    slices (leave one slice out); only the slice itself is computed."""
-    out = np.empty((len(where), n_classes), dtype=np.float32)
-    for k in slices:
-        rows = np.flatnonzero(where[:, 0] == k)
-        if rows.size == 0:
-            continue
-        distances = euclidean_distances(painted, n_classes, spacing_kji, leave_out=int(k),
-                                        sample=(slice(int(k), int(k) + 1), slice(None), slice(None)))
-        out[rows] = distances[:, 0, where[rows, 1], where[rows, 2]].T
-    return out
 
 
 def geodesic_distance(seeds: np.ndarray, image: np.ndarray, spacing_kji: Sequence[float], gamma: float,

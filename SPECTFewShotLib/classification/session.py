@@ -49,7 +49,7 @@ from ..volume import Volume
 from .enclosure import cavity_from_paint, drop_unenclosed_blood_pool
 from .graph_cut import SMOOTHNESS, alpha_expansion, contrast_weights, first_argmax, uncertain_band
 from .learner import RANDOM_STATE, TreeEnsemble
-from .paint_distances import PaintDistances
+from .paint_distances import PaintDistances, is_grid
 from .prior_features import CrossFittedPrior
 from .result import ClassificationResult
 from .study_features import StudyFeatures, compute_study_features
@@ -305,7 +305,8 @@ class StudySession:
         self.timings["preview_s"] = time.perf_counter() - started
 
         def probabilities() -> np.ndarray:
-            voxels = np.stack([_spread(c, stride, painted.shape) for c in coarse]).astype(np.float32)
+            voxels = np.empty((n_classes, *painted.shape), dtype=np.float32)
+            _spread_into(voxels, coarse, stride)
             k, j, i = where.T
             voxels[:, k, j, i] = 0.0
             voxels[painted[k, j, i], k, j, i] = 1.0
@@ -354,7 +355,7 @@ class StudySession:
         k, j, i = train_where.T
         train = [*(c[:, k, j, i].T for c in self._volume_channels(protonet)), *extra_train]
         if distances is not None:
-            train.append(distances.left_out(train_where))  # training_distances' values
+            train.append(distances.left_out(train_where))
         classes = painted[k, j, i].astype(np.int64)
         learner = TreeEnsemble(workers=self.workers, random_state=self.random_state)
         return learner.fit(np.concatenate(train, axis=1), classes), distances
@@ -376,7 +377,7 @@ class StudySession:
         def features_at(index: tuple) -> np.ndarray:
             # the columns in the order the learner was fitted on: the paint-free channels (kept between paint
             # changes for a grid of slices), the prior's probabilities, the distances to the paint
-            static_rows = self._static_rows_at(index, protonet) if _is_grid(index) else None
+            static_rows = self._static_rows_at(index, protonet) if is_grid(index) else None
             n = static_rows.shape[0] if static_rows is not None else np.asarray(index[0]).size
             rows = np.empty((n, sum(widths)), dtype=np.float32)
             column = 0
@@ -396,11 +397,6 @@ class StudySession:
         probabilities[:, k, j, i] = 0.0
         probabilities[painted[k, j, i], k, j, i] = 1.0
         return probabilities
-
-
-def _is_grid(index: tuple) -> bool:
-    """Whether an index into the volume is slices along every axis (a grid) rather than index arrays."""
-    return all(isinstance(part, slice) for part in index)
 
 
 def _per_class_sample(classes: np.ndarray, limit: int) -> np.ndarray:
@@ -423,9 +419,8 @@ def _stride_for(shape: tuple, points: int) -> int:
 
 def _spread(coarse: np.ndarray, stride: int, shape: tuple) -> np.ndarray:
     """Values of a stride-`stride` grid spread to every voxel of `shape` (each voxel takes its cell's value)."""
-    out = coarse
-    for axis, n in enumerate(shape):
-        out = np.repeat(out, stride, axis=axis)[(slice(None),) * axis + (slice(0, n),)]
+    out = np.empty(shape, dtype=coarse.dtype)
+    _spread_into(out, coarse, stride)
     return out
 
 

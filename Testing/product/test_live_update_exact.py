@@ -5,17 +5,59 @@ the paint-free learner rows kept between paint changes."""
 from __future__ import annotations
 
 import unittest
+from typing import Sequence
 from unittest import mock
 
 import numpy as np
+from scipy import ndimage
 
 from SPECTFewShotLib.classification import session as session_module
 from SPECTFewShotLib.classification.graph_cut import first_argmax
-from SPECTFewShotLib.classification.paint_distances import PaintDistances, euclidean_distances, training_distances
+from SPECTFewShotLib.classification.paint_distances import FAR_MM, PaintDistances
 from SPECTFewShotLib.classification.prior_features import CrossFittedPrior, paint_folds
 from SPECTFewShotLib.classification.session import StudySession
 from SPECTFewShotLib.protonet.support import class_index_map, paint_boundaries, painted_voxels
 from Testing.fixtures import ring_volume, support_from, tiny_network
+
+
+def whole_volume_distances(painted: np.ndarray, n_classes: int, spacing_kji: Sequence[float],
+                           leave_out: int | None = None, sample: tuple = (slice(None),) * 3) -> np.ndarray:
+    """The plain computation PaintDistances replaces: Euclidean distance (mm) [C, k, j, i] (float32) from each
+    class's painted voxels (`painted`: class indices, -1 unpainted), every in-plane map recomputed and sampled;
+    `leave_out` is an axial slice whose paint does not count; `sample` (slices or index arrays along k, j and i)
+    picks the grid points computed (default: every voxel)."""
+    dz, dy, dx = (float(s) for s in spacing_kji)
+    depth = painted.shape[0]
+    ks = np.arange(depth)[sample[0]].astype(np.float32).reshape(-1)
+    in_plane_sample = (sample[1], sample[2])
+    rows = np.arange(painted.shape[1])[sample[1]].size
+    cols = np.arange(painted.shape[2])[sample[2]].size
+    out = np.full((n_classes, ks.size, rows, cols), FAR_MM * FAR_MM, dtype=np.float32)  # squared until the end
+    for k in np.flatnonzero((painted >= 0).reshape(depth, -1).any(axis=1)):
+        if k == leave_out:
+            continue
+        plane = painted[k]
+        along = ((ks - k) * dz) ** 2
+        for c in np.unique(plane[plane >= 0]):
+            in_plane = ndimage.distance_transform_edt(plane != c, sampling=(dy, dx)).astype(np.float32)
+            in_plane = in_plane[np.ix_(*(np.arange(n)[s].reshape(-1) for n, s in zip(plane.shape, in_plane_sample)))]
+            np.minimum(out[c], along[:, None, None] + (in_plane * in_plane)[None], out=out[c])
+    return np.sqrt(out, out=out)
+
+
+def left_out_distances(painted: np.ndarray, n_classes: int, spacing_kji: Sequence[float], slices: np.ndarray,
+                       where: np.ndarray) -> np.ndarray:
+    """The plain computation PaintDistances.left_out replaces: distances [n, C] of the painted voxels `where`
+    (n, 3 [k, j, i]), each from the paint on the other axial slices, one whole slice at a time."""
+    out = np.empty((len(where), n_classes), dtype=np.float32)
+    for k in slices:
+        rows = np.flatnonzero(where[:, 0] == k)
+        if rows.size == 0:
+            continue
+        distances = whole_volume_distances(painted, n_classes, spacing_kji, leave_out=int(k),
+                                           sample=(slice(int(k), int(k) + 1), slice(None), slice(None)))
+        out[rows] = distances[:, 0, where[rows, 1], where[rows, 2]].T
+    return out
 
 
 class PaintDistancesTest(unittest.TestCase):
@@ -27,7 +69,7 @@ class PaintDistancesTest(unittest.TestCase):
             painted[k][rng.random(painted.shape[1:]) < 0.7] = -1
         painted[11][painted[11] == 2] = 1  # a class missing from one slice
         spacing = (3.3, 2.1, 1.7)
-        whole = euclidean_distances(painted, 3, spacing)
+        whole = whole_volume_distances(painted, 3, spacing)
         distances = PaintDistances(painted, 3, spacing)
         for grid in ((slice(None),) * 3, (slice(None, None, 2),) * 3, (slice(1, None, 3), slice(None), slice(2, 9))):
             np.testing.assert_array_equal(distances.at(grid), whole[(slice(None), *grid)].reshape(3, -1))
@@ -35,7 +77,7 @@ class PaintDistancesTest(unittest.TestCase):
         np.testing.assert_array_equal(distances.at(points), whole[(slice(None), *points)])
         where = np.argwhere(painted >= 0)  # the training voxels, each slice's from the paint on the others
         np.testing.assert_array_equal(distances.left_out(where),
-                                      training_distances(painted, 3, spacing, np.unique(where[:, 0]), where))
+                                      left_out_distances(painted, 3, spacing, np.unique(where[:, 0]), where))
 
 
 class FirstArgmaxTest(unittest.TestCase):

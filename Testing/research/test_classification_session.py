@@ -7,7 +7,7 @@ import numpy as np
 from scipy import ndimage
 
 from SPECTFewShotLib.classification.graph_cut import alpha_expansion, contrast_weights
-from SPECTFewShotLib.classification.paint_distances import euclidean_distances, training_distances
+from SPECTFewShotLib.classification.paint_distances import PaintDistances
 from SPECTFewShotLib.classification.session import StudySession
 from SPECTFewShotLib.classification.study_features import compute_study_features, feature_names
 from SPECTFewShotLib.errors import CancelledError, InputError
@@ -173,12 +173,13 @@ class PaintDistancesTest(unittest.TestCase):
         painted[9][rng.random((20, 18)) < 0.05] = 1
         painted[13, 3, 3] = 0
         spacing = (4.0, 3.0, 2.0)
-        distances = euclidean_distances(painted, 2, spacing)
+        paint_distances = PaintDistances(painted, 2, spacing)
+        distances = paint_distances.at((slice(None),) * 3).reshape(2, *painted.shape)
         for c in range(2):
             np.testing.assert_allclose(distances[c], ndimage.distance_transform_edt(painted != c, sampling=spacing),
                                        atol=1e-3)
         where = np.argwhere(painted >= 0)
-        left_out = training_distances(painted, 2, spacing, np.array([4, 9, 13]), where)
+        left_out = paint_distances.left_out(where)
         for row, (k, j, i) in enumerate(where):
             seeds = painted == 0
             seeds[k] = False
