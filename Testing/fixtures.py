@@ -47,6 +47,17 @@ def ring_volume(size: int = 24, seed: int = 0) -> tuple[Volume, np.ndarray]:
     return volume, classes
 
 
+def ring_prior(size: int = 24):
+    """ring_volume(size)'s volume and classes, and a FewShotSession with tiny_network() on that volume (the network
+    run once)."""
+    from SPECTFewShotLib.classification.prior_session import FewShotSession
+
+    volume, classes = ring_volume(size=size)
+    prior = FewShotSession(device="cpu", network=tiny_network())
+    prior.set_volume(volume)
+    return volume, classes, prior
+
+
 def support_from(volume: Volume, classes: np.ndarray, slices, values=None, names=None) -> Segmentation:
     painted = np.zeros_like(classes)
     for k in slices:
@@ -99,3 +110,14 @@ def cup_mask(cavity_along_mm: float, center=(2.0, -3.0, 1.0), apex_direction=(0.
     outer = (along / 44.0) ** 2 + (radial / 28.0) ** 2 <= 1
     inner = (along / cavity_along_mm) ** 2 + (radial / 18.0) ** 2 <= 1
     return grid.with_array((outer & ~inner & (along >= -18.0)).astype(np.uint8))
+
+
+def ring_study(size: int = 24, end_margin: int = 4) -> tuple[Volume, np.ndarray]:
+    """A hot ring (the wall) around a cool disc on the axial slices more than `end_margin` from either end, on a
+    warm background: an LV-like study and its wall mask."""
+    k, j, i = np.indices((size, size, size))
+    r = np.hypot(j - size / 2, i - size / 2)
+    inside = (k > end_margin) & (k < size - end_margin)
+    wall = (r > 4) & (r < 8) & inside
+    image = 10.0 + 90.0 * wall + 20.0 * ((r <= 4) & inside)
+    return Volume(image.astype(np.float32), (4.0, 4.0, 4.0), (0.0, 0.0, 0.0)), wall

@@ -17,7 +17,7 @@ from SPECTFewShotLib.classification.paint_distances import FAR_MM, PaintDistance
 from SPECTFewShotLib.classification.prior_features import CrossFittedPrior, paint_folds
 from SPECTFewShotLib.classification.session import StudySession
 from SPECTFewShotLib.protonet.support import class_index_map, paint_boundaries, painted_voxels
-from Testing.fixtures import ring_volume, support_from, tiny_network
+from Testing.fixtures import ring_prior, ring_volume, support_from, tiny_network
 
 
 def whole_volume_distances(painted: np.ndarray, n_classes: int, spacing_kji: Sequence[float],
@@ -107,11 +107,7 @@ class SpreadTest(unittest.TestCase):
 class HeldOutProbabilitiesTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        from SPECTFewShotLib.classification.prior_session import FewShotSession
-
-        cls.volume, cls.classes = ring_volume(size=24)
-        cls.prior = FewShotSession(device="cpu", network=tiny_network())
-        cls.prior.set_volume(cls.volume)
+        cls.volume, cls.classes, cls.prior = ring_prior(size=24)
 
     def test_each_fold_as_the_prototypes_of_the_other_folds(self):
         support = support_from(self.volume, self.classes, [7, 12, 16])

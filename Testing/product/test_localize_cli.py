@@ -217,6 +217,11 @@ class LocalizeFromSegmentationTest(unittest.TestCase):
         return run_cli("localize", self.image, "--template", self.image, "--template-landmarks",
                        self.template_landmarks, "-o", output, *extra)
 
+    def errors_mm(self, output) -> dict:
+        """Each landmark written to `output`: its distance (mm) from this study's own point."""
+        return {lm.label: float(np.linalg.norm(np.asarray(lm.position_lps) - self.truth[lm.label]))
+                for lm in read_landmarks(output)}
+
     def test_the_lv_landmarks_follow_the_myocardium_given_on_any_grid(self):
         root = Path(self.tmp.name)
         for name, segmentation in (("same grid", self.segmentation), ("cropped grid", self.cropped)):
@@ -226,15 +231,13 @@ class LocalizeFromSegmentationTest(unittest.TestCase):
                                                segmentation)
                 self.assertEqual(code, 0, err)
                 self.assertIn(f"LV frame from the myocardium of {Path(segmentation).name}", out)
-                for landmark in read_landmarks(output):
-                    error = np.linalg.norm(np.asarray(landmark.position_lps) - self.truth[landmark.label])
-                    self.assertLess(error, 0.5, landmark.label)
+                for label, error in self.errors_mm(output).items():
+                    self.assertLess(error, 0.5, label)
         code, out, err = self.localize(root / "counts.mrk.json", "--template-segmentation", self.segmentation,
                                        "--no-one-shot")
         self.assertEqual(code, 0, err)
         self.assertIn("LV frame from the counts", out)
-        worst = max(np.linalg.norm(np.asarray(lm.position_lps) - self.truth[lm.label])
-                    for lm in read_landmarks(root / "counts.mrk.json"))
+        worst = max(self.errors_mm(root / "counts.mrk.json").values())
         self.assertGreater(worst, 5.0, "the counts' frame differs from this mask's: the option must change it")
 
     def test_one_shot_classifies_the_studys_wall_from_the_templates_myocardium(self):
@@ -246,9 +249,8 @@ class LocalizeFromSegmentationTest(unittest.TestCase):
                                                *extra)
                 self.assertEqual(code, 0, err)
                 self.assertIn("LV frame from the wall classified from the template's myocardium", out)
-                for landmark in read_landmarks(root / "one_shot.mrk.json"):  # the template is the study: its points
-                    error = np.linalg.norm(np.asarray(landmark.position_lps) - self.truth[landmark.label])
-                    self.assertLess(error, 8.0, landmark.label)
+                for label, error in self.errors_mm(root / "one_shot.mrk.json").items():  # the template is the study
+                    self.assertLess(error, 8.0, label)
         code, out, err = self.localize(root / "opted_out.mrk.json", "--template-segmentation", self.cropped,
                                        "--no-one-shot")
         self.assertEqual(code, 0, err)

@@ -16,7 +16,7 @@ from SPECTFewShotLib.io.volume_io import write_volume
 from SPECTFewShotLib.protonet.probability_io import read_probabilities
 from SPECTFewShotLib.protonet.support import class_index_map, painted_voxels
 from Testing.cli_runner import run_cli
-from Testing.fixtures import ring_volume, support_from, tiny_network
+from Testing.fixtures import ring_prior, ring_volume, support_from, tiny_network
 
 
 class CountingNetwork:
@@ -76,11 +76,7 @@ class DefaultPathRunsProtoNetTest(unittest.TestCase):
 class HeldOutPrototypesTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        from SPECTFewShotLib.classification.prior_session import FewShotSession
-
-        cls.volume, cls.classes = ring_volume(size=24)
-        cls.prior = FewShotSession(device="cpu", network=tiny_network())
-        cls.prior.set_volume(cls.volume)
+        cls.volume, cls.classes, cls.prior = ring_prior(size=24)
 
     def painted(self, slices):
         support = support_from(self.volume, self.classes, slices)

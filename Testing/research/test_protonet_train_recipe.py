@@ -17,24 +17,14 @@ from SPECTFewShotLib.research.protonet_training.real_studies import (
     RealRecipe,
     real_training_studies,
 )
-from SPECTFewShotLib.volume import Volume
+from Testing.fixtures import ring_study
 
 TINY = EmbeddingConfig(trunk_depth=1, head_channels=8, deep_dim=4, shallow_dim=4)
 
 
-def ring_study(size: int = 32) -> tuple[Volume, np.ndarray]:
-    """A hot ring (the wall) around a cool disc on the middle slices, on a warm background."""
-    k, j, i = np.indices((size, size, size))
-    r = np.hypot(j - size / 2, i - size / 2)
-    inside = (k > 6) & (k < size - 6)
-    wall = (r > 4) & (r < 8) & inside
-    image = 10.0 + 90.0 * wall + 20.0 * ((r <= 4) & inside)
-    return Volume(image.astype(np.float32), (4.0, 4.0, 4.0), (0.0, 0.0, 0.0)), wall
-
-
 class RecipeCopiesTest(unittest.TestCase):
     def test_the_cavity_is_the_evaluations_cavity_of_the_moved_wall_and_the_images_are_the_plain_copies(self):
-        volume, wall = ring_study()
+        volume, wall = ring_study(32, end_margin=6)
         plain = real_training_studies([(volume, wall)], 2, seed=3)
         cavity = real_training_studies([(volume, wall)], 2, seed=3, recipe=RealRecipe(cavity=True))
         self.assertEqual(len(cavity), 2)
@@ -50,7 +40,7 @@ class RecipeCopiesTest(unittest.TestCase):
             self.assertLess(b.image.array[pool].mean(), 0.6 * b.image.array[moved_wall].mean())
 
     def test_crops_around_the_wall_and_low_count_copies(self):
-        volume, wall = ring_study()
+        volume, wall = ring_study(32, end_margin=6)
         recipe = RealRecipe(cavity=True, crops=3, crop_sizes=(12, 20), low_count_fraction=1.0, low_counts=(4, 4))
         plain = real_training_studies([(volume, wall)], 2, seed=5, recipe=RealRecipe(cavity=True))
         studies = real_training_studies([(volume, wall)], 2, seed=5, recipe=recipe)
@@ -80,7 +70,7 @@ class RecipeCopiesTest(unittest.TestCase):
     def test_a_cavity_copy_gives_three_class_episodes(self):
         from SPECTFewShotLib.protonet.normalization import normalize_counts
 
-        volume, wall = ring_study()
+        volume, wall = ring_study(32, end_margin=6)
         study = real_training_studies([(volume, wall)], 1, seed=0, recipe=RealRecipe(cavity=True))[0]
         normalized = normalize_counts(study.image.array)
         classes = [phantom_episode(normalized, study.tissues, study.label_values, np.random.default_rng(s)
@@ -95,7 +85,7 @@ class RealChecksTest(unittest.TestCase):
     def test_checks_cover_both_protocols_and_score_the_cavity_only_with_three_classes(self):
         from SPECTFewShotLib.research.protonet_training.validation import check_means, real_prior_checks
 
-        volume, wall = ring_study()
+        volume, wall = ring_study(32, end_margin=6)
         settings = (("whole volume, 2 classes", None, (0, 0, 0), False, False),
                     ("20^3 crop, 3 classes, low counts", 20, (0, 0, 0), True, True))
         checks = real_prior_checks(DenseEmbedding(TINY).eval(), volume, wall, settings=settings)
@@ -115,7 +105,7 @@ class RealChecksTest(unittest.TestCase):
             real_prior_dice,
         )
 
-        volume, wall = ring_study()
+        volume, wall = ring_study(32, end_margin=6)
         network = DenseEmbedding(TINY).eval()
         first = real_prior_checks(network, volume, wall, ("slices",), CHECK_SETTINGS[:1])[0]
         self.assertAlmostEqual(first.myocardium, real_prior_dice(network, volume, wall), places=6)

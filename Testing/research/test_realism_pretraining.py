@@ -14,18 +14,9 @@ from SPECTFewShotLib.research.protonet_training.pretraining import (
     pretrain,
 )
 from SPECTFewShotLib.research.protonet_training.real_studies import MYOCARDIUM_VALUE, real_training_studies
-from SPECTFewShotLib.volume import Volume
+from Testing.fixtures import ring_study
 
 TINY = EmbeddingConfig(trunk_depth=1, head_channels=8, deep_dim=4, shallow_dim=4)
-
-
-def ring_study(size: int = 24) -> tuple[Volume, np.ndarray]:
-    """A hot ring (the wall) around a cool disc on every middle slice, on a warm background."""
-    k, j, i = np.indices((size, size, size))
-    r = np.hypot(j - size / 2, i - size / 2)
-    wall = (r > 4) & (r < 8) & (k > 4) & (k < size - 4)
-    image = 10.0 + 90.0 * wall + 20.0 * ((r <= 4) & (k > 4) & (k < size - 4))
-    return Volume(image.astype(np.float32), (4.0, 4.0, 4.0), (0.0, 0.0, 0.0)), wall
 
 
 class AugmentedCopiesTest(unittest.TestCase):
