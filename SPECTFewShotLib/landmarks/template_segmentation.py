@@ -6,13 +6,11 @@ its myocardium (the LV wall), its cavity (inside the wall's closed hull) and the
 (classification.prior_session.FewShotSession: the product's weights and runtime). Only the study's voxels near the
 LV found in its counts (local_alignment.lv_region) may be wall, so the liver or the gut cannot join it, and only
 voxels at least as hot as the counts' own myocardium edge (lv_frame.WALL_FRACTION of the wall level seen from
-the counts' LV centre): a myocardium is hot; without this the network took lungs, body and the RV cavity beside
-the LV for wall on some phantoms (444 mL against 216 mL, a frame 29 degrees off), while under 5 % of the true
-walls' voxels lie below that edge (docs/decisions.md, "One-shot"). staged.find_lv_frame then keeps its LV-shaped
-piece and checks it against the counts' frame (refused when they disagree: the counts' frame is used and the user
-told). The study's wall then ends where the template annotator's wall
-ends on what the network sees, not where a count threshold does, which is what the counts' frame cannot learn from
-a template (docs/decisions.md, "What fails from the counts alone").
+the counts' LV centre), so the cooler lungs, body and RV cavity beside the LV cannot either (docs/decisions.md,
+"One-shot"). staged.find_lv_frame then keeps its LV-shaped piece and checks it against the counts' frame (refused
+when they disagree: the counts' frame is used and the user told). The study's wall ends where the template
+annotator's wall ends on what the network sees, not where a count threshold does (docs/decisions.md, "What fails
+from the counts alone").
 """
 
 from __future__ import annotations
