@@ -1,0 +1,331 @@
+"""Test-time fine-tuning of the embedding's head on the paint (BIFSeg, METHODS §7), cross-fitted: a research
+candidate for issue 34, measured against the product's cross-fitted prior in one run.
+
+The head is a linear map W of the ProtoNet embedding (D x D, initialised at the identity; or only a re-weighting of
+the channels, W diagonal) trained in numpy with the prototypical loss on the painted voxels. Cross-fitted like the
+product's prior (classification/prior_features.py): for fold f of the paint, W_f is trained on the other folds'
+paint only, in episodes of its own (prototypes from all those folds but one, queries from that one), and fold f's
+probabilities come from W_f and the prototypes of the other folds; no painted voxel's probabilities depend on its
+own paint. The unpainted voxels get the mean over the folds, as in the product. With fewer than two training folds
+there is no inner check and W_f stays the identity (the product's probabilities exactly).
+
+The prototypes are the product's (k-means and boundary prototypes, prototypes.build_prototypes) in the raw
+embedding; a linear head commutes with their means, so the head changes only the distance: for squared Euclidean
+distance |W(f - c)|^2 = f'Af - 2 f'Ac + c'Ac with A = W'W, and f'Af is the same for every prototype, so the
+probabilities cost what the product's cost (one product per prototype and cell).
+
+Run (each study with ProtoNet weights that never saw it; the "without ProtoNet" rows run once per setting and
+random state, shared by every variant):
+
+    python -m SPECTFewShotLib.research.evaluation.prior_head_tuning --real-model 001=...not001.pt \\
+        --real-model 003=...not003.pt --studies 001 --seeds 0,1,2 --variants default full diagonal -o FILE.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from typing import Any, Iterator, Optional, Sequence
+from unittest import mock
+
+import numpy as np
+
+from SPECTFewShotLib.classification.prior_features import PROTOTYPE_WORKERS, CrossFittedPrior, paint_folds
+from SPECTFewShotLib.protonet.prototypes import CHUNK, Prototypes, build_prototypes, classes_missing
+from SPECTFewShotLib.protonet.support import paint_boundaries
+from SPECTFewShotLib.runtime.threads import one_blas_thread
+
+KINDS = ("full", "diagonal")
+
+
+@dataclass(frozen=True)
+class HeadSettings:
+    """How the test-time head is trained: `kind` "full" (W is D x D) or "diagonal" (W re-weights the channels);
+    Adam `steps` at `learning_rate`; `decay` weighs |W - I|^2 against the loss; at most `queries_per_class` query
+    voxels per class and episode (an even spread)."""
+
+    kind: str = "full"
+    steps: int = 30
+    learning_rate: float = 0.02
+    decay: float = 0.1
+    queries_per_class: int = 300
+
+
+@dataclass(frozen=True)
+class Episode:
+    """One inner episode: query embeddings [n, D] with class indices [n] and per-query weights [n] (each class
+    weighs the same), prototype vectors [P, D] with their classes [P]."""
+
+    queries: np.ndarray
+    classes: np.ndarray
+    weights: np.ndarray
+    prototypes: np.ndarray
+    class_of: np.ndarray
+
+
+def episode_loss(head: np.ndarray, episode: Episode, temperature: float, n_classes: int, diagonal: bool
+                 ) -> tuple[float, np.ndarray]:
+    """The prototypical loss of one episode under the head (W [D, D], or its diagonal [D]) and its gradient with
+    respect to the head: the weighted cross-entropy of each query's class probability, the softmax over the
+    prototypes of -|W q - W c|^2 / T summed over each class's prototypes."""
+    q, c = episode.queries, episode.prototypes
+    u = q * head if diagonal else q @ head.T  # [n, D]
+    v = c * head if diagonal else c @ head.T  # [P, D]
+    logits = (2.0 * (u @ v.T) - (v * v).sum(1)[None, :] - (u * u).sum(1)[:, None]) / temperature
+    logits -= logits.max(1, keepdims=True)
+    soft = np.exp(logits)
+    soft /= soft.sum(1, keepdims=True)
+    member = episode.class_of[None, :] == episode.classes[:, None]  # [n, P]: the prototypes of the query's class
+    mine = (soft * member).sum(1)
+    loss = float(-(episode.weights * np.log(np.maximum(mine, 1e-30))).sum())
+    # d loss / d logit_p = w * (s_p - [p in y] s_p / sum_{p' in y} s_p'); the rows sum to zero
+    g = episode.weights[:, None] * (soft - member * soft / np.maximum(mine, 1e-30)[:, None])
+    # logit_qp = -|u_q - v_p|^2 / T: d/du_q = (2/T) sum_p g_qp v_p (the rows of g sum to zero), d/dv_p =
+    # (2/T) (sum_q g_qp u_q - (sum_q g_qp) v_p)
+    du = (2.0 / temperature) * (g @ v)
+    dv = (2.0 / temperature) * (g.T @ u - g.sum(0)[:, None] * v)
+    grad = (du * q).sum(0) + (dv * c).sum(0) if diagonal else du.T @ q + dv.T @ c
+    return loss, grad
+
+
+def train_head(episodes: Sequence[Episode], dims: int, temperature: float, n_classes: int,
+               settings: HeadSettings) -> np.ndarray:
+    """The head W [D, D] trained by Adam on the episodes' mean loss plus decay |W - I|^2, from the identity (the
+    identity itself without episodes)."""
+    diagonal = settings.kind == "diagonal"
+    identity = np.ones(dims) if diagonal else np.eye(dims)
+    head = identity.copy()
+    if not episodes:
+        return np.diag(head) if diagonal else head
+    first, second = np.zeros_like(head), np.zeros_like(head)
+    beta1, beta2 = 0.9, 0.999
+    for step in range(1, settings.steps + 1):
+        grad = 2.0 * settings.decay * (head - identity)
+        for episode in episodes:
+            grad += episode_loss(head, episode, temperature, n_classes, diagonal)[1] / len(episodes)
+        first = beta1 * first + (1 - beta1) * grad
+        second = beta2 * second + (1 - beta2) * grad * grad
+        head -= settings.learning_rate * (first / (1 - beta1 ** step)) / (np.sqrt(second / (1 - beta2 ** step)) + 1e-8)
+    return np.diag(head) if diagonal else head
+
+
+def _spread_rows(rows: np.ndarray, classes: np.ndarray, limit: int) -> np.ndarray:
+    """At most `limit` of `rows` per class, evenly spaced (deterministic)."""
+    chosen = []
+    for c in np.unique(classes[rows]):
+        mine = rows[classes[rows] == c]
+        if len(mine) > limit:
+            mine = mine[(np.arange(limit) * (len(mine) / limit)).astype(np.int64)]
+        chosen.append(mine)
+    return np.concatenate(chosen)
+
+
+def inner_episodes(columns: np.ndarray, classes: np.ndarray, edge: np.ndarray, folds: np.ndarray,
+                   training: Sequence[int], n_classes: int, queries_per_class: int) -> list[Episode]:
+    """One episode per training fold g (of at least two): prototypes (the product's) from the other training folds
+    (a class painted only in g keeps its prototypes from g, as in the product), queries from fold g."""
+    if len(training) < 2:
+        return []
+    episodes = []
+    for g in training:
+        support = np.flatnonzero(np.isin(folds, [t for t in training if t != g]))
+        queries = np.flatnonzero(folds == g)
+        missing = queries[classes_missing(classes[support], classes[queries], n_classes)]
+        chosen = np.concatenate([support, missing]) if len(missing) else support
+        present = np.unique(classes[chosen])
+        if len(present) < n_classes:  # a class painted in no training fold: it cannot be a query's answer here
+            continue
+        prototypes = build_prototypes(columns[:, chosen].T, classes[chosen], n_classes, edge[chosen])
+        picked = _spread_rows(queries, classes, queries_per_class)
+        counts = np.bincount(classes[picked], minlength=n_classes).astype(np.float64)
+        weights = 1.0 / (counts[classes[picked]] * np.count_nonzero(counts))
+        episodes.append(Episode(columns[:, picked].T.astype(np.float64), classes[picked], weights,
+                                np.asarray(prototypes.vectors, dtype=np.float64), np.asarray(prototypes.class_of)))
+    return episodes
+
+
+def metric_probabilities(columns: np.ndarray, prototypes: Prototypes, head: np.ndarray, temperature: float
+                         ) -> np.ndarray:
+    """Class probabilities [C, N] (float32) of the columns [D, N] against the prototypes under the head W: the
+    softmax over the prototypes of -|W(f - c)|^2 / T, summed per class (f'Af dropped: the same for every
+    prototype), block by block as prototypes.column_probabilities."""
+    vectors = np.asarray(prototypes.vectors, dtype=np.float64)
+    metric = head.T @ head
+    weight = np.ascontiguousarray((2.0 * vectors @ metric / temperature).astype(np.float32))  # [P, D]
+    bias = (-(vectors @ metric * vectors).sum(1) / temperature).astype(np.float32)[:, None]
+    class_of = np.asarray(prototypes.class_of)
+    member = np.zeros((prototypes.n_classes, len(class_of)), dtype=np.float32)
+    member[class_of, np.arange(len(class_of))] = 1.0
+    n = columns.shape[1]
+    out = np.empty((prototypes.n_classes, n), dtype=np.float32)
+    with one_blas_thread():
+        for start in range(0, n, CHUNK):
+            logits = weight @ columns[:, start:start + CHUNK]
+            logits += bias
+            logits -= logits.max(0, keepdims=True)
+            np.exp(logits, out=logits)
+            mixture = member @ logits
+            mixture /= mixture.sum(0, keepdims=True)
+            out[:, start:start + CHUNK] = mixture
+    return out
+
+
+class HeadTunedPrior(CrossFittedPrior):
+    """CrossFittedPrior whose fold f reads the embedding through a head trained on the other folds' paint only."""
+
+    def __init__(self, prior: Any, painted: np.ndarray, where: np.ndarray,
+                 settings: HeadSettings = HeadSettings()) -> None:
+        """As CrossFittedPrior, with the head's `settings`."""
+        started = time.perf_counter()
+        self.prior, self.where = prior, where
+        self.folds = paint_folds(where)
+        self.heads: dict[int, np.ndarray] = {}
+        n_classes = int(painted.max()) + 1
+        columns = prior.embedding_columns(where)
+        classes = painted[tuple(where.T)].astype(np.int64)
+        edge = paint_boundaries(painted)[tuple(where.T)]
+        features = prior._features
+        temperature = float(prior.network.temperature)
+        all_folds = np.unique(self.folds)
+
+        def held_out_probabilities(fold: int) -> np.ndarray:
+            mine = self.folds == fold
+            chosen = np.flatnonzero(~mine)
+            missing = np.flatnonzero(mine)[classes_missing(classes[chosen], classes[mine], n_classes)]
+            if len(missing):
+                chosen = np.concatenate([chosen, missing])
+            prototypes = build_prototypes(columns[:, chosen].T, classes[chosen], n_classes, edge[chosen])
+            with one_blas_thread():
+                training = [int(f) for f in all_folds if f != fold]
+                episodes = inner_episodes(columns, classes, edge, self.folds, training, n_classes,
+                                          settings.queries_per_class)
+                head = train_head(episodes, columns.shape[0], temperature, n_classes, settings)
+            self.heads[int(fold)] = head
+            return metric_probabilities(features, prototypes, head, temperature).reshape(n_classes, *prior.grid.cells)
+
+        with ThreadPoolExecutor(max_workers=PROTOTYPE_WORKERS) as pool:
+            self.cells = list(pool.map(held_out_probabilities, all_folds))
+        self.mean_cells = sum(self.cells) / np.float32(len(self.cells))
+        self.seconds = time.perf_counter() - started
+
+
+@contextlib.contextmanager
+def head_variant(settings: Optional[HeadSettings]) -> Iterator[list]:
+    """The study session's cross-fitted prior replaced by HeadTunedPrior(settings) (the product's for None, timed);
+    yields the list of the priors built, each with its `seconds`."""
+    built: list = []
+
+    def factory(prior: Any, painted: np.ndarray, where: np.ndarray) -> CrossFittedPrior:
+        started = time.perf_counter()
+        made = (CrossFittedPrior(prior, painted, where) if settings is None
+                else HeadTunedPrior(prior, painted, where, settings))
+        made.seconds = time.perf_counter() - started
+        built.append(made)
+        return made
+
+    with mock.patch("SPECTFewShotLib.classification.session.CrossFittedPrior", factory):
+        yield built
+
+
+def parse_variant(text: str) -> Optional[HeadSettings]:
+    """'default' (the product), or KIND[:key=value,...] with KIND in KINDS and keys of HeadSettings, e.g.
+    'full:steps=50,decay=0.3'."""
+    if text == "default":
+        return None
+    kind, _, rest = text.partition(":")
+    if kind not in KINDS:
+        raise ValueError(f"unknown variant {text!r}")
+    settings = HeadSettings(kind=kind)
+    for pair in filter(None, rest.split(",")):
+        key, _, value = pair.partition("=")
+        field = type(getattr(settings, key))
+        settings = replace(settings, **{key: field(value)})
+    return settings
+
+
+def evaluate(studies: Sequence[str], real_models: dict, variants: Sequence[str], states: Sequence[int]
+             ) -> tuple[dict, dict]:
+    """Per variant, the CaseResults of the study classifier and of its ablation without ProtoNet (the ablation
+    run once per setting and state, shared) on the conditions of the chosen studies; per variant, the seconds its
+    cross-fitted priors took."""
+    from SPECTFewShotLib.classification.session import StudySession
+    from SPECTFewShotLib.io.segmentation_io import Segmentation, segments_for
+    from SPECTFewShotLib.research.evaluation.cases import condition_cases, cut_heart_cases
+    from SPECTFewShotLib.research.evaluation.classify_evaluation import STUDY, STUDY_WITHOUT_PROTONET
+    from SPECTFewShotLib.selftest.painting import PROTOCOLS, paint, unpainted_slices
+
+    results: dict = {v: [] for v in variants}
+    seconds: dict = {v: [] for v in variants}
+    parsed = {v: parse_variant(v) for v in variants}
+    cases = [(g, c) for g, c in condition_cases() + cut_heart_cases() if any(f"patient{s}" in g for s in studies)]
+    sessions: dict = {}
+    for group, case in cases:
+        model = next((m for p, m in real_models.items() if f"patient{p}" in group), None)
+        session = sessions.setdefault(model, StudySession(model, "cpu"))
+        session.set_volume(case.volume)
+        where = unpainted_slices(case.class_map.shape, case.slices)
+        for protocol in PROTOCOLS:
+            support = paint(case.class_map, case.slices, protocol)
+            painted = Segmentation(case.volume.with_array(support), segments_for(case.classes, case.class_names))
+
+            for state in states:
+                session.random_state = state
+                session.set_support(painted)
+                without = _scored(case, group, protocol, where, STUDY_WITHOUT_PROTONET,
+                                  session.predict("full", use_protonet=False).labels.labels.array, state)
+                for variant in variants:
+                    session.set_support(painted)  # a new cross-fitted prior for this variant
+                    with head_variant(parsed[variant]) as built:
+                        labels = session.predict("full").labels.labels.array
+                    seconds[variant].append(built[0].seconds)
+                    results[variant] += [without, _scored(case, group, protocol, where, STUDY, labels, state)]
+            sys.stdout.write(f"  {case.name} {protocol}\n")
+            sys.stdout.flush()
+    return results, seconds
+
+
+def _scored(case: Any, group: str, protocol: str, where: np.ndarray, method: str, labels: np.ndarray,
+            state: int) -> Any:
+    """A CaseResult of the labels: Dice per class name on the unpainted slices `where`."""
+    from SPECTFewShotLib.research.evaluation.classify_evaluation import CaseResult
+    from SPECTFewShotLib.research.evaluation.metrics import class_dice
+
+    scores = class_dice(labels, case.class_map, case.classes, where)
+    return CaseResult(case.name, group, protocol, method, {case.class_names[c]: scores[c] for c in case.classes},
+                      0.0, random_state=state)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run the variants and print (and write) their shares."""
+    from SPECTFewShotLib.research.commands.evaluate_classify import _real_models, parse_random_states
+    from SPECTFewShotLib.research.evaluation.classify_evaluation import share_markdown
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--real-model", action="append", default=[], metavar="PATIENT=MODEL")
+    parser.add_argument("--studies", nargs="+", default=["001", "003"])
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--variants", nargs="+", default=["default", "full", "diagonal"])
+    parser.add_argument("-o", "--output", metavar="FILE.md")
+    args = parser.parse_args(argv)
+    started = time.perf_counter()
+    results, seconds = evaluate(args.studies, _real_models(args.real_model), args.variants,
+                                parse_random_states(args.seeds))
+    parts = []
+    for variant in args.variants:
+        parts.append(f"### {variant}\n\nCross-fitted prior per paint change: median {np.median(seconds[variant]):.3f} s"
+                     f" (max {np.max(seconds[variant]):.3f} s)\n\n"
+                     + share_markdown(results[variant]))
+    text = "\n\n".join(parts) + f"\n\n({(time.perf_counter() - started) / 60:.1f} min)\n"
+    sys.stdout.write(text)
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as handle:
+            handle.write(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
