@@ -66,11 +66,12 @@ def wall_points_lps(mask: Volume, label: Optional[int] = None) -> np.ndarray:
     return mask.index_to_lps(np.stack([i, j, k], axis=1).astype(float))
 
 
-def lv_geometry(points: np.ndarray, spacing_mm: float) -> LVGeometry:
-    """Long axis, centre, apex and base of an LV wall given as LPS voxel centres (n, 3) of `spacing_mm`."""
+def lv_geometry(points: np.ndarray, spacing_mm: float, axis: Optional[np.ndarray] = None) -> LVGeometry:
+    """Long axis, centre, apex and base of an LV wall given as LPS voxel centres (n, 3) of `spacing_mm`; `axis`:
+    the long axis's direction when already chosen (sense arbitrary), else `revolution_axis`."""
     center = points.mean(axis=0)
     _cavity_points(points, spacing_mm)  # refuses a flat wall or one without a cavity
-    axis = revolution_axis(points)
+    axis = revolution_axis(points) if axis is None else np.asarray(axis, dtype=float) / np.linalg.norm(axis)
     origin = center
     axis = axis * apex_sense(points, origin, axis)
     t = (points - origin) @ axis

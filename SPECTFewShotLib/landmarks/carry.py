@@ -11,6 +11,10 @@ when they agree as a turned copy of the same study does): the anterior direction
 a study is rotated, the counts are. The template's landmarks (its LV landmarks included) are written in the
 template's frame and read back in the new study's frame, both frames found the same way (lv_frame), so where a
 template places a landmark on its LV (its annotator's convention included) is where it lands on the new LV.
+Two refinements follow what annotators define relative to what (`carry_landmarks`): near the base a point is
+carried relative to both of its level's centres, the basal ring's and the long axis's (annotators put the base at
+either), and a template's LV_center that is not its wall's centroid is carried half as its own apex-to-base
+fraction (a midpoint convention), half as the centroid's frame coordinates.
 """
 
 from __future__ import annotations
@@ -48,6 +52,17 @@ SAME_ANATOMY_CORRELATION = 0.95
 AXIS_WALL_MM = 3.0
 ENDOCARDIAL_ALONG = 0.5
 ENDOCARDIAL_RANGE = (0.1, 0.95)
+# The basal ring's centre and the long axis cross the base plane apart (5-10 mm on the real masks); a template whose
+# two are closer than this (a voxel) cannot show which of them its points follow, and keeps the ring-centred carry.
+BASE_REFERENCE_MM = 4.0
+# A template LV_center farther than CENTRE_BLEND_MM (a voxel) from its wall's centroid is no centroid: it is placed
+# CENTRE_RULE_WEIGHT of the way from its frame-coordinate carry to where its own apex-to-base fraction and offset put
+# it between the placed LV_apex and LV_base (linearly within CENTRE_BLEND_MM). Each estimate fails where the other
+# holds (real pairs of very different LVs, 'endocardial' worst: frame 12.3 mm, fraction 2.2; held-out phantoms of
+# one shape, 'extremal' and 'endocardial' means: frame 1.0 and 2.0 mm, fraction 1.8 and 2.3): their mean, 6.3 mm
+# and 1.2 and 1.7 mm (docs/evaluation/landmarks/localize_frame_classification.txt).
+CENTRE_BLEND_MM = 4.0
+CENTRE_RULE_WEIGHT = 0.5
 
 
 def frame_axes(frame: LVFrame, roll_deg: float = 0.0) -> np.ndarray:
@@ -136,14 +151,74 @@ def _along(frame: LVFrame, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return along, _centreline(frame, along)
 
 
+def basal_offset(frame: LVFrame, along: np.ndarray) -> np.ndarray:
+    """Per along-axis coordinate (n,), the vector (n, 3) from the frame's centreline to its long axis at that level:
+    zero on the apex side, growing linearly from the centre to the base, where it runs from the basal ring's centre
+    to the axis (the centreline's base side runs from the centre to the ring's centre, off the axis)."""
+    geometry = frame.geometry
+    ring = geometry.base - geometry.center
+    ring = ring - (ring @ geometry.axis) * geometry.axis  # the ring centre's offset from the axis
+    return -np.clip(-np.asarray(along, dtype=float), 0.0, None)[:, None] * ring[None, :]
+
+
+def base_reference_weights(frame: LVFrame, points_lps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """How far each LPS point (n, 3) follows the long axis rather than the centreline at its level (0..1), and its
+    along-axis coordinate: its place on the segment from the centreline to the axis (`basal_offset`), clipped to the
+    segment, faded out with its distance from the segment (zero at the segment's length) and when the two centres
+    lie under `BASE_REFERENCE_MM` apart at the base."""
+    along, centreline = _along(frame, points_lps)
+    offset = basal_offset(frame, along)
+    length = np.linalg.norm(offset, axis=1)
+    safe = np.maximum(length, 1e-9)
+    across = points_lps - centreline
+    place = np.clip(np.sum(across * offset, axis=1) / safe ** 2, 0.0, 1.0)
+    distance = np.linalg.norm(across - place[:, None] * offset, axis=1)
+    base_length = float(np.linalg.norm(basal_offset(frame, np.array([-1.0]))[0]))
+    weight = place * np.clip(1.0 - distance / safe, 0.0, 1.0) * min(1.0, base_length / BASE_REFERENCE_MM)
+    return np.where(length > 1e-6, weight, 0.0), along
+
+
 def carry_landmarks(template_frame: LVFrame, target_frame: LVFrame, landmarks: Sequence[Landmark],
                     roll_deg: float = 0.0) -> list[np.ndarray]:
     """The template's landmark positions carried into the target's LV frame (LPS), in the same order; the target's
-    frame turned by `roll_deg` about its axis (`roll_offset`)."""
+    frame turned by `roll_deg` about its axis (`roll_offset`). A point on the base side keeps its place between its
+    level's two centres (`base_reference_weights`: the basal ring's centre and where the long axis crosses the
+    base are both carried exactly); a template LV_center that is not its wall's centroid also follows its own apex
+    and base (`centre_by_ends`)."""
     if not landmarks:
         return []
     positions = np.array([landmark.position_lps for landmark in landmarks], dtype=float)
-    return list(from_frame(target_frame, to_frame(template_frame, positions), roll_deg))
+    weight, along = base_reference_weights(template_frame, positions)
+    toward_axis = weight[:, None] * basal_offset(template_frame, along)
+    carried = from_frame(target_frame, to_frame(template_frame, positions - toward_axis), roll_deg) + \
+        weight[:, None] * basal_offset(target_frame, along)
+    return list(centre_by_ends(template_frame, target_frame, landmarks, carried, roll_deg))
+
+
+def centre_by_ends(template_frame: LVFrame, target_frame: LVFrame, landmarks: Sequence[Landmark],
+                   carried: np.ndarray, roll_deg: float = 0.0) -> np.ndarray:
+    """`carried` (n, 3) with the template's LV_center, when farther than `CENTRE_BLEND_MM` from its wall's
+    centroid, moved `CENTRE_RULE_WEIGHT` of the way to where its fraction of the way from its LV_apex to its LV_base
+    and its offset across that line (in LV radii) put it between the carried LV_apex and LV_base (unchanged
+    without all three)."""
+    labels = [landmark.label for landmark in landmarks]
+    if not all(label in labels for label in ("LV_center", "LV_apex", "LV_base")):
+        return carried
+    centre, apex, base = (labels.index(label) for label in ("LV_center", "LV_apex", "LV_base"))
+    positions = np.array([landmark.position_lps for landmark in landmarks], dtype=float)
+    segment = positions[base] - positions[apex]
+    if float(segment @ segment) < 1e-9:
+        return carried
+    fraction = float((positions[centre] - positions[apex]) @ segment / float(segment @ segment))
+    offset = positions[centre] - (positions[apex] + fraction * segment)
+    across = offset @ frame_axes(template_frame)[:, :2] / template_frame.radius_mm
+    between = carried[apex] + fraction * (carried[base] - carried[apex]) + \
+        (across * target_frame.radius_mm) @ frame_axes(target_frame, roll_deg)[:, :2].T
+    away = float(np.linalg.norm(positions[centre] - template_frame.geometry.center))
+    weight = CENTRE_RULE_WEIGHT * min(1.0, away / CENTRE_BLEND_MM)
+    result = np.array(carried, dtype=float)
+    result[centre] = (1.0 - weight) * result[centre] + weight * between
+    return result
 
 
 def roll_profile(volume: Volume, counts: np.ndarray, frame: LVFrame) -> np.ndarray:

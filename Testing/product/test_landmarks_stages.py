@@ -5,13 +5,17 @@ carry in the LV frame, the template convention check, the long axis's angles and
 import json
 import tempfile
 import unittest
+from dataclasses import replace
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 
 from SPECTFewShotLib.errors import InputError
 from SPECTFewShotLib.io.markups_io import Landmark
+from SPECTFewShotLib.landmarks import carry
 from SPECTFewShotLib.landmarks.carry import (
+    BASE_REFERENCE_MM,
     ROLL_SEARCH_DEG,
     ROLL_STEP_DEG,
     SAME_ANATOMY_CORRELATION,
@@ -106,6 +110,72 @@ class CarryTest(unittest.TestCase):
             self.assertLess(np.linalg.norm(carried - wanted), 1e-6, landmark.label)
         self.assertGreater(np.linalg.norm(expected[0] - on_axis(target, template_endo / lengths[0] * lengths[1])),
                            SPACING)  # the proportion of the LV's length would miss it by more than a voxel
+
+    @staticmethod
+    def off_axis_base(frame, offset_mm: float, direction) -> object:
+        """`frame` with its basal ring's centre moved `offset_mm` off the long axis (across it, towards
+        `direction`), as on real masks whose basal ring is not centred on the axis."""
+        axis = frame.geometry.axis
+        across = np.asarray(direction, dtype=float) - (np.asarray(direction, dtype=float) @ axis) * axis
+        base = frame.geometry.base + offset_mm * across / np.linalg.norm(across)
+        return replace(frame, geometry=replace(frame.geometry, base=base))
+
+    def test_the_base_is_carried_relative_to_both_of_its_centres(self):
+        # The basal ring's centre and where the long axis crosses the base plane (annotators use either) land on
+        # the target's own, though the two LVs' rings sit off their axes by different amounts and ways.
+        template = self.off_axis_base(frame_from_segmentation(cup_mask(28.0)), 6.0, (1.0, 0.0, 0.0))
+        target = self.off_axis_base(frame_from_segmentation(cup_mask(28.0, center=(-6.0, 4.0, 10.0),
+                                                                          apex_direction=(0.2, -0.9, -0.3))),
+                                    10.0, (0.0, 0.0, 1.0))
+
+        def on_axis(frame):
+            g = frame.geometry
+            return g.center + ((g.base - g.center) @ g.axis) * g.axis
+
+        points = [Landmark("ring centre", tuple(template.geometry.base)),
+                  Landmark("axis at the base", tuple(on_axis(template)))]
+        for landmark, carried, wanted in zip(points, carry_landmarks(template, target, points, roll_deg=11.0),
+                                             (target.geometry.base, on_axis(target))):
+            self.assertLess(np.linalg.norm(carried - wanted), 1e-6, landmark.label)
+        with mock.patch.object(carry, "BASE_REFERENCE_MM", float("inf")):  # the centreline alone: a voxel off
+            self.assertGreater(np.linalg.norm(carry_landmarks(template, target, points[1:])[0] - on_axis(target)),
+                               SPACING)
+        # A point far from both centres (an RV insertion point) is carried as before; so is every point of a
+        # template whose two centres lie under a voxel apart (it cannot show which one its points follow).
+        far = template.geometry.base + 2.0 * template.radius_mm * np.array([0.0, 1.0, 0.0])
+        with mock.patch.object(carry, "BASE_REFERENCE_MM", float("inf")):
+            plain = carry_landmarks(template, target, [Landmark("far", tuple(far))])[0]
+        self.assertLess(np.linalg.norm(carry_landmarks(template, target, [Landmark("far", tuple(far))])[0] - plain),
+                        1e-9)
+        close = self.off_axis_base(frame_from_segmentation(cup_mask(28.0)), 0.5 * BASE_REFERENCE_MM, (1.0, 0.0, 0.0))
+        point = [Landmark("axis at the base", tuple(on_axis(close)))]
+        with mock.patch.object(carry, "BASE_REFERENCE_MM", float("inf")):
+            plain = carry_landmarks(close, target, point)[0]
+        self.assertLess(np.linalg.norm(carry_landmarks(close, target, point)[0] - plain), 0.5 * np.linalg.norm(
+            on_axis(target) - target.geometry.base))
+
+    def test_a_centre_off_the_centroid_follows_its_own_apex_and_base(self):
+        # The template's LV_center 40 % of the way from its apex to its base (its annotator's own convention, not
+        # the centroid); the target LV longer on the base side: the centre goes `CENTRE_RULE_WEIGHT` of the way to
+        # the point 40 % of the way between the placed apex and base.
+        template = frame_from_segmentation(cup_mask(28.0))
+        target = frame_from_segmentation(cup_mask(28.0, center=(-6.0, 4.0, 10.0), apex_direction=(0.2, -0.9, -0.3)))
+        target = replace(target, geometry=replace(target.geometry, base=target.geometry.base
+                                                  + 16.0 * target.geometry.axis))
+        g = template.geometry
+        landmarks = [Landmark("LV_center", tuple(g.apex + 0.4 * (g.base - g.apex))),
+                     Landmark("LV_apex", tuple(g.apex)), Landmark("LV_base", tuple(g.base))]
+        self.assertGreater(np.linalg.norm(g.apex + 0.4 * (g.base - g.apex) - g.center), carry.CENTRE_BLEND_MM)
+        placed = np.asarray(carry_landmarks(template, target, landmarks))
+        by_ends = placed[1] + 0.4 * (placed[2] - placed[1])
+        with mock.patch.object(carry, "CENTRE_RULE_WEIGHT", 0.0):
+            by_frame = np.asarray(carry_landmarks(template, target, landmarks))[0]
+        self.assertGreater(np.linalg.norm(by_frame - by_ends), SPACING)  # the frame alone misses it by a voxel
+        wanted = (1 - carry.CENTRE_RULE_WEIGHT) * by_frame + carry.CENTRE_RULE_WEIGHT * by_ends
+        self.assertLess(np.linalg.norm(placed[0] - wanted), 1e-6)
+        # Our own centre (the wall's centroid) is carried by the frame alone.
+        own = [Landmark("LV_center", tuple(g.center)), *landmarks[1:]]
+        self.assertLess(np.linalg.norm(carry_landmarks(template, target, own)[0] - target.geometry.center), 1e-6)
 
     def test_the_roll_is_found_where_the_counts_around_the_axis_agree(self):
         rng = np.random.default_rng(0)

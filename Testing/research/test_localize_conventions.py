@@ -3,6 +3,7 @@ synthetic LV cup whose geometry is known, each puts the apex and base where its 
 motion of the wall moves them with it (template and truth cannot disagree by construction)."""
 
 import unittest
+from unittest import mock
 
 import numpy as np
 
@@ -45,6 +46,24 @@ class ConventionTest(unittest.TestCase):
                 expected = self.volume.index_to_lps(np.array([[j, size[0] - 1 - i, k]]))[0]
                 with self.subTest(convention=name, landmark=label):
                     self.assertLess(np.linalg.norm(after[label] - expected), SPACING)
+
+    def test_the_annotators_axis_does_not_follow_the_products_fit(self):
+        wall = self.wall.array > 0
+        before = {name: convention_landmarks(wall, self.volume, name) for name in ("ours", "extremal", "endocardial")}
+        tilted = np.array([0.3, 0.2, 0.93]) / np.linalg.norm([0.3, 0.2, 0.93])
+        with mock.patch("SPECTFewShotLib.cardiac_landmarks.revolution_axis", return_value=tilted):
+            for name, points in before.items():
+                after = convention_landmarks(wall, self.volume, name)
+                for label, point in points.items():
+                    with self.subTest(convention=name, landmark=label):
+                        self.assertLess(np.linalg.norm(after[label] - point), 1e-9)
+
+    def test_the_annotators_axis_is_todays_fit(self):
+        from SPECTFewShotLib.cardiac_landmarks import revolution_axis, wall_points_lps
+        from SPECTFewShotLib.research.evaluation.localize_conventions import annotator_axis
+
+        points = wall_points_lps(self.wall)
+        self.assertGreater(abs(float(annotator_axis(points) @ revolution_axis(points))), 1 - 1e-9)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
 """The carry variants of research.evaluation.localize_variants: the steadier axis fit finds a cup's axis, and each
-variant replaces its piece of the product only while it runs."""
+variant replaces its piece of the product only while it runs ("knot": the product without the carry's two rules)."""
 
 import unittest
 
@@ -30,6 +30,14 @@ class LocalizeVariantsTest(unittest.TestCase):
         self.assertGreater(abs(own - carry.ENDOCARDIAL_ALONG * apex_t), 1.0)  # the cup's cavity ends elsewhere
         with self.assertRaises(ValueError), variant("no such variant"):
             pass
+
+    def test_knot_is_the_product_without_the_two_rules_only_while_it_runs(self):
+        rules = (carry.BASE_REFERENCE_MM, carry.CENTRE_RULE_WEIGHT)
+        with variant("knot"):
+            self.assertEqual((carry.BASE_REFERENCE_MM, carry.CENTRE_RULE_WEIGHT), (float("inf"), 0.0))
+        with variant("frame+centre1"):
+            self.assertEqual((carry.BASE_REFERENCE_MM, carry.CENTRE_RULE_WEIGHT), (rules[0], 1.0))
+        self.assertEqual((carry.BASE_REFERENCE_MM, carry.CENTRE_RULE_WEIGHT), rules)
 
 
 if __name__ == "__main__":

@@ -1,16 +1,23 @@
-"""Carry and axis-fit variants on the classification path, side by side in one run (issue 35, the carry's knots).
+"""Carry and axis-fit variants on the classification path, side by side in one run (issue 35: the carry's rules).
 
 The LV frames come from walls: the target's classification (`classify` painted on its wall mask's quartile slices,
 as `evaluate localize --conventions` does) and the template's mask. Templates in the three conventions
 (localize_conventions), real pairs of --real (both ways) and --held-out phantoms (each with the next as template).
-Variants, each replacing one piece of the product for the run (unittest.mock):
-- "before": the along-axis coordinate without the endocardial knot (the frame's centre-to-apex proportion).
-- "knot": the product as it is (carry.along_knots: base, centre, where the cavity ends on the axis, apex).
-- "knot+centre": the template's LV_center, when farther than a voxel (4 mm) from its wall's centroid, carried
-  relative to its own placed LV_apex and LV_base (same fraction of the way, same offset across in LV radii),
-  blended linearly towards the centroid's own carry within that distance.
-- "knot+steady": a steadier revolution-axis fit (`steady_axis`) in place of cardiac_landmarks.revolution_axis,
-  everywhere it is used: the frames, and the conventions' own annotations and truths (they move with the fit).
+The conventions' annotations and truths stand on the annotators' own frozen axis fit (localize_conventions.
+annotator_axis), so no variant moves the exam. Variants, each replacing one piece of the product for the run
+(unittest.mock):
+- "before": the along-axis coordinate without the endocardial knot (the frame's centre-to-apex proportion), and
+  without the two rules below (the product before f7ee494).
+- "knot": the product before the two rules (commit 77c639a): carry.along_knots (base, centre, where the cavity
+  ends on the axis, apex), every point's across coordinates from the centreline.
+- "frame": the product as it is: the knot, points near the base carried relative to both of their level's
+  centres (carry.base_reference_weights) and a template LV_center off its wall's centroid half carried by its own
+  apex and base (carry.centre_by_ends).
+- "frame-base": "frame" without the base's two centres; "frame-centre": without the centre rule;
+  "frame+centre1": the centre rule at full weight (carry.CENTRE_RULE_WEIGHT 1).
+- "knot+steady": "knot" with a steadier revolution-axis fit (`steady_axis`) in place of
+  cardiac_landmarks.revolution_axis in the frames (the annotators' axis stays).
+- "registration": the affine registration baseline (research.baselines.registration), for the time.
 
     python -m SPECTFewShotLib.research.evaluation.localize_variants --real DIR [--held-out 8] [--variants ...]
 """
@@ -28,8 +35,8 @@ import numpy as np
 
 from SPECTFewShotLib.volume import Volume
 
-VARIANTS = ("before", "knot", "knot+centre", "knot+steady")
-CENTROID_BLEND_MM = 4.0
+VARIANTS = ("before", "knot", "frame", "frame-base", "frame-centre", "frame+centre1", "knot+steady", "registration")
+DEFAULT_VARIANTS = ("knot", "frame", "frame-base", "frame-centre", "frame+centre1", "knot+steady", "registration")
 STEADY_SHIFTS = 4  # slab cuts averaged, offset by this fraction of SLAB_MM each
 STEADY_GRID_DEG, STEADY_RADIUS_DEG = 2.0, 12.0  # near-best directions around the fitted axis
 STEADY_TEMPERATURE = 0.01  # their weights: exp(-(score - best) / (this * best))
@@ -85,28 +92,6 @@ def steady_axis(points: np.ndarray) -> np.ndarray:
     return mean / np.linalg.norm(mean)
 
 
-def centre_rule_carry(template_frame, target_frame, landmarks, roll_deg: float = 0.0) -> list[np.ndarray]:
-    """carry.carry_landmarks, the LV_center then carried relative to the template's own apex and base (see the
-    module's "knot+centre")."""
-    from SPECTFewShotLib.landmarks.carry import carry_landmarks, frame_axes
-
-    carried = np.asarray(carry_landmarks(template_frame, target_frame, landmarks, roll_deg))
-    labels = [landmark.label for landmark in landmarks]
-    if not all(label in labels for label in ("LV_center", "LV_apex", "LV_base")):
-        return list(carried)
-    positions = np.array([landmark.position_lps for landmark in landmarks], dtype=float)
-    centre, apex, base = (labels.index(label) for label in ("LV_center", "LV_apex", "LV_base"))
-    segment = positions[base] - positions[apex]
-    fraction = float((positions[centre] - positions[apex]) @ segment / max(float(segment @ segment), 1e-9))
-    offset = positions[centre] - (positions[apex] + fraction * segment)
-    across = offset @ frame_axes(template_frame)[:, :2] / template_frame.radius_mm
-    between = carried[apex] + fraction * (carried[base] - carried[apex]) + \
-        (across * target_frame.radius_mm) @ frame_axes(target_frame, roll_deg)[:, :2].T
-    weight = min(1.0, float(np.linalg.norm(positions[centre] - template_frame.geometry.center)) / CENTROID_BLEND_MM)
-    carried[centre] = (1.0 - weight) * carried[centre] + weight * between
-    return list(carried)
-
-
 def _proportional_knot(frame) -> float:
     """The endocardial knot where the centre-to-apex proportion puts it: the map without the knot."""
     from SPECTFewShotLib.landmarks.carry import ENDOCARDIAL_ALONG
@@ -117,15 +102,25 @@ def _proportional_knot(frame) -> float:
 
 @contextlib.contextmanager
 def variant(name: str) -> Iterator[None]:
-    """The product with `name`'s replacement in place for the duration."""
+    """The product with `name`'s replacement in place for the duration ("registration" runs under "knot")."""
+    carry = "SPECTFewShotLib.landmarks.carry"
+    base_off = mock.patch(f"{carry}.BASE_REFERENCE_MM", float("inf"))
+    centre_off = mock.patch(f"{carry}.CENTRE_RULE_WEIGHT", 0.0)
     with contextlib.ExitStack() as stack:
+        if name in ("before", "knot", "knot+steady", "registration"):
+            stack.enter_context(base_off)
+            stack.enter_context(centre_off)
         if name == "before":
-            stack.enter_context(mock.patch("SPECTFewShotLib.landmarks.carry.endocardial_apex_mm", _proportional_knot))
-        elif name == "knot+centre":
-            stack.enter_context(mock.patch("SPECTFewShotLib.landmarks.staged.carry_landmarks", centre_rule_carry))
+            stack.enter_context(mock.patch(f"{carry}.endocardial_apex_mm", _proportional_knot))
         elif name == "knot+steady":
             stack.enter_context(mock.patch("SPECTFewShotLib.cardiac_landmarks.revolution_axis", steady_axis))
-        elif name != "knot":
+        elif name == "frame-base":
+            stack.enter_context(base_off)
+        elif name == "frame-centre":
+            stack.enter_context(centre_off)
+        elif name == "frame+centre1":
+            stack.enter_context(mock.patch(f"{carry}.CENTRE_RULE_WEIGHT", 1.0))
+        elif name not in ("knot", "frame", "registration"):
             raise ValueError(f"unknown variant {name!r}")
         yield
 
@@ -152,6 +147,7 @@ def groups_of(real: str | None, held_out: int) -> dict[str, tuple[list, list, di
 def rows(groups: dict, names: Sequence[str]) -> Iterator[str]:
     """One line per convention, group and variant: mean / max error per landmark (mm), long-axis angle, time."""
     from SPECTFewShotLib.landmarks.staged import Localizer
+    from SPECTFewShotLib.research.baselines.registration import register_landmarks
     from SPECTFewShotLib.research.evaluation.localize_conventions import CONVENTIONS, with_convention
     from SPECTFewShotLib.research.evaluation.localize_eval import evaluate_cases
 
@@ -169,7 +165,8 @@ def rows(groups: dict, names: Sequence[str]) -> Iterator[str]:
             for name in names:
                 with variant(name):
                     converted = with_convention(cases, template_walls, convention)
-                    result = evaluate_cases(converted, {name: place})[name]
+                    result = evaluate_cases(converted, {name: register_landmarks if name == "registration"
+                                                        else place})[name]
                 summary = result.summary()
                 cells = "  ".join(f"{label.replace('RV_insertion_', 'RV_')} {s['mean']:.1f}/{s['max']:.1f}"
                                   for label, s in summary.items())
@@ -182,7 +179,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--real", metavar="DIR", help="real studies with LV-wall masks (NAME_image, NAME_mask)")
     parser.add_argument("--held-out", type=int, default=8, help="held-out phantoms (default: %(default)s)")
-    parser.add_argument("--variants", nargs="*", default=list(VARIANTS), choices=VARIANTS)
+    parser.add_argument("--variants", nargs="*", default=list(DEFAULT_VARIANTS), choices=VARIANTS)
     args = parser.parse_args(argv)
     started = time.perf_counter()
     groups = groups_of(args.real, args.held_out)
