@@ -19,6 +19,12 @@ random state, shared by every variant):
 
     python -m SPECTFewShotLib.research.evaluation.prior_head_tuning --real-model 001=...not001.pt \\
         --real-model 003=...not003.pt --studies 001 --seeds 0,1,2 --variants default full diagonal -o FILE.md
+
+With --prior-alone instead: what the cross-fitted prior alone says on the same settings (the painted voxels'
+held-out probabilities, the argmax of the unpainted voxels' on the unpainted slices); with --cost SIZE: each
+variant's seconds per paint change on the bundled study at SIZE^3. Results:
+docs/evaluation/classify/classify_prior_head_tuning.md and docs/decisions.md ("Test-time head fine-tuning (BIFSeg),
+measured").
 """
 
 from __future__ import annotations
@@ -288,6 +294,83 @@ def evaluate(studies: Sequence[str], real_models: dict, variants: Sequence[str],
     return results, seconds
 
 
+def prior_alone_scores(studies: Sequence[str], real_models: dict, variants: Sequence[str]) -> dict:
+    """Per variant, one row per setting (case and painting) of what the cross-fitted prior alone says: the painted
+    voxels' held-out log-probability of their class and accuracy (class-balanced means), and the Dice per class name
+    of the argmax of the unpainted voxels' probabilities (the mean over the folds) on the unpainted slices."""
+    from SPECTFewShotLib.classification.session import StudySession
+    from SPECTFewShotLib.io.segmentation_io import Segmentation, segments_for
+    from SPECTFewShotLib.protonet.support import class_index_map, painted_voxels
+    from SPECTFewShotLib.research.evaluation.cases import condition_cases, cut_heart_cases
+    from SPECTFewShotLib.research.evaluation.metrics import class_dice
+    from SPECTFewShotLib.selftest.painting import PROTOCOLS, paint, unpainted_slices
+
+    rows: dict = {v: [] for v in variants}
+    cases = [(g, c) for g, c in condition_cases() + cut_heart_cases() if any(f"patient{s}" in g for s in studies)]
+    sessions: dict = {}
+    for group, case in cases:
+        model = next((m for p, m in real_models.items() if f"patient{p}" in group), None)
+        session = sessions.setdefault(model, StudySession(model, "cpu"))
+        session.set_volume(case.volume)
+        where = unpainted_slices(case.class_map.shape, case.slices)
+        for protocol in PROTOCOLS:
+            support = paint(case.class_map, case.slices, protocol)
+            session.set_support(Segmentation(case.volume.with_array(support),
+                                             segments_for(case.classes, case.class_names)))
+            session.prepare_prior()
+            painted = class_index_map(session.prior._support)
+            voxels = painted_voxels(painted, session.prior._support.slices)
+            classes = painted[tuple(voxels.T)]
+            for variant in variants:
+                settings = parse_variant(variant)
+                prior = (CrossFittedPrior(session.prior, painted, voxels) if settings is None
+                         else HeadTunedPrior(session.prior, painted, voxels, settings))
+                held = prior.held_out()
+                mine = held[np.arange(len(classes)), classes]
+                present = np.unique(classes)
+                log_p = float(np.mean([np.log(np.maximum(mine[classes == c], 1e-9)).mean() for c in present]))
+                accuracy = float(np.mean([(held.argmax(1) == c)[classes == c].mean() for c in present]))
+                labels = np.asarray(case.classes)[prior.voxels().argmax(0)]
+                scores = class_dice(labels, case.class_map, case.classes, where)
+                rows[variant].append({"case": case.name, "protocol": protocol, "log_p": log_p, "accuracy": accuracy,
+                                      "dice": {case.class_names[c]: scores[c] for c in case.classes}})
+    return rows
+
+
+def paint_change_seconds(size: int, variants: Sequence[str], repeats: int = 5) -> dict:
+    """Per variant, the seconds of each cross-fitted prior for one paint (the bundled study resampled to size^3, as
+    `bench live-update --size` paints it: three quartile slices, full labels, two classes), variants in turn."""
+    from SPECTFewShotLib.classification.prior_session import FewShotSession
+    from SPECTFewShotLib.io.segmentation_io import Segmentation, read_segmentation, segments_for
+    from SPECTFewShotLib.io.volume_io import read_volume
+    from SPECTFewShotLib.protonet.support import class_index_map, painted_voxels
+    from SPECTFewShotLib.research.commands.bench_live_update import _resampled
+    from SPECTFewShotLib.resources import sample_study
+    from SPECTFewShotLib.selftest.painting import paint_slices, quartile_slices
+
+    image, mask = sample_study()
+    volume, wall = _resampled(read_volume(image), read_segmentation(mask).labels.array > 0, size)
+    slices = [int(k) for k in quartile_slices(wall)]
+    support = Segmentation(volume.with_array(paint_slices(np.where(wall, 1, 2).astype(np.int32), slices)),
+                           segments_for([1, 2], {1: "LV_myocardium", 2: "background"}))
+    prior = FewShotSession(device="cpu")
+    prior.set_volume(volume)
+    prior.set_support(support)
+    painted = class_index_map(prior._support)
+    where = painted_voxels(painted, prior._support.slices)
+    seconds: dict = {v: [] for v in variants}
+    for _ in range(repeats):
+        for variant in variants:
+            settings = parse_variant(variant)
+            started = time.perf_counter()
+            if settings is None:
+                CrossFittedPrior(prior, painted, where)
+            else:
+                HeadTunedPrior(prior, painted, where, settings)
+            seconds[variant].append(time.perf_counter() - started)
+    return seconds
+
+
 def _scored(case: Any, group: str, protocol: str, where: np.ndarray, method: str, labels: np.ndarray,
             state: int) -> Any:
     """A CaseResult of the labels: Dice per class name on the unpainted slices `where`."""
@@ -309,8 +392,28 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--studies", nargs="+", default=["001", "003"])
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--variants", nargs="+", default=["default", "full", "diagonal"])
+    parser.add_argument("--cost", type=int, metavar="SIZE",
+                        help="instead: each variant's seconds per paint change on the bundled study at SIZE^3")
+    parser.add_argument("--prior-alone", action="store_true",
+                        help="instead: what the cross-fitted prior alone says (held-out paint, unpainted slices)")
     parser.add_argument("-o", "--output", metavar="FILE.md")
     args = parser.parse_args(argv)
+    if args.prior_alone:
+        for variant, rows in prior_alone_scores(args.studies, _real_models(args.real_model), args.variants).items():
+            for protocol in ("all", *dict.fromkeys(r["protocol"] for r in rows)):
+                chosen = [r for r in rows if protocol in ("all", r["protocol"])]
+                dice = {name: np.mean([r["dice"][name] for r in chosen if name in r["dice"]])
+                        for name in ("LV_myocardium", "LV_blood_pool")}
+                sys.stdout.write(f"{variant} {protocol} ({len(chosen)}): held-out log p "
+                                 f"{np.mean([r['log_p'] for r in chosen]):.3f}, accuracy "
+                                 f"{np.mean([r['accuracy'] for r in chosen]):.3f}; unpainted slices Dice "
+                                 + " / ".join(f"{v:.3f}" for v in dice.values()) + "\n")
+        return 0
+    if args.cost:
+        for variant, seconds in paint_change_seconds(args.cost, args.variants).items():
+            sys.stdout.write(f"{variant}: median {np.median(seconds):.3f} s ("
+                             + " ".join(f"{x:.2f}" for x in seconds) + ")\n")
+        return 0
     started = time.perf_counter()
     results, seconds = evaluate(args.studies, _real_models(args.real_model), args.variants,
                                 parse_random_states(args.seeds))
