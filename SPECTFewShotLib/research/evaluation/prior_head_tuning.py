@@ -194,7 +194,8 @@ class HeadTunedPrior(CrossFittedPrior):
         columns = prior.embedding_columns(where)
         classes = painted[tuple(where.T)].astype(np.int64)
         edge = paint_boundaries(painted)[tuple(where.T)]
-        features = prior._features
+        cells = np.indices(prior.grid.cells).reshape(3, -1).T * prior.grid.stride  # one voxel per grid cell
+        features = np.ascontiguousarray(prior.embedding_columns(cells))  # [D, cells], the embedding's grid order
         temperature = float(prior.network.temperature)
         all_folds = np.unique(self.folds)
 
@@ -300,7 +301,7 @@ def prior_alone_scores(studies: Sequence[str], real_models: dict, variants: Sequ
     of the argmax of the unpainted voxels' probabilities (the mean over the folds) on the unpainted slices."""
     from SPECTFewShotLib.classification.session import StudySession
     from SPECTFewShotLib.io.segmentation_io import Segmentation, segments_for
-    from SPECTFewShotLib.protonet.support import class_index_map, painted_voxels
+    from SPECTFewShotLib.protonet.support import check_support, class_index_map, painted_voxels
     from SPECTFewShotLib.research.evaluation.cases import condition_cases, cut_heart_cases
     from SPECTFewShotLib.research.evaluation.metrics import class_dice
     from SPECTFewShotLib.selftest.painting import PROTOCOLS, paint, unpainted_slices
@@ -315,11 +316,12 @@ def prior_alone_scores(studies: Sequence[str], real_models: dict, variants: Sequ
         where = unpainted_slices(case.class_map.shape, case.slices)
         for protocol in PROTOCOLS:
             support = paint(case.class_map, case.slices, protocol)
-            session.set_support(Segmentation(case.volume.with_array(support),
-                                             segments_for(case.classes, case.class_names)))
+            segmentation = Segmentation(case.volume.with_array(support), segments_for(case.classes, case.class_names))
+            session.set_support(segmentation)
             session.prepare_prior()
-            painted = class_index_map(session.prior._support)
-            voxels = painted_voxels(painted, session.prior._support.slices)
+            checked = check_support(segmentation, case.volume)
+            painted = class_index_map(checked)
+            voxels = painted_voxels(painted, checked.slices)
             classes = painted[tuple(voxels.T)]
             for variant in variants:
                 settings = parse_variant(variant)
@@ -343,21 +345,21 @@ def paint_change_seconds(size: int, variants: Sequence[str], repeats: int = 5) -
     from SPECTFewShotLib.classification.prior_session import FewShotSession
     from SPECTFewShotLib.io.segmentation_io import Segmentation, read_segmentation, segments_for
     from SPECTFewShotLib.io.volume_io import read_volume
-    from SPECTFewShotLib.protonet.support import class_index_map, painted_voxels
-    from SPECTFewShotLib.research.commands.bench_live_update import _resampled
+    from SPECTFewShotLib.protonet.support import check_support, class_index_map, painted_voxels
+    from SPECTFewShotLib.research.evaluation.classify_identity import resampled
     from SPECTFewShotLib.resources import sample_study
     from SPECTFewShotLib.selftest.painting import paint_slices, quartile_slices
 
     image, mask = sample_study()
-    volume, wall = _resampled(read_volume(image), read_segmentation(mask).labels.array > 0, size)
+    volume, wall = resampled(read_volume(image), read_segmentation(mask).labels.array > 0, size)
     slices = [int(k) for k in quartile_slices(wall)]
     support = Segmentation(volume.with_array(paint_slices(np.where(wall, 1, 2).astype(np.int32), slices)),
                            segments_for([1, 2], {1: "LV_myocardium", 2: "background"}))
     prior = FewShotSession(device="cpu")
     prior.set_volume(volume)
-    prior.set_support(support)
-    painted = class_index_map(prior._support)
-    where = painted_voxels(painted, prior._support.slices)
+    checked = check_support(support, volume)
+    painted = class_index_map(checked)
+    where = painted_voxels(painted, checked.slices)
     seconds: dict = {v: [] for v in variants}
     for _ in range(repeats):
         for variant in variants:
@@ -382,9 +384,13 @@ def _scored(case: Any, group: str, protocol: str, where: np.ndarray, method: str
                       0.0, random_state=state)
 
 
+def _real_models(pairs: Sequence[str]) -> dict:
+    """--real-model PATIENT=MODEL pairs as {patient number: model}."""
+    return {p.partition("=")[0].removeprefix("patient"): p.partition("=")[2] for p in pairs}
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run the variants and print (and write) their shares."""
-    from SPECTFewShotLib.research.commands.evaluate_classify import _real_models, parse_random_states
     from SPECTFewShotLib.research.evaluation.classify_evaluation import share_markdown
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -416,7 +422,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 0
     started = time.perf_counter()
     results, seconds = evaluate(args.studies, _real_models(args.real_model), args.variants,
-                                parse_random_states(args.seeds))
+                                [int(s) for s in args.seeds.split(",")])
     parts = []
     for variant in args.variants:
         parts.append(f"### {variant}\n\nCross-fitted prior per paint change: median {np.median(seconds[variant]):.3f} s"
