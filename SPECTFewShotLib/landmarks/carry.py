@@ -52,7 +52,7 @@ SAME_ANATOMY_CORRELATION = 0.95
 AXIS_WALL_MM = 3.0
 ENDOCARDIAL_ALONG = 0.5
 ENDOCARDIAL_RANGE = (0.1, 0.95)
-# The basal ring's centre and the long axis cross the base plane apart (5-10 mm on the real masks); a template whose
+# The basal ring's centre and the long axis cross the base plane apart (4.4, 6.5 mm on the real masks); a template whose
 # two are closer than this (a voxel) cannot show which of them its points follow, and keeps the ring-centred carry.
 BASE_REFERENCE_MM = 4.0
 # A template LV_center farther than CENTRE_BLEND_MM (a voxel) from its wall's centroid is no centroid: it is placed
