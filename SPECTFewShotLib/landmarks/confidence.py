@@ -12,6 +12,11 @@ The evidence, gathered where the landmarks are placed (staged.place_landmarks):
   estimate above checks.
 - `counts_frame`: 1 when a frame comes from the counts (the frame itself is then an estimate), 0 when both come
   from segmentations.
+- `uncovered`: for a frame from a one-shot wall (template_segmentation), the share of the myocardium found in the
+  counts that the wall leaves out (0 otherwise): where the template's prototypes matched only part of the study's
+  LV, the frame rests on that part, and every point of it may be off more than its estimates show. It adds
+  `UNCOVERED_MM` per unit share to the bound (chosen on training-range phantoms, research/evaluation/
+  one_shot_variants.py; docs/decisions.md "Landmark confidence").
 
 `error_bound_mm` turns them into the error (mm) that 90 % of points with that evidence stay under, a linear
 quantile regression fitted on phantoms (`BOUND_COEFFICIENTS`; research/evaluation/localize_confidence.py fits and
@@ -23,7 +28,7 @@ landmark") when it exceeds `FAR_MM`, linear in between.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 
@@ -37,6 +42,10 @@ SURE = 0.8
 # 100 points of 10 validation phantoms (seeds 900000-900009, frames from the counts and from the classification;
 # `spectfewshot evaluate localize --confidence`, docs/evaluation/landmarks/localize_confidence.txt).
 BOUND_COEFFICIENTS = {"intercept": -0.26, "spread_mm": 0.90, "lever": 11.75, "counts_frame": 0.83}
+# mm added to the bound per unit share of the counts' myocardium a one-shot wall leaves out (`uncovered`): the 90th
+# percentile of the error above the bound of `BOUND_COEFFICIENTS`, fitted on the one-shot LV points of training-range
+# phantoms (seeds 500-507 and 900000-900009, three conventions; 10.2, rounded)
+UNCOVERED_MM = 10.0
 
 
 @dataclass(frozen=True)
@@ -46,6 +55,7 @@ class PointEvidence:
     spread_mm: np.ndarray
     lever: np.ndarray
     counts_frame: np.ndarray
+    uncovered: Optional[np.ndarray] = None  # one-shot frames only; None: 0 for every point
 
     def rows(self) -> np.ndarray:
         """The evidence as an (n, 3) array, columns in the order of `BOUND_COEFFICIENTS` after the intercept."""
@@ -61,20 +71,23 @@ def spread(positions: np.ndarray, estimates: Sequence[np.ndarray]) -> np.ndarray
 
 
 def gather_evidence(positions: np.ndarray, estimates: Sequence[np.ndarray], template_across: np.ndarray,
-                    counts_frame: bool) -> PointEvidence:
+                    counts_frame: bool, uncovered: float = 0.0) -> PointEvidence:
     """The evidence about the placed `positions` (n, 3): the other `estimates` of them, the template points'
-    across-axis frame coordinates (n, 2, in LV radii: carry.to_frame's first two columns) and whether a frame came
-    from the counts."""
+    across-axis frame coordinates (n, 2, in LV radii: carry.to_frame's first two columns), whether a frame came
+    from the counts, and the share of the counts' myocardium a one-shot wall leaves out (0 for other frames)."""
     across = np.asarray(template_across, dtype=float).reshape(len(positions), -1)
     return PointEvidence(spread(positions, estimates), np.linalg.norm(across, axis=1),
-                         np.full(len(positions), 1.0 if counts_frame else 0.0))
+                         np.full(len(positions), 1.0 if counts_frame else 0.0),
+                         np.full(len(positions), float(np.clip(uncovered, 0.0, 1.0))))
 
 
 def error_bound_mm(evidence: PointEvidence) -> np.ndarray:
-    """The error (mm) 90 % of points with this evidence stay under, by the fitted `BOUND_COEFFICIENTS`."""
+    """The error (mm) 90 % of points with this evidence stay under, by the fitted `BOUND_COEFFICIENTS`, plus
+    `UNCOVERED_MM` per unit `uncovered` share (one-shot frames)."""
     c = BOUND_COEFFICIENTS
     weights = np.array([c["spread_mm"], c["lever"], c["counts_frame"]])
-    return c["intercept"] + evidence.rows() @ weights
+    bound = c["intercept"] + evidence.rows() @ weights
+    return bound if evidence.uncovered is None else bound + UNCOVERED_MM * np.asarray(evidence.uncovered, float)
 
 
 def confidence_from_bound(bound_mm: float | np.ndarray) -> np.ndarray:

@@ -44,7 +44,7 @@ from .heart_search import find_lv_candidates, smoothed_counts
 from .local_alignment import MAX_CORRECTION_MM, frame_map, refine_map
 from .long_axis import LongAxis, angle_between_deg
 from .lv_frame import LVFrame, frame_from_counts, frame_from_segmentation
-from .template_segmentation import OneShotWall
+from .template_segmentation import OneShotWall, shell_coverage
 
 if TYPE_CHECKING:
     from .prnet.refine import PRNetRefiner
@@ -141,15 +141,16 @@ def place_landmarks(volume: Volume, template_volume: Volume, template_landmarks:
                     myocardium: Optional[Volume] = None, template_myocardium: Optional[Volume] = None,
                     target_frame: Optional[LVFrame] = None, counts: Optional[np.ndarray] = None,
                     align: bool = True, refiner: Optional[PRNetRefiner] = None,
-                    counts_estimate: Optional[np.ndarray] = None) -> Placement:
+                    counts_estimate: Optional[np.ndarray] = None, uncovered: float = 0.0) -> Placement:
     """Every template landmark carried into `volume` through the two LV frames (turned about the axis to where the
     counts agree); with `align`, the frame map refined on the counts around the LV (local_alignment), applied when
     a frame comes from the counts (two frames from myocardia are the walls' own and stay); with `refiner`, each
     point moved by PRNet's feature search (prnet.refine). Confidence per point from its evidence (landmarks.
     confidence, kept in `Placement.evidence`); `counts_estimate`: the points as placed from the two studies'
     counts' frames, one more estimate for that confidence (for a frame from a one-shot wall, whose errors the
-    counts' frames do not share). With the long axis and warnings. `counts`: the target's smoothed
-    counts when already known."""
+    counts' frames do not share); `uncovered`: for a one-shot frame, the share of the counts' myocardium its wall
+    leaves out (template_segmentation.shell_coverage), one more piece of that evidence. With the long axis and
+    warnings. `counts`: the target's smoothed counts when already known."""
     counts = smoothed_counts(volume) if counts is None else counts
     target = target_frame or find_lv_frame(volume, myocardium, counts=counts)
     template_counts = smoothed_counts(template_volume)
@@ -179,7 +180,8 @@ def place_landmarks(volume: Volume, template_volume: Volume, template_landmarks:
     if counts_estimate is not None:
         estimates.append(np.asarray(counts_estimate, dtype=float))
     evidence = gather_evidence(positions, estimates, to_frame(template, template_points)[:, :2],
-                               "counts" in (template.source, target.source) or counts_estimate is not None)
+                               "counts" in (template.source, target.source) or counts_estimate is not None,
+                               uncovered)
     confidences = point_confidence(evidence)
     landmarks = [Landmark(landmark.label, tuple(float(v) for v in position), float(confidence),
                           landmark_description(float(confidence)))
@@ -231,23 +233,27 @@ class Localizer:
         return self._refiner
 
     def one_shot_frame(self, volume: Volume, counts: np.ndarray, from_counts: LVFrame, template_volume: Volume,
-                       template_myocardium: Volume) -> LVFrame:
+                       template_myocardium: Volume) -> tuple[LVFrame, float]:
         """The study's LV frame from its wall classified in one shot from the template's myocardium, or
-        `from_counts` (with a note why) when that wall is no LV or disagrees with the counts' frame."""
+        `from_counts` (with a note why) when that wall is no LV or disagrees with the counts' frame; and the share
+        of the counts' myocardium that wall leaves out (template_segmentation.shell_coverage; 0 without one)."""
         try:
             frame_from_segmentation(template_myocardium)
         except InputError:  # the template's own myocardium is no LV wall: it cannot teach one (it is warned about)
-            return from_counts
+            return from_counts, 0.0
         if self._one_shot_wall is None:
             self._one_shot_wall = OneShotWall()
         wall = self._one_shot_wall.wall(template_volume, template_myocardium, volume, from_counts, counts)
         if not wall.array.any():
             return replace(from_counts, note="no wall of the study was classified from the template's myocardium; "
-                                             "the frame comes from the counts")
+                                             "the frame comes from the counts"), 0.0
+        uncovered = 1.0 - shell_coverage(wall.array != 0, volume, from_counts)
         frame = find_lv_frame(volume, wall, counts=counts, advice="",
                               wall_name="the study's wall classified from the template's myocardium")
         # an accepted wall's own note is about pieces of a segmentation the user never gave
-        return frame if frame.source != "segmentation" else replace(frame, source="one-shot", note="")
+        if frame.source != "segmentation":
+            return frame, 0.0
+        return replace(frame, source="one-shot", note=""), uncovered
 
     def localize(self, volume: Volume, template_volume: Volume, template_landmarks: Sequence[Landmark],
                  progress: Optional[ProgressCallback] = None, cancel: Optional[CancelToken] = None,
@@ -292,15 +298,15 @@ class Localizer:
         for number, ((template_volume, template_landmarks), wall) in enumerate(zip(templates, walls), start=1):
             report(progress, number / (len(templates) + 1), f"carrying template {number} of {len(templates)}",
                    cancel)
-            frame, from_counts = target, None
+            frame, from_counts, uncovered = target, None, 0.0
             if self.one_shot and myocardium is None and wall is not None:
-                frame = self.one_shot_frame(volume, counts, target, template_volume, wall)
+                frame, uncovered = self.one_shot_frame(volume, counts, target, template_volume, wall)
             if frame.source == "one-shot":  # the counts' placement: a second opinion for each point's confidence
                 from_counts = np.array([lm.position_lps for lm in place_landmarks(
                     volume, template_volume, template_landmarks, target_frame=target, counts=counts).landmarks])
             placement = place_landmarks(volume, template_volume, template_landmarks, target_frame=frame,
                                         template_myocardium=wall, counts=counts, refiner=refiner,
-                                        counts_estimate=from_counts)
+                                        counts_estimate=from_counts, uncovered=uncovered)
             told = [frame.note] if frame is not target and frame.note else []  # why the one-shot frame was not used
             placements.append(replace(placement, warnings=told + placement.warnings))
         if len(placements) == 1:

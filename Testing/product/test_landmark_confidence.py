@@ -14,6 +14,7 @@ from SPECTFewShotLib.io.markups_io import Landmark, write_landmarks
 from SPECTFewShotLib.landmarks.confidence import (
     FAR_MM,
     SURE,
+    UNCOVERED_MM,
     WITHIN_MM,
     PointEvidence,
     confidence_from_bound,
@@ -66,6 +67,23 @@ class ConfidenceRuleTest(unittest.TestCase):
         for counts_frame in (0.0, 1.0):
             self.assertGreaterEqual(float(point_confidence(evidence(0.0, 0.0, counts_frame))[0]), SURE)
             self.assertTrue(is_low_confidence(float(point_confidence(evidence(30.0, 0.0, counts_frame))[0])))
+
+    def test_a_one_shot_wall_that_leaves_out_part_of_the_counts_lv_lowers_every_points_confidence(self):
+        # the one-shot frame's sure points that were wrong on training-range phantoms came from walls covering
+        # 65-68 % of the counts' myocardium (docs/decisions.md, "Landmark confidence")
+        self.assertGreater(UNCOVERED_MM, 0.0)
+        positions = np.zeros((3, 3))
+        plain = gather_evidence(positions, [positions + 6.0], np.zeros((3, 2)), counts_frame=True)
+        self.assertIsNone(evidence(6.0).uncovered)  # other frames: no such evidence, the bound as fitted
+        np.testing.assert_allclose(plain.uncovered, 0.0)
+        np.testing.assert_allclose(error_bound_mm(plain), error_bound_mm(evidence(np.full(3, np.sqrt(108.0)))))
+        partial = gather_evidence(positions, [positions + 6.0], np.zeros((3, 2)), counts_frame=True, uncovered=0.35)
+        np.testing.assert_allclose(error_bound_mm(partial) - error_bound_mm(plain), 0.35 * UNCOVERED_MM)
+        self.assertTrue(np.all(point_confidence(partial) < point_confidence(plain)))
+        shares = np.linspace(0.0, 1.0, 11)
+        bounds = [float(error_bound_mm(gather_evidence(positions[:1], [], np.zeros((1, 2)), True, u))[0])
+                  for u in shares]
+        self.assertTrue(np.all(np.diff(bounds) > 0))
 
     def test_the_evidence_is_the_farthest_estimate_and_the_distance_from_the_axis(self):
         positions = np.array([[0.0, 0.0, 0.0], [10.0, 0.0, 0.0]])

@@ -4,19 +4,23 @@ template's, kept near the LV in the counts; the frame it makes, and the counts' 
 import unittest
 
 import numpy as np
+from scipy.spatial import cKDTree
 
 from SPECTFewShotLib.landmarks.heart_search import smoothed_counts
 from SPECTFewShotLib.landmarks.local_alignment import lv_region
 from SPECTFewShotLib.landmarks.long_axis import angle_between_deg
-from SPECTFewShotLib.landmarks.lv_frame import WALL_FRACTION, mid_wall_points
+from SPECTFewShotLib.landmarks.lv_frame import WALL_BAND_MM, WALL_FRACTION, frame_from_segmentation, mid_wall_points
 from SPECTFewShotLib.landmarks.staged import Localizer, find_lv_frame
 from SPECTFewShotLib.landmarks.template_segmentation import (
     CAVITY,
     SURROUNDINGS,
     WALL,
     OneShotWall,
+    near_points,
     on_grid,
+    shell_coverage,
     template_classes,
+    wall_from_probabilities,
 )
 from SPECTFewShotLib.volume import Volume
 from Testing.fixtures import study
@@ -26,7 +30,7 @@ class OneShotWallTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.template, cls.template_wall, *_ = study(seed=2)
-        cls.volume, cls.wall, cls.centre, cls.apex, _base, cls.toward_apex = study(
+        cls.volume, cls.wall, cls.centre, cls.apex, cls.base, cls.toward_apex = study(
             center=(-4.0, 6.0, -2.0), apex_direction=(0.3, -0.8, -0.5), seed=3)
         cls.one_shot = OneShotWall()
 
@@ -82,6 +86,49 @@ class OneShotWallTest(unittest.TestCase):
         region = lv_region(self.volume, counts_frame)
         self.assertGreater(region.sum(), 3 * found.sum())
 
+    def test_a_hot_atrium_against_the_base_is_not_taken_for_wall(self):
+        # an atrium as hot as the wall, touching the open base: the network calls it wall (here: everything is), the
+        # count floor and the LV region keep it, and the frame's base went 27 mm into it; only voxels within the
+        # counts' own myocardium band (lv_frame.WALL_BAND_MM of the wall the rays found) stay
+        k, j, i = np.indices(self.volume.array.shape)
+        lps = self.volume.index_to_lps(np.stack([i, j, k], -1).reshape(-1, 3).astype(float))
+        atrium = (np.linalg.norm(lps - (self.base - 14.0 * self.toward_apex), axis=1) <= 14.0).reshape(k.shape)
+        array = self.volume.array.copy()
+        array[atrium] = np.maximum(array[atrium], 1100.0)
+        volume = self.volume.with_array(array)
+        counts = smoothed_counts(volume)
+        counts_frame = find_lv_frame(volume, counts=counts)
+        everything = np.stack([np.zeros(array.shape), np.ones(array.shape), np.zeros(array.shape)])
+        found = wall_from_probabilities(everything, volume, counts_frame, counts)
+        self.assertFalse((found & atrium).any())
+        self.assertGreater((found & (self.wall.array > 0)).sum() / (self.wall.array > 0).sum(), 0.9)
+        _, level = mid_wall_points(volume, counts, counts_frame.geometry.center)
+        floor_only = lv_region(volume, counts_frame) & (counts >= WALL_FRACTION * level)  # the rule before the band
+        self.assertEqual(int((floor_only & atrium).sum()), int(atrium.sum()))
+        before = frame_from_segmentation(volume.with_array(floor_only.astype(np.uint8)))
+        after = frame_from_segmentation(volume.with_array(found.astype(np.uint8)))
+        self.assertGreater(np.linalg.norm(before.geometry.base - self.base), 20.0)
+        self.assertLess(np.linalg.norm(after.geometry.base - self.base), 6.0)
+        # the band itself: voxels farther than it from every point are dropped, those within it kept
+        points = counts_frame.wall_points
+        near = near_points(volume, np.ones(array.shape, bool), points, WALL_BAND_MM)
+        k, j, i = np.nonzero(near)
+        distances = cKDTree(points).query(volume.index_to_lps(np.stack([i, j, k], 1).astype(float)))[0]
+        self.assertTrue(np.all(distances <= WALL_BAND_MM))
+        self.assertTrue((~near).any())
+
+    def test_the_share_of_the_counts_lv_a_wall_covers(self):
+        counts_frame = find_lv_frame(self.volume)
+        truth = self.wall.array > 0
+        self.assertGreater(shell_coverage(truth, self.volume, counts_frame), 0.6)  # the counts blur the wall thicker
+        self.assertEqual(shell_coverage(np.zeros_like(truth), self.volume, counts_frame), 0.0)
+        k, j, i = np.nonzero(truth)
+        points = self.volume.index_to_lps(np.stack([i, j, k], 1).astype(float))
+        half = truth.copy()  # the wall on one side of a plane through the LV's axis
+        half[k, j, i] = (points - self.centre) @ np.cross(self.toward_apex, [0.0, 0.0, 1.0]) > 0
+        self.assertAlmostEqual(shell_coverage(half, self.volume, counts_frame),
+                               shell_coverage(truth, self.volume, counts_frame) / 2, delta=0.12)
+
     def test_the_localizer_uses_its_frame_or_says_why_not(self):
         localizer = Localizer(one_shot=True)
         landmarks = [lm for lm in find_lv_frame(self.template, self.template_wall).geometry.landmarks()]
@@ -95,6 +142,8 @@ class OneShotWallTest(unittest.TestCase):
         gap = [np.linalg.norm(placed[lm.label] - np.asarray(lm.position_lps)) for lm in from_counts]
         self.assertTrue(np.all(placement.evidence.spread_mm >= np.asarray(gap) - 1e-6))
         self.assertTrue(np.all(placement.evidence.counts_frame == 1.0))
+        # and how much of the counts' LV the one-shot wall leaves out (here a good wall: little)
+        self.assertTrue(np.all(placement.evidence.uncovered < 0.3))
         # a template "myocardium" that is no LV wall (14 mL outside the body) teaches nothing: the counts' frame
         outside = np.zeros_like(self.template_wall.array)
         outside[:6, :6, :6] = 1

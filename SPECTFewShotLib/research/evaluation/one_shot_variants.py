@@ -1,0 +1,212 @@
+"""One-shot wall variants side by side in one run (issue 35: the one-shot frame's long axis and confidence).
+
+The one-shot frame (`localize` with a template myocardium and no study segmentation) takes the study's LV frame from
+its wall classified by ProtoNet from the template's (landmarks/template_segmentation.py). Each variant replaces how
+that classification becomes the wall (unittest.mock on `OneShotWall.wall`); the network's probabilities are
+computed once per case and shared by every variant, so the variants differ only in the rule. Templates in the three
+conventions (localize_conventions), real pairs of --real (both ways) and phantoms (each with the next as template):
+--phantoms training-range seeds from --phantom-start (tuning), or --held-out seeds (measured only). Variants:
+- "before": the wall rule before this round (the wall class's argmax within the LV region, above the count floor),
+  no `uncovered` evidence in the confidence (confidence.UNCOVERED_MM 0);
+- "band": the product's wall rule (template_segmentation.wall_from_probabilities: also within lv_frame.WALL_BAND_MM
+  of the counts' myocardium), UNCOVERED_MM 0;
+- "product": the product as it is (the band and the `uncovered` evidence).
+
+    python -m SPECTFewShotLib.research.evaluation.one_shot_variants --real DIR [--phantoms 8] [--held-out 0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+import time
+from typing import Callable, Iterator, Sequence
+from unittest import mock
+
+import numpy as np
+
+from SPECTFewShotLib.volume import Volume
+
+SURE, WITHIN_MM, FAR_MM = 0.8, 8.0, 15.0
+
+
+class Probabilities:
+    """The one-shot network's wall probabilities per (study, template) pair, computed once (the product's
+    `OneShotWall.wall` up to the rule that makes them a wall)."""
+
+    def __init__(self) -> None:
+        from SPECTFewShotLib.landmarks.template_segmentation import OneShotWall
+
+        self.one_shot = OneShotWall()
+        self.one_shot.session()
+        self.cache: dict[tuple[int, int], np.ndarray] = {}
+
+    def __call__(self, template_volume: Volume, template_myocardium: Volume, volume: Volume) -> np.ndarray:
+        """Class probabilities (3, k, j, i) of `volume` against the template's prototypes."""
+        from SPECTFewShotLib.landmarks.template_segmentation import on_grid, template_classes
+
+        key = (id(volume), id(template_volume))
+        if key not in self.cache:
+            session = self.one_shot.session()
+            session.set_volume(template_volume)
+            classes = template_classes(on_grid(template_myocardium, template_volume), template_volume.spacing[::-1])
+            prototypes = session.prototypes(classes, np.argwhere(classes >= 0))
+            session.set_volume(volume)
+            self.cache[key] = np.asarray(session.grid.to_voxels(session.grid_probabilities(prototypes)))
+        return self.cache[key]
+
+
+WallRule = Callable[[np.ndarray, Volume, object, np.ndarray], np.ndarray]
+
+
+def rule_product(probabilities: np.ndarray, volume: Volume, near, counts: np.ndarray) -> np.ndarray:
+    """The product's rule as it is (template_segmentation.wall_from_probabilities)."""
+    from SPECTFewShotLib.landmarks.template_segmentation import wall_from_probabilities
+
+    return wall_from_probabilities(probabilities, volume, near, counts)
+
+
+def rule_before(probabilities: np.ndarray, volume: Volume, near, counts: np.ndarray) -> np.ndarray:
+    """The rule before this round: the wall class's argmax, within the LV region, above the count floor."""
+    from SPECTFewShotLib.landmarks.local_alignment import lv_region
+    from SPECTFewShotLib.landmarks.lv_frame import WALL_FRACTION, mid_wall_points
+    from SPECTFewShotLib.landmarks.template_segmentation import WALL
+
+    _, level = mid_wall_points(volume, counts, near.geometry.center)
+    return (np.argmax(probabilities, axis=0) == WALL) & lv_region(volume, near) & (counts >= WALL_FRACTION * level)
+
+
+# variant -> (wall rule, confidence.UNCOVERED_MM for the run; None: the product's)
+RULES: dict[str, tuple[WallRule, float | None]] = {"before": (rule_before, 0.0), "band": (rule_product, 0.0),
+                                                   "product": (rule_product, None)}
+
+
+@contextlib.contextmanager
+def variant(rule: WallRule, uncovered_mm: float | None, probabilities: Probabilities) -> Iterator[None]:
+    """`OneShotWall.wall` replaced by `rule` on the shared probabilities for the duration, and
+    `confidence.UNCOVERED_MM` by `uncovered_mm` unless None."""
+    from SPECTFewShotLib.landmarks.heart_search import smoothed_counts
+
+    def wall(self, template_volume, template_myocardium, volume, near, counts=None):
+        counts = smoothed_counts(volume) if counts is None else counts
+        mask = rule(probabilities(template_volume, template_myocardium, volume), volume, near, counts)
+        return volume.with_array(mask.astype(np.uint8))
+
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(mock.patch("SPECTFewShotLib.landmarks.template_segmentation.OneShotWall.wall", wall))
+        if uncovered_mm is not None:
+            stack.enter_context(mock.patch("SPECTFewShotLib.landmarks.confidence.UNCOVERED_MM", uncovered_mm))
+        yield
+
+
+def groups_of(real: str | None, phantoms: int, phantom_start: int, held_out: int) -> dict[str, tuple[list, list]]:
+    """Per group: the cases and their template walls."""
+    from SPECTFewShotLib.research.evaluation.localize_cases import phantom_cases, real_pair_cases
+    from SPECTFewShotLib.research.seeds import held_out_seeds, training_seeds
+
+    groups = {}
+    if real:
+        cases = real_pair_cases(real)
+        walls = {case.name.split(" -> ")[1]: case.target_wall for case in cases}
+        groups["real pairs"] = (cases, [walls[case.name.split(" -> ")[0]] for case in cases])
+    for title, seeds in ((f"phantoms {phantom_start}+", training_seeds(phantoms, phantom_start) if phantoms else []),
+                         ("held-out phantoms", held_out_seeds(held_out) if held_out else [])):
+        if seeds:
+            cases = phantom_cases(seeds)
+            groups[title] = (cases, [cases[(n + 1) % len(cases)].target_wall for n in range(len(cases))])
+    return groups
+
+
+def confidence_cells(result) -> str:
+    """Points at >= 0.8 and the share of them within 8 mm; points off by > 15 mm and the share flagged."""
+    from SPECTFewShotLib.landmarks.fusion import LOW_CONFIDENCE
+
+    errors = np.array([e for label in result.errors for e in result.errors[label]])
+    confidences = np.array([c for label in result.errors for c in result.confidences.get(label, [])])
+    if len(confidences) != len(errors):
+        return ""
+    sure, far = confidences >= SURE, errors > FAR_MM
+    within = f"{np.mean(errors[sure] <= WITHIN_MM):.0%}" if sure.any() else "-"
+    flagged = f"{np.mean(confidences[far] < LOW_CONFIDENCE):.0%}" if far.any() else "-"
+    return f"sure {int(sure.sum())}/{len(errors)} within8 {within} far {int(far.sum())} flagged {flagged}"
+
+
+def rows(groups: dict, names: Sequence[str], conventions: Sequence[str] | None = None,
+         records: list | None = None) -> Iterator[str]:
+    """One line per convention, group and variant: mean / max error per landmark (mm), long-axis angle per case,
+    confidence figures, time."""
+    from SPECTFewShotLib.landmarks.staged import Localizer
+    from SPECTFewShotLib.research.evaluation.localize_conventions import CONVENTIONS, with_convention
+    from SPECTFewShotLib.research.evaluation.localize_eval import evaluate_cases
+
+    current = [""]
+    probabilities = Probabilities()
+    localizer = Localizer(one_shot=True)
+    for convention in conventions or CONVENTIONS:
+        for title, (cases, template_walls) in groups.items():
+            masks = {id(case.template_volume): case.template_volume.with_array(wall.astype(np.uint8))
+                     for case, wall in zip(cases, template_walls)}
+
+            def place(target: Volume, template: Volume, landmarks: list, masks: dict = masks,
+                      convention: str = convention, title: str = title) -> list:
+                placement = localizer.place(target, [(template, landmarks)], template_myocardia=[masks[id(template)]])
+                if records is not None:  # each point's evidence, for the confidence's calibration
+                    records.append({"convention": convention, "group": title, "variant": current[0],
+                                    "source": placement.frame.source, "labels": [lm.label for lm in landmarks],
+                                    "positions": [list(lm.position_lps) for lm in placement.landmarks],
+                                    "confidence": [lm.confidence for lm in placement.landmarks],
+                                    "evidence": placement.evidence.rows().tolist(),
+                                    "uncovered": (placement.evidence.uncovered.tolist()
+                                                  if placement.evidence.uncovered is not None else None)})
+                return placement.landmarks
+
+            converted = with_convention(cases, template_walls, convention)
+            truths = [case.truth() for case in converted]
+            first = len(records) if records is not None else 0
+            for name in names:
+                current[0] = name
+                with variant(*RULES[name], probabilities=probabilities):
+                    result = evaluate_cases(converted, {name: place})[name]
+                summary = result.summary()
+                cells = "  ".join(f"{label.replace('RV_insertion_', 'RV_')} {s['mean']:.1f}/{s['max']:.1f}"
+                                  for label, s in summary.items())
+                axes = " ".join(f"{a:.1f}" for a in result.axis_deg)
+                if records is not None:  # the truth of each placement just recorded (cases in order)
+                    for record, truth in zip(records[first:], truths):
+                        record["truth"] = [list(map(float, truth[label])) for label in record["labels"]]
+                    first = len(records)
+                yield (f"{convention:<11} {title:<17} {name:<10} {cells}  axis {np.mean(result.axis_deg):.1f}/"
+                       f"{np.max(result.axis_deg):.1f} deg ({axes})  {confidence_cells(result)}  "
+                       f"{np.median(result.seconds):.2f} s")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Print the variants' table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--real", metavar="DIR", help="real studies with LV-wall masks (NAME_image, NAME_mask)")
+    parser.add_argument("--phantoms", type=int, default=0, help="training-range phantoms (default: %(default)s)")
+    parser.add_argument("--phantom-start", type=int, default=500, help="their first seed (default: %(default)s)")
+    parser.add_argument("--held-out", type=int, default=0, help="held-out phantoms (default: %(default)s)")
+    parser.add_argument("--variants", nargs="*", default=list(RULES), choices=list(RULES))
+    parser.add_argument("--conventions", nargs="*", default=None, help="default: all three")
+    parser.add_argument("--json", metavar="FILE", help="also write every placement's points, evidence and truth")
+    args = parser.parse_args(argv)
+    records: list | None = [] if args.json else None
+    started = time.perf_counter()
+    groups = groups_of(args.real, args.phantoms, args.phantom_start, args.held_out)
+    sys.stdout.write("convention  group             variant    error mean/max (mm) per landmark, long axis mean/max "
+                     "(per case), confidence, median seconds per case\n")
+    for line in rows(groups, args.variants, args.conventions, records):
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+    if args.json:
+        import json
+
+        with open(args.json, "w", encoding="utf-8") as handle:
+            json.dump(records, handle)
+    sys.stdout.write(f"took {time.perf_counter() - started:.0f} s\n")
+
+
+if __name__ == "__main__":
+    main()
