@@ -11,10 +11,11 @@ when they agree as a turned copy of the same study does): the anterior direction
 a study is rotated, the counts are. The template's landmarks (its LV landmarks included) are written in the
 template's frame and read back in the new study's frame, both frames found the same way (lv_frame), so where a
 template places a landmark on its LV (its annotator's convention included) is where it lands on the new LV.
-Two refinements follow what annotators define relative to what (`carry_landmarks`): near the base a point is
-carried relative to both of its level's centres, the basal ring's and the long axis's (annotators put the base at
-either), and a template's LV_center that is not its wall's centroid is carried half as its own apex-to-base
-fraction (a midpoint convention), half as the centroid's frame coordinates.
+Two refinements follow what annotators define relative to what (`carry_landmarks`), when the template's frame
+comes from its myocardium: near the base a point is carried relative to both of its level's centres, the basal
+ring's and the long axis's (annotators put the base at either), and a template's LV_center that is not its wall's
+centroid is carried half as its own apex-to-base fraction (a midpoint convention), half as the centroid's frame
+coordinates.
 """
 
 from __future__ import annotations
@@ -181,13 +182,17 @@ def base_reference_weights(frame: LVFrame, points_lps: np.ndarray) -> tuple[np.n
 def carry_landmarks(template_frame: LVFrame, target_frame: LVFrame, landmarks: Sequence[Landmark],
                     roll_deg: float = 0.0) -> list[np.ndarray]:
     """The template's landmark positions carried into the target's LV frame (LPS), in the same order; the target's
-    frame turned by `roll_deg` about its axis (`roll_offset`). A point on the base side keeps its place between its
-    level's two centres (`base_reference_weights`: the basal ring's centre and where the long axis crosses the
-    base are both carried exactly); a template LV_center that is not its wall's centroid also follows its own apex
-    and base (`centre_by_ends`)."""
+    frame turned by `roll_deg` about its axis (`roll_offset`). When the template's frame comes from a myocardium
+    (the wall its annotator saw), a point on the base side keeps its place between its level's two centres
+    (`base_reference_weights`: the basal ring's centre and where the long axis crosses the base are both carried
+    exactly) and a template LV_center that is not its wall's centroid also follows its own apex and base
+    (`centre_by_ends`); a frame found in the template's counts has the counts' wall, whose centres are not the
+    ones its points were placed by, and carries every point by its frame coordinates alone."""
     if not landmarks:
         return []
     positions = np.array([landmark.position_lps for landmark in landmarks], dtype=float)
+    if template_frame.source == "counts":
+        return list(from_frame(target_frame, to_frame(template_frame, positions), roll_deg))
     weight, along = base_reference_weights(template_frame, positions)
     toward_axis = weight[:, None] * basal_offset(template_frame, along)
     carried = from_frame(target_frame, to_frame(template_frame, positions - toward_axis), roll_deg) + \

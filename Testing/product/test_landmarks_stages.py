@@ -173,9 +173,12 @@ class CarryTest(unittest.TestCase):
         self.assertGreater(np.linalg.norm(by_frame - by_ends), SPACING)  # the frame alone misses it by a voxel
         wanted = (1 - carry.CENTRE_RULE_WEIGHT) * by_frame + carry.CENTRE_RULE_WEIGHT * by_ends
         self.assertLess(np.linalg.norm(placed[0] - wanted), 1e-6)
-        # Our own centre (the wall's centroid) is carried by the frame alone.
+        # Our own centre (the wall's centroid) is carried by the frame alone; so is every point when the template's
+        # frame was found in its counts (the counts' wall is not the one its annotator placed the points by).
         own = [Landmark("LV_center", tuple(g.center)), *landmarks[1:]]
         self.assertLess(np.linalg.norm(carry_landmarks(template, target, own)[0] - target.geometry.center), 1e-6)
+        from_counts = np.asarray(carry_landmarks(replace(template, source="counts"), target, landmarks))
+        self.assertLess(np.linalg.norm(from_counts[0] - by_frame), 1e-9)
 
     def test_the_roll_is_found_where_the_counts_around_the_axis_agree(self):
         rng = np.random.default_rng(0)
