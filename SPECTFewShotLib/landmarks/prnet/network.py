@@ -89,6 +89,14 @@ class PRNet(nn.Module):
         """Position vector p(x) only (the encoder and the head; no decoder)."""
         return self.head(self._encode(x)[-1])
 
+    def decoded(self, x: torch.Tensor) -> torch.Tensor:
+        """The last decoder level's feature map [n, widths[0], *patch] of a batch of patches (no head)."""
+        skips = self._encode(x)
+        y = skips[-1]
+        for up, decoder, skip in zip(self.ups, self.decoders, reversed(skips[:-1])):
+            y = decoder(torch.cat([up(y), skip], dim=1))
+        return y
+
     def forward(self, x: torch.Tensor) -> PRNetOutput:
         """Position vector, reconstruction and centre decoder features of a batch of patches [n, C, *patch]."""
         skips = self._encode(x)

@@ -1,42 +1,101 @@
 """The PRNet stage of the localiser: each carried landmark moved to where the new study looks most like the
-template at that landmark, on axial slices (the shipped 2.5D fine network: 7 neighbouring axial slices as
-channels of a 2D network).
+template at that landmark, read in each study's own LV frame (the shipped 2.5D fine network: 7 neighbouring slices
+as channels of a 2D network).
 
-The template's patch at each landmark is embedded once (the fine network's decoder features at the patch centre);
-in the new study, patches on a `GRID_MM` grid within `SEARCH_MM` of the carried position are embedded, and the
-point moves to the one whose features are most similar (cosine). The LV frame and the local alignment play the
-coarse stage of METHODS section 3 (they bring the point within the fine range). How far a point may move was
-decided by measured error (docs/decisions.md, "Landmarks"): on 2 real pairs and 8 phantoms the search within 4 mm
-lowered the mean error (real 17.2 -> 16.1 mm, phantoms 11.0 -> 10.5 mm), 8 mm did not, and the network's own
-regressed offsets (R ⊙ tanh(p_template − p)) moved points 10-35 mm, mostly to worse places. The similarity where a
-point ends is returned, but it does not track the error (0.95-1.0 everywhere around the heart): the localiser's
-confidence comes from elsewhere. The stage is off by default (`localize --prnet` adds it): the 2.5D features are
-those of axial slices, not of the anatomy turned with the study, and so flat that a template localised in a copy
-of itself rotated by 30 degrees moved by up to 4.7 mm (0.8 mm mean without the stage, 2.7 mm with it).
-Weights: the registry's default PRNet (SHA-256 checked, loaded with
-`weights_only=True`, `models.registry.load_weights`).
+The slices are those of each volume resampled into its own LV frame (`FramePair`, the frames the carry used):
+short-axis slices through the LV (slice normal the long axis from base to apex; in-plane axes from the anterior
+direction, the target's turned by the carry's roll about the axis, `carry.frame_axes`), the same spacing and
+orientation convention in both studies, so a template localised in a rotated copy of itself reads the same features
+at the same anatomical points. The template's patch at each landmark is embedded once (the fine network's decoder
+features at the patch centre); in the new study, patches on a `GRID_MM` grid within `SEARCH_MM` of the carried
+position (the grid laid in the target's frame, mapped back to LPS) are embedded, and the point moves to the one whose
+features are most similar (cosine). `orientation="axial"` reads LPS-aligned (axial) slices instead: the stage as it
+was before the frame (its features do not turn with the study: a template localised in a copy of itself rotated by
+30 degrees moved by up to 4.7 mm). The LV frame and the local alignment play the coarse stage of METHODS section 3
+(they bring the point within the fine range). How far a point may move was decided by measured error
+(docs/decisions.md, "Landmarks"): 4 mm; 8 mm did not help, and the network's own regressed offsets
+(R ⊙ tanh(p_template − p)) moved points 10-35 mm, mostly to worse places. The similarity where a point ends is
+returned, but it does not track the error (0.95-1.0 everywhere around the heart): the localiser's confidence comes
+from elsewhere. Whether the stage runs by default: docs/prnet.md, "PRNet". Weights: the registry's default PRNet
+(SHA-256 checked, loaded with `weights_only=True`, `models.registry.load_weights`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 import numpy as np
 
-from ...volume import Volume
+from SPECTFewShotLib.volume import Volume
+
+if TYPE_CHECKING:
+    from SPECTFewShotLib.landmarks.lv_frame import LVFrame
 
 SEARCH_MM = 4.0
 GRID_MM = 2.0
+ORIENTATIONS = ("lv", "axial")
+MATCHES = ("centre", "map")
+MAP_WINDOW = 16  # pixels of the last decoder map compared (at the fine 2.5 mm: 40 mm across)
 
 
 @dataclass(frozen=True)
 class Refinement:
-    """Refined LPS points (n, 3), how far each moved (mm), and the feature similarity where each ends (0..1)."""
+    """Refined LPS points (n, 3), how far each moved (mm), and the feature similarity where each ends and where it
+    started (0..1)."""
 
     points: np.ndarray
     moved_mm: np.ndarray
     similarity: np.ndarray
+    similarity_at_start: np.ndarray
+
+
+@dataclass(frozen=True)
+class FramePair:
+    """The template's and the new study's LV frames and the carry's roll of the new one about its axis (degrees)."""
+
+    template: LVFrame
+    target: LVFrame
+    roll_deg: float = 0.0
+
+    def rotations(self) -> tuple[np.ndarray, np.ndarray]:
+        """Each study's patch axes as the columns of a rotation (LPS): across, across, long axis towards the apex."""
+        from SPECTFewShotLib.landmarks.carry import frame_axes
+
+        return frame_axes(self.template), frame_axes(self.target, self.roll_deg)
+
+    @property
+    def from_walls(self) -> bool:
+        """Whether neither frame comes from the counts (both are walls a user painted, classified or gave)."""
+        return "counts" not in (self.template.source, self.target.source)
+
+
+def frames_from_counts(template: Volume, target: Volume) -> tuple[FramePair, np.ndarray]:
+    """The two studies' LV frames from their counts, the roll between them, and the turn (3x3) of the map that
+    places the template's points in the new study (the frames' map aligned on the counts around the LV), as the
+    localiser finds them when neither study has a myocardium."""
+    from SPECTFewShotLib.landmarks.carry import roll_offset, roll_profile
+    from SPECTFewShotLib.landmarks.heart_search import smoothed_counts
+    from SPECTFewShotLib.landmarks.local_alignment import frame_map, refine_map
+    from SPECTFewShotLib.landmarks.staged import find_lv_frame
+
+    template_counts, target_counts = smoothed_counts(template), smoothed_counts(target)
+    template_frame = find_lv_frame(template, counts=template_counts)
+    target_frame = find_lv_frame(target, counts=target_counts)
+    roll, _ = roll_offset(roll_profile(template, template_counts, template_frame),
+                          roll_profile(target, target_counts, target_frame))
+    initial = frame_map(template_frame, target_frame, roll)
+    correct, _ = refine_map(target, target_counts, target_frame, template, template_counts, initial)
+    turn = map_turn(lambda points: correct(initial(points)), template_frame.geometry.center)
+    return FramePair(template_frame, target_frame, roll), turn
+
+
+def map_turn(point_map: Callable[[np.ndarray], np.ndarray], centre: np.ndarray) -> np.ndarray:
+    """The linear part (3x3) at `centre` of a map of LPS points (n, 3) -> (n, 3), by unit differences: with
+    `nearest_rotation`, how the map turns the template's directions."""
+    centre = np.asarray(centre, dtype=float).reshape(3)
+    origin = point_map(centre[None, :])[0]
+    return np.stack([point_map((centre + step)[None, :])[0] - origin for step in np.eye(3)], axis=1)
 
 
 def search_offsets(radius_mm: float = SEARCH_MM, step_mm: float = GRID_MM) -> np.ndarray:
@@ -47,40 +106,86 @@ def search_offsets(radius_mm: float = SEARCH_MM, step_mm: float = GRID_MM) -> np
     return grid[np.argsort(np.linalg.norm(grid, axis=1), kind="stable")]
 
 
-class PRNetRefiner:
-    """The fine PRNet of a registered model (default: the registry's default), loaded once."""
+def nearest_rotation(matrix: np.ndarray) -> np.ndarray:
+    """The rotation nearest a 3x3 linear map (the polar decomposition's orthogonal factor, determinant +1)."""
+    u, _, vt = np.linalg.svd(np.asarray(matrix, dtype=float))
+    if np.linalg.det(u @ vt) < 0:
+        u[:, -1] = -u[:, -1]
+    return u @ vt
 
-    def __init__(self, model: Optional[str] = None) -> None:
+
+class PRNetRefiner:
+    """The fine PRNet of a registered model (default: the registry's default), loaded once. `orientation`: the
+    template's patches in its LV frame ("lv", default) or LPS-aligned ("axial"); the new study's are turned by the
+    placement's rotation either way (`refine`). `match`: compare the decoder features at the patch centre
+    ("centre") or the last decoder map over the central `MAP_WINDOW` pixels ("map")."""
+
+    def __init__(self, model: Optional[str] = None, orientation: str = "lv", match: str = "map") -> None:
         from .model_io import load_pair
 
+        if orientation not in ORIENTATIONS:
+            raise ValueError(f"orientation must be one of {ORIENTATIONS}, not {orientation!r}")
+        if match not in MATCHES:
+            raise ValueError(f"match must be one of {MATCHES}, not {match!r}")
         models, entry = load_pair(model)
         self.network = models["fine"]
         self.model_id = entry.id
+        self.orientation = orientation
+        self.match = match
 
-    def refine(self, template: Volume, template_points: np.ndarray, target: Volume, start_points: np.ndarray,
-               search_mm: float = SEARCH_MM) -> Refinement:
-        """The start points (the carried landmarks, LPS (n, 3)) moved, within `search_mm`, to where the target's
-        features are most similar to the template's at `template_points` (see the module docstring)."""
+    def features(self, volume: Volume, points: np.ndarray, rotation: Optional[np.ndarray] = None) -> np.ndarray:
+        """The features (n, F) compared (`match`) of the patches centred at LPS `points`, their axes the columns of
+        `rotation` (LPS-aligned without one)."""
         import torch
 
         from .network import network_input
         from .patches import prepare_volume, sample_patches
 
         scale = self.network.config
+        points = np.asarray(points, dtype=float).reshape(-1, 3)
+        rotations = None if rotation is None else \
+            torch.as_tensor(np.asarray(rotation, dtype=np.float32)).expand(len(points), 3, 3)
+        patches = network_input(sample_patches(prepare_volume(volume, scale.spacing_mm), points, scale.patch_shape,
+                                               scale.patch_spacing, rotations=rotations), scale)
+        with torch.no_grad():
+            if self.match == "centre":
+                return self.network(patches).features.numpy().astype(float)
+            decoded = self.network.decoded(patches)
+        middle = decoded.shape[-1] // 2
+        window = decoded[..., middle - MAP_WINDOW // 2:middle + MAP_WINDOW // 2,
+                         middle - MAP_WINDOW // 2:middle + MAP_WINDOW // 2]
+        window = window - window.mean(dim=(-2, -1), keepdim=True)  # each channel's pattern, not its level
+        return window.flatten(1).numpy().astype(float)
+
+    def refine(self, template: Volume, template_points: np.ndarray, target: Volume, start_points: np.ndarray,
+               search_mm: float = SEARCH_MM, frames: Optional[FramePair] = None,
+               turn: Optional[np.ndarray] = None) -> Refinement:
+        """The start points (the carried landmarks, LPS (n, 3)) moved, within `search_mm`, to where the target's
+        features are most similar to the template's at `template_points` (see the module docstring). The new
+        study's patches are the template's turned by `turn` (3x3, template directions to the new study's: the
+        rotation of the map that placed the points), by default the turn between the two LV frames `frames`;
+        without `frames`, both found from the counts as the localiser finds them (`frames_from_counts`). `turn`
+        np.eye(3) with orientation "axial" and match "centre" is the stage as it was before the frames (axial
+        slices in both studies)."""
         start = np.asarray(start_points, dtype=float).reshape(-1, 3)
+        if turn is None or self.orientation == "lv":
+            if frames is None:  # not told how the points were placed: as the localiser places them from the counts
+                frames, placed_turn = frames_from_counts(template, target)
+                turn = placed_turn if turn is None else turn
+            elif turn is None:
+                template_frame, target_frame = frames.rotations()
+                turn = target_frame @ template_frame.T
+        template_axes = frames.rotations()[0] if self.orientation == "lv" and frames is not None else np.eye(3)
+        turn = nearest_rotation(turn)
+        target_axes = turn @ template_axes
         offsets = search_offsets(search_mm)
-
-        def features(volume: Volume, points: np.ndarray) -> np.ndarray:
-            patches = sample_patches(prepare_volume(volume, scale.spacing_mm), points, scale.patch_shape,
-                                     scale.patch_spacing)
-            with torch.no_grad():
-                return self.network(network_input(patches, scale)).features.numpy().astype(float)
-
-        wanted = features(template, np.asarray(template_points, dtype=float).reshape(-1, 3))
-        candidates = (start[:, None, :] + offsets[None, :, :]).reshape(-1, 3)
-        found = features(target, candidates).reshape(len(start), len(offsets), -1)
+        moves = offsets @ target_axes.T  # the grid laid in the target's patch axes
+        wanted = self.features(template, np.asarray(template_points, dtype=float).reshape(-1, 3), template_axes)
+        candidates = (start[:, None, :] + moves[None, :, :]).reshape(-1, 3)
+        found = self.features(target, candidates, target_axes).reshape(len(start), len(offsets), -1)
         norms = np.linalg.norm(found, axis=2) * np.linalg.norm(wanted, axis=1)[:, None]
         similarity = np.clip(np.einsum("naf,nf->na", found, wanted) / np.maximum(norms, 1e-12), 0.0, 1.0)
         best = np.argmax(similarity, axis=1)  # ties: the nearest (offsets run outwards from the point itself)
-        points = start + offsets[best]
-        return Refinement(points, np.linalg.norm(offsets[best], axis=1), similarity[np.arange(len(start)), best])
+        points = start + moves[best]
+        return Refinement(points, np.linalg.norm(moves[best], axis=1), similarity[np.arange(len(start)), best],
+                          similarity[:, 0])
