@@ -1,9 +1,11 @@
 """The PRNet stage reads each study in its LV frame (issue 35 item 2): the template's patches lie in its LV frame
 (short-axis slices), the new study's are turned by the rotation of the map that placed the points, so a template
 localised in a copy of itself shifted and turned by 30 degrees keeps every point where it belongs (on axial slices
-the same search moved them by 3-4 mm), and `Localizer(prnet=True)` returns every landmark within one voxel."""
+the same search moved them by 3-4 mm), and `Localizer(prnet=True)` returns every landmark within one voxel. Points
+placed between two walls (frames from segmentations) are left where they are."""
 
 import unittest
+from dataclasses import replace
 
 import numpy as np
 
@@ -64,6 +66,17 @@ class LVFrameSearchTest(unittest.TestCase):
         axial = PRNetRefiner(orientation="axial", match="centre").refine(self.volume, self.points, self.moved,
                                                                         self.truth, turn=np.eye(3))
         self.assertGreater(float(np.max(axial.moved_mm)), 2.0)
+
+    def test_points_placed_between_two_walls_stay(self):
+        walls = FramePair(replace(self.frames.template, source="segmentation"),
+                          replace(self.frames.target, source="one-shot"))
+        start = self.truth + np.array([3.0, -2.0, 1.0])
+        result = PRNetRefiner().refine(self.volume, self.points, self.moved, start, frames=walls, turn=self.turn)
+        np.testing.assert_array_equal(result.points, start)
+        self.assertTrue(np.all(result.moved_mm == 0))
+        searched = PRNetRefiner(on_walls=True).refine(self.volume, self.points, self.moved, start, frames=walls,
+                                                      turn=self.turn)
+        self.assertGreater(float(np.max(searched.moved_mm)), 0.0)
 
     def test_identity_with_the_stage_on(self):
         voxel = min(self.volume.spacing)

@@ -1,23 +1,25 @@
 """The PRNet stage of the localiser: each carried landmark moved to where the new study looks most like the
-template at that landmark, read in each study's own LV frame (the shipped 2.5D fine network: 7 neighbouring slices
-as channels of a 2D network).
+template at that landmark, read in each study's LV frame (the shipped 2.5D fine network: 7 neighbouring slices as
+channels of a 2D network).
 
-The slices are those of each volume resampled into its own LV frame (`FramePair`, the frames the carry used):
-short-axis slices through the LV (slice normal the long axis from base to apex; in-plane axes from the anterior
-direction, the target's turned by the carry's roll about the axis, `carry.frame_axes`), the same spacing and
-orientation convention in both studies, so a template localised in a rotated copy of itself reads the same features
-at the same anatomical points. The template's patch at each landmark is embedded once (the fine network's decoder
-features at the patch centre); in the new study, patches on a `GRID_MM` grid within `SEARCH_MM` of the carried
-position (the grid laid in the target's frame, mapped back to LPS) are embedded, and the point moves to the one whose
-features are most similar (cosine). `orientation="axial"` reads LPS-aligned (axial) slices instead: the stage as it
-was before the frame (its features do not turn with the study: a template localised in a copy of itself rotated by
-30 degrees moved by up to 4.7 mm). The LV frame and the local alignment play the coarse stage of METHODS section 3
-(they bring the point within the fine range). How far a point may move was decided by measured error
-(docs/decisions.md, "Landmarks"): 4 mm; 8 mm did not help, and the network's own regressed offsets
-(R ⊙ tanh(p_template − p)) moved points 10-35 mm, mostly to worse places. The similarity where a point ends is
-returned, but it does not track the error (0.95-1.0 everywhere around the heart): the localiser's confidence comes
-from elsewhere. Whether the stage runs by default: docs/prnet.md, "PRNet". Weights: the registry's default PRNet
-(SHA-256 checked, loaded with `weights_only=True`, `models.registry.load_weights`).
+The template's patches are short-axis slices of its LV (`FramePair.rotations`: slice normal the long axis towards
+the apex, in-plane axes from the anterior direction, `carry.frame_axes`); the new study's are the same patches turned
+by the rotation of the map that placed the points (`turn`: the LV frames' map aligned on the counts, `map_turn`), so
+a template localised in a rotated copy of itself reads the same features at the same anatomical points. Each
+study's own frame alone is not enough: the counts' frames of a study and of its copy merely shifted differ by up to
+9 degrees, and the search then moved points by 3-4 mm. The template's features at each landmark are computed once;
+in the new study, patches on a `GRID_MM` grid within `SEARCH_MM` of the carried position (the grid laid in the new
+study's patch axes) are compared, and the point moves to the most similar (cosine). What is compared is the last
+decoder map over the patch's central `MAP_WINDOW` pixels, each channel less its mean (`match` "map"): the decoder
+features at the patch centre ("centre", the stage before the frames) are 0.998-1.0 similar everywhere within 4 mm,
+so resampling noise chose the move. Points placed with two frames from walls stay (`on_walls`). The LV frame and the
+local alignment play the coarse stage of METHODS section 3; 4 mm was decided by measured error (docs/decisions.md,
+"Landmarks"). Measured (docs/evaluation/landmarks/prnet_lv_frame.txt): identity under rigid motion 0.61 voxel worst
+(0.82 without the stage, 1.33 on axial slices); frames from the counts, mean error real pairs 17.16 -> 16.98 mm
+(ours; 18.29 -> 18.29 and 16.19 -> 16.42 in the two other conventions), 4 held-out phantoms 12.18 -> 11.48 mm. The
+stage stays opt-in (`localize --prnet`): docs/prnet.md, "PRNet". The similarity where a point ends is returned; it is
+no confidence. Weights: the registry's default PRNet (SHA-256 checked, loaded with `weights_only=True`,
+`models.registry.load_weights`).
 """
 
 from __future__ import annotations
@@ -118,9 +120,13 @@ class PRNetRefiner:
     """The fine PRNet of a registered model (default: the registry's default), loaded once. `orientation`: the
     template's patches in its LV frame ("lv", default) or LPS-aligned ("axial"); the new study's are turned by the
     placement's rotation either way (`refine`). `match`: compare the decoder features at the patch centre
-    ("centre") or the last decoder map over the central `MAP_WINDOW` pixels ("map")."""
+    ("centre") or the last decoder map over the central `MAP_WINDOW` pixels ("map"). Points placed with two
+    frames from walls (`FramePair.from_walls`) stay where they are unless `on_walls`: those frames are the walls a
+    user painted or classified, and the counts cannot say where a user's wall ends (measured: the search made every
+    such placement worse, docs/prnet.md)."""
 
-    def __init__(self, model: Optional[str] = None, orientation: str = "lv", match: str = "map") -> None:
+    def __init__(self, model: Optional[str] = None, orientation: str = "lv", match: str = "map",
+                 on_walls: bool = False) -> None:
         from .model_io import load_pair
 
         if orientation not in ORIENTATIONS:
@@ -132,6 +138,7 @@ class PRNetRefiner:
         self.model_id = entry.id
         self.orientation = orientation
         self.match = match
+        self.on_walls = on_walls
 
     def features(self, volume: Volume, points: np.ndarray, rotation: Optional[np.ndarray] = None) -> np.ndarray:
         """The features (n, F) compared (`match`) of the patches centred at LPS `points`, their axes the columns of
@@ -168,6 +175,8 @@ class PRNetRefiner:
         np.eye(3) with orientation "axial" and match "centre" is the stage as it was before the frames (axial
         slices in both studies)."""
         start = np.asarray(start_points, dtype=float).reshape(-1, 3)
+        if frames is not None and frames.from_walls and not self.on_walls:  # the user's walls: nothing to correct
+            return Refinement(start, np.zeros(len(start)), np.ones(len(start)), np.ones(len(start)))
         if turn is None or self.orientation == "lv":
             if frames is None:  # not told how the points were placed: as the localiser places them from the counts
                 frames, placed_turn = frames_from_counts(template, target)

@@ -70,10 +70,10 @@ class Variants:
     def __init__(self) -> None:
         from SPECTFewShotLib.landmarks.prnet.refine import PRNetRefiner
 
-        self.refiners = {"axial": PRNetRefiner(orientation="axial", match="centre"),
-                         "lv centre": PRNetRefiner(orientation="lv", match="centre"),
-                         "lv map turned": PRNetRefiner(orientation="lv", match="map"),
-                         "axial centre turned": PRNetRefiner(orientation="axial", match="centre")}
+        self.refiners = {"axial": PRNetRefiner(orientation="axial", match="centre", on_walls=True),
+                         "lv centre": PRNetRefiner(orientation="lv", match="centre", on_walls=True),
+                         "lv map turned": PRNetRefiner(orientation="lv", match="map", on_walls=True),
+                         "axial centre turned": PRNetRefiner(orientation="axial", match="centre", on_walls=True)}
 
     def positions(self, template: Volume, template_points: np.ndarray, target: Volume, placed: np.ndarray,
                   record: list) -> dict[str, np.ndarray]:
