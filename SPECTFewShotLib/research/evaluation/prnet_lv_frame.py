@@ -74,6 +74,8 @@ class Variants:
                          "lv centre": PRNetRefiner(orientation="lv", match="centre", on_walls=True),
                          "lv map turned": PRNetRefiner(orientation="lv", match="map", on_walls=True),
                          "axial centre turned": PRNetRefiner(orientation="axial", match="centre", on_walls=True)}
+        self.group = ""  # what the placements refined now belong to (for `gains`)
+        self.gains: dict[tuple[str, str], list[float]] = {}
 
     def positions(self, template: Volume, template_points: np.ndarray, target: Volume, placed: np.ndarray,
                   record: list) -> dict[str, np.ndarray]:
@@ -85,8 +87,18 @@ class Variants:
         found = {"none": placed}
         for name, refiner in self.refiners.items():
             turn = np.eye(3) if name == "axial" else turned if name.endswith("turned") else None
-            found[name] = refiner.refine(template, template_points, target, placed, frames=pair, turn=turn).points
+            result = refiner.refine(template, template_points, target, placed, frames=pair, turn=turn)
+            found[name] = result.points
+            self.gains.setdefault((self.group, name), []).extend(result.similarity - result.similarity_at_start)
         return found
+
+    def gain_lines(self) -> Iterator[str]:
+        """Per group and variant: how much more similar the chosen point is than the carried one (cosine), the
+        quantity a rule "move only where the match is clearly better" would threshold."""
+        for (group, name), gains in self.gains.items():
+            values = np.asarray(gains, dtype=float)
+            yield (f"similarity gain, {group:<28} {name:<20} median {np.median(values):.5f}  90% "
+                   f"{np.percentile(values, 90):.5f}  max {values.max():.5f}  min {values.min():.5f}")
 
 
 def place_once(target: Volume, template: Volume, landmarks: Sequence[Landmark], myocardium: Optional[Volume] = None,
@@ -124,6 +136,7 @@ def identity(real: Optional[str], seeds: Sequence[int], variants: Variants) -> I
             placed, frames, _ = place_once(moved, volume, landmarks)
             true = np.array([lm.position_lps for lm in truth])
             cells = []
+            variants.group = f"identity {study}"
             for name, positions in variants.positions(volume, points, moved, placed, frames).items():
                 errors = np.linalg.norm(positions - true, axis=1)
                 worst_all[name] = max(worst_all[name], float(errors.max()) / voxel)
@@ -174,6 +187,7 @@ def errors(real: Optional[str], held_out: int, conventions: Sequence[str], varia
                     seconds.append(took)
                     truth = case.truth()
                     true = np.array([truth[label] for label in labels])
+                    variants.group = f"{title} -> {case.name.split(' -> ')[-1].split(' (')[0]} ({source})"
                     for name, positions in variants.positions(case.template_volume, points, case.target_volume,
                                                               placed, frames).items():
                         error = np.linalg.norm(positions - true, axis=1)
@@ -214,7 +228,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         lines.append(identity(args.real, args.phantoms, variants))
     if not args.identity_only:
         lines.append(errors(args.real, args.held_out, args.conventions, variants))
-    for block in lines:
+    for block in [*lines, variants.gain_lines()]:
         for line in block:
             sys.stdout.write(line + "\n")
             sys.stdout.flush()
