@@ -4,7 +4,9 @@ The staged localiser finds the LV in VOLUME, estimates its own frame (centre, lo
 places the template's landmarks (any names, LPS or RAS markups), every one of them (LV_center, LV_apex and LV_base
 included) where the template puts it relative to its own LV: carried over in the LV frame, turned about the axis
 to where the two studies' counts agree, and refined by aligning the counts around the LV; with `--prnet`, then
-moved within 4 mm to where the study's PRNet features on axial slices best match the template's. Without
+moved within 4 mm to where the study's PRNet features best match the template's, both read in the LV frame (the
+template's short-axis slices, the study's turned as the placement turned it; points placed between two walls
+stay). Without
 `--template`,
 LV_center, LV_apex and LV_base are placed by their built-in definitions (`vocabulary.LANDMARKS`) on the LV found.
 A template LV landmark far from its definition on the template's own LV is warned about. With
@@ -59,10 +61,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "which is used when they disagree): the default with --template-segmentation and "
                              "without --segmentation; --no-one-shot: the study's frame from its counts")
     parser.add_argument("--prnet", action="store_true",
-                        help="add the PRNet stage: each point moved within 4 mm to where the study's PRNet features "
-                             "on axial slices best match the template's at that landmark (off by default: it "
-                             "lowers the mean error by about 1 mm across studies but moves a template localised in "
-                             "a rotated copy of itself by up to 5 mm)")
+                        help="add the PRNet stage: each point moved within 4 mm to where the study's PRNet features, "
+                             "read in the LV frame, best match the template's at that landmark; not where both "
+                             "frames come from walls (off by default: it keeps a template localised in a rotated "
+                             "copy of itself, but on the real pairs it moves the mean error by -0.2 to +0.2 mm, on "
+                             "held-out phantoms it lowers it by 0.7-1.0 mm, and it takes seconds)")
     parser.add_argument("--prnet-model", metavar="ID_OR_FILE",
                         help="with --prnet: the PRNet weights, a registered model id or a .pt file (default: the "
                              "registry's default)")
