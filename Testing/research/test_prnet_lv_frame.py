@@ -33,6 +33,7 @@ class TurnTest(unittest.TestCase):
             return points @ matrix.T + np.array([3.0, -4.0, 5.0])
 
         np.testing.assert_allclose(map_turn(affine, np.array([10.0, 20.0, -30.0])), matrix, atol=1e-9)
+        np.testing.assert_allclose(map_turn(affine, np.zeros(3), then=affine), matrix @ matrix, atol=1e-9)
         turned = nearest_rotation(rotation * 1.3)
         np.testing.assert_allclose(turned, rotation, atol=1e-9)
         self.assertAlmostEqual(float(np.linalg.det(nearest_rotation(matrix))), 1.0)

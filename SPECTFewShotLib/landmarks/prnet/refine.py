@@ -88,16 +88,22 @@ def frames_from_counts(template: Volume, target: Volume) -> tuple[FramePair, np.
                           roll_profile(target, target_counts, target_frame))
     initial = frame_map(template_frame, target_frame, roll)
     correct, _ = refine_map(target, target_counts, target_frame, template, template_counts, initial)
-    turn = map_turn(lambda points: correct(initial(points)), template_frame.geometry.center)
+    turn = map_turn(initial, template_frame.geometry.center, then=correct)
     return FramePair(template_frame, target_frame, roll), turn
 
 
-def map_turn(point_map: Callable[[np.ndarray], np.ndarray], centre: np.ndarray) -> np.ndarray:
-    """The linear part (3x3) at `centre` of a map of LPS points (n, 3) -> (n, 3), by unit differences: with
-    `nearest_rotation`, how the map turns the template's directions."""
+def map_turn(point_map: Callable[[np.ndarray], np.ndarray], centre: np.ndarray,
+             then: Optional[Callable[[np.ndarray], np.ndarray]] = None) -> np.ndarray:
+    """The linear part (3x3) at `centre` of a map of LPS points (n, 3) -> (n, 3), followed by `then` when given (the
+    alignment's correction of a frame map), by unit differences: with `nearest_rotation`, how the map turns the
+    template's directions."""
+    def placed(points: np.ndarray) -> np.ndarray:
+        mapped = point_map(points)
+        return mapped if then is None else then(mapped)
+
     centre = np.asarray(centre, dtype=float).reshape(3)
-    origin = point_map(centre[None, :])[0]
-    return np.stack([point_map((centre + step)[None, :])[0] - origin for step in np.eye(3)], axis=1)
+    origin = placed(centre[None, :])[0]
+    return np.stack([placed((centre + step)[None, :])[0] - origin for step in np.eye(3)], axis=1)
 
 
 def search_offsets(radius_mm: float = SEARCH_MM, step_mm: float = GRID_MM) -> np.ndarray:
