@@ -15,7 +15,7 @@ The stage is the localiser's last step: each placement is made once without it (
 recorded), and each variant refines the same positions with the same frames, as `place_landmarks` would.
 
     python -m SPECTFewShotLib.research.evaluation.prnet_lv_frame --real DIR [--phantoms 500 501] [--held-out 4]
-        [--conventions ours extremal endocardial] [--identity-only | --skip-identity]
+        [--conventions ours extremal endocardial] [--radii 8 12] [--identity-only | --skip-identity]
 """
 
 from __future__ import annotations
@@ -67,13 +67,16 @@ def recorded_frames() -> Iterator[list]:
 class Variants:
     """The stage's variants on one placement (see the module docstring)."""
 
-    def __init__(self) -> None:
+    def __init__(self, radii: Sequence[float] = ()) -> None:
+        """`radii`: further search radii (mm) of the stage now, as variants "lv map turned R mm"."""
         from SPECTFewShotLib.landmarks.prnet.refine import PRNetRefiner
 
         self.refiners = {"axial": PRNetRefiner(orientation="axial", match="centre", on_walls=True),
                          "lv centre": PRNetRefiner(orientation="lv", match="centre", on_walls=True),
                          "lv map turned": PRNetRefiner(orientation="lv", match="map", on_walls=True),
                          "axial centre turned": PRNetRefiner(orientation="axial", match="centre", on_walls=True)}
+        self.radii = tuple(float(r) for r in radii)
+        self.names = (*VARIANTS, *(f"lv map turned {r:g} mm" for r in self.radii))
         self.group = ""  # what the placements refined now belong to (for `gains`)
         self.gains: dict[tuple[str, str], list[float]] = {}
 
@@ -90,6 +93,9 @@ class Variants:
             result = refiner.refine(template, template_points, target, placed, frames=pair, turn=turn)
             found[name] = result.points
             self.gains.setdefault((self.group, name), []).extend(result.similarity - result.similarity_at_start)
+        for radius in self.radii:
+            found[f"lv map turned {radius:g} mm"] = self.refiners["lv map turned"].refine(
+                template, template_points, target, placed, search_mm=radius, frames=pair, turn=turned).points
         return found
 
     def gain_lines(self) -> Iterator[str]:
@@ -122,8 +128,8 @@ def identity(real: Optional[str], seeds: Sequence[int], variants: Variants) -> I
     from SPECTFewShotLib.research.evaluation.localize_conventions import CONVENTIONS, convention_landmarks
     from SPECTFewShotLib.research.evaluation.localize_identity import MOTIONS, SHIFT_MM, studies
 
-    worst_all = {name: 0.0 for name in VARIANTS}
-    means = {name: [] for name in VARIANTS}
+    worst_all = {name: 0.0 for name in variants.names}
+    means: dict[str, list] = {name: [] for name in variants.names}
     for study, volume, wall, others in studies(real, seeds):
         landmarks = [Landmark(f"{convention}:{label}", tuple(map(float, point)))
                      for convention in CONVENTIONS
@@ -144,7 +150,7 @@ def identity(real: Optional[str], seeds: Sequence[int], variants: Variants) -> I
                 cells.append(f"{name} {errors.max():4.1f}/{errors.mean():3.1f}")
             yield f"{study:<12} {motion:<26} worst/mean mm: " + "  ".join(cells) + f"  (voxel {voxel:.1f} mm)"
     yield ("identity, worst of all in voxels (mean mm): "
-           + "  ".join(f"{name} {worst_all[name]:.2f} ({np.mean(means[name]):.2f})" for name in VARIANTS))
+           + "  ".join(f"{name} {worst_all[name]:.2f} ({np.mean(means[name]):.2f})" for name in variants.names))
 
 
 def error_groups(real: Optional[str], held_out: int) -> dict[str, tuple[list, list]]:
@@ -173,9 +179,9 @@ def errors(real: Optional[str], held_out: int, conventions: Sequence[str], varia
         for convention in conventions:
             converted = with_convention(cases, template_walls, convention)
             for source in ("counts", "walls"):
-                found = {name: [] for name in VARIANTS}
-                axis = {name: [] for name in VARIANTS}
-                per_label: dict[str, dict[str, list]] = {name: {} for name in VARIANTS}
+                found: dict[str, list] = {name: [] for name in variants.names}
+                axis: dict[str, list] = {name: [] for name in variants.names}
+                per_label: dict[str, dict[str, list]] = {name: {} for name in variants.names}
                 seconds = []
                 for case, wall, mine in zip(converted, template_walls, classified):
                     labels = [lm.label for lm in case.template_landmarks]
@@ -201,7 +207,7 @@ def errors(real: Optional[str], held_out: int, conventions: Sequence[str], varia
                             axis[name].append(float(np.degrees(np.arccos(np.clip(cosine, -1, 1)))))
                 yield f"{title} ({len(cases)} cases), convention '{convention}', frames from the {source} " \
                       f"(placement {np.median(seconds):.1f} s median)"
-                for name in VARIANTS:
+                for name in variants.names:
                     labels_text = "  ".join(f"{label.replace('RV_insertion_', 'RV_')} {np.mean(v):.1f}"
                                             for label, v in per_label[name].items())
                     yield (f"  {name:<9} mean {np.mean(found[name]):5.2f}  worst {np.max(found[name]):5.1f}  axis "
@@ -218,11 +224,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--phantoms", type=int, nargs="*", default=[],
                         help="training-range phantom seeds for the identity (default: none)")
     parser.add_argument("--conventions", nargs="*", default=["ours"], choices=CONVENTIONS)
+    parser.add_argument("--radii", type=float, nargs="*", default=[],
+                        help="further search radii (mm) of the stage now, each one more variant")
     parser.add_argument("--skip-identity", action="store_true")
     parser.add_argument("--identity-only", action="store_true")
     args = parser.parse_args(argv)
     started = time.perf_counter()
-    variants = Variants()
+    variants = Variants(args.radii)
     lines: list[Iterator[str]] = []
     if not args.skip_identity:
         lines.append(identity(args.real, args.phantoms, variants))
