@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Optional, Sequence
+from typing import TYPE_CHECKING, Callable, Optional, Sequence
 
 import numpy as np
 
@@ -44,6 +44,7 @@ from .heart_search import find_lv_candidates, smoothed_counts
 from .local_alignment import MAX_CORRECTION_MM, frame_map, refine_map
 from .long_axis import LongAxis, angle_between_deg
 from .lv_frame import LVFrame, frame_from_counts, frame_from_segmentation
+from .prnet.refine import FramePair, map_turn
 from .template_segmentation import OneShotWall, shell_coverage
 
 if TYPE_CHECKING:
@@ -163,6 +164,7 @@ def place_landmarks(volume: Volume, template_volume: Volume, template_landmarks:
     template_points = np.array([lm.position_lps for lm in template_landmarks], dtype=float)
     positions = np.asarray(carry_landmarks(template, target, template_landmarks, roll))
     estimates = [positions]  # independent estimates of each point, for its confidence (landmarks.confidence)
+    correct: Optional[Callable[[np.ndarray], np.ndarray]] = None  # the alignment's correction of the frame map
     if align and "counts" in (template.source, target.source):  # two myocardia: their frames are the walls' own
         initial = frame_map(template, target, roll)
         correct, correlation = refine_map(volume, counts, target, template_volume, template_counts, initial)
@@ -176,7 +178,10 @@ def place_landmarks(volume: Volume, template_volume: Volume, template_landmarks:
         positions = np.where((correction <= MAX_CORRECTION_MM)[:, None], aligned, positions)
     if refiner is not None:
         estimates.append(positions)
-        positions = refiner.refine(template_volume, template_points, volume, positions).points
+        # the patches turn as the map that placed the points turned the template (prnet.refine)
+        turn = map_turn(frame_map(template, target, roll), template.geometry.center, then=correct)
+        positions = refiner.refine(template_volume, template_points, volume, positions,
+                                   frames=FramePair(template, target, roll), turn=turn).points
     if counts_estimate is not None:
         estimates.append(np.asarray(counts_estimate, dtype=float))
     evidence = gather_evidence(positions, estimates, to_frame(template, template_points)[:, :2],
@@ -208,9 +213,11 @@ def defined_landmarks(frame: LVFrame) -> list[Landmark]:
 
 class Localizer:
     """Places a template's landmarks in new volumes in the LV's own frame (the staged localiser), then, with
-    `prnet` (off by default: it breaks the identity under rotation, prnet/refine.py), moves each point by PRNet's
-    feature search on axial slices (the registry's default PRNet, or `prnet_model`: a registered id or a weights
-    file), loaded at the first placement with a template."""
+    `prnet` (off by default: it lowers the mean error only on phantoms, docs/prnet.md), moves each point placed from
+    a counts frame by PRNet's feature search on short-axis slices of each study's LV frame, the target's patches
+    turned by the map that placed the points (prnet/refine.py; points between two walls stay), with the registry's
+    default PRNet, or `prnet_model`: a registered id or a weights file, loaded at the first placement with a
+    template."""
 
     def __init__(self, prnet: bool = False, prnet_model: Optional[str] = None, one_shot: bool = False) -> None:
         """`one_shot`: where a template has a myocardium and the study none, the study's LV frame comes from its

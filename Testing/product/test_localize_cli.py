@@ -82,7 +82,9 @@ class LocalizeCommandTest(unittest.TestCase):
         self.assertEqual(code, 0, err)
         self.assertIn("PRNet search (prnet-25d-v2)", out)
         for plain, refined in zip(read_landmarks(root / "plain.mrk.json"), read_landmarks(root / "prnet.mrk.json")):
-            self.assertLessEqual(np.linalg.norm(np.subtract(plain.position_lps, refined.position_lps)), 4.0 + 1e-6)
+            # the search's 4 mm offsets turned into the study's frame and written to the markups file: 1e-3 mm of
+            # rounding, far under the next grid step (2 mm)
+            self.assertLessEqual(np.linalg.norm(np.subtract(plain.position_lps, refined.position_lps)), 4.0 + 1e-3)
         code, _, err = self.localize(self.lps, root / "x.mrk.json", "--prnet-model", "prnet-25d-v2")
         self.assertEqual(code, 2, err)
         self.assertIn("give --prnet too", err)
