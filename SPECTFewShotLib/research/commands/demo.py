@@ -273,8 +273,9 @@ def _convention_followed(volume: Volume, myocardium: Volume, mask: Volume) -> No
     print(f"    (the masks draw the apical wall {apical_wall(mine, ours):.0f} mm (this study) and "
           f"{apical_wall(template_points, template_ours):.0f} mm (patient003) thick on the long axis: the carry keeps "
           "a point's fraction of the apical wall and of the cavity (a knot where the cavity ends on the axis), so the "
-          "apex lands where this mask's cavity begins; this convention's centre, halfway between its apex and base, "
-          "is carried as its fraction of the way from the wall's centroid to the base, where the two LVs differ)")
+          "apex lands where this mask's cavity begins; this convention's centre, halfway between its apex and base and "
+          "so not the wall's centroid, is carried half by its place in the LV frame and half as the same fraction of "
+          "the way between the placed apex and base)")
 
 
 def views_step(context: DemoContext) -> None:
