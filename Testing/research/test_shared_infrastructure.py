@@ -85,6 +85,14 @@ class SeedsTest(unittest.TestCase):
         self.assertEqual(len(err.strip().splitlines()), 1, err)
         self.assertIn("--skip", err)
 
+    def test_evaluate_localize_refuses_an_output_it_would_not_write(self):
+        from Testing.cli_runner import run_cli
+
+        code, _, err = run_cli("evaluate", "localize", "--conventions", "--output", "report.txt", "--held-out", "0")
+        self.assertNotEqual(code, 0)
+        self.assertEqual(len(err.strip().splitlines()), 1, err)
+        self.assertIn("--output writes the --confidence report only", err)
+
 
 class DeviceTest(unittest.TestCase):
     def test_cpu_and_unknown_devices(self):

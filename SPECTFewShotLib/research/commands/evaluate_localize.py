@@ -77,6 +77,9 @@ def run(args: argparse.Namespace) -> int:
                          "ones as its templates)")
     if args.skip < 0:
         raise InputError("--skip must not be negative")
+    if args.output and not args.confidence:  # the other reports are printed only: say so, not write nothing
+        raise InputError("--output writes the --confidence report only; save the other tables with a redirect "
+                         "(> FILE.txt) or --json")
     if args.template_seed >= HELD_OUT_SEED_START:
         raise InputError("--template-seed must be a training-range seed (below 1,000,000)")
     started = time.perf_counter()
