@@ -21,7 +21,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from ..protonet.prototypes import build_prototypes, classes_missing
+from ..protonet.prototypes import Prototypes, build_prototypes, classes_missing
 from ..protonet.support import paint_boundaries
 
 SECTORS = 4  # folds of paint lying on one axial slice: sectors of the angle around the paint's centre
@@ -37,6 +37,17 @@ def paint_folds(where: np.ndarray) -> np.ndarray:
     offsets = where[:, 1:].astype(np.float64) - where[:, 1:].mean(axis=0)
     angle = np.arctan2(offsets[:, 0], offsets[:, 1])
     return np.minimum(((angle + np.pi) / (2 * np.pi) * SECTORS).astype(np.int64), SECTORS - 1)
+
+
+def held_out_prototypes(columns: np.ndarray, classes: np.ndarray, edge: np.ndarray, held_out: np.ndarray,
+                        n_classes: int) -> Prototypes:
+    """Prototypes of the painted voxels (embedding columns [D, n], class indices (n,), boundary flags (n,)) outside
+    the fold `held_out` (n,) bool, plus the fold's own voxels of a class painted only in it (classes_missing)."""
+    chosen = np.flatnonzero(~held_out)
+    missing = np.flatnonzero(held_out)[classes_missing(classes[chosen], classes[held_out], n_classes)]
+    if len(missing):
+        chosen = np.concatenate([chosen, missing])
+    return build_prototypes(columns[:, chosen].T, classes[chosen], n_classes, edge[chosen])
 
 
 class CrossFittedPrior:
@@ -55,12 +66,7 @@ class CrossFittedPrior:
         edge = paint_boundaries(painted)[tuple(where.T)]
 
         def held_out_probabilities(fold: int) -> np.ndarray:
-            mine = self.folds == fold
-            chosen = np.flatnonzero(~mine)
-            missing = np.flatnonzero(mine)[classes_missing(classes[chosen], classes[mine], n_classes)]
-            if len(missing):
-                chosen = np.concatenate([chosen, missing])
-            prototypes = build_prototypes(columns[:, chosen].T, classes[chosen], n_classes, edge[chosen])
+            prototypes = held_out_prototypes(columns, classes, edge, self.folds == fold, n_classes)
             return prior.grid_probabilities(prototypes, workers=1)
 
         # one fold per thread, its k-means and its probabilities single-threaded, so that neither waits for the other

@@ -213,7 +213,14 @@ def column_probabilities(columns: np.ndarray, prototypes: Prototypes, temperatur
     sum per class all run over whole rows.
     """
     weight, bias = linear_classifier(prototypes, temperature, metric)
-    weight, bias = np.ascontiguousarray(weight.T), bias[:, None]
+    return prototype_mixture(columns, np.ascontiguousarray(weight.T), bias[:, None], prototypes, workers)
+
+
+def prototype_mixture(columns: np.ndarray, weight: np.ndarray, bias: np.ndarray, prototypes: Prototypes,
+                      workers: int = 1) -> np.ndarray:
+    """Class probabilities [C, N] (float32) of every column of `columns` [D, N] from per-prototype logits
+    `weight` @ column + `bias` (weight [P, D], bias [P, 1], float32): the softmax over the prototypes summed per
+    class, block by block as `column_probabilities`."""
     class_of = np.asarray(prototypes.class_of)
     member = np.zeros((prototypes.n_classes, len(class_of)), dtype=np.float32)
     member[class_of, np.arange(len(class_of))] = 1.0

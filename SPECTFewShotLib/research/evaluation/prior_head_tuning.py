@@ -40,8 +40,13 @@ from unittest import mock
 
 import numpy as np
 
-from SPECTFewShotLib.classification.prior_features import PROTOTYPE_WORKERS, CrossFittedPrior, paint_folds
-from SPECTFewShotLib.protonet.prototypes import CHUNK, Prototypes, build_prototypes, classes_missing
+from SPECTFewShotLib.classification.prior_features import (
+    PROTOTYPE_WORKERS,
+    CrossFittedPrior,
+    held_out_prototypes,
+    paint_folds,
+)
+from SPECTFewShotLib.protonet.prototypes import Prototypes, build_prototypes, classes_missing, prototype_mixture
 from SPECTFewShotLib.protonet.support import paint_boundaries
 from SPECTFewShotLib.runtime.threads import one_blas_thread
 
@@ -163,21 +168,7 @@ def metric_probabilities(columns: np.ndarray, prototypes: Prototypes, head: np.n
     metric = head.T @ head
     weight = np.ascontiguousarray((2.0 * vectors @ metric / temperature).astype(np.float32))  # [P, D]
     bias = (-(vectors @ metric * vectors).sum(1) / temperature).astype(np.float32)[:, None]
-    class_of = np.asarray(prototypes.class_of)
-    member = np.zeros((prototypes.n_classes, len(class_of)), dtype=np.float32)
-    member[class_of, np.arange(len(class_of))] = 1.0
-    n = columns.shape[1]
-    out = np.empty((prototypes.n_classes, n), dtype=np.float32)
-    with one_blas_thread():
-        for start in range(0, n, CHUNK):
-            logits = weight @ columns[:, start:start + CHUNK]
-            logits += bias
-            logits -= logits.max(0, keepdims=True)
-            np.exp(logits, out=logits)
-            mixture = member @ logits
-            mixture /= mixture.sum(0, keepdims=True)
-            out[:, start:start + CHUNK] = mixture
-    return out
+    return prototype_mixture(columns, weight, bias, prototypes)
 
 
 class HeadTunedPrior(CrossFittedPrior):
@@ -200,12 +191,7 @@ class HeadTunedPrior(CrossFittedPrior):
         all_folds = np.unique(self.folds)
 
         def held_out_probabilities(fold: int) -> np.ndarray:
-            mine = self.folds == fold
-            chosen = np.flatnonzero(~mine)
-            missing = np.flatnonzero(mine)[classes_missing(classes[chosen], classes[mine], n_classes)]
-            if len(missing):
-                chosen = np.concatenate([chosen, missing])
-            prototypes = build_prototypes(columns[:, chosen].T, classes[chosen], n_classes, edge[chosen])
+            prototypes = held_out_prototypes(columns, classes, edge, self.folds == fold, n_classes)
             with one_blas_thread():
                 training = [int(f) for f in all_folds if f != fold]
                 episodes = inner_episodes(columns, classes, edge, self.folds, training, n_classes,
@@ -254,20 +240,15 @@ def parse_variant(text: str) -> Optional[HeadSettings]:
     return settings
 
 
-def evaluate(studies: Sequence[str], real_models: dict, variants: Sequence[str], states: Sequence[int]
-             ) -> tuple[dict, dict]:
-    """Per variant, the CaseResults of the study classifier and of its ablation without ProtoNet (the ablation
-    run once per setting and state, shared) on the conditions of the chosen studies; per variant, the seconds its
-    cross-fitted priors took."""
+def painted_settings(studies: Sequence[str], real_models: dict) -> Iterator[tuple[str, Any, Any, np.ndarray, str, Any]]:
+    """Every condition case of the chosen `studies` painted by each protocol: (group, case, a StudySession on the
+    case's volume with its study's weights from `real_models`, the unpainted slices, protocol, the painted
+    Segmentation); one session per weights, shared by the cases."""
     from SPECTFewShotLib.classification.session import StudySession
     from SPECTFewShotLib.io.segmentation_io import Segmentation, segments_for
     from SPECTFewShotLib.research.evaluation.cases import condition_cases, cut_heart_cases
-    from SPECTFewShotLib.research.evaluation.classify_evaluation import STUDY, STUDY_WITHOUT_PROTONET
     from SPECTFewShotLib.selftest.painting import PROTOCOLS, paint, unpainted_slices
 
-    results: dict = {v: [] for v in variants}
-    seconds: dict = {v: [] for v in variants}
-    parsed = {v: parse_variant(v) for v in variants}
     cases = [(g, c) for g, c in condition_cases() + cut_heart_cases() if any(f"patient{s}" in g for s in studies)]
     sessions: dict = {}
     for group, case in cases:
@@ -277,21 +258,34 @@ def evaluate(studies: Sequence[str], real_models: dict, variants: Sequence[str],
         where = unpainted_slices(case.class_map.shape, case.slices)
         for protocol in PROTOCOLS:
             support = paint(case.class_map, case.slices, protocol)
-            painted = Segmentation(case.volume.with_array(support), segments_for(case.classes, case.class_names))
+            yield group, case, session, where, protocol, Segmentation(case.volume.with_array(support),
+                                                                      segments_for(case.classes, case.class_names))
 
-            for state in states:
-                session.random_state = state
-                session.set_support(painted)
-                without = _scored(case, group, protocol, where, STUDY_WITHOUT_PROTONET,
-                                  session.predict("full", use_protonet=False).labels.labels.array, state)
-                for variant in variants:
-                    session.set_support(painted)  # a new cross-fitted prior for this variant
-                    with head_variant(parsed[variant]) as built:
-                        labels = session.predict("full").labels.labels.array
-                    seconds[variant].append(built[0].seconds)
-                    results[variant] += [without, _scored(case, group, protocol, where, STUDY, labels, state)]
-            sys.stdout.write(f"  {case.name} {protocol}\n")
-            sys.stdout.flush()
+
+def evaluate(studies: Sequence[str], real_models: dict, variants: Sequence[str], states: Sequence[int]
+             ) -> tuple[dict, dict]:
+    """Per variant, the CaseResults of the study classifier and of its ablation without ProtoNet (the ablation
+    run once per setting and state, shared) on the conditions of the chosen studies; per variant, the seconds its
+    cross-fitted priors took."""
+    from SPECTFewShotLib.research.evaluation.classify_evaluation import STUDY, STUDY_WITHOUT_PROTONET
+
+    results: dict = {v: [] for v in variants}
+    seconds: dict = {v: [] for v in variants}
+    parsed = {v: parse_variant(v) for v in variants}
+    for group, case, session, where, protocol, painted in painted_settings(studies, real_models):
+        for state in states:
+            session.random_state = state
+            session.set_support(painted)
+            without = _scored(case, group, protocol, where, STUDY_WITHOUT_PROTONET,
+                              session.predict("full", use_protonet=False).labels.labels.array, state)
+            for variant in variants:
+                session.set_support(painted)  # a new cross-fitted prior for this variant
+                with head_variant(parsed[variant]) as built:
+                    labels = session.predict("full").labels.labels.array
+                seconds[variant].append(built[0].seconds)
+                results[variant] += [without, _scored(case, group, protocol, where, STUDY, labels, state)]
+        sys.stdout.write(f"  {case.name} {protocol}\n")
+        sys.stdout.flush()
     return results, seconds
 
 
@@ -299,43 +293,30 @@ def prior_alone_scores(studies: Sequence[str], real_models: dict, variants: Sequ
     """Per variant, one row per setting (case and painting) of what the cross-fitted prior alone says: the painted
     voxels' held-out log-probability of their class and accuracy (class-balanced means), and the Dice per class name
     of the argmax of the unpainted voxels' probabilities (the mean over the folds) on the unpainted slices."""
-    from SPECTFewShotLib.classification.session import StudySession
-    from SPECTFewShotLib.io.segmentation_io import Segmentation, segments_for
     from SPECTFewShotLib.protonet.support import check_support, class_index_map, painted_voxels
-    from SPECTFewShotLib.research.evaluation.cases import condition_cases, cut_heart_cases
     from SPECTFewShotLib.research.evaluation.metrics import class_dice
-    from SPECTFewShotLib.selftest.painting import PROTOCOLS, paint, unpainted_slices
 
     rows: dict = {v: [] for v in variants}
-    cases = [(g, c) for g, c in condition_cases() + cut_heart_cases() if any(f"patient{s}" in g for s in studies)]
-    sessions: dict = {}
-    for group, case in cases:
-        model = next((m for p, m in real_models.items() if f"patient{p}" in group), None)
-        session = sessions.setdefault(model, StudySession(model, "cpu"))
-        session.set_volume(case.volume)
-        where = unpainted_slices(case.class_map.shape, case.slices)
-        for protocol in PROTOCOLS:
-            support = paint(case.class_map, case.slices, protocol)
-            segmentation = Segmentation(case.volume.with_array(support), segments_for(case.classes, case.class_names))
-            session.set_support(segmentation)
-            session.prepare_prior()
-            checked = check_support(segmentation, case.volume)
-            painted = class_index_map(checked)
-            voxels = painted_voxels(painted, checked.slices)
-            classes = painted[tuple(voxels.T)]
-            for variant in variants:
-                settings = parse_variant(variant)
-                prior = (CrossFittedPrior(session.prior, painted, voxels) if settings is None
-                         else HeadTunedPrior(session.prior, painted, voxels, settings))
-                held = prior.held_out()
-                mine = held[np.arange(len(classes)), classes]
-                present = np.unique(classes)
-                log_p = float(np.mean([np.log(np.maximum(mine[classes == c], 1e-9)).mean() for c in present]))
-                accuracy = float(np.mean([(held.argmax(1) == c)[classes == c].mean() for c in present]))
-                labels = np.asarray(case.classes)[prior.voxels().argmax(0)]
-                scores = class_dice(labels, case.class_map, case.classes, where)
-                rows[variant].append({"case": case.name, "protocol": protocol, "log_p": log_p, "accuracy": accuracy,
-                                      "dice": {case.class_names[c]: scores[c] for c in case.classes}})
+    for _, case, session, where, protocol, segmentation in painted_settings(studies, real_models):
+        session.set_support(segmentation)
+        session.prepare_prior()
+        checked = check_support(segmentation, case.volume)
+        painted = class_index_map(checked)
+        voxels = painted_voxels(painted, checked.slices)
+        classes = painted[tuple(voxels.T)]
+        for variant in variants:
+            settings = parse_variant(variant)
+            prior = (CrossFittedPrior(session.prior, painted, voxels) if settings is None
+                     else HeadTunedPrior(session.prior, painted, voxels, settings))
+            held = prior.held_out()
+            mine = held[np.arange(len(classes)), classes]
+            present = np.unique(classes)
+            log_p = float(np.mean([np.log(np.maximum(mine[classes == c], 1e-9)).mean() for c in present]))
+            accuracy = float(np.mean([(held.argmax(1) == c)[classes == c].mean() for c in present]))
+            labels = np.asarray(case.classes)[prior.voxels().argmax(0)]
+            scores = class_dice(labels, case.class_map, case.classes, where)
+            rows[variant].append({"case": case.name, "protocol": protocol, "log_p": log_p, "accuracy": accuracy,
+                                  "dice": {case.class_names[c]: scores[c] for c in case.classes}})
     return rows
 
 
