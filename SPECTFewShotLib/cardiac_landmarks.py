@@ -23,7 +23,7 @@ All positions are LPS millimetres of voxel centres.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import Callable, Optional, Sequence
 
 import numpy as np
 
@@ -86,14 +86,16 @@ def lv_geometry(points: np.ndarray, spacing_mm: float, axis: Optional[np.ndarray
     return LVGeometry(center, apex, base, axis)
 
 
-def ring_spread(points: np.ndarray, directions: np.ndarray) -> np.ndarray:
+def ring_spread(points: np.ndarray, directions: np.ndarray, slab_mm: float = SLAB_MM, offset: float = 0.0
+                ) -> np.ndarray:
     """For each unit direction (m, 3): the mean squared deviation of the points' distances from the centre of their
-    `SLAB_MM` slab perpendicular to it, about the slab's mean distance (small when the slabs are rings)."""
+    `slab_mm` slab perpendicular to it, about the slab's mean distance (small when the slabs are rings); `offset`:
+    the slabs' cut shifted by that fraction of a slab."""
     relative = points - points.mean(axis=0)
     spreads = np.empty(len(directions))
     for number, direction in enumerate(directions):
         t = relative @ direction
-        slab = np.floor((t - t.min()) / SLAB_MM).astype(int)
+        slab = np.floor((t - t.min()) / slab_mm + offset).astype(int)
         members = np.maximum(np.bincount(slab), 1)
         centres = np.stack([np.bincount(slab, relative[:, d]) for d in range(3)], axis=1) / members[:, None]
         across = relative - centres[slab]
@@ -103,23 +105,37 @@ def ring_spread(points: np.ndarray, directions: np.ndarray) -> np.ndarray:
     return spreads
 
 
-def revolution_axis(points: np.ndarray) -> np.ndarray:
-    """The unit direction about which the wall `points` are most nearly a surface of revolution (`ring_spread`):
-    the best of an even lattice of directions, refined by steps of `AXIS_REFINE_DEGREES` (sense arbitrary)."""
-    index = np.arange(AXIS_DIRECTIONS) + 0.5
-    polar, azimuth = np.arccos(1.0 - 2.0 * index / AXIS_DIRECTIONS), np.pi * (1.0 + 5.0 ** 0.5) * index
+def direction_lattice(count: int = AXIS_DIRECTIONS) -> np.ndarray:
+    """An even (golden-angle) lattice of `count` unit directions over the sphere, the half with z >= 0 kept (a
+    line's directions)."""
+    index = np.arange(count) + 0.5
+    polar, azimuth = np.arccos(1.0 - 2.0 * index / count), np.pi * (1.0 + 5.0 ** 0.5) * index
     lattice = np.stack([np.cos(azimuth) * np.sin(polar), np.sin(azimuth) * np.sin(polar), np.cos(polar)], axis=1)
-    lattice = lattice[lattice[:, 2] >= 0]  # a line: one hemisphere
-    axis = lattice[np.argmin(ring_spread(points, lattice))]
-    for degrees in AXIS_REFINE_DEGREES:
+    return lattice[lattice[:, 2] >= 0]
+
+
+def least_spread_direction(points: np.ndarray, spread: Callable[[np.ndarray, np.ndarray], np.ndarray] = ring_spread,
+                           directions: int = AXIS_DIRECTIONS,
+                           refine_degrees: Sequence[float] = AXIS_REFINE_DEGREES) -> np.ndarray:
+    """The unit direction of least `spread(points, directions)`: the best of `direction_lattice(directions)`, then
+    refined among its 8 neighbours at each step of `refine_degrees` (sense arbitrary)."""
+    lattice = direction_lattice(directions)
+    axis = lattice[np.argmin(spread(points, lattice))]
+    for degrees in refine_degrees:
         first = np.cross(axis, [1.0, 0.0, 0.0] if abs(axis[0]) < 0.9 else [0.0, 1.0, 0.0])
         first /= np.linalg.norm(first)
         second = np.cross(axis, first)
         step = np.tan(np.radians(degrees))
         tries = np.array([axis + a * step * first + b * step * second for a in (-1, 0, 1) for b in (-1, 0, 1)])
         tries /= np.linalg.norm(tries, axis=1, keepdims=True)
-        axis = tries[np.argmin(ring_spread(points, tries))]
+        axis = tries[np.argmin(spread(points, tries))]
     return axis
+
+
+def revolution_axis(points: np.ndarray) -> np.ndarray:
+    """The unit direction about which the wall `points` are most nearly a surface of revolution (`ring_spread`):
+    the best of an even lattice of directions, refined by steps of `AXIS_REFINE_DEGREES` (sense arbitrary)."""
+    return least_spread_direction(points)
 
 
 def closure_evidence(points: np.ndarray, origin: np.ndarray, axis: np.ndarray) -> float:

@@ -3,9 +3,10 @@
 Each convention places LV_center, LV_apex and LV_base on an LV-wall mask in its own way; a case's template is
 annotated on the template's mask and its truth on the target's mask by the same convention (RV insertion points,
 where a phantom has them, are the phantom's own in every convention). Every convention stands on the annotators'
-long axis (`annotator_axis`): the evaluation's own frozen copy of the product's revolution-axis fit as it was at
-commit 77c639a, so that an annotator's convention does not move when the product's axis fit changes (a change of
-the product's fit that also moved the templates and the truths would change the exam, not only the answer):
+long axis (`annotator_axis`): the product's ring-spread search with the settings of its revolution-axis fit as it
+was at commit 77c639a, called directly, so that an annotator's convention does not move when the product's axis fit
+(cardiac_landmarks.revolution_axis) is replaced or retuned (a change of the product's fit that also moved the
+templates and the truths would change the exam, not only the answer):
 - "ours": the built-in definitions (`cardiac_landmarks.lv_geometry`) on that axis.
 - "extremal": the wall's extreme points along the LV's long axis (`lv_geometry`'s axis of revolution, oriented
   from the open end to the closed end), on that axis through the wall's centroid: the apex at the wall's farthest
@@ -28,53 +29,28 @@ from typing import Sequence
 
 import numpy as np
 
-from SPECTFewShotLib.cardiac_landmarks import SLAB_MM, lv_geometry
+from SPECTFewShotLib.cardiac_landmarks import SLAB_MM, least_spread_direction, lv_geometry, ring_spread
 from SPECTFewShotLib.io.markups_io import Landmark
 from SPECTFewShotLib.research.evaluation.localize_cases import LandmarkCase
 from SPECTFewShotLib.volume import Volume
 
 CONVENTIONS = ("ours", "extremal", "endocardial")
 AXIS_VOXELS_MM = 3.0  # under a voxel (4 mm): the wall the axis line itself crosses
-# The annotators' axis fit (`annotator_axis`), frozen: cardiac_landmarks' constants as of commit 77c639a.
+# The annotators' axis fit (`annotator_axis`): cardiac_landmarks' constants as of commit 77c639a.
 ANNOTATOR_DIRECTIONS, ANNOTATOR_REFINE_DEGREES, ANNOTATOR_SLAB_MM = 600, (4.0, 2.0, 1.0), 8.0
 
 
 def annotator_spread(points: np.ndarray, directions: np.ndarray) -> np.ndarray:
-    """For each unit direction (m, 3): the mean squared deviation of the points' distances from the centre of their
-    `ANNOTATOR_SLAB_MM` slab perpendicular to it, about the slab's mean distance (a frozen copy of
-    cardiac_landmarks.ring_spread as of commit 77c639a)."""
-    relative = points - points.mean(axis=0)
-    spreads = np.empty(len(directions))
-    for number, direction in enumerate(directions):
-        t = relative @ direction
-        slab = np.floor((t - t.min()) / ANNOTATOR_SLAB_MM).astype(int)
-        members = np.maximum(np.bincount(slab), 1)
-        centres = np.stack([np.bincount(slab, relative[:, d]) for d in range(3)], axis=1) / members[:, None]
-        across = relative - centres[slab]
-        across -= (across @ direction)[:, None] * direction
-        distance = np.linalg.norm(across, axis=1)
-        spreads[number] = np.mean((distance - (np.bincount(slab, distance) / members)[slab]) ** 2)
-    return spreads
+    """cardiac_landmarks.ring_spread over `ANNOTATOR_SLAB_MM` slabs."""
+    return ring_spread(points, directions, slab_mm=ANNOTATOR_SLAB_MM)
 
 
 def annotator_axis(points: np.ndarray) -> np.ndarray:
     """The annotators' long axis of the wall `points`: the direction whose slabs are most ring-like
-    (`annotator_spread`), the best of an even lattice refined by `ANNOTATOR_REFINE_DEGREES` (a frozen copy of
-    cardiac_landmarks.revolution_axis as of commit 77c639a; sense arbitrary)."""
-    index = np.arange(ANNOTATOR_DIRECTIONS) + 0.5
-    polar, azimuth = np.arccos(1.0 - 2.0 * index / ANNOTATOR_DIRECTIONS), np.pi * (1.0 + 5.0 ** 0.5) * index
-    lattice = np.stack([np.cos(azimuth) * np.sin(polar), np.sin(azimuth) * np.sin(polar), np.cos(polar)], axis=1)
-    lattice = lattice[lattice[:, 2] >= 0]
-    axis = lattice[np.argmin(annotator_spread(points, lattice))]
-    for degrees in ANNOTATOR_REFINE_DEGREES:
-        first = np.cross(axis, [1.0, 0.0, 0.0] if abs(axis[0]) < 0.9 else [0.0, 1.0, 0.0])
-        first /= np.linalg.norm(first)
-        second = np.cross(axis, first)
-        step = np.tan(np.radians(degrees))
-        tries = np.array([axis + a * step * first + b * step * second for a in (-1, 0, 1) for b in (-1, 0, 1)])
-        tries /= np.linalg.norm(tries, axis=1, keepdims=True)
-        axis = tries[np.argmin(annotator_spread(points, tries))]
-    return axis
+    (`annotator_spread`), searched by cardiac_landmarks.least_spread_direction with the annotators' own constants
+    (those of cardiac_landmarks.revolution_axis as of commit 77c639a): a fit that replaces revolution_axis does not
+    move the exam (sense arbitrary)."""
+    return least_spread_direction(points, annotator_spread, ANNOTATOR_DIRECTIONS, ANNOTATOR_REFINE_DEGREES)
 
 
 def convention_landmarks(wall: np.ndarray, volume: Volume, convention: str) -> dict[str, np.ndarray]:

@@ -3,7 +3,7 @@
 The LV frames come from walls: the target's classification (`classify` painted on its wall mask's quartile slices,
 as `evaluate localize --conventions` does) and the template's mask. Templates in the three conventions
 (localize_conventions), real pairs of --real (both ways) and --held-out phantoms (each with the next as template).
-The conventions' annotations and truths stand on the annotators' own frozen axis fit (localize_conventions.
+The conventions' annotations and truths stand on the annotators' own axis fit (localize_conventions.
 annotator_axis), so no variant moves the exam. Variants, each replacing one piece of the product for the run
 (unittest.mock):
 - "before": the along-axis coordinate without the endocardial knot (the frame's centre-to-apex proportion), and
@@ -45,32 +45,20 @@ STEADY_TEMPERATURE = 0.01  # their weights: exp(-(score - best) / (this * best))
 def shifted_spread(points: np.ndarray, directions: np.ndarray) -> np.ndarray:
     """cardiac_landmarks.ring_spread averaged over `STEADY_SHIFTS` slab cuts shifted along each direction (the
     score no longer jumps where a slab boundary crosses a ring of voxels)."""
-    from SPECTFewShotLib.cardiac_landmarks import SLAB_MM
+    from SPECTFewShotLib.cardiac_landmarks import ring_spread
 
-    relative = points - points.mean(axis=0)
     spreads = np.zeros(len(directions))
-    for number, direction in enumerate(directions):
-        t = relative @ direction
-        for shift in range(STEADY_SHIFTS):
-            slab = np.floor((t - t.min()) / SLAB_MM + shift / STEADY_SHIFTS).astype(int)
-            members = np.maximum(np.bincount(slab), 1)
-            centres = np.stack([np.bincount(slab, relative[:, d]) for d in range(3)], axis=1) / members[:, None]
-            across = relative - centres[slab]
-            across -= (across @ direction)[:, None] * direction
-            distance = np.linalg.norm(across, axis=1)
-            spreads[number] += np.mean((distance - (np.bincount(slab, distance) / members)[slab]) ** 2)
+    for shift in range(STEADY_SHIFTS):
+        spreads += ring_spread(points, directions, offset=shift / STEADY_SHIFTS)
     return spreads / STEADY_SHIFTS
 
 
 def steady_axis(points: np.ndarray) -> np.ndarray:
     """The lattice search and refinement of cardiac_landmarks.revolution_axis on `shifted_spread`, then the
     weighted centre of the directions within `STEADY_RADIUS_DEG` of it (a `STEADY_GRID_DEG` grid)."""
-    from SPECTFewShotLib.cardiac_landmarks import AXIS_DIRECTIONS, AXIS_REFINE_DEGREES
+    from SPECTFewShotLib.cardiac_landmarks import AXIS_REFINE_DEGREES, direction_lattice
 
-    index = np.arange(AXIS_DIRECTIONS) + 0.5
-    polar, azimuth = np.arccos(1.0 - 2.0 * index / AXIS_DIRECTIONS), np.pi * (1.0 + 5.0 ** 0.5) * index
-    lattice = np.stack([np.cos(azimuth) * np.sin(polar), np.sin(azimuth) * np.sin(polar), np.cos(polar)], axis=1)
-    lattice = lattice[lattice[:, 2] >= 0]
+    lattice = direction_lattice()
     axis = lattice[np.argmin(shifted_spread(points, lattice))]
 
     def around(centre: np.ndarray, degrees: float, steps: int) -> np.ndarray:
