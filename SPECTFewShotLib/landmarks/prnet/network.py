@@ -89,24 +89,25 @@ class PRNet(nn.Module):
         """Position vector p(x) only (the encoder and the head; no decoder)."""
         return self.head(self._encode(x)[-1])
 
-    def decoded(self, x: torch.Tensor) -> torch.Tensor:
-        """The last decoder level's feature map [n, widths[0], *patch] of a batch of patches (no head)."""
-        skips = self._encode(x)
-        y = skips[-1]
-        for up, decoder, skip in zip(self.ups, self.decoders, reversed(skips[:-1])):
-            y = decoder(torch.cat([up(y), skip], dim=1))
-        return y
-
-    def forward(self, x: torch.Tensor) -> PRNetOutput:
-        """Position vector, reconstruction and centre decoder features of a batch of patches [n, C, *patch]."""
-        skips = self._encode(x)
-        position = self.head(skips[-1])
+    def _decode(self, skips: list[torch.Tensor]) -> list[torch.Tensor]:
+        """Every decoder level's feature map, coarsest first, from the encoder's levels `skips`."""
         y = skips[-1]
         decoded = []
         for up, decoder, skip in zip(self.ups, self.decoders, reversed(skips[:-1])):
             y = decoder(torch.cat([up(y), skip], dim=1))
             decoded.append(y)
-        reconstruction = self.reconstruct(y)
+        return decoded
+
+    def decoded(self, x: torch.Tensor) -> torch.Tensor:
+        """The last decoder level's feature map [n, widths[0], *patch] of a batch of patches (no head)."""
+        return self._decode(self._encode(x))[-1]
+
+    def forward(self, x: torch.Tensor) -> PRNetOutput:
+        """Position vector, reconstruction and centre decoder features of a batch of patches [n, C, *patch]."""
+        skips = self._encode(x)
+        position = self.head(skips[-1])
+        decoded = self._decode(skips)
+        reconstruction = self.reconstruct(decoded[-1])
         features = torch.cat([_centre(decoded[-2]), _centre(decoded[-1])], dim=1)
         return PRNetOutput(position, reconstruction, features)
 

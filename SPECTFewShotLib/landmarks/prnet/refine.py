@@ -5,21 +5,15 @@ channels of a 2D network).
 The template's patches are short-axis slices of its LV (`FramePair.rotations`: slice normal the long axis towards
 the apex, in-plane axes from the anterior direction, `carry.frame_axes`); the new study's are the same patches turned
 by the rotation of the map that placed the points (`turn`: the LV frames' map aligned on the counts, `map_turn`), so
-a template localised in a rotated copy of itself reads the same features at the same anatomical points. Each
-study's own frame alone is not enough: the counts' frames of a study and of its copy merely shifted differ by up to
-9 degrees, and the search then moved points by 3-4 mm. The template's features at each landmark are computed once;
-in the new study, patches on a `GRID_MM` grid within `SEARCH_MM` of the carried position (the grid laid in the new
-study's patch axes) are compared, and the point moves to the most similar (cosine). What is compared is the last
-decoder map over the patch's central `MAP_WINDOW` pixels, each channel less its mean (`match` "map"): the decoder
-features at the patch centre ("centre", the stage before the frames) are 0.998-1.0 similar everywhere within 4 mm,
-so resampling noise chose the move. Points placed with two frames from walls stay (`on_walls`). The LV frame and the
-local alignment play the coarse stage of METHODS section 3; 4 mm was decided by measured error (docs/decisions.md,
-"Landmarks"). Measured (docs/evaluation/landmarks/prnet_lv_frame.txt): identity under rigid motion 0.61 voxel worst
-(0.82 without the stage, 1.33 on axial slices); frames from the counts, mean error real pairs 17.16 -> 16.98 mm
-(ours; 18.29 -> 18.29 and 16.19 -> 16.42 in the two other conventions), 4 held-out phantoms 12.18 -> 11.48 mm. The
-stage stays opt-in (`localize --prnet`): docs/prnet.md, "PRNet". The similarity where a point ends is returned; it is
-no confidence. Weights: the registry's default PRNet (SHA-256 checked, loaded with `weights_only=True`,
-`models.registry.load_weights`).
+a template localised in a rotated copy of itself reads the same features at the same anatomical points. The
+template's features at each landmark are computed once; in the new study, patches on a `GRID_MM` grid within
+`SEARCH_MM` of the carried position (the grid laid in the new study's patch axes) are compared, and the point moves
+to the most similar (cosine). What is compared is the last decoder map over the patch's central `MAP_WINDOW`
+pixels, each channel less its mean (`match` "map"; "centre": the decoder features at the patch centre). Points
+placed with two frames from walls stay (`on_walls`). The LV frame and the local alignment play the coarse stage of
+METHODS section 3. The similarity where a point ends is returned; it is no confidence. The stage is opt-in
+(`localize --prnet`); why, the search radius and the measured error: docs/prnet.md, "PRNet". Weights: the
+registry's default PRNet (SHA-256 checked, loaded with `weights_only=True`, `models.registry.load_weights`).
 """
 
 from __future__ import annotations
@@ -177,9 +171,8 @@ class PRNetRefiner:
         features are most similar to the template's at `template_points` (see the module docstring). The new
         study's patches are the template's turned by `turn` (3x3, template directions to the new study's: the
         rotation of the map that placed the points), by default the turn between the two LV frames `frames`;
-        without `frames`, both found from the counts as the localiser finds them (`frames_from_counts`). `turn`
-        np.eye(3) with orientation "axial" and match "centre" is the stage as it was before the frames (axial
-        slices in both studies)."""
+        without `frames`, both found from the counts as the localiser finds them (`frames_from_counts`). Orientation
+        "axial", match "centre" and `turn` np.eye(3) search on axial slices in both studies."""
         start = np.asarray(start_points, dtype=float).reshape(-1, 3)
         if frames is not None and frames.from_walls and not self.on_walls:  # the user's walls: nothing to correct
             return Refinement(start, np.zeros(len(start)), np.ones(len(start)), np.ones(len(start)))

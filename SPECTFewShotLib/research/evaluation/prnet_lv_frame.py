@@ -30,6 +30,7 @@ from unittest import mock
 import numpy as np
 
 from SPECTFewShotLib.io.markups_io import Landmark
+from SPECTFewShotLib.landmarks.long_axis import angle_between_deg
 from SPECTFewShotLib.volume import Volume
 
 VARIANTS = ("none", "axial", "lv centre", "lv map turned", "axial centre turned")
@@ -202,9 +203,7 @@ def errors(real: Optional[str], held_out: int, conventions: Sequence[str], varia
                             per_label[name].setdefault(label, []).append(float(value))
                         if "LV_apex" in labels and "LV_base" in labels:
                             a, b = labels.index("LV_apex"), labels.index("LV_base")
-                            mine_axis, true_axis = positions[a] - positions[b], true[a] - true[b]
-                            cosine = mine_axis @ true_axis / (np.linalg.norm(mine_axis) * np.linalg.norm(true_axis))
-                            axis[name].append(float(np.degrees(np.arccos(np.clip(cosine, -1, 1)))))
+                            axis[name].append(angle_between_deg(positions[a] - positions[b], true[a] - true[b]))
                 yield f"{title} ({len(cases)} cases), convention '{convention}', frames from the {source} " \
                       f"(placement {np.median(seconds):.1f} s median)"
                 for name in variants.names:
