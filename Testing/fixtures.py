@@ -121,3 +121,24 @@ def ring_study(size: int = 24, end_margin: int = 4) -> tuple[Volume, np.ndarray]
     wall = (r > 4) & (r < 8) & inside
     image = 10.0 + 90.0 * wall + 20.0 * ((r <= 4) & inside)
     return Volume(image.astype(np.float32), (4.0, 4.0, 4.0), (0.0, 0.0, 0.0)), wall
+
+
+def counts_frame_pair(template: Volume, target: Volume):
+    """The two studies' LV frames from their counts (a prnet.refine.FramePair with the roll between them) and the
+    turn (3x3) of the map that places the template's points in the target (the frames' map aligned on the counts),
+    as the localiser's `place_landmarks` finds them when neither study has a myocardium."""
+    from SPECTFewShotLib.landmarks.carry import roll_offset, roll_profile
+    from SPECTFewShotLib.landmarks.heart_search import smoothed_counts
+    from SPECTFewShotLib.landmarks.local_alignment import frame_map, refine_map
+    from SPECTFewShotLib.landmarks.prnet.refine import FramePair, map_turn
+    from SPECTFewShotLib.landmarks.staged import find_lv_frame
+
+    template_counts, target_counts = smoothed_counts(template), smoothed_counts(target)
+    template_frame = find_lv_frame(template, counts=template_counts)
+    target_frame = find_lv_frame(target, counts=target_counts)
+    roll, _ = roll_offset(roll_profile(template, template_counts, template_frame),
+                          roll_profile(target, target_counts, target_frame))
+    initial = frame_map(template_frame, target_frame, roll)
+    correct, _ = refine_map(target, target_counts, target_frame, template, template_counts, initial)
+    return FramePair(template_frame, target_frame, roll), map_turn(initial, template_frame.geometry.center,
+                                                                   then=correct)

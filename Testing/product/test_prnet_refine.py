@@ -12,6 +12,7 @@ import numpy as np
 from SPECTFewShotLib.errors import ModelError
 from SPECTFewShotLib.landmarks.prnet.refine import SEARCH_MM, PRNetRefiner, search_offsets
 from SPECTFewShotLib.models.registry import find_model
+from Testing.fixtures import counts_frame_pair
 from Testing.prnet_synthetic import synthetic_torso
 
 
@@ -31,18 +32,21 @@ class RefinerTest(unittest.TestCase):
         cls.refiner = PRNetRefiner()
         cls.volume, truth = synthetic_torso(0, size=32, spacing=6.0)
         cls.points = np.array(list(truth.values()))
+        cls.frames, cls.turn = counts_frame_pair(cls.volume, cls.volume)
 
     def test_the_registry_default_is_loaded(self):
         self.assertEqual(self.refiner.model_id, find_model("prnet").id)
 
     def test_a_point_where_the_study_is_the_template_stays(self):
-        result = self.refiner.refine(self.volume, self.points, self.volume, self.points)
+        result = self.refiner.refine(self.volume, self.points, self.volume, self.points, frames=self.frames,
+                                     turn=self.turn)
         np.testing.assert_allclose(result.points, self.points)
         np.testing.assert_allclose(result.similarity, 1.0, atol=1e-6)
 
     def test_moves_stay_within_the_search_radius(self):
         start = self.points + np.array([5.0, -3.0, 2.0])
-        result = self.refiner.refine(self.volume, self.points, self.volume, start)
+        result = self.refiner.refine(self.volume, self.points, self.volume, start, frames=self.frames,
+                                     turn=self.turn)
         self.assertTrue(np.all(result.moved_mm <= SEARCH_MM + 1e-9))
         np.testing.assert_allclose(np.linalg.norm(result.points - start, axis=1), result.moved_mm, atol=1e-9)
         self.assertTrue(np.all((result.similarity >= 0.0) & (result.similarity <= 1.0)))

@@ -13,13 +13,13 @@ from SPECTFewShotLib.cardiac_views.rotations import axis_rotation
 from SPECTFewShotLib.landmarks.prnet.refine import (
     FramePair,
     PRNetRefiner,
-    frames_from_counts,
     map_turn,
     nearest_rotation,
 )
 from SPECTFewShotLib.landmarks.staged import Localizer
 from SPECTFewShotLib.research.evaluation.localize_cases import moved_copy
 from SPECTFewShotLib.research.phantom import generate_study
+from Testing.fixtures import counts_frame_pair
 
 AXIS, DEGREES, SHIFT_MM = (1.0, 1.0, 1.0), 30.0, (12.0, -8.0, 16.0)
 
@@ -47,7 +47,7 @@ class LVFrameSearchTest(unittest.TestCase):
         cls.points = np.array([lm.position_lps for lm in cls.landmarks])
         cls.moved, truth = moved_copy(cls.volume, cls.landmarks, SHIFT_MM, AXIS, DEGREES)
         cls.truth = np.array([lm.position_lps for lm in truth])
-        cls.frames, cls.turn = frames_from_counts(cls.volume, cls.moved)
+        cls.frames, cls.turn = counts_frame_pair(cls.volume, cls.moved)
 
     def test_the_template_is_read_in_short_axis_slices_of_its_lv(self):
         template_axes = FramePair(self.frames.template, self.frames.target).rotations()[0]
@@ -61,11 +61,13 @@ class LVFrameSearchTest(unittest.TestCase):
         self.assertLess(angle, 5.0)
 
     def test_true_points_of_a_turned_copy_stay_where_they_are(self):
-        result = PRNetRefiner().refine(self.volume, self.points, self.moved, self.truth)
+        result = PRNetRefiner().refine(self.volume, self.points, self.moved, self.truth, frames=self.frames,
+                                       turn=self.turn)
         self.assertLess(float(np.max(np.linalg.norm(result.points - self.truth, axis=1))), 1.0)
         # on axial slices (the stage before the frames) the same search moved them by 3-4 mm
         axial = PRNetRefiner(orientation="axial", match="centre").refine(self.volume, self.points, self.moved,
-                                                                        self.truth, turn=np.eye(3))
+                                                                        self.truth, frames=self.frames,
+                                                                        turn=np.eye(3))
         self.assertGreater(float(np.max(axial.moved_mm)), 2.0)
 
     def test_points_placed_between_two_walls_stay(self):

@@ -66,26 +66,6 @@ class FramePair:
         return "counts" not in (self.template.source, self.target.source)
 
 
-def frames_from_counts(template: Volume, target: Volume) -> tuple[FramePair, np.ndarray]:
-    """The two studies' LV frames from their counts, the roll between them, and the turn (3x3) of the map that
-    places the template's points in the new study (the frames' map aligned on the counts around the LV), as the
-    localiser finds them when neither study has a myocardium."""
-    from SPECTFewShotLib.landmarks.carry import roll_offset, roll_profile
-    from SPECTFewShotLib.landmarks.heart_search import smoothed_counts
-    from SPECTFewShotLib.landmarks.local_alignment import frame_map, refine_map
-    from SPECTFewShotLib.landmarks.staged import find_lv_frame
-
-    template_counts, target_counts = smoothed_counts(template), smoothed_counts(target)
-    template_frame = find_lv_frame(template, counts=template_counts)
-    target_frame = find_lv_frame(target, counts=target_counts)
-    roll, _ = roll_offset(roll_profile(template, template_counts, template_frame),
-                          roll_profile(target, target_counts, target_frame))
-    initial = frame_map(template_frame, target_frame, roll)
-    correct, _ = refine_map(target, target_counts, target_frame, template, template_counts, initial)
-    turn = map_turn(initial, template_frame.geometry.center, then=correct)
-    return FramePair(template_frame, target_frame, roll), turn
-
-
 def map_turn(point_map: Callable[[np.ndarray], np.ndarray], centre: np.ndarray,
              then: Optional[Callable[[np.ndarray], np.ndarray]] = None) -> np.ndarray:
     """The linear part (3x3) at `centre` of a map of LPS points (n, 3) -> (n, 3), followed by `then` when given (the
@@ -164,26 +144,21 @@ class PRNetRefiner:
         window = window - window.mean(dim=(-2, -1), keepdim=True)  # each channel's pattern, not its level
         return window.flatten(1).numpy().astype(float)
 
-    def refine(self, template: Volume, template_points: np.ndarray, target: Volume, start_points: np.ndarray,
-               search_mm: float = SEARCH_MM, frames: Optional[FramePair] = None,
-               turn: Optional[np.ndarray] = None) -> Refinement:
+    def refine(self, template: Volume, template_points: np.ndarray, target: Volume, start_points: np.ndarray, *,
+               frames: FramePair, turn: Optional[np.ndarray] = None, search_mm: float = SEARCH_MM) -> Refinement:
         """The start points (the carried landmarks, LPS (n, 3)) moved, within `search_mm`, to where the target's
-        features are most similar to the template's at `template_points` (see the module docstring). The new
-        study's patches are the template's turned by `turn` (3x3, template directions to the new study's: the
-        rotation of the map that placed the points), by default the turn between the two LV frames `frames`;
-        without `frames`, both found from the counts as the localiser finds them (`frames_from_counts`). Orientation
-        "axial", match "centre" and `turn` np.eye(3) search on axial slices in both studies."""
+        features are most similar to the template's at `template_points` (see the module docstring). `frames`: the
+        two LV frames the points were carried between; the new study's patches are the template's turned by `turn`
+        (3x3, template directions to the new study's: the rotation of the map that placed the points), by default
+        the turn between the two frames. Orientation "axial", match "centre" and `turn` np.eye(3) search on axial
+        slices in both studies."""
         start = np.asarray(start_points, dtype=float).reshape(-1, 3)
-        if frames is not None and frames.from_walls and not self.on_walls:  # the user's walls: nothing to correct
+        if frames.from_walls and not self.on_walls:  # the user's walls: nothing to correct
             return Refinement(start, np.zeros(len(start)), np.ones(len(start)), np.ones(len(start)))
-        if turn is None or self.orientation == "lv":
-            if frames is None:  # not told how the points were placed: as the localiser places them from the counts
-                frames, placed_turn = frames_from_counts(template, target)
-                turn = placed_turn if turn is None else turn
-            elif turn is None:
-                template_frame, target_frame = frames.rotations()
-                turn = target_frame @ template_frame.T
-        template_axes = frames.rotations()[0] if self.orientation == "lv" and frames is not None else np.eye(3)
+        if turn is None:
+            template_frame, target_frame = frames.rotations()
+            turn = target_frame @ template_frame.T
+        template_axes = frames.rotations()[0] if self.orientation == "lv" else np.eye(3)
         turn = nearest_rotation(turn)
         target_axes = turn @ template_axes
         offsets = search_offsets(search_mm)
