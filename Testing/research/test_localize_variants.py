@@ -1,15 +1,26 @@
-"""The carry variants of research.evaluation.localize_variants: the steadier axis fit finds a cup's axis, and each
-variant replaces its piece of the product only while it runs ("knot": the product without the carry's two rules)."""
+"""The carry variants of research.evaluation.localize_variants: the steadier, dilated and combined axis fits find a
+cup's axis, the dilation is the 26-neighbourhood one, the reproducibility measure reads a cup's fit as reproducible,
+and each variant replaces its piece of the product only while it runs ("knot": the product without the carry's two
+rules)."""
 
 import unittest
 
 import numpy as np
+from scipy import ndimage
 
-from SPECTFewShotLib.cardiac_landmarks import wall_points_lps
+from SPECTFewShotLib import cardiac_landmarks
+from SPECTFewShotLib.cardiac_landmarks import lv_geometry, revolution_axis, wall_points_lps
 from SPECTFewShotLib.landmarks import carry
 from SPECTFewShotLib.landmarks.long_axis import angle_between_deg
 from SPECTFewShotLib.landmarks.lv_frame import frame_from_segmentation
-from SPECTFewShotLib.research.evaluation.localize_variants import steady_axis, variant
+from SPECTFewShotLib.research.evaluation.localize_variants import (
+    axis_reproducibility,
+    combined_axis,
+    dilated_axis,
+    dilated_points,
+    steady_axis,
+    variant,
+)
 from Testing.fixtures import cup_mask
 
 APEX_DIRECTION = np.array([0.6, -0.5, -0.6]) / np.sqrt(0.97)
@@ -19,6 +30,39 @@ class LocalizeVariantsTest(unittest.TestCase):
     def test_the_steadier_fit_finds_the_cups_axis(self):
         axis = steady_axis(wall_points_lps(cup_mask(28.0)))
         self.assertLess(min(angle_between_deg(axis, APEX_DIRECTION), angle_between_deg(-axis, APEX_DIRECTION)), 4.0)
+
+    def test_the_dilated_and_combined_fits_find_the_cups_axis(self):
+        points = wall_points_lps(cup_mask(28.0))
+        for fit in (dilated_axis, combined_axis):
+            axis = fit(points)
+            self.assertLess(min(angle_between_deg(axis, APEX_DIRECTION), angle_between_deg(-axis, APEX_DIRECTION)),
+                            4.0)
+
+    def test_dilated_points_are_the_walls_26_neighbourhood_dilation(self):
+        mask = cup_mask(28.0)
+        dilated = mask.with_array(ndimage.binary_dilation(mask.array > 0, np.ones((3, 3, 3), bool)).astype(np.uint8))
+        expected = wall_points_lps(dilated)
+        found = dilated_points(wall_points_lps(mask))
+        self.assertEqual(len(found), len(expected))
+        order = np.lexsort(expected.T)
+        np.testing.assert_allclose(found[np.lexsort(found.T)], expected[order], atol=1e-6)
+
+    def test_a_cups_fit_is_reproducible_and_its_own_reference(self):
+        points = wall_points_lps(cup_mask(28.0))
+        axis = revolution_axis(points)
+        apex = lv_geometry(points, 4.0, axis=axis).apex
+        result = axis_reproducibility(points, 4.0, axis, apex, revolution_axis)
+        np.testing.assert_allclose(result["plain"], [[0.0, 0.0]], atol=1e-3)
+        for kind in ("turn", "drop"):
+            self.assertEqual(result[kind].shape, (10, 2))
+            self.assertLess(result[kind][:, 0].max(), 4.0)  # degrees: a smooth cup's axis does not jump
+
+    def test_the_fit_variants_replace_the_products_fit_only_while_they_run(self):
+        own = cardiac_landmarks.revolution_axis
+        for name, fit in (("frame+dilated", dilated_axis), ("frame+combined", combined_axis)):
+            with variant(name):
+                self.assertIs(cardiac_landmarks.revolution_axis, fit)
+            self.assertIs(cardiac_landmarks.revolution_axis, own)
 
     def test_before_puts_the_knot_at_the_proportion_only_while_it_runs(self):
         frame = frame_from_segmentation(cup_mask(22.0))

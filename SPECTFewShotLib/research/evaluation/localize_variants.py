@@ -17,9 +17,19 @@ annotator_axis), so no variant moves the exam. Variants, each replacing one piec
   "frame+centre1": the centre rule at full weight (carry.CENTRE_RULE_WEIGHT 1).
 - "knot+steady": "knot" with a steadier revolution-axis fit (`steady_axis`) in place of
   cardiac_landmarks.revolution_axis in the frames (the annotators' axis stays).
+- "frame+dilated": "frame" with the revolution-axis fit run on the wall dilated by one voxel (`dilated_axis`):
+  a classification and a mask differ mostly by single voxels at the wall's rims, which a one-voxel dilation fills.
+- "frame+combined": "frame" with the fit on the sum of the wall's ring spread and its dilated wall's, each over
+  its best (`combined_axis`).
 - "registration": the affine registration baseline (research.baselines.registration), for the time.
 
+`--reproducibility` prints instead how far the axis fit moves on each real study's own mask and on its
+classification when the wall is turned exactly (no resampling) by `TURN_DEG` about random axes, or loses a random
+`DROP_FRACTION` of its voxels (`axis_reproducibility`): the exam's own noise floor, beside the classification's
+distance from the exam's axis, and where the classification's and the mask's voxels differ (`wall_difference`).
+
     python -m SPECTFewShotLib.research.evaluation.localize_variants --real DIR [--held-out 8] [--variants ...]
+    python -m SPECTFewShotLib.research.evaluation.localize_variants --real DIR --reproducibility
 """
 
 from __future__ import annotations
@@ -35,11 +45,13 @@ import numpy as np
 
 from SPECTFewShotLib.volume import Volume
 
-VARIANTS = ("before", "knot", "frame", "frame-base", "frame-centre", "frame+centre1", "knot+steady", "registration")
+VARIANTS = ("before", "knot", "frame", "frame-base", "frame-centre", "frame+centre1", "knot+steady", "frame+dilated",
+            "frame+combined", "registration")
 DEFAULT_VARIANTS = ("knot", "frame", "frame-base", "frame-centre", "frame+centre1", "knot+steady", "registration")
 STEADY_SHIFTS = 4  # slab cuts averaged, offset by this fraction of SLAB_MM each
 STEADY_GRID_DEG, STEADY_RADIUS_DEG = 2.0, 12.0  # near-best directions around the fitted axis
 STEADY_TEMPERATURE = 0.01  # their weights: exp(-(score - best) / (this * best))
+TURN_DEG, DROP_FRACTION, TRIES = 3.0, 0.01, 10  # the reproducibility's perturbations, each tried this many times
 
 
 def shifted_spread(points: np.ndarray, directions: np.ndarray) -> np.ndarray:
@@ -80,6 +92,186 @@ def steady_axis(points: np.ndarray) -> np.ndarray:
     return mean / np.linalg.norm(mean)
 
 
+def dilated_points(points: np.ndarray) -> np.ndarray:
+    """The wall `points` (voxel centres of an axis-aligned grid, LPS) dilated by one voxel (26-neighbourhood); the
+    spacing is the points' least nearest-neighbour distance."""
+    from scipy.spatial import cKDTree
+
+    spacing = float(cKDTree(points).query(points, k=2)[0][:, 1].min())
+    offsets = np.array([(a, b, c) for a in (-1, 0, 1) for b in (-1, 0, 1) for c in (-1, 0, 1)], dtype=float)
+    cells = np.round((points[:, None, :] + spacing * offsets[None]) / spacing - points[0] / spacing).astype(int)
+    unique = np.unique(cells.reshape(-1, 3), axis=0)
+    return unique * spacing + points[0]
+
+
+def dilated_axis(points: np.ndarray) -> np.ndarray:
+    """cardiac_landmarks' revolution-axis search (`least_spread_direction`) on the wall dilated by one voxel."""
+    from SPECTFewShotLib.cardiac_landmarks import least_spread_direction
+
+    return least_spread_direction(dilated_points(points))
+
+
+def combined_axis(points: np.ndarray) -> np.ndarray:
+    """cardiac_landmarks' revolution-axis search on the sum of two ring spreads, each over its best on the
+    direction lattice: the wall's own and that of the wall dilated by one voxel (`dilated_points`)."""
+    from SPECTFewShotLib.cardiac_landmarks import direction_lattice, least_spread_direction, ring_spread
+
+    dilated = dilated_points(points)
+    lattice = direction_lattice()
+    own, thick = ring_spread(points, lattice).min(), ring_spread(dilated, lattice).min()
+
+    def spread(_: np.ndarray, directions: np.ndarray) -> np.ndarray:
+        return ring_spread(points, directions) / own + ring_spread(dilated, directions) / thick
+
+    return least_spread_direction(points, spread)
+
+
+def _line_angle(first: np.ndarray, second: np.ndarray) -> float:
+    """Angle in degrees between two lines (0..90)."""
+    from SPECTFewShotLib.landmarks.long_axis import angle_between_deg
+
+    angle = angle_between_deg(first, second)
+    return min(angle, 180.0 - angle)
+
+
+def _turn(degrees: float, rng: np.random.Generator) -> np.ndarray:
+    """A rotation matrix by `degrees` about a random axis."""
+    axis = rng.normal(size=3)
+    axis /= np.linalg.norm(axis)
+    cross = np.array([[0.0, -axis[2], axis[1]], [axis[2], 0.0, -axis[0]], [-axis[1], axis[0], 0.0]])
+    angle = np.radians(degrees)
+    return np.eye(3) + np.sin(angle) * cross + (1.0 - np.cos(angle)) * cross @ cross
+
+
+def axis_reproducibility(points: np.ndarray, spacing_mm: float, reference: np.ndarray, reference_apex: np.ndarray,
+                         fit, prepare=None, seed: int = 0) -> dict[str, np.ndarray]:
+    """`fit`'s long axis of the wall `points` (`prepare`d first, e.g. `dilated_points`, before any turn) turned
+    exactly by `TURN_DEG` about random axes through the centroid (then turned back) and with a random
+    `DROP_FRACTION` of the points left out, `TRIES` times each: per perturbation the axis's angle (degrees) from
+    `reference` and the apex's (lv_geometry of the points on that axis) distance (mm) from `reference_apex`, under
+    "turn" and "drop"; "plain": the unperturbed fit's."""
+    from SPECTFewShotLib.cardiac_landmarks import lv_geometry
+
+    prepare = prepare or (lambda given: given)
+    rng = np.random.default_rng(seed)
+    centre = points.mean(axis=0)
+
+    def measured(kept: np.ndarray, turn: np.ndarray) -> tuple[float, float]:
+        axis = fit((prepare(kept) - centre) @ turn.T + centre) @ turn
+        geometry = lv_geometry(kept, spacing_mm, axis=axis)
+        return _line_angle(axis, reference), float(np.linalg.norm(geometry.apex - reference_apex))
+
+    result = {"plain": np.array([measured(points, np.eye(3))])}
+    result["turn"] = np.array([measured(points, _turn(TURN_DEG, rng)) for _ in range(TRIES)])
+    result["drop"] = np.array([measured(points[rng.random(len(points)) >= DROP_FRACTION], np.eye(3))
+                               for _ in range(TRIES)])
+    return result
+
+
+def wall_difference(volume: Volume, mask: np.ndarray, classified: np.ndarray) -> str:
+    """Where the classified wall and the mask differ, in the mask's annotators' frame: voxels only in each, by
+    half of the LV (apical or basal of the mask's centre) and side of the wall (inside or outside the mask's
+    median distance from the axis in that voxel's `SLAB_MM` slab)."""
+    from SPECTFewShotLib.cardiac_landmarks import SLAB_MM, lv_geometry
+    from SPECTFewShotLib.research.evaluation.localize_conventions import annotator_axis
+
+    def points_of(selected: np.ndarray) -> np.ndarray:
+        k, j, i = np.nonzero(selected)
+        return volume.index_to_lps(np.stack([i, j, k], axis=1).astype(float))
+
+    wall = points_of(mask)
+    geometry = lv_geometry(wall, min(volume.spacing), axis=annotator_axis(wall))
+
+    def place(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        t = (points - geometry.center) @ geometry.axis
+        return t, np.linalg.norm(points - geometry.center - t[:, None] * geometry.axis, axis=1)
+
+    wall_t, wall_r = place(wall)
+    wall_slab = np.floor(wall_t / SLAB_MM).astype(int)
+    medians = {slab: float(np.median(wall_r[wall_slab == slab])) for slab in np.unique(wall_slab)}
+    parts = [f"mask {int(mask.sum())} voxels, classification {int(classified.sum())}, "
+             f"both {int((mask & classified).sum())}"]
+    for name, selected in (("only classified", classified & ~mask), ("only in the mask", mask & ~classified)):
+        t, r = place(points_of(selected))
+        slab = np.floor(t / SLAB_MM).astype(int)
+        outside = np.array([r[n] > medians.get(slab[n], np.inf) for n in range(len(r))], dtype=bool)
+        parts.append(f"{name} {len(t)} (apical half {int((t < 0).sum())}, basal {int((t >= 0).sum())}; outer side "
+                     f"{int(outside.sum())}, inner {int((~outside).sum())})")
+    return "; ".join(parts)
+
+
+def paintings(mask: np.ndarray) -> dict[str, tuple[list[int], str]]:
+    """Other ways a user could paint the study's wall mask: its quartile slices shifted by -2..2 slices, its
+    tertile and quintile slices, each painted as whole slices and as strokes."""
+    from SPECTFewShotLib.selftest.painting import quartile_slices
+
+    filled = np.nonzero(mask.any(axis=(1, 2)))[0]
+    sets = {f"quartiles{shift:+d}": [k + shift for k in quartile_slices(mask)] for shift in range(-2, 3)}
+    sets["tertiles"] = sorted({int(k) for k in np.round(np.percentile(filled, [33, 67]))})
+    sets["quintiles"] = sorted({int(k) for k in np.round(np.percentile(filled, [20, 40, 60, 80]))})
+    return {f"{name} {protocol}": (slices, protocol) for name, slices in sets.items()
+            for protocol in ("slices", "strokes")}
+
+
+def classified_with(volume: Volume, mask: np.ndarray, slices: Sequence[int], protocol: str) -> Volume:
+    """The product's classification of `volume` painted from `mask` on `slices` by `protocol`, its myocardium
+    as a mask volume (localize_cases.classified_wall on other slices)."""
+    from SPECTFewShotLib.classification.session import StudySession
+    from SPECTFewShotLib.io.segmentation_io import Segmentation, segments_for
+    from SPECTFewShotLib.selftest.painting import paint
+
+    class_map = np.where(mask, 2, 1).astype(np.int32)
+    support = Segmentation(volume.with_array(paint(class_map, slices, protocol)),
+                           segments_for([1, 2], {1: "background", 2: "LV_myocardium"}))
+    session = StudySession()
+    session.set_volume(volume)
+    session.set_support(support)
+    return volume.with_array((session.predict().labels.labels.array == 2).astype(np.uint8))
+
+
+def reproducibility_rows(real: str) -> Iterator[str]:
+    """Per real study: where its classification and mask differ, and the reproducibility of the annotators' fit
+    on its mask and of the product's fits on its classification, against the annotators' axis and apex on the
+    mask ('ours')."""
+    from SPECTFewShotLib.cardiac_landmarks import least_spread_direction, lv_geometry, revolution_axis
+    from SPECTFewShotLib.landmarks.lv_frame import lv_shaped_wall
+    from SPECTFewShotLib.research.evaluation.localize_cases import classified_wall, real_pair_cases
+    from SPECTFewShotLib.research.evaluation.localize_conventions import annotator_axis
+
+    for case in real_pair_cases(real)[:2]:
+        name, volume, mask = case.name.split(" -> ")[1], case.target_volume, case.target_wall
+        classified = classified_wall(volume, mask, "slices")
+        yield f"{name}: {wall_difference(volume, mask, classified.array > 0)}"
+        k, j, i = np.nonzero(mask)
+        wall = volume.index_to_lps(np.stack([i, j, k], axis=1).astype(float))
+        reference = annotator_axis(wall)
+        apex = lv_geometry(wall, min(volume.spacing), axis=reference).apex
+        classified_points = lv_shaped_wall(classified)[0]
+        for label, points, fit, prepare in (
+                ("mask, annotators' fit", wall, annotator_axis, None),
+                ("classification, product fit", classified_points, revolution_axis, None),
+                ("mask, dilated fit", wall, least_spread_direction, dilated_points),
+                ("classification, dilated fit", classified_points, least_spread_direction, dilated_points),
+                ("mask, steady fit", wall, steady_axis, None),
+                ("classification, steady fit", classified_points, steady_axis, None)):
+            result = axis_reproducibility(points, min(volume.spacing), reference, apex, fit, prepare)
+            cells = [f"plain {result['plain'][0, 0]:.1f} deg / {result['plain'][0, 1]:.1f} mm"]
+            for kind in ("turn", "drop"):
+                angles, apices = result[kind][:, 0], result[kind][:, 1]
+                cells.append(f"{kind} median {np.median(angles):.1f} max {angles.max():.1f} deg (within 6 deg "
+                             f"{int((angles <= 6.0).sum())}/{len(angles)}), apex median {np.median(apices):.1f} max "
+                             f"{apices.max():.1f} mm")
+            yield f"  {label:<28} " + "; ".join(cells)
+        walls = [lv_shaped_wall(classified_with(volume, mask, slices, protocol))[0]
+                 for slices, protocol in paintings(mask).values()]
+        for label, fit in (("product fit", revolution_axis), ("dilated fit", dilated_axis),
+                           ("combined fit", combined_axis)):
+            angles = np.array([_line_angle(fit(points), reference) for points in walls])
+            yield (f"  {len(walls)} paintings, {label:<13} axis from the annotators' on the mask: mean "
+                   f"{angles.mean():.1f} median {np.median(angles):.1f} max {angles.max():.1f} deg, within 6 deg "
+                   f"{int((angles <= 6.0).sum())}/{len(angles)} ({' '.join(f'{a:.0f}' for a in angles)})")
+
+
 def _proportional_knot(frame) -> float:
     """The endocardial knot where the centre-to-apex proportion puts it: the map without the knot."""
     from SPECTFewShotLib.landmarks.carry import ENDOCARDIAL_ALONG
@@ -102,6 +294,10 @@ def variant(name: str) -> Iterator[None]:
             stack.enter_context(mock.patch(f"{carry}.endocardial_apex_mm", _proportional_knot))
         elif name == "knot+steady":
             stack.enter_context(mock.patch("SPECTFewShotLib.cardiac_landmarks.revolution_axis", steady_axis))
+        elif name == "frame+dilated":
+            stack.enter_context(mock.patch("SPECTFewShotLib.cardiac_landmarks.revolution_axis", dilated_axis))
+        elif name == "frame+combined":
+            stack.enter_context(mock.patch("SPECTFewShotLib.cardiac_landmarks.revolution_axis", combined_axis))
         elif name == "frame-base":
             stack.enter_context(base_off)
         elif name == "frame-centre":
@@ -168,8 +364,18 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--real", metavar="DIR", help="real studies with LV-wall masks (NAME_image, NAME_mask)")
     parser.add_argument("--held-out", type=int, default=8, help="held-out phantoms (default: %(default)s)")
     parser.add_argument("--variants", nargs="*", default=list(DEFAULT_VARIANTS), choices=VARIANTS)
+    parser.add_argument("--reproducibility", action="store_true",
+                        help="the axis fits' reproducibility on --real's studies instead of the variants' table")
     args = parser.parse_args(argv)
     started = time.perf_counter()
+    if args.reproducibility:
+        if not args.real:
+            parser.error("--reproducibility needs --real")
+        for line in reproducibility_rows(args.real):
+            sys.stdout.write(line + "\n")
+            sys.stdout.flush()
+        sys.stdout.write(f"took {time.perf_counter() - started:.0f} s\n")
+        return
     groups = groups_of(args.real, args.held_out)
     sys.stdout.write("convention  group             variant      error mean/max (mm) per landmark, long axis, "
                      "median seconds per case\n")
