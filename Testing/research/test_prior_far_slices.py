@@ -11,6 +11,7 @@ import numpy as np
 from SPECTFewShotLib.classification.prior_features import CrossFittedPrior
 from SPECTFewShotLib.protonet.support import class_index_map, painted_voxels
 from SPECTFewShotLib.research.evaluation import prior_far_slices as far
+from SPECTFewShotLib.volume import Volume
 from Testing.fixtures import ring_prior, support_from
 
 
@@ -39,6 +40,54 @@ class HelpersTest(unittest.TestCase):
 
     def test_distance_to_paint(self):
         np.testing.assert_array_equal(far.distance_to_paint((8, 1, 1), [2, 5]), [2, 1, 0, 1, 1, 0, 1, 2])
+
+
+class _FixedPrior:
+    """A stand-in CrossFittedPrior whose mean probabilities are given per voxel (stride 1)."""
+
+    def __init__(self, probabilities):
+        self.mean_cells = probabilities
+
+    def voxels(self, classes=None):
+        return self.mean_cells if classes is None else self.mean_cells[classes]
+
+
+class CavityFillTest(unittest.TestCase):
+    def setUp(self):
+        # a closed ring wall (2) around a cavity on every slice; the cavity (3) painted on slice 2, labelled
+        # background (1) elsewhere except on slice 4, where the labels already say blood pool
+        self.reference = np.ones((7, 12, 12), dtype=np.int32)
+        self.reference[:, 2:10, 2:10] = 2
+        self.reference[:, 4:8, 4:8] = 3
+        volume = Volume(np.ones(self.reference.shape, np.float32), (4.0, 4.0, 4.0), (0.0, 0.0, 0.0),
+                        (1, 0, 0, 0, 1, 0, 0, 0, 1))
+        self.volume = volume
+        painted = support_from(volume, self.reference, [2], names={1: "background", 2: "LV_myocardium",
+                                                                   3: "LV_blood_pool"})
+        self.support, _, _ = far.checked_paint(painted, volume)
+        self.labels = np.where(self.reference == 3, 1, self.reference)
+        self.labels[2] = self.reference[2]
+        self.labels[4] = self.reference[4]
+
+    def prior_saying(self, cavity: bool):
+        probabilities = np.zeros((3, *self.reference.shape), dtype=np.float32)
+        probabilities[0] = 1.0
+        if cavity:
+            probabilities[0][self.reference == 3] = 0.0
+            probabilities[2][self.reference == 3] = 1.0
+        return _FixedPrior(probabilities)
+
+    def test_enclosed_voxels_the_prior_calls_blood_pool_become_blood_pool(self):
+        filled = far.cavity_fill(self.support, self.volume, self.prior_saying(True), self.labels, "prior")
+        np.testing.assert_array_equal(filled, self.reference)
+        near = far.cavity_fill(self.support, self.volume, self.prior_saying(True), self.labels, "near")
+        np.testing.assert_array_equal(near, self.reference)
+
+    def test_nothing_moves_where_the_prior_says_background(self):
+        kept = far.cavity_fill(self.support, self.volume, self.prior_saying(False), self.labels, "prior")
+        np.testing.assert_array_equal(kept, self.labels)
+        self.assertTrue((far.cavity_fill(self.support, self.volume, self.prior_saying(False), self.labels,
+                                         "any") == 3).sum() > (self.labels == 3).sum())
 
 
 class ExtendedPriorTest(unittest.TestCase):

@@ -161,9 +161,10 @@ class ExtendedPrior(CrossFittedPrior):
 
 
 @contextlib.contextmanager
-def learner_channels(session: Any, settings: dict) -> Iterator[None]:
-    """The session's cross-fitted prior replaced by ExtendedPrior with the variant's channels, and the learner
-    reading them (prior_channels extended); nothing replaced when the variant adds no channel."""
+def learner_channels(support: Any, volume: Any, settings: dict) -> Iterator[None]:
+    """The study session's cross-fitted prior replaced by ExtendedPrior with the variant's channels, and the learner
+    reading them (prior_channels extended), for the checked `support` on `volume`; nothing replaced when the
+    variant adds no channel."""
     if not settings["offsets"] and settings["distance"] is None:
         yield
         return
@@ -173,18 +174,18 @@ def learner_channels(session: Any, settings: dict) -> Iterator[None]:
     made: list = []
 
     def factory(prior: Any, painted: np.ndarray, where: np.ndarray) -> CrossFittedPrior:
-        keep = original(session._support)
+        keep = original(support)
         n_classes = int(painted.max()) + 1
-        roles = session_module._cavity_classes(session._support)
+        roles = cavity_roles(support)
         distance = {None: [], "all": list(range(n_classes)), "kept": keep,
                     "shape": list(roles) if roles else list(range(n_classes))}[settings["distance"]]
         built = ExtendedPrior(prior, painted, where, keep, settings["offsets"], distance,
-                              session_module._spacing_kji(session._volume))
+                              spacing_kji(volume))
         made.append(built)
         return built
 
-    def channels(support: Any) -> list[int]:
-        keep = original(support)
+    def channels(checked: Any) -> list[int]:
+        keep = original(checked)
         built = made[-1]
         return keep + list(range(built.n_classes, built.n_classes + built.extra_count))
 
@@ -193,17 +194,32 @@ def learner_channels(session: Any, settings: dict) -> Iterator[None]:
         yield
 
 
-def cavity_fill(session: Any, labels: np.ndarray, mode: str) -> np.ndarray:
+def cavity_roles(support: Any) -> Optional[tuple[int, int]]:
+    """The class indices of the LV myocardium and the LV blood pool when both are named beside a third class (read
+    as the study session reads them), else None."""
+    from SPECTFewShotLib.vocabulary import tissue_of_segment
+
+    tissues = [tissue_of_segment(s.name, s.terminology_entry()) for s in support.segments]
+    if len(tissues) < 3 or "LV_myocardium" not in tissues or "LV_blood_pool" not in tissues:
+        return None
+    return tissues.index("LV_myocardium"), tissues.index("LV_blood_pool")
+
+
+def spacing_kji(volume: Any) -> tuple[float, float, float]:
+    """The volume's voxel spacing (mm) along k, j, i."""
+    i, j, k = volume.spacing
+    return (float(k), float(j), float(i))
+
+
+def cavity_fill(support: Any, volume: Any, prior: Any, labels: np.ndarray, mode: str) -> np.ndarray:
     """The labels (class values) with the fill applied: unpainted voxels labelled neither myocardium nor blood pool
     that the labelled myocardium encloses become blood pool, where the cross-fitted prior's argmax is blood pool
     (`mode` "prior"; "near": and in a region of such voxels touching the labelled blood pool; "strict": enclosed
     along STRICT_SHARE of the rays) or wherever enclosed ("any"). Unchanged without named myocardium and blood
-    pool classes."""
-    from SPECTFewShotLib.classification.session import _cavity_classes, _spacing_kji
+    pool classes. `support`: the checked paint; `prior`: its CrossFittedPrior."""
     from SPECTFewShotLib.protonet.support import class_index_map
 
-    support = session._support
-    roles = _cavity_classes(support)
+    roles = cavity_roles(support)
     if roles is None:
         return labels
     values = np.asarray(support.class_labels)
@@ -212,7 +228,6 @@ def cavity_fill(session: Any, labels: np.ndarray, mode: str) -> np.ndarray:
     wall = labels == wall_value
     candidates = (painted < 0) & ~wall & (labels != pool_value)
     if mode != "any":
-        prior = session._cross_fitted
         candidates &= prior.voxels(list(range(prior.mean_cells.shape[0]))).argmax(0) == roles[1]
     if mode == "near":  # only the candidates' regions that touch the labelled blood pool
         regions, _ = ndimage.label(candidates, structure=np.ones((3, 3, 3), dtype=bool))
@@ -221,7 +236,7 @@ def cavity_fill(session: Any, labels: np.ndarray, mode: str) -> np.ndarray:
     points = np.argwhere(candidates)
     out = labels.copy()
     if len(points):
-        share = enclosed_share(wall, points, _spacing_kji(session._volume))
+        share = enclosed_share(wall, points, spacing_kji(volume))
         chosen = points[share >= (STRICT_SHARE if mode == "strict" else ENCLOSED_SHARE)]
         out[tuple(chosen.T)] = pool_value
     return out
@@ -237,6 +252,7 @@ def evaluate(studies: Sequence[str], real_models: dict, variants: Sequence[str],
     seconds: dict = {v: [] for v in variants}
     parsed = {v: parse_variant(v) for v in variants}
     for group, case, session, where, protocol, painted in painted_settings(studies, real_models):
+        support, paint_index, paint_where = checked_paint(painted, case.volume)
         for state in states:
             session.random_state = state
             session.set_support(painted)
@@ -249,17 +265,27 @@ def evaluate(studies: Sequence[str], real_models: dict, variants: Sequence[str],
                 started = time.perf_counter()
                 if key not in cache:
                     session.set_support(painted)  # a new cross-fitted prior for these channels
-                    with learner_channels(session, settings):
-                        cache[key] = (session.predict("full").labels.labels.array, session._cross_fitted)
+                    with learner_channels(support, case.volume, settings):
+                        cache[key] = (session.predict("full").labels.labels.array,
+                                      session.cross_fitted_prior(paint_index, paint_where))
                 labels, prior = cache[key]
                 if settings["fill"]:
-                    session._cross_fitted = prior
-                    labels = cavity_fill(session, labels, settings["fill"])
+                    labels = cavity_fill(support, case.volume, prior, labels, settings["fill"])
                 seconds[variant].append(time.perf_counter() - started)
                 results[variant] += [without, _scored(case, group, protocol, where, STUDY, labels, state)]
         sys.stdout.write(f"  {case.name} {protocol}\n")
         sys.stdout.flush()
     return results, seconds
+
+
+def checked_paint(painted: Any, volume: Any) -> tuple[Any, np.ndarray, np.ndarray]:
+    """The painted Segmentation checked on the volume (a PaintedSupport), its class indices [k, j, i] (-1
+    unpainted) and its painted voxels (n, 3), as the study session reads them."""
+    from SPECTFewShotLib.protonet.support import check_support, class_index_map, painted_voxels
+
+    support = check_support(painted, volume)
+    index = class_index_map(support)
+    return support, index, painted_voxels(index, support.slices)
 
 
 def distance_to_paint(shape: Sequence[int], slices: Sequence[int]) -> np.ndarray:
@@ -274,28 +300,30 @@ def where_lost(studies: Sequence[str], real_models: dict, state: int = 0, varian
     the error voxels (false negatives, false positives, and the class the missed voxels went to), for the study
     classifier, its ablation, the cross-fitted prior's argmax, ProtoNet alone (`--stages prior`) and the
     `variants` (other than "default")."""
-    from SPECTFewShotLib.protonet.support import class_index_map
     from SPECTFewShotLib.research.evaluation.metrics import dice
 
     rows = []
     for group, case, session, where, protocol, painted in painted_settings(studies, real_models):
+        support, paint_index, paint_where = checked_paint(painted, case.volume)
         session.random_state = state
         session.set_support(painted)
         methods = {"without ProtoNet": session.predict("full", use_protonet=False).labels.labels.array}
         session.set_support(painted)
         methods["full"] = session.predict("full").labels.labels.array
-        values = np.asarray(session._support.class_labels)
-        calls = values[session._cross_fitted.voxels().argmax(0)]
-        own = class_index_map(session._support)
-        calls[own >= 0] = values[own[own >= 0]]
+        values = np.asarray(support.class_labels)
+        calls = values[session.cross_fitted_prior(paint_index, paint_where).voxels().argmax(0)]
+        calls[paint_index >= 0] = values[paint_index[paint_index >= 0]]
         methods["prior argmax (cross-fitted)"] = calls
         methods["ProtoNet alone (stages prior)"] = session.predict("prior").labels.labels.array
         for variant in (v for v in variants if v != "default"):
             settings = parse_variant(variant)
             session.set_support(painted)
-            with learner_channels(session, settings):
+            with learner_channels(support, case.volume, settings):
                 labels = session.predict("full").labels.labels.array
-            methods[variant] = cavity_fill(session, labels, settings["fill"]) if settings["fill"] else labels
+            if settings["fill"]:
+                labels = cavity_fill(support, case.volume, session.cross_fitted_prior(paint_index, paint_where),
+                                     labels, settings["fill"])
+            methods[variant] = labels
         distance = distance_to_paint(case.class_map.shape, case.slices)[:, None, None]
         for low, high in DISTANCE_BINS:
             chosen = where & (distance >= low) & (distance <= high)
