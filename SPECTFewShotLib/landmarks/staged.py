@@ -245,12 +245,13 @@ class Localizer:
         `from_counts` (with a note why) when that wall is no LV or disagrees with the counts' frame; and the share
         of the counts' myocardium that wall leaves out (template_segmentation.shell_coverage; 0 without one)."""
         try:
-            frame_from_segmentation(template_myocardium)
+            template_frame = frame_from_segmentation(template_myocardium)
         except InputError:  # the template's own myocardium is no LV wall: it cannot teach one (it is warned about)
             return from_counts, 0.0
         if self._one_shot_wall is None:
             self._one_shot_wall = OneShotWall()
-        wall = self._one_shot_wall.wall(template_volume, template_myocardium, volume, from_counts, counts)
+        wall = self._one_shot_wall.wall(template_volume, template_myocardium, volume, from_counts, counts,
+                                        template_frame)
         if not wall.array.any():
             return replace(from_counts, note="no wall of the study was classified from the template's myocardium; "
                                              "the frame comes from the counts"), 0.0

@@ -6,11 +6,12 @@ that classification becomes the wall (unittest.mock on `OneShotWall.wall`); the 
 computed once per case and shared by every variant, so the variants differ only in the rule. Templates in the three
 conventions (localize_conventions), real pairs of --real (both ways) and phantoms (each with the next as template):
 --phantoms training-range seeds from --phantom-start (tuning), or --held-out seeds (measured only). Variants:
-- "before": the wall rule before this round (the wall class's argmax within the LV region, above the count floor),
-  no `uncovered` evidence in the confidence (confidence.UNCOVERED_MM 0);
-- "band": the product's wall rule (template_segmentation.wall_from_probabilities: also within lv_frame.WALL_BAND_MM
-  of the counts' myocardium), UNCOVERED_MM 0;
-- "product": the product as it is (the band and the `uncovered` evidence).
+- "before": the wall rule of 918b653 (the wall class's argmax within the LV region, above the count floor), no
+  `uncovered` evidence in the confidence (confidence.UNCOVERED_MM 0);
+- "band": the wall also within lv_frame.WALL_BAND_MM of the counts' myocardium (da8d100), UNCOVERED_MM 0;
+- "band+cover": the band and the `uncovered` evidence: the product before the closed-ring cut;
+- "product": the product as it is (also cut where the study's closed ring ends plus the template's own overhang,
+  template_segmentation.basal_overhang, and the `uncovered` evidence).
 
     python -m SPECTFewShotLib.research.evaluation.one_shot_variants --real DIR [--phantoms 8] [--held-out 0]
 """
@@ -57,18 +58,28 @@ class Probabilities:
         return self.cache[key]
 
 
-WallRule = Callable[[np.ndarray, Volume, object, np.ndarray], np.ndarray]
+WallRule = Callable[[np.ndarray, Volume, object, np.ndarray, float], np.ndarray]
 
 
-def rule_product(probabilities: np.ndarray, volume: Volume, near, counts: np.ndarray) -> np.ndarray:
-    """The product's rule as it is (template_segmentation.wall_from_probabilities)."""
+def rule_product(probabilities: np.ndarray, volume: Volume, near, counts: np.ndarray, overhang_mm: float
+                 ) -> np.ndarray:
+    """The product's rule as it is (template_segmentation.wall_from_probabilities with the template's overhang)."""
+    from SPECTFewShotLib.landmarks.template_segmentation import wall_from_probabilities
+
+    return wall_from_probabilities(probabilities, volume, near, counts, overhang_mm)
+
+
+def rule_band(probabilities: np.ndarray, volume: Volume, near, counts: np.ndarray, overhang_mm: float
+              ) -> np.ndarray:
+    """The product's rule before the closed-ring cut (wall_from_probabilities without an overhang)."""
     from SPECTFewShotLib.landmarks.template_segmentation import wall_from_probabilities
 
     return wall_from_probabilities(probabilities, volume, near, counts)
 
 
-def rule_before(probabilities: np.ndarray, volume: Volume, near, counts: np.ndarray) -> np.ndarray:
-    """The rule before this round: the wall class's argmax, within the LV region, above the count floor."""
+def rule_before(probabilities: np.ndarray, volume: Volume, near, counts: np.ndarray, overhang_mm: float
+                ) -> np.ndarray:
+    """The rule of 918b653: the wall class's argmax, within the LV region, above the count floor."""
     from SPECTFewShotLib.landmarks.local_alignment import lv_region
     from SPECTFewShotLib.landmarks.lv_frame import WALL_FRACTION, mid_wall_points
     from SPECTFewShotLib.landmarks.template_segmentation import WALL
@@ -78,8 +89,8 @@ def rule_before(probabilities: np.ndarray, volume: Volume, near, counts: np.ndar
 
 
 # variant -> (wall rule, confidence.UNCOVERED_MM for the run; None: the product's)
-RULES: dict[str, tuple[WallRule, float | None]] = {"before": (rule_before, 0.0), "band": (rule_product, 0.0),
-                                                   "product": (rule_product, None)}
+RULES: dict[str, tuple[WallRule, float | None]] = {"before": (rule_before, 0.0), "band": (rule_band, 0.0),
+                                                   "band+cover": (rule_band, None), "product": (rule_product, None)}
 
 
 @contextlib.contextmanager
@@ -87,10 +98,14 @@ def variant(rule: WallRule, uncovered_mm: float | None, probabilities: Probabili
     """`OneShotWall.wall` replaced by `rule` on the shared probabilities for the duration, and
     `confidence.UNCOVERED_MM` by `uncovered_mm` unless None."""
     from SPECTFewShotLib.landmarks.heart_search import smoothed_counts
+    from SPECTFewShotLib.landmarks.lv_frame import frame_from_segmentation
+    from SPECTFewShotLib.landmarks.template_segmentation import basal_overhang
 
-    def wall(self, template_volume, template_myocardium, volume, near, counts=None):
+    def wall(self, template_volume, template_myocardium, volume, near, counts=None, template_frame=None):
         counts = smoothed_counts(volume) if counts is None else counts
-        mask = rule(probabilities(template_volume, template_myocardium, volume), volume, near, counts)
+        template_frame = frame_from_segmentation(template_myocardium) if template_frame is None else template_frame
+        mask = rule(probabilities(template_volume, template_myocardium, volume), volume, near, counts,
+                    basal_overhang(template_frame))
         return volume.with_array(mask.astype(np.uint8))
 
     with contextlib.ExitStack() as stack:
