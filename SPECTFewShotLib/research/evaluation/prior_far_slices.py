@@ -13,9 +13,9 @@ Candidates (variants; tokens joined by "+", "default" the product):
   the prior (the control: does the prior's call matter?).
 - `offD` (e.g. `off2`, `off4`): the prior's probabilities (the classes the learner reads, prior_channels) read at
   +-D voxels along each axis, 6 channels per class, as learner inputs (directional context).
-- `sdist` / `sdistkept` / `sdistshape`: the signed distance (mm, negative inside) to the region that the prior's
-  argmax calls each class (every class / the classes the learner reads / the myocardium and the blood pool), as
-  learner inputs.
+- `sdist` / `sdistkept` / `sdistshape` / `sdistpool`: the signed distance (mm, negative inside) to the region that
+  the prior's argmax calls each class (every class / the classes the learner reads / the myocardium and the blood
+  pool / the blood pool), as learner inputs.
 
 Cross-fitting holds: a painted voxel of fold f reads fold f's held-out probabilities (prototypes without fold f's
 paint) at its offsets, and the signed distance to fold f's argmax; every other voxel reads the mean over the folds,
@@ -46,7 +46,7 @@ from SPECTFewShotLib.classification.prior_features import CrossFittedPrior
 from SPECTFewShotLib.research.evaluation.prior_head_tuning import _real_models, _scored, painted_settings
 
 FILLS = {"fill": "prior", "fillany": "any", "fillnear": "near", "fillstrict": "strict"}
-DISTANCES = {"sdist": "all", "sdistkept": "kept", "sdistshape": "shape"}
+DISTANCES = {"sdist": "all", "sdistkept": "kept", "sdistshape": "shape", "sdistpool": "pool"}
 STRICT_SHARE = 0.9  # `fillstrict`: the share of the rays that must meet the wall
 DISTANCE_BINS = ((1, 1), (2, 2), (3, 3), (4, 5), (6, 999))
 DEFAULT_VARIANTS = ["default", "fill", "off2", "sdist"]
@@ -178,7 +178,8 @@ def learner_channels(support: Any, volume: Any, settings: dict) -> Iterator[None
         n_classes = int(painted.max()) + 1
         roles = cavity_roles(support)
         distance = {None: [], "all": list(range(n_classes)), "kept": keep,
-                    "shape": list(roles) if roles else list(range(n_classes))}[settings["distance"]]
+                    "shape": list(roles) if roles else list(range(n_classes)),
+                    "pool": [roles[1]] if roles else list(range(n_classes))}[settings["distance"]]
         built = ExtendedPrior(prior, painted, where, keep, settings["offsets"], distance,
                               spacing_kji(volume))
         made.append(built)
