@@ -18,6 +18,7 @@ from SPECTFewShotLib.research.evaluation.localize_variants import (
     combined_axis,
     dilated_axis,
     dilated_points,
+    exam_axis_candidates,
     steady_axis,
     variant,
 )
@@ -30,6 +31,14 @@ class LocalizeVariantsTest(unittest.TestCase):
     def test_the_steadier_fit_finds_the_cups_axis(self):
         axis = steady_axis(wall_points_lps(cup_mask(28.0)))
         self.assertLess(min(angle_between_deg(axis, APEX_DIRECTION), angle_between_deg(-axis, APEX_DIRECTION)), 4.0)
+
+    def test_every_exam_axis_candidate_finds_the_cups_axis(self):
+        points = wall_points_lps(cup_mask(28.0))
+        for name, fit in exam_axis_candidates().items():
+            axis = fit(points)
+            with self.subTest(candidate=name):
+                self.assertLess(min(angle_between_deg(axis, APEX_DIRECTION), angle_between_deg(-axis, APEX_DIRECTION)),
+                                4.0)
 
     def test_the_dilated_and_combined_fits_find_the_cups_axis(self):
         points = wall_points_lps(cup_mask(28.0))

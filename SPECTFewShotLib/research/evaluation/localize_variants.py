@@ -31,6 +31,11 @@ the product's, dilated and combined fits on the classifications of 14 other pain
 
     python -m SPECTFewShotLib.research.evaluation.localize_variants --real DIR [--held-out 8] [--variants ...]
     python -m SPECTFewShotLib.research.evaluation.localize_variants --real DIR --reproducibility
+    python -m SPECTFewShotLib.research.evaluation.localize_variants --real DIR --exam-axis
+
+With --exam-axis: the candidate fits for the exam's annotator axis (`exam_axis_candidates`), each one's move from
+its own unperturbed fit under the same perturbations, on both real masks and four training-range phantoms' true
+walls (`exam_axis_rows`): the reproducibility the exam's axis was chosen by (issue 35, helper H).
 """
 
 from __future__ import annotations
@@ -49,48 +54,25 @@ from SPECTFewShotLib.volume import Volume
 VARIANTS = ("before", "knot", "frame", "frame-base", "frame-centre", "frame+centre1", "knot+steady", "frame+dilated",
             "frame+combined", "registration")
 DEFAULT_VARIANTS = ("knot", "frame", "frame-base", "frame-centre", "frame+centre1", "knot+steady", "registration")
-STEADY_SHIFTS = 4  # slab cuts averaged, offset by this fraction of SLAB_MM each
-STEADY_GRID_DEG, STEADY_RADIUS_DEG = 2.0, 12.0  # near-best directions around the fitted axis
-STEADY_TEMPERATURE = 0.01  # their weights: exp(-(score - best) / (this * best))
 TURN_DEG, DROP_FRACTION, TRIES = 3.0, 0.01, 10  # the reproducibility's perturbations, each tried this many times
 
 
 def shifted_spread(points: np.ndarray, directions: np.ndarray) -> np.ndarray:
-    """cardiac_landmarks.ring_spread averaged over `STEADY_SHIFTS` slab cuts shifted along each direction (the
-    score no longer jumps where a slab boundary crosses a ring of voxels)."""
-    from SPECTFewShotLib.cardiac_landmarks import ring_spread
+    """cardiac_landmarks.ring_spread averaged over localize_conventions.STEADY_SHIFTS slab cuts shifted along each
+    direction (the score no longer jumps where a slab boundary crosses a ring of voxels)."""
+    from SPECTFewShotLib.cardiac_landmarks import SLAB_MM
+    from SPECTFewShotLib.research.evaluation.localize_conventions import shifted_spread as shifted
 
-    spreads = np.zeros(len(directions))
-    for shift in range(STEADY_SHIFTS):
-        spreads += ring_spread(points, directions, offset=shift / STEADY_SHIFTS)
-    return spreads / STEADY_SHIFTS
+    return shifted(points, directions, SLAB_MM)
 
 
 def steady_axis(points: np.ndarray) -> np.ndarray:
-    """The lattice search and refinement of cardiac_landmarks.revolution_axis on `shifted_spread`, then the
-    weighted centre of the directions within `STEADY_RADIUS_DEG` of it (a `STEADY_GRID_DEG` grid)."""
-    from SPECTFewShotLib.cardiac_landmarks import AXIS_REFINE_DEGREES, direction_lattice
+    """localize_conventions.steady_direction (the annotators' reproducible fit) with cardiac_landmarks' own lattice,
+    refinement and slab (`shifted_spread`): the steadier fit in place of the product's revolution_axis."""
+    from SPECTFewShotLib.cardiac_landmarks import AXIS_DIRECTIONS, AXIS_REFINE_DEGREES
+    from SPECTFewShotLib.research.evaluation.localize_conventions import steady_direction
 
-    lattice = direction_lattice()
-    axis = lattice[np.argmin(shifted_spread(points, lattice))]
-
-    def around(centre: np.ndarray, degrees: float, steps: int) -> np.ndarray:
-        first = np.cross(centre, [1.0, 0.0, 0.0] if abs(centre[0]) < 0.9 else [0.0, 1.0, 0.0])
-        first /= np.linalg.norm(first)
-        second = np.cross(centre, first)
-        step = np.tan(np.radians(degrees))
-        tries = np.array([centre + a * step * first + b * step * second for a in range(-steps, steps + 1)
-                          for b in range(-steps, steps + 1) if a * a + b * b <= steps * steps])
-        return tries / np.linalg.norm(tries, axis=1, keepdims=True)
-
-    for degrees in AXIS_REFINE_DEGREES:
-        tries = around(axis, degrees, 1)
-        axis = tries[np.argmin(shifted_spread(points, tries))]
-    grid = around(axis, STEADY_GRID_DEG, round(STEADY_RADIUS_DEG / STEADY_GRID_DEG))
-    scores = shifted_spread(points, grid)
-    weights = np.exp(-(scores - scores.min()) / (STEADY_TEMPERATURE * scores.min()))
-    mean = weights @ grid
-    return mean / np.linalg.norm(mean)
+    return steady_direction(points, shifted_spread, AXIS_DIRECTIONS, AXIS_REFINE_DEGREES)
 
 
 def dilated_points(points: np.ndarray) -> np.ndarray:
@@ -137,11 +119,82 @@ def _line_angle(first: np.ndarray, second: np.ndarray) -> float:
 
 def _turn(degrees: float, rng: np.random.Generator) -> np.ndarray:
     """A rotation matrix by `degrees` about a random axis."""
-    axis = rng.normal(size=3)
-    axis /= np.linalg.norm(axis)
+    return rotation_matrix(rng.normal(size=3), degrees)
+
+
+def rotation_matrix(axis: np.ndarray, degrees: float) -> np.ndarray:
+    """The rotation matrix by `degrees` about `axis`."""
+    axis = np.asarray(axis, dtype=float) / np.linalg.norm(axis)
     cross = np.array([[0.0, -axis[2], axis[1]], [axis[2], 0.0, -axis[0]], [-axis[1], axis[0], 0.0]])
     angle = np.radians(degrees)
     return np.eye(3) + np.sin(angle) * cross + (1.0 - np.cos(angle)) * cross @ cross
+
+
+def turn_averaged_axis(points: np.ndarray, degrees: float = 8.0, axes: int = 6) -> np.ndarray:
+    """localize_conventions.annotator_axis (the single fit) averaged over the wall `points` turned exactly by
+    `degrees` each way about `axes` directions of cardiac_landmarks.direction_lattice, and unturned, each fit turned
+    back: the line nearest all of them (principal direction of their outer products; sense arbitrary)."""
+    from SPECTFewShotLib.cardiac_landmarks import direction_lattice
+    from SPECTFewShotLib.research.evaluation.localize_conventions import annotator_axis
+
+    turns = [np.eye(3)] + [rotation_matrix(axis, sense * degrees) for axis in direction_lattice(2 * axes)
+                           for sense in (1.0, -1.0)]
+    centre = points.mean(axis=0)
+    lines = np.array([annotator_axis((points - centre) @ turn.T + centre) @ turn for turn in turns])
+    return np.linalg.eigh(lines.T @ lines)[1][:, -1]
+
+
+EXAM_AXIS_PHANTOMS = 4  # training-range phantoms (their true walls) beside the real masks in `exam_axis_rows`
+
+
+def exam_axis_candidates() -> dict[str, object]:
+    """The candidate fits for the exam's annotator axis, by name (issue 35, helper H): the single fit ("single",
+    localize_conventions.annotator_axis as before), its average over the wall turned by 4 or 8 degrees about 6
+    axes each way ("turned 4", "turned 8"), the fit on the wall dilated by one voxel ("dilated"), the wall's and
+    dilated wall's spreads summed ("combined") and the steady fit ("steady": slab cuts averaged, near-best
+    directions weighted; localize_conventions.reproducible_annotator_axis)."""
+    from SPECTFewShotLib.research.evaluation.localize_conventions import annotator_axis, reproducible_annotator_axis
+
+    return {"single": annotator_axis, "turned 4": lambda points: turn_averaged_axis(points, 4.0),
+            "turned 8": turn_averaged_axis, "dilated": dilated_axis, "combined": combined_axis,
+            "steady": reproducible_annotator_axis}
+
+
+def exam_axis_rows(real: str, phantoms: int = EXAM_AXIS_PHANTOMS) -> Iterator[str]:
+    """Per candidate exam axis (`exam_axis_candidates`) and wall (each real study's mask, `phantoms` training-range
+    phantoms' true walls): how far the fit moves from its own unperturbed fit (and its apex from its own apex)
+    under exact `TURN_DEG` turns and `DROP_FRACTION` drops (`axis_reproducibility`), and its angle from the single
+    fit; the landmarks' errors are not looked at."""
+    from SPECTFewShotLib.cardiac_landmarks import lv_geometry
+    from SPECTFewShotLib.research.evaluation.localize_cases import real_pair_cases
+    from SPECTFewShotLib.research.evaluation.localize_conventions import annotator_axis
+    from SPECTFewShotLib.research.phantom import generate_study
+    from SPECTFewShotLib.research.seeds import training_seeds
+
+    walls = [(case.name.split(" -> ")[1], case.target_volume, case.target_wall) for case in real_pair_cases(real)[:2]]
+    for seed in training_seeds(phantoms):
+        study = generate_study(seed)
+        walls.append((f"phantom {seed}", study.image,
+                      study.labels.labels.array == study.label_values["LV_myocardium"]))
+    for name, fit in exam_axis_candidates().items():
+        worst = 0.0
+        for wall_name, volume, wall in walls:
+            k, j, i = np.nonzero(wall)
+            points = volume.index_to_lps(np.stack([i, j, k], axis=1).astype(float))
+            started = time.perf_counter()
+            own = fit(points)
+            seconds = time.perf_counter() - started
+            spacing = min(volume.spacing)
+            apex = lv_geometry(points, spacing, axis=own).apex
+            result = axis_reproducibility(points, spacing, own, apex, fit)
+            worst = max(worst, float(result["turn"][:, 0].max()), float(result["drop"][:, 0].max()))
+            cells = [f"from single {_line_angle(own, annotator_axis(points)):4.1f} deg"]
+            for kind in ("turn", "drop"):
+                angles, apices = result[kind][:, 0], result[kind][:, 1]
+                cells.append(f"{kind} median {np.median(angles):4.1f} max {angles.max():4.1f} deg, apex median "
+                             f"{np.median(apices):4.1f} max {apices.max():4.1f} mm")
+            yield f"{name:<9} {wall_name:<15} " + "; ".join(cells) + f"; {seconds:.2f} s per fit"
+        yield f"{name:<9} worst move over the walls, turns and drops: {worst:.1f} deg"
 
 
 def axis_reproducibility(points: np.ndarray, spacing_mm: float, reference: np.ndarray, reference_apex: np.ndarray,
@@ -367,8 +420,19 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--variants", nargs="*", default=list(DEFAULT_VARIANTS), choices=VARIANTS)
     parser.add_argument("--reproducibility", action="store_true",
                         help="the axis fits' reproducibility on --real's studies instead of the variants' table")
+    parser.add_argument("--exam-axis", action="store_true",
+                        help="instead: the candidate exam axes' reproducibility on --real's masks and training "
+                             "phantoms (exam_axis_rows)")
     args = parser.parse_args(argv)
     started = time.perf_counter()
+    if args.exam_axis:
+        if not args.real:
+            parser.error("--exam-axis needs --real")
+        for line in exam_axis_rows(args.real):
+            sys.stdout.write(line + "\n")
+            sys.stdout.flush()
+        sys.stdout.write(f"took {time.perf_counter() - started:.0f} s\n")
+        return
     if args.reproducibility:
         if not args.real:
             parser.error("--reproducibility needs --real")
