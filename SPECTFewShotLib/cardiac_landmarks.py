@@ -7,8 +7,12 @@
   most ring-like (the least mean squared spread of the wall's distance from its slab's centre, searched over an
   even lattice of directions, then refined), through the wall's centroid. The spread does not depend on how thick
   the wall is drawn (a mask dilated by a voxel moves the axis by a few degrees), and a first principal axis would
-  not do: real ventricles are often as wide as they are long. The wall must enclose a cavity (the convex hull of
-  the wall minus the wall), or the mask is refused.
+  not do: real ventricles are often as wide as they are long. The fit is the steady one (`steady_direction`):
+  the spread is averaged over `STEADY_SHIFTS` slab cuts, and the directions near the best (within
+  `STEADY_RADIUS_DEG`) are weighted by their spread, since the single best direction of a flat valley jumps with
+  where the slab cuts and the lattice fall on the voxels (patient003's classification: a 3-degree exact turn
+  moved the single fit 13.7 degrees, median; issue 35). The wall must enclose a cavity (the convex hull of the
+  wall minus the wall), or the mask is refused.
 - Apex or base: the LV apex points to the patient's left, anterior and inferior (`APEX_PRIOR_LPS`, in the
   patient's own coordinates whatever the camera), so the end of the axis on that side is the apex whenever the
   axis leans towards that direction (`PRIOR_MIN_COSINE`). An axis nearly perpendicular to it is told by the
@@ -23,6 +27,7 @@ All positions are LPS millimetres of voxel centres.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Callable, Optional, Sequence
 
 import numpy as np
@@ -35,6 +40,12 @@ MIN_WALL_VOXELS = 20
 AXIS_DIRECTIONS = 600  # lattice over the sphere searched for the axis (about 8 degrees apart), then refined
 AXIS_REFINE_DEGREES = (4.0, 2.0, 1.0)
 SLAB_MM = 8.0  # thickness of the short-axis slabs used to refit the axis and of the basal ring
+# The steady fit (`revolution_axis`, `steady_direction`): the ring spread averaged over STEADY_SHIFTS slab cuts,
+# each offset by 1 / STEADY_SHIFTS of a slab; then the directions within STEADY_RADIUS_DEG of the refined best, on a
+# STEADY_GRID_DEG grid, weighted by exp(-(spread - least) / (STEADY_TEMPERATURE * least)).
+STEADY_SHIFTS = 4
+STEADY_GRID_DEG, STEADY_RADIUS_DEG = 2.0, 12.0
+STEADY_TEMPERATURE = 0.01
 APEX_RADIUS_MM = 10.0  # wall voxels this close to the axis decide where it leaves the apex
 # Unit vector towards the patient's left, anterior and inferior (LPS): where the LV apex points.
 APEX_PRIOR_LPS = np.array([1.0, -1.0, -1.0]) / np.sqrt(3.0)
@@ -132,10 +143,73 @@ def least_spread_direction(points: np.ndarray, spread: Callable[[np.ndarray, np.
     return axis
 
 
+def shifted_spread(points: np.ndarray, directions: np.ndarray, slab_mm: float = SLAB_MM, shifts: int = STEADY_SHIFTS
+                   ) -> np.ndarray:
+    """`ring_spread` over `slab_mm` slabs averaged over `shifts` cuts, each shifted by 1 / `shifts` of a slab (the
+    score no longer jumps where a slab boundary crosses a ring of voxels)."""
+    spreads = np.zeros(len(directions))
+    for shift in range(shifts):
+        spreads += ring_spread(points, directions, slab_mm=slab_mm, offset=shift / shifts)
+    return spreads / shifts
+
+
+def _around(centre: np.ndarray, degrees: float, steps: int) -> np.ndarray:
+    """Unit directions on a square grid of `degrees` steps (tangent plane) about `centre`, within `steps` steps."""
+    first = np.cross(centre, [1.0, 0.0, 0.0] if abs(centre[0]) < 0.9 else [0.0, 1.0, 0.0])
+    first /= np.linalg.norm(first)
+    second = np.cross(centre, first)
+    step = np.tan(np.radians(degrees))
+    tries = np.array([centre + a * step * first + b * step * second for a in range(-steps, steps + 1)
+                      for b in range(-steps, steps + 1) if a * a + b * b <= steps * steps])
+    return tries / np.linalg.norm(tries, axis=1, keepdims=True)
+
+
+def steady_direction(points: np.ndarray, spread: Callable[[np.ndarray, np.ndarray], np.ndarray],
+                     directions: int = AXIS_DIRECTIONS, refine_degrees: Sequence[float] = AXIS_REFINE_DEGREES,
+                     grid_deg: float = STEADY_GRID_DEG, radius_deg: float = STEADY_RADIUS_DEG,
+                     temperature: float = STEADY_TEMPERATURE) -> np.ndarray:
+    """The best of `direction_lattice(directions)` by `spread(points, directions)`, refined among its 4 neighbours
+    at each step of `refine_degrees`, then the weighted centre (weights exp(-(score - best) / (`temperature` *
+    best))) of the directions within `radius_deg` of it on a `grid_deg` grid (sense arbitrary)."""
+    lattice = direction_lattice(directions)
+    axis = lattice[np.argmin(spread(points, lattice))]
+    for degrees in refine_degrees:
+        tries = _around(axis, degrees, 1)
+        axis = tries[np.argmin(spread(points, tries))]
+    grid = _around(axis, grid_deg, round(radius_deg / grid_deg))
+    scores = spread(points, grid)
+    weights = np.exp(-(scores - scores.min()) / (temperature * scores.min()))
+    mean = weights @ grid
+    return mean / np.linalg.norm(mean)
+
+
 def revolution_axis(points: np.ndarray) -> np.ndarray:
-    """The unit direction about which the wall `points` are most nearly a surface of revolution (`ring_spread`):
-    the best of an even lattice of directions, refined by steps of `AXIS_REFINE_DEGREES` (sense arbitrary)."""
-    return least_spread_direction(points)
+    """The unit direction about which the wall `points` are most nearly a surface of revolution: the steady fit
+    (`steady_direction` on `shifted_spread` with the module's constants; sense arbitrary). The single fit it
+    replaced (issue 35) is `least_spread_direction(points)`. A wall fitted again (a frame's wall is fitted when
+    its piece is chosen and again for the frame) is answered from a small cache of the same points and
+    constants."""
+    points = np.ascontiguousarray(points, dtype=float)
+    constants = (SLAB_MM, STEADY_SHIFTS, AXIS_DIRECTIONS, tuple(AXIS_REFINE_DEGREES), STEADY_GRID_DEG,
+                 STEADY_RADIUS_DEG, STEADY_TEMPERATURE)
+    return _steady_axis(points.tobytes(), points.shape, constants).copy()
+
+
+@lru_cache(maxsize=16)
+def _steady_axis(data: bytes, shape: tuple[int, ...], constants: tuple) -> np.ndarray:
+    """`revolution_axis` of the points whose float64 bytes are `data`, with `constants` (see there)."""
+    slab_mm, shifts, directions, refine_degrees, grid_deg, radius_deg, temperature = constants
+    points = np.frombuffer(data, dtype=float).reshape(shape)
+
+    def spread(given: np.ndarray, tries: np.ndarray) -> np.ndarray:
+        return shifted_spread(given, tries, slab_mm, shifts)
+
+    return steady_direction(points, spread, directions, refine_degrees, grid_deg, radius_deg, temperature)
+
+
+def forget_fitted_axes() -> None:
+    """Empty `revolution_axis`'s cache of fitted walls (for timings that must fit every wall afresh)."""
+    _steady_axis.cache_clear()
 
 
 def closure_evidence(points: np.ndarray, origin: np.ndarray, axis: np.ndarray) -> float:

@@ -62,12 +62,24 @@ class ConventionTest(unittest.TestCase):
                     with self.subTest(convention=name, landmark=label):
                         self.assertLess(np.linalg.norm(after[label] - point), 1e-9)
 
-    def test_the_annotators_axis_is_todays_fit(self):
-        from SPECTFewShotLib.cardiac_landmarks import revolution_axis, wall_points_lps
-        from SPECTFewShotLib.research.evaluation.localize_conventions import annotator_axis
+    def test_the_annotators_axes_are_the_products_two_fits_with_their_own_constants(self):
+        from SPECTFewShotLib import cardiac_landmarks
+        from SPECTFewShotLib.cardiac_landmarks import least_spread_direction, revolution_axis, wall_points_lps
+        from SPECTFewShotLib.research.evaluation.localize_conventions import (
+            annotator_axis,
+            reproducible_annotator_axis,
+        )
 
         points = wall_points_lps(self.wall)
-        self.assertGreater(abs(float(annotator_axis(points) @ revolution_axis(points))), 1 - 1e-9)
+        # the single fit as the product had it until issue 35's helper I, and the steady fit the product has now
+        self.assertGreater(abs(float(annotator_axis(points) @ least_spread_direction(points))), 1 - 1e-9)
+        steady = reproducible_annotator_axis(points)
+        self.assertGreater(abs(float(steady @ revolution_axis(points))), 1 - 1e-9)
+        with mock.patch.object(cardiac_landmarks, "STEADY_RADIUS_DEG", 2.0), \
+                mock.patch.object(cardiac_landmarks, "STEADY_SHIFTS", 1), \
+                mock.patch.object(cardiac_landmarks, "STEADY_TEMPERATURE", 1.0):
+            self.assertGreater(abs(float(steady @ revolution_axis(points))), 1e-9)  # the product's fit follows them
+            np.testing.assert_array_equal(reproducible_annotator_axis(points), steady)  # the exam does not
 
 
 class ReproducibleExamAxisTest(unittest.TestCase):

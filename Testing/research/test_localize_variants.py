@@ -1,7 +1,7 @@
-"""The carry variants of research.evaluation.localize_variants: the steadier, dilated and combined axis fits find a
-cup's axis, the dilation is the 26-neighbourhood one, the reproducibility measure reads a cup's fit as reproducible,
-and each variant replaces its piece of the product only while it runs ("knot": the product without the carry's two
-rules)."""
+"""The carry variants of research.evaluation.localize_variants: the steady (the product's), single (the product's
+before issue 35's helper I), dilated and combined axis fits find a cup's axis, the dilation is the 26-neighbourhood
+one, the reproducibility measure reads a cup's fit as reproducible, and each variant replaces its piece of the
+product only while it runs ("knot": the product without the carry's two rules)."""
 
 import unittest
 
@@ -19,6 +19,8 @@ from SPECTFewShotLib.research.evaluation.localize_variants import (
     dilated_axis,
     dilated_points,
     exam_axis_candidates,
+    fit_rows,
+    single_axis,
     steady_axis,
     variant,
 )
@@ -47,6 +49,21 @@ class LocalizeVariantsTest(unittest.TestCase):
             self.assertLess(min(angle_between_deg(axis, APEX_DIRECTION), angle_between_deg(-axis, APEX_DIRECTION)),
                             4.0)
 
+    def test_the_steady_variant_is_the_products_fit_and_single_is_the_old_one(self):
+        points = wall_points_lps(cup_mask(28.0))
+        np.testing.assert_array_equal(steady_axis(points), revolution_axis(points))
+        np.testing.assert_array_equal(single_axis(points), cardiac_landmarks.least_spread_direction(points))
+
+    def test_fit_rows_report_each_fits_move_on_points_or_a_mask(self):
+        mask = cup_mask(28.0)
+        walls = [("cup mask", mask, mask.array > 0), ("cup points", mask, wall_points_lps(mask))]
+        lines = list(fit_rows(walls, {"single": single_axis}, single_axis))
+        self.assertEqual(len(lines), 3)
+        self.assertIn("from single  0.0 deg", lines[0])
+        moves = [line.split("from single")[1].rsplit("; ", 1)[0] for line in lines[:2]]
+        self.assertEqual(moves[0], moves[1])  # the same wall given either way: the same moves (times aside)
+        self.assertTrue(lines[2].startswith("single    worst move over the walls, turns and drops:"))
+
     def test_dilated_points_are_the_walls_26_neighbourhood_dilation(self):
         mask = cup_mask(28.0)
         dilated = mask.with_array(ndimage.binary_dilation(mask.array > 0, np.ones((3, 3, 3), bool)).astype(np.uint8))
@@ -68,7 +85,8 @@ class LocalizeVariantsTest(unittest.TestCase):
 
     def test_the_fit_variants_replace_the_products_fit_only_while_they_run(self):
         own = cardiac_landmarks.revolution_axis
-        for name, fit in (("frame+dilated", dilated_axis), ("frame+combined", combined_axis)):
+        for name, fit in (("frame+dilated", dilated_axis), ("frame+combined", combined_axis),
+                          ("frame+single", single_axis), ("knot+steady", steady_axis)):
             with variant(name):
                 self.assertIs(cardiac_landmarks.revolution_axis, fit)
             self.assertIs(cardiac_landmarks.revolution_axis, own)

@@ -15,8 +15,11 @@ annotator_axis), so no variant moves the exam. Variants, each replacing one piec
   apex and base (carry.centre_by_ends).
 - "frame-base": "frame" without the base's two centres; "frame-centre": without the centre rule;
   "frame+centre1": the centre rule at full weight (carry.CENTRE_RULE_WEIGHT 1).
-- "knot+steady": "knot" with a steadier revolution-axis fit (`steady_axis`) in place of
-  cardiac_landmarks.revolution_axis in the frames (the annotators' axis stays).
+- "knot+steady": "knot" with the steady revolution-axis fit (`steady_axis`) in place of
+  cardiac_landmarks.revolution_axis in the frames (the annotators' axis stays); since issue 35's helper I the
+  product's own fit is that steady fit, so "knot+steady" is "knot".
+- "frame+single": "frame" with the single ring-spread fit (`single_axis`, the product's revolution_axis before
+  issue 35's helper I) in the frames.
 - "frame+dilated": "frame" with the revolution-axis fit run on the wall dilated by one voxel (`dilated_axis`):
   a classification and a mask differ mostly by single voxels at the wall's rims, which a one-voxel dilation fills.
 - "frame+combined": "frame" with the fit on the sum of the wall's ring spread and its dilated wall's, each over
@@ -27,11 +30,23 @@ With --reproducibility it prints instead how far the axis fit moves on each real
 classification when the wall is turned exactly (no resampling) by `TURN_DEG` about random axes, or loses a random
 `DROP_FRACTION` of its voxels (`axis_reproducibility`): the exam's own noise floor, beside the classification's
 distance from the exam's axis, where the classification's and the mask's voxels differ (`wall_difference`), and
-the product's, dilated and combined fits on the classifications of 14 other paintings (`paintings`).
+the product's (steady), single, dilated and combined fits on the classifications of 14 other paintings (`paintings`),
+against the annotators' single fit and the exam's steady fit on the mask.
 
     python -m SPECTFewShotLib.research.evaluation.localize_variants --real DIR [--held-out 8] [--variants ...]
     python -m SPECTFewShotLib.research.evaluation.localize_variants --real DIR --reproducibility
     python -m SPECTFewShotLib.research.evaluation.localize_variants --real DIR --exam-axis
+    python -m SPECTFewShotLib.research.evaluation.localize_variants --real DIR --product-axis
+    python -m SPECTFewShotLib.research.evaluation.localize_variants --real DIR --timing
+
+With --product-axis: the product's frame-axis fit (cardiac_landmarks.revolution_axis, the steady fit) beside the
+single fit it replaced (`single_axis`), each one's move from its own unperturbed fit under the same perturbations,
+on both real masks and classifications and four training-range phantoms' true walls and classifications
+(`product_axis_rows`).
+
+With --timing: the median seconds per real pair of the classification, one-shot and counts paths with the product's
+fit and with the single fit in its place (everywhere the product calls revolution_axis, the one-shot wall's cut
+included; `frame_fit_timing`), beside the registration baseline, interleaved in one process.
 
 With --exam-axis: the candidate fits for the exam's annotator axis (`exam_axis_candidates`), each one's move from
 its own unperturbed fit under the same perturbations, on both real masks and four training-range phantoms' true
@@ -51,28 +66,37 @@ import numpy as np
 
 from SPECTFewShotLib.volume import Volume
 
-VARIANTS = ("before", "knot", "frame", "frame-base", "frame-centre", "frame+centre1", "knot+steady", "frame+dilated",
-            "frame+combined", "registration")
+VARIANTS = ("before", "knot", "frame", "frame-base", "frame-centre", "frame+centre1", "knot+steady", "frame+single",
+            "frame+dilated", "frame+combined", "registration")
 DEFAULT_VARIANTS = ("knot", "frame", "frame-base", "frame-centre", "frame+centre1", "knot+steady", "registration")
 TURN_DEG, DROP_FRACTION, TRIES = 3.0, 0.01, 10  # the reproducibility's perturbations, each tried this many times
 
 
 def shifted_spread(points: np.ndarray, directions: np.ndarray) -> np.ndarray:
-    """cardiac_landmarks.ring_spread averaged over localize_conventions.STEADY_SHIFTS slab cuts shifted along each
-    direction (the score no longer jumps where a slab boundary crosses a ring of voxels)."""
-    from SPECTFewShotLib.cardiac_landmarks import SLAB_MM
-    from SPECTFewShotLib.research.evaluation.localize_conventions import shifted_spread as shifted
+    """cardiac_landmarks.shifted_spread with the product's slab and shifts (the ring spread averaged over shifted
+    slab cuts)."""
+    from SPECTFewShotLib.cardiac_landmarks import SLAB_MM, STEADY_SHIFTS
+    from SPECTFewShotLib.cardiac_landmarks import shifted_spread as shifted
 
-    return shifted(points, directions, SLAB_MM)
+    return shifted(points, directions, SLAB_MM, STEADY_SHIFTS)
 
 
 def steady_axis(points: np.ndarray) -> np.ndarray:
-    """localize_conventions.steady_direction (the annotators' reproducible fit) with cardiac_landmarks' own lattice,
-    refinement and slab (`shifted_spread`): the steadier fit in place of the product's revolution_axis."""
-    from SPECTFewShotLib.cardiac_landmarks import AXIS_DIRECTIONS, AXIS_REFINE_DEGREES
-    from SPECTFewShotLib.research.evaluation.localize_conventions import steady_direction
+    """cardiac_landmarks.steady_direction with the product's constants (`shifted_spread`): what the product's
+    revolution_axis computes since issue 35's helper I, called directly (a variant that patches revolution_axis
+    does not reach it)."""
+    from SPECTFewShotLib import cardiac_landmarks as lm
 
-    return steady_direction(points, shifted_spread, AXIS_DIRECTIONS, AXIS_REFINE_DEGREES)
+    return lm.steady_direction(points, shifted_spread, lm.AXIS_DIRECTIONS, lm.AXIS_REFINE_DEGREES,
+                               lm.STEADY_GRID_DEG, lm.STEADY_RADIUS_DEG, lm.STEADY_TEMPERATURE)
+
+
+def single_axis(points: np.ndarray) -> np.ndarray:
+    """The single ring-spread fit (cardiac_landmarks.least_spread_direction with the product's lattice and
+    refinement): the product's revolution_axis before issue 35's helper I."""
+    from SPECTFewShotLib.cardiac_landmarks import least_spread_direction
+
+    return least_spread_direction(points)
 
 
 def dilated_points(points: np.ndarray) -> np.ndarray:
@@ -165,7 +189,6 @@ def exam_axis_rows(real: str, phantoms: int = EXAM_AXIS_PHANTOMS) -> Iterator[st
     phantoms' true walls): how far the fit moves from its own unperturbed fit (and its apex from its own apex)
     under exact `TURN_DEG` turns and `DROP_FRACTION` drops (`axis_reproducibility`), and its angle from the single
     fit; the landmarks' errors are not looked at."""
-    from SPECTFewShotLib.cardiac_landmarks import lv_geometry
     from SPECTFewShotLib.research.evaluation.localize_cases import real_pair_cases
     from SPECTFewShotLib.research.evaluation.localize_conventions import annotator_axis
     from SPECTFewShotLib.research.phantom import generate_study
@@ -176,11 +199,110 @@ def exam_axis_rows(real: str, phantoms: int = EXAM_AXIS_PHANTOMS) -> Iterator[st
         study = generate_study(seed)
         walls.append((f"phantom {seed}", study.image,
                       study.labels.labels.array == study.label_values["LV_myocardium"]))
-    for name, fit in exam_axis_candidates().items():
+    yield from fit_rows(walls, exam_axis_candidates(), annotator_axis)
+
+
+def product_axis_rows(real: str, phantoms: int = EXAM_AXIS_PHANTOMS) -> Iterator[str]:
+    """Per product frame-axis fit (cardiac_landmarks.revolution_axis, the steady fit, and `single_axis`, the one it
+    replaced) and wall (each real study's mask and its classification painted on the mask's quartile slices,
+    `phantoms` training-range phantoms' true walls and classifications, the LV-shaped piece as the frame takes
+    it): how far the fit moves from its own unperturbed fit under exact `TURN_DEG` turns and `DROP_FRACTION`
+    drops (`fit_rows`); the landmarks' errors are not looked at."""
+    from SPECTFewShotLib.cardiac_landmarks import revolution_axis
+    from SPECTFewShotLib.landmarks.lv_frame import lv_shaped_wall
+    from SPECTFewShotLib.research.evaluation.localize_cases import classified_wall, real_pair_cases
+    from SPECTFewShotLib.research.phantom import generate_study
+    from SPECTFewShotLib.research.seeds import training_seeds
+
+    walls = [(case.name.split(" -> ")[1], case.target_volume, case.target_wall) for case in real_pair_cases(real)[:2]]
+    for seed in training_seeds(phantoms):
+        study = generate_study(seed)
+        walls.append((f"phantom {seed}", study.image,
+                      study.labels.labels.array == study.label_values["LV_myocardium"]))
+    shown = []
+    for name, volume, wall in walls:
+        shown.append((f"{name} mask", volume, wall))
+        points = lv_shaped_wall(classified_wall(volume, wall, "slices"))[0]
+        shown.append((f"{name} class.", volume, points))
+    yield from fit_rows(shown, {"steady": revolution_axis, "single": single_axis}, single_axis)
+
+
+def frame_fit_timing(real: str, repeats: int = 2) -> Iterator[str]:
+    """Median seconds per real pair of --real (each case `repeats` times) of the classification path, the one-shot
+    path, the counts' path and registration, with the product's fit ("steady", its cache emptied before every
+    case) and with `single_axis` in place of cardiac_landmarks.revolution_axis and template_segmentation's
+    (the product before issue 35's helper I), interleaved; the axis fits per case; each path's time over
+    registration's."""
+    from SPECTFewShotLib import cardiac_landmarks
+    from SPECTFewShotLib.landmarks import template_segmentation
+    from SPECTFewShotLib.landmarks.staged import Localizer
+    from SPECTFewShotLib.landmarks.template_segmentation import OneShotWall
+    from SPECTFewShotLib.research.baselines.registration import register_landmarks
+    from SPECTFewShotLib.research.evaluation.localize_cases import classified_wall, real_pair_cases
+
+    cases = real_pair_cases(real)
+    walls = {case.name.split(" -> ")[1]: case.target_wall for case in cases}
+    masks = {id(case.template_volume): case.template_volume.with_array(
+        walls[case.name.split(" -> ")[0]].astype(np.uint8)) for case in cases}
+    classified = {id(case.target_volume): classified_wall(case.target_volume, case.target_wall, "slices")
+                  for case in cases}
+    plain, one_shot = Localizer(prnet=False), Localizer(one_shot=True)
+    one_shot._one_shot_wall = OneShotWall()
+    one_shot._one_shot_wall.session()  # the embedding network, loaded before the clock runs
+    methods = {
+        "Classify": lambda case: plain.place(case.target_volume, [(case.template_volume, case.template_landmarks)],
+                                             myocardium=classified[id(case.target_volume)],
+                                             template_myocardia=[masks[id(case.template_volume)]]),
+        "One-shot": lambda case: one_shot.place(case.target_volume, [(case.template_volume,
+                                                                      case.template_landmarks)],
+                                                template_myocardia=[masks[id(case.template_volume)]]),
+        "Carry+align": lambda case: plain.localize(case.target_volume, case.template_volume,
+                                                   case.template_landmarks),
+        "Registration": lambda case: register_landmarks(case.target_volume, case.template_volume,
+                                                        case.template_landmarks)}
+    fits = {"single": single_axis, "steady": cardiac_landmarks.revolution_axis}
+    seconds = {(fit, name): [] for fit in fits for name in methods}
+    calls = {}
+    for _ in range(repeats):
+        for case in cases:
+            for name, method in methods.items():
+                for fit_name, fit in fits.items():
+                    count = [0]
+
+                    def counted(points: np.ndarray, fit=fit, count=count) -> np.ndarray:
+                        count[0] += 1
+                        return fit(points)
+
+                    cardiac_landmarks.forget_fitted_axes()
+                    with mock.patch.object(cardiac_landmarks, "revolution_axis", counted), \
+                            mock.patch.object(template_segmentation, "revolution_axis", counted):
+                        started = time.perf_counter()
+                        method(case)
+                        seconds[(fit_name, name)].append(time.perf_counter() - started)
+                    calls[(fit_name, name)] = count[0]
+    for name in methods:
+        yield f"{name:<13} " + "; ".join(f"{fit} median {np.median(seconds[(fit, name)]):.2f} s ({calls[(fit, name)]} "
+                                         f"axis fits per case)" for fit in fits)
+    for fit in fits:
+        registration = np.median(seconds[(fit, "Registration")])
+        yield f"{fit}: " + ", ".join(f"{name} {np.median(seconds[(fit, name)]) / registration:.2f}x registration"
+                                     for name in methods if name != "Registration")
+
+
+def fit_rows(walls: Sequence[tuple[str, Volume, np.ndarray]], candidates: dict, baseline) -> Iterator[str]:
+    """Per candidate fit and wall (name, volume, and its mask [k, j, i] or its LPS points (n, 3)): the fit's move
+    from its own unperturbed fit (and its apex's) under `axis_reproducibility`'s perturbations, its angle from
+    `baseline`'s fit ("single") and its time per fit; then its worst move."""
+    from SPECTFewShotLib.cardiac_landmarks import lv_geometry
+
+    for name, fit in candidates.items():
         worst = 0.0
         for wall_name, volume, wall in walls:
-            k, j, i = np.nonzero(wall)
-            points = volume.index_to_lps(np.stack([i, j, k], axis=1).astype(float))
+            if wall.ndim == 3:
+                k, j, i = np.nonzero(wall)
+                points = volume.index_to_lps(np.stack([i, j, k], axis=1).astype(float))
+            else:
+                points = wall
             started = time.perf_counter()
             own = fit(points)
             seconds = time.perf_counter() - started
@@ -188,12 +310,12 @@ def exam_axis_rows(real: str, phantoms: int = EXAM_AXIS_PHANTOMS) -> Iterator[st
             apex = lv_geometry(points, spacing, axis=own).apex
             result = axis_reproducibility(points, spacing, own, apex, fit)
             worst = max(worst, float(result["turn"][:, 0].max()), float(result["drop"][:, 0].max()))
-            cells = [f"from single {_line_angle(own, annotator_axis(points)):4.1f} deg"]
+            cells = [f"from single {_line_angle(own, baseline(points)):4.1f} deg"]
             for kind in ("turn", "drop"):
                 angles, apices = result[kind][:, 0], result[kind][:, 1]
                 cells.append(f"{kind} median {np.median(angles):4.1f} max {angles.max():4.1f} deg, apex median "
                              f"{np.median(apices):4.1f} max {apices.max():4.1f} mm")
-            yield f"{name:<9} {wall_name:<15} " + "; ".join(cells) + f"; {seconds:.2f} s per fit"
+            yield f"{name:<9} {wall_name:<18} " + "; ".join(cells) + f"; {seconds:.2f} s per fit"
         yield f"{name:<9} worst move over the walls, turns and drops: {worst:.1f} deg"
 
 
@@ -285,8 +407,9 @@ def classified_with(volume: Volume, mask: np.ndarray, slices: Sequence[int], pro
 
 def reproducibility_rows(real: str) -> Iterator[str]:
     """Per real study: where its classification and mask differ, and the reproducibility of the annotators' fit
-    on its mask and of the product's fits on its classification, against the annotators' axis and apex on the
-    mask ('ours')."""
+    on its mask and of the product's fits on its classification, against the annotators' single-fit axis and apex
+    on the mask ('ours'); over 14 other paintings (`paintings`), each fit's angle from that axis and from the
+    exam's (localize_conventions.reproducible_annotator_axis) on the mask."""
     from SPECTFewShotLib.cardiac_landmarks import least_spread_direction, lv_geometry, revolution_axis
     from SPECTFewShotLib.landmarks.lv_frame import lv_shaped_wall
     from SPECTFewShotLib.research.evaluation.localize_cases import classified_wall, real_pair_cases
@@ -304,10 +427,11 @@ def reproducibility_rows(real: str) -> Iterator[str]:
         for label, points, fit, prepare in (
                 ("mask, annotators' fit", wall, annotator_axis, None),
                 ("classification, product fit", classified_points, revolution_axis, None),
+                ("classification, single fit", classified_points, single_axis, None),
                 ("mask, dilated fit", wall, least_spread_direction, dilated_points),
                 ("classification, dilated fit", classified_points, least_spread_direction, dilated_points),
-                ("mask, steady fit", wall, steady_axis, None),
-                ("classification, steady fit", classified_points, steady_axis, None)):
+                ("mask, product fit", wall, revolution_axis, None),
+                ("mask, single fit", wall, single_axis, None)):
             result = axis_reproducibility(points, min(volume.spacing), reference, apex, fit, prepare)
             cells = [f"plain {result['plain'][0, 0]:.1f} deg / {result['plain'][0, 1]:.1f} mm"]
             for kind in ("turn", "drop"):
@@ -318,12 +442,15 @@ def reproducibility_rows(real: str) -> Iterator[str]:
             yield f"  {label:<28} " + "; ".join(cells)
         walls = [lv_shaped_wall(classified_with(volume, mask, slices, protocol))[0]
                  for slices, protocol in paintings(mask).values()]
-        for label, fit in (("product fit", revolution_axis), ("dilated fit", dilated_axis),
-                           ("combined fit", combined_axis)):
-            angles = np.array([_line_angle(fit(points), reference) for points in walls])
-            yield (f"  {len(walls)} paintings, {label:<13} axis from the annotators' on the mask: mean "
-                   f"{angles.mean():.1f} median {np.median(angles):.1f} max {angles.max():.1f} deg, within 6 deg "
-                   f"{int((angles <= 6.0).sum())}/{len(angles)} ({' '.join(f'{a:.0f}' for a in angles)})")
+        exam = annotator_axis(wall, True)
+        for label, fit in (("product fit", revolution_axis), ("single fit", single_axis),
+                           ("dilated fit", dilated_axis), ("combined fit", combined_axis)):
+            fitted = [fit(points) for points in walls]
+            for name, axis in (("annotators' single fit", reference), ("exam's steady fit", exam)):
+                angles = np.array([_line_angle(found, axis) for found in fitted])
+                yield (f"  {len(walls)} paintings, {label:<13} axis from the {name} on the mask: mean "
+                       f"{angles.mean():.1f} median {np.median(angles):.1f} max {angles.max():.1f} deg, within 6 "
+                       f"deg {int((angles <= 6.0).sum())}/{len(angles)} ({' '.join(f'{a:.0f}' for a in angles)})")
 
 
 def _proportional_knot(frame) -> float:
@@ -348,6 +475,8 @@ def variant(name: str) -> Iterator[None]:
             stack.enter_context(mock.patch(f"{carry}.endocardial_apex_mm", _proportional_knot))
         elif name == "knot+steady":
             stack.enter_context(mock.patch("SPECTFewShotLib.cardiac_landmarks.revolution_axis", steady_axis))
+        elif name == "frame+single":
+            stack.enter_context(mock.patch("SPECTFewShotLib.cardiac_landmarks.revolution_axis", single_axis))
         elif name == "frame+dilated":
             stack.enter_context(mock.patch("SPECTFewShotLib.cardiac_landmarks.revolution_axis", dilated_axis))
         elif name == "frame+combined":
@@ -420,15 +549,22 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--variants", nargs="*", default=list(DEFAULT_VARIANTS), choices=VARIANTS)
     parser.add_argument("--reproducibility", action="store_true",
                         help="the axis fits' reproducibility on --real's studies instead of the variants' table")
+    parser.add_argument("--product-axis", action="store_true",
+                        help="instead: the product's frame-axis fit's reproducibility beside the single fit's, on "
+                             "--real's masks and classifications and training phantoms (product_axis_rows)")
+    parser.add_argument("--timing", action="store_true",
+                        help="instead: seconds per real pair with the product's fit and the single fit "
+                             "(frame_fit_timing)")
     parser.add_argument("--exam-axis", action="store_true",
                         help="instead: the candidate exam axes' reproducibility on --real's masks and training "
                              "phantoms (exam_axis_rows)")
     args = parser.parse_args(argv)
     started = time.perf_counter()
-    if args.exam_axis:
+    if args.exam_axis or args.product_axis or args.timing:
         if not args.real:
-            parser.error("--exam-axis needs --real")
-        for line in exam_axis_rows(args.real):
+            parser.error("--exam-axis, --product-axis and --timing need --real")
+        rows_of = exam_axis_rows if args.exam_axis else product_axis_rows if args.product_axis else frame_fit_timing
+        for line in rows_of(args.real):
             sys.stdout.write(line + "\n")
             sys.stdout.flush()
         sys.stdout.write(f"took {time.perf_counter() - started:.0f} s\n")
