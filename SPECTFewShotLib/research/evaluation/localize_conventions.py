@@ -31,16 +31,17 @@ on patient001 and four training phantoms (docs/evaluation/landmarks/localize_con
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 
 from SPECTFewShotLib.cardiac_landmarks import (
     SLAB_MM,
-    direction_lattice,
     least_spread_direction,
     lv_geometry,
     ring_spread,
+    shifted_spread,
+    steady_direction,
 )
 from SPECTFewShotLib.io.markups_io import Landmark
 from SPECTFewShotLib.research.evaluation.localize_cases import LandmarkCase
@@ -50,8 +51,10 @@ CONVENTIONS = ("ours", "extremal", "endocardial")
 AXIS_VOXELS_MM = 3.0  # under a voxel (4 mm): the wall the axis line itself crosses
 # The annotators' axis fit (`annotator_axis`): cardiac_landmarks' constants as of commit 77c639a.
 ANNOTATOR_DIRECTIONS, ANNOTATOR_REFINE_DEGREES, ANNOTATOR_SLAB_MM = 600, (4.0, 2.0, 1.0), 8.0
-# The reproducible exam's steady fit (`reproducible_annotator_axis`, `steady_direction`): slab cuts averaged, each
-# offset by 1 / STEADY_SHIFTS of a slab; the near-best directions around the fitted axis (a grid) weighted by score.
+# The reproducible exam's steady fit (`reproducible_annotator_axis`: cardiac_landmarks.steady_direction and
+# shifted_spread called with these constants, so changing the product's constants does not move the exam): slab cuts
+# averaged, each offset by 1 / STEADY_SHIFTS of a slab; the near-best directions around the fitted axis (a grid)
+# weighted by score.
 STEADY_SHIFTS = 4
 STEADY_GRID_DEG, STEADY_RADIUS_DEG = 2.0, 12.0
 STEADY_TEMPERATURE = 0.01  # weights: exp(-(score - best) / (this * best))
@@ -76,44 +79,9 @@ def annotator_axis(points: np.ndarray, reproducible: bool = False) -> np.ndarray
 
 def annotator_shifted_spread(points: np.ndarray, directions: np.ndarray) -> np.ndarray:
     """`annotator_spread` averaged over `STEADY_SHIFTS` slab cuts shifted along each direction (the score no longer
-    jumps where a slab boundary crosses a ring of voxels)."""
-    return shifted_spread(points, directions, ANNOTATOR_SLAB_MM)
-
-
-def shifted_spread(points: np.ndarray, directions: np.ndarray, slab_mm: float) -> np.ndarray:
-    """cardiac_landmarks.ring_spread over `slab_mm` slabs averaged over `STEADY_SHIFTS` cuts, each shifted by
-    1 / STEADY_SHIFTS of a slab."""
-    spreads = np.zeros(len(directions))
-    for shift in range(STEADY_SHIFTS):
-        spreads += ring_spread(points, directions, slab_mm=slab_mm, offset=shift / STEADY_SHIFTS)
-    return spreads / STEADY_SHIFTS
-
-
-def steady_direction(points: np.ndarray, spread: Callable[[np.ndarray, np.ndarray], np.ndarray], directions: int,
-                     refine_degrees: Sequence[float]) -> np.ndarray:
-    """The best of cardiac_landmarks.direction_lattice(`directions`) by `spread`, refined among its 4 neighbours
-    at each step of `refine_degrees`, then the weighted centre (weights exp(-(score - best) / (STEADY_TEMPERATURE
-    * best))) of the directions within `STEADY_RADIUS_DEG` of it on a `STEADY_GRID_DEG` grid (sense arbitrary)."""
-    lattice = direction_lattice(directions)
-    axis = lattice[np.argmin(spread(points, lattice))]
-
-    def around(centre: np.ndarray, degrees: float, steps: int) -> np.ndarray:
-        first = np.cross(centre, [1.0, 0.0, 0.0] if abs(centre[0]) < 0.9 else [0.0, 1.0, 0.0])
-        first /= np.linalg.norm(first)
-        second = np.cross(centre, first)
-        step = np.tan(np.radians(degrees))
-        tries = np.array([centre + a * step * first + b * step * second for a in range(-steps, steps + 1)
-                          for b in range(-steps, steps + 1) if a * a + b * b <= steps * steps])
-        return tries / np.linalg.norm(tries, axis=1, keepdims=True)
-
-    for degrees in refine_degrees:
-        tries = around(axis, degrees, 1)
-        axis = tries[np.argmin(spread(points, tries))]
-    grid = around(axis, STEADY_GRID_DEG, round(STEADY_RADIUS_DEG / STEADY_GRID_DEG))
-    scores = spread(points, grid)
-    weights = np.exp(-(scores - scores.min()) / (STEADY_TEMPERATURE * scores.min()))
-    mean = weights @ grid
-    return mean / np.linalg.norm(mean)
+    jumps where a slab boundary crosses a ring of voxels): cardiac_landmarks.shifted_spread with the annotators'
+    own slab and shifts."""
+    return shifted_spread(points, directions, ANNOTATOR_SLAB_MM, STEADY_SHIFTS)
 
 
 def reproducible_annotator_axis(points: np.ndarray) -> np.ndarray:
@@ -121,7 +89,8 @@ def reproducible_annotator_axis(points: np.ndarray) -> np.ndarray:
     and refinement. The single fit's pick in a flat valley of the ring spread depends on where the slab cuts and
     the direction lattice fall on the wall; averaging the cuts and weighting the valley's directions does not
     (under 2 degrees for 3-degree exact turns and 1 % of voxels dropped, on both real masks and four phantoms)."""
-    return steady_direction(points, annotator_shifted_spread, ANNOTATOR_DIRECTIONS, ANNOTATOR_REFINE_DEGREES)
+    return steady_direction(points, annotator_shifted_spread, ANNOTATOR_DIRECTIONS, ANNOTATOR_REFINE_DEGREES,
+                            STEADY_GRID_DEG, STEADY_RADIUS_DEG, STEADY_TEMPERATURE)
 
 
 @lru_cache(maxsize=64)
