@@ -1,25 +1,32 @@
 """The carry variants of research.evaluation.localize_variants: the steady (the product's), single (the product's
 before issue 35's helper I), dilated and combined axis fits find a cup's axis, the dilation is the 26-neighbourhood
-one, the reproducibility measure reads a cup's fit as reproducible, and each variant replaces its piece of the
-product only while it runs ("knot": the product without the carry's two rules)."""
+one, the reproducibility measure reads a cup's fit as reproducible, --validation's phantoms are training-range
+ones, and each variant replaces its piece of the product only while it runs ("knot": the product without the
+carry's two rules)."""
 
 import unittest
+from dataclasses import replace
+from types import SimpleNamespace
+from unittest import mock
 
 import numpy as np
 from scipy import ndimage
 
 from SPECTFewShotLib import cardiac_landmarks
 from SPECTFewShotLib.cardiac_landmarks import lv_geometry, revolution_axis, wall_points_lps
+from SPECTFewShotLib.io.markups_io import Landmark
 from SPECTFewShotLib.landmarks import carry
 from SPECTFewShotLib.landmarks.long_axis import angle_between_deg
 from SPECTFewShotLib.landmarks.lv_frame import frame_from_segmentation
 from SPECTFewShotLib.research.evaluation.localize_variants import (
+    agreeing_centre,
     axis_reproducibility,
     combined_axis,
     dilated_axis,
     dilated_points,
     exam_axis_candidates,
     fit_rows,
+    groups_of,
     single_axis,
     steady_axis,
     variant,
@@ -103,12 +110,59 @@ class LocalizeVariantsTest(unittest.TestCase):
             pass
 
     def test_knot_is_the_product_without_the_two_rules_only_while_it_runs(self):
-        rules = (carry.BASE_REFERENCE_MM, carry.CENTRE_RULE_WEIGHT)
+        rules, by_ends = (carry.BASE_REFERENCE_MM, carry.CENTRE_RULE_WEIGHT), carry.centre_by_ends
         with variant("knot"):
             self.assertEqual((carry.BASE_REFERENCE_MM, carry.CENTRE_RULE_WEIGHT), (float("inf"), 0.0))
         with variant("frame+centre1"):
             self.assertEqual((carry.BASE_REFERENCE_MM, carry.CENTRE_RULE_WEIGHT), (rules[0], 1.0))
+        with variant("frame+centre0.75"):
+            self.assertEqual((carry.BASE_REFERENCE_MM, carry.CENTRE_RULE_WEIGHT), (rules[0], 0.75))
+        with variant("frame+agree4"):
+            self.assertIsNot(carry.centre_by_ends, by_ends)
+        self.assertIs(carry.centre_by_ends, by_ends)
         self.assertEqual((carry.BASE_REFERENCE_MM, carry.CENTRE_RULE_WEIGHT), rules)
+
+    def test_the_agreeing_centre_weighs_the_ends_by_how_far_the_two_estimates_lie_apart(self):
+        # The template's LV_center 40 % of the way from its apex to its base, the target LV longer on the base side:
+        # the frame's carry and the ends' lie d apart; the centre goes d^2 / (d^2 + s^2) of the way to the ends'.
+        template = frame_from_segmentation(cup_mask(28.0))
+        target = frame_from_segmentation(cup_mask(28.0, center=(-6.0, 4.0, 10.0), apex_direction=(0.2, -0.9, -0.3)))
+        target = replace(target, geometry=replace(target.geometry, base=target.geometry.base
+                                                  + 16.0 * target.geometry.axis))
+        g = template.geometry
+        landmarks = [Landmark("LV_center", tuple(g.apex + 0.4 * (g.base - g.apex))),
+                     Landmark("LV_apex", tuple(g.apex)), Landmark("LV_base", tuple(g.base))]
+        with mock.patch.object(carry, "CENTRE_RULE_WEIGHT", 0.0):
+            by_frame = np.asarray(carry.carry_landmarks(template, target, landmarks))
+        with mock.patch.object(carry, "CENTRE_RULE_WEIGHT", 1.0):
+            by_ends = np.asarray(carry.carry_landmarks(template, target, landmarks))
+        apart = float(np.sum((by_ends - by_frame) ** 2))
+        self.assertGreater(apart, 4.0)
+        for scale in (0.01, 4.0, 1000.0):
+            found = agreeing_centre(scale)(template, target, landmarks, by_frame)
+            wanted = by_frame + apart / (apart + scale ** 2) * (by_ends - by_frame)
+            self.assertLess(float(np.abs(found - wanted).max()), 1e-6)
+        self.assertLess(float(np.abs(agreeing_centre(0.01)(template, target, landmarks, by_frame) - by_ends).max()),
+                        1e-3)
+
+    def test_validation_phantoms_come_from_the_training_range(self):
+        # --validation chooses a setting on training-range validation seeds, never on held-out ones.
+        from SPECTFewShotLib.research.evaluation import localize_cases
+        from SPECTFewShotLib.research.seeds import HELD_OUT_SEED_START, validation_seeds
+
+        asked = []
+
+        def cases(seeds):
+            asked.append(list(seeds))
+            return [SimpleNamespace(target_volume=object(), target_wall=seed) for seed in seeds]
+
+        with mock.patch.object(localize_cases, "phantom_cases", cases), \
+                mock.patch.object(localize_cases, "classified_wall", lambda volume, wall, how: wall):
+            groups = groups_of(None, 0, 3)
+        self.assertEqual(asked, [validation_seeds(3)])
+        self.assertLess(max(asked[0]), HELD_OUT_SEED_START)
+        found, templates, _ = groups["valid. phantoms"]
+        self.assertEqual(templates, [found[1].target_wall, found[2].target_wall, found[0].target_wall])
 
 
 if __name__ == "__main__":

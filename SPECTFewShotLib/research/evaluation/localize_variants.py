@@ -14,7 +14,12 @@ annotator_axis), so no variant moves the exam. Variants, each replacing one piec
   centres (carry.base_reference_weights) and a template LV_center off its wall's centroid half carried by its own
   apex and base (carry.centre_by_ends).
 - "frame-base": "frame" without the base's two centres; "frame-centre": without the centre rule;
-  "frame+centre1": the centre rule at full weight (carry.CENTRE_RULE_WEIGHT 1).
+  "frame+centre0.5", "frame+centre0.75", "frame+centre1": the centre rule at weight 0.5 (the product's), 0.75
+  and 1 (carry.CENTRE_RULE_WEIGHT).
+- "frame+agree4", "frame+agree8": the centre rule's weight from how far its two estimates lie apart
+  (`agreeing_centre`: d^2 / (d^2 + s^2), s 4 or 8 mm): where they agree within the placed ends' noise the frame's
+  carry counts, where they are far apart (LVs of different proportions) the ends' (issue 35, helper J: not
+  landed, docs/evaluation/landmarks/localize_centre_rule.txt).
 - "knot+steady": "knot" with the steady revolution-axis fit (`steady_axis`) in place of
   cardiac_landmarks.revolution_axis in the frames (the annotators' axis stays); since issue 35's helper I the
   product's own fit is that steady fit, so "knot+steady" is "knot".
@@ -33,7 +38,7 @@ distance from the exam's axis, where the classification's and the mask's voxels 
 the product's (steady), single, dilated and combined fits on the classifications of 14 other paintings (`paintings`),
 against the annotators' single fit and the exam's steady fit on the mask.
 
-    python -m SPECTFewShotLib.research.evaluation.localize_variants --real DIR [--held-out 8] [--variants ...]
+    python -m SPECTFewShotLib.research.evaluation.localize_variants [--real DIR] [--held-out 8] [--validation 8]
     python -m SPECTFewShotLib.research.evaluation.localize_variants --real DIR --reproducibility
     python -m SPECTFewShotLib.research.evaluation.localize_variants --real DIR --exam-axis
     python -m SPECTFewShotLib.research.evaluation.localize_variants --real DIR --product-axis
@@ -59,15 +64,16 @@ import argparse
 import contextlib
 import sys
 import time
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 from unittest import mock
 
 import numpy as np
 
 from SPECTFewShotLib.volume import Volume
 
-VARIANTS = ("before", "knot", "frame", "frame-base", "frame-centre", "frame+centre1", "knot+steady", "frame+single",
-            "frame+dilated", "frame+combined", "registration")
+VARIANTS = ("before", "knot", "frame", "frame-base", "frame-centre", "frame+centre0.5", "frame+centre0.75",
+            "frame+centre1", "frame+agree4", "frame+agree8", "knot+steady", "frame+single", "frame+dilated",
+            "frame+combined", "registration")
 DEFAULT_VARIANTS = ("knot", "frame", "frame-base", "frame-centre", "frame+centre1", "knot+steady", "registration")
 TURN_DEG, DROP_FRACTION, TRIES = 3.0, 0.01, 10  # the reproducibility's perturbations, each tried this many times
 
@@ -461,6 +467,23 @@ def _proportional_knot(frame) -> float:
     return ENDOCARDIAL_ALONG * max(float((geometry.apex - geometry.center) @ -geometry.axis), 1e-9)
 
 
+def agreeing_centre(scale_mm: float) -> Callable[..., np.ndarray]:
+    """carry.centre_by_ends with its weight d^2 / (d^2 + scale_mm^2), d the distance between the frame's carry of
+    the centre and the ends' (the product's function at weight 1, with its blend near the centroid)."""
+    from SPECTFewShotLib.landmarks import carry
+
+    by_ends = carry.centre_by_ends
+
+    def centre(template_frame, target_frame, landmarks, carried, roll_deg: float = 0.0) -> np.ndarray:
+        with mock.patch.object(carry, "CENTRE_RULE_WEIGHT", 1.0):
+            ends = by_ends(template_frame, target_frame, landmarks, carried, roll_deg)
+        moved = np.asarray(ends, dtype=float) - np.asarray(carried, dtype=float)
+        apart = float(np.sum(moved ** 2))
+        return np.asarray(carried, dtype=float) + apart / (apart + scale_mm ** 2) * moved
+
+    return centre
+
+
 @contextlib.contextmanager
 def variant(name: str) -> Iterator[None]:
     """The product with `name`'s replacement in place for the duration ("registration" runs under "knot")."""
@@ -485,23 +508,30 @@ def variant(name: str) -> Iterator[None]:
             stack.enter_context(base_off)
         elif name == "frame-centre":
             stack.enter_context(centre_off)
-        elif name == "frame+centre1":
-            stack.enter_context(mock.patch(f"{carry}.CENTRE_RULE_WEIGHT", 1.0))
+        elif name in ("frame+agree4", "frame+agree8"):
+            stack.enter_context(mock.patch(f"{carry}.centre_by_ends",
+                                           agreeing_centre(float(name.removeprefix("frame+agree")))))
+        elif name in ("frame+centre0.5", "frame+centre0.75", "frame+centre1"):
+            stack.enter_context(mock.patch(f"{carry}.CENTRE_RULE_WEIGHT", float(name.removeprefix("frame+centre"))))
         elif name not in ("knot", "frame", "registration"):
             raise ValueError(f"unknown variant {name!r}")
         yield
 
 
-def groups_of(real: str | None, held_out: int) -> dict[str, tuple[list, list, dict]]:
-    """Per group: the cases, their template walls and the targets' classified walls (by target volume id)."""
+def groups_of(real: str | None, held_out: int, validation: int = 0) -> dict[str, tuple[list, list, dict]]:
+    """Per group: the cases, their template walls and the targets' classified walls (by target volume id);
+    `validation` training-range validation phantoms (for choosing a setting) before the held-out ones."""
     from SPECTFewShotLib.research.evaluation.localize_cases import classified_wall, phantom_cases, real_pair_cases
-    from SPECTFewShotLib.research.seeds import held_out_seeds
+    from SPECTFewShotLib.research.seeds import held_out_seeds, validation_seeds
 
     groups = {}
     if real:
         cases = real_pair_cases(real)
         walls = {case.name.split(" -> ")[1]: case.target_wall for case in cases}
         groups["real pairs"] = (cases, [walls[case.name.split(" -> ")[0]] for case in cases])
+    if validation:
+        cases = phantom_cases(validation_seeds(validation))
+        groups["valid. phantoms"] = (cases, [cases[(n + 1) % len(cases)].target_wall for n in range(len(cases))])
     if held_out:
         cases = phantom_cases(held_out_seeds(held_out))
         groups["held-out phantoms"] = (cases, [cases[(n + 1) % len(cases)].target_wall for n in range(len(cases))])
@@ -546,6 +576,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--real", metavar="DIR", help="real studies with LV-wall masks (NAME_image, NAME_mask)")
     parser.add_argument("--held-out", type=int, default=8, help="held-out phantoms (default: %(default)s)")
+    parser.add_argument("--validation", type=int, default=0,
+                        help="training-range validation phantoms, for choosing a setting (default: %(default)s)")
     parser.add_argument("--variants", nargs="*", default=list(DEFAULT_VARIANTS), choices=VARIANTS)
     parser.add_argument("--reproducibility", action="store_true",
                         help="the axis fits' reproducibility on --real's studies instead of the variants' table")
@@ -577,7 +609,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             sys.stdout.flush()
         sys.stdout.write(f"took {time.perf_counter() - started:.0f} s\n")
         return
-    groups = groups_of(args.real, args.held_out)
+    groups = groups_of(args.real, args.held_out, args.validation)
     sys.stdout.write("convention  group             variant      error mean/max (mm) per landmark, long axis, "
                      "median seconds per case\n")
     for line in rows(groups, args.variants):
