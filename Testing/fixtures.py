@@ -58,6 +58,16 @@ def ring_prior(size: int = 24):
     return volume, classes, prior
 
 
+def paint_prior(prior, volume: Volume, classes: np.ndarray, slices):
+    """Give `prior` (ring_prior's session) the paint of `classes` on the axial `slices`; return the painted class
+    index map and the painted voxels, as the product's cross-fitted prior reads them."""
+    from SPECTFewShotLib.protonet.support import class_index_map, painted_voxels
+
+    prior.set_support(support_from(volume, classes, slices))
+    painted = class_index_map(prior._support)
+    return painted, painted_voxels(painted, prior._support.slices)
+
+
 def support_from(volume: Volume, classes: np.ndarray, slices, values=None, names=None) -> Segmentation:
     painted = np.zeros_like(classes)
     for k in slices:
@@ -142,3 +152,22 @@ def counts_frame_pair(template: Volume, target: Volume):
     correct, _ = refine_map(target, target_counts, target_frame, template, template_counts, initial)
     return FramePair(template_frame, target_frame, roll), map_turn(initial, template_frame.geometry.center,
                                                                    then=correct)
+
+
+def centre_off_centroid_pair(fraction: float = 0.4):
+    """Two LV frames from cup masks, the target's base 16 mm farther along its axis (a longer LV on the base side),
+    and the template's LV_center `fraction` of the way from its apex to its base (an annotator's convention, not the
+    wall's centroid) with its LV_apex and LV_base: (template frame, target frame, landmarks)."""
+    from dataclasses import replace
+
+    from SPECTFewShotLib.io.markups_io import Landmark
+    from SPECTFewShotLib.landmarks.lv_frame import frame_from_segmentation
+
+    template = frame_from_segmentation(cup_mask(28.0))
+    target = frame_from_segmentation(cup_mask(28.0, center=(-6.0, 4.0, 10.0), apex_direction=(0.2, -0.9, -0.3)))
+    target = replace(target, geometry=replace(target.geometry, base=target.geometry.base
+                                              + 16.0 * target.geometry.axis))
+    g = template.geometry
+    landmarks = [Landmark("LV_center", tuple(g.apex + fraction * (g.base - g.apex))),
+                 Landmark("LV_apex", tuple(g.apex)), Landmark("LV_base", tuple(g.base))]
+    return template, target, landmarks

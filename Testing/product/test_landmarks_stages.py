@@ -30,7 +30,7 @@ from SPECTFewShotLib.landmarks.heart_search import find_lv_candidates, smoothed_
 from SPECTFewShotLib.landmarks.long_axis import LongAxis, angle_between_deg, write_long_axis
 from SPECTFewShotLib.landmarks.lv_frame import frame_from_counts, frame_from_segmentation
 from SPECTFewShotLib.landmarks.staged import Localizer, find_lv_frame
-from Testing.fixtures import SPACING, cup_mask, study
+from Testing.fixtures import SPACING, centre_off_centroid_pair, cup_mask, study
 
 
 class HeartSearchTest(unittest.TestCase):
@@ -160,13 +160,8 @@ class CarryTest(unittest.TestCase):
         # The template's LV_center 40 % of the way from its apex to its base (its annotator's own convention, not
         # the centroid); the target LV longer on the base side: the centre goes `CENTRE_RULE_WEIGHT` of the way to
         # the point 40 % of the way between the placed apex and base.
-        template = frame_from_segmentation(cup_mask(28.0))
-        target = frame_from_segmentation(cup_mask(28.0, center=(-6.0, 4.0, 10.0), apex_direction=(0.2, -0.9, -0.3)))
-        target = replace(target, geometry=replace(target.geometry, base=target.geometry.base
-                                                  + 16.0 * target.geometry.axis))
+        template, target, landmarks = centre_off_centroid_pair(0.4)
         g = template.geometry
-        landmarks = [Landmark("LV_center", tuple(g.apex + 0.4 * (g.base - g.apex))),
-                     Landmark("LV_apex", tuple(g.apex)), Landmark("LV_base", tuple(g.base))]
         self.assertGreater(np.linalg.norm(g.apex + 0.4 * (g.base - g.apex) - g.center), carry.CENTRE_BLEND_MM)
         placed = np.asarray(carry_landmarks(template, target, landmarks))
         by_ends = placed[1] + 0.4 * (placed[2] - placed[1])

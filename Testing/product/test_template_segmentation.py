@@ -68,20 +68,8 @@ class OneShotWallTest(unittest.TestCase):
     def test_a_network_that_calls_everything_near_the_lv_wall_still_gives_the_lvs_hot_wall(self):
         # what went wrong on phantoms: lungs, body and the RV cavity beside the LV classified as wall (twice the LV's
         # volume, a frame 29 degrees off); the counts' myocardium edge keeps only the hot shell
-        class EverythingWall:
-            grid = type("Grid", (), {"to_voxels": staticmethod(lambda cells: cells)})()
-
-            def set_volume(self, volume):
-                self.shape = volume.array.shape
-
-            def prototypes(self, classes, where):
-                return None
-
-            def grid_probabilities(self, prototypes):
-                return np.stack([np.zeros(self.shape), np.ones(self.shape), np.zeros(self.shape)])
-
         one_shot = OneShotWall()
-        one_shot._session = EverythingWall()
+        one_shot._session = self._everything_session()
         counts_frame = find_lv_frame(self.volume)
         counts = smoothed_counts(self.volume)
         found = one_shot.wall(self.template, self.template_wall, self.volume, counts_frame, counts).array > 0

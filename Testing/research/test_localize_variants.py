@@ -5,7 +5,6 @@ ones, and each variant replaces its piece of the product only while it runs ("kn
 carry's two rules)."""
 
 import unittest
-from dataclasses import replace
 from types import SimpleNamespace
 from unittest import mock
 
@@ -14,7 +13,6 @@ from scipy import ndimage
 
 from SPECTFewShotLib import cardiac_landmarks
 from SPECTFewShotLib.cardiac_landmarks import lv_geometry, revolution_axis, wall_points_lps
-from SPECTFewShotLib.io.markups_io import Landmark
 from SPECTFewShotLib.landmarks import carry
 from SPECTFewShotLib.landmarks.long_axis import angle_between_deg
 from SPECTFewShotLib.landmarks.lv_frame import frame_from_segmentation
@@ -31,7 +29,7 @@ from SPECTFewShotLib.research.evaluation.localize_variants import (
     steady_axis,
     variant,
 )
-from Testing.fixtures import cup_mask
+from Testing.fixtures import centre_off_centroid_pair, cup_mask
 
 APEX_DIRECTION = np.array([0.6, -0.5, -0.6]) / np.sqrt(0.97)
 
@@ -125,13 +123,7 @@ class LocalizeVariantsTest(unittest.TestCase):
     def test_the_agreeing_centre_weighs_the_ends_by_how_far_the_two_estimates_lie_apart(self):
         # The template's LV_center 40 % of the way from its apex to its base, the target LV longer on the base side:
         # the frame's carry and the ends' lie d apart; the centre goes d^2 / (d^2 + s^2) of the way to the ends'.
-        template = frame_from_segmentation(cup_mask(28.0))
-        target = frame_from_segmentation(cup_mask(28.0, center=(-6.0, 4.0, 10.0), apex_direction=(0.2, -0.9, -0.3)))
-        target = replace(target, geometry=replace(target.geometry, base=target.geometry.base
-                                                  + 16.0 * target.geometry.axis))
-        g = template.geometry
-        landmarks = [Landmark("LV_center", tuple(g.apex + 0.4 * (g.base - g.apex))),
-                     Landmark("LV_apex", tuple(g.apex)), Landmark("LV_base", tuple(g.base))]
+        template, target, landmarks = centre_off_centroid_pair(0.4)
         with mock.patch.object(carry, "CENTRE_RULE_WEIGHT", 0.0):
             by_frame = np.asarray(carry.carry_landmarks(template, target, landmarks))
         with mock.patch.object(carry, "CENTRE_RULE_WEIGHT", 1.0):

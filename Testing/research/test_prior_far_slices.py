@@ -9,10 +9,9 @@ import unittest
 import numpy as np
 
 from SPECTFewShotLib.classification.prior_features import CrossFittedPrior
-from SPECTFewShotLib.protonet.support import class_index_map, painted_voxels
 from SPECTFewShotLib.research.evaluation import prior_far_slices as far
 from SPECTFewShotLib.volume import Volume
-from Testing.fixtures import ring_prior, support_from
+from Testing.fixtures import paint_prior, ring_prior, support_from
 
 
 class HelpersTest(unittest.TestCase):
@@ -96,10 +95,7 @@ class ExtendedPriorTest(unittest.TestCase):
         cls.volume, cls.classes, cls.prior = ring_prior(size=24)
 
     def painted(self, classes, slices):
-        support = support_from(self.volume, classes, slices)
-        self.prior.set_support(support)
-        painted = class_index_map(self.prior._support)
-        return painted, painted_voxels(painted, self.prior._support.slices)
+        return paint_prior(self.prior, self.volume, classes, slices)
 
     def extended(self, painted, where):
         return far.ExtendedPrior(self.prior, painted, where, [0, 2], [2], [0, 1, 2], (1.0, 1.0, 1.0))

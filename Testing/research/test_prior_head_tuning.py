@@ -9,9 +9,8 @@ import numpy as np
 
 from SPECTFewShotLib.classification.prior_features import CrossFittedPrior
 from SPECTFewShotLib.protonet.prototypes import Prototypes, column_probabilities
-from SPECTFewShotLib.protonet.support import class_index_map, painted_voxels
 from SPECTFewShotLib.research.evaluation import prior_head_tuning as head_tuning
-from Testing.fixtures import ring_prior, support_from
+from Testing.fixtures import paint_prior, ring_prior
 
 
 class HeadLossTest(unittest.TestCase):
@@ -55,10 +54,7 @@ class CrossFittedHeadTest(unittest.TestCase):
         cls.volume, cls.classes, cls.prior = ring_prior(size=24)
 
     def painted(self, classes, slices):
-        support = support_from(self.volume, classes, slices)
-        self.prior.set_support(support)
-        painted = class_index_map(self.prior._support)
-        return painted, painted_voxels(painted, self.prior._support.slices)
+        return paint_prior(self.prior, self.volume, classes, slices)
 
     def test_no_steps_is_the_products_prior(self):
         painted, where = self.painted(self.classes, [6, 10, 14, 18])
