@@ -160,7 +160,7 @@ class StudySession:
         else:
             study = compute_study_features(volume.array, progress, cancel)
             prior_s, embedding = 0.0, None
-        spacing = _spacing_kji(volume)
+        spacing = spacing_kji(volume)
         edges = contrast_weights(study.counts, spacing, self.smoothness)
         self._volume, self._study, self._edges, self._support = volume, study, edges, None
         self._embedding, self._cross_fitted, self._static_rows = embedding, None, {}
@@ -214,7 +214,7 @@ class StudySession:
         self.timings["graph_cut_s"] = time.perf_counter() - started
         started = time.perf_counter()
         cavity = self._cavity_finder(painted, where)
-        labels = _connected_to_paint(labels, probabilities, painted, cavity, _spacing_kji(volume))
+        labels = _connected_to_paint(labels, probabilities, painted, cavity, spacing_kji(volume))
         labels[tuple(where.T)] = painted[tuple(where.T)]
         self.timings["connectivity_s"] = time.perf_counter() - started
         values = np.asarray(support.class_labels, dtype=np.int32)[labels]
@@ -238,7 +238,7 @@ class StudySession:
         labels = probabilities.argmax(0)
         if self.prior.refine:
             labels = _connected_to_paint(labels, probabilities, painted, self._cavity_finder(painted, where),
-                                         _spacing_kji(self._volume))
+                                         spacing_kji(self._volume))
         label_most_probable(probabilities, labels)
         support = self._support
         values = np.asarray(support.class_labels, dtype=np.int32)[labels]
@@ -254,14 +254,14 @@ class StudySession:
         assert self._support is not None and self._study is not None and self._volume is not None
         if not self.enclose_cavity:
             return lambda labels: None
-        named = _cavity_classes(self._support)
+        named = cavity_classes(self._support)
         if named is not None or len(self._support.class_labels) < 3:
             return lambda labels: named
         classes = painted[tuple(where.T)]
         counts = self._study.counts[tuple(where.T)]
         brightness = np.bincount(classes, counts, minlength=len(self._support.class_labels))
         brightness /= np.maximum(np.bincount(classes, minlength=len(brightness)), 1)
-        spacing = tuple(stride * s for s in _spacing_kji(self._volume))
+        spacing = tuple(stride * s for s in spacing_kji(self._volume))
         return lambda labels: cavity_from_paint(labels, where // stride, classes, brightness, spacing)
 
     def prepare_prior(self) -> None:
@@ -279,7 +279,7 @@ class StudySession:
         assert self._study is not None and self._volume is not None and self._support is not None
         started = time.perf_counter()
         support = self._support
-        spacing = _spacing_kji(self._volume)
+        spacing = spacing_kji(self._volume)
         rows = _per_class_sample(painted[tuple(where.T)], PREVIEW_TRAINING)
         stride = _stride_for(painted.shape, PREVIEW_VOXELS)
         sample = tuple(slice(None, None, stride) for _ in range(3))
@@ -351,7 +351,7 @@ class StudySession:
         assert self._study is not None and self._volume is not None
         distances = None
         if len(np.unique(where[:, 0])) >= 2:
-            distances = PaintDistances(painted, n_classes, _spacing_kji(self._volume))
+            distances = PaintDistances(painted, n_classes, spacing_kji(self._volume))
         k, j, i = train_where.T
         train = [*(c[:, k, j, i].T for c in self._volume_channels(protonet)), *extra_train]
         if distances is not None:
@@ -522,7 +522,7 @@ def prior_channels(support: PaintedSupport) -> list[int]:
     return keep if keep else list(range(len(tissues)))
 
 
-def _cavity_classes(support: PaintedSupport) -> Optional[tuple[int, int]]:
+def cavity_classes(support: PaintedSupport) -> Optional[tuple[int, int]]:
     """The class indices of the LV myocardium and the LV blood pool when both are painted beside a third class
     (which takes the blood pool the wall does not enclose); else None."""
     tissues = [tissue_of_segment(s.name, s.terminology_entry()) for s in support.segments]
@@ -531,7 +531,7 @@ def _cavity_classes(support: PaintedSupport) -> Optional[tuple[int, int]]:
     return tissues.index("LV_myocardium"), tissues.index("LV_blood_pool")
 
 
-def _spacing_kji(volume: Volume) -> tuple[float, float, float]:
+def spacing_kji(volume: Volume) -> tuple[float, float, float]:
     """Voxel spacing (mm) along k, j, i."""
     i, j, k = volume.spacing
     return (k, j, i)

@@ -176,12 +176,12 @@ def learner_channels(support: Any, volume: Any, settings: dict) -> Iterator[None
     def factory(prior: Any, painted: np.ndarray, where: np.ndarray) -> CrossFittedPrior:
         keep = original(support)
         n_classes = int(painted.max()) + 1
-        roles = cavity_roles(support)
+        roles = session_module.cavity_classes(support)
         distance = {None: [], "all": list(range(n_classes)), "kept": keep,
                     "shape": list(roles) if roles else list(range(n_classes)),
                     "pool": [roles[1]] if roles else list(range(n_classes))}[settings["distance"]]
         built = ExtendedPrior(prior, painted, where, keep, settings["offsets"], distance,
-                              spacing_kji(volume))
+                              session_module.spacing_kji(volume))
         made.append(built)
         return built
 
@@ -195,32 +195,16 @@ def learner_channels(support: Any, volume: Any, settings: dict) -> Iterator[None
         yield
 
 
-def cavity_roles(support: Any) -> Optional[tuple[int, int]]:
-    """The class indices of the LV myocardium and the LV blood pool when both are named beside a third class (read
-    as the study session reads them), else None."""
-    from SPECTFewShotLib.vocabulary import tissue_of_segment
-
-    tissues = [tissue_of_segment(s.name, s.terminology_entry()) for s in support.segments]
-    if len(tissues) < 3 or "LV_myocardium" not in tissues or "LV_blood_pool" not in tissues:
-        return None
-    return tissues.index("LV_myocardium"), tissues.index("LV_blood_pool")
-
-
-def spacing_kji(volume: Any) -> tuple[float, float, float]:
-    """The volume's voxel spacing (mm) along k, j, i."""
-    i, j, k = volume.spacing
-    return (float(k), float(j), float(i))
-
-
 def cavity_fill(support: Any, volume: Any, prior: Any, labels: np.ndarray, mode: str) -> np.ndarray:
     """The labels (class values) with the fill applied: unpainted voxels labelled neither myocardium nor blood pool
     that the labelled myocardium encloses become blood pool, where the cross-fitted prior's argmax is blood pool
     (`mode` "prior"; "near": and in a region of such voxels touching the labelled blood pool; "strict": enclosed
     along STRICT_SHARE of the rays) or wherever enclosed ("any"). Unchanged without named myocardium and blood
     pool classes. `support`: the checked paint; `prior`: its CrossFittedPrior."""
+    from SPECTFewShotLib.classification.session import cavity_classes, spacing_kji
     from SPECTFewShotLib.protonet.support import class_index_map
 
-    roles = cavity_roles(support)
+    roles = cavity_classes(support)
     if roles is None:
         return labels
     values = np.asarray(support.class_labels)
