@@ -57,13 +57,21 @@ ENDOCARDIAL_RANGE = (0.1, 0.95)
 # two are closer than this (a voxel) cannot show which of them its points follow, and keeps the ring-centred carry.
 BASE_REFERENCE_MM = 4.0
 # A template LV_center farther than CENTRE_BLEND_MM (a voxel) from its wall's centroid is no centroid: it is placed
-# CENTRE_RULE_WEIGHT of the way from its frame-coordinate carry to where its own apex-to-base fraction and offset put
-# it between the placed LV_apex and LV_base (linearly within CENTRE_BLEND_MM). Each estimate fails where the other
+# `centre_rule_weight` of the way from its frame-coordinate carry to where its own apex-to-base fraction and offset
+# put it between the placed LV_apex and LV_base (linearly within CENTRE_BLEND_MM). Each estimate fails where the other
 # holds (real pairs of very different LVs, 'endocardial' worst: frame 12.3 mm, fraction 2.2; held-out phantoms of
 # one shape, 'extremal' and 'endocardial' means: frame 1.0 and 2.0 mm, fraction 1.8 and 2.3): their mean, 6.3 mm
 # and 1.2 and 1.7 mm (docs/evaluation/landmarks/localize_frame_classification.txt).
 CENTRE_BLEND_MM = 4.0
 CENTRE_RULE_WEIGHT = 0.5
+# When the study's frame comes from its own wall (source "segmentation": its apex and base placed on that wall, the
+# steady axis fit reproducible within 2 degrees), the two estimates' distance d tells which one holds: the centre goes
+# d^2 / (d^2 + CENTRE_AGREEMENT_MM^2) of the way to the ends' estimate (LVs of one shape agree within a voxel, the
+# frame's carry counts; LVs of different proportions lie apart, the ends' counts). Chosen on training-range
+# validation phantoms (s = 4 mm, the best of 4 and 8, docs/evaluation/landmarks/localize_centre_rule.txt). A wall
+# classified from the template's (one-shot) or the counts' places its ends with the wall's own errors (its axis
+# 10-20 degrees off on the real pairs), so there d measures those errors and the fixed half weight stays.
+CENTRE_AGREEMENT_MM = 4.0
 
 
 def frame_axes(frame: LVFrame, roll_deg: float = 0.0) -> np.ndarray:
@@ -203,7 +211,7 @@ def carry_landmarks(template_frame: LVFrame, target_frame: LVFrame, landmarks: S
 def centre_by_ends(template_frame: LVFrame, target_frame: LVFrame, landmarks: Sequence[Landmark],
                    carried: np.ndarray, roll_deg: float = 0.0) -> np.ndarray:
     """`carried` (n, 3) with the template's LV_center, when farther than `CENTRE_BLEND_MM` from its wall's
-    centroid, moved `CENTRE_RULE_WEIGHT` of the way to where its fraction of the way from its LV_apex to its LV_base
+    centroid, moved `centre_rule_weight` of the way to where its fraction of the way from its LV_apex to its LV_base
     and its offset across that line (in LV radii) put it between the carried LV_apex and LV_base (unchanged
     without all three)."""
     labels = [landmark.label for landmark in landmarks]
@@ -220,10 +228,19 @@ def centre_by_ends(template_frame: LVFrame, target_frame: LVFrame, landmarks: Se
     between = carried[apex] + fraction * (carried[base] - carried[apex]) + \
         (across * target_frame.radius_mm) @ frame_axes(target_frame, roll_deg)[:, :2].T
     away = float(np.linalg.norm(positions[centre] - template_frame.geometry.center))
-    weight = CENTRE_RULE_WEIGHT * min(1.0, away / CENTRE_BLEND_MM)
+    move = min(1.0, away / CENTRE_BLEND_MM) * (between - carried[centre])
     result = np.array(carried, dtype=float)
-    result[centre] = (1.0 - weight) * result[centre] + weight * between
+    result[centre] = result[centre] + centre_rule_weight(target_frame, float(np.linalg.norm(move))) * move
     return result
+
+
+def centre_rule_weight(target_frame: LVFrame, apart_mm: float) -> float:
+    """How far (0..1) a template LV_center off its wall's centroid goes from its frame-coordinate carry to its ends'
+    estimate, `apart_mm` away: by their agreement (`CENTRE_AGREEMENT_MM`) when the study's frame comes from its own
+    wall, else `CENTRE_RULE_WEIGHT`."""
+    if target_frame.source != "segmentation":
+        return CENTRE_RULE_WEIGHT
+    return apart_mm ** 2 / (apart_mm ** 2 + CENTRE_AGREEMENT_MM ** 2)
 
 
 def roll_profile(volume: Volume, counts: np.ndarray, frame: LVFrame) -> np.ndarray:

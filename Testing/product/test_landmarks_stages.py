@@ -158,18 +158,24 @@ class CarryTest(unittest.TestCase):
 
     def test_a_centre_off_the_centroid_follows_its_own_apex_and_base(self):
         # The template's LV_center 40 % of the way from its apex to its base (its annotator's own convention, not
-        # the centroid); the target LV longer on the base side: the centre goes `CENTRE_RULE_WEIGHT` of the way to
-        # the point 40 % of the way between the placed apex and base.
+        # the centroid); the target LV longer on the base side: the centre goes toward the point 40 % of the way
+        # between the placed apex and base, by d^2 / (d^2 + CENTRE_AGREEMENT_MM^2) (d: how far the frame's carry
+        # lies from it) when the study's frame is its own wall's, by CENTRE_RULE_WEIGHT when it is a one-shot wall's.
         template, target, landmarks = centre_off_centroid_pair(0.4)
         g = template.geometry
         self.assertGreater(np.linalg.norm(g.apex + 0.4 * (g.base - g.apex) - g.center), carry.CENTRE_BLEND_MM)
         placed = np.asarray(carry_landmarks(template, target, landmarks))
         by_ends = placed[1] + 0.4 * (placed[2] - placed[1])
-        with mock.patch.object(carry, "CENTRE_RULE_WEIGHT", 0.0):
+        with mock.patch.object(carry, "centre_rule_weight", lambda frame, apart: 0.0):
             by_frame = np.asarray(carry_landmarks(template, target, landmarks))[0]
-        self.assertGreater(np.linalg.norm(by_frame - by_ends), SPACING)  # the frame alone misses it by a voxel
-        wanted = (1 - carry.CENTRE_RULE_WEIGHT) * by_frame + carry.CENTRE_RULE_WEIGHT * by_ends
-        self.assertLess(np.linalg.norm(placed[0] - wanted), 1e-6)
+        apart = float(np.linalg.norm(by_frame - by_ends))
+        self.assertGreater(apart, SPACING)  # the frame alone misses it by a voxel
+        weight = apart ** 2 / (apart ** 2 + carry.CENTRE_AGREEMENT_MM ** 2)
+        self.assertGreater(weight, carry.CENTRE_RULE_WEIGHT)  # far apart: the ends' estimate counts more than half
+        self.assertLess(np.linalg.norm(placed[0] - ((1 - weight) * by_frame + weight * by_ends)), 1e-6)
+        one_shot = replace(target, source="one-shot")
+        halfway = (1 - carry.CENTRE_RULE_WEIGHT) * by_frame + carry.CENTRE_RULE_WEIGHT * by_ends
+        self.assertLess(np.linalg.norm(np.asarray(carry_landmarks(template, one_shot, landmarks))[0] - halfway), 1e-6)
         # Our own centre (the wall's centroid) is carried by the frame alone; so is every point when the template's
         # frame was found in its counts (the counts' wall is not the one its annotator placed the points by).
         own = [Landmark("LV_center", tuple(g.center)), *landmarks[1:]]

@@ -5,6 +5,7 @@ ones, and each variant replaces its piece of the product only while it runs ("kn
 carry's two rules)."""
 
 import unittest
+from dataclasses import replace
 from types import SimpleNamespace
 from unittest import mock
 
@@ -17,7 +18,7 @@ from SPECTFewShotLib.landmarks import carry
 from SPECTFewShotLib.landmarks.long_axis import angle_between_deg
 from SPECTFewShotLib.landmarks.lv_frame import frame_from_segmentation
 from SPECTFewShotLib.research.evaluation.localize_variants import (
-    agreeing_centre,
+    agreeing_weight,
     axis_reproducibility,
     combined_axis,
     dilated_axis,
@@ -108,34 +109,36 @@ class LocalizeVariantsTest(unittest.TestCase):
             pass
 
     def test_knot_is_the_product_without_the_two_rules_only_while_it_runs(self):
-        rules, by_ends = (carry.BASE_REFERENCE_MM, carry.CENTRE_RULE_WEIGHT), carry.centre_by_ends
+        base, weight = carry.BASE_REFERENCE_MM, carry.centre_rule_weight
+        _, target, _ = centre_off_centroid_pair(0.4)
         with variant("knot"):
-            self.assertEqual((carry.BASE_REFERENCE_MM, carry.CENTRE_RULE_WEIGHT), (float("inf"), 0.0))
+            self.assertEqual(carry.BASE_REFERENCE_MM, float("inf"))
+            self.assertEqual(carry.centre_rule_weight(target, 8.0), 0.0)
         with variant("frame+centre1"):
-            self.assertEqual((carry.BASE_REFERENCE_MM, carry.CENTRE_RULE_WEIGHT), (rules[0], 1.0))
+            self.assertEqual(carry.BASE_REFERENCE_MM, base)
+            self.assertEqual(carry.centre_rule_weight(target, 8.0), 1.0)
         with variant("frame+centre0.75"):
-            self.assertEqual((carry.BASE_REFERENCE_MM, carry.CENTRE_RULE_WEIGHT), (rules[0], 0.75))
-        with variant("frame+agree4"):
-            self.assertIsNot(carry.centre_by_ends, by_ends)
-        self.assertIs(carry.centre_by_ends, by_ends)
-        self.assertEqual((carry.BASE_REFERENCE_MM, carry.CENTRE_RULE_WEIGHT), rules)
+            self.assertEqual(carry.centre_rule_weight(replace(target, source="one-shot"), 8.0), 0.75)
+        with variant("frame+agree8"):
+            self.assertAlmostEqual(carry.centre_rule_weight(replace(target, source="one-shot"), 8.0), 0.5)
+        self.assertIs(carry.centre_rule_weight, weight)
+        self.assertEqual(carry.BASE_REFERENCE_MM, base)
 
-    def test_the_agreeing_centre_weighs_the_ends_by_how_far_the_two_estimates_lie_apart(self):
+    def test_the_agreeing_weight_moves_the_centre_by_how_far_the_two_estimates_lie_apart(self):
         # The template's LV_center 40 % of the way from its apex to its base, the target LV longer on the base side:
         # the frame's carry and the ends' lie d apart; the centre goes d^2 / (d^2 + s^2) of the way to the ends'.
         template, target, landmarks = centre_off_centroid_pair(0.4)
-        with mock.patch.object(carry, "CENTRE_RULE_WEIGHT", 0.0):
+        with variant("frame-centre"):
             by_frame = np.asarray(carry.carry_landmarks(template, target, landmarks))
-        with mock.patch.object(carry, "CENTRE_RULE_WEIGHT", 1.0):
+        with variant("frame+centre1"):
             by_ends = np.asarray(carry.carry_landmarks(template, target, landmarks))
         apart = float(np.sum((by_ends - by_frame) ** 2))
         self.assertGreater(apart, 4.0)
         for scale in (0.01, 4.0, 1000.0):
-            found = agreeing_centre(scale)(template, target, landmarks, by_frame)
+            with mock.patch.object(carry, "centre_rule_weight", agreeing_weight(scale)):
+                found = np.asarray(carry.carry_landmarks(template, target, landmarks))
             wanted = by_frame + apart / (apart + scale ** 2) * (by_ends - by_frame)
             self.assertLess(float(np.abs(found - wanted).max()), 1e-6)
-        self.assertLess(float(np.abs(agreeing_centre(0.01)(template, target, landmarks, by_frame) - by_ends).max()),
-                        1e-3)
 
     def test_validation_phantoms_come_from_the_training_range(self):
         # --validation chooses a setting on training-range validation seeds, never on held-out ones.

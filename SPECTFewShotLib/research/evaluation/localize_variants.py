@@ -11,15 +11,17 @@ annotator_axis), so no variant moves the exam. Variants, each replacing one piec
 - "knot": the product before the two rules (commit 77c639a): carry.along_knots (base, centre, where the cavity
   ends on the axis, apex), every point's across coordinates from the centreline.
 - "frame": the product as it is: the knot, points near the base carried relative to both of their level's
-  centres (carry.base_reference_weights) and a template LV_center off its wall's centroid half carried by its own
-  apex and base (carry.centre_by_ends).
+  centres (carry.base_reference_weights) and a template LV_center off its wall's centroid carried part of the way
+  by its own apex and base (carry.centre_by_ends, carry.centre_rule_weight).
 - "frame-base": "frame" without the base's two centres; "frame-centre": without the centre rule;
-  "frame+centre0.5", "frame+centre0.75", "frame+centre1": the centre rule at weight 0.5 (the product's), 0.75
-  and 1 (carry.CENTRE_RULE_WEIGHT).
+  "frame+centre0.5", "frame+centre0.75", "frame+centre1": the centre rule at the fixed weight 0.5 (the product's
+  before the agreement weight, and still its weight for one-shot and counts frames), 0.75 and 1 for every frame
+  (carry.centre_rule_weight).
 - "frame+agree4", "frame+agree8": the centre rule's weight from how far its two estimates lie apart
-  (`agreeing_centre`: d^2 / (d^2 + s^2), s 4 or 8 mm): where they agree within the placed ends' noise the frame's
-  carry counts, where they are far apart (LVs of different proportions) the ends' (issue 35, helper J: not
-  landed, docs/evaluation/landmarks/localize_centre_rule.txt).
+  (`agreeing_weight`: d^2 / (d^2 + s^2), s 4 or 8 mm) for every frame: where they agree within the placed ends'
+  noise the frame's carry counts, where they are far apart (LVs of different proportions) the ends' (issue 35,
+  helper J, docs/evaluation/landmarks/localize_centre_rule.txt); the product takes s = 4 for frames from the
+  study's own wall only (carry.CENTRE_AGREEMENT_MM).
 - "knot+steady": "knot" with the steady revolution-axis fit (`steady_axis`) in place of
   cardiac_landmarks.revolution_axis in the frames (the annotators' axis stays); since issue 35's helper I the
   product's own fit is that steady fit, so "knot+steady" is "knot".
@@ -467,21 +469,23 @@ def _proportional_knot(frame) -> float:
     return ENDOCARDIAL_ALONG * max(float((geometry.apex - geometry.center) @ -geometry.axis), 1e-9)
 
 
-def agreeing_centre(scale_mm: float) -> Callable[..., np.ndarray]:
-    """carry.centre_by_ends with its weight d^2 / (d^2 + scale_mm^2), d the distance between the frame's carry of
-    the centre and the ends' (the product's function at weight 1, with its blend near the centroid)."""
-    from SPECTFewShotLib.landmarks import carry
+def agreeing_weight(scale_mm: float) -> Callable[..., float]:
+    """carry.centre_rule_weight as d^2 / (d^2 + scale_mm^2) for every study frame, d mm between the frame's carry
+    of the centre and the ends' (the product takes it for frames from the study's own wall only)."""
 
-    by_ends = carry.centre_by_ends
+    def weight(target_frame, apart_mm: float) -> float:
+        return apart_mm ** 2 / (apart_mm ** 2 + scale_mm ** 2)
 
-    def centre(template_frame, target_frame, landmarks, carried, roll_deg: float = 0.0) -> np.ndarray:
-        with mock.patch.object(carry, "CENTRE_RULE_WEIGHT", 1.0):
-            ends = by_ends(template_frame, target_frame, landmarks, carried, roll_deg)
-        moved = np.asarray(ends, dtype=float) - np.asarray(carried, dtype=float)
-        apart = float(np.sum(moved ** 2))
-        return np.asarray(carried, dtype=float) + apart / (apart + scale_mm ** 2) * moved
+    return weight
 
-    return centre
+
+def fixed_weight(value: float) -> Callable[..., float]:
+    """carry.centre_rule_weight as `value` for every study frame."""
+
+    def weight(target_frame, apart_mm: float) -> float:
+        return value
+
+    return weight
 
 
 @contextlib.contextmanager
@@ -489,7 +493,7 @@ def variant(name: str) -> Iterator[None]:
     """The product with `name`'s replacement in place for the duration ("registration" runs under "knot")."""
     carry = "SPECTFewShotLib.landmarks.carry"
     base_off = mock.patch(f"{carry}.BASE_REFERENCE_MM", float("inf"))
-    centre_off = mock.patch(f"{carry}.CENTRE_RULE_WEIGHT", 0.0)
+    centre_off = mock.patch(f"{carry}.centre_rule_weight", fixed_weight(0.0))
     with contextlib.ExitStack() as stack:
         if name in ("before", "knot", "knot+steady", "registration"):
             stack.enter_context(base_off)
@@ -509,10 +513,11 @@ def variant(name: str) -> Iterator[None]:
         elif name == "frame-centre":
             stack.enter_context(centre_off)
         elif name in ("frame+agree4", "frame+agree8"):
-            stack.enter_context(mock.patch(f"{carry}.centre_by_ends",
-                                           agreeing_centre(float(name.removeprefix("frame+agree")))))
+            stack.enter_context(mock.patch(f"{carry}.centre_rule_weight",
+                                           agreeing_weight(float(name.removeprefix("frame+agree")))))
         elif name in ("frame+centre0.5", "frame+centre0.75", "frame+centre1"):
-            stack.enter_context(mock.patch(f"{carry}.CENTRE_RULE_WEIGHT", float(name.removeprefix("frame+centre"))))
+            stack.enter_context(mock.patch(f"{carry}.centre_rule_weight",
+                                           fixed_weight(float(name.removeprefix("frame+centre")))))
         elif name not in ("knot", "frame", "registration"):
             raise ValueError(f"unknown variant {name!r}")
         yield
