@@ -274,8 +274,9 @@ def _convention_followed(volume: Volume, myocardium: Volume, mask: Volume) -> No
           f"{apical_wall(template_points, template_ours):.0f} mm (patient003) thick on the long axis: the carry keeps "
           "a point's fraction of the apical wall and of the cavity (a knot where the cavity ends on the axis), so the "
           "apex lands where this mask's cavity begins; this convention's centre, halfway between its apex and base and "
-          "so not the wall's centroid, is carried half by its place in the LV frame and half as the same fraction of "
-          "the way between the placed apex and base)")
+          "so not the wall's centroid, is carried by its place in the LV frame and moved toward the same fraction of "
+          "the way between the placed apex and base, the farther the more: d^2 / (d^2 + 4^2) of the way when the two "
+          "lie d mm apart and both frames come from walls)")
 
 
 def views_step(context: DemoContext) -> None:
