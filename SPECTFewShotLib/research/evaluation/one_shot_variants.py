@@ -11,7 +11,13 @@ conventions (localize_conventions), real pairs of --real (both ways) and phantom
 - "band": the wall also within lv_frame.WALL_BAND_MM of the counts' myocardium (da8d100), UNCOVERED_MM 0;
 - "band+cover": the band and the `uncovered` evidence: the product before the closed-ring cut;
 - "product": the product as it is (also cut where the study's closed ring ends plus the template's own overhang,
-  template_segmentation.basal_overhang, and the `uncovered` evidence).
+  template_segmentation.basal_overhang, and the `uncovered` evidence);
+- "ring-inner", "own-inner", "paint-sure": candidates for the frame's axis screened by one_shot_axis (the
+  product's wall less the voxels curled 8 mm into their ring about the counts' axis, or about the wall's own; a
+  second round classified from the product wall's sure voxels painted on its quartile slices), the `uncovered`
+  evidence as the product's;
+- "cut-slab", "cut-half": the product's closed-ring cut one 5 mm slab (half a slab) shorter (the template's overhang
+  less RING_SLAB_MM, or half of it).
 
     python -m SPECTFewShotLib.research.evaluation.one_shot_variants --real DIR [--phantoms 8] [--held-out 0]
 """
@@ -88,9 +94,59 @@ def rule_before(probabilities: np.ndarray, volume: Volume, near, counts: np.ndar
     return (np.argmax(probabilities, axis=0) == WALL) & lv_region(volume, near) & (counts >= WALL_FRACTION * level)
 
 
+def rule_ring_inner(probabilities: np.ndarray, volume: Volume, near, counts: np.ndarray, overhang_mm: float
+                    ) -> np.ndarray:
+    """The product's wall less the voxels more than 8 mm inside their 5 mm slab's ring about the counts' axis
+    (one_shot_axis.ring_rule: a wall curled into the cavity on one side)."""
+    from SPECTFewShotLib.research.evaluation.one_shot_axis import RULES as SCREENED
+
+    return SCREENED["ring 8 inner"](probabilities, volume, near, counts, overhang_mm)
+
+
+def rule_own_inner(probabilities: np.ndarray, volume: Volume, near, counts: np.ndarray, overhang_mm: float
+                   ) -> np.ndarray:
+    """The product's wall less the voxels more than 8 mm inside their 5 mm slab's ring about the wall's own
+    revolution axis (one_shot_axis "own 8 inner")."""
+    from SPECTFewShotLib.research.evaluation.one_shot_axis import RULES as SCREENED
+
+    return SCREENED["own 8 inner"](probabilities, volume, near, counts, overhang_mm)
+
+
+def rule_paint_sure(probabilities: np.ndarray, volume: Volume, near, counts: np.ndarray, overhang_mm: float
+                    ) -> np.ndarray:
+    """A second round: the product wall's sure voxels (wall probability >= 0.9) and sure non-wall (< 0.1) painted on
+    its quartile axial slices, the study classified from that paint as `classify` does (one_shot_axis.second_round)."""
+    from SPECTFewShotLib.research.evaluation.one_shot_axis import RULES as SCREENED
+
+    return SCREENED["paint sure"](probabilities, volume, near, counts, overhang_mm)
+
+
+def rule_cut_slab(probabilities: np.ndarray, volume: Volume, near, counts: np.ndarray, overhang_mm: float
+                  ) -> np.ndarray:
+    """The product's rule with the closed-ring cut one slab (template_segmentation.RING_SLAB_MM) shorter: no
+    farther than the template's overhang less 5 mm past the study's closed ring (one_shot_axis "allow -5")."""
+    from SPECTFewShotLib.landmarks.template_segmentation import RING_SLAB_MM
+
+    return rule_product(probabilities, volume, near, counts, overhang_mm - RING_SLAB_MM)
+
+
+def rule_cut_half(probabilities: np.ndarray, volume: Volume, near, counts: np.ndarray, overhang_mm: float
+                  ) -> np.ndarray:
+    """The product's rule with the closed-ring cut half a slab (RING_SLAB_MM / 2) shorter (one_shot_axis
+    "allow -2.5")."""
+    from SPECTFewShotLib.landmarks.template_segmentation import RING_SLAB_MM
+
+    return rule_product(probabilities, volume, near, counts, overhang_mm - 0.5 * RING_SLAB_MM)
+
+
 # variant -> (wall rule, confidence.UNCOVERED_MM for the run; None: the product's)
 RULES: dict[str, tuple[WallRule, float | None]] = {"before": (rule_before, 0.0), "band": (rule_band, 0.0),
-                                                   "band+cover": (rule_band, None), "product": (rule_product, None)}
+                                                   "band+cover": (rule_band, None), "product": (rule_product, None),
+                                                   "ring-inner": (rule_ring_inner, None),
+                                                   "paint-sure": (rule_paint_sure, None),
+                                                   "cut-slab": (rule_cut_slab, None),
+                                                   "cut-half": (rule_cut_half, None),
+                                                   "own-inner": (rule_own_inner, None)}
 
 
 @contextlib.contextmanager
