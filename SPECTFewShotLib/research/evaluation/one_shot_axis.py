@@ -4,14 +4,15 @@ For each case (real pairs of --real both ways, phantoms each with the next as te
 probabilities against the template's prototypes are computed once (cached on disk under --cache, keyed by case),
 then every rule of `RULES` makes the study's wall from them and staged.find_lv_frame its frame, as the localiser
 does; printed per rule: the frame's axis against the target mask's frame (degrees, per case and mean), its base and
-apex (mm), the wall's voxels and how many lie in the mask. A screen only: the landmarks in the three conventions
-come from one_shot_variants, which takes the rules chosen here. The rules (issue 35, helper L; figures in
+apex (mm), the line from its base to its apex against the mask's frame's (degrees), the wall's voxels and how many
+lie in the mask. A screen only: the landmarks in the three conventions come from one_shot_variants, which takes the
+rules chosen here. The rules (issue 35, helper L; figures in
 docs/evaluation/landmarks/one_shot_frame_axis_steady.txt): the product's; cores of the wall by its probability or
-counts, a narrower band around the counts' myocardium or their mid-wall points, an erosion, the counts' ridge;
-the closed-ring cut's settings (sectors, slab, an allowance, iterated along the cut wall's own axis); a second
-round (the product wall's sure voxels painted on its quartile axial slices, classified by the product's
-StudySession as `classify` does); ring trims (voxels off their slab's ring radius about the counts' or the wall's
-own axis, either side); voxels inside the counts' rays' first peaks. Probabilities are cached as float16.
+counts, a narrower band around the counts' myocardium or their mid-wall points, an erosion, the counts' ridge; the
+closed-ring cut's settings (sectors, slab, an allowance, iterated along the cut wall's own axis); a second round
+(the product wall's sure voxels painted on its quartile axial slices, classified by the product's StudySession as
+`classify` does); ring trims (voxels off their slab's ring radius about the counts' or the wall's own axis, either
+side); voxels inside the counts' rays' first peaks. Probabilities are cached as float16.
 
     python -m SPECTFewShotLib.research.evaluation.one_shot_axis --real DIR [--phantoms 8 --phantom-start 500]
 """
@@ -164,7 +165,7 @@ def ring_trimmed(points: np.ndarray, origin: np.ndarray, axis: np.ndarray, toler
 
 
 def ring_rule(tolerance_mm: float, rounds: int = 1, before_cut: bool = False, side: str = "both",
-              own_axis: bool = False, max_turn_deg: float = 180.0) -> Rule:
+              own_axis: bool = False, max_turn_deg: float = 180.0, basal_only: bool = False) -> Rule:
     """The product's wall, then only voxels within `tolerance_mm` of their slab's ring about the counts' axis
     (`ring_trimmed`); with `rounds` > 1 again about the kept voxels' revolution axis; `before_cut`: trimmed before
     the closed-ring cut."""
@@ -183,6 +184,9 @@ def ring_rule(tolerance_mm: float, rounds: int = 1, before_cut: bool = False, si
         axis = first if own_axis else near.geometry.axis
         for _ in range(rounds):
             keep = ring_trimmed(points, near.geometry.center, axis, tolerance_mm, side=side)
+            if basal_only:  # the apical half (its cap is no ring) is kept whole
+                along = (points - near.geometry.center) @ (axis if axis @ near.geometry.axis > 0 else -axis)
+                keep |= along <= np.median(along)
             axis = revolution_axis(points[keep])
         turn = np.degrees(np.arccos(min(1.0, abs(float(revolution_axis(points[keep]) @ first)))))
         TURNS.append(turn)
@@ -303,6 +307,8 @@ RULES: dict[str, Rule] = {
     "own 6 inner": ring_rule(6.0, side="inner", own_axis=True),
     "own 8 inner": ring_rule(8.0, side="inner", own_axis=True),
     "own 4 inner": ring_rule(4.0, side="inner", own_axis=True), "own 8": ring_rule(8.0, own_axis=True),
+    "own 6 basal": ring_rule(6.0, side="inner", own_axis=True, basal_only=True),
+    "own 8 basal": ring_rule(8.0, side="inner", own_axis=True, basal_only=True),
     "rays 2": inside_rays(2.0), "rays 4": inside_rays(4.0), "rays 6": inside_rays(6.0), "rays 8": inside_rays(8.0),
     "rays 4 k1": inside_rays(4.0, 1), "rays 4 k7": inside_rays(4.0, 7),
     "closed 10": cut_setting(10), "closed 11": cut_setting(11), "closed 12": cut_setting(12),
@@ -343,16 +349,18 @@ def prepared(groups: dict, cache: str) -> Iterator[tuple[str, dict]]:
                           .geometry, "mask": case.target_wall}
 
 
-def frame_errors(case: dict, wall: np.ndarray) -> tuple[float, float, float]:
+def frame_errors(case: dict, wall: np.ndarray) -> tuple[float, float, float, float]:
     """The LV frame (staged.find_lv_frame, as the localiser takes it) from `wall` against the mask's: axis (degrees),
-    base and apex (mm)."""
+    base and apex (mm), and the line from its base to its apex against the mask's (degrees: what the exam's "long
+    axis" measures in our convention, where the placed LV_apex and LV_base are the frame's)."""
     from SPECTFewShotLib.landmarks.long_axis import angle_between_deg
     from SPECTFewShotLib.landmarks.staged import find_lv_frame
 
     volume, truth = case["volume"], case["truth"]
     found = find_lv_frame(volume, volume.with_array(wall.astype(np.uint8)), counts=case["counts"]).geometry
     return (angle_between_deg(found.axis, truth.axis), float(np.linalg.norm(found.base - truth.base)),
-            float(np.linalg.norm(found.apex - truth.apex)))
+            float(np.linalg.norm(found.apex - truth.apex)),
+            angle_between_deg(found.apex - found.base, truth.apex - truth.base))
 
 
 def rows(groups: dict, names: Sequence[str], cache: str) -> Iterator[str]:
@@ -369,13 +377,15 @@ def rows(groups: dict, names: Sequence[str], cache: str) -> Iterator[str]:
             errors = frame_errors(case, wall)
             results.setdefault((title, name), []).append(errors)
             inside = int((wall & case["mask"]).sum())
-            yield (f"    {name:<14} axis {errors[0]:5.1f} deg  base {errors[1]:5.1f}  apex {errors[2]:5.1f} mm  wall "
+            yield (f"    {name:<14} axis {errors[0]:5.1f} deg  line {errors[3]:5.1f} deg  base {errors[1]:5.1f}  apex "
+                   f"{errors[2]:5.1f} mm  wall "
                    f"{int(wall.sum()):5d} voxels ({inside:5d} in the mask)  {seconds:.2f} s{turn}")
     for (title, name), errors in results.items():
         errors = np.array(errors)
         yield (f"{title:<18} {name:<14} axis mean {errors[:, 0].mean():5.2f} max {errors[:, 0].max():5.1f} deg  base "
                f"{errors[:, 1].mean():4.1f}  apex {errors[:, 2].mean():4.1f} mm  ("
-               + " ".join(f"{a:.1f}" for a in errors[:, 0]) + ")")
+               + " ".join(f"{a:.1f}" for a in errors[:, 0]) + f")  line mean {errors[:, 3].mean():5.2f} ("
+               + " ".join(f"{a:.1f}" for a in errors[:, 3]) + ")")
 
 
 def main(argv: Sequence[str] | None = None) -> None:

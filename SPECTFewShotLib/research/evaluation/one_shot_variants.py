@@ -12,10 +12,10 @@ conventions (localize_conventions), real pairs of --real (both ways) and phantom
 - "band+cover": the band and the `uncovered` evidence: the product before the closed-ring cut;
 - "product": the product as it is (also cut where the study's closed ring ends plus the template's own overhang,
   template_segmentation.basal_overhang, and the `uncovered` evidence);
-- "ring-inner", "own-inner", "paint-sure": candidates for the frame's axis screened by one_shot_axis (the
-  product's wall less the voxels curled 8 mm into their ring about the counts' axis, or about the wall's own; a
-  second round classified from the product wall's sure voxels painted on its quartile slices), the `uncovered`
-  evidence as the product's;
+- "ring-inner", "own-inner" (8 mm), "own6-inner" (6 mm), "paint-sure": candidates for the frame's axis screened by
+  one_shot_axis (the product's wall less the voxels curled 8 mm into their ring about the counts' axis, or about the
+  wall's own; a second round classified from the product wall's sure voxels painted on its quartile slices), the
+  `uncovered` evidence as the product's;
 - "cut-slab", "cut-half": the product's closed-ring cut one 5 mm slab (half a slab) shorter (the template's overhang
   less RING_SLAB_MM, or half of it).
 
@@ -112,6 +112,22 @@ def rule_own_inner(probabilities: np.ndarray, volume: Volume, near, counts: np.n
     return SCREENED["own 8 inner"](probabilities, volume, near, counts, overhang_mm)
 
 
+def rule_own6_inner(probabilities: np.ndarray, volume: Volume, near, counts: np.ndarray, overhang_mm: float
+                    ) -> np.ndarray:
+    """As "own-inner" with 6 mm (one_shot_axis "own 6 inner")."""
+    from SPECTFewShotLib.research.evaluation.one_shot_axis import RULES as SCREENED
+
+    return SCREENED["own 6 inner"](probabilities, volume, near, counts, overhang_mm)
+
+
+def rule_own6_basal(probabilities: np.ndarray, volume: Volume, near, counts: np.ndarray, overhang_mm: float
+                    ) -> np.ndarray:
+    """As "own6-inner" in the wall's basal half only (the apical cap is no ring; one_shot_axis "own 6 basal")."""
+    from SPECTFewShotLib.research.evaluation.one_shot_axis import RULES as SCREENED
+
+    return SCREENED["own 6 basal"](probabilities, volume, near, counts, overhang_mm)
+
+
 def rule_paint_sure(probabilities: np.ndarray, volume: Volume, near, counts: np.ndarray, overhang_mm: float
                     ) -> np.ndarray:
     """A second round: the product wall's sure voxels (wall probability >= 0.9) and sure non-wall (< 0.1) painted on
@@ -146,7 +162,9 @@ RULES: dict[str, tuple[WallRule, float | None]] = {"before": (rule_before, 0.0),
                                                    "paint-sure": (rule_paint_sure, None),
                                                    "cut-slab": (rule_cut_slab, None),
                                                    "cut-half": (rule_cut_half, None),
-                                                   "own-inner": (rule_own_inner, None)}
+                                                   "own-inner": (rule_own_inner, None),
+                                                   "own6-inner": (rule_own6_inner, None),
+                                                   "own6-basal": (rule_own6_basal, None)}
 
 
 @contextlib.contextmanager
