@@ -17,7 +17,13 @@ conventions (localize_conventions), real pairs of --real (both ways) and phantom
   wall's own; a second round classified from the product wall's sure voxels painted on its quartile slices), the
   `uncovered` evidence as the product's;
 - "cut-slab", "cut-half": the product's closed-ring cut one 5 mm slab (half a slab) shorter (the template's overhang
-  less RING_SLAB_MM, or half of it).
+  less RING_SLAB_MM, or half of it);
+- "own6-basal-axis" (issue 35, helper M): the frame's long axis from the "own6-basal" wall (the basal curl trimmed),
+  everything else (the wall the frame keeps, its centre, apex, base, radius, the `uncovered` evidence) from the
+  product's untrimmed wall: `lv_frame.frame_from_segmentation` of that wall redone with the trimmed wall's axis
+  (`with_axis`; `cardiac_landmarks.lv_geometry` takes an axis chosen beforehand);
+- "own6-basal-ends": the trimmed wall's frame's axis and apex, the untrimmed wall's frame's centre and base point as
+  they are (`with_ends`).
 
     python -m SPECTFewShotLib.research.evaluation.one_shot_variants --real DIR [--phantoms 8] [--held-out 0]
 """
@@ -155,6 +161,37 @@ def rule_cut_half(probabilities: np.ndarray, volume: Volume, near, counts: np.nd
     return rule_product(probabilities, volume, near, counts, overhang_mm - 0.5 * RING_SLAB_MM)
 
 
+def with_axis(frame, other, spacing_mm: float):
+    """`frame` (an lv_frame.LVFrame from a wall of `spacing_mm` voxels) with its geometry redone on its own wall
+    points about `other`'s long axis (cardiac_landmarks.lv_geometry: centre, apex, base and the axis's sense from
+    those points) and its radius the points' mean distance from that axis."""
+    from dataclasses import replace
+
+    from SPECTFewShotLib.cardiac_landmarks import lv_geometry
+
+    geometry = lv_geometry(frame.wall_points, spacing_mm, other.geometry.axis)
+    return replace(frame, geometry=geometry, radius_mm=radius_about(frame.wall_points, geometry))
+
+
+def with_ends(frame, other, spacing_mm: float):
+    """`frame` with its long axis and apex from `other` (the axis's sense as `frame`'s), its centre, base and wall
+    points its own, its radius its wall's mean distance from that axis."""
+    from dataclasses import replace
+
+    from SPECTFewShotLib.cardiac_landmarks import LVGeometry
+
+    axis = other.geometry.axis * (1.0 if other.geometry.axis @ frame.geometry.axis >= 0 else -1.0)
+    geometry = LVGeometry(frame.geometry.center, other.geometry.apex, frame.geometry.base, axis)
+    return replace(frame, geometry=geometry, radius_mm=radius_about(frame.wall_points, geometry))
+
+
+def radius_about(points: np.ndarray, geometry) -> float:
+    """Mean distance of `points` (n, 3) from `geometry`'s long axis (through its centre)."""
+    relative = points - geometry.center
+    along = relative @ geometry.axis
+    return float(np.linalg.norm(relative - along[:, None] * geometry.axis, axis=1).mean())
+
+
 # variant -> (wall rule, confidence.UNCOVERED_MM for the run; None: the product's)
 RULES: dict[str, tuple[WallRule, float | None]] = {"before": (rule_before, 0.0), "band": (rule_band, 0.0),
                                                    "band+cover": (rule_band, None), "product": (rule_product, None),
@@ -164,26 +201,52 @@ RULES: dict[str, tuple[WallRule, float | None]] = {"before": (rule_before, 0.0),
                                                    "cut-half": (rule_cut_half, None),
                                                    "own-inner": (rule_own_inner, None),
                                                    "own6-inner": (rule_own6_inner, None),
-                                                   "own6-basal": (rule_own6_basal, None)}
+                                                   "own6-basal": (rule_own6_basal, None),
+                                                   "own6-basal-axis": (rule_product, None),
+                                                   "own6-basal-ends": (rule_product, None)}
+# variant -> (a second wall rule, how the frame from RULES's wall takes from that wall's frame: with_axis, with_ends)
+AXIS_RULES: dict[str, tuple[WallRule, Callable]] = {"own6-basal-axis": (rule_own6_basal, with_axis),
+                                                    "own6-basal-ends": (rule_own6_basal, with_ends)}
 
 
 @contextlib.contextmanager
-def variant(rule: WallRule, uncovered_mm: float | None, probabilities: Probabilities) -> Iterator[None]:
+def variant(rule: WallRule, uncovered_mm: float | None, probabilities: Probabilities,
+            axis_rule: tuple[WallRule, Callable] | None = None) -> Iterator[None]:
     """`OneShotWall.wall` replaced by `rule` on the shared probabilities for the duration, and
-    `confidence.UNCOVERED_MM` by `uncovered_mm` unless None."""
+    `confidence.UNCOVERED_MM` by `uncovered_mm` unless None; with `axis_rule` (a second wall rule, a composer), the
+    frame the localiser makes from that wall (staged.frame_from_segmentation) is composed with the frame of the
+    second rule's wall (`with_axis`, `with_ends`; unchanged where that wall makes no frame)."""
+    from SPECTFewShotLib.errors import InputError
     from SPECTFewShotLib.landmarks.heart_search import smoothed_counts
     from SPECTFewShotLib.landmarks.lv_frame import frame_from_segmentation
     from SPECTFewShotLib.landmarks.template_segmentation import basal_overhang
 
+    axes: dict = {}  # the last wall made (the Volume object) -> the frame of the second rule's wall
+
     def wall(self, template_volume, template_myocardium, volume, near, counts=None, template_frame=None):
         counts = smoothed_counts(volume) if counts is None else counts
         template_frame = frame_from_segmentation(template_myocardium) if template_frame is None else template_frame
-        mask = rule(probabilities(template_volume, template_myocardium, volume), volume, near, counts,
-                    basal_overhang(template_frame))
-        return volume.with_array(mask.astype(np.uint8))
+        shared = (probabilities(template_volume, template_myocardium, volume), volume, near, counts,
+                  basal_overhang(template_frame))
+        made = volume.with_array(rule(*shared).astype(np.uint8))
+        axes.clear()
+        if axis_rule is not None:
+            with contextlib.suppress(InputError):  # no frame from the second wall: the frame as it is
+                axes[id(made)] = (made, frame_from_segmentation(
+                    volume.with_array(axis_rule[0](*shared).astype(np.uint8))))
+        return made
+
+    def frame_with_axis(mask, label=None):
+        frame = frame_from_segmentation(mask, label)
+        if id(mask) in axes and axes[id(mask)][0] is mask:
+            return axis_rule[1](frame, axes[id(mask)][1], min(mask.spacing))
+        return frame
 
     with contextlib.ExitStack() as stack:
         stack.enter_context(mock.patch("SPECTFewShotLib.landmarks.template_segmentation.OneShotWall.wall", wall))
+        if axis_rule is not None:
+            stack.enter_context(mock.patch("SPECTFewShotLib.landmarks.staged.frame_from_segmentation",
+                                           frame_with_axis))
         if uncovered_mm is not None:
             stack.enter_context(mock.patch("SPECTFewShotLib.landmarks.confidence.UNCOVERED_MM", uncovered_mm))
         yield
@@ -255,7 +318,7 @@ def rows(groups: dict, names: Sequence[str], conventions: Sequence[str] | None =
             first = len(records) if records is not None else 0
             for name in names:
                 current[0] = name
-                with variant(*RULES[name], probabilities=probabilities):
+                with variant(*RULES[name], probabilities=probabilities, axis_rule=AXIS_RULES.get(name)):
                     result = evaluate_cases(converted, {name: place})[name]
                 summary = result.summary()
                 cells = "  ".join(f"{label.replace('RV_insertion_', 'RV_')} {s['mean']:.1f}/{s['max']:.1f}"
