@@ -37,6 +37,14 @@ from SPECTFewShotLib.volume import Volume
 from Testing.fixtures import study
 
 
+def ring_basis() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A long axis, two directions across it and the angles (every 6 degrees) to build rings about it."""
+    axis = np.array([0.0, 0.6, 0.8])
+    first = np.cross(axis, [1.0, 0.0, 0.0])
+    first /= np.linalg.norm(first)
+    return axis, first, np.cross(axis, first), np.radians(np.arange(0.0, 360.0, 6.0))
+
+
 class OneShotWallTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -158,11 +166,7 @@ class OneShotWallTest(unittest.TestCase):
 
     def test_where_a_walls_closed_ring_ends_and_how_far_it_runs_past(self):
         # a ring (radius 25 mm, every direction round) from 0 to 40 mm along the axis, then a third of it to 60 mm
-        axis = np.array([0.0, 0.6, 0.8])
-        first = np.cross(axis, [1.0, 0.0, 0.0])
-        first /= np.linalg.norm(first)
-        second = np.cross(axis, first)
-        turns = np.radians(np.arange(0.0, 360.0, 6.0))
+        axis, first, second, turns = ring_basis()
         points = [25.0 * (np.cos(t) * first + np.sin(t) * second) + s * axis for s in np.arange(0.5, 60.0, 2.0)
                   for t in turns if s < 40.0 or np.cos(t) > 0.5]
         origin = np.array([3.0, -2.0, 1.0])
@@ -179,11 +183,7 @@ class OneShotWallTest(unittest.TestCase):
     def test_a_cut_oblique_through_a_closed_wall_is_not_made(self):
         # phantom 500: the counts' axis 22 degrees off, so slabs along it cut a closed wall's base obliquely and the
         # cut wall's axis turned 20 degrees; such a cut is not made (a trimmed arc turned patient001's by 5)
-        axis = np.array([0.0, 0.6, 0.8])
-        first = np.cross(axis, [1.0, 0.0, 0.0])
-        first /= np.linalg.norm(first)
-        second = np.cross(axis, first)
-        turns = np.radians(np.arange(0.0, 360.0, 6.0))
+        axis, first, second, turns = ring_basis()
         points = []
         for radius in (23.0, 27.0):  # a closed cup: a hemispherical apex and a cylinder to 70 mm, two layers
             points += [radius * (np.cos(t) * first + np.sin(t) * second) + s * axis for s in np.arange(0.0, 70.0, 2.0)

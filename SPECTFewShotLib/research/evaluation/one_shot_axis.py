@@ -390,18 +390,14 @@ def rows(groups: dict, names: Sequence[str], cache: str) -> Iterator[str]:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Print the rules' frames per case and group."""
-    from SPECTFewShotLib.research.evaluation.one_shot_variants import groups_of
+    from SPECTFewShotLib.research.evaluation.one_shot_variants import add_case_arguments, groups_from
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--real", metavar="DIR", help="real studies with LV-wall masks (NAME_image, NAME_mask)")
-    parser.add_argument("--phantoms", type=int, default=0, help="training-range phantoms (default: %(default)s)")
-    parser.add_argument("--phantom-start", type=int, default=500, help="their first seed (default: %(default)s)")
-    parser.add_argument("--held-out", type=int, default=0, help="held-out phantoms (default: %(default)s)")
+    add_case_arguments(parser)
     parser.add_argument("--rules", nargs="*", default=list(RULES), choices=list(RULES))
     parser.add_argument("--cache", default="/tmp/one_shot_axis_cache", help="probabilities cache folder")
     args = parser.parse_args(argv)
-    for line in rows(groups_of(args.real, args.phantoms, args.phantom_start, args.held_out), args.rules,
-                     args.cache):
+    for line in rows(groups_from(args), args.rules, args.cache):
         sys.stdout.write(line + "\n")
         sys.stdout.flush()
 

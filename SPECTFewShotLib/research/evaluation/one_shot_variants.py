@@ -252,6 +252,19 @@ def variant(rule: WallRule, uncovered_mm: float | None, probabilities: Probabili
         yield
 
 
+def add_case_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options that choose the cases (`groups_from`): --real, --phantoms, --phantom-start, --held-out."""
+    parser.add_argument("--real", metavar="DIR", help="real studies with LV-wall masks (NAME_image, NAME_mask)")
+    parser.add_argument("--phantoms", type=int, default=0, help="training-range phantoms (default: %(default)s)")
+    parser.add_argument("--phantom-start", type=int, default=500, help="their first seed (default: %(default)s)")
+    parser.add_argument("--held-out", type=int, default=0, help="held-out phantoms (default: %(default)s)")
+
+
+def groups_from(args: argparse.Namespace) -> dict[str, tuple[list, list]]:
+    """`groups_of` the cases `add_case_arguments`' options chose."""
+    return groups_of(args.real, args.phantoms, args.phantom_start, args.held_out)
+
+
 def groups_of(real: str | None, phantoms: int, phantom_start: int, held_out: int) -> dict[str, tuple[list, list]]:
     """Per group: the cases and their template walls."""
     from SPECTFewShotLib.research.evaluation.localize_cases import phantom_cases, real_pair_cases
@@ -336,17 +349,14 @@ def rows(groups: dict, names: Sequence[str], conventions: Sequence[str] | None =
 def main(argv: Sequence[str] | None = None) -> None:
     """Print the variants' table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--real", metavar="DIR", help="real studies with LV-wall masks (NAME_image, NAME_mask)")
-    parser.add_argument("--phantoms", type=int, default=0, help="training-range phantoms (default: %(default)s)")
-    parser.add_argument("--phantom-start", type=int, default=500, help="their first seed (default: %(default)s)")
-    parser.add_argument("--held-out", type=int, default=0, help="held-out phantoms (default: %(default)s)")
+    add_case_arguments(parser)
     parser.add_argument("--variants", nargs="*", default=list(RULES), choices=list(RULES))
     parser.add_argument("--conventions", nargs="*", default=None, help="default: all three")
     parser.add_argument("--json", metavar="FILE", help="also write every placement's points, evidence and truth")
     args = parser.parse_args(argv)
     records: list | None = [] if args.json else None
     started = time.perf_counter()
-    groups = groups_of(args.real, args.phantoms, args.phantom_start, args.held_out)
+    groups = groups_from(args)
     sys.stdout.write("convention  group             variant    error mean/max (mm) per landmark, long axis mean/max "
                      "(per case), confidence, median seconds per case\n")
     for line in rows(groups, args.variants, args.conventions, records):
