@@ -1,0 +1,283 @@
+"""ProtoNet in the graph cut's pairwise term (issue 34): the Potts weights from the embedding's leading principal
+components or from the cross-fitted prior's probabilities, alone or multiplied with the counts' contrast term,
+measured against the product's default (contrast on the counts only) in one run.
+
+The product's graph cut (classification/graph_cut.py) weighs a pair of face neighbours with different labels by
+    w_pq = smoothness * (smallest spacing / spacing along the pair's axis) * exp(-beta (I_p - I_q)^2)
+on the normalised, smoothed counts. A variant (tokens joined by "+"; "default" the product) replaces or multiplies
+that contrast factor with
+    exp(-beta_x ||x_p - x_q||^2),  beta_x = 1 / (2 <||x_p - x_q||^2>) over the volume's pairs,
+for x:
+
+- `embN` (e.g. `emb4`): the embedding's N leading principal components (the learner reads the first 4); paint-free,
+  computed once per volume. `embNw`: the same components each divided by its standard deviation over the volume
+  (every component weighs alike; unwhitened, the first dominates).
+- `prior`: the cross-fitted prior's probabilities (the mean over the folds, every class: what the learner's prior
+  channels hold); computed once per paint change. The graph cut does not train and painted voxels are hard
+  constraints, so nothing of the paint leaks into a painted voxel's own answer.
+- `counts`: keep the product's counts term in the product (without it the new term replaces it).
+- `sX` (e.g. `s6`, `s1.5`): the smoothness (the product's SMOOTHNESS, 3, otherwise).
+
+Only the study classifier's graph cut changes; its ablation without ProtoNet (the share's reference) keeps the
+counts' term, as the product's does.
+
+    python -m SPECTFewShotLib.research.evaluation.prior_pairwise --real-model 001=.../protonet-loso-not001.pt \\
+        --studies 001 --seeds 0,1,2 --variants default emb4 emb4+counts prior+counts -o FILE.md
+    python -m SPECTFewShotLib.research.evaluation.prior_pairwise --cost 128   # seconds of each term at 128^3
+
+Results: docs/evaluation/classify/classify_prior_pairwise.md and docs/decisions.md ("The embedding in the graph
+cut's pairwise term, measured").
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+import time
+from typing import Any, Callable, Iterator, Optional, Sequence
+from unittest import mock
+
+import numpy as np
+
+from SPECTFewShotLib.research.evaluation.prior_far_slices import checked_paint
+from SPECTFewShotLib.research.evaluation.prior_head_tuning import _real_models, _scored, painted_settings
+
+DEFAULT_VARIANTS = ["default", "emb4", "emb4+counts", "prior+counts"]
+
+
+def parse_variant(text: str) -> dict:
+    """'default' or tokens joined by '+' (embN, embNw, prior, counts, sX) -> {"embedding": N or 0, "whiten": bool,
+    "prior": bool, "counts": bool, "smoothness": float or None}; "default" is the counts' term alone."""
+    settings: dict = {"embedding": 0, "whiten": False, "prior": False, "counts": False, "smoothness": None}
+    if text == "default":
+        settings["counts"] = True
+        return settings
+    for token in text.split("+"):
+        if token.startswith("emb") and token[3:].rstrip("w").isdigit():
+            settings["embedding"], settings["whiten"] = int(token[3:].rstrip("w")), token.endswith("w")
+        elif token == "prior":
+            settings["prior"] = True
+        elif token == "counts":
+            settings["counts"] = True
+        elif token.startswith("s") and _is_number(token[1:]):
+            settings["smoothness"] = float(token[1:])
+        else:
+            raise ValueError(f"unknown variant token {token!r} in {text!r}")
+    if not (settings["embedding"] or settings["prior"] or settings["counts"]):
+        raise ValueError(f"variant {text!r} has no pairwise term")
+    return settings
+
+
+def _is_number(text: str) -> bool:
+    """Whether `text` reads as a float."""
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def contrast_factors(channels: np.ndarray) -> list[np.ndarray]:
+    """exp(-beta ||x_p - x_q||^2) of each voxel's pair with its next neighbour along k, j and i (float64, 0 on the
+    last plane) for channels [C, k, j, i]; beta = 1 / (2 <||x_p - x_q||^2>) over all the volume's pairs."""
+    channels = np.asarray(channels, dtype=np.float32)
+    shape = channels.shape[1:]
+    squared = []
+    for axis in range(3):
+        d = np.zeros(shape, dtype=np.float64)
+        d[_along(axis, 0, -1)] = np.square(np.diff(channels, axis=axis + 1), dtype=np.float64).sum(0)
+        squared.append(d)
+    pairs = sum(int(np.prod(shape)) - int(np.prod(shape)) // shape[a] for a in range(3))
+    beta = 1.0 / (2.0 * sum(float(d.sum()) for d in squared) / max(pairs, 1) + 1e-12)
+    factors = []
+    for axis, d in enumerate(squared):
+        f = np.exp(-beta * d)
+        f[_along(axis, -1, None)] = 0.0
+        factors.append(f)
+    return factors
+
+
+def spacing_factors(spacing_kji: Sequence[float]) -> list[float]:
+    """Per axis k, j, i: the smallest spacing over the spacing along that axis (the product's anisotropy factor)."""
+    low = min(float(s) for s in spacing_kji)
+    return [low / float(s) for s in spacing_kji]
+
+
+def whitened(components: np.ndarray) -> np.ndarray:
+    """Each component [C, k, j, i] divided by its standard deviation over the volume (a constant one unchanged)."""
+    scale = components.reshape(components.shape[0], -1).std(1)
+    return components / np.where(scale > 0, scale, 1.0)[:, None, None, None].astype(components.dtype)
+
+
+def variant_weights(settings: dict, counts_weights: Sequence[np.ndarray], spacing_kji: Sequence[float],
+                    session_smoothness: float, embedding: Optional[np.ndarray] = None,
+                    prior: Optional[np.ndarray] = None) -> list[np.ndarray]:
+    """The variant's Potts weights per axis from the product's (`counts_weights`, made with `session_smoothness`),
+    the embedding's components [N, k, j, i] and the prior's probabilities [C, k, j, i] (each needed only when the
+    variant reads it)."""
+    smoothness = session_smoothness if settings["smoothness"] is None else settings["smoothness"]
+    if settings["counts"]:
+        weights = [np.asarray(w, dtype=np.float64) * (smoothness / session_smoothness) for w in counts_weights]
+    else:
+        shape = counts_weights[0].shape
+        weights = []
+        for axis, factor in enumerate(spacing_factors(spacing_kji)):
+            w = np.full(shape, smoothness * factor, dtype=np.float64)
+            w[_along(axis, -1, None)] = 0.0
+            weights.append(w)
+    terms = []
+    if settings["embedding"]:
+        assert embedding is not None, "the variant reads the embedding"
+        terms.append(whitened(embedding) if settings["whiten"] else embedding)
+    if settings["prior"]:
+        assert prior is not None, "the variant reads the prior"
+        terms.append(prior)
+    for channels in terms:
+        for w, factor in zip(weights, contrast_factors(channels)):
+            w *= factor
+    return weights
+
+
+@contextlib.contextmanager
+def pairwise_term(settings: dict, weights_for: Callable[[Sequence[np.ndarray]], list[np.ndarray]]
+                  ) -> Iterator[list]:
+    """The study session's graph cut reading weights_for(the product's weights) instead of the product's weights;
+    yields the list of weights it used (one entry per graph cut), so a caller can check them."""
+    from SPECTFewShotLib.classification import session as session_module
+
+    original = session_module.alpha_expansion
+    used: list = []
+
+    def expansion(probabilities: np.ndarray, weights: list, painted: np.ndarray, active: Any = None,
+                  **options: Any) -> np.ndarray:
+        chosen = weights_for(weights)
+        used.append(chosen)
+        return original(probabilities, chosen, painted, active, **options)
+
+    if settings == parse_variant("default"):
+        yield used
+        return
+    with mock.patch.object(session_module, "alpha_expansion", expansion):
+        yield used
+
+
+def evaluate(studies: Sequence[str], real_models: dict, variants: Sequence[str], states: Sequence[int]
+             ) -> tuple[dict, dict]:
+    """Per variant, the CaseResults of the study classifier and of its ablation without ProtoNet (run once per
+    setting and state, shared) on the conditions of the chosen studies; per variant, the seconds its pairwise
+    weights took per paint change (the per-volume embedding's components counted once per case, not here)."""
+    from SPECTFewShotLib.classification.session import spacing_kji
+    from SPECTFewShotLib.research.evaluation.classify_evaluation import STUDY, STUDY_WITHOUT_PROTONET
+
+    results: dict = {v: [] for v in variants}
+    seconds: dict = {v: [] for v in variants}
+    parsed = {v: parse_variant(v) for v in variants}
+    components: dict = {}
+    for group, case, session, where, protocol, painted in painted_settings(studies, real_models):
+        _, paint_index, paint_where = checked_paint(painted, case.volume)
+        spacing = spacing_kji(case.volume)
+        needed = max((s["embedding"] for s in parsed.values()), default=0)
+        if needed and components.get("case") != (group, case.name):
+            components = {"case": (group, case.name), "values": session.prior.principal_channels(needed)}
+        for state in states:
+            session.random_state = state
+            session.set_support(painted)
+            without = _scored(case, group, protocol, where, STUDY_WITHOUT_PROTONET,
+                              session.predict("full", use_protonet=False).labels.labels.array, state)
+            for variant in variants:
+                settings = parsed[variant]
+                session.set_support(painted)
+                spent: list = []
+                embedding = components["values"][:settings["embedding"]] if settings["embedding"] else None
+                weights_for = weights_maker(settings, session, (paint_index, paint_where), spacing, embedding, spent)
+                with pairwise_term(settings, weights_for):
+                    labels = session.predict("full").labels.labels.array
+                seconds[variant].append(sum(spent))
+                results[variant] += [without, _scored(case, group, protocol, where, STUDY, labels, state)]
+        sys.stdout.write(f"  {case.name} {protocol}\n")
+        sys.stdout.flush()
+    return results, seconds
+
+
+def weights_maker(settings: dict, session: Any, paint: tuple, spacing: Sequence[float],
+                  embedding: Optional[np.ndarray], spent: list) -> Callable[[Sequence[np.ndarray]], list[np.ndarray]]:
+    """For pairwise_term: the product's weights -> the variant's, reading the session's cross-fitted prior for the
+    `paint` (class index map, painted voxels) when the variant needs it; appends each call's seconds to `spent`."""
+
+    def weights_for(product: Sequence[np.ndarray]) -> list[np.ndarray]:
+        started = time.perf_counter()
+        prior = session.cross_fitted_prior(*paint).voxels() if settings["prior"] else None
+        chosen = variant_weights(settings, product, spacing, session.smoothness, embedding, prior)
+        spent.append(time.perf_counter() - started)
+        return chosen
+
+    return weights_for
+
+
+def cost(size: int, variants: Sequence[str], repeats: int = 3, seed: int = 0) -> dict:
+    """Per variant, the median seconds of its weights at size^3 (4.0 mm voxels) from random channels: the
+    embedding's term (per volume) and the rest (per paint change: the prior's term and the product)."""
+    rng = np.random.default_rng(seed)
+    shape = (size, size, size)
+    counts = [rng.random(shape) for _ in range(3)]
+    prior = rng.random((3, *shape)).astype(np.float32)
+    out = {}
+    for variant in variants:
+        settings = parse_variant(variant)
+        embedding = rng.normal(size=(max(settings["embedding"], 1), *shape)).astype(np.float32)
+        per_volume, per_paint = [], []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            factors = contrast_factors(embedding) if settings["embedding"] else None
+            per_volume.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            base = variant_weights({**settings, "embedding": 0}, counts, (4.0, 4.0, 4.0), 3.0, None,
+                                   prior if settings["prior"] else None)
+            if factors is not None:
+                base = [w * f for w, f in zip(base, factors)]
+            per_paint.append(time.perf_counter() - started)
+        out[variant] = (float(np.median(per_volume)), float(np.median(per_paint)))
+    return out
+
+
+def _along(axis: int, start: int, stop: int | None) -> tuple:
+    """An index taking start:stop along `axis` of a [k, j, i] array and everything along the others."""
+    index: list = [slice(None)] * 3
+    index[axis] = slice(start, stop)
+    return tuple(index)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run the variants (or --cost), print and write the markdown."""
+    from SPECTFewShotLib.research.evaluation.classify_evaluation import share_markdown
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--real-model", action="append", default=[], metavar="PATIENT=MODEL")
+    parser.add_argument("--studies", nargs="+", default=["001", "003"])
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--variants", nargs="+", default=DEFAULT_VARIANTS)
+    parser.add_argument("--cost", type=int, metavar="SIZE",
+                        help="instead: each variant's seconds for its weights at SIZE^3 (random channels)")
+    parser.add_argument("-o", "--output", metavar="FILE.md")
+    args = parser.parse_args(argv)
+    started = time.perf_counter()
+    if args.cost:
+        text = "| variant | per volume (s) | per paint change (s) |\n|---|---|---|\n" + "".join(
+            f"| `{v}` | {a:.3f} | {b:.3f} |\n" for v, (a, b) in cost(args.cost, args.variants).items())
+    else:
+        seeds = [int(s) for s in args.seeds.split(",")]
+        results, seconds = evaluate(args.studies, _real_models(args.real_model), args.variants, seeds)
+        text = "\n\n".join(f"### {variant}\n\nPairwise weights per paint change: median "
+                           f"{np.median(seconds[variant]):.3f} s\n\n" + share_markdown(results[variant])
+                           for variant in args.variants)
+    text += f"\n\n({(time.perf_counter() - started) / 60:.1f} min)\n"
+    sys.stdout.write(text)
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as handle:
+            handle.write(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
