@@ -23,7 +23,11 @@ conventions (localize_conventions), real pairs of --real (both ways) and phantom
   product's untrimmed wall: `lv_frame.frame_from_segmentation` of that wall redone with the trimmed wall's axis
   (`with_axis`; `cardiac_landmarks.lv_geometry` takes an axis chosen beforehand);
 - "own6-basal-ends": the trimmed wall's frame's axis and apex, the untrimmed wall's frame's centre and base point as
-  they are (`with_ends`).
+  they are (`with_ends`); "own6-basal-ends-half": the same with the whole wall cut as "cut-half";
+- "fit-axis", "fit-apex", "fit-found", "fit-frame" (issue 35, helper N): the template's wall fitted to the study's
+  one-shot wall (research.evaluation.one_shot_shape_fit, `frame_rules`), the frame the product's with the template's
+  axis mapped through the fit (its apex the product's, the template's mapped, or found on the wall along the new
+  axis), or the template's whole frame mapped.
 
     python -m SPECTFewShotLib.research.evaluation.one_shot_variants --real DIR [--phantoms 8] [--held-out 0]
 """
@@ -192,6 +196,7 @@ def radius_about(points: np.ndarray, geometry) -> float:
     return float(np.linalg.norm(relative - along[:, None] * geometry.axis, axis=1).mean())
 
 
+FRAME_RULE_NAMES = ("fit-axis", "fit-apex", "fit-found", "fit-frame")  # frame_rules()
 # variant -> (wall rule, confidence.UNCOVERED_MM for the run; None: the product's)
 RULES: dict[str, tuple[WallRule, float | None]] = {"before": (rule_before, 0.0), "band": (rule_band, 0.0),
                                                    "band+cover": (rule_band, None), "product": (rule_product, None),
@@ -203,19 +208,51 @@ RULES: dict[str, tuple[WallRule, float | None]] = {"before": (rule_before, 0.0),
                                                    "own6-inner": (rule_own6_inner, None),
                                                    "own6-basal": (rule_own6_basal, None),
                                                    "own6-basal-axis": (rule_product, None),
-                                                   "own6-basal-ends": (rule_product, None)}
+                                                   "own6-basal-ends": (rule_product, None),
+                                                   "own6-basal-ends-half": (rule_cut_half, None),
+                                                   **{name: (rule_product, None) for name in FRAME_RULE_NAMES}}
 # variant -> (a second wall rule, how the frame from RULES's wall takes from that wall's frame: with_axis, with_ends)
 AXIS_RULES: dict[str, tuple[WallRule, Callable]] = {"own6-basal-axis": (rule_own6_basal, with_axis),
-                                                    "own6-basal-ends": (rule_own6_basal, with_ends)}
+                                                    "own6-basal-ends": (rule_own6_basal, with_ends),
+                                                    "own6-basal-ends-half": (rule_own6_basal, with_ends)}
+
+
+def fit_rule(setting, compose: str) -> Callable:
+    """A frame rule (`FRAME_RULES`): the study's one-shot frame composed with the template's wall fitted to the
+    study's (research.evaluation.one_shot_shape_fit.study_fit with `setting`): `compose` "axis" (only the axis,
+    with_fitted_axis), "axis+apex" (the axis and the template's apex mapped), "axis+found" (the axis and the apex
+    found on the study's wall along it), "whole" (the template's frame mapped, fitted_frame)."""
+    from SPECTFewShotLib.research.evaluation import one_shot_shape_fit as shape
+
+    def rule(frame, template_frame, template_volume, volume, counts):
+        fit = shape.study_fit(template_frame, template_volume, frame, volume, counts, setting)
+        if compose == "whole":
+            return shape.fitted_frame(template_frame, frame, fit)
+        apex = {"axis": "own", "axis+apex": "fit", "axis+found": "found"}[compose]
+        return shape.with_fitted_axis(frame, template_frame, fit, min(volume.spacing), apex)
+    return rule
+
+
+def frame_rules() -> dict[str, Callable]:
+    """variant -> frame rule (frame, template frame, template volume, volume, counts) -> the frame the localiser
+    takes instead of the one-shot wall's own (issue 35, helper N: the template's wall fitted to the study's)."""
+    from SPECTFewShotLib.research.evaluation.one_shot_shape_fit import FitSetting
+
+    chosen = FitSetting()  # chosen on the training-range phantoms' frames (one_shot_frame_axis_steady.txt, 7)
+    return {"fit-axis": fit_rule(chosen, "axis"), "fit-apex": fit_rule(chosen, "axis+apex"),
+            "fit-found": fit_rule(chosen, "axis+found"), "fit-frame": fit_rule(chosen, "whole")}
 
 
 @contextlib.contextmanager
 def variant(rule: WallRule, uncovered_mm: float | None, probabilities: Probabilities,
-            axis_rule: tuple[WallRule, Callable] | None = None) -> Iterator[None]:
+            axis_rule: tuple[WallRule, Callable] | None = None, frame_rule: Callable | None = None
+            ) -> Iterator[None]:
     """`OneShotWall.wall` replaced by `rule` on the shared probabilities for the duration, and
     `confidence.UNCOVERED_MM` by `uncovered_mm` unless None; with `axis_rule` (a second wall rule, a composer), the
     frame the localiser makes from that wall (staged.frame_from_segmentation) is composed with the frame of the
-    second rule's wall (`with_axis`, `with_ends`; unchanged where that wall makes no frame)."""
+    second rule's wall (`with_axis`, `with_ends`; unchanged where that wall makes no frame); with `frame_rule`
+    (`frame_rules`), that frame is the rule's of it, the template's frame, the template volume, the study and its
+    counts."""
     from SPECTFewShotLib.errors import InputError
     from SPECTFewShotLib.landmarks.heart_search import smoothed_counts
     from SPECTFewShotLib.landmarks.lv_frame import frame_from_segmentation
@@ -230,6 +267,8 @@ def variant(rule: WallRule, uncovered_mm: float | None, probabilities: Probabili
                   basal_overhang(template_frame))
         made = volume.with_array(rule(*shared).astype(np.uint8))
         axes.clear()
+        if frame_rule is not None:
+            axes[id(made)] = (made, (template_frame, template_volume, volume, counts))
         if axis_rule is not None:
             with contextlib.suppress(InputError):  # no frame from the second wall: the frame as it is
                 axes[id(made)] = (made, frame_from_segmentation(
@@ -239,12 +278,14 @@ def variant(rule: WallRule, uncovered_mm: float | None, probabilities: Probabili
     def frame_with_axis(mask, label=None):
         frame = frame_from_segmentation(mask, label)
         if id(mask) in axes and axes[id(mask)][0] is mask:
+            if frame_rule is not None:
+                return frame_rule(frame, *axes[id(mask)][1])
             return axis_rule[1](frame, axes[id(mask)][1], min(mask.spacing))
         return frame
 
     with contextlib.ExitStack() as stack:
         stack.enter_context(mock.patch("SPECTFewShotLib.landmarks.template_segmentation.OneShotWall.wall", wall))
-        if axis_rule is not None:
+        if axis_rule is not None or frame_rule is not None:
             stack.enter_context(mock.patch("SPECTFewShotLib.landmarks.staged.frame_from_segmentation",
                                            frame_with_axis))
         if uncovered_mm is not None:
@@ -308,6 +349,7 @@ def rows(groups: dict, names: Sequence[str], conventions: Sequence[str] | None =
     current = [""]
     probabilities = Probabilities()
     localizer = Localizer(one_shot=True)
+    frames = frame_rules()
     for convention in conventions or CONVENTIONS:
         for title, (cases, template_walls) in groups.items():
             masks = {id(case.template_volume): case.template_volume.with_array(wall.astype(np.uint8))
@@ -331,7 +373,8 @@ def rows(groups: dict, names: Sequence[str], conventions: Sequence[str] | None =
             first = len(records) if records is not None else 0
             for name in names:
                 current[0] = name
-                with variant(*RULES[name], probabilities=probabilities, axis_rule=AXIS_RULES.get(name)):
+                with variant(*RULES[name], probabilities=probabilities, axis_rule=AXIS_RULES.get(name),
+                             frame_rule=frames.get(name)):
                     result = evaluate_cases(converted, {name: place})[name]
                 summary = result.summary()
                 cells = "  ".join(f"{label.replace('RV_insertion_', 'RV_')} {s['mean']:.1f}/{s['max']:.1f}"
