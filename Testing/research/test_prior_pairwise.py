@@ -18,8 +18,9 @@ class HelpersTest(unittest.TestCase):
         default = pairwise.parse_variant("default")
         self.assertTrue(default["counts"])
         self.assertEqual(default["embedding"], 0)
-        self.assertEqual(pairwise.parse_variant("emb8w+counts+s4.5"),
-                         {"embedding": 8, "whiten": True, "prior": False, "counts": True, "smoothness": 4.5})
+        self.assertEqual(pairwise.parse_variant("emb8w+counts+s4.5+b0.25+norm"),
+                         {"embedding": 8, "whiten": True, "prior": False, "counts": True, "smoothness": 4.5,
+                          "beta": 0.25, "norm": True})
         self.assertEqual(pairwise.parse_variant("prior")["counts"], False)
         for text in ("s6", "emb", "smooth"):
             with self.assertRaises(ValueError):
@@ -58,6 +59,14 @@ class HelpersTest(unittest.TestCase):
         both = pairwise.variant_weights(pairwise.parse_variant("emb4+counts+s6"), counts, spacing, 3.0, embedding)
         for w, c, f in zip(both, counts, factors):
             np.testing.assert_allclose(w, 2.0 * c * f)
+        normed = pairwise.variant_weights(pairwise.parse_variant("emb4+counts+norm+b0.5"), counts, spacing, 3.0,
+                                          embedding)
+        self.assertAlmostEqual(sum(float(w.sum()) for w in normed), sum(float(c.sum()) for c in counts))
+        softer = pairwise.contrast_factors(embedding, 0.5)
+        inside = softer[0] > 0  # not the last plane
+        ratio = normed[0][inside] / (counts[0] * softer[0])[inside]
+        np.testing.assert_allclose(ratio, ratio[0])  # one scale for every pair
+        self.assertFalse(np.allclose(softer[0], factors[0]))
         with self.assertRaises(AssertionError):
             pairwise.variant_weights(pairwise.parse_variant("prior"), counts, spacing, 3.0, embedding)
 

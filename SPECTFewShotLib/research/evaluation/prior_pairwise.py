@@ -17,6 +17,9 @@ for x:
   constraints, so nothing of the paint leaks into a painted voxel's own answer.
 - `counts`: keep the product's counts term in the product (without it the new term replaces it).
 - `sX` (e.g. `s6`, `s1.5`): the smoothness (the product's SMOOTHNESS, 3, otherwise).
+- `bX` (e.g. `b0.25`): beta_x of the new terms multiplied by X (below 1 a softer contrast; the counts' unchanged).
+- `norm`: the weights rescaled so that their mean over the volume's pairs is the product's (the new factors,
+  all below 1, otherwise lower the smoothing overall; this keeps its scale and moves only where it acts).
 
 Only the study classifier's graph cut changes; its ablation without ProtoNet (the share's reference) keeps the
 counts' term, as the product's does.
@@ -47,9 +50,11 @@ DEFAULT_VARIANTS = ["default", "emb4", "emb4+counts", "prior+counts"]
 
 
 def parse_variant(text: str) -> dict:
-    """'default' or tokens joined by '+' (embN, embNw, prior, counts, sX) -> {"embedding": N or 0, "whiten": bool,
-    "prior": bool, "counts": bool, "smoothness": float or None}; "default" is the counts' term alone."""
-    settings: dict = {"embedding": 0, "whiten": False, "prior": False, "counts": False, "smoothness": None}
+    """'default' or tokens joined by '+' (embN, embNw, prior, counts, sX, bX, norm) -> {"embedding": N or 0,
+    "whiten": bool, "prior": bool, "counts": bool, "smoothness": float or None, "beta": float, "norm": bool};
+    "default" is the counts' term alone."""
+    settings: dict = {"embedding": 0, "whiten": False, "prior": False, "counts": False, "smoothness": None,
+                      "beta": 1.0, "norm": False}
     if text == "default":
         settings["counts"] = True
         return settings
@@ -62,6 +67,10 @@ def parse_variant(text: str) -> dict:
             settings["counts"] = True
         elif token.startswith("s") and _is_number(token[1:]):
             settings["smoothness"] = float(token[1:])
+        elif token.startswith("b") and _is_number(token[1:]):
+            settings["beta"] = float(token[1:])
+        elif token == "norm":
+            settings["norm"] = True
         else:
             raise ValueError(f"unknown variant token {token!r} in {text!r}")
     if not (settings["embedding"] or settings["prior"] or settings["counts"]):
@@ -78,9 +87,9 @@ def _is_number(text: str) -> bool:
     return True
 
 
-def contrast_factors(channels: np.ndarray) -> list[np.ndarray]:
+def contrast_factors(channels: np.ndarray, scale: float = 1.0) -> list[np.ndarray]:
     """exp(-beta ||x_p - x_q||^2) of each voxel's pair with its next neighbour along k, j and i (float64, 0 on the
-    last plane) for channels [C, k, j, i]; beta = 1 / (2 <||x_p - x_q||^2>) over all the volume's pairs."""
+    last plane) for channels [C, k, j, i]; beta = scale / (2 <||x_p - x_q||^2>) over all the volume's pairs."""
     channels = np.asarray(channels, dtype=np.float32)
     shape = channels.shape[1:]
     squared = []
@@ -89,7 +98,7 @@ def contrast_factors(channels: np.ndarray) -> list[np.ndarray]:
         d[_along(axis, 0, -1)] = np.square(np.diff(channels, axis=axis + 1), dtype=np.float64).sum(0)
         squared.append(d)
     pairs = sum(int(np.prod(shape)) - int(np.prod(shape)) // shape[a] for a in range(3))
-    beta = 1.0 / (2.0 * sum(float(d.sum()) for d in squared) / max(pairs, 1) + 1e-12)
+    beta = scale / (2.0 * sum(float(d.sum()) for d in squared) / max(pairs, 1) + 1e-12)
     factors = []
     for axis, d in enumerate(squared):
         f = np.exp(-beta * d)
@@ -134,8 +143,13 @@ def variant_weights(settings: dict, counts_weights: Sequence[np.ndarray], spacin
         assert prior is not None, "the variant reads the prior"
         terms.append(prior)
     for channels in terms:
-        for w, factor in zip(weights, contrast_factors(channels)):
+        for w, factor in zip(weights, contrast_factors(channels, settings["beta"])):
             w *= factor
+    if settings["norm"] and terms:
+        reference = sum(float(np.sum(w)) for w in counts_weights) * (smoothness / session_smoothness)
+        total = sum(float(np.sum(w)) for w in weights)
+        for w in weights:
+            w *= reference / total if total > 0 else 1.0
     return weights
 
 
