@@ -71,6 +71,16 @@ class HelpersTest(unittest.TestCase):
             pairwise.variant_weights(pairwise.parse_variant("prior"), counts, spacing, 3.0, embedding)
 
 
+    def test_boundary_ratio_is_low_where_the_weights_fall_on_the_class_edge(self):
+        classes = np.zeros((6, 4, 4), dtype=np.int32)
+        classes[3:] = 1
+        sharp = [np.ones(classes.shape) for _ in range(3)]
+        sharp[0][2] = 0.1  # the pairs (k = 2, k = 3): the class edge
+        self.assertAlmostEqual(pairwise.boundary_ratio(sharp, classes), 0.1)
+        flat = [np.ones(classes.shape) for _ in range(3)]
+        self.assertAlmostEqual(pairwise.boundary_ratio(flat, classes), 1.0)
+
+
 class SessionTest(unittest.TestCase):
     def test_the_study_sessions_graph_cut_reads_the_embeddings_term(self):
         volume, classes = ring_volume(size=20)
@@ -85,7 +95,7 @@ class SessionTest(unittest.TestCase):
             seen.append(product)
             return pairwise.variant_weights(settings, product, spacing_kji(volume), session.smoothness, components)
 
-        with pairwise.pairwise_term(settings, weights_for) as used:
+        with pairwise.pairwise_term(weights_for) as used:
             session.predict("full")
         self.assertEqual(len(used), 1)
         expected = [SMOOTHNESS * f * c for f, c in zip(pairwise.spacing_factors(spacing_kji(volume)),
@@ -93,9 +103,11 @@ class SessionTest(unittest.TestCase):
         for w, e, product in zip(used[0], expected, seen[0]):
             np.testing.assert_allclose(w, e, rtol=1e-5)
             self.assertGreater(np.abs(w - product).max(), 0.1)  # not the counts' weights
-        with pairwise.pairwise_term(pairwise.parse_variant("default"), weights_for) as used:
+        settings = pairwise.parse_variant("default")
+        with pairwise.pairwise_term(weights_for) as used:
             session.predict("full")
-        self.assertEqual(used, [])  # the default is the product, untouched
+        for w, product in zip(used[0], seen[-1]):
+            np.testing.assert_array_equal(w, product)  # the default is the product's weights
 
 
 if __name__ == "__main__":

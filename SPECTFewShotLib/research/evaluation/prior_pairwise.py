@@ -154,8 +154,7 @@ def variant_weights(settings: dict, counts_weights: Sequence[np.ndarray], spacin
 
 
 @contextlib.contextmanager
-def pairwise_term(settings: dict, weights_for: Callable[[Sequence[np.ndarray]], list[np.ndarray]]
-                  ) -> Iterator[list]:
+def pairwise_term(weights_for: Callable[[Sequence[np.ndarray]], list[np.ndarray]]) -> Iterator[list]:
     """The study session's graph cut reading weights_for(the product's weights) instead of the product's weights;
     yields the list of weights it used (one entry per graph cut), so a caller can check them."""
     from SPECTFewShotLib.classification import session as session_module
@@ -169,23 +168,35 @@ def pairwise_term(settings: dict, weights_for: Callable[[Sequence[np.ndarray]], 
         used.append(chosen)
         return original(probabilities, chosen, painted, active, **options)
 
-    if settings == parse_variant("default"):
-        yield used
-        return
     with mock.patch.object(session_module, "alpha_expansion", expansion):
         yield used
 
 
+def boundary_ratio(weights: Sequence[np.ndarray], classes: np.ndarray) -> float:
+    """The mean Potts weight of the face-neighbour pairs whose reference classes differ over that of the pairs
+    within one class (below 1: the weights mark the true boundary; the lower, the sharper)."""
+    across, within = [], []
+    for axis, w in enumerate(weights):
+        head = _along(axis, 0, -1)
+        differ = classes[head] != classes[_along(axis, 1, None)]
+        across.append(w[head][differ])
+        within.append(w[head][~differ])
+    a, b = np.concatenate(across), np.concatenate(within)
+    return float(a.mean() / b.mean()) if a.size and b.size and b.mean() > 0 else float("nan")
+
+
 def evaluate(studies: Sequence[str], real_models: dict, variants: Sequence[str], states: Sequence[int]
-             ) -> tuple[dict, dict]:
+             ) -> tuple[dict, dict, dict]:
     """Per variant, the CaseResults of the study classifier and of its ablation without ProtoNet (run once per
     setting and state, shared) on the conditions of the chosen studies; per variant, the seconds its pairwise
-    weights took per paint change (the per-volume embedding's components counted once per case, not here)."""
+    weights took per paint change (the per-volume embedding's components counted once per case, not here); per
+    variant, each setting's boundary_ratio of the weights its graph cut read (the first state)."""
     from SPECTFewShotLib.classification.session import spacing_kji
     from SPECTFewShotLib.research.evaluation.classify_evaluation import STUDY, STUDY_WITHOUT_PROTONET
 
     results: dict = {v: [] for v in variants}
     seconds: dict = {v: [] for v in variants}
+    ratios: dict = {v: [] for v in variants}
     parsed = {v: parse_variant(v) for v in variants}
     components: dict = {}
     for group, case, session, where, protocol, painted in painted_settings(studies, real_models):
@@ -205,13 +216,15 @@ def evaluate(studies: Sequence[str], real_models: dict, variants: Sequence[str],
                 spent: list = []
                 embedding = components["values"][:settings["embedding"]] if settings["embedding"] else None
                 weights_for = weights_maker(settings, session, (paint_index, paint_where), spacing, embedding, spent)
-                with pairwise_term(settings, weights_for):
+                with pairwise_term(weights_for) as used:
                     labels = session.predict("full").labels.labels.array
                 seconds[variant].append(sum(spent))
+                if state == states[0]:
+                    ratios[variant].append(boundary_ratio(used[0], case.class_map))
                 results[variant] += [without, _scored(case, group, protocol, where, STUDY, labels, state)]
         sys.stdout.write(f"  {case.name} {protocol}\n")
         sys.stdout.flush()
-    return results, seconds
+    return results, seconds, ratios
 
 
 def weights_maker(settings: dict, session: Any, paint: tuple, spacing: Sequence[float],
@@ -281,9 +294,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             f"| `{v}` | {a:.3f} | {b:.3f} |\n" for v, (a, b) in cost(args.cost, args.variants).items())
     else:
         seeds = [int(s) for s in args.seeds.split(",")]
-        results, seconds = evaluate(args.studies, _real_models(args.real_model), args.variants, seeds)
+        results, seconds, ratios = evaluate(args.studies, _real_models(args.real_model), args.variants, seeds)
         text = "\n\n".join(f"### {variant}\n\nPairwise weights per paint change: median "
-                           f"{np.median(seconds[variant]):.3f} s\n\n" + share_markdown(results[variant])
+                           f"{np.median(seconds[variant]):.3f} s; the true boundary's pairs' mean weight over the "
+                           f"other pairs' (boundary_ratio), median over the settings: "
+                           f"{np.nanmedian(ratios[variant]):.3f}\n\n" + share_markdown(results[variant])
                            for variant in args.variants)
     text += f"\n\n({(time.perf_counter() - started) / 60:.1f} min)\n"
     sys.stdout.write(text)
