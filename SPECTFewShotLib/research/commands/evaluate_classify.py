@@ -80,7 +80,9 @@ def run(args: argparse.Namespace) -> int:
     if args.output:
         check_writable(args.output)
     started = time.perf_counter()
-    real_models = _real_models(args.real_model)
+    from SPECTFewShotLib.research.evaluation.classify_evaluation import real_models_from
+
+    real_models = real_models_from(args.real_model)
     session = StudySession(args.model, "cpu")
     entry = session.model_entry
     seeds = held_out_seeds(0 if args.conditions else max(args.held_out, 0))
@@ -152,19 +154,6 @@ def parse_random_states(text: str | None) -> list[int]:
         raise InputError(f"--seeds takes distinct whole numbers from 0 to 2^32-1 separated by commas (e.g. 0,1,2), "
                          f"not '{text}'")
     return states
-
-
-def _real_models(pairs: list[str]) -> dict[str, str]:
-    """PATIENT=MODEL pairs as a dict; one line of error for a malformed pair."""
-    from SPECTFewShotLib.errors import InputError
-
-    out = {}
-    for pair in pairs:
-        patient, _, model = pair.partition("=")
-        if not patient or not model:
-            raise InputError(f"--real-model takes PATIENT=MODEL (e.g. 001=model.pt), not '{pair}'")
-        out[patient.removeprefix("patient")] = model
-    return out
 
 
 def _calibration_table(results) -> str:

@@ -328,3 +328,16 @@ def share_markdown(results: Sequence[CaseResult]) -> str:
               + "; ".join(f"{state}: " + " / ".join(f"{d[k]:+.4f}" if k in d else "-" for k in SHARE_CLASSES)
                           for state, d in per_state_shares(shares).items()) + "."]
     return "\n".join(lines)
+
+
+def real_models_from(pairs: Sequence[str]) -> dict[str, str]:
+    """--real-model PATIENT=MODEL pairs as {patient number: model}; one line of error for a malformed pair."""
+    from SPECTFewShotLib.errors import InputError
+
+    out = {}
+    for pair in pairs:
+        patient, _, model = pair.partition("=")
+        if not patient or not model:
+            raise InputError(f"--real-model takes PATIENT=MODEL (e.g. 001=model.pt), not '{pair}'")
+        out[patient.removeprefix("patient")] = model
+    return out

@@ -43,7 +43,8 @@ from scipy import ndimage
 
 from SPECTFewShotLib.classification.enclosure import ENCLOSED_SHARE, enclosed_share
 from SPECTFewShotLib.classification.prior_features import CrossFittedPrior
-from SPECTFewShotLib.research.evaluation.prior_head_tuning import _real_models, _scored, painted_settings
+from SPECTFewShotLib.research.evaluation.classify_evaluation import real_models_from
+from SPECTFewShotLib.research.evaluation.prior_head_tuning import painted_settings, report, scored
 
 FILLS = {"fill": "prior", "fillany": "any", "fillnear": "near", "fillstrict": "strict"}
 DISTANCES = {"sdist": "all", "sdistkept": "kept", "sdistshape": "shape", "sdistpool": "pool"}
@@ -241,7 +242,7 @@ def evaluate(studies: Sequence[str], real_models: dict, variants: Sequence[str],
         for state in states:
             session.random_state = state
             session.set_support(painted)
-            without = _scored(case, group, protocol, where, STUDY_WITHOUT_PROTONET,
+            without = scored(case, group, protocol, where, STUDY_WITHOUT_PROTONET,
                               session.predict("full", use_protonet=False).labels.labels.array, state)
             cache: dict = {}
             for variant in variants:
@@ -257,7 +258,7 @@ def evaluate(studies: Sequence[str], real_models: dict, variants: Sequence[str],
                 if settings["fill"]:
                     labels = cavity_fill(support, case.volume, prior, labels, settings["fill"])
                 seconds[variant].append(time.perf_counter() - started)
-                results[variant] += [without, _scored(case, group, protocol, where, STUDY, labels, state)]
+                results[variant] += [without, scored(case, group, protocol, where, STUDY, labels, state)]
         sys.stdout.write(f"  {case.name} {protocol}\n")
         sys.stdout.flush()
     return results, seconds
@@ -381,17 +382,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     seeds = [int(s) for s in args.seeds.split(",")]
     if args.where:
         variants = [v for v in args.variants if v != "default"] if args.variants != DEFAULT_VARIANTS else []
-        text = where_markdown(where_lost(args.studies, _real_models(args.real_model), seeds[0], variants))
+        text = where_markdown(where_lost(args.studies, real_models_from(args.real_model), seeds[0], variants))
     else:
-        results, seconds = evaluate(args.studies, _real_models(args.real_model), args.variants, seeds)
+        results, seconds = evaluate(args.studies, real_models_from(args.real_model), args.variants, seeds)
         text = "\n\n".join(f"### {variant}\n\nPredict (with the fill) per setting: median "
                            f"{np.median(seconds[variant]):.2f} s\n\n" + share_markdown(results[variant])
                            for variant in args.variants)
     text += f"\n\n({(time.perf_counter() - started) / 60:.1f} min)\n"
-    sys.stdout.write(text)
-    if args.output:
-        with open(args.output, "w", encoding="utf-8") as handle:
-            handle.write(text)
+    report(text, args.output)
     return 0
 
 

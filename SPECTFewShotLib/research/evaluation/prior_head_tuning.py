@@ -276,14 +276,14 @@ def evaluate(studies: Sequence[str], real_models: dict, variants: Sequence[str],
         for state in states:
             session.random_state = state
             session.set_support(painted)
-            without = _scored(case, group, protocol, where, STUDY_WITHOUT_PROTONET,
+            without = scored(case, group, protocol, where, STUDY_WITHOUT_PROTONET,
                               session.predict("full", use_protonet=False).labels.labels.array, state)
             for variant in variants:
                 session.set_support(painted)  # a new cross-fitted prior for this variant
                 with head_variant(parsed[variant]) as built:
                     labels = session.predict("full").labels.labels.array
                 seconds[variant].append(built[0].seconds)
-                results[variant] += [without, _scored(case, group, protocol, where, STUDY, labels, state)]
+                results[variant] += [without, scored(case, group, protocol, where, STUDY, labels, state)]
         sys.stdout.write(f"  {case.name} {protocol}\n")
         sys.stdout.flush()
     return results, seconds
@@ -354,7 +354,7 @@ def paint_change_seconds(size: int, variants: Sequence[str], repeats: int = 5) -
     return seconds
 
 
-def _scored(case: Any, group: str, protocol: str, where: np.ndarray, method: str, labels: np.ndarray,
+def scored(case: Any, group: str, protocol: str, where: np.ndarray, method: str, labels: np.ndarray,
             state: int) -> Any:
     """A CaseResult of the labels: Dice per class name on the unpainted slices `where`."""
     from SPECTFewShotLib.research.evaluation.classify_evaluation import CaseResult
@@ -365,14 +365,17 @@ def _scored(case: Any, group: str, protocol: str, where: np.ndarray, method: str
                       0.0, random_state=state)
 
 
-def _real_models(pairs: Sequence[str]) -> dict:
-    """--real-model PATIENT=MODEL pairs as {patient number: model}."""
-    return {p.partition("=")[0].removeprefix("patient"): p.partition("=")[2] for p in pairs}
+def report(text: str, output: Optional[str]) -> None:
+    """Print a research run's markdown and, with -o, write it to that file too."""
+    sys.stdout.write(text)
+    if output:
+        with open(output, "w", encoding="utf-8") as handle:
+            handle.write(text)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run the variants and print (and write) their shares."""
-    from SPECTFewShotLib.research.evaluation.classify_evaluation import share_markdown
+    from SPECTFewShotLib.research.evaluation.classify_evaluation import real_models_from, share_markdown
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--real-model", action="append", default=[], metavar="PATIENT=MODEL")
@@ -386,7 +389,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("-o", "--output", metavar="FILE.md")
     args = parser.parse_args(argv)
     if args.prior_alone:
-        for variant, rows in prior_alone_scores(args.studies, _real_models(args.real_model), args.variants).items():
+        for variant, rows in prior_alone_scores(args.studies, real_models_from(args.real_model), args.variants).items():
             for protocol in ("all", *dict.fromkeys(r["protocol"] for r in rows)):
                 chosen = [r for r in rows if protocol in ("all", r["protocol"])]
                 dice = {name: np.mean([r["dice"][name] for r in chosen if name in r["dice"]])
@@ -402,7 +405,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                              + " ".join(f"{x:.2f}" for x in seconds) + ")\n")
         return 0
     started = time.perf_counter()
-    results, seconds = evaluate(args.studies, _real_models(args.real_model), args.variants,
+    results, seconds = evaluate(args.studies, real_models_from(args.real_model), args.variants,
                                 [int(s) for s in args.seeds.split(",")])
     parts = []
     for variant in args.variants:
@@ -410,10 +413,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                      f" (max {np.max(seconds[variant]):.3f} s)\n\n"
                      + share_markdown(results[variant]))
     text = "\n\n".join(parts) + f"\n\n({(time.perf_counter() - started) / 60:.1f} min)\n"
-    sys.stdout.write(text)
-    if args.output:
-        with open(args.output, "w", encoding="utf-8") as handle:
-            handle.write(text)
+    report(text, args.output)
     return 0
 
 

@@ -43,8 +43,9 @@ from unittest import mock
 
 import numpy as np
 
+from SPECTFewShotLib.research.evaluation.classify_evaluation import real_models_from
 from SPECTFewShotLib.research.evaluation.prior_far_slices import checked_paint
-from SPECTFewShotLib.research.evaluation.prior_head_tuning import _real_models, _scored, painted_settings
+from SPECTFewShotLib.research.evaluation.prior_head_tuning import painted_settings, report, scored
 
 DEFAULT_VARIANTS = ["default", "emb4", "emb4+counts", "prior+counts"]
 
@@ -208,7 +209,7 @@ def evaluate(studies: Sequence[str], real_models: dict, variants: Sequence[str],
         for state in states:
             session.random_state = state
             session.set_support(painted)
-            without = _scored(case, group, protocol, where, STUDY_WITHOUT_PROTONET,
+            without = scored(case, group, protocol, where, STUDY_WITHOUT_PROTONET,
                               session.predict("full", use_protonet=False).labels.labels.array, state)
             for variant in variants:
                 settings = parsed[variant]
@@ -221,7 +222,7 @@ def evaluate(studies: Sequence[str], real_models: dict, variants: Sequence[str],
                 seconds[variant].append(sum(spent))
                 if state == states[0]:
                     ratios[variant].append(boundary_ratio(used[0], case.class_map))
-                results[variant] += [without, _scored(case, group, protocol, where, STUDY, labels, state)]
+                results[variant] += [without, scored(case, group, protocol, where, STUDY, labels, state)]
         sys.stdout.write(f"  {case.name} {protocol}\n")
         sys.stdout.flush()
     return results, seconds, ratios
@@ -294,17 +295,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             f"| `{v}` | {a:.3f} | {b:.3f} |\n" for v, (a, b) in cost(args.cost, args.variants).items())
     else:
         seeds = [int(s) for s in args.seeds.split(",")]
-        results, seconds, ratios = evaluate(args.studies, _real_models(args.real_model), args.variants, seeds)
+        results, seconds, ratios = evaluate(args.studies, real_models_from(args.real_model), args.variants, seeds)
         text = "\n\n".join(f"### {variant}\n\nPairwise weights per paint change: median "
                            f"{np.median(seconds[variant]):.3f} s; the true boundary's pairs' mean weight over the "
                            f"other pairs' (boundary_ratio), median over the settings: "
                            f"{np.nanmedian(ratios[variant]):.3f}\n\n" + share_markdown(results[variant])
                            for variant in args.variants)
     text += f"\n\n({(time.perf_counter() - started) / 60:.1f} min)\n"
-    sys.stdout.write(text)
-    if args.output:
-        with open(args.output, "w", encoding="utf-8") as handle:
-            handle.write(text)
+    report(text, args.output)
     return 0
 
 
