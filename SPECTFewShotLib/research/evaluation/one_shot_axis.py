@@ -12,7 +12,9 @@ counts, a narrower band around the counts' myocardium or their mid-wall points, 
 closed-ring cut's settings (sectors, slab, an allowance, iterated along the cut wall's own axis); a second round
 (the product wall's sure voxels painted on its quartile axial slices, classified by the product's StudySession as
 `classify` does); ring trims (voxels off their slab's ring radius about the counts' or the wall's own axis, either
-side); voxels inside the counts' rays' first peaks. Probabilities are cached as float16.
+side); voxels inside the counts' rays' first peaks. With --fits (issue 35, helper N) the frames composed from the
+template's wall fitted to the product's one-shot wall (research.evaluation.one_shot_shape_fit; --oracle: to the
+target's mask) instead. Probabilities are cached as float16.
 
     python -m SPECTFewShotLib.research.evaluation.one_shot_axis --real DIR [--phantoms 8 --phantom-start 500]
 """
@@ -342,9 +344,11 @@ def prepared(groups: dict, cache: str) -> Iterator[tuple[str, dict]]:
                 probabilities = probabilities.astype(np.float16).astype(np.float32)
             volume = case.target_volume
             counts = smoothed_counts(volume)
+            template_frame = frame_from_segmentation(template_mask)
             yield title, {"name": case.name, "volume": volume, "counts": counts,
                           "near": find_lv_frame(volume, counts=counts), "probabilities": probabilities,
-                          "overhang": basal_overhang(frame_from_segmentation(template_mask)),
+                          "overhang": basal_overhang(template_frame), "template": template_frame,
+                          "template_volume": case.template_volume,
                           "truth": frame_from_segmentation(volume.with_array(case.target_wall.astype(np.uint8)))
                           .geometry, "mask": case.target_wall}
 
@@ -388,6 +392,58 @@ def rows(groups: dict, names: Sequence[str], cache: str) -> Iterator[str]:
                + " ".join(f"{a:.1f}" for a in errors[:, 3]) + ")")
 
 
+FITS = {"fit keep 0.8": (0.8, False), "fit keep 0.7": (0.7, False), "fit both 0.8": (0.8, True),
+        "fit both 0.7": (0.7, True)}  # research.evaluation.one_shot_shape_fit settings: keep, both
+
+
+def fit_rows(groups: dict, names: Sequence[str], cache: str, oracle: bool = False) -> Iterator[str]:
+    """Per case and fit setting (`FITS`): the template's wall fitted to the product's one-shot wall (with `oracle`,
+    to the target's mask), frames composed from the fit against the mask's: "whole" (the template's frame mapped),
+    "fit apex" (the wall's own centre and base, the fit's axis and mapped apex), "found apex" (the apex found on the
+    wall along the fit's axis); per group: the means. Axis and line (base to apex) in degrees."""
+    from SPECTFewShotLib.landmarks.long_axis import angle_between_deg
+    from SPECTFewShotLib.landmarks.staged import find_lv_frame
+    from SPECTFewShotLib.research.evaluation import one_shot_shape_fit as shape
+
+    results: dict[tuple[str, str], list] = {}
+    for title, case in prepared(groups, cache):
+        volume, truth = case["volume"], case["truth"]
+        wall = case["mask"] if oracle else product_wall(case["probabilities"], volume, case["near"], case["counts"],
+                                                        case["overhang"])
+        frame = find_lv_frame(volume, volume.with_array(wall.astype(np.uint8)), counts=case["counts"])
+
+        def errors(geometry, truth=truth) -> list:
+            return [angle_between_deg(geometry.axis, truth.axis),
+                    angle_between_deg(geometry.apex - geometry.base, truth.apex - truth.base),
+                    float(np.linalg.norm(geometry.base - truth.base)),
+                    float(np.linalg.norm(geometry.apex - truth.apex))]
+        found = {"product": errors(frame.geometry)}
+        cells = [f"product line {found['product'][1]:.1f}"]
+        for name in names:
+            keep, both = FITS[name]
+            started = time.perf_counter()
+            fit = shape.study_fit(case["template"], case["template_volume"], frame, volume, case["counts"],
+                                  shape.FitSetting(keep=keep, both=both))
+            seconds = time.perf_counter() - started
+            spacing = min(volume.spacing)
+            for compose, made in (("whole", shape.fitted_frame(case["template"], frame, fit)),
+                                  ("fit apex", shape.with_fitted_axis(frame, case["template"], fit, spacing, "fit")),
+                                  ("found apex", shape.with_fitted_axis(frame, case["template"], fit, spacing,
+                                                                        "found"))):
+                found[f"{name} {compose}"] = errors(made.geometry)
+            cells.append(f"{name}: axis {found[name + ' whole'][0]:.1f} line whole {found[name + ' whole'][1]:.1f} "
+                         f"fit apex {found[name + ' fit apex'][1]:.1f} ({seconds:.2f} s, scale {fit.scale:.2f}, "
+                         f"stretch {fit.stretch:.2f})")
+        yield f"  {title} {case['name']}: " + " | ".join(cells)
+        for key, value in found.items():
+            results.setdefault((title, key), []).append(value)
+    for (title, key), values in results.items():
+        values = np.array(values)
+        yield (f"{title:<18} {key:<24} axis {values[:, 0].mean():5.2f} max {values[:, 0].max():5.1f}  line "
+               f"{values[:, 1].mean():5.2f} max {values[:, 1].max():5.1f}  base {values[:, 2].mean():4.1f}  apex "
+               f"{values[:, 3].mean():4.1f} mm  (" + " ".join(f"{a:.1f}" for a in values[:, 1]) + ")")
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Print the rules' frames per case and group."""
     from SPECTFewShotLib.research.evaluation.one_shot_variants import add_case_arguments, groups_from
@@ -396,8 +452,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     add_case_arguments(parser)
     parser.add_argument("--rules", nargs="*", default=list(RULES), choices=list(RULES))
     parser.add_argument("--cache", default="/tmp/one_shot_axis_cache", help="probabilities cache folder")
+    parser.add_argument("--fits", nargs="*", choices=list(FITS),
+                        help="instead of the rules: frames from the template's wall fitted to the study's")
+    parser.add_argument("--oracle", action="store_true", help="with --fits: fitted to the target's mask")
     args = parser.parse_args(argv)
-    for line in rows(groups_from(args), args.rules, args.cache):
+    lines = (fit_rows(groups_from(args), args.fits, args.cache, args.oracle) if args.fits is not None
+             else rows(groups_from(args), args.rules, args.cache))
+    for line in lines:
         sys.stdout.write(line + "\n")
         sys.stdout.flush()
 
