@@ -1,0 +1,305 @@
+"""What the per-study learner reads from the prototypes (issue 34): distances instead of probabilities, fewer
+prototypes, no boundary prototypes, a softer softmax, measured against the product's default in one run.
+
+The product (classification/prior_features.py) gives the learner, per class but the myocardium (prior_channels),
+the cross-fitted softmax probability of the nearest prototypes: a painted voxel of fold f reads prototypes built
+without fold f, every other voxel the mean over the folds. A softmax hides "far from every prototype": a voxel
+unlike anything painted still gets probabilities summing to 1. A variant (tokens joined by "+"; "default" the
+product) changes what each fold's prototypes give, the cross-fitting untouched:
+
+- `dist`: per class, the distance of the voxel's embedding to that class's nearest prototype (Euclidean, or
+  1 - cosine similarity under a cosine network), instead of the probability;
+- `prob`: the probability (with `dist`: both, the distances' columns after the probabilities');
+- `kN` (e.g. `k1`, `k4`): at most N prototypes per class (the product's MAX_PROTOTYPES_PER_CLASS is 12);
+- `nobound`: no boundary prototypes;
+- `tX` (e.g. `t4`): the softmax's temperature multiplied by X (above 1 a softer softmax that saturates less far
+  from the prototypes: the same idea as the distances, keeping the probabilities' scale).
+
+Only the study classifier changes; its ablation without ProtoNet (the share's reference) reads no prior.
+
+    python -m SPECTFewShotLib.research.evaluation.prior_prototype_reading \\
+        --real-model 001=.../protonet-loso-not001.pt --studies 001 --seeds 0,1,2 \\
+        --variants default dist dist+prob k4 -o FILE.md
+    python -m SPECTFewShotLib.research.evaluation.prior_prototype_reading --cost 128 --variants default dist
+
+Results: docs/evaluation/classify/classify_prior_reading.md and docs/decisions.md ("What the learner reads from the
+prototypes, measured").
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Iterator, Optional, Sequence
+from unittest import mock
+
+import numpy as np
+
+from SPECTFewShotLib.classification.prior_features import (
+    PROTOTYPE_WORKERS,
+    CrossFittedPrior,
+    paint_folds,
+)
+from SPECTFewShotLib.protonet.prototypes import (
+    CHUNK,
+    MAX_PROTOTYPES_PER_CLASS,
+    Prototypes,
+    build_prototypes,
+    classes_missing,
+    column_probabilities,
+    normalize_rows,
+)
+from SPECTFewShotLib.protonet.support import paint_boundaries
+from SPECTFewShotLib.research.evaluation.classify_evaluation import real_models_from
+from SPECTFewShotLib.research.evaluation.prior_head_tuning import painted_settings, report, scored
+from SPECTFewShotLib.runtime.threads import one_blas_thread
+
+DEFAULT_VARIANTS = ["default", "dist", "dist+prob"]
+
+
+def parse_variant(text: str) -> dict:
+    """'default' or tokens joined by '+' (dist, prob, kN, nobound, tX) -> {"distances": bool, "probabilities":
+    bool, "max_per_class": int, "boundary": bool, "temperature": float}; without dist or prob, the probabilities."""
+    settings: dict = {"distances": False, "probabilities": False, "max_per_class": MAX_PROTOTYPES_PER_CLASS,
+                      "boundary": True, "temperature": 1.0}
+    if text != "default":
+        for token in text.split("+"):
+            if token == "dist":
+                settings["distances"] = True
+            elif token == "prob":
+                settings["probabilities"] = True
+            elif token.startswith("k") and token[1:].isdigit() and int(token[1:]) >= 1:
+                settings["max_per_class"] = int(token[1:])
+            elif token == "nobound":
+                settings["boundary"] = False
+            elif token.startswith("t") and _positive(token[1:]):
+                settings["temperature"] = float(token[1:])
+            else:
+                raise ValueError(f"unknown variant token {token!r} in {text!r}")
+    if not settings["distances"]:
+        settings["probabilities"] = True
+    return settings
+
+
+def _positive(text: str) -> bool:
+    """Whether `text` reads as a positive float."""
+    try:
+        return float(text) > 0
+    except ValueError:
+        return False
+
+
+def nearest_distances(columns: np.ndarray, prototypes: Prototypes, metric: str = "euclidean") -> np.ndarray:
+    """Per class, the distance [C, N] (float32) of every column of `columns` [D, N] to that class's nearest
+    prototype: Euclidean, or 1 - cosine similarity for metric 'cosine' (columns already L2-normalised)."""
+    vectors = np.asarray(prototypes.vectors, dtype=np.float32)
+    if metric == "cosine":
+        vectors = normalize_rows(vectors)
+    class_of = np.asarray(prototypes.class_of)
+    squared_norms = (vectors * vectors).sum(1)[:, None]
+    n = columns.shape[1]
+    out = np.empty((prototypes.n_classes, n), dtype=np.float32)
+    with one_blas_thread():
+        for start in range(0, n, CHUNK):
+            block = columns[:, start:start + CHUNK]
+            products = vectors @ block  # [P, n']
+            if metric == "cosine":
+                distance = 1.0 - products
+            else:
+                distance = squared_norms - 2.0 * products + (block * block).sum(0)[None, :]
+            for c in range(prototypes.n_classes):
+                out[c, start:start + CHUNK] = distance[class_of == c].min(0)
+    if metric != "cosine":
+        np.sqrt(np.maximum(out, 0.0, out=out), out=out)
+    return out
+
+
+def readings(columns: np.ndarray, prototypes: Prototypes, settings: dict, temperature: float, metric: str
+             ) -> np.ndarray:
+    """What the learner reads of the columns [D, N] against the prototypes under a variant's settings: the
+    probabilities [C, N] (softmax temperature times settings["temperature"]), the distances [C, N] or both
+    stacked [2C, N] (float32)."""
+    parts = []
+    if settings["probabilities"]:
+        parts.append(column_probabilities(columns, prototypes, temperature * settings["temperature"], metric))
+    if settings["distances"]:
+        parts.append(nearest_distances(columns, prototypes, metric))
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+
+def limited_prototypes(columns: np.ndarray, classes: np.ndarray, edge: np.ndarray, held_out: np.ndarray,
+                       n_classes: int, max_per_class: int = MAX_PROTOTYPES_PER_CLASS) -> Prototypes:
+    """As prior_features.held_out_prototypes (the painted voxels outside the fold `held_out`, plus the fold's own
+    voxels of a class painted only in it), with at most `max_per_class` k-means prototypes per class."""
+    chosen = np.flatnonzero(~held_out)
+    missing = np.flatnonzero(held_out)[classes_missing(classes[chosen], classes[held_out], n_classes)]
+    if len(missing):
+        chosen = np.concatenate([chosen, missing])
+    return build_prototypes(columns[:, chosen].T, classes[chosen], n_classes, edge[chosen], max_per_class)
+
+
+def grid_columns(prior: Any) -> np.ndarray:
+    """The embedding [D, cells] (float32) of every cell of the prior's feature grid, in the grid's order."""
+    cells = np.indices(prior.grid.cells).reshape(3, -1).T * prior.grid.stride  # one voxel per grid cell
+    return np.ascontiguousarray(prior.embedding_columns(cells))
+
+
+class ReadingPrior(CrossFittedPrior):
+    """CrossFittedPrior whose folds' cells hold a variant's readings (parse_variant) of prototypes built under the
+    variant's limits; cross-fitting as the product: a fold's cells come from prototypes without that fold."""
+
+    def __init__(self, prior: Any, painted: np.ndarray, where: np.ndarray, settings: dict) -> None:
+        """As CrossFittedPrior, with the variant's `settings`."""
+        started = time.perf_counter()
+        self.prior, self.where = prior, where
+        self.folds = paint_folds(where)
+        n_classes = int(painted.max()) + 1
+        columns = prior.embedding_columns(where)
+        classes = painted[tuple(where.T)].astype(np.int64)
+        edge = paint_boundaries(painted)[tuple(where.T)]
+        if not settings["boundary"]:
+            edge = np.zeros_like(edge)
+        features = grid_columns(prior)
+        temperature, metric = float(prior.network.temperature), prior.network.config.metric
+
+        def held_out_readings(fold: int) -> np.ndarray:
+            prototypes = limited_prototypes(columns, classes, edge, self.folds == fold, n_classes,
+                                            settings["max_per_class"])
+            values = readings(features, prototypes, settings, temperature, metric)
+            return values.reshape(values.shape[0], *prior.grid.cells)
+
+        with ThreadPoolExecutor(max_workers=PROTOTYPE_WORKERS) as pool:
+            self.cells = list(pool.map(held_out_readings, np.unique(self.folds)))
+        self.mean_cells = sum(self.cells) / np.float32(len(self.cells))
+        self.seconds = time.perf_counter() - started
+
+
+def read_channels(keep: list[int], n_classes: int, settings: dict) -> list[int]:
+    """The reading rows the learner takes for the classes `keep` (the product's prior_channels): the same rows,
+    or with both readings each class's probability row and its distance row (n_classes further on)."""
+    if settings["probabilities"] and settings["distances"]:
+        return list(keep) + [n_classes + c for c in keep]
+    return list(keep)
+
+
+@contextlib.contextmanager
+def reading_variant(settings: Optional[dict]) -> Iterator[list]:
+    """The study session's cross-fitted prior replaced by ReadingPrior(settings) (the product's, timed, for None),
+    and the rows the learner takes widened to both readings when the variant has both; yields the priors built."""
+    from SPECTFewShotLib.classification import session as session_module
+
+    built: list = []
+    original_channels = session_module.prior_channels
+
+    def factory(prior: Any, painted: np.ndarray, where: np.ndarray) -> CrossFittedPrior:
+        started = time.perf_counter()
+        made = CrossFittedPrior(prior, painted, where) if settings is None else ReadingPrior(prior, painted, where,
+                                                                                              settings)
+        made.seconds = time.perf_counter() - started
+        built.append(made)
+        return made
+
+    def channels(support: Any) -> list[int]:
+        keep = original_channels(support)
+        return keep if settings is None else read_channels(keep, len(support.segments), settings)
+
+    with mock.patch.object(session_module, "CrossFittedPrior", factory), \
+            mock.patch.object(session_module, "prior_channels", channels):
+        yield built
+
+
+def evaluate(studies: Sequence[str], real_models: dict, variants: Sequence[str], states: Sequence[int]
+             ) -> tuple[dict, dict]:
+    """Per variant, the CaseResults of the study classifier and of its ablation without ProtoNet (run once per
+    setting and state, shared) on the conditions of the chosen studies; per variant, its priors' seconds."""
+    from SPECTFewShotLib.research.evaluation.classify_evaluation import STUDY, STUDY_WITHOUT_PROTONET
+
+    results: dict = {v: [] for v in variants}
+    seconds: dict = {v: [] for v in variants}
+    parsed = {v: None if v == "default" else parse_variant(v) for v in variants}
+    for group, case, session, where, protocol, painted in painted_settings(studies, real_models):
+        for state in states:
+            session.random_state = state
+            session.set_support(painted)
+            without = scored(case, group, protocol, where, STUDY_WITHOUT_PROTONET,
+                              session.predict("full", use_protonet=False).labels.labels.array, state)
+            for variant in variants:
+                session.set_support(painted)  # a new cross-fitted prior for this variant
+                with reading_variant(parsed[variant]) as built:
+                    labels = session.predict("full").labels.labels.array
+                seconds[variant].append(sum(b.seconds for b in built))
+                results[variant] += [without, scored(case, group, protocol, where, STUDY, labels, state)]
+        sys.stdout.write(f"  {case.name} {protocol}\n")
+        sys.stdout.flush()
+    return results, seconds
+
+
+def cost(size: int, variants: Sequence[str], repeats: int = 3) -> dict:
+    """Per variant, the median seconds of its cross-fitted prior for one paint of the bundled study resampled to
+    size^3 (three quartile slices, full labels, two classes; the untrained network), variants in turn."""
+    from SPECTFewShotLib.classification.prior_session import FewShotSession
+    from SPECTFewShotLib.io.segmentation_io import Segmentation, read_segmentation, segments_for
+    from SPECTFewShotLib.io.volume_io import read_volume
+    from SPECTFewShotLib.protonet.support import check_support, class_index_map, painted_voxels
+    from SPECTFewShotLib.research.evaluation.classify_identity import resampled
+    from SPECTFewShotLib.resources import sample_study
+    from SPECTFewShotLib.selftest.painting import paint_slices, quartile_slices
+
+    image, mask = sample_study()
+    volume, wall = resampled(read_volume(image), read_segmentation(mask).labels.array > 0, size)
+    slices = [int(k) for k in quartile_slices(wall)]
+    support = Segmentation(volume.with_array(paint_slices(np.where(wall, 1, 2).astype(np.int32), slices)),
+                           segments_for([1, 2], {1: "LV_myocardium", 2: "background"}))
+    prior = FewShotSession(device="cpu")
+    prior.set_volume(volume)
+    checked = check_support(support, volume)
+    painted = class_index_map(checked)
+    where = painted_voxels(painted, checked.slices)
+    seconds: dict = {v: [] for v in variants}
+    for _ in range(repeats):
+        for variant in variants:
+            started = time.perf_counter()
+            if variant == "default":
+                CrossFittedPrior(prior, painted, where)
+            else:
+                ReadingPrior(prior, painted, where, parse_variant(variant))
+            seconds[variant].append(time.perf_counter() - started)
+    return {v: float(np.median(s)) for v, s in seconds.items()}
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run the variants (or --cost), print and write the markdown."""
+    from SPECTFewShotLib.research.evaluation.classify_evaluation import share_markdown
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--real-model", action="append", default=[], metavar="PATIENT=MODEL")
+    parser.add_argument("--studies", nargs="+", default=["001", "003"])
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--variants", nargs="+", default=DEFAULT_VARIANTS)
+    parser.add_argument("--cost", type=int, metavar="SIZE",
+                        help="instead: each variant's seconds of its cross-fitted prior at SIZE^3")
+    parser.add_argument("-o", "--output", metavar="FILE.md")
+    args = parser.parse_args(argv)
+    for variant in args.variants:
+        if variant != "default":
+            parse_variant(variant)
+    started = time.perf_counter()
+    if args.cost:
+        text = "| variant | cross-fitted prior per paint change (s) |\n|---|---|\n" + "".join(
+            f"| `{v}` | {s:.3f} |\n" for v, s in cost(args.cost, args.variants).items())
+    else:
+        seeds = [int(s) for s in args.seeds.split(",")]
+        results, seconds = evaluate(args.studies, real_models_from(args.real_model), args.variants, seeds)
+        text = "\n\n".join(f"### {variant}\n\nCross-fitted prior per paint change: median "
+                           f"{np.median(seconds[variant]):.3f} s\n\n" + share_markdown(results[variant])
+                           for variant in args.variants)
+    text += f"\n\n({(time.perf_counter() - started) / 60:.1f} min)\n"
+    report(text, args.output)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
