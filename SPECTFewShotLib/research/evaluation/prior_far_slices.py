@@ -31,7 +31,6 @@ paint, measured").
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import sys
 import time
@@ -44,7 +43,7 @@ from scipy import ndimage
 from SPECTFewShotLib.classification.enclosure import ENCLOSED_SHARE, enclosed_share
 from SPECTFewShotLib.classification.prior_features import CrossFittedPrior
 from SPECTFewShotLib.research.evaluation.classify_evaluation import real_models_from
-from SPECTFewShotLib.research.evaluation.prior_head_tuning import painted_settings, report, scored
+from SPECTFewShotLib.research.evaluation.prior_head_tuning import painted_settings, report, scored, share_parser
 
 FILLS = {"fill": "prior", "fillany": "any", "fillnear": "near", "fillstrict": "strict"}
 DISTANCES = {"sdist": "all", "sdistkept": "kept", "sdistshape": "shape", "sdistpool": "pool"}
@@ -368,15 +367,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run the measurement (--where) or the variants, print and write the markdown."""
     from SPECTFewShotLib.research.evaluation.classify_evaluation import share_markdown
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--real-model", action="append", default=[], metavar="PATIENT=MODEL")
-    parser.add_argument("--studies", nargs="+", default=["001", "003"])
-    parser.add_argument("--seeds", default="0,1,2")
-    parser.add_argument("--variants", nargs="+", default=DEFAULT_VARIANTS,
-                        help="with --where: the variants measured beside the product (none unless given)")
+    parser = share_parser(__doc__.splitlines()[0], DEFAULT_VARIANTS,
+                          "with --where: the variants measured beside the product (none unless given)")
     parser.add_argument("--where", action="store_true",
                         help="instead: where the classes are lost, per distance to the paint (the first seed)")
-    parser.add_argument("-o", "--output", metavar="FILE.md")
     args = parser.parse_args(argv)
     started = time.perf_counter()
     seeds = [int(s) for s in args.seeds.split(",")]

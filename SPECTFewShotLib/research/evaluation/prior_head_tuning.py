@@ -320,9 +320,10 @@ def prior_alone_scores(studies: Sequence[str], real_models: dict, variants: Sequ
     return rows
 
 
-def paint_change_seconds(size: int, variants: Sequence[str], repeats: int = 5) -> dict:
-    """Per variant, the seconds of each cross-fitted prior for one paint (the bundled study resampled to size^3, as
-    `bench live-update --size` paints it: three quartile slices, full labels, two classes), variants in turn."""
+def sized_paint(size: int) -> tuple:
+    """One paint for timing (the bundled study resampled to size^3, as `bench live-update --size` paints it: three
+    quartile slices, full labels, two classes): the prior session on that volume, its class index map and painted
+    voxels."""
     from SPECTFewShotLib.classification.prior_session import FewShotSession
     from SPECTFewShotLib.io.segmentation_io import Segmentation, read_segmentation, segments_for
     from SPECTFewShotLib.io.volume_io import read_volume
@@ -341,6 +342,12 @@ def paint_change_seconds(size: int, variants: Sequence[str], repeats: int = 5) -
     checked = check_support(support, volume)
     painted = class_index_map(checked)
     where = painted_voxels(painted, checked.slices)
+    return prior, painted, where
+
+
+def paint_change_seconds(size: int, variants: Sequence[str], repeats: int = 5) -> dict:
+    """Per variant, the seconds of each cross-fitted prior for one paint (`sized_paint`), variants in turn."""
+    prior, painted, where = sized_paint(size)
     seconds: dict = {v: [] for v in variants}
     for _ in range(repeats):
         for variant in variants:
@@ -373,20 +380,27 @@ def report(text: str, output: Optional[str]) -> None:
             handle.write(text)
 
 
+def share_parser(description: str, variants: Sequence[str], variants_help: Optional[str] = None
+                 ) -> argparse.ArgumentParser:
+    """The options every prior-share research run takes: --real-model, --studies, --seeds, --variants, -o."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--real-model", action="append", default=[], metavar="PATIENT=MODEL")
+    parser.add_argument("--studies", nargs="+", default=["001", "003"])
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--variants", nargs="+", default=list(variants), help=variants_help)
+    parser.add_argument("-o", "--output", metavar="FILE.md")
+    return parser
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run the variants and print (and write) their shares."""
     from SPECTFewShotLib.research.evaluation.classify_evaluation import real_models_from, share_markdown
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--real-model", action="append", default=[], metavar="PATIENT=MODEL")
-    parser.add_argument("--studies", nargs="+", default=["001", "003"])
-    parser.add_argument("--seeds", default="0,1,2")
-    parser.add_argument("--variants", nargs="+", default=["default", "full", "diagonal"])
+    parser = share_parser(__doc__.splitlines()[0], ["default", "full", "diagonal"])
     parser.add_argument("--cost", type=int, metavar="SIZE",
                         help="instead: each variant's seconds per paint change on the bundled study at SIZE^3")
     parser.add_argument("--prior-alone", action="store_true",
                         help="instead: what the cross-fitted prior alone says (held-out paint, unpainted slices)")
-    parser.add_argument("-o", "--output", metavar="FILE.md")
     args = parser.parse_args(argv)
     if args.prior_alone:
         for variant, rows in prior_alone_scores(args.studies, real_models_from(args.real_model), args.variants).items():

@@ -34,7 +34,6 @@ cut's pairwise term, measured").
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import sys
 import time
@@ -45,7 +44,7 @@ import numpy as np
 
 from SPECTFewShotLib.research.evaluation.classify_evaluation import real_models_from
 from SPECTFewShotLib.research.evaluation.prior_far_slices import checked_paint
-from SPECTFewShotLib.research.evaluation.prior_head_tuning import painted_settings, report, scored
+from SPECTFewShotLib.research.evaluation.prior_head_tuning import painted_settings, report, scored, share_parser
 
 DEFAULT_VARIANTS = ["default", "emb4", "emb4+counts", "prior+counts"]
 
@@ -280,14 +279,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run the variants (or --cost), print and write the markdown."""
     from SPECTFewShotLib.research.evaluation.classify_evaluation import share_markdown
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--real-model", action="append", default=[], metavar="PATIENT=MODEL")
-    parser.add_argument("--studies", nargs="+", default=["001", "003"])
-    parser.add_argument("--seeds", default="0,1,2")
-    parser.add_argument("--variants", nargs="+", default=DEFAULT_VARIANTS)
+    parser = share_parser(__doc__.splitlines()[0], DEFAULT_VARIANTS)
     parser.add_argument("--cost", type=int, metavar="SIZE",
                         help="instead: each variant's seconds for its weights at SIZE^3 (random channels)")
-    parser.add_argument("-o", "--output", metavar="FILE.md")
     args = parser.parse_args(argv)
     started = time.perf_counter()
     if args.cost:

@@ -28,7 +28,6 @@ prototypes, measured").
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import sys
 import time
@@ -54,7 +53,13 @@ from SPECTFewShotLib.protonet.prototypes import (
 )
 from SPECTFewShotLib.protonet.support import paint_boundaries
 from SPECTFewShotLib.research.evaluation.classify_evaluation import real_models_from
-from SPECTFewShotLib.research.evaluation.prior_head_tuning import painted_settings, report, scored
+from SPECTFewShotLib.research.evaluation.prior_head_tuning import (
+    painted_settings,
+    report,
+    scored,
+    share_parser,
+    sized_paint,
+)
 from SPECTFewShotLib.runtime.threads import one_blas_thread
 
 DEFAULT_VARIANTS = ["default", "dist", "dist+prob"]
@@ -238,26 +243,9 @@ def evaluate(studies: Sequence[str], real_models: dict, variants: Sequence[str],
 
 
 def cost(size: int, variants: Sequence[str], repeats: int = 3) -> dict:
-    """Per variant, the median seconds of its cross-fitted prior for one paint of the bundled study resampled to
-    size^3 (three quartile slices, full labels, two classes; the untrained network), variants in turn."""
-    from SPECTFewShotLib.classification.prior_session import FewShotSession
-    from SPECTFewShotLib.io.segmentation_io import Segmentation, read_segmentation, segments_for
-    from SPECTFewShotLib.io.volume_io import read_volume
-    from SPECTFewShotLib.protonet.support import check_support, class_index_map, painted_voxels
-    from SPECTFewShotLib.research.evaluation.classify_identity import resampled
-    from SPECTFewShotLib.resources import sample_study
-    from SPECTFewShotLib.selftest.painting import paint_slices, quartile_slices
-
-    image, mask = sample_study()
-    volume, wall = resampled(read_volume(image), read_segmentation(mask).labels.array > 0, size)
-    slices = [int(k) for k in quartile_slices(wall)]
-    support = Segmentation(volume.with_array(paint_slices(np.where(wall, 1, 2).astype(np.int32), slices)),
-                           segments_for([1, 2], {1: "LV_myocardium", 2: "background"}))
-    prior = FewShotSession(device="cpu")
-    prior.set_volume(volume)
-    checked = check_support(support, volume)
-    painted = class_index_map(checked)
-    where = painted_voxels(painted, checked.slices)
+    """Per variant, the median seconds of its cross-fitted prior for one paint (prior_head_tuning.sized_paint; the
+    untrained network), variants in turn."""
+    prior, painted, where = sized_paint(size)
     seconds: dict = {v: [] for v in variants}
     for _ in range(repeats):
         for variant in variants:
@@ -274,14 +262,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run the variants (or --cost), print and write the markdown."""
     from SPECTFewShotLib.research.evaluation.classify_evaluation import share_markdown
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--real-model", action="append", default=[], metavar="PATIENT=MODEL")
-    parser.add_argument("--studies", nargs="+", default=["001", "003"])
-    parser.add_argument("--seeds", default="0,1,2")
-    parser.add_argument("--variants", nargs="+", default=DEFAULT_VARIANTS)
+    parser = share_parser(__doc__.splitlines()[0], DEFAULT_VARIANTS)
     parser.add_argument("--cost", type=int, metavar="SIZE",
                         help="instead: each variant's seconds of its cross-fitted prior at SIZE^3")
-    parser.add_argument("-o", "--output", metavar="FILE.md")
     args = parser.parse_args(argv)
     for variant in args.variants:
         if variant != "default":
