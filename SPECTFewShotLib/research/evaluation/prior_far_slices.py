@@ -43,7 +43,13 @@ from scipy import ndimage
 from SPECTFewShotLib.classification.enclosure import ENCLOSED_SHARE, enclosed_share
 from SPECTFewShotLib.classification.prior_features import CrossFittedPrior
 from SPECTFewShotLib.research.evaluation.classify_evaluation import real_models_from
-from SPECTFewShotLib.research.evaluation.prior_head_tuning import painted_settings, report, scored, share_parser
+from SPECTFewShotLib.research.evaluation.prior_head_tuning import (
+    ablated_settings,
+    painted_settings,
+    report,
+    scored,
+    share_parser,
+)
 
 FILLS = {"fill": "prior", "fillany": "any", "fillnear": "near", "fillstrict": "strict"}
 DISTANCES = {"sdist": "all", "sdistkept": "kept", "sdistshape": "shape", "sdistpool": "pool"}
@@ -231,35 +237,32 @@ def evaluate(studies: Sequence[str], real_models: dict, variants: Sequence[str],
              ) -> tuple[dict, dict]:
     """Per variant, the CaseResults of the study classifier and of its ablation without ProtoNet (run once per
     setting and state, shared) on the conditions of the chosen studies; per variant, seconds per predict."""
-    from SPECTFewShotLib.research.evaluation.classify_evaluation import STUDY, STUDY_WITHOUT_PROTONET
+    from SPECTFewShotLib.research.evaluation.classify_evaluation import STUDY
 
     results: dict = {v: [] for v in variants}
     seconds: dict = {v: [] for v in variants}
     parsed = {v: parse_variant(v) for v in variants}
-    for group, case, session, where, protocol, painted in painted_settings(studies, real_models):
-        support, paint_index, paint_where = checked_paint(painted, case.volume)
-        for state in states:
-            session.random_state = state
-            session.set_support(painted)
-            without = scored(case, group, protocol, where, STUDY_WITHOUT_PROTONET,
-                              session.predict("full", use_protonet=False).labels.labels.array, state)
-            cache: dict = {}
-            for variant in variants:
-                settings = parsed[variant]
-                key = (tuple(settings["offsets"]), settings["distance"])
-                started = time.perf_counter()
-                if key not in cache:
-                    session.set_support(painted)  # a new cross-fitted prior for these channels
-                    with learner_channels(support, case.volume, settings):
-                        cache[key] = (session.predict("full").labels.labels.array,
-                                      session.cross_fitted_prior(paint_index, paint_where))
-                labels, prior = cache[key]
-                if settings["fill"]:
-                    labels = cavity_fill(support, case.volume, prior, labels, settings["fill"])
-                seconds[variant].append(time.perf_counter() - started)
-                results[variant] += [without, scored(case, group, protocol, where, STUDY, labels, state)]
-        sys.stdout.write(f"  {case.name} {protocol}\n")
-        sys.stdout.flush()
+    checked: dict = {}
+    for group, case, session, where, protocol, painted, state, without in ablated_settings(studies, real_models,
+                                                                                           states):
+        if checked.get("painted") is not painted:
+            checked = {"painted": painted, "paint": checked_paint(painted, case.volume)}
+        support, paint_index, paint_where = checked["paint"]
+        cache: dict = {}
+        for variant in variants:
+            settings = parsed[variant]
+            key = (tuple(settings["offsets"]), settings["distance"])
+            started = time.perf_counter()
+            if key not in cache:
+                session.set_support(painted)  # a new cross-fitted prior for these channels
+                with learner_channels(support, case.volume, settings):
+                    cache[key] = (session.predict("full").labels.labels.array,
+                                  session.cross_fitted_prior(paint_index, paint_where))
+            labels, prior = cache[key]
+            if settings["fill"]:
+                labels = cavity_fill(support, case.volume, prior, labels, settings["fill"])
+            seconds[variant].append(time.perf_counter() - started)
+            results[variant] += [without, scored(case, group, protocol, where, STUDY, labels, state)]
     return results, seconds
 
 

@@ -262,30 +262,41 @@ def painted_settings(studies: Sequence[str], real_models: dict) -> Iterator[tupl
                                                                       segments_for(case.classes, case.class_names))
 
 
-def evaluate(studies: Sequence[str], real_models: dict, variants: Sequence[str], states: Sequence[int]
-             ) -> tuple[dict, dict]:
-    """Per variant, the CaseResults of the study classifier and of its ablation without ProtoNet (the ablation
-    run once per setting and state, shared) on the conditions of the chosen studies; per variant, the seconds its
-    cross-fitted priors took."""
-    from SPECTFewShotLib.research.evaluation.classify_evaluation import STUDY, STUDY_WITHOUT_PROTONET
+def ablated_settings(studies: Sequence[str], real_models: dict, states: Sequence[int]) -> Iterator[tuple]:
+    """Every setting (painted_settings) under every random state, with the study classifier's ablation without
+    ProtoNet scored once for the variants to share: yields (group, case, session, where, protocol, painted, state,
+    without); the session's random state is set and the paint given. Prints each setting's name when done."""
+    from SPECTFewShotLib.research.evaluation.classify_evaluation import STUDY_WITHOUT_PROTONET
 
-    results: dict = {v: [] for v in variants}
-    seconds: dict = {v: [] for v in variants}
-    parsed = {v: parse_variant(v) for v in variants}
     for group, case, session, where, protocol, painted in painted_settings(studies, real_models):
         for state in states:
             session.random_state = state
             session.set_support(painted)
             without = scored(case, group, protocol, where, STUDY_WITHOUT_PROTONET,
                               session.predict("full", use_protonet=False).labels.labels.array, state)
-            for variant in variants:
-                session.set_support(painted)  # a new cross-fitted prior for this variant
-                with head_variant(parsed[variant]) as built:
-                    labels = session.predict("full").labels.labels.array
-                seconds[variant].append(built[0].seconds)
-                results[variant] += [without, scored(case, group, protocol, where, STUDY, labels, state)]
+            yield group, case, session, where, protocol, painted, state, without
         sys.stdout.write(f"  {case.name} {protocol}\n")
         sys.stdout.flush()
+
+
+def evaluate(studies: Sequence[str], real_models: dict, variants: Sequence[str], states: Sequence[int]
+             ) -> tuple[dict, dict]:
+    """Per variant, the CaseResults of the study classifier and of its ablation without ProtoNet (the ablation
+    run once per setting and state, shared) on the conditions of the chosen studies; per variant, the seconds its
+    cross-fitted priors took."""
+    from SPECTFewShotLib.research.evaluation.classify_evaluation import STUDY
+
+    results: dict = {v: [] for v in variants}
+    seconds: dict = {v: [] for v in variants}
+    parsed = {v: parse_variant(v) for v in variants}
+    for group, case, session, where, protocol, painted, state, without in ablated_settings(studies, real_models,
+                                                                                           states):
+        for variant in variants:
+            session.set_support(painted)  # a new cross-fitted prior for this variant
+            with head_variant(parsed[variant]) as built:
+                labels = session.predict("full").labels.labels.array
+            seconds[variant].append(built[0].seconds)
+            results[variant] += [without, scored(case, group, protocol, where, STUDY, labels, state)]
     return results, seconds
 
 

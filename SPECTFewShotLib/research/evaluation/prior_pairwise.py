@@ -35,7 +35,6 @@ cut's pairwise term, measured").
 from __future__ import annotations
 
 import contextlib
-import sys
 import time
 from typing import Any, Callable, Iterator, Optional, Sequence
 from unittest import mock
@@ -44,7 +43,7 @@ import numpy as np
 
 from SPECTFewShotLib.research.evaluation.classify_evaluation import real_models_from
 from SPECTFewShotLib.research.evaluation.prior_far_slices import checked_paint
-from SPECTFewShotLib.research.evaluation.prior_head_tuning import painted_settings, report, scored, share_parser
+from SPECTFewShotLib.research.evaluation.prior_head_tuning import ablated_settings, report, scored, share_parser
 
 DEFAULT_VARIANTS = ["default", "emb4", "emb4+counts", "prior+counts"]
 
@@ -192,38 +191,34 @@ def evaluate(studies: Sequence[str], real_models: dict, variants: Sequence[str],
     weights took per paint change (the per-volume embedding's components counted once per case, not here); per
     variant, each setting's boundary_ratio of the weights its graph cut read (the first state)."""
     from SPECTFewShotLib.classification.session import spacing_kji
-    from SPECTFewShotLib.research.evaluation.classify_evaluation import STUDY, STUDY_WITHOUT_PROTONET
+    from SPECTFewShotLib.research.evaluation.classify_evaluation import STUDY
 
     results: dict = {v: [] for v in variants}
     seconds: dict = {v: [] for v in variants}
     ratios: dict = {v: [] for v in variants}
     parsed = {v: parse_variant(v) for v in variants}
+    needed = max((s["embedding"] for s in parsed.values()), default=0)
     components: dict = {}
-    for group, case, session, where, protocol, painted in painted_settings(studies, real_models):
-        _, paint_index, paint_where = checked_paint(painted, case.volume)
-        spacing = spacing_kji(case.volume)
-        needed = max((s["embedding"] for s in parsed.values()), default=0)
+    checked: dict = {}
+    for group, case, session, where, protocol, painted, state, without in ablated_settings(studies, real_models,
+                                                                                           states):
+        if checked.get("painted") is not painted:
+            checked = {"painted": painted, "paint": checked_paint(painted, case.volume)[1:]}
         if needed and components.get("case") != (group, case.name):
             components = {"case": (group, case.name), "values": session.prior.principal_channels(needed)}
-        for state in states:
-            session.random_state = state
+        spacing = spacing_kji(case.volume)
+        for variant in variants:
+            settings = parsed[variant]
             session.set_support(painted)
-            without = scored(case, group, protocol, where, STUDY_WITHOUT_PROTONET,
-                              session.predict("full", use_protonet=False).labels.labels.array, state)
-            for variant in variants:
-                settings = parsed[variant]
-                session.set_support(painted)
-                spent: list = []
-                embedding = components["values"][:settings["embedding"]] if settings["embedding"] else None
-                weights_for = weights_maker(settings, session, (paint_index, paint_where), spacing, embedding, spent)
-                with pairwise_term(weights_for) as used:
-                    labels = session.predict("full").labels.labels.array
-                seconds[variant].append(sum(spent))
-                if state == states[0]:
-                    ratios[variant].append(boundary_ratio(used[0], case.class_map))
-                results[variant] += [without, scored(case, group, protocol, where, STUDY, labels, state)]
-        sys.stdout.write(f"  {case.name} {protocol}\n")
-        sys.stdout.flush()
+            spent: list = []
+            embedding = components["values"][:settings["embedding"]] if settings["embedding"] else None
+            weights_for = weights_maker(settings, session, checked["paint"], spacing, embedding, spent)
+            with pairwise_term(weights_for) as used:
+                labels = session.predict("full").labels.labels.array
+            seconds[variant].append(sum(spent))
+            if state == states[0]:
+                ratios[variant].append(boundary_ratio(used[0], case.class_map))
+            results[variant] += [without, scored(case, group, protocol, where, STUDY, labels, state)]
     return results, seconds, ratios
 
 

@@ -29,7 +29,6 @@ prototypes, measured").
 from __future__ import annotations
 
 import contextlib
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Iterator, Optional, Sequence
@@ -54,7 +53,7 @@ from SPECTFewShotLib.protonet.prototypes import (
 from SPECTFewShotLib.protonet.support import paint_boundaries
 from SPECTFewShotLib.research.evaluation.classify_evaluation import real_models_from
 from SPECTFewShotLib.research.evaluation.prior_head_tuning import (
-    painted_settings,
+    ablated_settings,
     report,
     scored,
     share_parser,
@@ -220,25 +219,19 @@ def evaluate(studies: Sequence[str], real_models: dict, variants: Sequence[str],
              ) -> tuple[dict, dict]:
     """Per variant, the CaseResults of the study classifier and of its ablation without ProtoNet (run once per
     setting and state, shared) on the conditions of the chosen studies; per variant, its priors' seconds."""
-    from SPECTFewShotLib.research.evaluation.classify_evaluation import STUDY, STUDY_WITHOUT_PROTONET
+    from SPECTFewShotLib.research.evaluation.classify_evaluation import STUDY
 
     results: dict = {v: [] for v in variants}
     seconds: dict = {v: [] for v in variants}
     parsed = {v: None if v == "default" else parse_variant(v) for v in variants}
-    for group, case, session, where, protocol, painted in painted_settings(studies, real_models):
-        for state in states:
-            session.random_state = state
-            session.set_support(painted)
-            without = scored(case, group, protocol, where, STUDY_WITHOUT_PROTONET,
-                              session.predict("full", use_protonet=False).labels.labels.array, state)
-            for variant in variants:
-                session.set_support(painted)  # a new cross-fitted prior for this variant
-                with reading_variant(parsed[variant]) as built:
-                    labels = session.predict("full").labels.labels.array
-                seconds[variant].append(sum(b.seconds for b in built))
-                results[variant] += [without, scored(case, group, protocol, where, STUDY, labels, state)]
-        sys.stdout.write(f"  {case.name} {protocol}\n")
-        sys.stdout.flush()
+    for group, case, session, where, protocol, painted, state, without in ablated_settings(studies, real_models,
+                                                                                           states):
+        for variant in variants:
+            session.set_support(painted)  # a new cross-fitted prior for this variant
+            with reading_variant(parsed[variant]) as built:
+                labels = session.predict("full").labels.labels.array
+            seconds[variant].append(sum(b.seconds for b in built))
+            results[variant] += [without, scored(case, group, protocol, where, STUDY, labels, state)]
     return results, seconds
 
 
