@@ -21,7 +21,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from ..protonet.prototypes import Prototypes, build_prototypes, classes_missing
+from ..protonet.prototypes import MAX_PROTOTYPES_PER_CLASS, Prototypes, build_prototypes, classes_missing
 from ..protonet.support import paint_boundaries
 
 SECTORS = 4  # folds of paint lying on one axial slice: sectors of the angle around the paint's centre
@@ -40,14 +40,15 @@ def paint_folds(where: np.ndarray) -> np.ndarray:
 
 
 def held_out_prototypes(columns: np.ndarray, classes: np.ndarray, edge: np.ndarray, held_out: np.ndarray,
-                        n_classes: int) -> Prototypes:
-    """Prototypes of the painted voxels (embedding columns [D, n], class indices (n,), boundary flags (n,)) outside
-    the fold `held_out` (n,) bool, plus the fold's own voxels of a class painted only in it (classes_missing)."""
+                        n_classes: int, max_per_class: int = MAX_PROTOTYPES_PER_CLASS) -> Prototypes:
+    """Prototypes (at most `max_per_class` per class) of the painted voxels (embedding columns [D, n], class indices
+    (n,), boundary flags (n,)) outside the fold `held_out` (n,) bool, plus the fold's own voxels of a class painted
+    only in it (classes_missing)."""
     chosen = np.flatnonzero(~held_out)
     missing = np.flatnonzero(held_out)[classes_missing(classes[chosen], classes[held_out], n_classes)]
     if len(missing):
         chosen = np.concatenate([chosen, missing])
-    return build_prototypes(columns[:, chosen].T, classes[chosen], n_classes, edge[chosen])
+    return build_prototypes(columns[:, chosen].T, classes[chosen], n_classes, edge[chosen], max_per_class)
 
 
 class CrossFittedPrior:
@@ -58,21 +59,21 @@ class CrossFittedPrior:
         painted voxels (n, 3)."""
         self.prior, self.where = prior, where
         self.folds = paint_folds(where)
-        n_classes = int(painted.max()) + 1
+        self.n_classes = int(painted.max()) + 1
         # what every fold's prototypes are made of, gathered once: the painted voxels' embedding columns [D, n],
         # class indices and boundary flags; a fold takes its rows (prior.prototypes' choice, same order)
-        columns = prior.embedding_columns(where)
-        classes = painted[tuple(where.T)].astype(np.int64)
-        edge = paint_boundaries(painted)[tuple(where.T)]
-
-        def held_out_probabilities(fold: int) -> np.ndarray:
-            prototypes = held_out_prototypes(columns, classes, edge, self.folds == fold, n_classes)
-            return prior.grid_probabilities(prototypes, workers=1)
-
+        self.columns = prior.embedding_columns(where)
+        self.classes = painted[tuple(where.T)].astype(np.int64)
+        self.edge = paint_boundaries(painted)[tuple(where.T)]
         # one fold per thread, its k-means and its probabilities single-threaded, so that neither waits for the other
         with ThreadPoolExecutor(max_workers=PROTOTYPE_WORKERS) as pool:
-            self.cells = list(pool.map(held_out_probabilities, np.unique(self.folds)))  # per fold: [C, k', j', i']
+            self.cells = list(pool.map(self.fold_cells, np.unique(self.folds)))  # per fold: [C, k', j', i']
         self.mean_cells = sum(self.cells) / np.float32(len(self.cells))
+
+    def fold_cells(self, fold: int) -> np.ndarray:
+        """Grid probabilities [C, k', j', i'] of the prototypes built without fold `fold`'s paint."""
+        prototypes = held_out_prototypes(self.columns, self.classes, self.edge, self.folds == fold, self.n_classes)
+        return self.prior.grid_probabilities(prototypes, workers=1)
 
     def held_out(self, rows: np.ndarray | None = None) -> np.ndarray:
         """Probabilities [n, C] (float32) of the painted voxels where[rows] (all when None), each from its own fold's

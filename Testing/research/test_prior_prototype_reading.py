@@ -9,7 +9,7 @@ from unittest import mock
 import numpy as np
 
 from SPECTFewShotLib.classification.learner import TreeEnsemble
-from SPECTFewShotLib.classification.prior_features import CrossFittedPrior
+from SPECTFewShotLib.classification.prior_features import CrossFittedPrior, held_out_prototypes
 from SPECTFewShotLib.classification.session import StudySession
 from SPECTFewShotLib.protonet.prototypes import Prototypes
 from SPECTFewShotLib.protonet.support import check_support, class_index_map, paint_boundaries, painted_voxels
@@ -83,10 +83,10 @@ class CrossFittingTest(unittest.TestCase):
         for fold in np.unique(made.folds):
             rows = np.flatnonzero(made.folds == fold)
             edge = paint_boundaries(self.painted)[tuple(self.where.T)]
-            without = reading.limited_prototypes(columns, classes, edge, made.folds == fold, 3)
+            without = held_out_prototypes(columns, classes, edge, made.folds == fold, 3)
             expected = reading.nearest_distances(columns[:, rows], without)
             np.testing.assert_allclose(held[rows], expected.T, rtol=1e-4, atol=1e-4)
-            with_fold = reading.limited_prototypes(columns, classes, edge, np.zeros(len(classes), bool), 3)
+            with_fold = held_out_prototypes(columns, classes, edge, np.zeros(len(classes), bool), 3)
             inside = reading.nearest_distances(columns[:, rows], with_fold)
             # prototypes holding the fold's own voxels are nearer to them: the held-out reading is not those
             own = inside[classes[rows], np.arange(len(rows))].mean()

@@ -33,7 +33,6 @@ import argparse
 import contextlib
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any, Iterator, Optional, Sequence
 from unittest import mock
@@ -41,13 +40,10 @@ from unittest import mock
 import numpy as np
 
 from SPECTFewShotLib.classification.prior_features import (
-    PROTOTYPE_WORKERS,
     CrossFittedPrior,
     held_out_prototypes,
-    paint_folds,
 )
 from SPECTFewShotLib.protonet.prototypes import Prototypes, build_prototypes, classes_missing, prototype_mixture
-from SPECTFewShotLib.protonet.support import paint_boundaries
 from SPECTFewShotLib.runtime.threads import one_blas_thread
 
 KINDS = ("full", "diagonal")
@@ -178,32 +174,26 @@ class HeadTunedPrior(CrossFittedPrior):
                  settings: HeadSettings = HeadSettings()) -> None:
         """As CrossFittedPrior, with the head's `settings`."""
         started = time.perf_counter()
-        self.prior, self.where = prior, where
-        self.folds = paint_folds(where)
+        self.settings = settings
         self.heads: dict[int, np.ndarray] = {}
-        n_classes = int(painted.max()) + 1
-        columns = prior.embedding_columns(where)
-        classes = painted[tuple(where.T)].astype(np.int64)
-        edge = paint_boundaries(painted)[tuple(where.T)]
         cells = np.indices(prior.grid.cells).reshape(3, -1).T * prior.grid.stride  # one voxel per grid cell
-        features = np.ascontiguousarray(prior.embedding_columns(cells))  # [D, cells], the embedding's grid order
-        temperature = float(prior.network.temperature)
-        all_folds = np.unique(self.folds)
-
-        def held_out_probabilities(fold: int) -> np.ndarray:
-            prototypes = held_out_prototypes(columns, classes, edge, self.folds == fold, n_classes)
-            with one_blas_thread():
-                training = [int(f) for f in all_folds if f != fold]
-                episodes = inner_episodes(columns, classes, edge, self.folds, training, n_classes,
-                                          settings.queries_per_class)
-                head = train_head(episodes, columns.shape[0], temperature, n_classes, settings)
-            self.heads[int(fold)] = head
-            return metric_probabilities(features, prototypes, head, temperature).reshape(n_classes, *prior.grid.cells)
-
-        with ThreadPoolExecutor(max_workers=PROTOTYPE_WORKERS) as pool:
-            self.cells = list(pool.map(held_out_probabilities, all_folds))
-        self.mean_cells = sum(self.cells) / np.float32(len(self.cells))
+        self.features = np.ascontiguousarray(prior.embedding_columns(cells))  # [D, cells], the embedding's grid order
+        super().__init__(prior, painted, where)
         self.seconds = time.perf_counter() - started
+
+    def fold_cells(self, fold: int) -> np.ndarray:
+        """Probabilities [C, k', j', i'] through the head trained on the other folds' paint, of the prototypes built
+        without fold `fold`'s paint."""
+        prototypes = held_out_prototypes(self.columns, self.classes, self.edge, self.folds == fold, self.n_classes)
+        temperature = float(self.prior.network.temperature)
+        with one_blas_thread():
+            training = [int(f) for f in np.unique(self.folds) if f != fold]
+            episodes = inner_episodes(self.columns, self.classes, self.edge, self.folds, training, self.n_classes,
+                                      self.settings.queries_per_class)
+            head = train_head(episodes, self.columns.shape[0], temperature, self.n_classes, self.settings)
+        self.heads[int(fold)] = head
+        return metric_probabilities(self.features, prototypes, head, temperature).reshape(self.n_classes,
+                                                                                          *self.prior.grid.cells)
 
 
 @contextlib.contextmanager

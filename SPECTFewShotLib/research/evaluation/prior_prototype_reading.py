@@ -30,27 +30,19 @@ from __future__ import annotations
 
 import contextlib
 import time
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Iterator, Optional, Sequence
 from unittest import mock
 
 import numpy as np
 
-from SPECTFewShotLib.classification.prior_features import (
-    PROTOTYPE_WORKERS,
-    CrossFittedPrior,
-    paint_folds,
-)
+from SPECTFewShotLib.classification.prior_features import CrossFittedPrior, held_out_prototypes
 from SPECTFewShotLib.protonet.prototypes import (
     CHUNK,
     MAX_PROTOTYPES_PER_CLASS,
     Prototypes,
-    build_prototypes,
-    classes_missing,
     column_probabilities,
     normalize_rows,
 )
-from SPECTFewShotLib.protonet.support import paint_boundaries
 from SPECTFewShotLib.research.evaluation.classify_evaluation import real_models_from
 from SPECTFewShotLib.research.evaluation.prior_head_tuning import (
     ablated_settings,
@@ -134,17 +126,6 @@ def readings(columns: np.ndarray, prototypes: Prototypes, settings: dict, temper
     return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
 
-def limited_prototypes(columns: np.ndarray, classes: np.ndarray, edge: np.ndarray, held_out: np.ndarray,
-                       n_classes: int, max_per_class: int = MAX_PROTOTYPES_PER_CLASS) -> Prototypes:
-    """As prior_features.held_out_prototypes (the painted voxels outside the fold `held_out`, plus the fold's own
-    voxels of a class painted only in it), with at most `max_per_class` k-means prototypes per class."""
-    chosen = np.flatnonzero(~held_out)
-    missing = np.flatnonzero(held_out)[classes_missing(classes[chosen], classes[held_out], n_classes)]
-    if len(missing):
-        chosen = np.concatenate([chosen, missing])
-    return build_prototypes(columns[:, chosen].T, classes[chosen], n_classes, edge[chosen], max_per_class)
-
-
 def grid_columns(prior: Any) -> np.ndarray:
     """The embedding [D, cells] (float32) of every cell of the prior's feature grid, in the grid's order."""
     cells = np.indices(prior.grid.cells).reshape(3, -1).T * prior.grid.stride  # one voxel per grid cell
@@ -158,27 +139,19 @@ class ReadingPrior(CrossFittedPrior):
     def __init__(self, prior: Any, painted: np.ndarray, where: np.ndarray, settings: dict) -> None:
         """As CrossFittedPrior, with the variant's `settings`."""
         started = time.perf_counter()
-        self.prior, self.where = prior, where
-        self.folds = paint_folds(where)
-        n_classes = int(painted.max()) + 1
-        columns = prior.embedding_columns(where)
-        classes = painted[tuple(where.T)].astype(np.int64)
-        edge = paint_boundaries(painted)[tuple(where.T)]
-        if not settings["boundary"]:
-            edge = np.zeros_like(edge)
-        features = grid_columns(prior)
-        temperature, metric = float(prior.network.temperature), prior.network.config.metric
-
-        def held_out_readings(fold: int) -> np.ndarray:
-            prototypes = limited_prototypes(columns, classes, edge, self.folds == fold, n_classes,
-                                            settings["max_per_class"])
-            values = readings(features, prototypes, settings, temperature, metric)
-            return values.reshape(values.shape[0], *prior.grid.cells)
-
-        with ThreadPoolExecutor(max_workers=PROTOTYPE_WORKERS) as pool:
-            self.cells = list(pool.map(held_out_readings, np.unique(self.folds)))
-        self.mean_cells = sum(self.cells) / np.float32(len(self.cells))
+        self.settings = settings
+        self.features = grid_columns(prior)
+        super().__init__(prior, painted, where)
         self.seconds = time.perf_counter() - started
+
+    def fold_cells(self, fold: int) -> np.ndarray:
+        """The variant's readings [R, k', j', i'] of the prototypes built without fold `fold`'s paint."""
+        edge = self.edge if self.settings["boundary"] else np.zeros_like(self.edge)
+        prototypes = held_out_prototypes(self.columns, self.classes, edge, self.folds == fold, self.n_classes,
+                                         self.settings["max_per_class"])
+        values = readings(self.features, prototypes, self.settings, float(self.prior.network.temperature),
+                          self.prior.network.config.metric)
+        return values.reshape(values.shape[0], *self.prior.grid.cells)
 
 
 def read_channels(keep: list[int], n_classes: int, settings: dict) -> list[int]:
