@@ -167,6 +167,12 @@ def metric_probabilities(columns: np.ndarray, prototypes: Prototypes, head: np.n
     return prototype_mixture(columns, weight, bias, prototypes)
 
 
+def grid_columns(prior: Any) -> np.ndarray:
+    """The embedding [D, cells] (float32) of every cell of the prior's feature grid, in the grid's order."""
+    cells = np.indices(prior.grid.cells).reshape(3, -1).T * prior.grid.stride  # one voxel per grid cell
+    return np.ascontiguousarray(prior.embedding_columns(cells))
+
+
 class HeadTunedPrior(CrossFittedPrior):
     """CrossFittedPrior whose fold f reads the embedding through a head trained on the other folds' paint only."""
 
@@ -176,8 +182,7 @@ class HeadTunedPrior(CrossFittedPrior):
         started = time.perf_counter()
         self.settings = settings
         self.heads: dict[int, np.ndarray] = {}
-        cells = np.indices(prior.grid.cells).reshape(3, -1).T * prior.grid.stride  # one voxel per grid cell
-        self.features = np.ascontiguousarray(prior.embedding_columns(cells))  # [D, cells], the embedding's grid order
+        self.features = grid_columns(prior)
         super().__init__(prior, painted, where)
         self.seconds = time.perf_counter() - started
 

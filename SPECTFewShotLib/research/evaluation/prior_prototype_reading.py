@@ -46,6 +46,7 @@ from SPECTFewShotLib.protonet.prototypes import (
 from SPECTFewShotLib.research.evaluation.classify_evaluation import real_models_from
 from SPECTFewShotLib.research.evaluation.prior_head_tuning import (
     ablated_settings,
+    grid_columns,
     report,
     scored,
     share_parser,
@@ -124,12 +125,6 @@ def readings(columns: np.ndarray, prototypes: Prototypes, settings: dict, temper
     if settings["distances"]:
         parts.append(nearest_distances(columns, prototypes, metric))
     return parts[0] if len(parts) == 1 else np.concatenate(parts)
-
-
-def grid_columns(prior: Any) -> np.ndarray:
-    """The embedding [D, cells] (float32) of every cell of the prior's feature grid, in the grid's order."""
-    cells = np.indices(prior.grid.cells).reshape(3, -1).T * prior.grid.stride  # one voxel per grid cell
-    return np.ascontiguousarray(prior.embedding_columns(cells))
 
 
 class ReadingPrior(CrossFittedPrior):
