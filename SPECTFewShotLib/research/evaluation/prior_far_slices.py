@@ -46,9 +46,10 @@ from SPECTFewShotLib.research.evaluation.classify_evaluation import real_models_
 from SPECTFewShotLib.research.evaluation.prior_head_tuning import (
     ablated_settings,
     painted_settings,
-    report,
+    report_run,
     scored,
     share_parser,
+    variant_sections,
 )
 
 FILLS = {"fill": "prior", "fillany": "any", "fillnear": "near", "fillstrict": "strict"}
@@ -368,8 +369,6 @@ def where_markdown(rows: Sequence[dict]) -> str:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run the measurement (--where) or the variants, print and write the markdown."""
-    from SPECTFewShotLib.research.evaluation.classify_evaluation import share_markdown
-
     parser = share_parser(__doc__.splitlines()[0], DEFAULT_VARIANTS,
                           "with --where: the variants measured beside the product (none unless given)")
     parser.add_argument("--where", action="store_true",
@@ -382,11 +381,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         text = where_markdown(where_lost(args.studies, real_models_from(args.real_model), seeds[0], variants))
     else:
         results, seconds = evaluate(args.studies, real_models_from(args.real_model), args.variants, seeds)
-        text = "\n\n".join(f"### {variant}\n\nPredict (with the fill) per setting: median "
-                           f"{np.median(seconds[variant]):.2f} s\n\n" + share_markdown(results[variant])
-                           for variant in args.variants)
-    text += f"\n\n({(time.perf_counter() - started) / 60:.1f} min)\n"
-    report(text, args.output)
+        text = variant_sections(args.variants, results, lambda v: (
+            f"Predict (with the fill) per setting: median {np.median(seconds[v]):.2f} s"))
+    report_run(text, started, args.output)
     return 0
 
 

@@ -34,7 +34,7 @@ import contextlib
 import sys
 import time
 from dataclasses import dataclass, replace
-from typing import Any, Iterator, Optional, Sequence
+from typing import Any, Callable, Iterator, Optional, Sequence
 from unittest import mock
 
 import numpy as np
@@ -386,6 +386,20 @@ def report(text: str, output: Optional[str]) -> None:
             handle.write(text)
 
 
+def variant_sections(variants: Sequence[str], results: dict, caption: Callable[[str], str]) -> str:
+    """Each variant's share table (classify_evaluation.share_markdown) under its own heading, after the line
+    `caption(variant)` (what the variant cost in the run)."""
+    from SPECTFewShotLib.research.evaluation.classify_evaluation import share_markdown
+
+    return "\n\n".join(f"### {variant}\n\n{caption(variant)}\n\n" + share_markdown(results[variant])
+                       for variant in variants)
+
+
+def report_run(text: str, started: float, output: Optional[str]) -> None:
+    """`report` the run's markdown with the minutes since `started` (time.perf_counter) appended."""
+    report(text + f"\n\n({(time.perf_counter() - started) / 60:.1f} min)\n", output)
+
+
 def share_parser(description: str, variants: Sequence[str], variants_help: Optional[str] = None
                  ) -> argparse.ArgumentParser:
     """The options every prior-share research run takes: --real-model, --studies, --seeds, --variants, -o."""
@@ -400,7 +414,7 @@ def share_parser(description: str, variants: Sequence[str], variants_help: Optio
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run the variants and print (and write) their shares."""
-    from SPECTFewShotLib.research.evaluation.classify_evaluation import real_models_from, share_markdown
+    from SPECTFewShotLib.research.evaluation.classify_evaluation import real_models_from
 
     parser = share_parser(__doc__.splitlines()[0], ["default", "full", "diagonal"])
     parser.add_argument("--cost", type=int, metavar="SIZE",
@@ -427,13 +441,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     started = time.perf_counter()
     results, seconds = evaluate(args.studies, real_models_from(args.real_model), args.variants,
                                 [int(s) for s in args.seeds.split(",")])
-    parts = []
-    for variant in args.variants:
-        parts.append(f"### {variant}\n\nCross-fitted prior per paint change: median {np.median(seconds[variant]):.3f} s"
-                     f" (max {np.max(seconds[variant]):.3f} s)\n\n"
-                     + share_markdown(results[variant]))
-    text = "\n\n".join(parts) + f"\n\n({(time.perf_counter() - started) / 60:.1f} min)\n"
-    report(text, args.output)
+    report_run(variant_sections(args.variants, results, lambda v: (
+        f"Cross-fitted prior per paint change: median {np.median(seconds[v]):.3f} s (max {np.max(seconds[v]):.3f} s)")),
+        started, args.output)
     return 0
 
 

@@ -43,7 +43,13 @@ import numpy as np
 
 from SPECTFewShotLib.research.evaluation.classify_evaluation import real_models_from
 from SPECTFewShotLib.research.evaluation.prior_far_slices import checked_paint
-from SPECTFewShotLib.research.evaluation.prior_head_tuning import ablated_settings, report, scored, share_parser
+from SPECTFewShotLib.research.evaluation.prior_head_tuning import (
+    ablated_settings,
+    report_run,
+    scored,
+    share_parser,
+    variant_sections,
+)
 
 DEFAULT_VARIANTS = ["default", "emb4", "emb4+counts", "prior+counts"]
 
@@ -272,8 +278,6 @@ def _along(axis: int, start: int, stop: int | None) -> tuple:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run the variants (or --cost), print and write the markdown."""
-    from SPECTFewShotLib.research.evaluation.classify_evaluation import share_markdown
-
     parser = share_parser(__doc__.splitlines()[0], DEFAULT_VARIANTS)
     parser.add_argument("--cost", type=int, metavar="SIZE",
                         help="instead: each variant's seconds for its weights at SIZE^3 (random channels)")
@@ -285,13 +289,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     else:
         seeds = [int(s) for s in args.seeds.split(",")]
         results, seconds, ratios = evaluate(args.studies, real_models_from(args.real_model), args.variants, seeds)
-        text = "\n\n".join(f"### {variant}\n\nPairwise weights per paint change: median "
-                           f"{np.median(seconds[variant]):.3f} s; the true boundary's pairs' mean weight over the "
-                           f"other pairs' (boundary_ratio), median over the settings: "
-                           f"{np.nanmedian(ratios[variant]):.3f}\n\n" + share_markdown(results[variant])
-                           for variant in args.variants)
-    text += f"\n\n({(time.perf_counter() - started) / 60:.1f} min)\n"
-    report(text, args.output)
+        text = variant_sections(args.variants, results, lambda v: (
+            f"Pairwise weights per paint change: median {np.median(seconds[v]):.3f} s; the true boundary's pairs' "
+            f"mean weight over the other pairs' (boundary_ratio), median over the settings: "
+            f"{np.nanmedian(ratios[v]):.3f}"))
+    report_run(text, started, args.output)
     return 0
 
 

@@ -47,10 +47,11 @@ from SPECTFewShotLib.research.evaluation.classify_evaluation import real_models_
 from SPECTFewShotLib.research.evaluation.prior_head_tuning import (
     ablated_settings,
     grid_columns,
-    report,
+    report_run,
     scored,
     share_parser,
     sized_paint,
+    variant_sections,
 )
 from SPECTFewShotLib.runtime.threads import one_blas_thread
 
@@ -221,8 +222,6 @@ def cost(size: int, variants: Sequence[str], repeats: int = 3) -> dict:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run the variants (or --cost), print and write the markdown."""
-    from SPECTFewShotLib.research.evaluation.classify_evaluation import share_markdown
-
     parser = share_parser(__doc__.splitlines()[0], DEFAULT_VARIANTS)
     parser.add_argument("--cost", type=int, metavar="SIZE",
                         help="instead: each variant's seconds of its cross-fitted prior at SIZE^3")
@@ -237,11 +236,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     else:
         seeds = [int(s) for s in args.seeds.split(",")]
         results, seconds = evaluate(args.studies, real_models_from(args.real_model), args.variants, seeds)
-        text = "\n\n".join(f"### {variant}\n\nCross-fitted prior per paint change: median "
-                           f"{np.median(seconds[variant]):.3f} s\n\n" + share_markdown(results[variant])
-                           for variant in args.variants)
-    text += f"\n\n({(time.perf_counter() - started) / 60:.1f} min)\n"
-    report(text, args.output)
+        text = variant_sections(args.variants, results, lambda v: (
+            f"Cross-fitted prior per paint change: median {np.median(seconds[v]):.3f} s"))
+    report_run(text, started, args.output)
     return 0
 
 
