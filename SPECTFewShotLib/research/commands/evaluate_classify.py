@@ -40,6 +40,11 @@ def register(parser: argparse.ArgumentParser) -> None:
                              "crops of 24^3, 32^3 and 48^3, each also as a low-count copy; crops whose cavity "
                              "reaches the faces; short-axis-reoriented crops), the study classifier and its "
                              "ablation next to GrowCut and the random forest")
+    parser.add_argument("--cameras", action="store_true",
+                        help="instead: the real studies as other cameras would store them (3 mm, 6 mm and "
+                             "4 x 4 x 6 mm voxels over the same field of view, an axis stored reversed, counts "
+                             "x 0.001; whole volumes, the blood pool as a third class), the study classifier and "
+                             "its ablation next to GrowCut")
     parser.add_argument("--seeds", metavar="S,S,...",
                         help="the learner's random states, e.g. 0,1,2: the study classifier and its ablations run "
                              "once per state on the same paint (the other methods once), tables give each case's "
@@ -85,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
     real_models = real_models_from(args.real_model)
     session = StudySession(args.model, "cpu")
     entry = session.model_entry
-    seeds = held_out_seeds(0 if args.conditions else max(args.held_out, 0))
+    seeds = held_out_seeds(0 if args.conditions or args.cameras else max(args.held_out, 0))
     cache = Path(args.cache) / "phantoms" if args.cache else None
     studies = [load_study(seed, None, cache) for seed in seeds]
     if studies:
@@ -94,6 +99,10 @@ def run(args: argparse.Namespace) -> int:
     if args.conditions:
         cases = condition_cases() + cut_heart_cases()
         methods = (STUDY, STUDY_WITHOUT_PROTONET, PROTONET, GROWCUT, RANDOM_FOREST)
+    elif args.cameras:
+        from SPECTFewShotLib.research.evaluation.camera_cases import camera_cases
+
+        cases, methods = camera_cases(), (STUDY, STUDY_WITHOUT_PROTONET, GROWCUT)
     else:
         cases, methods = ([] if args.no_real else real_cases(CROP_SIZE)), METHODS
     cases += [("held-out phantoms", phantom_case(f"phantom seed {s.seed}", s.image, s.tissues, s.label_values))
@@ -172,7 +181,13 @@ def _calibration_table(results) -> str:
 
 
 def _conditions(args) -> str:
-    """What `--conditions` changes, for the report."""
+    """What `--conditions` or `--cameras` changes, for the report."""
+    if getattr(args, "cameras", False):
+        return (" (with --cameras: the whole volumes with the blood pool as a third class instead, each as stored "
+                "and as another camera would store it: resampled to 3 mm, 6 mm and 4 x 4 x 6 mm voxels over the "
+                "same field of view (the wall mask resampled and its cavity found again), the i or the k axis "
+                "stored reversed (every voxel at the same place in the patient), counts x 0.001; each painted on "
+                "its own grid's quartile slices; research/evaluation/camera_cases.py)")
     if not args.conditions:
         return ""
     return (" (with --conditions: crops of 24^3, 32^3 and 48^3 instead, each also as a low-count copy, Poisson "
