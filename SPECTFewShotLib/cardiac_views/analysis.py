@@ -34,9 +34,10 @@ def is_myocardium_name(name: str) -> bool:
     return tissue_of_segment(name) == MYOCARDIUM
 
 
-def myocardium_mask(segmentation: Segmentation, label: Optional[str] = None) -> np.ndarray:
+def myocardium_mask(segmentation: Segmentation, label: Optional[str] = None, option: str = "--label") -> np.ndarray:
     """The LV wall of a segmentation (bool [k, j, i]): the segment `label` (a name or a label value), else the
-    segment named LV_myocardium (or an alias), else the only segment."""
+    segment named LV_myocardium (or an alias), else the only segment; `option`: the command-line option that says
+    which segment is the wall, named when none can be chosen."""
     present = segmentation.painted_labels()
     if not present:
         raise InputError("the segmentation is empty; it needs the LV myocardium")
@@ -61,7 +62,7 @@ def myocardium_mask(segmentation: Segmentation, label: Optional[str] = None) -> 
     if all(name.startswith("label ") for name in names) and myocardium_value in present:
         return segmentation.labels.array == myocardium_value
     raise InputError(f"the segmentation has several segments ({', '.join(names)}) and none is named {MYOCARDIUM}; "
-                     "say which one is the LV wall with --label")
+                     f"say which one is the LV wall with {option}")
 
 
 def analyze(volume: Volume, wall: np.ndarray, landmarks: Sequence[Landmark],

@@ -55,6 +55,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "frame comes from it instead of the counts")
     parser.add_argument("--label", help="with --segmentation: the myocardium's segment name or label value "
                                         "(default: LV_myocardium)")
+    parser.add_argument("--template-label", metavar="LABEL",
+                        help="with --template-segmentation: the template myocardium's segment name or label value "
+                             "(default: LV_myocardium, or the only segment)")
     parser.add_argument("--one-shot", action=argparse.BooleanOptionalAction, default=None,
                         help="the study's LV frame from its wall classified by ProtoNet from the template's "
                              "myocardium (the template as a one-shot support; checked against the counts' frame, "
@@ -100,6 +103,9 @@ def run(args: argparse.Namespace) -> int:
                          "--template-segmentation: give one per template, in the same order")
     if args.label is not None and args.segmentation is None:
         raise InputError("--label names the myocardium of --segmentation; give --segmentation too")
+    if args.template_label is not None and not args.template_segmentation:
+        raise InputError("--template-label names the myocardium of --template-segmentation; give "
+                         "--template-segmentation too")
     volume = require_counts(read_volume(args.volume), Path(args.volume).name)
     myocardium = study_myocardium(volume, args.segmentation, args.label) if args.segmentation else None
     templates, template_walls = [], []
@@ -108,8 +114,8 @@ def run(args: argparse.Namespace) -> int:
         template_landmarks = read_landmarks(Path(landmarks_path))
         check_template(template, template_landmarks)
         templates.append((template, template_landmarks))
-        template_walls.append(study_myocardium(template, args.template_segmentation[number], args.label)
-                              if args.template_segmentation else None)
+        template_walls.append(study_myocardium(template, args.template_segmentation[number], args.template_label,
+                                               "--template-label") if args.template_segmentation else None)
     one_shot = args.one_shot if args.one_shot is not None else bool(args.template_segmentation) and \
         not args.segmentation
     if args.one_shot and not args.template_segmentation:
@@ -152,8 +158,9 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def study_myocardium(volume: Volume, path: str, label: Optional[str] = None) -> Volume:
-    """The LV myocardium of the segmentation at `path` as a mask volume on its own grid, checked to lie in `volume`."""
+def study_myocardium(volume: Volume, path: str, label: Optional[str] = None, option: str = "--label") -> Volume:
+    """The LV myocardium of the segmentation at `path` as a mask volume on its own grid, checked to lie in `volume`;
+    `option`: the option that names its myocardium, for the error line."""
     import numpy as np
 
     from ..cardiac_landmarks import MIN_WALL_VOXELS
@@ -162,7 +169,10 @@ def study_myocardium(volume: Volume, path: str, label: Optional[str] = None) -> 
     from ..io.segmentation_io import read_segmentation
 
     segmentation = read_segmentation(path)
-    wall = myocardium_mask(segmentation, label)
+    try:
+        wall = myocardium_mask(segmentation, label, option)
+    except InputError as error:
+        raise InputError(f"{Path(path).name}: {error}") from None
     if wall.sum() < MIN_WALL_VOXELS:
         raise InputError(f"{Path(path).name}: the myocardium has {int(wall.sum())} voxels; too few for an LV frame")
     mask = segmentation.labels.with_array(wall.astype(np.uint8))

@@ -210,6 +210,10 @@ class LocalizeFromSegmentationTest(unittest.TestCase):
         cls.elsewhere = write_segmentation(Segmentation(far, segments), root / "elsewhere.seg.nrrd")
         cls.template_landmarks = write_landmarks([Landmark(n, tuple(map(float, p))) for n, p in cls.truth.items()],
                                                  root / "template.mrk.json")
+        # the template's wall under a value and a name of the annotator's own
+        own = (SegmentInfo(1, "background", (0.5, 0.5, 0.5)), SegmentInfo(3, "wall", (0.8, 0.2, 0.2)))
+        cls.own_names = write_segmentation(Segmentation(volume.with_array(np.where(wall, 3, 1).astype(np.int32)), own),
+                                           root / "own_names.seg.nrrd")
 
     @classmethod
     def tearDownClass(cls):
@@ -241,6 +245,21 @@ class LocalizeFromSegmentationTest(unittest.TestCase):
         self.assertIn("LV frame from the counts", out)
         worst = max(self.errors_mm(root / "counts.mrk.json").values())
         self.assertGreater(worst, 5.0, "the counts' frame differs from this mask's: the option must change it")
+
+    def test_the_study_and_the_template_name_their_myocardium_each_by_its_own_option(self):
+        root = Path(self.tmp.name)
+        output = root / "own_labels.mrk.json"
+        code, _, err = self.localize(output, "--segmentation", self.segmentation, "--label", "7",
+                                     "--template-segmentation", self.own_names, "--template-label", "3")
+        self.assertEqual(code, 0, err)
+        for label, error in self.errors_mm(output).items():
+            self.assertLess(error, 0.5, label)
+        code, _, err = self.localize(root / "unnamed.mrk.json", "--segmentation", self.segmentation, "--label", "7",
+                                     "--template-segmentation", self.own_names)
+        self.assertEqual(code, 2, err)
+        self.assertEqual(len(err.strip().splitlines()), 1, err)
+        self.assertIn("own_names.seg.nrrd", err)  # the file whose segment could not be chosen
+        self.assertIn("--template-label", err)
 
     def test_one_shot_classifies_the_studys_wall_from_the_templates_myocardium(self):
         # the default with a template's segmentation and no study wall; --one-shot says the same
@@ -286,6 +305,7 @@ class LocalizeFromSegmentationTest(unittest.TestCase):
         cases = {"none is named LV_myocardium": ("--segmentation", self.liver_only),
                  "outside the volume": ("--segmentation", self.elsewhere),
                  "give --segmentation too": ("--label", "LV_myocardium"),
+                 "give --template-segmentation too": ("--template-label", "LV_myocardium"),
                  "no segment 'LV_blood_pool'": ("--segmentation", self.segmentation, "--label", "LV_blood_pool")}
         for expected, extra in cases.items():
             with self.subTest(expected):
