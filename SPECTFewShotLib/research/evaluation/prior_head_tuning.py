@@ -34,7 +34,7 @@ import contextlib
 import sys
 import time
 from dataclasses import dataclass, replace
-from typing import Any, Callable, Iterator, Optional, Sequence
+from typing import Any, Callable, ContextManager, Iterator, Optional, Sequence
 from unittest import mock
 
 import numpy as np
@@ -201,20 +201,27 @@ class HeadTunedPrior(CrossFittedPrior):
                                                                                           *self.prior.grid.cells)
 
 
-@contextlib.contextmanager
-def head_variant(settings: Optional[HeadSettings]) -> Iterator[list]:
-    """The study session's cross-fitted prior replaced by HeadTunedPrior(settings) (the product's for None, timed);
-    yields the list of the priors built, each with its `seconds`."""
+def timed_priors(build: Callable[[Any, np.ndarray, np.ndarray], CrossFittedPrior]) -> tuple[Callable, list]:
+    """A stand-in for the session's CrossFittedPrior that builds each prior with `build`, timed (its `seconds`),
+    and the list it appends every prior built to."""
     built: list = []
 
     def factory(prior: Any, painted: np.ndarray, where: np.ndarray) -> CrossFittedPrior:
         started = time.perf_counter()
-        made = (CrossFittedPrior(prior, painted, where) if settings is None
-                else HeadTunedPrior(prior, painted, where, settings))
+        made = build(prior, painted, where)
         made.seconds = time.perf_counter() - started
         built.append(made)
         return made
 
+    return factory, built
+
+
+@contextlib.contextmanager
+def head_variant(settings: Optional[HeadSettings]) -> Iterator[list]:
+    """The study session's cross-fitted prior replaced by HeadTunedPrior(settings) (the product's for None, timed);
+    yields the list of the priors built, each with its `seconds`."""
+    factory, built = timed_priors(CrossFittedPrior if settings is None else (
+        lambda prior, painted, where: HeadTunedPrior(prior, painted, where, settings)))
     with mock.patch("SPECTFewShotLib.classification.session.CrossFittedPrior", factory):
         yield built
 
@@ -279,18 +286,27 @@ def evaluate(studies: Sequence[str], real_models: dict, variants: Sequence[str],
     """Per variant, the CaseResults of the study classifier and of its ablation without ProtoNet (the ablation
     run once per setting and state, shared) on the conditions of the chosen studies; per variant, the seconds its
     cross-fitted priors took."""
+    parsed = {v: parse_variant(v) for v in variants}
+    return evaluate_variants(studies, real_models, variants, states, lambda v: head_variant(parsed[v]))
+
+
+def evaluate_variants(studies: Sequence[str], real_models: dict, variants: Sequence[str], states: Sequence[int],
+                      patched: Callable[[str], ContextManager[list]]) -> tuple[dict, dict]:
+    """Per variant, the CaseResults of the study classifier with `patched(variant)` in force (a context yielding
+    the priors it builds, each with its `seconds`) and of its ablation without ProtoNet (run once per setting and
+    state, shared), on the conditions of the chosen studies; per variant, the seconds of its priors per paint
+    change."""
     from SPECTFewShotLib.research.evaluation.classify_evaluation import STUDY
 
     results: dict = {v: [] for v in variants}
     seconds: dict = {v: [] for v in variants}
-    parsed = {v: parse_variant(v) for v in variants}
     for group, case, session, where, protocol, painted, state, without in ablated_settings(studies, real_models,
                                                                                            states):
         for variant in variants:
             session.set_support(painted)  # a new cross-fitted prior for this variant
-            with head_variant(parsed[variant]) as built:
+            with patched(variant) as built:
                 labels = session.predict("full").labels.labels.array
-            seconds[variant].append(built[0].seconds)
+            seconds[variant].append(sum(b.seconds for b in built))
             results[variant] += [without, scored(case, group, protocol, where, STUDY, labels, state)]
     return results, seconds
 

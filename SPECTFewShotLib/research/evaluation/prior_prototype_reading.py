@@ -45,12 +45,12 @@ from SPECTFewShotLib.protonet.prototypes import (
 )
 from SPECTFewShotLib.research.evaluation.classify_evaluation import real_models_from
 from SPECTFewShotLib.research.evaluation.prior_head_tuning import (
-    ablated_settings,
+    evaluate_variants,
     grid_columns,
     report_run,
-    scored,
     share_parser,
     sized_paint,
+    timed_priors,
     variant_sections,
 )
 from SPECTFewShotLib.runtime.threads import one_blas_thread
@@ -164,16 +164,9 @@ def reading_variant(settings: Optional[dict]) -> Iterator[list]:
     and the rows the learner takes widened to both readings when the variant has both; yields the priors built."""
     from SPECTFewShotLib.classification import session as session_module
 
-    built: list = []
+    factory, built = timed_priors(CrossFittedPrior if settings is None else (
+        lambda prior, painted, where: ReadingPrior(prior, painted, where, settings)))
     original_channels = session_module.prior_channels
-
-    def factory(prior: Any, painted: np.ndarray, where: np.ndarray) -> CrossFittedPrior:
-        started = time.perf_counter()
-        made = CrossFittedPrior(prior, painted, where) if settings is None else ReadingPrior(prior, painted, where,
-                                                                                              settings)
-        made.seconds = time.perf_counter() - started
-        built.append(made)
-        return made
 
     def channels(support: Any) -> list[int]:
         keep = original_channels(support)
@@ -188,20 +181,8 @@ def evaluate(studies: Sequence[str], real_models: dict, variants: Sequence[str],
              ) -> tuple[dict, dict]:
     """Per variant, the CaseResults of the study classifier and of its ablation without ProtoNet (run once per
     setting and state, shared) on the conditions of the chosen studies; per variant, its priors' seconds."""
-    from SPECTFewShotLib.research.evaluation.classify_evaluation import STUDY
-
-    results: dict = {v: [] for v in variants}
-    seconds: dict = {v: [] for v in variants}
     parsed = {v: None if v == "default" else parse_variant(v) for v in variants}
-    for group, case, session, where, protocol, painted, state, without in ablated_settings(studies, real_models,
-                                                                                           states):
-        for variant in variants:
-            session.set_support(painted)  # a new cross-fitted prior for this variant
-            with reading_variant(parsed[variant]) as built:
-                labels = session.predict("full").labels.labels.array
-            seconds[variant].append(sum(b.seconds for b in built))
-            results[variant] += [without, scored(case, group, protocol, where, STUDY, labels, state)]
-    return results, seconds
+    return evaluate_variants(studies, real_models, variants, states, lambda v: reading_variant(parsed[v]))
 
 
 def cost(size: int, variants: Sequence[str], repeats: int = 3) -> dict:
