@@ -88,6 +88,18 @@ class Volume:
             raise InputError(f"array shape {array.shape} does not match the volume's grid {self.array.shape}")
         return replace(self, array=array, **changes)
 
+    def with_axis_reversed(self, axis: int) -> Volume:
+        """The same voxels with array axis `axis` (0 = k, 2 = i) stored in the other order: every voxel keeps its
+        LPS position (the origin moves to the former last voxel, that axis's direction turns round)."""
+        column = 2 - axis  # the direction matrix's columns are i, j, k
+        direction = self.direction_matrix.copy()
+        direction[:, column] *= -1
+        last = [0, 0, 0]
+        last[column] = self.array.shape[axis] - 1
+        return replace(self, array=np.ascontiguousarray(np.flip(self.array, axis=axis)),
+                       origin=tuple(float(v) for v in self.index_to_lps(last)),
+                       direction=tuple(float(v) for v in direction.ravel()))
+
     def grid_differences(self, other: Volume) -> list[str]:
         """Human-readable differences between this grid and `other`'s (empty when they match)."""
         diffs = []

@@ -10,7 +10,7 @@ import numpy as np
 from SPECTFewShotLib.classification.session import StudySession
 from SPECTFewShotLib.landmarks.staged import Localizer
 from SPECTFewShotLib.volume import Volume
-from Testing.fixtures import SPACING, ring_volume, study, support_from, tiny_network
+from Testing.fixtures import SPACING, make_volume, ring_volume, study, support_from, tiny_network
 
 SCALES = (1e-3, 7.0, 1000.0)
 
@@ -20,15 +20,19 @@ def scaled(volume: Volume, factor: float) -> Volume:
     return volume.with_array((np.asarray(volume.array, dtype=np.float64) * factor).astype(np.float32))
 
 
-def reversed_axis(volume: Volume, axis: int) -> Volume:
-    """The same study stored with array axis `axis` (0 = k, 2 = i) reversed: every voxel keeps its LPS position."""
-    array = np.ascontiguousarray(np.flip(volume.array, axis=axis))
-    column = 2 - axis  # the direction matrix's columns are i, j, k
-    direction = volume.direction_matrix.copy()
-    direction[:, column] *= -1
-    last = [0, 0, 0]
-    last[column] = volume.array.shape[axis] - 1
-    return Volume(array, volume.spacing, tuple(volume.index_to_lps(last)), tuple(direction.ravel()))
+class AxisReversedTest(unittest.TestCase):
+    def test_every_voxel_keeps_its_value_at_its_place_in_the_patient(self):
+        volume = make_volume()  # an oblique grid of unequal sizes and spacings
+        kji = np.argwhere(np.ones(volume.array.shape, dtype=bool))
+        places = volume.index_to_lps(kji[:, ::-1].astype(float))
+        for axis in (0, 1, 2):
+            with self.subTest(axis=axis):
+                other = volume.with_axis_reversed(axis)
+                self.assertFalse(np.array_equal(other.array, volume.array))
+                moved = kji.copy()
+                moved[:, axis] = volume.array.shape[axis] - 1 - moved[:, axis]
+                np.testing.assert_allclose(other.index_to_lps(moved[:, ::-1].astype(float)), places, atol=1e-6)
+                np.testing.assert_array_equal(other.array[tuple(moved.T)], volume.array[tuple(kji.T)])
 
 
 class ClassificationCountScaleTest(unittest.TestCase):
@@ -76,7 +80,7 @@ class LandmarksCameraConventionsTest(unittest.TestCase):
     def test_landmarks_do_not_depend_on_the_axes_storage_order(self):
         for axis in (0, 2):
             with self.subTest(axis=axis):
-                placed = self.place(reversed_axis(self.volume, axis))
+                placed = self.place(self.volume.with_axis_reversed(axis))
                 for label, position in self.reference.items():
                     self.assertLess(np.linalg.norm(placed[label] - position), SPACING, label)
 

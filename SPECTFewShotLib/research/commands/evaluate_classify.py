@@ -182,7 +182,7 @@ def _calibration_table(results) -> str:
 
 def _conditions(args) -> str:
     """What `--conditions` or `--cameras` changes, for the report."""
-    if getattr(args, "cameras", False):
+    if args.cameras:
         return (" (with --cameras: the whole volumes with the blood pool as a third class instead, each as stored "
                 "and as another camera would store it: resampled to 3 mm, 6 mm and 4 x 4 x 6 mm voxels over the "
                 "same field of view (the wall mask resampled and its cavity found again), the i or the k axis "

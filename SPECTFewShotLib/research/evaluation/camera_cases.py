@@ -11,7 +11,6 @@ quartile_slices), as a clinician would paint that grid.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Optional, Sequence
 
 import numpy as np
@@ -53,19 +52,6 @@ def resampled(volume: Volume, spacing: Sequence[float], order: int = 1) -> Volum
     return Volume.from_sitk(out, volume.modality, volume.units)
 
 
-def reversed_axis(volume: Volume, axis: int) -> Volume:
-    """The same voxels with array axis `axis` (0 = k, 2 = i) stored in the other order: every voxel keeps its LPS
-    position (the origin moves to the former last voxel, that axis's direction turns round)."""
-    column = 2 - axis  # the direction matrix's columns are i, j, k
-    direction = volume.direction_matrix.copy()
-    direction[:, column] *= -1
-    last = [0, 0, 0]
-    last[column] = volume.array.shape[axis] - 1
-    return replace(volume, array=np.ascontiguousarray(np.flip(volume.array, axis=axis)),
-                   origin=tuple(float(v) for v in volume.index_to_lps(last)),
-                   direction=tuple(float(v) for v in direction.ravel()))
-
-
 def camera_variant(case: ClassificationCase, variant: str) -> ClassificationCase:
     """`case` as the camera convention `variant` (a key of CAMERA_VARIANTS) would store it."""
     kind, value = CAMERA_VARIANTS[variant]
@@ -73,7 +59,7 @@ def camera_variant(case: ClassificationCase, variant: str) -> ClassificationCase
     if kind == "scale":
         volume = volume.with_array((np.asarray(volume.array, dtype=np.float64) * float(value)).astype(np.float32))
     elif kind == "reverse":
-        volume = reversed_axis(volume, int(value))
+        volume = volume.with_axis_reversed(int(value))
         class_map = np.ascontiguousarray(np.flip(class_map, axis=int(value)))
     else:
         wall_indicator = case.volume.with_array((class_map == MYOCARDIUM).astype(np.float32))
