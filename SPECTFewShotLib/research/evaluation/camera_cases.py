@@ -39,16 +39,15 @@ CAMERA_VARIANTS: dict[str, tuple[str, object]] = {
 }
 
 
-def resampled(volume: Volume, spacing: Sequence[float], order: int = 1) -> Volume:
+def resampled(volume: Volume, spacing: Sequence[float]) -> Volume:
     """`volume` on a grid of `spacing` (i, j, k mm) over the same field of view, origin and direction (linear
-    interpolation, or nearest neighbour with `order` 0), as float32."""
+    interpolation), as float32."""
     import SimpleITK as sitk
 
     size = [max(1, round(n * s / t)) for n, s, t in zip(volume.array.shape[::-1], volume.spacing, spacing)]
     image = sitk.Cast(volume.to_sitk(), sitk.sitkFloat32)
-    interpolator = sitk.sitkLinear if order else sitk.sitkNearestNeighbor
-    out = sitk.Resample(image, size, sitk.Transform(), interpolator, volume.origin, tuple(float(s) for s in spacing),
-                        volume.direction, 0.0, sitk.sitkFloat32)
+    out = sitk.Resample(image, size, sitk.Transform(), sitk.sitkLinear, volume.origin,
+                        tuple(float(s) for s in spacing), volume.direction, 0.0, sitk.sitkFloat32)
     return Volume.from_sitk(out, volume.modality, volume.units)
 
 
